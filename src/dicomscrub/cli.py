@@ -1,0 +1,265 @@
+"""The ``dicomscrub`` command line: the only module that imports click."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from dicomscrub import __version__
+from dicomscrub.process import FileResult, Status
+from dicomscrub.profile.loader import (
+    ProfileError,
+    builtin_dir,
+    builtin_names,
+    load_document,
+    load_profile,
+)
+from dicomscrub.pseudonym import KEY_ENV, KeyError_, load_key
+from dicomscrub.report import ExitCode, Report
+from dicomscrub.runner import RunError, RunPlan, execute, plan_run
+from dicomscrub.writer import Layout
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class UsageProblem(click.ClickException):
+    """A usage, profile or key error: exit code 2, before any file is touched."""
+
+    exit_code = int(ExitCode.USAGE)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="dicomscrub")
+def cli() -> None:
+    """De-identify folders of DICOM files with PS3.15 Annex E profiles.
+
+    \b
+    Example:
+      dicomscrub run ./incoming -o ./deid
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", required=True, type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder (created if needed; must not be inside an input).",
+)
+@click.option(
+    "-p", "--profile", default="basic", show_default=True, metavar="NAME|FILE",
+    help="Built-in profile name or a YAML profile file.",
+)
+@click.option(
+    "--option", "options", multiple=True, metavar="NAME|FILE",
+    help="Option profile layered over the profile (repeatable), e.g. retain-safe-private.",
+)
+@click.option(
+    "--audit", type=click.Path(path_type=Path, dir_okay=False),
+    help="Audit CSV path. Default: <OUTPUT>.audit.csv beside the output folder.",
+)
+@click.option(
+    "--key-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help=f"Secret key for UIDs and pseudonyms (else ${KEY_ENV}; else a random key for this run).",
+)
+@click.option(
+    "--layout", type=click.Choice([m.value for m in Layout]), default=Layout.HIERARCHY.value,
+    show_default=True,
+    help="hierarchy: <PatientID>/<Study>/<Series>/<SOP>.dcm from new values; "
+    "mirror: input paths (folder names may hold identity).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def run(
+    inputs: tuple[Path, ...],
+    output: Path,
+    profile: str,
+    options: tuple[str, ...],
+    audit: Path | None,
+    key_file: Path | None,
+    layout: str,
+    quiet: bool,
+) -> None:
+    """De-identify DICOM files and folders INPUTS into OUTPUT.
+
+    Folders are walked recursively in sorted order; DICOM is recognised by content. Non-DICOM
+    files and DICOMDIRs are skipped and reported. Inputs are never modified.
+
+    \b
+    Examples:
+      dicomscrub run ./incoming -o ./deid
+      dicomscrub run ./a ./b -o ./deid --option retain-safe-private --audit run.csv
+      dicomscrub run ./incoming -o ./deid -p my-profile.yaml --key-file site.key
+
+    \b
+    Exit codes: 0 all DICOM inputs written; 1 some failed or were rejected;
+    2 usage, profile or key error (nothing touched); 130 interrupted.
+    """
+    err = Console(stderr=True, highlight=False)
+    try:
+        key = load_key(key_file)
+    except KeyError_ as exc:
+        raise UsageProblem(str(exc)) from None
+    try:
+        plan = plan_run(
+            list(inputs),
+            output,
+            profile=profile,
+            options=options,
+            audit=audit,
+            key=key,
+            layout=Layout(layout),
+        )
+    except (ProfileError, RunError) as exc:
+        raise UsageProblem(str(exc)) from None
+    if not quiet:
+        if key.origin == "random":
+            err.print(
+                f"[yellow]warning:[/] no --key-file and no ${KEY_ENV}: using a random key for this "
+                "run; its new UIDs will not match those of other runs"
+            )
+        if plan.layout is Layout.MIRROR:
+            err.print(
+                "[yellow]warning:[/] --layout mirror copies input folder and file names, which "
+                "often contain patient names or IDs"
+            )
+    report = _run_with_progress(plan, quiet)
+    if not quiet:
+        _print_summary(err, report, plan.output, plan.audit)
+    elif report.failures:
+        for name, detail in report.failures:
+            err.print(f"{name}: {detail}", markup=False)
+    sys.exit(int(report.exit_code))
+
+
+def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
+    show = not quiet and sys.stderr.isatty()
+    bar: tqdm[None] | None = None
+
+    def discovered(n: int) -> None:
+        nonlocal bar
+        if show:
+            bar = tqdm(total=n, unit="file", file=sys.stderr, dynamic_ncols=True)
+
+    def one(result: FileResult) -> None:
+        if bar is not None:
+            bar.update(1)
+        if not quiet and result.status in (Status.FAILED, Status.REJECTED):
+            msg = f"{result.status.value}: {result.input}: {result.detail}"
+            (bar.write(msg, file=sys.stderr) if bar is not None else click.echo(msg, err=True))
+
+    started = time.monotonic()
+    try:
+        report = execute(plan, on_discovered=discovered, on_result=one)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        click.echo("interrupted: finished files kept, no partial file left", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    finally:
+        if bar is not None:
+            bar.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _print_summary(err: Console, report: Report, output: Path, audit: Path) -> None:
+    table = Table(title="dicomscrub summary", show_header=True, header_style="bold")
+    table.add_column("status")
+    table.add_column("files", justify="right")
+    for status in Status:
+        table.add_row(status.value, str(report.counts[status.value]))
+    table.add_row("private elements kept", str(report.private_kept))
+    table.add_row("private elements removed", str(report.private_removed))
+    err.print(table)
+    err.print(f"{report.total} files in {report.seconds:.1f} s; output: {output}; audit: {audit}")
+
+
+@cli.group(context_settings=CONTEXT)
+def profiles() -> None:
+    """List, show and validate profiles.
+
+    \b
+    Examples:
+      dicomscrub profiles list
+      dicomscrub profiles show basic
+      dicomscrub profiles validate my-profile.yaml
+    """
+
+
+@profiles.command("list", context_settings=CONTEXT)
+def profiles_list() -> None:
+    """List the built-in profiles and options.
+
+    \b
+    Example:
+      dicomscrub profiles list
+    """
+    console = Console(highlight=False)
+    table = Table(show_header=True, header_style="bold", box=None)
+    for col in ("name", "kind", "code", "method label"):
+        table.add_column(col)
+    for name in builtin_names():
+        try:
+            doc = load_document(builtin_dir() / f"{name}.yaml", builtin=True)
+        except ProfileError as exc:
+            raise UsageProblem(str(exc)) from None
+        method = doc.method
+        table.add_row(
+            name, doc.kind, (method.code or "") if method else "", method.label if method else ""
+        )
+    console.print(table)
+
+
+@profiles.command("show", context_settings=CONTEXT)
+@click.argument("name")
+def profiles_show(name: str) -> None:
+    """Print a built-in profile (or a profile file) as YAML.
+
+    \b
+    Example:
+      dicomscrub profiles show retain-safe-private
+    """
+    path = builtin_dir() / f"{name}.yaml"
+    if name not in builtin_names():
+        path = Path(name)
+        if not path.is_file():
+            raise UsageProblem(
+                f"no built-in profile and no file named {name!r}; "
+                f"built-ins: {', '.join(builtin_names())}"
+            )
+    click.echo(path.read_text(encoding="utf-8"), nl=False)
+
+
+@profiles.command("validate", context_settings=CONTEXT)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--option", "options", multiple=True, metavar="NAME|FILE", help="Options to layer.")
+def profiles_validate(files: tuple[Path, ...], options: tuple[str, ...]) -> None:
+    """Check profile FILES (and all they extend) without touching any DICOM file.
+
+    Exits 2 with file:line:column, the key path and the problem at the first error.
+
+    \b
+    Example:
+      dicomscrub profiles validate examples/my-profile.yaml
+    """
+    for path in files:
+        if not path.is_file():
+            raise UsageProblem(f"{path}: no such file")
+        try:
+            compiled = load_profile(str(path), options)
+        except ProfileError as exc:
+            raise UsageProblem(str(exc)) from None
+        rules = len(compiled.exact) + len(compiled.masks) + len(compiled.creator_masks)
+        click.echo(
+            f"{path}: ok ({' + '.join(compiled.names)}; {rules} rules, "
+            f"{len(compiled.safe_private)} safe private entries)"
+        )
+
+
+def main() -> None:
+    cli(prog_name="dicomscrub")

@@ -1,0 +1,58 @@
+"""The DICOM data dictionary as dicomscrub sees it: pydicom's, plus the attributes of Table E.1-1
+that pydicom's dictionary does not know yet (``data/dictionary-additions.csv``, generated)."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import functools
+from importlib import resources
+
+from pydicom import datadict
+
+
+@functools.cache
+def ensure_registered() -> int:
+    """Add the generated entries to pydicom's dictionary once per process; return how many."""
+    entries: dict[int, tuple[str, str, str, str, str]] = {}
+    path = resources.files("dicomscrub") / "data" / "dictionary-additions.csv"
+    if not path.is_file():
+        return 0
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            tag = int(row["tag"], 16)
+            if tag in datadict.DicomDictionary:
+                continue
+            retired = "Retired" if row["retired"].strip().upper() == "Y" else ""
+            entries[tag] = (row["vr"], row["vm"], row["name"], retired, row["keyword"])
+    if entries:
+        datadict.add_dict_entries(entries)
+    return len(entries)
+
+
+def tag_for_keyword(keyword: str) -> int | None:
+    ensure_registered()
+    return datadict.tag_for_keyword(keyword)
+
+
+def keyword_suggestions(keyword: str) -> list[str]:
+    ensure_registered()
+    return difflib.get_close_matches(keyword, datadict.keyword_dict.keys(), n=3, cutoff=0.75)
+
+
+def vr_of(tag: int) -> str | None:
+    """The dictionary VR of a standard tag (first choice of an ambiguous VR), or None."""
+    ensure_registered()
+    try:
+        vr = datadict.dictionary_VR(tag)
+    except KeyError:
+        return None
+    return vr.split(" or ")[0].strip() or None
+
+
+def vm_of(tag: int) -> str:
+    ensure_registered()
+    try:
+        return datadict.dictionary_VM(tag)
+    except KeyError:
+        return "1"

@@ -1,0 +1,133 @@
+"""Walk the input trees in sorted order and recognise DICOM by content.
+
+Symbolic links are followed only when they lead to a place inside the same input tree; anything else
+is reported, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file found under an input root."""
+
+    path: Path  # where to read it
+    root_index: int
+    root: Path
+    rel: str  # POSIX path relative to its root
+    skip_reason: str | None = None
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        return (self.root_index, self.rel)
+
+
+class Kind(enum.Enum):
+    PART10 = "part10"  # 128-byte preamble + DICM
+    BARE_META = "bare-meta"  # DICM at offset 0, no preamble
+    RAW = "raw"  # a data set with no preamble and no file meta
+    NOT_DICOM = "not-dicom"
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def discover(inputs: list[Path]) -> list[Source]:
+    """Every file under ``inputs``, sorted by (input index, relative path)."""
+    sources: list[Source] = []
+    for index, given in enumerate(inputs):
+        if given.is_file():
+            real_root = given.resolve().parent
+            sources.append(Source(given, index, given.parent, given.name))
+            continue
+        root = given
+        real_root = root.resolve()
+        visited: set[Path] = {real_root}
+        stack: list[tuple[Path, str]] = [(root, "")]
+        found: list[Source] = []
+        while stack:
+            directory, rel_dir = stack.pop()
+            try:
+                entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            except OSError as exc:
+                found.append(
+                    Source(directory, index, root, rel_dir or ".", f"cannot list folder: {exc.strerror}")
+                )
+                continue
+            for entry in entries:
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                path = Path(entry.path)
+                if entry.is_symlink():
+                    target = path.resolve()
+                    if not _inside(target, real_root):
+                        found.append(
+                            Source(path, index, root, rel, "symbolic link leads outside the input tree; not followed")
+                        )
+                        continue
+                    if target.is_dir():
+                        if target not in visited:
+                            visited.add(target)
+                            stack.append((path, rel))
+                        continue
+                    if not target.exists():
+                        found.append(Source(path, index, root, rel, "broken symbolic link"))
+                        continue
+                if entry.is_dir(follow_symlinks=False):
+                    real = path.resolve()
+                    if real not in visited:
+                        visited.add(real)
+                        stack.append((path, rel))
+                elif entry.is_file():
+                    found.append(Source(path, index, root, rel))
+                else:
+                    found.append(Source(path, index, root, rel, "not a regular file"))
+        sources.extend(sorted(found, key=lambda s: s.rel))
+    return sorted(sources, key=lambda s: s.sort_key)
+
+
+_EXPLICIT_VRS = {
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB",
+    b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
+    b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+}
+
+
+def _looks_like_dataset(head: bytes) -> bool:
+    """A data set without preamble: first element in group 0002, 0008 (or low groups) with a
+    plausible explicit VR or implicit length."""
+    if len(head) < 8:
+        return False
+    for endian in ("<", ">"):
+        group, element = struct.unpack(endian + "HH", head[:4])
+        if group not in (0x0002, 0x0004, 0x0008) and not (0x0008 <= group <= 0x0028 and group % 2 == 0):
+            continue
+        if element > 0x0200:
+            continue
+        if head[4:6] in _EXPLICIT_VRS:
+            return True
+        (length,) = struct.unpack(endian + "I", head[4:8])
+        if length < 0x10000 or length == 0xFFFFFFFF:
+            return True
+    return False
+
+
+def sniff(head: bytes) -> Kind:
+    """What kind of file starts with ``head`` (at least 132 bytes when available)?"""
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return Kind.PART10
+    if head[:4] == b"DICM" and len(head) >= 12 and head[4:6] == b"\x02\x00":
+        return Kind.BARE_META
+    if _looks_like_dataset(head):
+        return Kind.RAW
+    return Kind.NOT_DICOM

@@ -1,0 +1,177 @@
+"""Value types of a loaded profile: rules, methods, safe private entries, and the compiled stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dicomscrub.actions import Action
+from dicomscrub.tags import Mask, format_tag
+
+PRIVATE = "private"
+"""The selector of the Table E.1-1 row ``(gggg,eeee) where gggg is odd``."""
+
+Selector = int | Mask | str
+
+
+def selector_text(selector: Selector) -> str:
+    if isinstance(selector, int):
+        return format_tag(selector)
+    if isinstance(selector, Mask):
+        return selector.text + (f" [{selector.creator}]" if selector.creator else "")
+    return selector
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of one profile: a selector, an action, and where it was written."""
+
+    selector: Selector
+    action: Action
+    source: str  # profile name
+    where: str  # file:line
+    value: str | None = None
+    name: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Rules with the same key replace each other across layers."""
+        return selector_text(self.selector)
+
+
+@dataclass(frozen=True)
+class SafePrivate:
+    """A private element known to be safe, addressed by creator, group and element byte."""
+
+    mask: Mask  # always with a creator
+    source: str
+    vr: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Method:
+    """What one profile layer adds to (0012,0063) and, with a code, to (0012,0064)."""
+
+    label: str
+    code: str | None = None
+    meaning: str | None = None
+
+
+@dataclass(frozen=True)
+class ProfileDoc:
+    """One profile file, validated."""
+
+    name: str
+    kind: str  # "profile" or "option"
+    path: Path
+    builtin: bool
+    description: str = ""
+    extends: tuple[str, ...] = ()
+    method: Method | None = None
+    settings: dict[str, Action] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+    safe_private: tuple[SafePrivate, ...] = ()
+
+
+SETTINGS_DEFAULTS: dict[str, Action] = {
+    "default": Action.K,
+    "unlisted_uids": Action.K,
+    "unlisted_dates": Action.K,
+}
+
+
+@dataclass(frozen=True)
+class CompiledProfile:
+    """The layers of a run merged into lookup tables (see profiles/README.md, 'How layers combine')."""
+
+    layers: tuple[ProfileDoc, ...]
+    exact: dict[int, Rule]
+    creator_masks: tuple[Rule, ...]
+    masks: tuple[Rule, ...]
+    private_rule: Rule | None
+    default: Action
+    unlisted_uids: Action
+    unlisted_dates: Action
+    safe_private: tuple[SafePrivate, ...]
+
+    @property
+    def methods(self) -> tuple[Method, ...]:
+        return tuple(layer.method for layer in self.layers if layer.method is not None)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(layer.name for layer in self.layers)
+
+    def has_layer(self, name: str) -> bool:
+        return any(layer.name == name for layer in self.layers)
+
+    def standard_rule(self, tag: int) -> Rule | None:
+        """The rule for a standard (even group) element, or None for the default."""
+        rule = self.exact.get(tag)
+        if rule is not None:
+            return rule
+        for rule in self.masks:
+            assert isinstance(rule.selector, Mask)
+            if rule.selector.matches(tag):
+                return rule
+        return None
+
+    def private_rule_for(self, tag: int, creator: str | None) -> Rule | None:
+        """The rule for a private element, given the creator of its block."""
+        rule = self.exact.get(tag)
+        if rule is not None:
+            return rule
+        for rule in self.creator_masks:
+            assert isinstance(rule.selector, Mask)
+            if rule.selector.matches(tag, creator):
+                return rule
+        for rule in self.masks:
+            assert isinstance(rule.selector, Mask)
+            if rule.selector.matches(tag):
+                return rule
+        return self.private_rule
+
+    def safe_private_entry(self, tag: int, creator: str | None) -> SafePrivate | None:
+        for entry in self.safe_private:
+            if entry.mask.matches(tag, creator):
+                return entry
+        return None
+
+
+def compile_layers(layers: tuple[ProfileDoc, ...]) -> CompiledProfile:
+    """Merge ``layers`` in order: for one selector a later layer replaces an earlier one."""
+    by_key: dict[str, Rule] = {}
+    settings = dict(SETTINGS_DEFAULTS)
+    safe: dict[str, SafePrivate] = {}
+    for layer in layers:
+        for rule in layer.rules:
+            by_key.pop(rule.key, None)  # re-insert so order follows the latest layer
+            by_key[rule.key] = rule
+        settings.update(layer.settings)
+        for entry in layer.safe_private:
+            safe[selector_text(entry.mask)] = entry
+    exact: dict[int, Rule] = {}
+    creator_masks: list[Rule] = []
+    masks: list[Rule] = []
+    private_rule: Rule | None = None
+    for rule in by_key.values():
+        if isinstance(rule.selector, int):
+            exact[rule.selector] = rule
+        elif isinstance(rule.selector, Mask):
+            (creator_masks if rule.selector.creator else masks).append(rule)
+        else:
+            private_rule = rule
+    creator_masks.sort(key=lambda r: r.selector.wildcards if isinstance(r.selector, Mask) else 0)
+    masks.sort(key=lambda r: r.selector.wildcards if isinstance(r.selector, Mask) else 0)
+    return CompiledProfile(
+        layers=layers,
+        exact=exact,
+        creator_masks=tuple(creator_masks),
+        masks=tuple(masks),
+        private_rule=private_rule,
+        default=settings["default"],
+        unlisted_uids=settings["unlisted_uids"],
+        unlisted_dates=settings["unlisted_dates"],
+        safe_private=tuple(safe.values()),
+    )

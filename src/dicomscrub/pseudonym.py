@@ -1,0 +1,101 @@
+"""Keyed, stateless replacement values: UIDs and per-patient date offsets.
+
+Every replacement is derived only from a secret key and the original value (HMAC-SHA256), so the same
+original maps to the same replacement in every file, every run and on every machine that has the key,
+and nothing can be reversed or recomputed without the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+KEY_ENV = "DICOMSCRUB_KEY"
+MIN_KEY_BYTES = 16
+DATE_SHIFT_MAX_DAYS = 3650
+
+
+class KeyError_(Exception):
+    """A key that cannot be used (the message never contains the key)."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """The secret behind every pseudonym. ``origin`` says where it came from; never the key."""
+
+    secret: bytes
+    origin: str  # "file", "environment" or "random"
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"Key(origin={self.origin!r})"
+
+    @property
+    def fingerprint(self) -> str:
+        """A short non-reversible identifier of the key, for the resume digest (not for humans)."""
+        return hashlib.sha256(b"dicomscrub-key-fingerprint\0" + self.secret).hexdigest()[:16]
+
+    def digest(self, purpose: str, value: str) -> bytes:
+        msg = purpose.encode("ascii") + b"\0" + value.encode("utf-8", "surrogateescape")
+        return hmac.new(self.secret, msg, hashlib.sha256).digest()
+
+
+def random_key() -> Key:
+    return Key(secrets.token_bytes(32), "random")
+
+
+def _decode(raw: bytes, where: str) -> bytes:
+    secret = raw.strip()
+    if len(secret) < MIN_KEY_BYTES:
+        raise KeyError_(f"{where}: a key needs at least {MIN_KEY_BYTES} bytes; this one is too short")
+    return secret
+
+
+def load_key(key_file: Path | None) -> Key:
+    """The key from ``key_file``, else from $DICOMSCRUB_KEY, else a random one for this run."""
+    if key_file is not None:
+        try:
+            raw = key_file.read_bytes()
+        except OSError as exc:
+            raise KeyError_(f"{key_file}: cannot read key file: {exc.strerror}") from None
+        return Key(_decode(raw, str(key_file)), "file")
+    env = os.environ.get(KEY_ENV)
+    if env:
+        return Key(_decode(env.encode("utf-8"), f"${KEY_ENV}"), "environment")
+    return random_key()
+
+
+def is_standard_uid(uid: str) -> bool:
+    """UIDs defined by the standard (SOP classes, transfer syntaxes, ...) are never replaced."""
+    return uid.startswith("1.2.840.10008.")
+
+
+class Pseudonymizer:
+    """Maps originals to replacements with one key."""
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+        self._uids: dict[str, str] = {}
+
+    def uid(self, original: str) -> str:
+        """``2.25.<int>``: 128 bits of HMAC(key, original UID); standard UIDs are returned as is."""
+        uid = original.strip().rstrip("\0").strip()
+        if not uid or is_standard_uid(uid):
+            return uid
+        cached = self._uids.get(uid)
+        if cached is None:
+            number = int.from_bytes(self.key.digest("uid", uid)[:16], "big")
+            cached = f"2.25.{number}"
+            if len(self._uids) > 100_000:
+                self._uids.clear()
+            self._uids[uid] = cached
+        return cached
+
+    def date_offset(self, patient: str) -> dt.timedelta:
+        """A per-patient shift of 1 ... 3650 days into the past, never zero."""
+        number = int.from_bytes(self.key.digest("date-shift", patient.strip())[:8], "big")
+        return -dt.timedelta(days=1 + number % DATE_SHIFT_MAX_DAYS)

@@ -1,0 +1,104 @@
+"""The batch run as a library call: validate, discover, process each file, audit, report.
+
+The CLI is a thin layer over :func:`plan_run` and :func:`execute`; neither needs a terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dicomscrub.audit import AuditWriter
+from dicomscrub.discover import Source, discover
+from dicomscrub.pipeline import Scrubber
+from dicomscrub.process import FileResult, Job, process_file
+from dicomscrub.profile.loader import load_profile
+from dicomscrub.profile.model import CompiledProfile
+from dicomscrub.pseudonym import Key, Pseudonymizer
+from dicomscrub.report import Report
+from dicomscrub.writer import Layout, OutputPlan, mirror_labels
+
+
+class RunError(Exception):
+    """A problem with the command line or the file system found before any file is touched."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    inputs: tuple[Path, ...]
+    output: Path
+    audit: Path
+    profile: CompiledProfile
+    key: Key
+    layout: Layout
+
+
+def _contains(outer: Path, inner: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def default_audit_path(output: Path) -> Path:
+    """``<OUT>.audit.csv`` beside the output folder (never inside it: the tree gets shared)."""
+    out = output.resolve()
+    return out.parent / f"{out.name}.audit.csv"
+
+
+def plan_run(
+    inputs: list[Path],
+    output: Path,
+    *,
+    profile: str = "basic",
+    options: tuple[str, ...] = (),
+    audit: Path | None = None,
+    key: Key,
+    layout: Layout = Layout.HIERARCHY,
+) -> RunPlan:
+    """Validate everything (profile first); raise ProfileError or RunError before touching files."""
+    compiled = load_profile(profile, options)
+    if not inputs:
+        raise RunError("give at least one input file or folder")
+    out = output.resolve()
+    for given in inputs:
+        if not given.exists():
+            raise RunError(f"input {given} does not exist")
+        real = given.resolve()
+        if real.is_dir() and _contains(real, out):
+            raise RunError(f"output folder {output} is inside input folder {given}; refusing")
+        if _contains(out, real):
+            raise RunError(f"input {given} is inside output folder {output}; refusing")
+    if out.exists() and not out.is_dir():
+        raise RunError(f"output {output} exists and is not a folder")
+    audit_path = (audit or default_audit_path(output)).resolve()
+    if _contains(out, audit_path):
+        raise RunError(f"audit file {audit_path} must not be inside the output folder")
+    for given in inputs:
+        if audit_path == given.resolve() or (given.is_dir() and _contains(given.resolve(), audit_path)):
+            raise RunError(f"audit file {audit_path} must not be inside an input")
+    return RunPlan(tuple(inputs), output, audit_path, compiled, key, layout)
+
+
+def execute(
+    plan: RunPlan,
+    *,
+    on_discovered: Callable[[int], None] | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> Report:
+    """Process every input file in sorted order; one bad file never stops the batch."""
+    sources: list[Source] = discover(list(plan.inputs))
+    if on_discovered:
+        on_discovered(len(sources))
+    plan.output.mkdir(parents=True, exist_ok=True)
+    job = Job(
+        Scrubber(plan.profile, Pseudonymizer(plan.key)),
+        OutputPlan(plan.output, plan.layout, mirror_labels(list(plan.inputs))),
+    )
+    report = Report()
+    with AuditWriter(plan.audit) as audit:
+        for source in sources:
+            result = process_file(source, job)
+            audit.write(result)
+            report.add(result)
+            if on_result:
+                on_result(result)
+    return report
