@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydicom import datadict
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_STANDARD = REPO.parent / "shared" / "standard"

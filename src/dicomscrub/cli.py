@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -48,27 +49,41 @@ def cli() -> None:
 @cli.command(context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
-    "-o", "--output", required=True, type=click.Path(path_type=Path, file_okay=False),
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
     help="Output folder (created if needed; must not be inside an input).",
 )
 @click.option(
-    "-p", "--profile", default="basic", show_default=True, metavar="NAME|FILE",
+    "-p",
+    "--profile",
+    default="basic",
+    show_default=True,
+    metavar="NAME|FILE",
     help="Built-in profile name or a YAML profile file.",
 )
 @click.option(
-    "--option", "options", multiple=True, metavar="NAME|FILE",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="NAME|FILE",
     help="Option profile layered over the profile (repeatable), e.g. retain-safe-private.",
 )
 @click.option(
-    "--audit", type=click.Path(path_type=Path, dir_okay=False),
+    "--audit",
+    type=click.Path(path_type=Path, dir_okay=False),
     help="Audit CSV path. Default: <OUTPUT>.audit.csv beside the output folder.",
 )
 @click.option(
-    "--key-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    "--key-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help=f"Secret key for UIDs and pseudonyms (else ${KEY_ENV}; else a random key for this run).",
 )
 @click.option(
-    "--layout", type=click.Choice([m.value for m in Layout]), default=Layout.HIERARCHY.value,
+    "--layout",
+    type=click.Choice([m.value for m in Layout]),
+    default=Layout.HIERARCHY.value,
     show_default=True,
     help="hierarchy: <PatientID>/<Study>/<Series>/<SOP>.dcm from new values; "
     "mirror: input paths (folder names may hold identity).",
@@ -138,7 +153,7 @@ def run(
 
 def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
     show = not quiet and sys.stderr.isatty()
-    bar: tqdm[None] | None = None
+    bar: Any = None  # tqdm's generic type is not worth spelling here
 
     def discovered(n: int) -> None:
         nonlocal bar

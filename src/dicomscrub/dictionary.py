@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
+import io
 from importlib import resources
 
 from pydicom import datadict
@@ -18,13 +19,13 @@ def ensure_registered() -> int:
     path = resources.files("dicomscrub") / "data" / "dictionary-additions.csv"
     if not path.is_file():
         return 0
-    with path.open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            tag = int(row["tag"], 16)
-            if tag in datadict.DicomDictionary:
-                continue
-            retired = "Retired" if row["retired"].strip().upper() == "Y" else ""
-            entries[tag] = (row["vr"], row["vm"], row["name"], retired, row["keyword"])
+    text = path.read_text(encoding="utf-8")
+    for row in csv.DictReader(io.StringIO(text, newline="")):
+        tag = int(row["tag"], 16)
+        if datadict.dictionary_has_tag(tag):
+            continue
+        retired = "Retired" if row["retired"].strip().upper() == "Y" else ""
+        entries[tag] = (row["vr"], row["vm"], row["name"], retired, row["keyword"])
     if entries:
         datadict.add_dict_entries(entries)
     return len(entries)

@@ -62,7 +62,13 @@ def discover(inputs: list[Path]) -> list[Source]:
                 entries = sorted(os.scandir(directory), key=lambda e: e.name)
             except OSError as exc:
                 found.append(
-                    Source(directory, index, root, rel_dir or ".", f"cannot list folder: {exc.strerror}")
+                    Source(
+                        directory,
+                        index,
+                        root,
+                        rel_dir or ".",
+                        f"cannot list folder: {exc.strerror}",
+                    )
                 )
                 continue
             for entry in entries:
@@ -72,7 +78,13 @@ def discover(inputs: list[Path]) -> list[Source]:
                     target = path.resolve()
                     if not _inside(target, real_root):
                         found.append(
-                            Source(path, index, root, rel, "symbolic link leads outside the input tree; not followed")
+                            Source(
+                                path,
+                                index,
+                                root,
+                                rel,
+                                "symbolic link leads outside the input tree; not followed",
+                            )
                         )
                         continue
                     if target.is_dir():
@@ -97,9 +109,40 @@ def discover(inputs: list[Path]) -> list[Source]:
 
 
 _EXPLICIT_VRS = {
-    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB",
-    b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
-    b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+    b"AE",
+    b"AS",
+    b"AT",
+    b"CS",
+    b"DA",
+    b"DS",
+    b"DT",
+    b"FL",
+    b"FD",
+    b"IS",
+    b"LO",
+    b"LT",
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"PN",
+    b"SH",
+    b"SL",
+    b"SQ",
+    b"SS",
+    b"ST",
+    b"SV",
+    b"TM",
+    b"UC",
+    b"UI",
+    b"UL",
+    b"UN",
+    b"UR",
+    b"US",
+    b"UT",
+    b"UV",
 }
 
 
@@ -110,7 +153,9 @@ def _looks_like_dataset(head: bytes) -> bool:
         return False
     for endian in ("<", ">"):
         group, element = struct.unpack(endian + "HH", head[:4])
-        if group not in (0x0002, 0x0004, 0x0008) and not (0x0008 <= group <= 0x0028 and group % 2 == 0):
+        if group not in (0x0002, 0x0004, 0x0008) and not (
+            0x0008 <= group <= 0x0028 and group % 2 == 0
+        ):
             continue
         if element > 0x0200:
             continue

@@ -182,17 +182,17 @@ class Scrubber:
 
     def _dataset(self, ds: Dataset, prefix: str, state: _State, replace_uids: bool) -> None:
         creators: dict[tuple[int, int], str] = {}
-        for tag in ds.keys():
-            group, elem = tag >> 16, tag & 0xFFFF
+        for key in ds.keys():  # noqa: SIM118 - a Dataset iterates over elements, not tags
+            group, elem = key >> 16, key & 0xFFFF
             if is_private_group(group) and 0x10 <= elem <= 0xFF:
-                value = ds[tag].value
+                value = ds[key].value
                 if isinstance(value, bytes):
                     value = value.decode("latin-1")
                 creators[(group, elem)] = str(value or "").strip()
         kept_blocks: set[tuple[int, int]] = set()
         creator_tags: list[int] = []
-        for tag in list(ds.keys()):
-            tag = int(tag)
+        for base_tag in list(ds.keys()):
+            tag = int(base_tag)
             group, element = tag >> 16, tag & 0xFFFF
             if element == 0x0000:  # group length: recomputed on write when needed, else dropped
                 del ds[tag]
@@ -206,18 +206,20 @@ class Scrubber:
                     kept_blocks.add(block)
                 continue
             self._standard(ds, tag, prefix, state, replace_uids)
-        for tag in creator_tags:
-            block = (tag >> 16, tag & 0xFF)
+        for ctag in creator_tags:
+            block = (ctag >> 16, ctag & 0xFF)
             creator = creators.get(block, "")
-            path = prefix + format_tag(tag)
+            path = prefix + format_tag(ctag)
             if block in kept_blocks:
                 state.result.private.append(
                     PrivateRecord(path, creator, "UNDECLARED", "kept", "creator-of-kept-block")
                 )
             else:
-                del ds[tag]
+                del ds[ctag]
                 state.result.private.append(
-                    PrivateRecord(path, creator, "UNDECLARED", "removed", "creator-of-removed-block")
+                    PrivateRecord(
+                        path, creator, "UNDECLARED", "removed", "creator-of-removed-block"
+                    )
                 )
 
     def _standard(
@@ -436,8 +438,10 @@ class Scrubber:
                     PrivateRecord(path, shown_creator, "UNDECLARED", "removed", "not-declared")
                 )
                 return False
-            basis = "safe-private-table" if entry.source == "retain-safe-private" else (
-                "profile-safe-list"
+            basis = (
+                "safe-private-table"
+                if entry.source == "retain-safe-private"
+                else ("profile-safe-list")
             )
             if elem.VR == "SQ":
                 self._recurse(elem, path, state, replace_uids=False)
@@ -462,11 +466,11 @@ class Scrubber:
 
     def _filter_private_characteristics(self, ds: Dataset) -> None:
         """Keep (0008,0300) items only for private blocks that are still present."""
-        seq = ds.get("PrivateDataElementCharacteristicsSequence")
+        seq = ds.get(0x00080300)
         if seq is None or seq.VR != "SQ":
             return
         present: set[tuple[int, str]] = set()
-        for tag in ds.keys():
+        for tag in ds.keys():  # noqa: SIM118
             group, element = tag >> 16, tag & 0xFFFF
             if is_private_group(group) and 0x10 <= element <= 0xFF:
                 value = ds[tag].value
@@ -493,17 +497,21 @@ class Scrubber:
         """PS3.15 E.1.1: Patient Identity Removed, method text and codes (appended), and
         Longitudinal Temporal Information Modified set to what happened to the dates."""
         ds.PatientIdentityRemoved = "YES"
-        existing = [str(v) for v in _values(ds["DeidentificationMethod"])] if (
-            "DeidentificationMethod" in ds
-        ) else []
+        existing = (
+            [str(v) for v in _values(ds["DeidentificationMethod"])]
+            if ("DeidentificationMethod" in ds)
+            else []
+        )
         labels = [m.label for m in self.methods]
-        ds.DeidentificationMethod = [*existing, *labels] if len(existing) + len(labels) > 1 else (
-            (existing + labels)[0] if existing + labels else ""
+        ds.DeidentificationMethod = (
+            [*existing, *labels]
+            if len(existing) + len(labels) > 1
+            else ((existing + labels)[0] if existing + labels else "")
         )
         codes = [m for m in self.methods if m.code]
         if codes:
-            seq = ds.get("DeidentificationMethodCodeSequence")
-            items = list(seq.value) if seq is not None and seq.VR == "SQ" else []
+            seq = ds.get(0x00120064)
+            items = list(seq.value or []) if seq is not None and seq.VR == "SQ" else []
             for m in codes:
                 item = Dataset()
                 item.CodeValue = m.code
@@ -524,6 +532,6 @@ class Scrubber:
 
 
 def iter_private_tags(ds: Dataset) -> Iterable[int]:
-    for tag in ds.keys():
+    for tag in ds.keys():  # noqa: SIM118
         if is_private_group(tag >> 16):
             yield int(tag)

@@ -1,8 +1,8 @@
 """Keyed, stateless replacement values: UIDs and per-patient date offsets.
 
-Every replacement is derived only from a secret key and the original value (HMAC-SHA256), so the same
-original maps to the same replacement in every file, every run and on every machine that has the key,
-and nothing can be reversed or recomputed without the key.
+Every replacement is derived only from a secret key and the original value (HMAC-SHA256), so
+the same original maps to the same replacement in every file, every run and on every machine
+that has the key, and nothing can be reversed or recomputed without the key.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def random_key() -> Key:
 def _decode(raw: bytes, where: str) -> bytes:
     secret = raw.strip()
     if len(secret) < MIN_KEY_BYTES:
-        raise KeyError_(f"{where}: a key needs at least {MIN_KEY_BYTES} bytes; this one is too short")
+        raise KeyError_(
+            f"{where}: a key needs at least {MIN_KEY_BYTES} bytes; this one is too short"
+        )
     return secret
 
 

@@ -73,7 +73,9 @@ def plan_run(
     if _contains(out, audit_path):
         raise RunError(f"audit file {audit_path} must not be inside the output folder")
     for given in inputs:
-        if audit_path == given.resolve() or (given.is_dir() and _contains(given.resolve(), audit_path)):
+        if audit_path == given.resolve() or (
+            given.is_dir() and _contains(given.resolve(), audit_path)
+        ):
             raise RunError(f"audit file {audit_path} must not be inside an input")
     return RunPlan(tuple(inputs), output, audit_path, compiled, key, layout)
 

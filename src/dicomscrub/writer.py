@@ -1,12 +1,13 @@
 """Output paths and atomic, no-clobber writes.
 
-A file is written to a hidden temporary name in its final folder, flushed, and then linked to its
-final name; the link fails if the name exists, so an existing file is never overwritten and a partial
-file is never visible under a final name.
+A file is written to a hidden temporary name in its final folder, flushed, and then linked to
+its final name; the link fails if the name exists, so an existing file is never overwritten and
+a partial file is never visible under a final name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import re
@@ -93,10 +94,8 @@ def write_atomic(target: Path, data: bytes | memoryview) -> None:
                 raise Collision(_same_content(target, data)) from None
             os.replace(tmp, target)
     finally:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
 
 
 def _same_content(path: Path, data: bytes | memoryview) -> bool:

@@ -187,7 +187,9 @@ def _selector(
             hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
             raise ctx.error(node, f"{path}.keyword", f"unknown DICOM keyword {keyword!r}{hint}")
         if creator is not None:
-            raise ctx.error(fields["creator"][1], f"{path}.creator", "only private masks take a creator")
+            raise ctx.error(
+                fields["creator"][1], f"{path}.creator", "only private masks take a creator"
+            )
         return tag
     node = fields["tag"][1]
     text = ctx.string(node, f"{path}.tag").strip()
@@ -225,8 +227,10 @@ def load_document(path: Path, *, builtin: bool = False) -> ProfileDoc:
     extends: list[str] = []
     if "extends" in top:
         ext_node = top["extends"][1]
-        items = [ext_node] if isinstance(ext_node, yaml.ScalarNode) else ctx.sequence(
-            ext_node, "extends"
+        items = (
+            [ext_node]
+            if isinstance(ext_node, yaml.ScalarNode)
+            else ctx.sequence(ext_node, "extends")
         )
         for i, item in enumerate(items):
             extends.append(ctx.string(item, f"extends[{i}]").strip())
@@ -277,7 +281,9 @@ def _method(ctx: _Ctx, top: dict[str, tuple[yaml.Node, yaml.Node]], name: str) -
     if len(label) > 64:
         raise ctx.error(label_node, "method.label", "is longer than 64 characters (VR LO)")
     if "\\" in label or any(ord(c) < 32 for c in label):
-        raise ctx.error(label_node, "method.label", "must not hold a backslash or control characters")
+        raise ctx.error(
+            label_node, "method.label", "must not hold a backslash or control characters"
+        )
     code: str | None = None
     meaning: str | None = None
     if "code" in fields:
@@ -302,7 +308,9 @@ def _rule(ctx: _Ctx, node: yaml.Node, path: str, source: str) -> Rule:
     if "value" in fields:
         vnode = fields["value"][1]
         if action is not Action.D:
-            raise ctx.error(vnode, f"{path}.value", "a replacement value is only used with action D")
+            raise ctx.error(
+                vnode, f"{path}.value", "a replacement value is only used with action D"
+            )
         if isinstance(vnode, yaml.SequenceNode):
             value = "\\".join(ctx.string(v, f"{path}.value") for v in vnode.value)
         else:

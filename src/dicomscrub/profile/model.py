@@ -83,7 +83,10 @@ SETTINGS_DEFAULTS: dict[str, Action] = {
 
 @dataclass(frozen=True)
 class CompiledProfile:
-    """The layers of a run merged into lookup tables (see profiles/README.md, 'How layers combine')."""
+    """The layers of a run merged into lookup tables.
+
+    See profiles/README.md, 'How layers combine'.
+    """
 
     layers: tuple[ProfileDoc, ...]
     exact: dict[int, Rule]
