@@ -57,3 +57,9 @@ def vm_of(tag: int) -> str:
         return datadict.dictionary_VM(tag)
     except KeyError:
         return "1"
+
+
+def keyword_for(tag: int) -> str:
+    """The dictionary keyword of a standard tag, or "" if unknown."""
+    ensure_registered()
+    return datadict.keyword_for_tag(tag)

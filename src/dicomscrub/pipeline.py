@@ -19,7 +19,7 @@ from pydicom.sequence import Sequence
 from pydicom.valuerep import PersonName
 
 from dicomscrub.actions import Action, Effect, resolve
-from dicomscrub.dictionary import ensure_registered, vm_of, vr_of
+from dicomscrub.dictionary import ensure_registered, keyword_for, vm_of, vr_of
 from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule
 from dicomscrub.pseudonym import Pseudonymizer, is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
@@ -49,6 +49,19 @@ DUMMY_BY_VR: dict[str, str] = {
 }
 MIN_TOKEN = 3
 """Identifying tokens shorter than this are not scrubbed from cleaned text (too many false hits)."""
+
+STRUCTURAL_UID_KEYWORDS = frozenset(
+    {
+        "CodingSchemeUID",
+        "ContextGroupExtensionCreatorUID",
+        "MappingResourceUID",
+        "PrivateInformationCreatorUID",
+        "TemplateExtensionCreatorUID",
+        "TemplateExtensionOrganizationUID",
+    }
+)
+"""UI attributes that name a class, a syntax or an organisation, never an instance: kept even
+when they hold a UID not defined by the standard (a vendor's private SOP Class, say)."""
 
 METHOD_SCHEME = "DCM"
 FULL_DATES = "retain-long-full-dates"
@@ -85,6 +98,12 @@ class _State:
     result: ScrubResult
     dates_shifted: bool = False
     dates_kept: bool = False
+
+
+def is_structural_uid_tag(tag: int) -> bool:
+    """True for SOP Class, Transfer Syntax and similar UID attributes (not instances)."""
+    keyword = keyword_for(tag)
+    return keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in STRUCTURAL_UID_KEYWORDS
 
 
 def _values(elem: DataElement) -> list[object]:
@@ -232,12 +251,20 @@ class Scrubber:
         action = rule.action if rule is not None else self._unlisted_action(elem, replace_uids)
         is_seq = elem.VR == "SQ"
         effect = resolve(action, is_seq)
-        if replace_uids and elem.VR == "UI" and effect is Effect.KEEP and rule is None:
+        if (
+            replace_uids
+            and elem.VR == "UI"
+            and effect is Effect.KEEP
+            and rule is None
+            and not is_structural_uid_tag(tag)
+        ):
             effect = Effect.UID
         self._apply(ds, elem, effect, rule, prefix, state, replace_uids)
 
     def _unlisted_action(self, elem: DataElement, replace_uids: bool) -> Action:
         if elem.VR == "UI":
+            if is_structural_uid_tag(int(elem.tag)):
+                return Action.K
             if replace_uids:
                 return Action.U
             if any(not is_standard_uid(str(v)) for v in _values(elem)):

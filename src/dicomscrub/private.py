@@ -1,0 +1,255 @@
+"""Private blocks: the file's own declarations in (0008,0300), and what to do with each element.
+
+PS3.3 C.12.1.1.7 lets the creator of an instance declare, per private block (group + Private
+Creator), whether the block is SAFE, UNSAFE or MIXED; for MIXED, (0008,0304) lists the low bytes of
+the safe elements, and (0008,0305) may give an action (D, Z, X or U) for identifying elements.
+PS3.15 E.3.10 (Retain Safe Private Option) counts such a declaration, Table E.3.10-1 and other
+knowledge as grounds for keeping a private element.
+
+Precedence, strongest first (see the README):
+
+1. A declaration in the file that an element is identifying (its block is UNSAFE, or MIXED without
+   the element in (0008,0304)) or a malformed declaration (treated as UNSAFE) wins over every table
+   and over a profile rule that would keep the element: the instance's creator knows what it wrote
+   there, while Table E.3.10-1 is only a sample whose vendors guarantee nothing. A declared action
+   is applied; without one the element is removed.
+2. A declaration that the element is safe (SAFE block, or listed in (0008,0304)).
+3. Table E.3.10-1, then the profile's own ``safe_private`` list (creator + group + element byte).
+4. Otherwise the element is removed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from dicomscrub.tags import format_tag, is_private_group
+
+SEQUENCE_TAG = 0x00080300
+
+
+class BlockStatus(str, enum.Enum):
+    SAFE = "SAFE"
+    UNSAFE = "UNSAFE"
+    MIXED = "MIXED"
+    UNDECLARED = "UNDECLARED"
+
+
+DECLARED_ACTIONS = frozenset({"D", "Z", "X", "U"})
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One block as declared in (0008,0300), after validation."""
+
+    group: int
+    creator: str
+    status: BlockStatus
+    nonidentifying: frozenset[int] = frozenset()
+    actions: dict[int, str] = field(default_factory=dict)  # element byte -> D, Z, X or U
+    problem: str = ""  # why a malformed declaration is treated as UNSAFE
+    item_index: int = -1
+
+    def is_safe(self, byte: int) -> bool:
+        if self.status is BlockStatus.SAFE:
+            return True
+        return self.status is BlockStatus.MIXED and byte in self.nonidentifying
+
+
+def _ints(value: object) -> list[int] | None:
+    """A US 1-n value as a list of ints (None if it is not one)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, MultiValue | list | tuple):
+        out: list[int] = []
+        for v in value:
+            if not isinstance(v, int):
+                return None
+            out.append(v)
+        return out
+    if isinstance(value, bytes):  # read as UN: little endian US values
+        if len(value) % 2:
+            return None
+        return [int.from_bytes(value[i : i + 2], "little") for i in range(0, len(value), 2)]
+    return None
+
+
+def _byte_list(item: Dataset, tag: int, name: str) -> tuple[list[int] | None, str]:
+    """Validate a low-byte list (0008,0304)/(0008,0306): increasing, no repeats, 0..FF."""
+    if tag not in item:
+        return None, ""
+    values = _ints(item[tag].value)
+    if values is None:
+        return None, f"{name} {format_tag(tag)} is not a list of US values"
+    if any(v > 0xFF or v < 0 for v in values):
+        return None, f"{name} {format_tag(tag)} holds a value above 00FFH"
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        return None, f"{name} {format_tag(tag)} is not in increasing order without repeats"
+    return values, ""
+
+
+def _text(item: Dataset, tag: int) -> str:
+    if tag not in item:
+        return ""
+    value = item[tag].value
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return str(value or "").strip().rstrip("\0").strip()
+
+
+def _parse_item(item: Dataset, index: int) -> Declaration | tuple[int | None, str, str]:
+    """A valid Declaration, or (group, creator, problem) for a malformed item."""
+    group_values = _ints(item[0x00080301].value) if 0x00080301 in item else None
+    group = group_values[0] if group_values and len(group_values) == 1 else None
+    creator = _text(item, 0x00080302)
+    if group is None:
+        return (None, creator, "Private Group Reference (0008,0301) missing or not one US value")
+    if not is_private_group(group):
+        return (group, creator, "Private Group Reference (0008,0301) is not an odd (private) group")
+    if not creator:
+        return (group, creator, "Private Creator Reference (0008,0302) missing or empty")
+    status_text = _text(item, 0x00080303).upper()
+    if status_text not in ("SAFE", "UNSAFE", "MIXED"):
+        return (
+            group,
+            creator,
+            "Block Identifying Information Status (0008,0303) is not SAFE, UNSAFE or MIXED",
+        )
+    status = BlockStatus(status_text)
+    listed, problem = _byte_list(item, 0x00080304, "Nonidentifying Private Elements")
+    if problem:
+        return (group, creator, problem)
+    if status is BlockStatus.MIXED and listed is None:
+        return (group, creator, "MIXED block without Nonidentifying Private Elements (0008,0304)")
+    actions: dict[int, str] = {}
+    if 0x00080305 in item:
+        seq = item[0x00080305].value
+        if not isinstance(seq, Iterable) or isinstance(seq, bytes | str):
+            return (
+                group,
+                creator,
+                "Deidentification Action Sequence (0008,0305) is not a sequence",
+            )
+        for sub in seq:
+            ids, problem = _byte_list(sub, 0x00080306, "Identifying Private Elements")
+            if problem:
+                return (group, creator, problem)
+            if not ids:
+                return (group, creator, "Identifying Private Elements (0008,0306) missing")
+            action = _text(sub, 0x00080307).upper()
+            if action not in DECLARED_ACTIONS:
+                return (group, creator, "Deidentification Action (0008,0307) is not D, Z, X or U")
+            for b in ids:
+                if b in actions and actions[b] != action:
+                    return (group, creator, "two different actions declared for one element")
+                actions[b] = action
+    return Declaration(
+        group=group,
+        creator=creator,
+        status=status,
+        nonidentifying=frozenset(listed or ()),
+        actions=actions,
+        item_index=index,
+    )
+
+
+def read_declarations(ds: Dataset) -> dict[tuple[int, str], Declaration]:
+    """Every block declared in the top-level (0008,0300), keyed by (group, creator).
+
+    A malformed item becomes an UNSAFE declaration carrying the reason; an item that cannot even be
+    tied to a block (no group) cannot make anything safe, so it is only reported by
+    :func:`malformed_without_block`. A block declared twice is UNSAFE.
+    """
+    out: dict[tuple[int, str], Declaration] = {}
+    if SEQUENCE_TAG not in ds:
+        return out
+    elem = ds[SEQUENCE_TAG]
+    items = elem.value if elem.VR == "SQ" else []
+    for index, item in enumerate(items or []):
+        parsed = _parse_item(item, index)
+        if isinstance(parsed, tuple):
+            group, creator, problem = parsed
+            if group is None or not creator:
+                continue
+            parsed = Declaration(
+                group, creator, BlockStatus.UNSAFE, problem=problem, item_index=index
+            )
+        key = (parsed.group, parsed.creator)
+        if key in out:
+            parsed = Declaration(
+                parsed.group,
+                parsed.creator,
+                BlockStatus.UNSAFE,
+                problem="block declared more than once",
+                item_index=index,
+            )
+        out[key] = parsed
+    return out
+
+
+class Fate(str, enum.Enum):
+    KEEP = "keep"
+    REMOVE = "remove"
+    DECLARED_ACTION = "declared-action"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the safe-private logic decides for one private data element."""
+
+    fate: Fate
+    basis: str
+    status: BlockStatus
+    action: str = ""  # for DECLARED_ACTION: D, Z, X or U
+    detail: str = ""
+
+
+def identifying_verdict(decl: Declaration | None, byte: int) -> Verdict | None:
+    """Rule 1 of the precedence: the file says this element is (or may be) identifying."""
+    if decl is None:
+        return None
+    if decl.problem:
+        return Verdict(
+            Fate.REMOVE,
+            "unsafe-block",
+            BlockStatus.UNSAFE,
+            detail=f"malformed declaration treated as UNSAFE: {decl.problem}",
+        )
+    if decl.status is BlockStatus.UNSAFE:
+        if byte in decl.actions:
+            return Verdict(
+                Fate.DECLARED_ACTION, "declared-action", decl.status, action=decl.actions[byte]
+            )
+        return Verdict(Fate.REMOVE, "unsafe-block", decl.status)
+    if decl.status is BlockStatus.MIXED and byte not in decl.nonidentifying:
+        if byte in decl.actions:
+            return Verdict(
+                Fate.DECLARED_ACTION, "declared-action", decl.status, action=decl.actions[byte]
+            )
+        return Verdict(Fate.REMOVE, "identifying-element", decl.status)
+    return None
+
+
+def safe_verdict(
+    decl: Declaration | None, byte: int, table_hit: bool, profile_hit: bool
+) -> Verdict:
+    """The Retain Safe Private decision for an element not declared identifying."""
+    flagged = identifying_verdict(decl, byte)
+    if flagged is not None:
+        return flagged
+    status = decl.status if decl is not None else BlockStatus.UNDECLARED
+    if decl is not None and decl.status is BlockStatus.SAFE:
+        return Verdict(Fate.KEEP, "declared-safe-block", status)
+    if decl is not None and decl.status is BlockStatus.MIXED:
+        return Verdict(Fate.KEEP, "listed-nonidentifying", status)
+    if table_hit:
+        return Verdict(Fate.KEEP, "safe-private-table", status)
+    if profile_hit:
+        return Verdict(Fate.KEEP, "profile-safe-list", status)
+    return Verdict(Fate.REMOVE, "not-declared", status)
