@@ -8,18 +8,30 @@ the audit) without ever recording an original value.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_sequence
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.valuerep import PersonName
 
 from dicomscrub.actions import Action, Effect, resolve
 from dicomscrub.dictionary import ensure_registered, keyword_for, vm_of, vr_of
+from dicomscrub.private import (
+    SEQUENCE_TAG,
+    BlockStatus,
+    Declaration,
+    Fate,
+    Verdict,
+    identifying_verdict,
+    read_declarations,
+    safe_verdict,
+)
 from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule
 from dicomscrub.pseudonym import Pseudonymizer, is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
@@ -64,6 +76,9 @@ STRUCTURAL_UID_KEYWORDS = frozenset(
 when they hold a UID not defined by the standard (a vendor's private SOP Class, say)."""
 
 METHOD_SCHEME = "DCM"
+SAFE_PRIVATE_TABLE_PROFILE = "retain-safe-private"
+"""The built-in option whose ``safe_private`` list is Table E.3.10-1."""
+ITEM_TAG_LE = b"\xfe\xff\x00\xe0"
 FULL_DATES = "retain-long-full-dates"
 MODIFIED_DATES = "retain-long-modified-dates"
 
@@ -96,6 +111,8 @@ class _State:
     tokens: list[str]
     patient: str
     result: ScrubResult
+    declarations: dict[tuple[int, str], Declaration] = field(default_factory=dict)
+    present: set[tuple[int, str]] = field(default_factory=set)
     dates_shifted: bool = False
     dates_kept: bool = False
 
@@ -119,6 +136,23 @@ def _vm_min(tag: int) -> int:
     vm = vm_of(tag)
     first = vm.split("-")[0].strip()
     return int(first) if first.isdigit() and int(first) > 0 else 1
+
+
+def _looks_like_items(raw: bytes) -> bool:
+    """An undecoded (UN) value that starts with an Item tag holds a sequence (PS3.5 6.2.2)."""
+    return raw[:4] == ITEM_TAG_LE
+
+
+def _parse_un_sequence(raw: bytes) -> Sequence | None:
+    """Decode a UN value as an implicit VR little endian sequence; None if it does not parse."""
+    try:
+        seq = read_sequence(io.BytesIO(raw), True, True, len(raw), "iso8859")
+        for item in seq:
+            for _ in item:  # force every element to decode now, inside the try
+                pass
+        return seq
+    except Exception:
+        return None
 
 
 def shift_date(value: str, offset: dt.timedelta) -> str | None:
@@ -180,9 +214,10 @@ class Scrubber:
             tokens=self._collect_tokens(ds) if self._needs_tokens else [],
             patient=patient,
             result=result,
+            declarations=read_declarations(ds),
         )
         self._dataset(ds, "", state, replace_uids=False)
-        self._filter_private_characteristics(ds)
+        self._rewrite_characteristics(ds, state)
         self._record_method(ds, state)
         return result
 
@@ -216,6 +251,17 @@ class Scrubber:
             if element == 0x0000:  # group length: recomputed on write when needed, else dropped
                 del ds[tag]
                 continue
+            if group % 2 == 1 and not is_private_group(group):
+                # Groups 0001, 0003, 0005, 0007 and FFFF may not be used (PS3.5 7.8.1); the odd
+                # group row of Table E.1-1 removes them with every other odd group.
+                self._drop_nested_private(ds[tag], prefix + format_tag(tag), state)
+                del ds[tag]
+                state.result.private.append(
+                    PrivateRecord(
+                        prefix + format_tag(tag), "", "UNDECLARED", "removed", "forbidden-odd-group"
+                    )
+                )
+                continue
             if is_private_group(group):
                 if 0x10 <= element <= 0xFF:
                     creator_tags.append(tag)
@@ -229,16 +275,16 @@ class Scrubber:
             block = (ctag >> 16, ctag & 0xFF)
             creator = creators.get(block, "")
             path = prefix + format_tag(ctag)
+            decl = state.declarations.get((ctag >> 16, creator))
+            status = decl.status.value if decl is not None else BlockStatus.UNDECLARED.value
             if block in kept_blocks:
                 state.result.private.append(
-                    PrivateRecord(path, creator, "UNDECLARED", "kept", "creator-of-kept-block")
+                    PrivateRecord(path, creator, status, "kept", "creator-of-kept-block")
                 )
             else:
                 del ds[ctag]
                 state.result.private.append(
-                    PrivateRecord(
-                        path, creator, "UNDECLARED", "removed", "creator-of-removed-block"
-                    )
+                    PrivateRecord(path, creator, status, "removed", "creator-of-removed-block")
                 )
 
     def _standard(
@@ -314,6 +360,8 @@ class Scrubber:
                 state.dates_kept = True
             return
         state.result.changed += 1
+        if effect in (Effect.REMOVE, Effect.EMPTY, Effect.DUMMY):
+            self._drop_nested_private(elem, path, state)
         if effect is Effect.REMOVE:
             del ds[elem.tag]
         elif effect is Effect.EMPTY:
@@ -445,78 +493,214 @@ class Scrubber:
     def _private(
         self, ds: Dataset, tag: int, creator: str | None, prefix: str, state: _State
     ) -> bool:
-        """Apply the profile to one private element; True when the element stays."""
+        """Apply the profile to one private element; True when the element stays.
+
+        The order of precedence is documented in :mod:`dicomscrub.private`.
+        """
         path = prefix + format_tag(tag)
         elem = ds[tag]
-        shown_creator = creator or ""
+        group, byte = tag >> 16, tag & 0xFF
         if (tag & 0xFFFF) < 0x1000 or creator is None:
-            del ds[tag]
             state.result.private.append(
-                PrivateRecord(path, shown_creator, "UNDECLARED", "removed", "no-private-creator")
+                PrivateRecord(path, creator or "", "UNDECLARED", "removed", "no-private-creator")
             )
+            self._drop_nested_private(elem, path, state)
+            del ds[tag]
             return False
+        decl = state.declarations.get((group, creator))
+        status = decl.status.value if decl is not None else BlockStatus.UNDECLARED.value
         rule = self.profile.private_rule_for(tag, creator)
         action = rule.action if rule is not None else self.profile.default
+        catch_all = rule is None or rule.selector == PRIVATE
+        verdict: Verdict | None = None
         if action is Action.C:
-            entry = self.profile.safe_private_entry(tag, creator)
-            if entry is None:
-                del ds[tag]
+            table_hit, profile_hit = self._safe_hits(tag, creator)
+            verdict = safe_verdict(decl, byte, table_hit, profile_hit)
+        elif not catch_all and resolve(action, elem.VR == "SQ") is Effect.KEEP:
+            flagged = identifying_verdict(decl, byte)
+            if flagged is not None:
+                assert rule is not None
+                note = f"overrides {rule.source}: {rule.key} {rule.action.value}"
+                detail = f"{flagged.detail}; {note}" if flagged.detail else note
+                verdict = Verdict(
+                    flagged.fate, flagged.basis, flagged.status, flagged.action, detail
+                )
+        if verdict is not None:
+            return self._apply_verdict(ds, elem, verdict, path, creator, state)
+        effect = resolve(action, elem.VR == "SQ")
+        basis = "basic-profile" if catch_all and action is Action.X else "profile-rule"
+        detail = "" if rule is None else f"{rule.source}: {rule.key} {rule.action.value}"
+        if effect is Effect.KEEP:
+            return self._keep_private(ds, elem, path, creator, status, basis, detail, state)
+        decision = {Effect.REMOVE: "removed", Effect.EMPTY: "emptied"}.get(effect, "replaced")
+        state.result.private.append(PrivateRecord(path, creator, status, decision, basis, detail))
+        self._apply(ds, elem, effect, rule, prefix, state, replace_uids=False)
+        if effect is Effect.REMOVE:
+            return False
+        state.present.add((group, creator))
+        return True
+
+    def _drop_nested_private(self, elem: DataElement, path: str, state: _State) -> None:
+        """Audit the private elements inside the items of a sequence that is being dropped."""
+        if elem.VR != "SQ":
+            return
+        for i, item in enumerate(elem.value or []):
+            creators: dict[tuple[int, int], str] = {}
+            for key in item.keys():  # noqa: SIM118 - a Dataset iterates over elements
+                group, element = key >> 16, key & 0xFFFF
+                if is_private_group(group) and 0x10 <= element <= 0xFF:
+                    value = item[key].value
+                    if isinstance(value, bytes):
+                        value = value.decode("latin-1")
+                    creators[(group, element)] = str(value or "").strip()
+            for key in item.keys():  # noqa: SIM118
+                sub = item[key]
+                sub_path = f"{path}[{i}]/{format_tag(int(key))}"
+                group, element = key >> 16, key & 0xFFFF
+                if group % 2 == 1 and element != 0:
+                    if is_private_group(group) and 0x10 <= element <= 0xFF:
+                        creator = creators.get((group, element), "")
+                    else:
+                        creator = creators.get((group, element >> 8), "")
+                    state.result.private.append(
+                        PrivateRecord(
+                            sub_path, creator, "UNDECLARED", "removed", "enclosing-sequence-removed"
+                        )
+                    )
+                self._drop_nested_private(sub, sub_path, state)
+
+    def _safe_hits(self, tag: int, creator: str) -> tuple[bool, bool]:
+        """Does Table E.3.10-1 list this element? Does a profile's own safe list?"""
+        table = profile = False
+        for entry in self.profile.safe_private:
+            if entry.mask.matches(tag, creator):
+                if entry.source == SAFE_PRIVATE_TABLE_PROFILE:
+                    table = True
+                else:
+                    profile = True
+        return table, profile
+
+    def _keep_private(
+        self,
+        ds: Dataset,
+        elem: DataElement,
+        path: str,
+        creator: str,
+        status: str,
+        basis: str,
+        detail: str,
+        state: _State,
+    ) -> bool:
+        """Keep a private element; a kept sequence (also one read as UN) is cleaned inside."""
+        if elem.VR == "UN" and isinstance(elem.value, bytes) and _looks_like_items(elem.value):
+            parsed = _parse_un_sequence(elem.value)
+            if parsed is None:
+                del ds[elem.tag]
                 state.result.private.append(
-                    PrivateRecord(path, shown_creator, "UNDECLARED", "removed", "not-declared")
+                    PrivateRecord(
+                        path,
+                        creator,
+                        status,
+                        "removed",
+                        basis,
+                        "UN value looks like a sequence but cannot be parsed; removed",
+                    )
                 )
                 return False
-            basis = (
-                "safe-private-table"
-                if entry.source == "retain-safe-private"
-                else ("profile-safe-list")
-            )
-            if elem.VR == "SQ":
-                self._recurse(elem, path, state, replace_uids=False)
-            state.result.private.append(
-                PrivateRecord(path, shown_creator, "UNDECLARED", "kept", basis)
-            )
-            return True
-        effect = resolve(action, elem.VR == "SQ")
-        from_private_row = rule is not None and rule.selector == PRIVATE
-        basis = "basic-profile" if from_private_row and action is Action.X else "profile-rule"
-        decision = {
-            Effect.REMOVE: "removed",
-            Effect.EMPTY: "emptied",
-            Effect.KEEP: "kept",
-        }.get(effect, "replaced")
-        detail = "" if rule is None else f"{rule.source}: {rule.key} {rule.action.value}"
-        state.result.private.append(
-            PrivateRecord(path, shown_creator, "UNDECLARED", decision, basis, detail)
-        )
-        self._apply(ds, elem, effect, rule, prefix, state, replace_uids=False)
-        return effect is not Effect.REMOVE
+            elem = DataElement(elem.tag, "SQ", parsed)
+            ds[elem.tag] = elem
+        if elem.VR == "SQ":
+            self._recurse(elem, path, state, replace_uids=False)
+        state.result.private.append(PrivateRecord(path, creator, status, "kept", basis, detail))
+        state.present.add((elem.tag >> 16, creator))
+        return True
 
-    def _filter_private_characteristics(self, ds: Dataset) -> None:
-        """Keep (0008,0300) items only for private blocks that are still present."""
-        seq = ds.get(0x00080300)
-        if seq is None or seq.VR != "SQ":
-            return
-        present: set[tuple[int, str]] = set()
-        for tag in ds.keys():  # noqa: SIM118
-            group, element = tag >> 16, tag & 0xFFFF
-            if is_private_group(group) and 0x10 <= element <= 0xFF:
-                value = ds[tag].value
-                if isinstance(value, bytes):
-                    value = value.decode("latin-1")
-                present.add((group, str(value or "").strip()))
-        items = [
-            item
-            for item in seq.value
-            if (
-                int(item.get("PrivateGroupReference", -1) or -1),
-                str(item.get("PrivateCreatorReference", "") or "").strip(),
+    def _apply_verdict(
+        self,
+        ds: Dataset,
+        elem: DataElement,
+        verdict: Verdict,
+        path: str,
+        creator: str,
+        state: _State,
+    ) -> bool:
+        status = verdict.status.value
+        if verdict.fate is Fate.KEEP:
+            return self._keep_private(
+                ds, elem, path, creator, status, verdict.basis, verdict.detail, state
             )
-            in present
-        ]
-        if items:
-            seq.value = Sequence(items)
+        if verdict.fate is Fate.REMOVE:
+            state.result.private.append(
+                PrivateRecord(path, creator, status, "removed", verdict.basis, verdict.detail)
+            )
+            self._drop_nested_private(elem, path, state)
+            del ds[elem.tag]
+            return False
+        # A declared action (0008,0307): D, Z, X or U.
+        code = verdict.action
+        detail = f"declared action {code}"
+        known_vr = elem.VR not in ("UN", "SQ")
+        if (
+            code == "X"
+            or (code == "D" and not known_vr)
+            or (code == "U" and elem.VR not in ("UI", "UN"))
+        ):
+            if code != "X":
+                detail += f" cannot be applied to VR {elem.VR}; removed"
+            state.result.private.append(
+                PrivateRecord(path, creator, status, "removed", verdict.basis, detail)
+            )
+            self._drop_nested_private(elem, path, state)
+            del ds[elem.tag]
+            return False
+        if code == "Z":
+            decision = "emptied"
+            state.result.private.append(
+                PrivateRecord(path, creator, status, decision, verdict.basis, detail)
+            )
+            self._drop_nested_private(elem, path, state)
+            elem.value = Sequence() if elem.VR == "SQ" else elem.empty_value
+            state.present.add((elem.tag >> 16, creator))
+            return True
+        elif code == "D":
+            self._dummy(ds, elem, None)
+            decision = "replaced"
         else:
-            del ds[0x00080300]
+            self._uid(ds, elem)
+            decision = "replaced"
+        state.result.private.append(
+            PrivateRecord(path, creator, status, decision, verdict.basis, detail)
+        )
+        state.present.add((elem.tag >> 16, creator))
+        return True
+
+    def _rewrite_characteristics(self, ds: Dataset, state: _State) -> None:
+        """(0008,0300) in the output describes the private blocks that are left, each now SAFE:
+        everything identifying in them was removed or replaced. Other blocks' items are dropped."""
+        old_items: dict[tuple[int, str], Dataset] = {}
+        if SEQUENCE_TAG in ds and ds[SEQUENCE_TAG].VR == "SQ":
+            for item in ds[SEQUENCE_TAG].value or []:
+                try:
+                    group = int(item.get(0x00080301).value)
+                except (AttributeError, TypeError, ValueError):
+                    continue
+                creator = str(item.get(0x00080302).value if 0x00080302 in item else "").strip()
+                old_items.setdefault((group, creator), item)
+        if not state.present:
+            if SEQUENCE_TAG in ds:
+                del ds[SEQUENCE_TAG]
+            return
+        items: list[Dataset] = []
+        for group, creator in sorted(state.present):
+            item = Dataset()
+            item.PrivateGroupReference = group
+            item.PrivateCreatorReference = creator
+            item.BlockIdentifyingInformationStatus = BlockStatus.SAFE.value
+            old = old_items.get((group, creator))
+            if old is not None and 0x00080310 in old and old[0x00080310].VR == "SQ":
+                item[0x00080310] = old[0x00080310]
+            items.append(item)
+        ds.PrivateDataElementCharacteristicsSequence = Sequence(items)
 
     # ---- bookkeeping -------------------------------------------------------------------------
 

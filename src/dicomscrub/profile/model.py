@@ -98,9 +98,18 @@ class CompiledProfile:
     unlisted_dates: Action
     safe_private: tuple[SafePrivate, ...]
 
+    effective: frozenset[str] = frozenset()
+    """Names of the layers that still decide something after later layers overrode theirs."""
+
     @property
     def methods(self) -> tuple[Method, ...]:
-        return tuple(layer.method for layer in self.layers if layer.method is not None)
+        """One method per layer that actually acts: a layer whose every rule was overridden by a
+        later layer did not run, so its label would not describe what was done."""
+        return tuple(
+            layer.method
+            for layer in self.layers
+            if layer.method is not None and layer.name in self.effective
+        )
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -146,12 +155,14 @@ def compile_layers(layers: tuple[ProfileDoc, ...]) -> CompiledProfile:
     """Merge ``layers`` in order: for one selector a later layer replaces an earlier one."""
     by_key: dict[str, Rule] = {}
     settings = dict(SETTINGS_DEFAULTS)
+    setting_source: dict[str, str] = {}
     safe: dict[str, SafePrivate] = {}
     for layer in layers:
         for rule in layer.rules:
             by_key.pop(rule.key, None)  # re-insert so order follows the latest layer
             by_key[rule.key] = rule
         settings.update(layer.settings)
+        setting_source.update({key: layer.name for key in layer.settings})
         for entry in layer.safe_private:
             safe[selector_text(entry.mask)] = entry
     exact: dict[int, Rule] = {}
@@ -165,6 +176,21 @@ def compile_layers(layers: tuple[ProfileDoc, ...]) -> CompiledProfile:
             (creator_masks if rule.selector.creator else masks).append(rule)
         else:
             private_rule = rule
+    effective = {rule.source for rule in by_key.values()}
+    effective.update(setting_source.values())
+    private_clean = any(
+        rule.action is Action.C
+        and (
+            rule.selector == PRIVATE
+            or (isinstance(rule.selector, Mask) and rule.selector.is_private)
+        )
+        for rule in by_key.values()
+    )
+    if private_clean:  # safe lists only matter where private elements are cleaned (C)
+        effective.update(entry.source for entry in safe.values())
+    effective.update(
+        layer.name for layer in layers if not (layer.rules or layer.settings or layer.safe_private)
+    )
     creator_masks.sort(key=lambda r: r.selector.wildcards if isinstance(r.selector, Mask) else 0)
     masks.sort(key=lambda r: r.selector.wildcards if isinstance(r.selector, Mask) else 0)
     return CompiledProfile(
@@ -177,4 +203,5 @@ def compile_layers(layers: tuple[ProfileDoc, ...]) -> CompiledProfile:
         unlisted_uids=settings["unlisted_uids"],
         unlisted_dates=settings["unlisted_dates"],
         safe_private=tuple(safe.values()),
+        effective=frozenset(effective),
     )
