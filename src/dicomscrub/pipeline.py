@@ -199,7 +199,11 @@ class Scrubber:
         self.profile = profile
         self.pseudo = pseudonymizer
         self.methods: tuple[Method, ...] = profile.methods
-        self._needs_tokens = any(
+        self._needs_tokens = Action.C in (
+            profile.default,
+            profile.unlisted_dates,
+            profile.unlisted_uids,
+        ) or any(
             r.action is Action.C
             for r in (*profile.exact.values(), *profile.masks, *profile.creator_masks)
         )
@@ -454,9 +458,11 @@ class Scrubber:
 
     @staticmethod
     def _scrub_text(text: str, tokens: list[str]) -> str:
+        """Remove each token where it stands as a whole word (so "ANN" leaves "scanner" alone)."""
         out = text
         for token in tokens:
-            out = re.sub(re.escape(token), "", out, flags=re.IGNORECASE)
+            pattern = rf"(?<![0-9A-Za-z]){re.escape(token)}(?![0-9A-Za-z])"
+            out = re.sub(pattern, "", out, flags=re.IGNORECASE)
         return re.sub(r"\s{2,}", " ", out).strip() if out != text else out
 
     def _collect_tokens(self, ds: Dataset) -> list[str]:

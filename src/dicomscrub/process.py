@@ -6,15 +6,18 @@ an original value: messages from the DICOM parser are stripped of anything quote
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import io
 import logging
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     UID,
@@ -27,14 +30,29 @@ from pydicom.uid import (
 from dicomscrub import __version__
 from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.pipeline import PrivateRecord, Scrubber
+from dicomscrub.tags import format_tag
 from dicomscrub.writer import Collision, OutputPlan, write_atomic
 
-# pydicom's warnings and log records quote element values (which may identify a patient): they are
-# silenced, and a file's problems are reported through its result record instead.
-pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
-pydicom.config.settings.writing_validation_mode = pydicom.config.IGNORE
+# pydicom's log records quote element values (which may identify a patient): they go nowhere, and a
+# file's problems are reported through its result record instead.
 logging.getLogger("pydicom").addHandler(logging.NullHandler())
 logging.getLogger("pydicom").propagate = False
+
+
+@contextlib.contextmanager
+def _quiet_pydicom() -> Iterator[None]:
+    """No warnings (they quote values) and no value validation while one file is processed."""
+    settings = pydicom.config.settings
+    saved = (settings.reading_validation_mode, settings.writing_validation_mode)
+    settings.reading_validation_mode = pydicom.config.IGNORE
+    settings.writing_validation_mode = pydicom.config.IGNORE
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        settings.reading_validation_mode, settings.writing_validation_mode = saved
+
 
 IMPLEMENTATION_CLASS_UID = UID("2.25.203283536178416316722493390717806498765")
 IMPLEMENTATION_VERSION = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
@@ -90,9 +108,33 @@ def _transfer_syntax(ds: Dataset) -> UID:
     return ExplicitVRLittleEndian if little in (True, None) else ExplicitVRBigEndian
 
 
+class Unreadable(Exception):
+    """A file that claims to be DICOM but cannot be read completely (truncated, corrupt)."""
+
+
+def _check_complete(ds: Dataset, warned: list[str]) -> None:
+    """Reject what pydicom's forgiving reader patched over: values cut short by the end of the file,
+    delimiters never found. A file that reads only partly is never written."""
+    for text in warned:
+        low = text.lower()
+        if "end of file" in low or "truncat" in low:
+            raise Unreadable("the file ends inside a value or sequence (truncated)")
+    for tag in ds.keys():  # noqa: SIM118 - a Dataset iterates over elements, not tags
+        raw: object = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.length != 0xFFFFFFFF:
+            got = len(raw.value) if raw.value is not None else 0
+            if got != raw.length:
+                raise Unreadable(
+                    f"element {format_tag(int(tag))} declares {raw.length} bytes but the file "
+                    f"holds {got} (truncated or corrupt)"
+                )
+
+
 def read_dataset(path: Path) -> tuple[Dataset | None, str]:
-    """Read a DICOM file recognised by content. Returns (dataset, "") or (None, reason)."""
-    with path.open("rb") as fh:
+    """Read a DICOM file recognised by content. Returns (dataset, "") or (None, reason) for a file
+    that is not DICOM; raises :class:`Unreadable` for a DICOM file that cannot be read whole."""
+    with path.open("rb") as fh, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         head = fh.read(512)
         kind = sniff(head)
         if kind is Kind.NOT_DICOM:
@@ -104,7 +146,10 @@ def read_dataset(path: Path) -> tuple[Dataset | None, str]:
         else:
             ds = pydicom.dcmread(fh, force=True)
     if len(ds) == 0:
+        if kind in (Kind.PART10, Kind.BARE_META):
+            raise Unreadable("DICM marker present but no data element could be read")
         return None, "not DICOM (no data elements could be read)"
+    _check_complete(ds, [str(w.message) for w in caught])
     return ds, ""
 
 
@@ -118,8 +163,7 @@ class Job:
 
 def process_file(source: Source, job: Job) -> FileResult:
     """Read, de-identify and write one file; every outcome is a :class:`FileResult`."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _quiet_pydicom():
         return _process_file(source, job)
 
 
@@ -132,6 +176,9 @@ def _process_file(source: Source, job: Job) -> FileResult:
         return result
     try:
         ds, reason = read_dataset(source.path)
+    except Unreadable as exc:
+        result.status, result.detail = Status.REJECTED, f"unreadable DICOM: {exc}"
+        return result
     except OSError as exc:
         result.detail = f"cannot read input: {exc.strerror or type(exc).__name__}"
         return result

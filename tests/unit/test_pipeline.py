@@ -1,0 +1,802 @@
+"""The scrub pipeline: each action per VR, UIDs, cleaning, unlisted values, private elements, and
+the attributes recorded after the rules (PS3.15 E.1.1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pydicom import config
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.filereader import dcmread
+from pydicom.filewriter import dcmwrite
+from pydicom.sequence import Sequence
+from pydicom.uid import CTImageStorage, MRImageStorage
+from pydicom.valuerep import validate_value
+
+from dicomscrub.actions import Action
+from dicomscrub.pipeline import PrivateRecord, Scrubber, ScrubResult
+from dicomscrub.profile.loader import load_layers, load_profile
+from dicomscrub.profile.model import (
+    PRIVATE,
+    CompiledProfile,
+    Method,
+    ProfileDoc,
+    Rule,
+    Selector,
+    compile_layers,
+)
+from dicomscrub.pseudonym import Key, Pseudonymizer
+from dicomscrub.tags import parse_tag_or_mask, private_mask
+
+BuildCT = Callable[..., Dataset]
+
+PATIENT_ID = "MRN0012345"
+STUDY_UID = "1.2.826.0.1.3680043.8.498.11"
+REFERENCED_SOP_INSTANCE_UID = "1.2.826.0.1.3680043.8.498.15"
+UID_RE = re.compile(r"^2\.25\.[1-9][0-9]*$")
+STRING_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UI"}
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def rule(selector: str, action: str, value: str | None = None, creator: str | None = None) -> Rule:
+    """A rule for a keyword, a tag or mask text, or ``private``."""
+    sel: Selector
+    if selector == PRIVATE:
+        sel = PRIVATE
+    elif creator is not None:
+        sel = private_mask(selector, creator)
+    elif selector.startswith("("):
+        sel = parse_tag_or_mask(selector)
+    else:
+        found = tag_for_keyword(selector)
+        assert found is not None, selector
+        sel = found
+    return Rule(sel, Action(action), "test", "test.yaml:1", value)
+
+
+def layer(
+    *rules: Rule,
+    settings: dict[str, str] | None = None,
+    method: Method | None = None,
+    name: str = "test",
+) -> ProfileDoc:
+    return ProfileDoc(
+        name=name,
+        kind="profile",
+        path=Path(f"{name}.yaml"),
+        builtin=False,
+        method=method,
+        settings={k: Action(v) for k, v in (settings or {}).items()},
+        rules=rules,
+    )
+
+
+def scrub(ds: Dataset, profile: CompiledProfile | ProfileDoc, key: Key) -> ScrubResult:
+    compiled = compile_layers((profile,)) if isinstance(profile, ProfileDoc) else profile
+    return Scrubber(compiled, Pseudonymizer(key)).scrub(ds)
+
+
+def single(keyword: str, value: object, vr: str | None = None) -> Dataset:
+    ds = Dataset()
+    if vr is None:
+        setattr(ds, keyword, value)
+    else:
+        tag = tag_for_keyword(keyword)
+        assert tag is not None
+        ds.add_new(tag, vr, value)
+    return ds
+
+
+def as_list(elem: DataElement) -> list[object]:
+    if elem.VM == 0:
+        return []
+    return list(elem.value) if elem.VM > 1 else [elem.value]
+
+
+def roundtrip(ds: Dataset) -> Dataset:
+    """Encode ``ds`` as Explicit VR Little Endian and read it back."""
+    buffer = io.BytesIO()
+    dcmwrite(buffer, ds, implicit_vr=False, little_endian=True)
+    buffer.seek(0)
+    return dcmread(buffer, force=True)
+
+
+def assert_valid_for_vr(elem: DataElement) -> None:
+    for value in as_list(elem):
+        if elem.VR in STRING_VRS:
+            validate_value(elem.VR, str(value), config.RAISE)
+        elif elem.VR in ("US", "SS", "UL", "SL"):
+            assert isinstance(value, int)
+        elif elem.VR in ("FD", "FL"):
+            assert isinstance(value, float)
+        elif elem.VR in ("OB", "OW"):
+            assert isinstance(value, bytes)
+            assert len(value) % 2 == 0
+
+
+@functools.cache
+def basic_layers(*options: str) -> tuple[ProfileDoc, ...]:
+    """The layers of ``basic`` plus ``options``, loaded once per test session (they are frozen)."""
+    return load_layers("basic", options)
+
+
+@functools.cache
+def with_options(*options: str) -> CompiledProfile:
+    return compile_layers(basic_layers(*options))
+
+
+def private_tags(ds: Dataset) -> list[int]:
+    return [int(tag) for tag in ds.keys() if (tag >> 16) % 2 == 1]  # noqa: SIM118
+
+
+def records(result: ScrubResult) -> set[tuple[str, str, str, str]]:
+    return {(r.tag, r.creator, r.decision, r.basis) for r in result.private}
+
+
+# ---- D ------------------------------------------------------------------------------------------
+
+DUMMY_CASES = [
+    ("PatientName", "PN", "DOE^JANE"),
+    ("PatientID", "LO", "MRN0012345"),
+    ("AccessionNumber", "SH", "ACC0001"),
+    ("PatientSex", "CS", "F"),
+    ("StudyDate", "DA", "20240305"),
+    ("AcquisitionDateTime", "DT", "20240305101500"),
+    ("StudyTime", "TM", "101500"),
+    ("PatientAge", "AS", "042Y"),
+    ("PatientWeight", "DS", "70.5"),
+    ("SeriesNumber", "IS", "3"),
+    ("StudyInstanceUID", "UI", STUDY_UID),
+    ("Rows", "US", 512),
+    ("EstimatedDoseSaving", "FD", 1.5),
+    ("ICCProfile", "OB", b"\x01\x02\x03\x04"),
+]
+
+
+@pytest.mark.parametrize(
+    ("keyword", "vr", "original"), DUMMY_CASES, ids=[c[1] for c in DUMMY_CASES]
+)
+def test_d_gives_non_empty_value_valid_for_the_vr(
+    keyword: str, vr: str, original: object, key: Key
+) -> None:
+    ds = single(keyword, original)
+    assert vr == ds[keyword].VR
+    scrub(ds, layer(rule(keyword, "D")), key)
+    elem = ds[keyword]
+    assert vr == elem.VR
+    assert elem.VM == 1
+    assert elem.value != original
+    assert not elem.is_empty
+    assert_valid_for_vr(elem)
+    back = roundtrip(ds)[keyword]
+    assert back.VM == 1
+    assert not back.is_empty
+
+
+def test_d_on_uid_gives_new_2_25_uid(key: Key) -> None:
+    ds = single("StudyInstanceUID", STUDY_UID)
+    scrub(ds, layer(rule("StudyInstanceUID", "D")), key)
+    assert UID_RE.match(ds.StudyInstanceUID)
+
+
+def test_d_on_sequence_leaves_one_empty_item(key: Key) -> None:
+    first, second = Dataset(), Dataset()
+    first.ReferencedSOPInstanceUID = REFERENCED_SOP_INSTANCE_UID
+    second.ReferencedSOPClassUID = CTImageStorage
+    ds = single("ReferencedStudySequence", Sequence([first, second]))
+    scrub(ds, layer(rule("ReferencedStudySequence", "D")), key)
+    items = ds.ReferencedStudySequence
+    assert len(items) == 1
+    assert len(items[0]) == 0
+
+
+@pytest.mark.parametrize(("keyword", "vm"), [("PixelSpacing", 2), ("ImageOrientationPatient", 6)])
+def test_d_gives_as_many_values_as_the_minimum_vm(keyword: str, vm: int, key: Key) -> None:
+    original = ["0.5"] * vm
+    ds = single(keyword, original)
+    scrub(ds, layer(rule(keyword, "D")), key)
+    assert vm == ds[keyword].VM
+    assert_valid_for_vr(ds[keyword])
+    assert vm == roundtrip(ds)[keyword].VM
+
+
+def test_d_with_value_writes_that_value(key: Key) -> None:
+    ds = single("PatientName", "DOE^JANE")
+    scrub(ds, layer(rule("PatientName", "D", value="RESEARCH^SUBJECT")), key)
+    assert ds.PatientName == "RESEARCH^SUBJECT"
+
+
+def test_d_with_backslash_value_writes_several_values(key: Key) -> None:
+    ds = single("OtherPatientIDs", "OLD1")
+    scrub(ds, layer(rule("OtherPatientIDs", "D", value="SUBJ1\\SUBJ2")), key)
+    assert list(ds.OtherPatientIDs) == ["SUBJ1", "SUBJ2"]
+
+
+def test_d_value_from_yaml_list_writes_several_values(tmp_path: Path, key: Key) -> None:
+    path = tmp_path / "value.yaml"
+    path.write_text(
+        "rules:\n  - keyword: OtherPatientIDs\n    action: D\n    value: [SUBJ1, SUBJ2]\n",
+        encoding="utf-8",
+    )
+    ds = single("OtherPatientIDs", "OLD1")
+    scrub(ds, load_profile(str(path)), key)
+    assert list(ds.OtherPatientIDs) == ["SUBJ1", "SUBJ2"]
+
+
+# ---- Z and X ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keyword", "vr", "original"), DUMMY_CASES, ids=[c[1] for c in DUMMY_CASES]
+)
+def test_z_gives_zero_length_value(keyword: str, vr: str, original: object, key: Key) -> None:
+    ds = single(keyword, original)
+    scrub(ds, layer(rule(keyword, "Z")), key)
+    assert keyword in ds
+    assert vr == ds[keyword].VR
+    assert ds[keyword].is_empty
+    assert roundtrip(ds)[keyword].is_empty
+
+
+def test_z_on_sequence_leaves_no_items(key: Key) -> None:
+    item = Dataset()
+    item.ReferencedSOPInstanceUID = REFERENCED_SOP_INSTANCE_UID
+    ds = single("ReferencedStudySequence", Sequence([item]))
+    scrub(ds, layer(rule("ReferencedStudySequence", "Z")), key)
+    assert "ReferencedStudySequence" in ds
+    assert len(ds.ReferencedStudySequence) == 0
+
+
+@pytest.mark.parametrize(
+    ("keyword", "original"),
+    [(c[0], c[2]) for c in DUMMY_CASES] + [("ReferencedStudySequence", Sequence([Dataset()]))],
+)
+def test_x_removes_the_element(keyword: str, original: object, key: Key) -> None:
+    ds = single(keyword, original)
+    ds.Modality = "CT"
+    scrub(ds, layer(rule(keyword, "X")), key)
+    assert keyword not in ds
+    assert ds.Modality == "CT"
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [("X/Z", ""), ("Z/D", "ANONYMIZED"), ("X/D", "ANONYMIZED"), ("X/Z/D", "ANONYMIZED")],
+)
+def test_compound_code_on_element_never_removes_it(action: str, expected: str, key: Key) -> None:
+    ds = single("PatientID", PATIENT_ID)
+    scrub(ds, layer(rule("PatientID", action)), key)
+    assert ds.PatientID == expected
+
+
+@pytest.mark.parametrize(("action", "items"), [("X/Z", 0), ("Z/D", 0), ("X/D", 1), ("X/Z/D", 0)])
+def test_compound_code_on_sequence_empties_or_dummies_it(action: str, items: int, key: Key) -> None:
+    item = Dataset()
+    item.ReferencedSOPInstanceUID = REFERENCED_SOP_INSTANCE_UID
+    ds = single("ReferencedStudySequence", Sequence([item, Dataset()]))
+    scrub(ds, layer(rule("ReferencedStudySequence", action)), key)
+    assert len(ds.ReferencedStudySequence) == items
+    assert all(len(i) == 0 for i in ds.ReferencedStudySequence)
+
+
+# ---- K ------------------------------------------------------------------------------------------
+
+
+def test_k_keeps_value(key: Key) -> None:
+    ds = single("PatientName", "DOE^JANE")
+    scrub(ds, layer(rule("PatientName", "K")), key)
+    assert ds.PatientName == "DOE^JANE"
+
+
+def test_kept_sequence_is_still_cleaned_inside(
+    ct: Dataset, basic: CompiledProfile, key: Key
+) -> None:
+    assert basic.standard_rule(tag_for_keyword("AnatomicRegionSequence") or 0) is None  # K
+    scrub(ct, basic, key)
+    region = ct.AnatomicRegionSequence
+    assert len(region) == 1
+    assert region[0].CodeMeaning == "Chest"
+    assert region[0].PatientName == ""
+
+
+# ---- U ------------------------------------------------------------------------------------------
+
+
+def test_u_replaces_uid_by_2_25_integer(key: Key) -> None:
+    ds = single("StudyInstanceUID", STUDY_UID)
+    scrub(ds, layer(rule("StudyInstanceUID", "U")), key)
+    assert UID_RE.match(ds.StudyInstanceUID)
+    assert len(ds.StudyInstanceUID) <= 64
+    assert ds.StudyInstanceUID == Pseudonymizer(key).uid(STUDY_UID)
+
+
+def test_u_maps_same_uid_to_same_new_uid_across_data_sets(key: Key) -> None:
+    profile = compile_layers(
+        (layer(rule("StudyInstanceUID", "U"), rule("SeriesInstanceUID", "U")),)
+    )
+    first, second = single("StudyInstanceUID", STUDY_UID), single("StudyInstanceUID", STUDY_UID)
+    second.SeriesInstanceUID = STUDY_UID  # the same UID in another attribute
+    Scrubber(profile, Pseudonymizer(key)).scrub(first)
+    Scrubber(profile, Pseudonymizer(key)).scrub(second)
+    assert first.StudyInstanceUID == second.StudyInstanceUID == second.SeriesInstanceUID
+
+
+def test_u_with_different_key_gives_different_uid(key: Key) -> None:
+    first, second = single("StudyInstanceUID", STUDY_UID), single("StudyInstanceUID", STUDY_UID)
+    scrub(first, layer(rule("StudyInstanceUID", "U")), key)
+    scrub(second, layer(rule("StudyInstanceUID", "U")), Key(b"j" * 32, "file"))
+    assert first.StudyInstanceUID != second.StudyInstanceUID
+
+
+def test_u_leaves_standard_uids_alone(key: Key) -> None:
+    ds = single("SOPClassUID", CTImageStorage)
+    scrub(ds, layer(rule("SOPClassUID", "U")), key)
+    assert ds.SOPClassUID == CTImageStorage
+
+
+def test_u_maps_each_value_of_a_multi_valued_uid(key: Key) -> None:
+    originals = ["1.2.3.4.1", CTImageStorage, "1.2.3.4.2"]
+    ds = single("FailedSOPInstanceUIDList", originals)
+    scrub(ds, layer(rule("FailedSOPInstanceUIDList", "U")), key)
+    pseudo = Pseudonymizer(key)
+    new = list(ds.FailedSOPInstanceUIDList)
+    assert new == [pseudo.uid("1.2.3.4.1"), CTImageStorage, pseudo.uid("1.2.3.4.2")]
+    assert new[0] != new[2]
+    assert UID_RE.match(new[0])
+
+
+# ---- X/Z/U* -------------------------------------------------------------------------------------
+
+
+def _referenced_images() -> Dataset:
+    inner = Dataset()
+    inner.ReferencedSOPClassUID = MRImageStorage
+    inner.ReferencedSOPInstanceUID = "1.2.3.4.77"
+    item = Dataset()
+    item.ReferencedSOPClassUID = CTImageStorage
+    item.ReferencedSOPInstanceUID = REFERENCED_SOP_INSTANCE_UID
+    item.ReferencedFrameNumber = "1"
+    item.SourceImageSequence = Sequence([inner])
+    return single("ReferencedImageSequence", Sequence([item]))
+
+
+def test_x_z_u_keeps_sequence_and_replaces_every_instance_uid_inside(key: Key) -> None:
+    # No rule names the UIDs inside and unlisted UIDs are kept: only X/Z/U* can replace them.
+    profile = layer(rule("ReferencedImageSequence", "X/Z/U*"), settings={"unlisted_uids": "K"})
+    ds = _referenced_images()
+    scrub(ds, profile, key)
+    pseudo = Pseudonymizer(key)
+    assert len(ds.ReferencedImageSequence) == 1
+    item = ds.ReferencedImageSequence[0]
+    assert item.ReferencedSOPInstanceUID == pseudo.uid(REFERENCED_SOP_INSTANCE_UID)
+    assert item.ReferencedFrameNumber == 1
+    inner = item.SourceImageSequence[0]
+    assert inner.ReferencedSOPInstanceUID == pseudo.uid("1.2.3.4.77")
+
+
+def test_x_z_u_keeps_sop_class_uids(key: Key) -> None:
+    profile = layer(rule("ReferencedImageSequence", "X/Z/U*"), settings={"unlisted_uids": "K"})
+    ds = _referenced_images()
+    scrub(ds, profile, key)
+    item = ds.ReferencedImageSequence[0]
+    assert item.ReferencedSOPClassUID == CTImageStorage
+    assert item.SourceImageSequence[0].ReferencedSOPClassUID == MRImageStorage
+
+
+def test_references_match_the_referenced_instance_after_scrub(
+    make_ct: BuildCT, basic: CompiledProfile, key: Key
+) -> None:
+    referencing = make_ct()
+    original_study = referencing.StudyInstanceUID
+    target = referencing.ReferencedImageSequence[0].ReferencedSOPInstanceUID
+    referenced = make_ct(sop_instance_uid=target)
+    scrub(referenced, basic, key)
+    scrub(referencing, basic, key)
+    ref = referencing.ReferencedImageSequence[0]
+    assert ref.ReferencedSOPInstanceUID == referenced.SOPInstanceUID != target
+    assert ref.ReferencedSOPClassUID == CTImageStorage
+    assert referenced.StudyInstanceUID == referencing.StudyInstanceUID != original_study
+
+
+# ---- C ------------------------------------------------------------------------------------------
+
+
+def test_c_on_text_removes_identifying_tokens_of_the_same_data_set(ct: Dataset, key: Key) -> None:
+    scrub(ct, with_options("clean-descriptors"), key)
+    assert ct.StudyDescription == "CT CHEST follow-up"
+
+
+def test_c_on_text_matches_tokens_case_insensitively(make_ct: BuildCT, key: Key) -> None:
+    ds = make_ct(patient_name="MUSTERMANN^ERIKA")
+    ds.SeriesDescription = "erika mustermann axial"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.SeriesDescription == "axial"
+
+
+def test_c_on_text_keeps_text_without_identifying_tokens(make_ct: BuildCT, key: Key) -> None:
+    ds = make_ct()
+    ds.SeriesDescription = "AXIAL 5mm"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.SeriesDescription == "AXIAL 5mm"
+
+
+def _days(value: str) -> dt.date:
+    return dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+
+
+def test_c_on_dates_shifts_by_one_nonzero_offset_per_patient(ct: Dataset, key: Key) -> None:
+    patient = ct.PatientID
+    study, content = _days(ct.StudyDate), _days(ct.ContentDate)
+    scrub(ct, with_options("retain-long-modified-dates"), key)
+    offset = _days(ct.StudyDate) - study
+    assert offset != dt.timedelta(0)
+    assert abs(offset.days) <= 3650
+    assert _days(ct.ContentDate) - content == offset
+    assert offset == Pseudonymizer(key).date_offset(patient)
+
+
+def test_c_on_datetime_keeps_time_and_utc_offset(ct: Dataset, key: Key) -> None:
+    original, patient = str(ct.AcquisitionDateTime), ct.PatientID
+    assert original.endswith("101500+0100")
+    scrub(ct, with_options("retain-long-modified-dates"), key)
+    shifted = str(ct.AcquisitionDateTime)
+    assert shifted.endswith("101500+0100")
+    assert len(shifted) == len(original)
+    assert _days(shifted) - _days(original) == Pseudonymizer(key).date_offset(patient)
+
+
+def test_c_on_dates_uses_same_offset_in_every_file_of_the_patient(
+    make_ct: BuildCT, key: Key
+) -> None:
+    profile = with_options("retain-long-modified-dates")
+    first, second = make_ct(), make_ct(sop_instance_uid="1.2.3.4.99")
+    second.StudyDate = "20250101"
+    scrub(first, profile, key)
+    scrub(second, profile, key)
+    assert _days(second.StudyDate) - _days(first.StudyDate) == _days("20250101") - _days("20240305")
+
+
+def test_c_on_dates_of_another_patient_uses_another_offset(make_ct: BuildCT, key: Key) -> None:
+    profile = with_options("retain-long-modified-dates")
+    first, second = make_ct(), make_ct(patient_id="MRN0067890")
+    scrub(first, profile, key)
+    scrub(second, profile, key)
+    assert first.StudyDate != second.StudyDate
+
+
+def test_c_on_time_keeps_it(ct: Dataset, key: Key) -> None:
+    scrub(ct, with_options("retain-long-modified-dates"), key)
+    assert ct.StudyTime == "101500"
+
+
+def test_c_on_sequence_cleans_each_item(key: Key) -> None:
+    layers = (*basic_layers("clean-descriptors"), layer(rule("AnatomicRegionSequence", "C")))
+    item = Dataset()
+    item.CodeMeaning = "Chest"
+    item.PatientName = "DOE^JANE"
+    item.StudyDescription = "DOE chest"
+    ds = single("AnatomicRegionSequence", Sequence([item]))
+    ds.PatientName = "DOE^JANE"
+    scrub(ds, compile_layers(layers), key)
+    assert len(ds.AnatomicRegionSequence) == 1
+    cleaned = ds.AnatomicRegionSequence[0]
+    assert cleaned.CodeMeaning == "Chest"
+    assert cleaned.PatientName == ""
+    assert cleaned.StudyDescription == "chest"
+
+
+def test_default_c_cleans_unlisted_text(tmp_path: Path, ct: Dataset, key: Key) -> None:
+    path = tmp_path / "default-c.yaml"
+    path.write_text("extends: [basic]\nsettings:\n  default: C\n", encoding="utf-8")
+    ct.AnatomicRegionSequence[0].CodeMeaning = "Chest of DOE"
+    scrub(ct, load_profile(str(path)), key)
+    assert ct.AnatomicRegionSequence[0].CodeMeaning == "Chest of"
+
+
+# ---- unlisted values, group lengths -------------------------------------------------------------
+
+UNLISTED_UID = "1.3.6.1.4.1.5962.99.1"  # CreatorVersionUID: no row of Table E.1-1
+
+
+def test_unlisted_uid_is_replaced_under_basic(basic: CompiledProfile, key: Key) -> None:
+    ds = single("CreatorVersionUID", UNLISTED_UID)
+    scrub(ds, basic, key)
+    assert ds.CreatorVersionUID == Pseudonymizer(key).uid(UNLISTED_UID)
+
+
+def test_unlisted_standard_uid_is_kept_under_basic(basic: CompiledProfile, key: Key) -> None:
+    ds = single("CreatorVersionUID", "1.2.840.10008.1.2.1")
+    scrub(ds, basic, key)
+    assert ds.CreatorVersionUID == "1.2.840.10008.1.2.1"
+
+
+def test_unlisted_uid_is_kept_with_retain_uids(ct: Dataset, key: Key) -> None:
+    ct.CreatorVersionUID = UNLISTED_UID
+    study, sop = ct.StudyInstanceUID, ct.SOPInstanceUID
+    scrub(ct, with_options("retain-uids"), key)
+    assert ct.CreatorVersionUID == UNLISTED_UID
+    assert ct.StudyInstanceUID == study
+    assert ct.SOPInstanceUID == sop
+
+
+def _unlisted_dates() -> Dataset:
+    ds = Dataset()
+    ds.DateOfGainCalibration = "20230101"
+    ds.TimeOfGainCalibration = "083000"
+    return ds
+
+
+def test_unlisted_date_and_time_are_emptied_under_basic(basic: CompiledProfile, key: Key) -> None:
+    ds = _unlisted_dates()
+    scrub(ds, basic, key)
+    assert ds["DateOfGainCalibration"].is_empty
+    assert ds["TimeOfGainCalibration"].is_empty
+
+
+def test_unlisted_date_and_time_are_kept_with_retain_long_full_dates(key: Key) -> None:
+    ds = _unlisted_dates()
+    scrub(ds, with_options("retain-long-full-dates"), key)
+    assert ds.DateOfGainCalibration == "20230101"
+    assert ds.TimeOfGainCalibration == "083000"
+
+
+def test_unlisted_date_is_shifted_with_retain_long_modified_dates(key: Key) -> None:
+    ds = _unlisted_dates()
+    ds.PatientID = PATIENT_ID
+    scrub(ds, with_options("retain-long-modified-dates"), key)
+    offset = Pseudonymizer(key).date_offset(PATIENT_ID)
+    assert _days(ds.DateOfGainCalibration) == _days("20230101") + offset
+
+
+def test_group_length_elements_are_removed_at_every_level(key: Key) -> None:
+    item = Dataset()
+    item.add_new(0x00080000, "UL", 8)
+    item.CodeMeaning = "Chest"
+    ds = single("AnatomicRegionSequence", Sequence([item]))
+    ds.add_new(0x00080000, "UL", 100)
+    ds.add_new(0x00100000, "UL", 10)
+    ds.PatientSex = "F"
+    scrub(ds, layer(), key)
+    assert 0x00080000 not in ds
+    assert 0x00100000 not in ds
+    assert 0x00080000 not in ds.AnatomicRegionSequence[0]
+    assert ds.PatientSex == "F"
+
+
+# ---- private elements ---------------------------------------------------------------------------
+
+
+def test_basic_removes_every_private_element_with_a_record_each(
+    ct: Dataset, basic: CompiledProfile, key: Key
+) -> None:
+    result = scrub(ct, basic, key)
+    assert private_tags(ct) == []
+    assert records(result) == {
+        ("(0019,1010)", "GEMS_ACQU_01", "removed", "basic-profile"),
+        ("(0019,1023)", "GEMS_ACQU_01", "removed", "basic-profile"),
+        ("(0019,0010)", "GEMS_ACQU_01", "removed", "creator-of-removed-block"),
+    }
+    assert len(result.private) == 3
+
+
+def test_private_record_path_names_the_sequence_item(
+    ct: Dataset, basic: CompiledProfile, key: Key
+) -> None:
+    block = ct.AnatomicRegionSequence[0].private_block(0x0029, "ACME 1.0", create=True)
+    block.add_new(0x01, "LO", "note")
+    result = scrub(ct, basic, key)
+    assert ("(0008,2218)[0]/(0029,1001)", "ACME 1.0", "removed", "basic-profile") in records(result)
+    assert private_tags(ct.AnatomicRegionSequence[0]) == []
+
+
+def test_private_records_never_hold_a_value(ct: Dataset, basic: CompiledProfile, key: Key) -> None:
+    result = scrub(ct, basic, key)
+    for record in result.private:
+        assert isinstance(record, PrivateRecord)
+        assert "DOE" not in repr(record)
+        assert "39.375" not in repr(record)
+
+
+def test_private_element_without_creator_is_removed(key: Key) -> None:
+    ds = Dataset()
+    ds.add_new(0x00191010, "LO", "orphan")
+    result = scrub(ds, with_options("retain-safe-private"), key)
+    assert private_tags(ds) == []
+    assert records(result) == {("(0019,1010)", "", "removed", "no-private-creator")}
+
+
+def _moved_gems_block() -> Dataset:
+    """GEMS_ACQU_01 reserved at block byte 0x11, not at the usual 0x10."""
+    ds = Dataset()
+    ds.PatientID = PATIENT_ID
+    ds.add_new(0x00190010, "LO", "OTHER VENDOR")
+    ds.add_new(0x00190011, "LO", "GEMS_ACQU_01")
+    ds.add_new(0x00191023, "DS", "1.0")  # OTHER VENDOR's element 23: not safe
+    ds.add_new(0x00191110, "LO", "DOE^JANE")  # not in the safe list
+    ds.add_new(0x00191123, "DS", "39.375")  # Table Speed: safe
+    return ds
+
+
+def test_retain_safe_private_keeps_safe_element_and_its_creator_in_any_block(key: Key) -> None:
+    ds = _moved_gems_block()
+    result = scrub(ds, with_options("retain-safe-private"), key)
+    assert private_tags(ds) == [0x00190011, 0x00191123]
+    assert ds[0x00190011].value == "GEMS_ACQU_01"
+    assert ds[0x00191123].value == "39.375"
+    assert records(result) == {
+        ("(0019,1123)", "GEMS_ACQU_01", "kept", "safe-private-table"),
+        ("(0019,0011)", "GEMS_ACQU_01", "kept", "creator-of-kept-block"),
+        ("(0019,1110)", "GEMS_ACQU_01", "removed", "not-declared"),
+        ("(0019,1023)", "OTHER VENDOR", "removed", "not-declared"),
+        ("(0019,0010)", "OTHER VENDOR", "removed", "creator-of-removed-block"),
+    }
+
+
+def test_user_creator_mask_rule_keeps_that_private_element(
+    tmp_path: Path, ct: Dataset, key: Key
+) -> None:
+    path = tmp_path / "keep-gems.yaml"
+    path.write_text(
+        "extends: [basic]\n"
+        "rules:\n"
+        '  - tag: "(0019,xx10)"\n'
+        "    creator: GEMS_ACQU_01\n"
+        "    action: K\n",
+        encoding="utf-8",
+    )
+    result = scrub(ct, load_profile(str(path)), key)
+    assert private_tags(ct) == [0x00190010, 0x00191010]
+    assert ct[0x00191010].value == "DOE^JANE"
+    assert ("(0019,1010)", "GEMS_ACQU_01", "kept", "profile-rule") in records(result)
+    assert ("(0019,1023)", "GEMS_ACQU_01", "removed", "basic-profile") in records(result)
+    assert ("(0019,0010)", "GEMS_ACQU_01", "kept", "creator-of-kept-block") in records(result)
+
+
+def test_creator_mask_rule_does_not_apply_to_another_creator(tmp_path: Path, key: Key) -> None:
+    path = tmp_path / "keep-gems.yaml"
+    path.write_text(
+        'extends: [basic]\nrules:\n  - {tag: "(0019,xx10)", creator: GEMS_ACQU_01, action: K}\n',
+        encoding="utf-8",
+    )
+    ds = Dataset()
+    ds.private_block(0x0019, "SIEMENS MED", create=True).add_new(0x10, "LO", "DOE^JANE")
+    scrub(ds, load_profile(str(path)), key)
+    assert private_tags(ds) == []
+
+
+# ---- after the rules: PS3.15 E.1.1 bookkeeping ---------------------------------------------------
+
+
+def test_patient_identity_removed_is_yes(ct: Dataset, basic: CompiledProfile, key: Key) -> None:
+    ct.PatientIdentityRemoved = "NO"
+    scrub(ct, basic, key)
+    assert ct.PatientIdentityRemoved == "YES"
+
+
+def test_method_is_appended_after_existing_values(
+    ct: Dataset, basic: CompiledProfile, key: Key
+) -> None:
+    ct.DeidentificationMethod = "Earlier tool"
+    result = scrub(ct, basic, key)
+    assert list(ct.DeidentificationMethod) == [
+        "Earlier tool",
+        "Basic Application Confidentiality Profile",
+    ]
+    assert result.methods == ("Basic Application Confidentiality Profile",)
+
+
+def test_method_keeps_several_existing_values_in_order(ct: Dataset, key: Key) -> None:
+    ct.DeidentificationMethod = ["Tool A", "Tool B"]
+    scrub(ct, with_options("retain-uids"), key)
+    assert list(ct.DeidentificationMethod) == [
+        "Tool A",
+        "Tool B",
+        "Basic Application Confidentiality Profile",
+        "Retain UIDs Option",
+    ]
+
+
+def _codes(ds: Dataset) -> list[tuple[str, str, str]]:
+    return [
+        (i.CodeValue, i.CodingSchemeDesignator, i.CodeMeaning)
+        for i in ds.DeidentificationMethodCodeSequence
+    ]
+
+
+def test_method_code_sequence_gets_one_item_for_basic(
+    ct: Dataset, basic: CompiledProfile, key: Key
+) -> None:
+    result = scrub(ct, basic, key)
+    assert _codes(ct) == [("113100", "DCM", "Basic Application Confidentiality Profile")]
+    assert result.method_codes == ("113100",)
+
+
+def test_method_code_sequence_gets_one_item_per_coded_layer_after_existing_items(
+    ct: Dataset, key: Key
+) -> None:
+    earlier = Dataset()
+    earlier.CodeValue = "113100"
+    earlier.CodingSchemeDesignator = "DCM"
+    earlier.CodeMeaning = "Earlier basic profile"
+    ct.DeidentificationMethodCodeSequence = Sequence([earlier])
+    uncoded = layer(method=Method("Site export v1"), name="site")
+    profile = compile_layers((*basic_layers("retain-safe-private"), uncoded))
+    result = scrub(ct, profile, key)
+    assert _codes(ct) == [
+        ("113100", "DCM", "Earlier basic profile"),
+        ("113100", "DCM", "Basic Application Confidentiality Profile"),
+        ("113111", "DCM", "Retain Safe Private Option"),
+    ]
+    assert result.method_codes == ("113100", "113111")
+    assert list(ct.DeidentificationMethod)[-1] == "Site export v1"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ((), "REMOVED"),
+        (("retain-long-full-dates",), "UNMODIFIED"),
+        (("retain-long-modified-dates",), "MODIFIED"),
+    ],
+)
+def test_longitudinal_temporal_information_modified_tells_what_happened_to_dates(
+    ct: Dataset, options: tuple[str, ...], expected: str, key: Key
+) -> None:
+    ct.LongitudinalTemporalInformationModified = "UNMODIFIED"
+    result = scrub(ct, with_options(*options), key)
+    assert ct.LongitudinalTemporalInformationModified == expected
+    assert result.dates == expected
+
+
+def _with_private_characteristics(ds: Dataset) -> Dataset:
+    """Declare the GEMS block MIXED with only Table Speed (xx23) non-identifying, and a second
+    block UNSAFE: under Retain Safe Private only the GEMS block keeps an element."""
+    ds.private_block(0x0029, "SIEMENS CSA HEADER", create=True).add_new(0x08, "CS", "IMAGE NUM 4")
+    gems = Dataset()
+    gems.PrivateGroupReference = 0x0019
+    gems.PrivateCreatorReference = "GEMS_ACQU_01"
+    gems.BlockIdentifyingInformationStatus = "MIXED"
+    gems.NonidentifyingPrivateElements = [0x23]
+    siemens = Dataset()
+    siemens.PrivateGroupReference = 0x0029
+    siemens.PrivateCreatorReference = "SIEMENS CSA HEADER"
+    siemens.BlockIdentifyingInformationStatus = "UNSAFE"
+    ds.PrivateDataElementCharacteristicsSequence = Sequence([gems, siemens])
+    return ds
+
+
+def test_private_characteristics_are_dropped_with_their_blocks(
+    ct: Dataset, basic: CompiledProfile, key: Key
+) -> None:
+    ds = _with_private_characteristics(ct)
+    scrub(ds, basic, key)
+    assert "PrivateDataElementCharacteristicsSequence" not in ds
+
+
+def test_private_characteristics_are_kept_for_blocks_still_present(ct: Dataset, key: Key) -> None:
+    ds = _with_private_characteristics(ct)
+    scrub(ds, with_options("retain-safe-private"), key)
+    assert private_tags(ds) == [0x00190010, 0x00191023]
+    items = ds.PrivateDataElementCharacteristicsSequence
+    assert [(i.PrivateGroupReference, i.PrivateCreatorReference) for i in items] == [
+        (0x0019, "GEMS_ACQU_01")
+    ]
+
+
+def test_scrubbing_the_same_data_set_twice_gives_the_same_result(
+    make_ct: BuildCT, basic: CompiledProfile, key: Key
+) -> None:
+    first, second = make_ct(), make_ct()
+    scrub(first, basic, key)
+    scrub(second, basic, key)
+    assert first == second

@@ -1,0 +1,368 @@
+"""Profile loading: every validation error is located (file:line:col: key path: message), and
+layers combine as profiles/README.md says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dicomscrub.actions import Action
+from dicomscrub.profile.loader import (
+    ProfileError,
+    builtin_names,
+    load_layers,
+    load_profile,
+    validate_file,
+)
+from dicomscrub.profile.model import CompiledProfile
+
+ACTIONS = "D, Z, X, K, C, U, Z/D, X/Z, X/D, X/Z/D, X/Z/U*"
+BUILTINS = {
+    "basic": "113100",
+    "clean-descriptors": "113105",
+    "clean-graphics": "113103",
+    "clean-structured-content": "113104",
+    "retain-device-identity": "113109",
+    "retain-institution-identity": "113112",
+    "retain-long-full-dates": "113106",
+    "retain-long-modified-dates": "113107",
+    "retain-patient-characteristics": "113108",
+    "retain-safe-private": "113111",
+    "retain-uids": "113110",
+}
+PATIENT_NAME = 0x00100010
+STUDY_DATE = 0x00080020
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def action_of(compiled: CompiledProfile, tag: int) -> Action | None:
+    rule = compiled.standard_rule(tag)
+    return None if rule is None else rule.action
+
+
+def private_action(compiled: CompiledProfile, tag: int, creator: str) -> Action | None:
+    rule = compiled.private_rule_for(tag, creator)
+    return None if rule is None else rule.action
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(ProfileError) as info:
+        load_profile(str(path))
+    return str(info.value)
+
+
+# ---- validation errors --------------------------------------------------------------------------
+
+
+def test_unknown_top_level_key_suggests_the_closest(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "name: x\nrulez: []\n")
+    assert error_of(path) == (
+        f"{path}:2:1: rulez: unknown key (did you mean 'rules'?); "
+        "allowed keys: name, kind, description, extends, method, settings, rules, safe_private"
+    )
+
+
+def test_unknown_rule_key_lists_the_allowed_keys(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "p.yaml", "rules:\n  - tag: '(0010,0010)'\n    action: X\n    colour: red\n"
+    )
+    assert error_of(path) == (
+        f"{path}:4:5: rules[0].colour: unknown key; "
+        "allowed keys: tag, keyword, action, value, name, creator"
+    )
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "  - tag: '(0010,0010)'\n    keyword: PatientName\n    action: X\n",
+        "  - action: X\n",
+    ],
+    ids=["both", "neither"],
+)
+def test_rule_needs_exactly_one_selector(tmp_path: Path, rule: str) -> None:
+    path = write(tmp_path / "p.yaml", "rules:\n" + rule)
+    assert error_of(path) == f"{path}:2:5: rules[0]: give exactly one of 'tag' or 'keyword'"
+
+
+def test_malformed_tag_is_located_at_its_value(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "rules:\n  - tag: '(0010,001G)'\n    action: X\n")
+    assert error_of(path) == (
+        f"{path}:2:10: rules[0].tag: expected a tag written (GGGG,EEEE) with hex digits or x, "
+        "got '(0010,001G)'"
+    )
+
+
+def test_unknown_keyword_suggests_the_dictionary_keyword(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "rules:\n  - keyword: PatientsName\n    action: X\n")
+    message = error_of(path)
+    assert message.startswith(
+        f"{path}:2:14: rules[0].keyword: unknown DICOM keyword 'PatientsName' "
+        "(did you mean 'PatientName'"
+    )
+    assert message.endswith("?)")
+
+
+def test_unknown_action_lists_every_code(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "rules:\n  - keyword: PatientName\n    action: Y\n")
+    assert error_of(path) == f"{path}:3:13: rules[0].action: expected one of {ACTIONS}; got 'Y'"
+
+
+def test_rule_without_action_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "rules:\n  - keyword: PatientName\n")
+    assert error_of(path) == f"{path}:2:5: rules[0].action: every rule needs an action"
+
+
+@pytest.mark.parametrize("action", ["Z", "X", "K", "C", "U", "X/Z/D"])
+def test_value_on_an_action_other_than_d_is_an_error(tmp_path: Path, action: str) -> None:
+    path = write(
+        tmp_path / "p.yaml",
+        f"rules:\n  - keyword: PatientName\n    action: {action}\n    value: FOO\n",
+    )
+    assert error_of(path) == (
+        f"{path}:4:12: rules[0].value: a replacement value is only used with action D"
+    )
+
+
+def test_same_selector_twice_in_one_file_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "p.yaml",
+        "rules:\n  - keyword: PatientName\n    action: Z\n  - tag: '(0010,0010)'\n    action: X\n",
+    )
+    assert error_of(path) == f"{path}:4:5: rules[1]: (0010,0010) already has a rule at rules[0]"
+
+
+def test_unknown_extends_name_suggests_a_built_in(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "extends: [basik]\n")
+    assert error_of(path) == (
+        f"{path}:1:11: extends[0]: no built-in profile and no file named 'basik' "
+        "(did you mean 'basic'?)"
+    )
+
+
+def test_extends_cycle_between_two_files_is_an_error(tmp_path: Path) -> None:
+    a = write(tmp_path / "a.yaml", "extends: [b.yaml]\n")
+    b = write(tmp_path / "b.yaml", "extends: [a.yaml]\n")
+    assert error_of(a) == f"{b}:1:11: extends[0]: extends forms a cycle: a.yaml -> b.yaml -> a.yaml"
+
+
+def test_profile_extending_itself_is_a_cycle(tmp_path: Path) -> None:
+    path = write(tmp_path / "self.yaml", "extends: self.yaml\n")
+    assert (
+        error_of(path) == f"{path}:1:10: extends[0]: extends forms a cycle: self.yaml -> self.yaml"
+    )
+
+
+def test_method_label_longer_than_64_characters_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "method:\n  label: " + "A" * 65 + "\n")
+    assert error_of(path) == f"{path}:2:10: method.label: is longer than 64 characters (VR LO)"
+
+
+def test_method_label_of_64_characters_is_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "method:\n  label: " + "A" * 64 + "\n")
+    assert [m.label for m in load_profile(str(path)).methods] == ["A" * 64]
+
+
+def test_method_code_outside_cid_7050_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "method:\n  label: ok\n  code: '113099'\n")
+    assert error_of(path) == (
+        f"{path}:3:9: method.code: expected a CID 7050 code value (113100 ... 113112); got '113099'"
+    )
+
+
+def test_bad_kind_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "kind: plugin\n")
+    assert error_of(path) == f"{path}:1:7: kind: expected 'profile' or 'option'; got 'plugin'"
+
+
+def test_invalid_yaml_is_located(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "rules:\n  - tag: [\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}:3:1: invalid YAML: ")
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n"], ids=["empty", "comment"])
+def test_empty_profile_is_an_error(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path / "p.yaml", text)
+    assert error_of(path) == f"{path}:1:1: the profile is empty"
+
+
+def test_profile_error_carries_its_parts(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "rules:\n  - keyword: PatientName\n    action: Y\n")
+    with pytest.raises(ProfileError) as info:
+        load_profile(str(path))
+    err = info.value
+    assert (err.file, err.line, err.column, err.path) == (str(path), 3, 13, "rules[0].action")
+    assert err.message == f"expected one of {ACTIONS}; got 'Y'"
+
+
+def test_unknown_profile_name_on_the_command_line_names_the_flag() -> None:
+    with pytest.raises(ProfileError) as info:
+        load_profile("basik")
+    assert str(info.value) == (
+        "--profile: no built-in profile and no file named 'basik' (did you mean 'basic'?)"
+    )
+
+
+def test_unknown_option_name_names_the_flag() -> None:
+    with pytest.raises(ProfileError, match=r"^--option: no built-in profile and no file named"):
+        load_profile("basic", ("retain-uid",))
+
+
+# ---- built-ins ----------------------------------------------------------------------------------
+
+
+def test_there_are_eleven_built_ins() -> None:
+    assert builtin_names() == sorted(BUILTINS)
+
+
+@pytest.mark.parametrize("name", sorted(BUILTINS))
+def test_every_built_in_loads_with_its_cid_7050_code(name: str) -> None:
+    layers = load_layers(name)
+    assert layers[-1].name == name
+    assert layers[-1].builtin
+    assert layers[-1].kind == ("profile" if name == "basic" else "option")
+    method = layers[-1].method
+    assert method is not None
+    assert method.code == BUILTINS[name]
+
+
+def test_validate_file_checks_the_example_profile() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "my-profile.yaml"
+    compiled = validate_file(example)
+    assert compiled.names == ("basic", "retain-long-modified-dates", "example-research")
+
+
+# ---- layering -----------------------------------------------------------------------------------
+
+
+def test_later_layer_replaces_earlier_rule_for_the_same_selector(
+    tmp_path: Path, basic: CompiledProfile
+) -> None:
+    path = write(
+        tmp_path / "site.yaml",
+        "extends: [basic]\nrules:\n  - keyword: PatientName\n    action: K\n",
+    )
+    compiled = load_profile(str(path))
+    rule = compiled.standard_rule(PATIENT_NAME)
+    assert rule is not None
+    assert (rule.action, rule.source) == (Action.K, "site")
+    assert action_of(basic, PATIENT_NAME) is Action.Z
+
+
+def test_exact_tag_beats_a_mask_of_a_later_layer(tmp_path: Path) -> None:
+    write(tmp_path / "parent.yaml", "rules:\n  - tag: '(0010,0010)'\n    action: X\n")
+    child = write(
+        tmp_path / "child.yaml",
+        "extends: [parent.yaml]\nrules:\n  - tag: '(0010,xxxx)'\n    action: K\n",
+    )
+    compiled = load_profile(str(child))
+    assert action_of(compiled, PATIENT_NAME) is Action.X
+    assert action_of(compiled, 0x00100020) is Action.K
+
+
+def test_mask_with_fewer_x_wins(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "p.yaml",
+        "rules:\n"
+        "  - tag: '(0010,00xx)'\n    action: Z\n"
+        "  - tag: '(0010,xxxx)'\n    action: X\n"
+        "  - tag: '(0010,001x)'\n    action: K\n",
+    )
+    compiled = load_profile(str(path))
+    assert action_of(compiled, 0x00100010) is Action.K
+    assert action_of(compiled, 0x00100020) is Action.Z
+    assert action_of(compiled, 0x00102160) is Action.X
+    assert compiled.standard_rule(0x00200010) is None
+
+
+@pytest.mark.parametrize("creator_first", [True, False])
+def test_creator_mask_beats_plain_mask(tmp_path: Path, creator_first: bool) -> None:
+    with_creator = "  - tag: '(0019,xx10)'\n    creator: GEMS_ACQU_01\n    action: K\n"
+    plain = "  - tag: '(0019,xx10)'\n    action: X\n"
+    rules = with_creator + plain if creator_first else plain + with_creator
+    compiled = load_profile(str(write(tmp_path / "p.yaml", "rules:\n" + rules)))
+    assert private_action(compiled, 0x00191010, "GEMS_ACQU_01") is Action.K
+    assert private_action(compiled, 0x00191110, "GEMS_ACQU_01") is Action.K
+    assert private_action(compiled, 0x00191010, "SIEMENS MED") is Action.X
+
+
+def test_tag_private_applies_only_where_no_mask_matches(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "p.yaml",
+        "rules:\n"
+        "  - tag: private\n    action: X\n"
+        "  - tag: '(0019,xx23)'\n    creator: GEMS_ACQU_01\n    action: K\n",
+    )
+    compiled = load_profile(str(path))
+    assert private_action(compiled, 0x00191023, "GEMS_ACQU_01") is Action.K
+    assert private_action(compiled, 0x00191010, "GEMS_ACQU_01") is Action.X
+
+
+def test_option_order_decides_which_option_wins(tmp_path: Path) -> None:
+    full_then_modified = load_profile(
+        "basic", ("retain-long-full-dates", "retain-long-modified-dates")
+    )
+    modified_then_full = load_profile(
+        "basic", ("retain-long-modified-dates", "retain-long-full-dates")
+    )
+    assert full_then_modified.names == (
+        "basic",
+        "retain-long-full-dates",
+        "retain-long-modified-dates",
+    )
+    assert modified_then_full.names == (
+        "basic",
+        "retain-long-modified-dates",
+        "retain-long-full-dates",
+    )
+    assert action_of(full_then_modified, STUDY_DATE) is Action.C
+    assert action_of(modified_then_full, STUDY_DATE) is Action.K
+    assert full_then_modified.unlisted_dates is Action.C
+    assert modified_then_full.unlisted_dates is Action.K
+
+
+def test_extends_gives_parent_methods_in_order_then_own(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "site.yaml",
+        "extends: [basic, retain-long-modified-dates]\n"
+        "method:\n  label: Example Hospital research export v1\n"
+        "rules:\n  - keyword: PatientSex\n    action: K\n",
+    )
+    compiled = load_profile(str(path))
+    assert compiled.names == ("basic", "retain-long-modified-dates", "site")
+    assert [(m.label, m.code) for m in compiled.methods] == [
+        ("Basic Application Confidentiality Profile", "113100"),
+        ("Retain Longitudinal Temporal Information Modified Dates Option", "113107"),
+        ("Example Hospital research export v1", None),
+    ]
+
+
+def test_extends_path_is_relative_to_the_extending_file(tmp_path: Path) -> None:
+    write(
+        tmp_path / "parent.yaml", "name: parent\nrules:\n  - keyword: PatientSex\n    action: K\n"
+    )
+    child = write(tmp_path / "sub" / "child.yaml", "extends: ../parent.yaml\n")
+    assert load_profile(str(child)).names == ("parent", "child")
+
+
+def test_option_already_in_the_extends_chain_is_loaded_once(tmp_path: Path) -> None:
+    path = write(tmp_path / "site.yaml", "extends: [basic, retain-uids]\n")
+    compiled = load_profile(str(path), ("retain-uids",))
+    assert compiled.names == ("basic", "retain-uids", "site")
+
+
+def test_later_layer_settings_override_earlier_ones(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "site.yaml", "extends: [basic]\nsettings:\n  unlisted_uids: K\n  default: X\n"
+    )
+    compiled = load_profile(str(path))
+    assert compiled.unlisted_uids is Action.K
+    assert compiled.default is Action.X
+    assert compiled.unlisted_dates is Action.X_Z  # from basic

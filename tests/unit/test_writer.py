@@ -1,0 +1,135 @@
+"""Atomic no-clobber writes and output paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydicom.dataset import Dataset
+
+from dicomscrub.discover import Source
+from dicomscrub.pseudonym import Key, Pseudonymizer
+from dicomscrub.writer import (
+    TEMP_PREFIX,
+    Collision,
+    Layout,
+    OutputPlan,
+    mirror_labels,
+    write_atomic,
+)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+def source(root: Path, rel: str, index: int = 0) -> Source:
+    return Source(root / rel, index, root, rel)
+
+
+# ---- write_atomic -------------------------------------------------------------------------------
+
+
+def test_write_atomic_creates_folders_and_writes_bytes(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "file.dcm"
+    write_atomic(target, b"DICM data")
+    assert target.read_bytes() == b"DICM data"
+    assert leftovers(target.parent) == []
+
+
+def test_write_atomic_accepts_a_memoryview(tmp_path: Path) -> None:
+    target = tmp_path / "file.dcm"
+    write_atomic(target, memoryview(b"view"))
+    assert target.read_bytes() == b"view"
+
+
+def test_write_atomic_refuses_to_overwrite_a_different_file(tmp_path: Path) -> None:
+    target = tmp_path / "file.dcm"
+    target.write_bytes(b"first")
+    with pytest.raises(Collision) as info:
+        write_atomic(target, b"second")
+    assert info.value.identical is False
+    assert target.read_bytes() == b"first"
+    assert leftovers(tmp_path) == []
+
+
+def test_write_atomic_reports_an_identical_existing_file(tmp_path: Path) -> None:
+    target = tmp_path / "file.dcm"
+    target.write_bytes(b"same")
+    with pytest.raises(Collision) as info:
+        write_atomic(target, b"same")
+    assert info.value.identical is True
+    assert target.read_bytes() == b"same"
+    assert leftovers(tmp_path) == []
+
+
+# ---- output paths -------------------------------------------------------------------------------
+
+
+def test_hierarchy_path_uses_the_data_set_s_new_values(tmp_path: Path, key: Key) -> None:
+    ds = Dataset()
+    ds.PatientID = "SUBJ01"
+    ds.StudyInstanceUID = "2.25.1"
+    ds.SeriesInstanceUID = "2.25.2"
+    ds.SOPInstanceUID = "2.25.3"
+    plan = OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",))
+    rel = plan.relative_path(ds, source(tmp_path / "in", "DOE_JANE/IM0001"), Pseudonymizer(key))
+    assert rel == "SUBJ01/2.25.1/2.25.2/2.25.3.dcm"
+
+
+@pytest.mark.parametrize(
+    ("patient_id", "component"),
+    [
+        ("DOE^JANE/../x", "DOE_JANE_.._x"),
+        ("..", "NO_PATIENT_ID"),
+        (" MRN 001 ", "MRN_001"),
+        ("a\\b:c*d", "a_b_c_d"),
+        ("", "NO_PATIENT_ID"),
+    ],
+)
+def test_hierarchy_path_sanitises_each_component(
+    tmp_path: Path, key: Key, patient_id: str, component: str
+) -> None:
+    ds = Dataset()
+    ds.PatientID = patient_id
+    ds.StudyInstanceUID = "2.25.1"
+    ds.SeriesInstanceUID = "2.25.2"
+    ds.SOPInstanceUID = "2.25.3"
+    plan = OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",))
+    rel = plan.relative_path(ds, source(tmp_path, "f"), Pseudonymizer(key))
+    assert rel.split("/") == [component, "2.25.1", "2.25.2", "2.25.3.dcm"]
+
+
+def test_hierarchy_path_without_uids_uses_placeholders_and_a_keyed_file_name(
+    tmp_path: Path, key: Key
+) -> None:
+    plan = OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",))
+    pseudo = Pseudonymizer(key)
+    first = plan.relative_path(Dataset(), source(tmp_path, "a/1"), pseudo)
+    second = plan.relative_path(Dataset(), source(tmp_path, "a/2"), pseudo)
+    assert first.startswith("NO_PATIENT_ID/NO_STUDY_UID/NO_SERIES_UID/2.25.")
+    assert first.endswith(".dcm")
+    assert first != second
+    assert first == plan.relative_path(Dataset(), source(tmp_path, "a/1"), pseudo)
+
+
+def test_mirror_path_with_one_root_is_the_input_path(tmp_path: Path, key: Key) -> None:
+    plan = OutputPlan(tmp_path / "out", Layout.MIRROR, mirror_labels([tmp_path / "in"]))
+    rel = plan.relative_path(Dataset(), source(tmp_path / "in", "s1/IM1"), Pseudonymizer(key))
+    assert rel == "s1/IM1"
+
+
+def test_mirror_labels_are_distinct_for_roots_with_the_same_name(tmp_path: Path) -> None:
+    roots = [tmp_path / "site1" / "export", tmp_path / "site2" / "export", tmp_path / "other"]
+    assert mirror_labels(roots) == ("export", "export-2", "other")
+
+
+def test_mirror_path_with_several_roots_goes_under_each_root_s_label(
+    tmp_path: Path, key: Key
+) -> None:
+    roots = [tmp_path / "site1" / "export", tmp_path / "site2" / "export"]
+    plan = OutputPlan(tmp_path / "out", Layout.MIRROR, mirror_labels(roots))
+    pseudo = Pseudonymizer(key)
+    first = plan.relative_path(Dataset(), source(roots[0], "IM1", 0), pseudo)
+    second = plan.relative_path(Dataset(), source(roots[1], "IM1", 1), pseudo)
+    assert (first, second) == ("export/IM1", "export-2/IM1")
