@@ -21,7 +21,7 @@ from dicomscrub.profile.loader import (
     load_document,
     load_profile,
 )
-from dicomscrub.pseudonym import KEY_ENV, KeyError_, load_key
+from dicomscrub.pseudonym import KEY_ENV, KeyError_, load_key, write_new_key
 from dicomscrub.report import ExitCode, Report
 from dicomscrub.runner import RunError, RunPlan, execute, plan_run
 from dicomscrub.writer import Layout
@@ -88,6 +88,18 @@ def cli() -> None:
     help="hierarchy: <PatientID>/<Study>/<Series>/<SOP>.dcm from new values; "
     "mirror: input paths (folder names may hold identity).",
 )
+@click.option(
+    "--mapping-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write (merge into) a crosswalk CSV original,deidentified,kind of Patient IDs and "
+    "Study/Series/SOP Instance UIDs. It holds identity: mode 0600, never inside OUTPUT.",
+)
+@click.option(
+    "--mapping-in",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Patient ID -> pseudonym table (CSV original,deidentified[,kind]) that wins over the "
+    "keyed pseudonym; needs a profile that pseudonymizes Patient ID.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     inputs: tuple[Path, ...],
@@ -97,6 +109,8 @@ def run(
     audit: Path | None,
     key_file: Path | None,
     layout: str,
+    mapping_out: Path | None,
+    mapping_in: Path | None,
     quiet: bool,
 ) -> None:
     """De-identify DICOM files and folders INPUTS into OUTPUT.
@@ -128,6 +142,8 @@ def run(
             audit=audit,
             key=key,
             layout=Layout(layout),
+            mapping_out=mapping_out,
+            mapping_in=mapping_in,
         )
     except (ProfileError, RunError) as exc:
         raise UsageProblem(str(exc)) from None
@@ -192,6 +208,28 @@ def _print_summary(err: Console, report: Report, output: Path, audit: Path) -> N
     table.add_row("private elements removed", str(report.private_removed))
     err.print(table)
     err.print(f"{report.total} files in {report.seconds:.1f} s; output: {output}; audit: {audit}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def keygen(file: Path) -> None:
+    """Write a new secret key to FILE (mode 0600; an existing file is never replaced).
+
+    The key links outputs across runs and machines: keep it out of the output tree, back it up
+    (losing it breaks linkage), and guard it (with it, pseudonyms can be checked against guesses).
+
+    \b
+    Example:
+      dicomscrub keygen ~/secrets/research.key
+      dicomscrub run ./incoming -o ./deid --key-file ~/secrets/research.key
+    """
+    try:
+        write_new_key(file)
+    except FileExistsError:
+        raise UsageProblem(f"{file} already exists; a key is never overwritten") from None
+    except OSError as exc:
+        raise UsageProblem(f"{file}: cannot write key: {exc.strerror}") from None
+    click.echo(f"wrote a new key to {file} (mode 0600)", err=True)
 
 
 @cli.group(context_settings=CONTEXT)

@@ -102,6 +102,9 @@ class ScrubResult:
     method_codes: tuple[str, ...] = ()
     dates: str = "REMOVED"
     changed: int = 0
+    mapping: list[tuple[str, str, str]] = field(default_factory=list)
+    """(original, de-identified, kind) for the crosswalk; only filled when asked for, and never
+    written anywhere but the --mapping-out file."""
 
 
 @dataclass
@@ -109,8 +112,9 @@ class _State:
     """Per-file state of one scrub."""
 
     tokens: list[str]
-    patient: str
+    patient: str  # the key of per-patient date offsets: original Patient ID (else Study UID)
     result: ScrubResult
+    patient_id: str = ""  # the original Patient ID
     declarations: dict[tuple[int, str], Declaration] = field(default_factory=dict)
     present: set[tuple[int, str]] = field(default_factory=set)
     dates_shifted: bool = False
@@ -123,6 +127,15 @@ def is_structural_uid_tag(tag: int) -> bool:
     return keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in STRUCTURAL_UID_KEYWORDS
 
 
+MAPPED_KEYWORDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+"""The top-level attributes whose original -> new values go to the --mapping-out crosswalk."""
+
+
+def _text_value(ds: Dataset, keyword: str) -> str:
+    elem = ds.get(keyword) if keyword in ds else None
+    return "" if elem is None else str(elem).strip()
+
+
 def _values(elem: DataElement) -> list[object]:
     value = elem.value
     if value is None or value == "":
@@ -130,6 +143,16 @@ def _values(elem: DataElement) -> list[object]:
     if isinstance(value, MultiValue | list | tuple):
         return list(value)
     return [value]
+
+
+_AS_DAYS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12, "Y": 365.25}
+
+
+def _age_years(text: str) -> float | None:
+    """An AS value (nnnD/W/M/Y) in years, or None if it is not one."""
+    if len(text) != 4 or not text[:3].isdigit() or text[3] not in _AS_DAYS:
+        return None
+    return int(text[:3]) * _AS_DAYS[text[3]] / 365.25
 
 
 def _vm_min(tag: int) -> int:
@@ -156,8 +179,17 @@ def _parse_un_sequence(raw: bytes) -> Sequence | None:
 
 
 def shift_date(value: str, offset: dt.timedelta) -> str | None:
-    """Shift a DA value (YYYYMMDD, or the old YYYY.MM.DD); None if it is not a date."""
+    """Shift a DA value (YYYYMMDD, the old YYYY.MM.DD, or a range A-B, -B or A-); None if it is
+    not a date."""
     text = value.strip()
+    if "-" in text:
+        parts = text.split("-")
+        if len(parts) != 2 or not any(parts):
+            return None
+        shifted = [shift_date(p, offset) if p else "" for p in parts]
+        if any(x is None for x, p in zip(shifted, parts, strict=True) if p):
+            return None
+        return "-".join(x or "" for x in shifted)
     digits = text.replace(".", "") if len(text) == 10 else text
     if len(digits) != 8 or not digits.isdigit():
         return None
@@ -194,10 +226,17 @@ def shift_datetime(value: str, offset: dt.timedelta) -> str | None:
 class Scrubber:
     """A compiled profile plus a key, applied to datasets."""
 
-    def __init__(self, profile: CompiledProfile, pseudonymizer: Pseudonymizer) -> None:
+    def __init__(
+        self,
+        profile: CompiledProfile,
+        pseudonymizer: Pseudonymizer,
+        *,
+        collect_mapping: bool = False,
+    ) -> None:
         ensure_registered()
         self.profile = profile
         self.pseudo = pseudonymizer
+        self.collect_mapping = collect_mapping
         self.methods: tuple[Method, ...] = profile.methods
         self._needs_tokens = Action.C in (
             profile.default,
@@ -213,16 +252,22 @@ class Scrubber:
     def scrub(self, ds: Dataset) -> ScrubResult:
         """De-identify ``ds`` in place (file meta excluded; see :meth:`scrub_file_meta`)."""
         result = ScrubResult()
-        patient = str(ds.get("PatientID", "") or "") or str(ds.get("StudyInstanceUID", "") or "")
+        patient_id = _text_value(ds, "PatientID")
+        patient = patient_id or _text_value(ds, "StudyInstanceUID")
         state = _State(
             tokens=self._collect_tokens(ds) if self._needs_tokens else [],
             patient=patient,
+            patient_id=patient_id,
             result=result,
             declarations=read_declarations(ds),
         )
+        before = {kw: _text_value(ds, kw) for kw in MAPPED_KEYWORDS} if self.collect_mapping else {}
         self._dataset(ds, "", state, replace_uids=False)
         self._rewrite_characteristics(ds, state)
         self._record_method(ds, state)
+        for keyword, original in before.items():
+            if original:
+                result.mapping.append((original, _text_value(ds, keyword), keyword))
         return result
 
     def scrub_file_meta(self, meta: Dataset, new_sop_instance_uid: str | None) -> None:
@@ -362,6 +407,8 @@ class Scrubber:
                 self._recurse(elem, path, state, replace_uids)
             elif elem.VR in ("DA", "DT") and _values(elem):
                 state.dates_kept = True
+            elif elem.VR == "AS" and self.profile.age_cap_years is not None:
+                self._cap_age(elem)
             return
         state.result.changed += 1
         if effect in (Effect.REMOVE, Effect.EMPTY, Effect.DUMMY):
@@ -370,6 +417,8 @@ class Scrubber:
             del ds[elem.tag]
         elif effect is Effect.EMPTY:
             elem.value = Sequence() if elem.VR == "SQ" else elem.empty_value
+        elif effect is Effect.DUMMY and rule is not None and rule.pseudonym is not None:
+            self._pseudonym(elem, rule.pseudonym, state)
         elif effect is Effect.DUMMY:
             self._dummy(ds, elem, rule)
         elif effect is Effect.UID:
@@ -408,6 +457,24 @@ class Scrubber:
         else:  # OB, OW, UN and other bytes
             elem.value = b"\0\0"
 
+    def _pseudonym(self, elem: DataElement, prefix: str, state: _State) -> None:
+        """D with a keyed pseudonym: the same patient gets the same value in every run."""
+        original = str(elem.value or "")
+        kind = "name" if elem.VR == "PN" else "id"
+        elem.value = self.pseudo.patient_pseudonym(kind, original, prefix, state.patient_id)
+
+    def _cap_age(self, elem: DataElement) -> None:
+        """HIPAA: ages over the cap are reported as cap + 1 years ("90 or older" for 89)."""
+        cap = self.profile.age_cap_years
+        assert cap is not None
+        out = []
+        for v in _values(elem):
+            text = str(v).strip()
+            years = _age_years(text)
+            out.append(f"{cap + 1:03d}Y" if years is not None and years > cap else text)
+        if out:
+            elem.value = out if len(out) > 1 else out[0]
+
     def _uid(self, ds: Dataset, elem: DataElement) -> None:
         values = _values(elem)
         if not values:
@@ -431,7 +498,7 @@ class Scrubber:
         if vr == "SQ":
             self._recurse(elem, path, state, replace_uids)
         elif vr in ("DA", "DT"):
-            offset = self.pseudo.date_offset(state.patient)
+            offset = self.pseudo.date_offset(state.patient, self.profile.date_shift_days)
             shift = shift_date if vr == "DA" else shift_datetime
             out: list[str] = []
             for v in _values(elem):
@@ -451,7 +518,10 @@ class Scrubber:
                 elem.value = values if len(values) > 1 else values[0]
         elif vr == "UI":
             self._uid(ds, elem)
-        elif vr in NUMBER_VRS or vr in ("DS", "IS", "AS"):
+        elif vr == "AS":
+            if self.profile.age_cap_years is not None:
+                self._cap_age(elem)
+        elif vr in NUMBER_VRS or vr in ("DS", "IS"):
             return
         else:
             del ds[elem.tag]

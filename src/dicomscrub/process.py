@@ -79,6 +79,7 @@ class FileResult:
     method_codes: tuple[str, ...] = ()
     private: list[PrivateRecord] = field(default_factory=list)
     sort_key: tuple[int, str] = (0, "")
+    mapping: list[tuple[str, str, str]] = field(default_factory=list)  # identity: crosswalk only
 
     @property
     def private_kept(self) -> int:
@@ -215,6 +216,7 @@ def _deidentify(
     sop_class = ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID")
     scrub = job.scrubber.scrub(ds)
     result.private = scrub.private
+    result.mapping = scrub.mapping
     result.methods = scrub.methods
     result.method_codes = scrub.method_codes
 

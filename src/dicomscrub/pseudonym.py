@@ -7,6 +7,7 @@ that has the key, and nothing can be reversed or recomputed without the key.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -48,6 +49,21 @@ def random_key() -> Key:
     return Key(secrets.token_bytes(32), "random")
 
 
+def write_new_key(path: Path) -> None:
+    """Write a new key (256 random bits as 64 hex digits) to ``path`` with mode 0600.
+
+    Refuses to replace an existing file: losing a key breaks linkage with earlier outputs.
+    """
+    text = (secrets.token_hex(32) + "\n").encode("ascii")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _decode(raw: bytes, where: str) -> bytes:
     secret = raw.strip()
     if len(secret) < MIN_KEY_BYTES:
@@ -76,12 +92,35 @@ def is_standard_uid(uid: str) -> bool:
     return uid.startswith("1.2.840.10008.")
 
 
+PSEUDONYM_CHARS = 16
+"""Base32 characters of HMAC in a pseudonym: 80 bits, so no two patients meet in practice."""
+
+
+def normalize_id(value: str) -> str:
+    return " ".join(value.split())
+
+
+def normalize_name(value: str) -> str:
+    """One spelling per person: case, extra spaces and trailing empty components do not count."""
+    groups = []
+    for group in value.upper().split("="):
+        parts = [" ".join(part.split()) for part in group.split("^")]
+        while parts and not parts[-1]:
+            parts.pop()
+        groups.append("^".join(parts))
+    while groups and not groups[-1]:
+        groups.pop()
+    return "=".join(groups)
+
+
 class Pseudonymizer:
     """Maps originals to replacements with one key."""
 
-    def __init__(self, key: Key) -> None:
+    def __init__(self, key: Key, subjects: dict[str, str] | None = None) -> None:
         self.key = key
         self._uids: dict[str, str] = {}
+        self.subjects = subjects or {}
+        """Imported Patient ID -> pseudonym table (--mapping-in); it wins over the HMAC."""
 
     def uid(self, original: str) -> str:
         """``2.25.<int>``: 128 bits of HMAC(key, original UID); standard UIDs are returned as is."""
@@ -97,7 +136,27 @@ class Pseudonymizer:
             self._uids[uid] = cached
         return cached
 
-    def date_offset(self, patient: str) -> dt.timedelta:
-        """A per-patient shift of 1 ... 3650 days into the past, never zero."""
-        number = int.from_bytes(self.key.digest("date-shift", patient.strip())[:8], "big")
-        return -dt.timedelta(days=1 + number % DATE_SHIFT_MAX_DAYS)
+    def date_offset(
+        self, patient: str, days: tuple[int, int] = (-DATE_SHIFT_MAX_DAYS, -1)
+    ) -> dt.timedelta:
+        """A per-patient whole number of days in ``days`` (inclusive), never zero."""
+        low, high = days
+        count = high - low + 1 - (1 if low <= 0 <= high else 0)
+        number = int.from_bytes(self.key.digest("date-shift", normalize_id(patient))[:8], "big")
+        offset = low + number % count
+        if low <= 0 <= offset:
+            offset += 1
+        return dt.timedelta(days=offset)
+
+    def patient_pseudonym(self, kind: str, original: str, prefix: str, patient_id: str) -> str:
+        """``prefix`` + 16 base32 characters of HMAC(key, normalised original).
+
+        ``kind`` is "id" (Patient ID) or "name" (Patient's Name, normalised with
+        :func:`normalize_name`); an imported subject for ``patient_id`` wins for both.
+        """
+        subject = self.subjects.get(normalize_id(patient_id))
+        if subject is not None:
+            return subject
+        norm = normalize_name(original) if kind == "name" else normalize_id(original)
+        digest = self.key.digest(f"patient-{kind}", norm)
+        return prefix + base64.b32encode(digest).decode("ascii")[:PSEUDONYM_CHARS]

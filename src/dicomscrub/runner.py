@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dicomscrub.audit import AuditWriter
+from dicomscrub.crosswalk import CrosswalkError, read_subjects, write_crosswalk
 from dicomscrub.discover import Source, discover
 from dicomscrub.pipeline import Scrubber
-from dicomscrub.process import FileResult, Job, process_file
+from dicomscrub.process import FileResult, Job, Status, process_file
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import Key, Pseudonymizer
 from dicomscrub.report import Report
 from dicomscrub.writer import Layout, OutputPlan, mirror_labels
+
+PATIENT_ID_TAG = 0x00100020
 
 
 class RunError(Exception):
@@ -32,6 +35,8 @@ class RunPlan:
     profile: CompiledProfile
     key: Key
     layout: Layout
+    mapping_out: Path | None = None
+    subjects: dict[str, str] | None = None
 
 
 def _contains(outer: Path, inner: Path) -> bool:
@@ -53,6 +58,8 @@ def plan_run(
     audit: Path | None = None,
     key: Key,
     layout: Layout = Layout.HIERARCHY,
+    mapping_out: Path | None = None,
+    mapping_in: Path | None = None,
 ) -> RunPlan:
     """Validate everything (profile first); raise ProfileError or RunError before touching files."""
     compiled = load_profile(profile, options)
@@ -77,7 +84,27 @@ def plan_run(
             given.is_dir() and _contains(given.resolve(), audit_path)
         ):
             raise RunError(f"audit file {audit_path} must not be inside an input")
-    return RunPlan(tuple(inputs), output, audit_path, compiled, key, layout)
+    mapping_path: Path | None = None
+    if mapping_out is not None:
+        mapping_path = mapping_out.resolve()
+        if _contains(out, mapping_path):
+            raise RunError(
+                f"crosswalk {mapping_out} must not be inside the output folder: it holds identity"
+            )
+        if mapping_path.is_dir():
+            raise RunError(f"crosswalk {mapping_out} is a folder")
+    subjects: dict[str, str] | None = None
+    if mapping_in is not None:
+        if compiled.pseudonym_rule(PATIENT_ID_TAG) is None:
+            raise RunError(
+                "--mapping-in needs a profile that gives Patient ID a pseudonym "
+                "(e.g. --option patient-pseudonyms)"
+            )
+        try:
+            subjects = read_subjects(mapping_in)
+        except CrosswalkError as exc:
+            raise RunError(str(exc)) from None
+    return RunPlan(tuple(inputs), output, audit_path, compiled, key, layout, mapping_path, subjects)
 
 
 def execute(
@@ -92,15 +119,27 @@ def execute(
         on_discovered(len(sources))
     plan.output.mkdir(parents=True, exist_ok=True)
     job = Job(
-        Scrubber(plan.profile, Pseudonymizer(plan.key)),
+        Scrubber(
+            plan.profile,
+            Pseudonymizer(plan.key, plan.subjects),
+            collect_mapping=plan.mapping_out is not None,
+        ),
         OutputPlan(plan.output, plan.layout, mirror_labels(list(plan.inputs))),
     )
     report = Report()
-    with AuditWriter(plan.audit) as audit:
-        for source in sources:
-            result = process_file(source, job)
-            audit.write(result)
-            report.add(result)
-            if on_result:
-                on_result(result)
+    crosswalk: set[tuple[str, str, str]] = set()
+    try:
+        with AuditWriter(plan.audit) as audit:
+            for source in sources:
+                result = process_file(source, job)
+                audit.write(result)
+                report.add(result)
+                if result.output and result.status in (Status.WRITTEN, Status.SKIPPED):
+                    crosswalk.update(result.mapping)
+                result.mapping = []
+                if on_result:
+                    on_result(result)
+    finally:
+        if plan.mapping_out is not None:
+            write_crosswalk(plan.mapping_out, crosswalk)
     return report

@@ -64,7 +64,8 @@ def test_unknown_top_level_key_suggests_the_closest(tmp_path: Path) -> None:
     path = write(tmp_path / "p.yaml", "name: x\nrulez: []\n")
     assert error_of(path) == (
         f"{path}:2:1: rulez: unknown key (did you mean 'rules'?); "
-        "allowed keys: name, kind, description, extends, method, settings, rules, safe_private"
+        "allowed keys: name, kind, description, extends, method, settings, rules, safe_private, "
+        "date_shift_days, age_cap_years"
     )
 
 
@@ -74,7 +75,7 @@ def test_unknown_rule_key_lists_the_allowed_keys(tmp_path: Path) -> None:
     )
     assert error_of(path) == (
         f"{path}:4:5: rules[0].colour: unknown key; "
-        "allowed keys: tag, keyword, action, value, name, creator"
+        "allowed keys: tag, keyword, action, value, name, creator, pseudonym"
     )
 
 
@@ -218,8 +219,18 @@ def test_unknown_option_name_names_the_flag() -> None:
 # ---- built-ins ----------------------------------------------------------------------------------
 
 
-def test_there_are_eleven_built_ins() -> None:
-    assert builtin_names() == sorted(BUILTINS)
+def test_built_ins_are_the_eleven_table_columns_and_patient_pseudonyms() -> None:
+    assert builtin_names() == sorted([*BUILTINS, "patient-pseudonyms"])
+
+
+def test_patient_pseudonyms_is_a_hand_written_option_without_a_code() -> None:
+    (layer,) = load_layers("patient-pseudonyms")
+    assert layer.kind == "option"
+    assert layer.method is not None and layer.method.code is None
+    assert {r.key: r.pseudonym for r in layer.rules} == {
+        "(0010,0020)": "ANON-",
+        "(0010,0010)": "ANON-",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))

@@ -56,8 +56,12 @@ TOP_KEYS = (
     "settings",
     "rules",
     "safe_private",
+    "date_shift_days",
+    "age_cap_years",
 )
-RULE_KEYS = ("tag", "keyword", "action", "value", "name", "creator")
+RULE_KEYS = ("tag", "keyword", "action", "value", "name", "creator", "pseudonym")
+PSEUDONYM_PREFIX_RE = re.compile(r"^[A-Za-z0-9_-]{0,16}$")
+DEFAULT_PSEUDONYM_PREFIX = "ANON-"
 METHOD_KEYS = ("label", "code")
 SETTING_KEYS = ("default", "unlisted_uids", "unlisted_dates")
 SAFE_KEYS = ("tag", "creator", "vr", "name")
@@ -256,6 +260,10 @@ def load_document(path: Path, *, builtin: bool = False) -> ProfileDoc:
     if "safe_private" in top:
         for i, item in enumerate(ctx.sequence(top["safe_private"][1], "safe_private")):
             safe.append(_safe_entry(ctx, item, f"safe_private[{i}]", name))
+    date_shift = _date_shift(ctx, top)
+    age_cap: int | None = None
+    if "age_cap_years" in top:
+        age_cap = _integer(ctx, top["age_cap_years"][1], "age_cap_years", 1, 150)
     return ProfileDoc(
         name=name,
         kind=kind,
@@ -267,7 +275,37 @@ def load_document(path: Path, *, builtin: bool = False) -> ProfileDoc:
         settings=settings,
         rules=tuple(rules),
         safe_private=tuple(safe),
+        date_shift_days=date_shift,
+        age_cap_years=age_cap,
     )
+
+
+def _integer(ctx: _Ctx, node: yaml.Node, path: str, low: int, high: int) -> int:
+    text = ctx.string(node, path)
+    try:
+        number = int(text)
+    except ValueError:
+        raise ctx.error(node, path, f"expected a whole number; got {text!r}") from None
+    if not low <= number <= high:
+        raise ctx.error(node, path, f"expected a number from {low} to {high}; got {number}")
+    return number
+
+
+def _date_shift(ctx: _Ctx, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> tuple[int, int] | None:
+    """``date_shift_days: [min, max]``: the range of per-patient offsets, 0 excluded."""
+    if "date_shift_days" not in top:
+        return None
+    node = top["date_shift_days"][1]
+    items = ctx.sequence(node, "date_shift_days")
+    if len(items) != 2:
+        raise ctx.error(node, "date_shift_days", "expected [min, max] in days, e.g. [-3650, -1]")
+    low = _integer(ctx, items[0], "date_shift_days[0]", -36500, 36500)
+    high = _integer(ctx, items[1], "date_shift_days[1]", -36500, 36500)
+    if low > high:
+        raise ctx.error(node, "date_shift_days", "min is greater than max")
+    if low == high == 0:
+        raise ctx.error(node, "date_shift_days", "the range holds only 0: dates would not move")
+    return (low, high)
 
 
 def _method(ctx: _Ctx, top: dict[str, tuple[yaml.Node, yaml.Node]], name: str) -> Method | None:
@@ -315,6 +353,31 @@ def _rule(ctx: _Ctx, node: yaml.Node, path: str, source: str) -> Rule:
             value = "\\".join(ctx.string(v, f"{path}.value") for v in vnode.value)
         else:
             value = ctx.string(vnode, f"{path}.value")
+    pseudonym: str | None = None
+    if "pseudonym" in fields:
+        pnode = fields["pseudonym"][1]
+        if action is not Action.D:
+            raise ctx.error(
+                pnode, f"{path}.pseudonym", "a pseudonym is a dummy value: use action D"
+            )
+        if value is not None:
+            raise ctx.error(
+                pnode, f"{path}.pseudonym", "give either 'value' or 'pseudonym', not both"
+            )
+        if isinstance(pnode, yaml.ScalarNode) and pnode.tag == "tag:yaml.org,2002:bool":
+            if pnode.value.lower() not in ("true", "yes", "on"):
+                raise ctx.error(
+                    pnode, f"{path}.pseudonym", "write true or a prefix, or leave it out"
+                )
+            pseudonym = DEFAULT_PSEUDONYM_PREFIX
+        else:
+            pseudonym = ctx.string(pnode, f"{path}.pseudonym", allow_empty=True).strip()
+            if not PSEUDONYM_PREFIX_RE.match(pseudonym):
+                raise ctx.error(
+                    pnode,
+                    f"{path}.pseudonym",
+                    "a pseudonym prefix has at most 16 letters, digits, '-' or '_'",
+                )
     rule_name: str | None = None
     if "name" in fields:
         rule_name = ctx.string(fields["name"][1], f"{path}.name", allow_empty=True)
@@ -326,6 +389,7 @@ def _rule(ctx: _Ctx, node: yaml.Node, path: str, source: str) -> Rule:
         where=f"{ctx.file}:{line}",
         value=value,
         name=rule_name,
+        pseudonym=pseudonym,
     )
 
 

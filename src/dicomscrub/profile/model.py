@@ -32,6 +32,7 @@ class Rule:
     where: str  # file:line
     value: str | None = None
     name: str | None = None
+    pseudonym: str | None = None  # D with a keyed pseudonym: the prefix ("" allowed)
 
     @property
     def key(self) -> str:
@@ -72,7 +73,12 @@ class ProfileDoc:
     settings: dict[str, Action] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     safe_private: tuple[SafePrivate, ...] = ()
+    date_shift_days: tuple[int, int] | None = None
+    age_cap_years: int | None = None
 
+
+DEFAULT_DATE_SHIFT_DAYS = (-3650, -1)
+"""Modified dates move each patient 1 to 3650 days into the past unless a profile says otherwise."""
 
 SETTINGS_DEFAULTS: dict[str, Action] = {
     "default": Action.K,
@@ -97,6 +103,8 @@ class CompiledProfile:
     unlisted_uids: Action
     unlisted_dates: Action
     safe_private: tuple[SafePrivate, ...]
+    date_shift_days: tuple[int, int] = DEFAULT_DATE_SHIFT_DAYS
+    age_cap_years: int | None = None
 
     effective: frozenset[str] = frozenset()
     """Names of the layers that still decide something after later layers overrode theirs."""
@@ -114,6 +122,10 @@ class CompiledProfile:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(layer.name for layer in self.layers)
+
+    def pseudonym_rule(self, tag: int) -> Rule | None:
+        rule = self.exact.get(tag)
+        return rule if rule is not None and rule.pseudonym is not None else None
 
     def has_layer(self, name: str) -> bool:
         return any(layer.name == name for layer in self.layers)
@@ -203,5 +215,10 @@ def compile_layers(layers: tuple[ProfileDoc, ...]) -> CompiledProfile:
         unlisted_uids=settings["unlisted_uids"],
         unlisted_dates=settings["unlisted_dates"],
         safe_private=tuple(safe.values()),
+        date_shift_days=next(
+            (x.date_shift_days for x in reversed(layers) if x.date_shift_days),
+            DEFAULT_DATE_SHIFT_DAYS,
+        ),
+        age_cap_years=next((x.age_cap_years for x in reversed(layers) if x.age_cap_years), None),
         effective=frozenset(effective),
     )

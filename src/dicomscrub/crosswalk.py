@@ -1,0 +1,116 @@
+"""Crosswalk files: original -> de-identified values, in columns ``original,deidentified,kind``.
+
+``--mapping-out`` writes one (it holds identity: mode 0600, never in the output tree, never by
+default); ``--mapping-in`` reads a Patient ID -> pseudonym table (a research project's subject IDs)
+in the same format. Errors name the file and line but never a value from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+from dicomscrub.pseudonym import normalize_id
+
+COLUMNS = ("original", "deidentified", "kind")
+PATIENT_KIND = "PatientID"
+
+
+class CrosswalkError(Exception):
+    """A crosswalk file that cannot be used; the message holds no value from the file."""
+
+
+def _valid_pseudonym(value: str) -> bool:
+    return 0 < len(value) <= 64 and "\\" not in value and value.isprintable()
+
+
+def read_subjects(path: Path) -> dict[str, str]:
+    """Patient ID -> pseudonym from ``path``: rows whose kind is PatientID (or empty)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise CrosswalkError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CrosswalkError(f"{path}: not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise CrosswalkError(
+            f"{path}:1: empty file; expected the header original,deidentified,kind"
+        )
+    names = [h.strip().lower() for h in header]
+    if "original" not in names or "deidentified" not in names:
+        raise CrosswalkError(
+            f"{path}:1: the header must name the columns original and deidentified "
+            "(and optionally kind)"
+        )
+    col_orig, col_new = names.index("original"), names.index("deidentified")
+    col_kind = names.index("kind") if "kind" in names else None
+    subjects: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    owner: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise CrosswalkError(f"{path}:{line}: expected {len(header)} columns, found {len(row)}")
+        kind = row[col_kind].strip() if col_kind is not None else ""
+        if kind not in ("", PATIENT_KIND):
+            continue
+        original = normalize_id(row[col_orig])
+        pseudonym = row[col_new].strip()
+        if not original:
+            raise CrosswalkError(f"{path}:{line}: empty original Patient ID")
+        if not _valid_pseudonym(pseudonym):
+            raise CrosswalkError(
+                f"{path}:{line}: the pseudonym must be 1 to 64 printable characters without '\\'"
+            )
+        if original in subjects:
+            raise CrosswalkError(
+                f"{path}:{line}: this original Patient ID is already mapped on line "
+                f"{first_line[original]}"
+            )
+        if pseudonym in owner:
+            raise CrosswalkError(
+                f"{path}:{line}: this pseudonym is already given to another patient on line "
+                f"{owner[pseudonym]}"
+            )
+        subjects[original] = pseudonym
+        first_line[original] = line
+        owner[pseudonym] = line
+    return subjects
+
+
+def write_crosswalk(path: Path, rows: Iterable[tuple[str, str, str]]) -> int:
+    """Merge ``rows`` into the crosswalk at ``path`` (kept rows of earlier runs), sorted, mode 0600,
+    written atomically. Returns the number of rows in the file."""
+    merged: set[tuple[str, str, str]] = set(rows)
+    if path.exists():
+        with path.open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                if all(k in row for k in COLUMNS):
+                    merged.add((row["original"], row["deidentified"], row["kind"]))
+    ordered = sorted(merged, key=lambda r: (r[2], r[0], r[1]))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(ordered)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(buffer.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return len(ordered)
