@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from dicomscrub.private import (
     Declaration,
     Fate,
     Verdict,
+    find_declaration,
     identifying_verdict,
     read_declarations,
     safe_verdict,
@@ -166,8 +168,66 @@ def _looks_like_items(raw: bytes) -> bool:
     return raw[:4] == ITEM_TAG_LE
 
 
+_ITEM, _ITEM_END, _SEQ_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0DD)
+_UNDEFINED = 0xFFFFFFFF
+
+
+def _header(raw: bytes, pos: int, end: int) -> tuple[tuple[int, int], int] | None:
+    if pos + 8 > end:
+        return None
+    group, element, length = struct.unpack_from("<HHI", raw, pos)
+    return (group, element), length
+
+
+def _walk_elements(raw: bytes, pos: int, end: int, until_item_end: bool) -> int:
+    """Check implicit VR elements from ``pos``; return the position after them, or -1."""
+    while pos < end:
+        head = _header(raw, pos, end)
+        if head is None:
+            return -1
+        tag, length = head
+        pos += 8
+        if tag == _ITEM_END:
+            return pos if until_item_end else -1
+        if length == _UNDEFINED:
+            pos = _walk_items(raw, pos, end, defined=False)
+            if pos < 0:
+                return -1
+        elif pos + length > end:
+            return -1
+        else:
+            pos += length
+    return -1 if until_item_end else pos
+
+
+def _walk_items(raw: bytes, pos: int, end: int, defined: bool) -> int:
+    """Check the items of a sequence; every length must fit inside its container."""
+    while pos < end:
+        head = _header(raw, pos, end)
+        if head is None:
+            return -1
+        tag, length = head
+        pos += 8
+        if tag == _SEQ_END:
+            return -1 if defined else pos
+        if tag != _ITEM:
+            return -1
+        if length == _UNDEFINED:
+            pos = _walk_elements(raw, pos, end, until_item_end=True)
+            if pos < 0:
+                return -1
+        elif pos + length > end or _walk_elements(raw, pos, pos + length, False) != pos + length:
+            return -1
+        else:
+            pos += length
+    return pos if defined else -1
+
+
 def _parse_un_sequence(raw: bytes) -> Sequence | None:
-    """Decode a UN value as an implicit VR little endian sequence; None if it does not parse."""
+    """Decode a UN value as an implicit VR little endian sequence; None unless every item and
+    element length fits exactly (pydicom's reader would quietly cut a bad one short)."""
+    if _walk_items(raw, 0, len(raw), defined=True) != len(raw):
+        return None
     try:
         seq = read_sequence(io.BytesIO(raw), True, True, len(raw), "iso8859")
         for item in seq:
@@ -324,7 +384,7 @@ class Scrubber:
             block = (ctag >> 16, ctag & 0xFF)
             creator = creators.get(block, "")
             path = prefix + format_tag(ctag)
-            decl = state.declarations.get((ctag >> 16, creator))
+            decl = find_declaration(state.declarations, ctag >> 16, creator)
             status = decl.status.value if decl is not None else BlockStatus.UNDECLARED.value
             if block in kept_blocks:
                 state.result.private.append(
@@ -583,7 +643,7 @@ class Scrubber:
             self._drop_nested_private(elem, path, state)
             del ds[tag]
             return False
-        decl = state.declarations.get((group, creator))
+        decl = find_declaration(state.declarations, group, creator)
         status = decl.status.value if decl is not None else BlockStatus.UNDECLARED.value
         rule = self.profile.private_rule_for(tag, creator)
         action = rule.action if rule is not None else self.profile.default
@@ -638,9 +698,11 @@ class Scrubber:
                         creator = creators.get((group, element), "")
                     else:
                         creator = creators.get((group, element >> 8), "")
+                    decl = find_declaration(state.declarations, group, creator)
+                    status = decl.status.value if decl is not None else "UNDECLARED"
                     state.result.private.append(
                         PrivateRecord(
-                            sub_path, creator, "UNDECLARED", "removed", "enclosing-sequence-removed"
+                            sub_path, creator, status, "removed", "enclosing-sequence-removed"
                         )
                     )
                 self._drop_nested_private(sub, sub_path, state)

@@ -160,12 +160,19 @@ def _parse_item(item: Dataset, index: int) -> Declaration | tuple[int | None, st
     )
 
 
+ANY_GROUP = -1
+ANY_CREATOR = "\0any"
+"""Keys of a malformed item that names only a creator, or only a group: it may refer to any block
+of that creator, or of that group, so all of those count as UNSAFE."""
+
+
 def read_declarations(ds: Dataset) -> dict[tuple[int, str], Declaration]:
     """Every block declared in the top-level (0008,0300), keyed by (group, creator).
 
-    A malformed item becomes an UNSAFE declaration carrying the reason; an item that cannot even be
-    tied to a block (no group) cannot make anything safe, so it is only reported by
-    :func:`malformed_without_block`. A block declared twice is UNSAFE.
+    A malformed item becomes an UNSAFE declaration carrying the reason. An item without a usable
+    group or creator cannot be tied to one block, so it is stored under (group, ANY_CREATOR) or
+    (ANY_GROUP, creator) and makes every block it could mean UNSAFE (see :func:`find_declaration`);
+    an item with neither names no block at all. A block declared twice is UNSAFE.
     """
     out: dict[tuple[int, str], Declaration] = {}
     if SEQUENCE_TAG not in ds:
@@ -176,10 +183,14 @@ def read_declarations(ds: Dataset) -> dict[tuple[int, str], Declaration]:
         parsed = _parse_item(item, index)
         if isinstance(parsed, tuple):
             group, creator, problem = parsed
-            if group is None or not creator:
+            if group is None and not creator:
                 continue
             parsed = Declaration(
-                group, creator, BlockStatus.UNSAFE, problem=problem, item_index=index
+                ANY_GROUP if group is None else group,
+                creator or ANY_CREATOR,
+                BlockStatus.UNSAFE,
+                problem=problem,
+                item_index=index,
             )
         key = (parsed.group, parsed.creator)
         if key in out:
@@ -192,6 +203,24 @@ def read_declarations(ds: Dataset) -> dict[tuple[int, str], Declaration]:
             )
         out[key] = parsed
     return out
+
+
+def find_declaration(
+    declarations: dict[tuple[int, str], Declaration], group: int, creator: str
+) -> Declaration | None:
+    """The declaration that governs the block (group, creator); an incomplete malformed item that
+    could refer to the block wins over everything, since the block may be the one it meant."""
+    for key in ((group, ANY_CREATOR), (ANY_GROUP, creator)):
+        vague = declarations.get(key)
+        if vague is not None:
+            return Declaration(
+                group,
+                creator,
+                BlockStatus.UNSAFE,
+                problem=vague.problem,
+                item_index=vague.item_index,
+            )
+    return declarations.get((group, creator))
 
 
 class Fate(str, enum.Enum):
