@@ -13,6 +13,7 @@ import os
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from dicomscrub.pseudonym import normalize_id
 
@@ -37,6 +38,16 @@ def read_subjects(path: Path) -> dict[str, str]:
     except UnicodeDecodeError:
         raise CrosswalkError(f"{path}: not UTF-8 text") from None
     reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _parse_subjects(path, reader)
+    except csv.Error as exc:
+        raise CrosswalkError(
+            f"{path}:{max(reader.line_num, 1)}: not readable as CSV ({exc.__class__.__name__}: "
+            "for example a field longer than 131072 characters or a stray quote)"
+        ) from None
+
+
+def _parse_subjects(path: Path, reader: Any) -> dict[str, str]:  # reader: a csv reader
     header = next(reader, None)
     if header is None:
         raise CrosswalkError(
@@ -86,16 +97,52 @@ def read_subjects(path: Path) -> dict[str, str]:
     return subjects
 
 
-def write_crosswalk(path: Path, rows: Iterable[tuple[str, str, str]]) -> int:
-    """Merge ``rows`` into the crosswalk at ``path`` (kept rows of earlier runs), sorted, mode 0600,
-    written atomically. Returns the number of rows in the file."""
-    merged: set[tuple[str, str, str]] = set(rows)
-    if path.exists():
-        with path.open(encoding="utf-8", newline="") as fh:
-            for row in csv.DictReader(fh):
-                if all(k in row for k in COLUMNS):
-                    merged.add((row["original"], row["deidentified"], row["kind"]))
-    ordered = sorted(merged, key=lambda r: (r[2], r[0], r[1]))
+def read_crosswalk(path: Path) -> set[tuple[str, str, str]]:
+    """The rows of an existing crosswalk (to merge into); CrosswalkError if it is not one."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise CrosswalkError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CrosswalkError(f"{path}: exists and is not a UTF-8 crosswalk; not replaced") from None
+    if not text.strip():
+        return set()
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = [h.strip().lower() for h in next(reader, [])]
+        if not all(c in header for c in COLUMNS):
+            raise CrosswalkError(
+                f"{path}:1: exists but is not a crosswalk (header original,deidentified,kind); "
+                "not replaced"
+            )
+        cols = [header.index(c) for c in COLUMNS]
+        rows: set[tuple[str, str, str]] = set()
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise CrosswalkError(
+                    f"{path}:{reader.line_num}: expected {len(header)} columns, found {len(row)}"
+                )
+            rows.add((row[cols[0]], row[cols[1]], row[cols[2]]))
+    except csv.Error as exc:
+        raise CrosswalkError(
+            f"{path}: not a readable CSV file ({exc.__class__.__name__})"
+        ) from None
+    return rows
+
+
+def write_crosswalk(
+    path: Path,
+    rows: Iterable[tuple[str, str, str]],
+    earlier: set[tuple[str, str, str]] | None = None,
+) -> int:
+    """Write ``earlier`` rows (by default those already in ``path``; a run reads them with
+    :func:`read_crosswalk` before it starts) and ``rows`` to ``path``, sorted, mode 0600,
+    atomically. Returns the number of rows in the file."""
+    if earlier is None:
+        earlier = read_crosswalk(path) if path.exists() else set()
+    ordered = sorted(set(rows) | earlier, key=lambda r: (r[2], r[0], r[1]))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)

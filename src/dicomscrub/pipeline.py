@@ -260,27 +260,49 @@ def shift_date(value: str, offset: dt.timedelta) -> str | None:
         return None
 
 
-_DT_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?([0-9.]*)([+-]\d{4})?$")
+_DT_RE = re.compile(
+    r"^(\d{4})(?:(\d{2})(?:(\d{2})(\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?)?)?)?"
+    r"(?:([+-])(\d{2})(\d{2}))?$"
+)
+
+
+def _shift_one_datetime(value: str, offset: dt.timedelta) -> str | None:
+    m = _DT_RE.match(value)
+    if not m:
+        return None
+    year, month, day, time, sign, tz_hours, tz_minutes = m.groups()
+    if sign is not None and (int(tz_hours) > 14 or int(tz_minutes) > 59):
+        return None  # not a UTC offset (e.g. the "-2025" of a range "2024-2025")
+    try:
+        start = dt.date(int(year), int(month or 1), int(day or 1)) + offset
+    except (ValueError, OverflowError):
+        return None
+    text = start.strftime("%Y%m%d")[: 4 + (2 if month else 0) + (2 if day else 0)]
+    return text + (time or "") + (f"{sign}{tz_hours}{tz_minutes}" if sign else "")
 
 
 def shift_datetime(value: str, offset: dt.timedelta) -> str | None:
     """Shift the date part of a DT value; time of day and UTC offset are unchanged.
 
-    A partial DT (YYYY or YYYYMM) is shifted from its first day and cut back to its precision.
+    A partial DT (YYYY or YYYYMM) is shifted from its first day and cut back to its precision. A
+    range (``A-B``, ``-B``, ``A-``) shifts both ends; a value that reads as one DT with a valid UTC
+    offset is one value, not a range. None if the value is not a DT.
     """
-    m = _DT_RE.match(value.strip())
-    if not m:
-        return None
-    year, month, day, rest, tz = m.groups()
-    if day is not None and month is None:
-        return None
-    try:
-        start = dt.date(int(year), int(month or 1), int(day or 1)) + offset
-    except (ValueError, OverflowError):
-        return None
-    text = start.strftime("%Y%m%d")
-    text = text[: 4 + (2 if month else 0) + (2 if day else 0)]
-    return text + (rest or "") + (tz or "")
+    text = value.strip()
+    single = _shift_one_datetime(text, offset)
+    if single is not None:
+        return single
+    for i, ch in enumerate(text):
+        if ch != "-":
+            continue
+        left, right = text[:i], text[i + 1 :]
+        if not left and not right:
+            continue
+        new_left = _shift_one_datetime(left, offset) if left else ""
+        new_right = _shift_one_datetime(right, offset) if right else ""
+        if new_left is not None and new_right is not None:
+            return f"{new_left}-{new_right}"
+    return None
 
 
 class Scrubber:

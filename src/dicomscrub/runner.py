@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dicomscrub.audit import AuditWriter
-from dicomscrub.crosswalk import CrosswalkError, read_subjects, write_crosswalk
+from dicomscrub.crosswalk import CrosswalkError, read_crosswalk, read_subjects, write_crosswalk
 from dicomscrub.discover import Source, discover
 from dicomscrub.pipeline import Scrubber
 from dicomscrub.process import FileResult, Job, Status, process_file
@@ -37,6 +37,7 @@ class RunPlan:
     layout: Layout
     mapping_out: Path | None = None
     subjects: dict[str, str] | None = None
+    earlier_mapping: frozenset[tuple[str, str, str]] | set[tuple[str, str, str]] = frozenset()
 
 
 def _contains(outer: Path, inner: Path) -> bool:
@@ -85,14 +86,26 @@ def plan_run(
         ):
             raise RunError(f"audit file {audit_path} must not be inside an input")
     mapping_path: Path | None = None
+    earlier: set[tuple[str, str, str]] = set()
     if mapping_out is not None:
         mapping_path = mapping_out.resolve()
         if _contains(out, mapping_path):
             raise RunError(
                 f"crosswalk {mapping_out} must not be inside the output folder: it holds identity"
             )
+        for given in inputs:
+            real = given.resolve()
+            if mapping_path == real or (real.is_dir() and _contains(real, mapping_path)):
+                raise RunError(f"crosswalk {mapping_out} must not be an input or inside one")
+        if mapping_path == audit_path:
+            raise RunError(f"crosswalk {mapping_out} must not be the audit file")
         if mapping_path.is_dir():
             raise RunError(f"crosswalk {mapping_out} is a folder")
+        if mapping_path.exists():
+            try:
+                earlier = read_crosswalk(mapping_path)
+            except CrosswalkError as exc:
+                raise RunError(str(exc)) from None
     subjects: dict[str, str] | None = None
     if mapping_in is not None:
         if compiled.pseudonym_rule(PATIENT_ID_TAG) is None:
@@ -104,7 +117,9 @@ def plan_run(
             subjects = read_subjects(mapping_in)
         except CrosswalkError as exc:
             raise RunError(str(exc)) from None
-    return RunPlan(tuple(inputs), output, audit_path, compiled, key, layout, mapping_path, subjects)
+    return RunPlan(
+        tuple(inputs), output, audit_path, compiled, key, layout, mapping_path, subjects, earlier
+    )
 
 
 def execute(
@@ -141,5 +156,5 @@ def execute(
                     on_result(result)
     finally:
         if plan.mapping_out is not None:
-            write_crosswalk(plan.mapping_out, crosswalk)
+            write_crosswalk(plan.mapping_out, crosswalk, set(plan.earlier_mapping))
     return report
