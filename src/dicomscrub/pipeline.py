@@ -163,6 +163,19 @@ def _vm_min(tag: int) -> int:
     return int(first) if first.isdigit() and int(first) > 0 else 1
 
 
+def private_creators(ds: Dataset) -> dict[tuple[int, int], str]:
+    """(group, block byte) -> Private Creator of every private block reserved in ``ds``."""
+    creators: dict[tuple[int, int], str] = {}
+    for key in ds.keys():  # noqa: SIM118 - a Dataset iterates over elements, not tags
+        group, element = key >> 16, key & 0xFFFF
+        if is_private_group(group) and 0x10 <= element <= 0xFF:
+            value = ds[key].value
+            if isinstance(value, bytes):
+                value = value.decode("latin-1")
+            creators[(group, element)] = str(value or "").strip().rstrip("\0").strip()
+    return creators
+
+
 def _looks_like_items(raw: bytes) -> bool:
     """An undecoded (UN) value that starts with an Item tag holds a sequence (PS3.5 6.2.2)."""
     return raw[:4] == ITEM_TAG_LE
@@ -366,14 +379,7 @@ class Scrubber:
     # ---- walking -----------------------------------------------------------------------------
 
     def _dataset(self, ds: Dataset, prefix: str, state: _State, replace_uids: bool) -> None:
-        creators: dict[tuple[int, int], str] = {}
-        for key in ds.keys():  # noqa: SIM118 - a Dataset iterates over elements, not tags
-            group, elem = key >> 16, key & 0xFFFF
-            if is_private_group(group) and 0x10 <= elem <= 0xFF:
-                value = ds[key].value
-                if isinstance(value, bytes):
-                    value = value.decode("latin-1")
-                creators[(group, elem)] = str(value or "").strip()
+        creators = private_creators(ds)
         kept_blocks: set[tuple[int, int]] = set()
         creator_tags: list[int] = []
         for base_tag in list(ds.keys()):
@@ -703,14 +709,7 @@ class Scrubber:
         if elem.VR != "SQ":
             return
         for i, item in enumerate(elem.value or []):
-            creators: dict[tuple[int, int], str] = {}
-            for key in item.keys():  # noqa: SIM118 - a Dataset iterates over elements
-                group, element = key >> 16, key & 0xFFFF
-                if is_private_group(group) and 0x10 <= element <= 0xFF:
-                    value = item[key].value
-                    if isinstance(value, bytes):
-                        value = value.decode("latin-1")
-                    creators[(group, element)] = str(value or "").strip()
+            creators = private_creators(item)
             for key in item.keys():  # noqa: SIM118
                 sub = item[key]
                 sub_path = f"{path}[{i}]/{format_tag(int(key))}"
