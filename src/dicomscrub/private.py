@@ -21,6 +21,7 @@ Precedence, strongest first (see the README):
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -89,7 +90,7 @@ def _byte_list(item: Dataset, tag: int, name: str) -> tuple[list[int] | None, st
         return None, f"{name} {format_tag(tag)} is not a list of US values"
     if any(v > 0xFF or v < 0 for v in values):
         return None, f"{name} {format_tag(tag)} holds a value above 00FFH"
-    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(values)):
         return None, f"{name} {format_tag(tag)} is not in increasing order without repeats"
     return values, ""
 

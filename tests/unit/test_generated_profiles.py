@@ -46,7 +46,7 @@ def test_basic_profile_rows() -> None:
     assert doc["name"] == "basic"
     assert doc["kind"] == "profile"
     assert doc["method"] == {"label": "Basic Application Confidentiality Profile", "code": "113100"}
-    assert doc["settings"] == {"default": "K", "unlisted_uids": "U"}
+    assert doc["settings"] == {"default": "K", "unlisted_uids": "U", "unlisted_dates": "X/Z"}
     assert len(doc["rules"]) == 655
     rules = rules_by_tag(doc)
     assert len(rules) == 655  # no tag twice
@@ -63,7 +63,7 @@ def test_retain_long_modified_dates_cleans_169_attributes() -> None:
     doc = load("retain-long-modified-dates")
     assert doc["kind"] == "option"
     assert doc["method"]["code"] == "113107"
-    assert "settings" not in doc
+    assert doc["settings"] == {"unlisted_dates": "C"}
     assert len(doc["rules"]) == 169
     assert {rule["action"] for rule in doc["rules"]} == {"C"}
 
