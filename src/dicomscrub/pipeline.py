@@ -186,6 +186,15 @@ class Scrubber:
         self._record_method(ds, state)
         return result
 
+    def keeps_bulk(self, tag: int) -> bool:
+        """True if the profile keeps the top-level binary element ``tag`` (Pixel Data, say)
+        unchanged, so that its bytes can be copied from the input by range."""
+        if is_private_group(tag >> 16):
+            return False
+        rule = self.profile.standard_rule(tag)
+        action = rule.action if rule is not None else self.profile.default
+        return resolve(action, False) is Effect.KEEP
+
     def scrub_file_meta(self, meta: Dataset, new_sop_instance_uid: str | None) -> None:
         """Keep only what the file meta needs; PS3.15 E.1.1 says it is replaced anyway."""
         for tag in list(meta.keys()):

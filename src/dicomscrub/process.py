@@ -2,6 +2,17 @@
 
 A failure becomes a result record with a reason that names the file's place in the batch but never
 an original value: messages from the DICOM parser are stripped of anything quoted.
+
+**Streaming.** The file's structure is checked first (:mod:`dicomscrub.structure`); a damaged file
+is rejected before anything is written. pydicom then parses only what precedes the top-level Pixel
+Data element and what follows it (trailing padding, digital signatures, private groups above
+7FE0); both are de-identified together, the rewritten header is written, the Pixel Data element is
+copied from the input by byte range, and the de-identified trailing elements are appended. Memory
+per file therefore does not depend on the size of its pixel data. Where a byte copy would not give
+the same bytes as a full parse (a deflated transfer syntax, a data set not encoded as its transfer
+syntax says, an odd-length or UN Pixel Data element, a profile that changes Pixel Data), the file
+takes the full path: parsed whole, de-identified, written by pydicom. Both paths write the same
+bytes for the same input.
 """
 
 from __future__ import annotations
@@ -9,13 +20,19 @@ from __future__ import annotations
 import enum
 import io
 import logging
+import os
 import re
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset as read_raw_dataset
+from pydicom.filewriter import write_dataset
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -27,7 +44,8 @@ from pydicom.uid import (
 from dicomscrub import __version__
 from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.pipeline import PrivateRecord, Scrubber
-from dicomscrub.writer import Collision, OutputPlan, write_atomic
+from dicomscrub.structure import UNDEFINED, BulkElement, Damaged, FileMap, scan
+from dicomscrub.writer import Collision, FileRange, OutputPlan, Part, write_atomic
 
 # pydicom's warnings and log records quote element values (which may identify a patient): they are
 # silenced, and a file's problems are reported through its result record instead.
@@ -43,6 +61,7 @@ MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 class Status(str, enum.Enum):
     WRITTEN = "written"
+    UNCHANGED = "unchanged"  # written by an earlier run with the same settings; not redone
     SKIPPED = "skipped"
     FAILED = "failed"
     REJECTED = "rejected"
@@ -61,6 +80,8 @@ class FileResult:
     method_codes: tuple[str, ...] = ()
     private: list[PrivateRecord] = field(default_factory=list)
     sort_key: tuple[int, str] = (0, "")
+    size: int = 0  # bytes of the input
+    streamed: bool = False  # pixel data copied by byte range (else parsed whole or none)
 
     @property
     def private_kept(self) -> int:
@@ -91,55 +112,113 @@ def _transfer_syntax(ds: Dataset) -> UID:
 
 
 def read_dataset(path: Path) -> tuple[Dataset | None, str]:
-    """Read a DICOM file recognised by content. Returns (dataset, "") or (None, reason)."""
+    """Read a whole DICOM file recognised by content. Returns (dataset, "") or (None, reason)."""
     with path.open("rb") as fh:
-        head = fh.read(512)
-        kind = sniff(head)
+        kind = sniff(fh.read(512))
         if kind is Kind.NOT_DICOM:
-            return None, "not DICOM (no DICM marker and no recognisable data set)"
-        fh.seek(0)
-        if kind is Kind.BARE_META:
-            data = io.BytesIO(b"\0" * 128 + fh.read())
-            ds = pydicom.dcmread(data, force=True)
-        else:
-            ds = pydicom.dcmread(fh, force=True)
-    if len(ds) == 0:
-        return None, "not DICOM (no data elements could be read)"
-    return ds, ""
+            return None, NOT_DICOM
+        return _read_whole(fh, kind), ""
+
+
+NOT_DICOM = "not DICOM (no DICM marker and no recognisable data set)"
+BULK_VRS = {0x7FE00010: (None, "OB", "OW"), 0x7FE00008: (None, "OF"), 0x7FE00009: (None, "OD")}
+
+
+def _read_whole(fh: BinaryIO, kind: Kind) -> Dataset:
+    fh.seek(0)
+    if kind is Kind.BARE_META:
+        return pydicom.dcmread(io.BytesIO(b"\0" * 128 + fh.read()), force=True)
+    return pydicom.dcmread(fh, force=True)
+
+
+def _read_exact(fh: BinaryIO, start: int, end: int) -> bytes:
+    fh.seek(start)
+    data = fh.read(end - start)
+    if len(data) != end - start:
+        raise Damaged(f"file got shorter while being read (byte {start + len(data)})")
+    return data
 
 
 class Job:
-    """Everything a worker needs, built once per process."""
+    """Everything a worker needs, built once per process.
 
-    def __init__(self, scrubber: Scrubber, plan: OutputPlan) -> None:
+    ``stream=False`` forces the full path for every file (used to check that both paths agree).
+    """
+
+    def __init__(self, scrubber: Scrubber, plan: OutputPlan, *, stream: bool = True) -> None:
         self.scrubber = scrubber
         self.plan = plan
+        self.stream = stream
+
+
+@dataclass
+class _Loaded:
+    """A file read for de-identification: the data set without its streamed Pixel Data."""
+
+    ds: Dataset
+    pixel: BulkElement | None = None  # set when Pixel Data is copied by range
+    fd: int = -1
 
 
 def process_file(source: Source, job: Job) -> FileResult:
     """Read, de-identify and write one file; every outcome is a :class:`FileResult`."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _process_file(source, job)
+        result = FileResult(
+            input=source.rel,
+            root=str(source.root),
+            status=Status.FAILED,
+            sort_key=source.sort_key,
+        )
+        try:
+            return _process_file(source, job, result)
+        except Exception as exc:  # the contract: never raise, whatever happens
+            result.status = Status.FAILED
+            result.detail = f"internal error: {safe_message(exc)}"
+            result.private = []
+            return result
 
 
-def _process_file(source: Source, job: Job) -> FileResult:
-    result = FileResult(
-        input=source.rel, root=str(source.root), status=Status.FAILED, sort_key=source.sort_key
-    )
+def _process_file(source: Source, job: Job, result: FileResult) -> FileResult:
     if source.skip_reason:
         result.status, result.detail = Status.SKIPPED, source.skip_reason
         return result
     try:
-        ds, reason = read_dataset(source.path)
+        fh = source.path.open("rb")
     except OSError as exc:
         result.detail = f"cannot read input: {exc.strerror or type(exc).__name__}"
         return result
+    with fh:
+        try:
+            return _process_open(fh, source, job, result)
+        except Damaged as exc:
+            result.status, result.detail = Status.REJECTED, f"damaged input: {exc}"
+        except OSError as exc:
+            result.status = Status.FAILED
+            result.detail = f"cannot read or write: {exc.strerror or type(exc).__name__}"
+        result.private = []
+        return result
+
+
+def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) -> FileResult:
+    size = os.fstat(fh.fileno()).st_size
+    result.size = size
+    kind = sniff(fh.read(512))
+    if kind is Kind.NOT_DICOM:
+        result.status, result.detail = Status.SKIPPED, NOT_DICOM
+        return result
+    fmap = scan(fh, size, kind)
+    try:
+        loaded = _load(fh, fmap, job)
+    except (Damaged, OSError):
+        raise
     except Exception as exc:
+        result.status = Status.REJECTED
         result.detail = f"cannot parse DICOM: {safe_message(exc)}"
         return result
-    if ds is None:
-        result.status, result.detail = Status.SKIPPED, reason
+    ds = loaded.ds
+    if len(ds) == 0:
+        result.status, result.detail = Status.SKIPPED, "not DICOM (no data elements could be read)"
         return result
     meta = getattr(ds, "file_meta", None) or FileMetaDataset()
     if str(meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY or (
@@ -152,8 +231,17 @@ def _process_file(source: Source, job: Job) -> FileResult:
         result.status = Status.REJECTED
         result.detail = "unsupported object: no SOP Class UID (0008,0016); not a composite instance"
         return result
+    if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
+        result.status = Status.REJECTED
+        result.detail = (
+            "Burned In Annotation (0028,0301) is YES: the pixels may show identifying text, "
+            "and pixel cleaning is not supported"
+        )
+        return result
     try:
-        return _deidentify(ds, meta, source, job, result)
+        return _deidentify(loaded, meta, source, job, result)
+    except (Damaged, OSError):
+        raise
     except Exception as exc:
         result.status = Status.FAILED
         result.detail = f"cannot de-identify: {safe_message(exc)}"
@@ -161,9 +249,51 @@ def _process_file(source: Source, job: Job) -> FileResult:
         return result
 
 
+def _streamable(fmap: FileMap, job: Job) -> BulkElement | None:
+    """The Pixel Data element to copy by range, or None when the full path must be taken."""
+    pixel = fmap.pixel
+    if not job.stream or pixel is None or fmap.deflated or not fmap.syntax_matches:
+        return None
+    if pixel.vr not in BULK_VRS[pixel.tag]:
+        return None  # e.g. UN: pydicom would rewrite the VR
+    if pixel.length != UNDEFINED and pixel.length % 2:
+        return None  # pydicom pads odd lengths
+    if not job.scrubber.keeps_bulk(pixel.tag):
+        return None  # the profile changes or removes Pixel Data
+    return pixel
+
+
+def _load(fh: BinaryIO, fmap: FileMap, job: Job) -> _Loaded:
+    pixel = _streamable(fmap, job)
+    if pixel is None:
+        return _Loaded(_read_whole(fh, fmap.kind))
+    prefix = b"\0" * 128 if fmap.kind is Kind.BARE_META else b""
+    ds = pydicom.dcmread(io.BytesIO(prefix + _read_exact(fh, 0, pixel.start)), force=True)
+    if ds.original_encoding != (fmap.implicit, fmap.little):
+        return _Loaded(_read_whole(fh, fmap.kind))  # pydicom read it differently: no shortcut
+    if pixel.end < fmap.size:
+        tail = io.BytesIO(_read_exact(fh, pixel.end, fmap.size))
+        trailing = read_raw_dataset(
+            tail, fmap.implicit, fmap.little, parent_encoding=ds.original_character_set
+        )
+        for tag, elem in trailing.items():
+            ds[tag] = elem
+    return _Loaded(ds, pixel, fh.fileno())
+
+
+def _element_header(bulk: BulkElement, implicit: bool, little: bool) -> bytes:
+    """The element header as pydicom writes it (reserved bytes zero)."""
+    e = "<" if little else ">"
+    group, elem = bulk.tag >> 16, bulk.tag & 0xFFFF
+    if implicit or bulk.vr is None:
+        return struct.pack(e + "HHL", group, elem, bulk.length)
+    return struct.pack(e + "HH2sHL", group, elem, bulk.vr.encode("ascii"), 0, bulk.length)
+
+
 def _deidentify(
-    ds: Dataset, meta: FileMetaDataset, source: Source, job: Job, result: FileResult
+    loaded: _Loaded, meta: FileMetaDataset, source: Source, job: Job, result: FileResult
 ) -> FileResult:
+    ds = loaded.ds
     ts = _transfer_syntax(ds)
     sop_class = ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID")
     scrub = job.scrubber.scrub(ds)
@@ -187,7 +317,14 @@ def _deidentify(
     new_meta.ImplementationVersionName = IMPLEMENTATION_VERSION
     ds.file_meta = new_meta
     ds.preamble = b"\0" * 128
+    rel_out = job.plan.relative_path(ds, source, job.scrubber.pseudo)
 
+    pixel = loaded.pixel
+    after = Dataset()
+    if pixel is not None:
+        for tag in [t for t in ds.keys() if t > pixel.tag]:  # noqa: SIM118
+            after[tag] = ds[tag]
+            del ds[tag]
     buffer = io.BytesIO()
     if ts == DeflatedExplicitVRLittleEndian or ts.is_deflated:
         ds.save_as(buffer, enforce_file_format=True)
@@ -198,9 +335,22 @@ def _deidentify(
             little_endian=ts.is_little_endian,
             enforce_file_format=True,
         )
-    rel_out = job.plan.relative_path(ds, source, job.scrubber.pseudo)
+    parts: list[Part] = [buffer.getbuffer()]
+    if pixel is not None:
+        implicit, little = ts.is_implicit_VR, ts.is_little_endian
+        parts.append(_element_header(pixel, implicit, little))
+        parts.append(FileRange(loaded.fd, pixel.value_start, pixel.value_end - pixel.value_start))
+        if pixel.length == UNDEFINED:
+            parts.append(struct.pack("<HHL" if little else ">HHL", 0xFFFE, 0xE0DD, 0))
+        if len(after):
+            tail = DicomBytesIO()
+            tail.is_implicit_VR, tail.is_little_endian = implicit, little
+            after.set_original_encoding(implicit, little, ds.original_character_set)
+            write_dataset(tail, after, ds.get("SpecificCharacterSet", "iso8859"))
+            parts.append(tail.getvalue())
+        result.streamed = True
     try:
-        write_atomic(job.plan.root / rel_out, buffer.getbuffer())
+        write_atomic(job.plan.root / rel_out, parts)
     except Collision as exc:
         result.output = rel_out
         if exc.identical:
