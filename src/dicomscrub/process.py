@@ -80,15 +80,22 @@ class FileResult:
     method_codes: tuple[str, ...] = ()
     private: list[PrivateRecord] = field(default_factory=list)
     sort_key: tuple[int, str] = (0, "")
-    size: int = 0  # bytes of the input
+    size: int = 0  # bytes of the input, as read
+    mtime_ns: int = 0  # modification time of the input, as read (for the resume state only)
     streamed: bool = False  # pixel data copied by byte range (else parsed whole or none)
+
+    counts: tuple[int, int] | None = None  # (kept, removed) recorded by an earlier run
 
     @property
     def private_kept(self) -> int:
+        if self.counts is not None:
+            return self.counts[0]
         return sum(1 for r in self.private if r.decision != "removed")
 
     @property
     def private_removed(self) -> int:
+        if self.counts is not None:
+            return self.counts[1]
         return sum(1 for r in self.private if r.decision == "removed")
 
 
@@ -201,8 +208,9 @@ def _process_file(source: Source, job: Job, result: FileResult) -> FileResult:
 
 
 def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) -> FileResult:
-    size = os.fstat(fh.fileno()).st_size
-    result.size = size
+    stat = os.fstat(fh.fileno())
+    size = result.size = stat.st_size
+    result.mtime_ns = stat.st_mtime_ns
     kind = sniff(fh.read(512))
     if kind is Kind.NOT_DICOM:
         result.status, result.detail = Status.SKIPPED, NOT_DICOM

@@ -1,27 +1,51 @@
-"""The batch run as a library call: validate, discover, process each file, audit, report.
+"""The batch run as a library call: validate, lock, discover, process, audit, report.
 
 The CLI is a thin layer over :func:`plan_run` and :func:`execute`; neither needs a terminal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from dicomscrub.audit import AuditWriter
 from dicomscrub.discover import Source, discover
-from dicomscrub.pipeline import Scrubber
-from dicomscrub.process import FileResult, Job, process_file
+from dicomscrub.parallel import Item, JobSpec, OrderedPool, run_inline
+from dicomscrub.process import FileResult, Status
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
-from dicomscrub.pseudonym import Key, Pseudonymizer
-from dicomscrub.report import Report
+from dicomscrub.pseudonym import Key
+from dicomscrub.quarantine import Quarantine
+from dicomscrub.report import Report, utc_now, write_summary_json
+from dicomscrub.state import (
+    DoneRecord,
+    LockedError,
+    OutputLock,
+    StateError,
+    StateStore,
+    input_fingerprint,
+    input_id,
+    run_digest,
+    sweep_temp_files,
+)
 from dicomscrub.writer import Layout, OutputPlan, mirror_labels
+
+UNCHANGED_DETAIL = "done by an earlier run with the same settings; input unchanged"
 
 
 class RunError(Exception):
     """A problem with the command line or the file system found before any file is touched."""
+
+
+def default_jobs() -> int:
+    """All the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -32,6 +56,11 @@ class RunPlan:
     profile: CompiledProfile
     key: Key
     layout: Layout
+    jobs: int = 1
+    quarantine: Path | None = None
+    summary_json: Path | None = None
+    allow_rejected: bool = False
+    stream: bool = True
 
 
 def _contains(outer: Path, inner: Path) -> bool:
@@ -53,11 +82,18 @@ def plan_run(
     audit: Path | None = None,
     key: Key,
     layout: Layout = Layout.HIERARCHY,
+    jobs: int | None = None,
+    quarantine: Path | None = None,
+    summary_json: Path | None = None,
+    allow_rejected: bool = False,
+    stream: bool = True,
 ) -> RunPlan:
     """Validate everything (profile first); raise ProfileError or RunError before touching files."""
     compiled = load_profile(profile, options)
     if not inputs:
         raise RunError("give at least one input file or folder")
+    if jobs is not None and jobs < 1:
+        raise RunError(f"--jobs must be at least 1; got {jobs}")
     out = output.resolve()
     for given in inputs:
         if not given.exists():
@@ -70,14 +106,101 @@ def plan_run(
     if out.exists() and not out.is_dir():
         raise RunError(f"output {output} exists and is not a folder")
     audit_path = (audit or default_audit_path(output)).resolve()
-    if _contains(out, audit_path):
-        raise RunError(f"audit file {audit_path} must not be inside the output folder")
+    _outside(audit_path, "audit file", out, inputs)
+    quarantine_path = quarantine.resolve() if quarantine is not None else None
+    if quarantine_path is not None:
+        if _contains(quarantine_path, out):
+            raise RunError(f"output folder {output} must not be inside the quarantine folder")
+        _outside(quarantine_path, "quarantine folder", out, inputs)
+        if quarantine_path.exists() and not quarantine_path.is_dir():
+            raise RunError(f"quarantine {quarantine} exists and is not a folder")
+    summary_path = summary_json.resolve() if summary_json is not None else None
+    if summary_path is not None:
+        _outside(summary_path, "summary file", out, inputs)
+    return RunPlan(
+        tuple(inputs),
+        output,
+        audit_path,
+        compiled,
+        key,
+        layout,
+        jobs=jobs or default_jobs(),
+        quarantine=quarantine_path,
+        summary_json=summary_path,
+        allow_rejected=allow_rejected,
+        stream=stream,
+    )
+
+
+def _outside(path: Path, what: str, out: Path, inputs: list[Path]) -> None:
+    """``path`` must be neither in the output tree (it is shared) nor in an input."""
+    if _contains(out, path):
+        raise RunError(f"{what} {path} must not be inside the output folder")
     for given in inputs:
-        if audit_path == given.resolve() or (
-            given.is_dir() and _contains(given.resolve(), audit_path)
-        ):
-            raise RunError(f"audit file {audit_path} must not be inside an input")
-    return RunPlan(tuple(inputs), output, audit_path, compiled, key, layout)
+        real = given.resolve()
+        if path == real or (real.is_dir() and _contains(real, path)):
+            raise RunError(f"{what} {path} must not be inside an input")
+
+
+class _Resume:
+    """Which inputs an earlier run already did, and recording what this run does."""
+
+    def __init__(self, plan: RunPlan, state: StateStore) -> None:
+        self.plan = plan
+        self.state = state
+        self._roots: dict[int, Path] = {}
+        self.ids: dict[tuple[int, str], str] = {}
+
+    def input_key(self, source: Source) -> str:
+        root = self._roots.get(source.root_index)
+        if root is None:
+            root = self._roots[source.root_index] = source.root.resolve()
+        return input_id(self.plan.key, root, source.rel)
+
+    def item(self, source: Source) -> Item:
+        """The source itself, or its result when an earlier run already wrote it."""
+        if source.skip_reason:
+            return source
+        try:
+            st = os.stat(source.path)
+        except OSError:
+            return source  # the worker reports why
+        ikey = self.input_key(source)
+        self.ids[source.sort_key] = ikey
+        done = self.state.lookup(ikey, input_fingerprint(self.plan.key, st.st_size, st.st_mtime_ns))
+        if done is None or not (self.plan.output / done.output).is_file():
+            return source
+        return FileResult(
+            input=source.rel,
+            root=str(source.root),
+            status=Status.UNCHANGED,
+            output=done.output,
+            detail=UNCHANGED_DETAIL,
+            methods=done.methods,
+            method_codes=done.method_codes,
+            sort_key=source.sort_key,
+            size=st.st_size,
+            counts=(done.private_kept, done.private_removed),
+        )
+
+    def record(self, result: FileResult) -> None:
+        """Remember a file whose output is now in place (written, or found identical)."""
+        ikey = self.ids.pop(result.sort_key, None)
+        if ikey is None or not result.output:
+            return
+        if result.status not in (Status.WRITTEN, Status.SKIPPED):
+            return
+        self.state.record(
+            ikey,
+            input_fingerprint(self.plan.key, result.size, result.mtime_ns),
+            DoneRecord(
+                result.output,
+                result.methods,
+                result.method_codes,
+                result.private_kept,
+                result.private_removed,
+            ),
+        )
 
 
 def execute(
@@ -86,21 +209,93 @@ def execute(
     on_discovered: Callable[[int], None] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> Report:
-    """Process every input file in sorted order; one bad file never stops the batch."""
-    sources: list[Source] = discover(list(plan.inputs))
-    if on_discovered:
-        on_discovered(len(sources))
-    plan.output.mkdir(parents=True, exist_ok=True)
-    job = Job(
-        Scrubber(plan.profile, Pseudonymizer(plan.key)),
-        OutputPlan(plan.output, plan.layout, mirror_labels(list(plan.inputs))),
+    """Process every input file in sorted order; one bad file never stops the batch.
+
+    Raises RunError when the output folder is locked by another run or its state cannot be used.
+    On Ctrl-C the files being processed are finished, recorded and audited, and the report comes
+    back with ``interrupted`` set.
+    """
+    report = Report(started=utc_now(), allow_rejected=plan.allow_rejected)
+    clock = time.monotonic()
+    try:
+        plan.output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create output folder {plan.output}: {exc.strerror}") from None
+    labels = mirror_labels(list(plan.inputs))
+    spec = JobSpec(
+        plan.profile, plan.key, OutputPlan(plan.output, plan.layout, labels), plan.stream
     )
-    report = Report()
-    with AuditWriter(plan.audit) as audit:
-        for source in sources:
-            result = process_file(source, job)
+    digest = run_digest(plan.profile, plan.key, plan.layout.value, labels)
+    try:
+        with OutputLock(plan.output):
+            state = StateStore(plan.output, digest)
+            try:
+                if not state.previous_run_clean():
+                    report.swept = sweep_temp_files(plan.output)
+                report.other_settings = state.has_other_settings()
+                state.begin_run()
+                _run(plan, spec, state, report, on_discovered, on_result)
+                state.commit()
+                if report.interrupted:
+                    sweep_temp_files(plan.output)
+                state.end_run("interrupted" if report.interrupted else "finished")
+            finally:
+                state.close()
+    except (LockedError, StateError) as exc:
+        raise RunError(str(exc)) from None
+    report.seconds = time.monotonic() - clock
+    report.finished = utc_now()
+    if plan.summary_json is not None:
+        write_summary_json(plan.summary_json, report)
+    return report
+
+
+def _run(
+    plan: RunPlan,
+    spec: JobSpec,
+    state: StateStore,
+    report: Report,
+    on_discovered: Callable[[int], None] | None,
+    on_result: Callable[[FileResult], None] | None,
+) -> None:
+    resume = _Resume(plan, state)
+    quarantine = Quarantine(plan.quarantine) if plan.quarantine is not None else None
+    pool = OrderedPool(spec, plan.jobs) if plan.jobs > 1 else None
+    try:
+        if pool is not None:
+            pool.start()  # fork the workers before any thread (the progress bar's) exists
+        sources: list[Source] = discover(list(plan.inputs))
+        by_key = {s.sort_key: s for s in sources}
+        if on_discovered:
+            on_discovered(len(sources))
+        items: Iterator[Item] = (resume.item(s) for s in sources)
+
+        def handle(result: FileResult) -> None:
+            if result.status is Status.REJECTED and quarantine is not None:
+                source = by_key[result.sort_key]
+                stamp = input_fingerprint(plan.key, result.size, result.mtime_ns)[:8]
+                name = f"{resume.input_key(source)}-{stamp}"
+                note = quarantine.add(source.path, name, result, report.started)
+                result.detail = f"{result.detail}; {note}"
             audit.write(result)
+            resume.record(result)
             report.add(result)
             if on_result:
                 on_result(result)
-    return report
+
+        with AuditWriter(plan.audit) as audit:
+            try:
+                if pool is None:
+                    for result in run_inline(spec.build(), items):
+                        handle(result)
+                else:
+                    for result in pool.run(items):
+                        handle(result)
+            except KeyboardInterrupt:
+                report.interrupted = True
+                if pool is not None:
+                    for result in pool.drain():
+                        handle(result)
+    finally:
+        if pool is not None:
+            pool.close()
