@@ -235,9 +235,14 @@ def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) ->
         result.status = Status.SKIPPED
         result.detail = "DICOMDIR (media directory): indexes identifying values; not copied"
         return result
-    if not (ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID")):
+    sop_class = str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or "")
+    if not sop_class:
         result.status = Status.REJECTED
         result.detail = "unsupported object: no SOP Class UID (0008,0016); not a composite instance"
+        return result
+    if loaded.pixel is None and _image_without_pixels(ds, sop_class):
+        result.status = Status.REJECTED
+        result.detail = "damaged input: an image without Pixel Data (truncated?)"
         return result
     if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
         result.status = Status.REJECTED
@@ -255,6 +260,17 @@ def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) ->
         result.detail = f"cannot de-identify: {safe_message(exc)}"
         result.private = []
         return result
+
+
+def _image_without_pixels(ds: Dataset, sop_class: str) -> bool:
+    """An image (an "... Image Storage" SOP Class, or Rows, Columns and Bits Allocated) needs
+    Pixel Data, Float or Double Float Pixel Data, or a Pixel Data Provider URL: without any, the
+    file was most likely cut at an element boundary, which the structural check cannot see."""
+    if any(tag in ds for tag in (0x7FE00008, 0x7FE00009, 0x7FE00010, 0x00287FE0)):
+        return False
+    if UID(sop_class).name.endswith("Image Storage"):
+        return True
+    return all(tag in ds for tag in (0x00280010, 0x00280011, 0x00280100))
 
 
 def _streamable(fmap: FileMap, job: Job) -> BulkElement | None:
