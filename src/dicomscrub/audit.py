@@ -8,10 +8,12 @@ vendor's block, not a person), decisions and reasons.
 from __future__ import annotations
 
 import csv
+import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 from dicomscrub.process import FileResult
 
@@ -41,44 +43,44 @@ class AuditWriter:
         self.path = path
         self.tmp = path.with_name(path.name + ".partial")
         self._fh: TextIO | None = None
-        self._writer: csv.DictWriter[str] | None = None
+        self._writer: Any = None  # csv.writer's type is private to typeshed
 
     def __enter__(self) -> AuditWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.tmp.open("w", encoding="utf-8", newline="")
-        self._writer = csv.DictWriter(self._fh, fieldnames=COLUMNS, lineterminator="\n")
-        self._writer.writeheader()
+        self._writer = csv.writer(self._fh, lineterminator="\n")
+        self._writer.writerow(COLUMNS)
         return self
 
     def write(self, result: FileResult) -> None:
+        """One ``file`` row, then one ``private`` row per private element (columns as COLUMNS)."""
         assert self._writer is not None
-        base = {"root": result.root, "input": result.input, "output": result.output}
+        status = result.status.value
+        root, inp, out = result.root, result.input, result.output
         self._writer.writerow(
-            {
-                **base,
-                "record": "file",
-                "status": result.status.value,
-                "methods": "\\".join(result.methods),
-                "method_codes": "\\".join(result.method_codes),
-                "private_kept": result.private_kept,
-                "private_removed": result.private_removed,
-                "detail": result.detail,
-            }
-        )
-        for rec in result.private:
-            self._writer.writerow(
-                {
-                    **base,
-                    "record": "private",
-                    "status": result.status.value,
-                    "tag": rec.tag,
-                    "creator": rec.creator,
-                    "block_status": rec.block_status,
-                    "decision": rec.decision,
-                    "basis": rec.basis,
-                    "detail": rec.detail,
-                }
+            (
+                "file",
+                root,
+                inp,
+                out,
+                status,
+                "\\".join(result.methods),
+                "\\".join(result.method_codes),
+                result.private_kept,
+                result.private_removed,
+                "",
+                "",
+                "",
+                "",
+                "",
+                result.detail,
             )
+        )
+        if result.private_csv:
+            assert self._fh is not None
+            self._fh.write(result.private_csv)
+            return
+        self._writer.writerows(_private_rows(result))
 
     def __exit__(
         self,
@@ -91,3 +93,40 @@ class AuditWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         os.replace(self.tmp, self.path)
+
+
+def _private_rows(result: FileResult) -> Iterator[tuple[object, ...]]:
+    status = result.status.value
+    root, inp, out = result.root, result.input, result.output
+    return (
+        (
+            "private",
+            root,
+            inp,
+            out,
+            status,
+            "",
+            "",
+            "",
+            "",
+            rec.tag,
+            rec.creator,
+            rec.block_status,
+            rec.decision,
+            rec.basis,
+            rec.detail,
+        )
+        for rec in result.private
+    )
+
+
+def pack(result: FileResult) -> FileResult:
+    """Format the private rows in the worker (in parallel) rather than in the parent, which
+    then only copies text; the counts are kept."""
+    if result.private:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(_private_rows(result))
+        result.counts = (result.private_kept, result.private_removed)
+        result.private_csv = buffer.getvalue()
+        result.private = []
+    return result

@@ -114,6 +114,13 @@ def cli() -> None:
     is_flag=True,
     help="Exit 0 even if inputs were rejected (failures still exit 1).",
 )
+@click.option(
+    "--fsync",
+    is_flag=True,
+    help="Flush each output file to disk before it appears under its name: complete files "
+    "even after a power loss or system crash (slower). Without it, complete files whenever "
+    "dicomscrub itself is killed.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     inputs: tuple[Path, ...],
@@ -127,6 +134,7 @@ def run(
     quarantine: Path | None,
     summary_json: Path | None,
     allow_rejected: bool,
+    fsync: bool,
     quiet: bool,
 ) -> None:
     """De-identify DICOM files and folders INPUTS into OUTPUT.
@@ -173,6 +181,7 @@ def run(
             quarantine=quarantine,
             summary_json=summary_json,
             allow_rejected=allow_rejected,
+            fsync=fsync,
         )
     except (ProfileError, RunError) as exc:
         raise UsageProblem(str(exc)) from None

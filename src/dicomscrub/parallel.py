@@ -23,6 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+from dicomscrub.audit import pack
 from dicomscrub.discover import Source
 from dicomscrub.pipeline import Scrubber
 from dicomscrub.process import FileResult, Job, Status, process_file
@@ -55,7 +56,7 @@ def _init_worker(spec: JobSpec) -> None:
 
 def _work(source: Source) -> FileResult:
     assert _JOB is not None
-    return process_file(source, _JOB)
+    return pack(process_file(source, _JOB))
 
 
 def _died(source: Source) -> FileResult:
@@ -72,6 +73,13 @@ Item = Source | FileResult
 """A file to process, or a result already known in the parent (e.g. done by an earlier run)."""
 
 
+def _finished(item: Item, fut: Future[FileResult] | None) -> Item:
+    """The result if the file was done before the pool broke, else the file to do again."""
+    if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
+        return fut.result()
+    return item
+
+
 class OrderedPool:
     """A process pool that yields results in input order with a bounded number in flight."""
 
@@ -81,6 +89,7 @@ class OrderedPool:
         self.window = window or jobs * 4
         self._executor: ProcessPoolExecutor | None = None
         self.pending: deque[tuple[Item, Future[FileResult] | None]] = deque()
+        self.died = False  # a worker died: it may have left a temporary file
 
     def _start(self) -> ProcessPoolExecutor:
         # fork: workers start at once with everything imported. The first submit launches all
@@ -137,7 +146,8 @@ class OrderedPool:
             try:
                 result = fut.result()
             except BrokenProcessPool:
-                items_left = [i for i, _ in pending]
+                self.died = True
+                items_left = [_finished(i, f) for i, f in pending]
                 pending.clear()
                 yield from self._recover(items_left)
                 ex = self._start()

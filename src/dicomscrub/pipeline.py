@@ -253,6 +253,13 @@ class Scrubber:
     def _standard(
         self, ds: Dataset, tag: int, prefix: str, state: _State, replace_uids: bool
     ) -> None:
+        rule = self.profile.standard_rule(tag)
+        if rule is not None and rule.action is Action.X:
+            del ds[tag]  # removed: no need to decode the value first
+            state.result.changed += 1
+            return
+        if not replace_uids and self._kept_as_is(ds, tag, rule):
+            return  # left as read: written back byte for byte, never decoded
         elem = ds[tag]
         if elem.VR == "UN":
             elem = self._retype(ds, elem)
@@ -269,6 +276,15 @@ class Scrubber:
         ):
             effect = Effect.UID
         self._apply(ds, elem, effect, rule, prefix, state, replace_uids)
+
+    def _kept_as_is(self, ds: Dataset, tag: int, rule: Rule | None) -> bool:
+        """True for an element kept without any change (K on a value that is not a sequence,
+        UID, date or time, or of unknown VR), judged without decoding its value."""
+        vr = ds.get_item(tag).VR or vr_of(tag)
+        if not vr or vr in ("SQ", "UN", "UI") or vr in DATE_VRS or " or " in vr:
+            return False
+        action = rule.action if rule is not None else self.profile.default
+        return resolve(action, False) is Effect.KEEP
 
     def _unlisted_action(self, elem: DataElement, replace_uids: bool) -> Action:
         if elem.VR == "UI":
@@ -456,7 +472,6 @@ class Scrubber:
     ) -> bool:
         """Apply the profile to one private element; True when the element stays."""
         path = prefix + format_tag(tag)
-        elem = ds[tag]
         shown_creator = creator or ""
         if (tag & 0xFFFF) < 0x1000 or creator is None:
             del ds[tag]
@@ -466,6 +481,17 @@ class Scrubber:
             return False
         rule = self.profile.private_rule_for(tag, creator)
         action = rule.action if rule is not None else self.profile.default
+        if action is Action.X:  # removed: no need to decode the value first
+            del ds[tag]
+            from_private_row = rule is not None and rule.selector == PRIVATE
+            basis = "basic-profile" if from_private_row else "profile-rule"
+            detail = "" if rule is None else f"{rule.source}: {rule.key} {rule.action.value}"
+            state.result.private.append(
+                PrivateRecord(path, shown_creator, "UNDECLARED", "removed", basis, detail)
+            )
+            state.result.changed += 1
+            return False
+        elem = ds[tag]
         if action is Action.C:
             entry = self.profile.safe_private_entry(tag, creator)
             if entry is None:
@@ -486,8 +512,7 @@ class Scrubber:
             )
             return True
         effect = resolve(action, elem.VR == "SQ")
-        from_private_row = rule is not None and rule.selector == PRIVATE
-        basis = "basic-profile" if from_private_row and action is Action.X else "profile-rule"
+        basis = "profile-rule"  # X (basic-profile) was handled above
         decision = {
             Effect.REMOVE: "removed",
             Effect.EMPTY: "emptied",

@@ -84,7 +84,8 @@ class FileResult:
     mtime_ns: int = 0  # modification time of the input, as read (for the resume state only)
     streamed: bool = False  # pixel data copied by byte range (else parsed whole or none)
 
-    counts: tuple[int, int] | None = None  # (kept, removed) recorded by an earlier run
+    counts: tuple[int, int] | None = None  # (kept, removed) when ``private`` was packed
+    private_csv: str = ""  # the audit's private rows, formatted by a worker (see audit.pack)
 
     @property
     def private_kept(self) -> int:
@@ -165,6 +166,7 @@ class _Loaded:
     ds: Dataset
     pixel: BulkElement | None = None  # set when Pixel Data is copied by range
     fd: int = -1
+    syntax_matches: bool = True  # the data set is encoded as its transfer syntax says
 
 
 def process_file(source: Source, job: Job) -> FileResult:
@@ -290,11 +292,11 @@ def _streamable(fmap: FileMap, job: Job) -> BulkElement | None:
 def _load(fh: BinaryIO, fmap: FileMap, job: Job) -> _Loaded:
     pixel = _streamable(fmap, job)
     if pixel is None:
-        return _Loaded(_read_whole(fh, fmap.kind))
+        return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=fmap.syntax_matches)
     prefix = b"\0" * 128 if fmap.kind is Kind.BARE_META else b""
     ds = pydicom.dcmread(io.BytesIO(prefix + _read_exact(fh, 0, pixel.start)), force=True)
     if ds.original_encoding != (fmap.implicit, fmap.little):
-        return _Loaded(_read_whole(fh, fmap.kind))  # pydicom read it differently: no shortcut
+        return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=False)  # read differently
     if pixel.end < fmap.size:
         tail = io.BytesIO(_read_exact(fh, pixel.end, fmap.size))
         trailing = read_raw_dataset(
@@ -349,6 +351,10 @@ def _deidentify(
         for tag in [t for t in ds.keys() if t > pixel.tag]:  # noqa: SIM118
             after[tag] = ds[tag]
             del ds[tag]
+    if not loaded.syntax_matches:
+        # read in another encoding than its transfer syntax says: decode every element still
+        # as read (kept as is), so that pydicom can encode it as the transfer syntax says
+        ds.walk(lambda d, e: None)
     buffer = io.BytesIO()
     if ts == DeflatedExplicitVRLittleEndian or ts.is_deflated:
         ds.save_as(buffer, enforce_file_format=True)
@@ -374,7 +380,7 @@ def _deidentify(
             parts.append(tail.getvalue())
         result.streamed = True
     try:
-        write_atomic(job.plan.root / rel_out, parts)
+        write_atomic(job.plan.root / rel_out, parts, fsync=job.plan.fsync)
     except Collision as exc:
         result.output = rel_out
         if exc.identical:

@@ -61,6 +61,7 @@ class RunPlan:
     summary_json: Path | None = None
     allow_rejected: bool = False
     stream: bool = True
+    fsync: bool = False
 
 
 def _contains(outer: Path, inner: Path) -> bool:
@@ -87,6 +88,7 @@ def plan_run(
     summary_json: Path | None = None,
     allow_rejected: bool = False,
     stream: bool = True,
+    fsync: bool = False,
 ) -> RunPlan:
     """Validate everything (profile first); raise ProfileError or RunError before touching files."""
     compiled = load_profile(profile, options)
@@ -129,6 +131,7 @@ def plan_run(
         summary_json=summary_path,
         allow_rejected=allow_rejected,
         stream=stream,
+        fsync=fsync,
     )
 
 
@@ -223,7 +226,10 @@ def execute(
         raise RunError(f"cannot create output folder {plan.output}: {exc.strerror}") from None
     labels = mirror_labels(list(plan.inputs))
     spec = JobSpec(
-        plan.profile, plan.key, OutputPlan(plan.output, plan.layout, labels), plan.stream
+        plan.profile,
+        plan.key,
+        OutputPlan(plan.output, plan.layout, labels, fsync=plan.fsync),
+        plan.stream,
     )
     digest = run_digest(plan.profile, plan.key, plan.layout.value, labels)
     try:
@@ -234,9 +240,9 @@ def execute(
                     report.swept = sweep_temp_files(plan.output)
                 report.other_settings = state.has_other_settings()
                 state.begin_run()
-                _run(plan, spec, state, report, on_discovered, on_result)
+                died = _run(plan, spec, state, report, on_discovered, on_result)
                 state.commit()
-                if report.interrupted:
+                if report.interrupted or died:
                     sweep_temp_files(plan.output)
                 state.end_run("interrupted" if report.interrupted else "finished")
             finally:
@@ -257,7 +263,8 @@ def _run(
     report: Report,
     on_discovered: Callable[[int], None] | None,
     on_result: Callable[[FileResult], None] | None,
-) -> None:
+) -> bool:
+    """Process the files; True if a worker process died (temporary files may be left)."""
     resume = _Resume(plan, state)
     quarantine = Quarantine(plan.quarantine) if plan.quarantine is not None else None
     pool = OrderedPool(spec, plan.jobs) if plan.jobs > 1 else None
@@ -299,3 +306,4 @@ def _run(
     finally:
         if pool is not None:
             pool.close()
+    return pool is not None and pool.died

@@ -47,6 +47,7 @@ class OutputPlan:
     root: Path
     layout: Layout
     root_labels: tuple[str, ...]  # one per input root, for the mirror layout with several roots
+    fsync: bool = False  # flush each file to disk before linking it (power-loss safety)
 
     def relative_path(self, ds: Dataset, source: Source, pseudo: Pseudonymizer) -> str:
         """``<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`` from the
@@ -95,12 +96,16 @@ class InputChanged(OSError):
     """The input file got shorter while it was being copied."""
 
 
-def write_atomic(target: Path, data: bytes | memoryview | list[Part]) -> None:
+def write_atomic(
+    target: Path, data: bytes | memoryview | list[Part], *, fsync: bool = True
+) -> None:
     """Write ``data`` (bytes, or parts: bytes and input ranges) to ``target`` atomically.
 
-    The parts go to a hidden temporary file in the target's folder, which is flushed to disk and
-    then hard-linked to ``target``; the link fails if ``target`` exists, so nothing is ever
-    overwritten (:class:`Collision`) and no partial file is ever visible under a final name.
+    The parts go to a hidden temporary file in the target's folder, which is then hard-linked to
+    ``target``; the link fails if ``target`` exists, so nothing is ever overwritten
+    (:class:`Collision`) and no partial file is ever visible under a final name, whenever the
+    process is killed. With ``fsync`` the file is also flushed to disk before it is linked, so
+    that the same holds after a power loss or an operating system crash.
     """
     parts: list[Part] = data if isinstance(data, list) else [data]
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +118,8 @@ def write_atomic(target: Path, data: bytes | memoryview | list[Part]) -> None:
                     copy_range(part, fd)
                 else:
                     _write_all(fd, part)
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         try:

@@ -144,7 +144,10 @@ def test_a_worker_that_dies_fails_only_its_own_file(
 
     monkeypatch.setattr(dicomscrub.parallel, "process_file", dying)  # inherited by the fork
     report = execute(plan_run([inputs], tmp_path / "out", key=key, jobs=2))
-    assert report.counts["written"] == 7 and report.counts["failed"] == 1
+    # a file whose worker was stopped when the pool broke, after its output was linked, is
+    # found identical when retried
+    assert report.counts["written"] + report.counts["skipped"] == 7
+    assert report.counts["failed"] == 1
     assert [r.input for r in report.failures] == [victim]
     assert "worker process died" in report.failures[0].detail
 
