@@ -32,10 +32,8 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset as read_raw_dataset
-from pydicom.filewriter import write_dataset
 from pydicom.uid import (
     UID,
-    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -43,6 +41,7 @@ from pydicom.uid import (
 
 from dicomscrub import __version__
 from dicomscrub.discover import Kind, Source, sniff
+from dicomscrub.encode import encode_file, write_elements
 from dicomscrub.pipeline import PrivateRecord, Scrubber
 from dicomscrub.structure import UNDEFINED, BulkElement, Damaged, FileMap, scan
 from dicomscrub.writer import Collision, FileRange, OutputPlan, Part, write_atomic
@@ -286,6 +285,10 @@ def _streamable(fmap: FileMap, job: Job) -> BulkElement | None:
         return None  # pydicom pads odd lengths
     if not job.scrubber.keeps_bulk(pixel.tag):
         return None  # the profile changes or removes Pixel Data
+    ts = UID(fmap.transfer_syntax or "")
+    known = ts.is_transfer_syntax and not ts.is_private and pixel.tag == 0x7FE00010
+    if known and (pixel.length == UNDEFINED) != ts.is_compressed:
+        return None  # pydicom writes the length the transfer syntax calls for
     return pixel
 
 
@@ -355,17 +358,7 @@ def _deidentify(
         # read in another encoding than its transfer syntax says: decode every element still
         # as read (kept as is), so that pydicom can encode it as the transfer syntax says
         ds.walk(lambda d, e: None)
-    buffer = io.BytesIO()
-    if ts == DeflatedExplicitVRLittleEndian or ts.is_deflated:
-        ds.save_as(buffer, enforce_file_format=True)
-    else:
-        ds.save_as(
-            buffer,
-            implicit_vr=ts.is_implicit_VR,
-            little_endian=ts.is_little_endian,
-            enforce_file_format=True,
-        )
-    parts: list[Part] = [buffer.getbuffer()]
+    parts: list[Part] = [encode_file(ds, ts)]
     if pixel is not None:
         implicit, little = ts.is_implicit_VR, ts.is_little_endian
         parts.append(_element_header(pixel, implicit, little))
@@ -376,7 +369,7 @@ def _deidentify(
             tail = DicomBytesIO()
             tail.is_implicit_VR, tail.is_little_endian = implicit, little
             after.set_original_encoding(implicit, little, ds.original_character_set)
-            write_dataset(tail, after, ds.get("SpecificCharacterSet", "iso8859"))
+            write_elements(tail, after, ds.get("SpecificCharacterSet", "iso8859"))
             parts.append(tail.getvalue())
         result.streamed = True
     try:
