@@ -10,11 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from dicomscrub.pipeline import PrivateRecord
 from dicomscrub.process import FileResult
 
 COLUMNS = (
@@ -76,11 +76,8 @@ class AuditWriter:
                 result.detail,
             )
         )
-        if result.private_csv:
-            assert self._fh is not None
-            self._fh.write(result.private_csv)
-            return
-        self._writer.writerows(_private_rows(result))
+        assert self._fh is not None
+        self._fh.write(result.private_csv or _private_text(result))
 
     def __exit__(
         self,
@@ -95,38 +92,38 @@ class AuditWriter:
         os.replace(self.tmp, self.path)
 
 
-def _private_rows(result: FileResult) -> Iterator[tuple[object, ...]]:
-    status = result.status.value
-    root, inp, out = result.root, result.input, result.output
-    return (
-        (
-            "private",
-            root,
-            inp,
-            out,
-            status,
-            "",
-            "",
-            "",
-            "",
-            rec.tag,
-            rec.creator,
-            rec.block_status,
-            rec.decision,
-            rec.basis,
-            rec.detail,
-        )
-        for rec in result.private
-    )
+_SUFFIXES: dict[PrivateRecord, str] = {}
+
+
+def _csv_line(fields: tuple[object, ...]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
+    return buffer.getvalue()
+
+
+def _private_text(result: FileResult) -> str:
+    """The ``private`` rows of one file: the same text csv.writer gives, built from cached
+    parts (files of one scanner repeat the same private elements)."""
+    head = _csv_line(("private", result.root, result.input, result.output, result.status.value))
+    head = head[:-1] + ",,,,,"
+    lines = []
+    for rec in result.private:
+        tail = _SUFFIXES.get(rec)
+        if tail is None:
+            if len(_SUFFIXES) > 50_000:
+                _SUFFIXES.clear()
+            tail = _SUFFIXES[rec] = _csv_line(
+                (rec.tag, rec.creator, rec.block_status, rec.decision, rec.basis, rec.detail)
+            )
+        lines.append(head + tail)
+    return "".join(lines)
 
 
 def pack(result: FileResult) -> FileResult:
     """Format the private rows in the worker (in parallel) rather than in the parent, which
     then only copies text; the counts are kept."""
     if result.private:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(_private_rows(result))
         result.counts = (result.private_kept, result.private_removed)
-        result.private_csv = buffer.getvalue()
+        result.private_csv = _private_text(result)
         result.private = []
     return result

@@ -165,6 +165,7 @@ class Scrubber:
         self.profile = profile
         self.pseudo = pseudonymizer
         self.methods: tuple[Method, ...] = profile.methods
+        self._removed: dict[tuple[str, int, str | None], tuple[PrivateRecord, int]] = {}
         self._needs_tokens = any(
             r.action is Action.C
             for r in (*profile.exact.values(), *profile.masks, *profile.creator_masks)
@@ -471,13 +472,19 @@ class Scrubber:
         self, ds: Dataset, tag: int, creator: str | None, prefix: str, state: _State
     ) -> bool:
         """Apply the profile to one private element; True when the element stays."""
+        key = (prefix, tag, creator)
+        removed = self._removed.get(key)
+        if removed is not None:  # decided before for this element of this block: removed
+            del ds[tag]
+            state.result.private.append(removed[0])
+            state.result.changed += removed[1]
+            return False
         path = prefix + format_tag(tag)
         shown_creator = creator or ""
         if (tag & 0xFFFF) < 0x1000 or creator is None:
             del ds[tag]
-            state.result.private.append(
-                PrivateRecord(path, shown_creator, "UNDECLARED", "removed", "no-private-creator")
-            )
+            rec = PrivateRecord(path, shown_creator, "UNDECLARED", "removed", "no-private-creator")
+            state.result.private.append(self._remember(key, rec, 0))
             return False
         rule = self.profile.private_rule_for(tag, creator)
         action = rule.action if rule is not None else self.profile.default
@@ -486,20 +493,19 @@ class Scrubber:
             from_private_row = rule is not None and rule.selector == PRIVATE
             basis = "basic-profile" if from_private_row else "profile-rule"
             detail = "" if rule is None else f"{rule.source}: {rule.key} {rule.action.value}"
-            state.result.private.append(
-                PrivateRecord(path, shown_creator, "UNDECLARED", "removed", basis, detail)
-            )
+            rec = PrivateRecord(path, shown_creator, "UNDECLARED", "removed", basis, detail)
+            state.result.private.append(self._remember(key, rec, 1))
             state.result.changed += 1
+            return False
+        if action is Action.C and self.profile.safe_private_entry(tag, creator) is None:
+            del ds[tag]
+            rec = PrivateRecord(path, shown_creator, "UNDECLARED", "removed", "not-declared")
+            state.result.private.append(self._remember(key, rec, 0))
             return False
         elem = ds[tag]
         if action is Action.C:
             entry = self.profile.safe_private_entry(tag, creator)
-            if entry is None:
-                del ds[tag]
-                state.result.private.append(
-                    PrivateRecord(path, shown_creator, "UNDECLARED", "removed", "not-declared")
-                )
-                return False
+            assert entry is not None
             basis = (
                 "safe-private-table"
                 if entry.source == "retain-safe-private"
@@ -524,6 +530,15 @@ class Scrubber:
         )
         self._apply(ds, elem, effect, rule, prefix, state, replace_uids=False)
         return effect is not Effect.REMOVE
+
+    def _remember(
+        self, key: tuple[str, int, str | None], rec: PrivateRecord, changed: int
+    ) -> PrivateRecord:
+        """Removal decisions depend only on the element's place, tag and creator: cache them."""
+        if len(self._removed) > 50_000:
+            self._removed.clear()
+        self._removed[key] = (rec, changed)
+        return rec
 
     def _filter_private_characteristics(self, ds: Dataset) -> None:
         """Keep (0008,0300) items only for private blocks that are still present."""
