@@ -36,6 +36,20 @@ COLUMNS = (
 )
 
 
+def keep_interrupted(tmp: Path) -> Path | None:
+    """The partial audit of a killed run holds the private rows of the files it wrote: keep it
+    as ``<audit>.interrupted-<n>.csv`` rather than overwrite it."""
+    if not tmp.exists():
+        return None
+    base = tmp.name.removesuffix(".partial").removesuffix(".csv")
+    n = 1
+    while (tmp.parent / f"{base}.interrupted-{n}.csv").exists():
+        n += 1
+    target = tmp.parent / f"{base}.interrupted-{n}.csv"
+    os.replace(tmp, target)
+    return target
+
+
 class AuditWriter:
     """Context manager; rows go to ``<path>.partial`` and are renamed to ``path`` on close."""
 
@@ -44,9 +58,11 @@ class AuditWriter:
         self.tmp = path.with_name(path.name + ".partial")
         self._fh: TextIO | None = None
         self._writer: Any = None  # csv.writer's type is private to typeshed
+        self.kept_partial: Path | None = None
 
     def __enter__(self) -> AuditWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.kept_partial = keep_interrupted(self.tmp)
         self._fh = self.tmp.open("w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._fh, lineterminator="\n")
         self._writer.writerow(COLUMNS)

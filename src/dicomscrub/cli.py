@@ -246,6 +246,8 @@ def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
 def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
     if report.swept:
         err.print(f"removed {report.swept} temporary files left by an interrupted run")
+    if report.kept_partial_audit:
+        err.print(f"the audit of an interrupted run was kept as {report.kept_partial_audit}")
     if report.other_settings:
         err.print(
             "[yellow]warning:[/] this output folder also holds files written with other settings "

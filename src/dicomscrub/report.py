@@ -42,6 +42,7 @@ class Report:
     interrupted: bool = False
     allow_rejected: bool = False
     swept: int = 0  # temporary files of a killed run removed at start
+    kept_partial_audit: str = ""  # the partial audit of a killed run, kept under this name
     other_settings: bool = False  # the output folder holds files written with other settings
 
     def add(self, result: FileResult) -> None:

@@ -291,6 +291,8 @@ def _run(
                 on_result(result)
 
         with AuditWriter(plan.audit) as audit:
+            if audit.kept_partial is not None:
+                report.kept_partial_audit = str(audit.kept_partial)
             try:
                 if pool is None:
                     for result in run_inline(spec.build(), items):

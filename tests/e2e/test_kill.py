@@ -87,6 +87,8 @@ def test_sigkill_mid_run_leaves_complete_files_and_rerun_matches_uninterrupted_r
     assert reference.returncode == 0, err.decode()
     assert not [p for p in out.rglob("*") if p.name.startswith(TEMP_PREFIX)]
     assert snapshot(out) == snapshot(tmp_path / "reference")
+    kept = tmp_path / "killed.audit.interrupted-1.csv"  # the killed run's rows are kept
+    assert kept.read_text(encoding="utf-8").startswith("record,root,input,output,status")
     assert len(snapshot(out)) == FILES
 
 
