@@ -83,6 +83,8 @@ def main() -> None:
     parser.add_argument("--fsync", action="store_true", help="pass --fsync to dicomscrub")
     args = parser.parse_args()
 
+    if not args.corpus.is_dir():
+        raise SystemExit(f"{args.corpus}: no such folder; make it with make_corpus.py")
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=args.work or args.corpus.parent))
     key = work / "bench.key"
     key.write_text("benchmark-key-0123456789abcdef\n", encoding="ascii")

@@ -237,6 +237,12 @@ def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
         return execute(plan, on_discovered=discovered, on_result=one)
     except RunError as exc:
         raise UsageProblem(str(exc)) from None
+    except KeyboardInterrupt:  # while walking the inputs, or a second Ctrl-C
+        if bar is not None:
+            bar.close()
+            bar = None
+        click.echo("interrupted: finished files kept, no partial file left", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
     finally:
         signal.signal(signal.SIGTERM, previous)
         if bar is not None:
