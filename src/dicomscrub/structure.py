@@ -93,11 +93,13 @@ class _Reader:
         self._base = 0
         self._buf = b""
 
-    def read(self, pos: int, n: int) -> bytes:
+    def read(self, pos: int, n: int, ahead: bool = True) -> bytes:
         off = pos - self._base
         if off >= 0 and off + n <= len(self._buf):
             return self._buf[off : off + n]
         self.fh.seek(pos)
+        if not ahead:  # e.g. fragment headers megabytes apart: read just the header
+            return self.fh.read(n)
         self._buf = self.fh.read(max(n, _WINDOW))
         self._base = pos
         return self._buf[:n]
@@ -114,8 +116,8 @@ class _Walker:
         self.e = "<" if little else ">"
         self.pixel: BulkElement | None = None
 
-    def tag_at(self, pos: int) -> tuple[int, int]:
-        raw = self.r.read(pos, 8)
+    def tag_at(self, pos: int, ahead: bool = True) -> tuple[int, int]:
+        raw = self.r.read(pos, 8, ahead)
         if len(raw) < 8:
             raise _damaged("file ends inside an element header (truncated)", None, pos)
         group, elem, length = struct.unpack(self.e + "HHL", raw)
@@ -232,7 +234,7 @@ class _Walker:
         while True:
             if limit - pos < 8:
                 raise _damaged("file ends inside encapsulated data (truncated)", tag, pos)
-            item, length = self.tag_at(pos)
+            item, length = self.tag_at(pos, ahead=length_small(pos, limit))
             if item == SEQUENCE_DELIMITER:
                 return pos, pos + 8
             if item != ITEM or length == UNDEFINED:
@@ -240,6 +242,11 @@ class _Walker:
             if pos + 8 + length > limit:
                 raise _damaged("fragment runs past the end of the file (truncated)", tag, pos)
             pos += 8 + length
+
+
+def length_small(pos: int, limit: int) -> bool:
+    """Read ahead only where the rest is small (a header region, not pixel fragments)."""
+    return limit - pos <= _WINDOW
 
 
 def _dictionary_sq(tag: int) -> bool:
