@@ -1,4 +1,5 @@
-"""Shared fixtures: a fixed key, the Basic Profile, small synthetic DICOM data sets and files."""
+"""Shared fixtures: a fixed key, the Basic Profile, small synthetic DICOM data sets and files,
+pydicom's bundled files, and generated trees of fictional patients."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydicom.filewriter import dcmwrite
 from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
+from corpus import KEY_TEXT, make_tree
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import Key
@@ -28,7 +30,7 @@ REFERENCED_SOP_INSTANCE_UID = "1.2.826.0.1.3680043.8.498.15"
 
 @pytest.fixture
 def key() -> Key:
-    return Key(b"k" * 32, "file")
+    return Key(KEY_TEXT.encode(), "file")
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +80,14 @@ def _build_ct(
         block = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
         block.add_new(0x10, "LO", patient_name)
         block.add_new(0x23, "DS", "39.375")
+    # An image needs its pixels: dicomscrub rejects an image without Pixel Data as truncated.
+    ds.Rows = ds.Columns = 2
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.PixelData = bytes(range(8))
     return ds
 
 
@@ -132,3 +142,20 @@ def write_dicom() -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "site.key"
+    path.write_text(KEY_TEXT + "\n", encoding="ascii")
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Callable[..., Path]:
+    def build(count: int = 12, name: str = "incoming", **kwargs: int) -> Path:
+        root = tmp_path / name
+        make_tree(root, count, **kwargs)
+        return root
+
+    return build

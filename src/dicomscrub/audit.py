@@ -8,11 +8,13 @@ vendor's block, not a person), decisions and reasons.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
+from dicomscrub.pipeline import PrivateRecord
 from dicomscrub.process import FileResult
 
 COLUMNS = (
@@ -34,6 +36,20 @@ COLUMNS = (
 )
 
 
+def keep_interrupted(tmp: Path) -> Path | None:
+    """The partial audit of a killed run holds the private rows of the files it wrote: keep it
+    as ``<audit>.interrupted-<n>.csv`` rather than overwrite it."""
+    if not tmp.exists():
+        return None
+    base = tmp.name.removesuffix(".partial").removesuffix(".csv")
+    n = 1
+    while (tmp.parent / f"{base}.interrupted-{n}.csv").exists():
+        n += 1
+    target = tmp.parent / f"{base}.interrupted-{n}.csv"
+    os.replace(tmp, target)
+    return target
+
+
 class AuditWriter:
     """Context manager; rows go to ``<path>.partial`` and are renamed to ``path`` on close."""
 
@@ -41,44 +57,43 @@ class AuditWriter:
         self.path = path
         self.tmp = path.with_name(path.name + ".partial")
         self._fh: TextIO | None = None
-        self._writer: csv.DictWriter[str] | None = None
+        self._writer: Any = None  # csv.writer's type is private to typeshed
+        self.kept_partial: Path | None = None
 
     def __enter__(self) -> AuditWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.kept_partial = keep_interrupted(self.tmp)
         self._fh = self.tmp.open("w", encoding="utf-8", newline="")
-        self._writer = csv.DictWriter(self._fh, fieldnames=COLUMNS, lineterminator="\n")
-        self._writer.writeheader()
+        self._writer = csv.writer(self._fh, lineterminator="\n")
+        self._writer.writerow(COLUMNS)
         return self
 
     def write(self, result: FileResult) -> None:
+        """One ``file`` row, then one ``private`` row per private element (columns as COLUMNS)."""
         assert self._writer is not None
-        base = {"root": result.root, "input": result.input, "output": result.output}
+        status = result.status.value
+        root, inp, out = result.root, result.input, result.output
         self._writer.writerow(
-            {
-                **base,
-                "record": "file",
-                "status": result.status.value,
-                "methods": "\\".join(result.methods),
-                "method_codes": "\\".join(result.method_codes),
-                "private_kept": result.private_kept,
-                "private_removed": result.private_removed,
-                "detail": result.detail,
-            }
-        )
-        for rec in result.private:
-            self._writer.writerow(
-                {
-                    **base,
-                    "record": "private",
-                    "status": result.status.value,
-                    "tag": rec.tag,
-                    "creator": rec.creator,
-                    "block_status": rec.block_status,
-                    "decision": rec.decision,
-                    "basis": rec.basis,
-                    "detail": rec.detail,
-                }
+            (
+                "file",
+                root,
+                inp,
+                out,
+                status,
+                "\\".join(result.methods),
+                "\\".join(result.method_codes),
+                result.private_kept,
+                result.private_removed,
+                "",
+                "",
+                "",
+                "",
+                "",
+                result.detail,
             )
+        )
+        assert self._fh is not None
+        self._fh.write(result.private_csv or _private_text(result))
 
     def __exit__(
         self,
@@ -91,3 +106,40 @@ class AuditWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         os.replace(self.tmp, self.path)
+
+
+_SUFFIXES: dict[PrivateRecord, str] = {}
+
+
+def _csv_line(fields: tuple[object, ...]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
+    return buffer.getvalue()
+
+
+def _private_text(result: FileResult) -> str:
+    """The ``private`` rows of one file: the same text csv.writer gives, built from cached
+    parts (files of one scanner repeat the same private elements)."""
+    head = _csv_line(("private", result.root, result.input, result.output, result.status.value))
+    head = head[:-1] + ",,,,,"
+    lines = []
+    for rec in result.private:
+        tail = _SUFFIXES.get(rec)
+        if tail is None:
+            if len(_SUFFIXES) > 50_000:
+                _SUFFIXES.clear()
+            tail = _SUFFIXES[rec] = _csv_line(
+                (rec.tag, rec.creator, rec.block_status, rec.decision, rec.basis, rec.detail)
+            )
+        lines.append(head + tail)
+    return "".join(lines)
+
+
+def pack(result: FileResult) -> FileResult:
+    """Format the private rows in the worker (in parallel) rather than in the parent, which
+    then only copies text; the counts are kept."""
+    if result.private:
+        result.counts = (result.private_kept, result.private_removed)
+        result.private_csv = _private_text(result)
+        result.private = []
+    return result

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from dicomscrub.profile.loader import (
 )
 from dicomscrub.pseudonym import KEY_ENV, KeyError_, load_key, write_new_key
 from dicomscrub.report import ExitCode, Report
-from dicomscrub.runner import RunError, RunPlan, execute, plan_run
+from dicomscrub.runner import RunError, RunPlan, default_jobs, execute, plan_run
 from dicomscrub.writer import Layout
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -100,6 +100,39 @@ def cli() -> None:
     help="Patient ID -> pseudonym table (CSV original,deidentified[,kind]) that wins over the "
     "keyed pseudonym; needs a profile that pseudonymizes Patient ID.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help=f"Worker processes. Default: all cores ({default_jobs()} here). 1: no pool.",
+)
+@click.option(
+    "--quarantine",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="Copy rejected inputs here (named by a keyed hash, with index.csv mapping names to "
+    "input paths) for a person to review. Not inside OUTPUT.",
+)
+@click.option(
+    "--summary-json",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write counts per status, times, files/s, MB/s and failures with reasons as JSON.",
+)
+@click.option(
+    "--allow-rejected",
+    is_flag=True,
+    help="Exit 0 even if inputs were rejected (failures still exit 1).",
+)
+@click.option(
+    "--fsync",
+    is_flag=True,
+    help="Flush each output file to disk before it appears under its name: complete files "
+    "even after a power loss or system crash (slower). Without it, complete files whenever "
+    "dicomscrub itself is killed.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     inputs: tuple[Path, ...],
@@ -111,22 +144,38 @@ def run(
     layout: str,
     mapping_out: Path | None,
     mapping_in: Path | None,
+    jobs: int | None,
+    quarantine: Path | None,
+    summary_json: Path | None,
+    allow_rejected: bool,
+    fsync: bool,
     quiet: bool,
 ) -> None:
     """De-identify DICOM files and folders INPUTS into OUTPUT.
 
     Folders are walked recursively in sorted order; DICOM is recognised by content. Non-DICOM
-    files and DICOMDIRs are skipped and reported. Inputs are never modified.
+    files and DICOMDIRs are skipped and reported. Inputs are never modified. Damaged files,
+    objects without a SOP Class and images with Burned In Annotation YES are rejected, never
+    written.
+
+    Runs are incremental and resumable: OUTPUT/.dicomscrub/ remembers (without any identifying
+    value) which inputs are done, so running the same command again, after new files arrive or
+    after a crash or kill, processes only what is not done yet. A second run on the same OUTPUT
+    while one is running is refused.
 
     \b
     Examples:
       dicomscrub run ./incoming -o ./deid
       dicomscrub run ./a ./b -o ./deid --option retain-safe-private --audit run.csv
       dicomscrub run ./incoming -o ./deid -p my-profile.yaml --key-file site.key
+      dicomscrub run /pacs/export -o /share/deid --key-file site.key -q \\
+          --quarantine /review --summary-json run.json --allow-rejected
 
     \b
-    Exit codes: 0 all DICOM inputs written; 1 some failed or were rejected;
-    2 usage, profile or key error (nothing touched); 130 interrupted.
+    Exit codes: 0 every DICOM input written or already done; 1 some failed or were
+    rejected (rejected: not with --allow-rejected); 2 usage, profile or key error, or
+    OUTPUT in use by another run (nothing touched); 130 interrupted (Ctrl-C, SIGTERM):
+    finished files kept, no partial file left.
     """
     err = Console(stderr=True, highlight=False)
     try:
@@ -144,6 +193,11 @@ def run(
             layout=Layout(layout),
             mapping_out=mapping_out,
             mapping_in=mapping_in,
+            jobs=jobs,
+            quarantine=quarantine,
+            summary_json=summary_json,
+            allow_rejected=allow_rejected,
+            fsync=fsync,
         )
     except (ProfileError, RunError) as exc:
         raise UsageProblem(str(exc)) from None
@@ -151,7 +205,8 @@ def run(
         if key.origin == "random":
             err.print(
                 f"[yellow]warning:[/] no --key-file and no ${KEY_ENV}: using a random key for this "
-                "run; its new UIDs will not match those of other runs"
+                "run; its new UIDs will not match those of other runs, and nothing an earlier run "
+                "did counts as done"
             )
         if plan.layout is Layout.MIRROR:
             err.print(
@@ -159,12 +214,22 @@ def run(
                 "often contain patient names or IDs"
             )
     report = _run_with_progress(plan, quiet)
+    if report.interrupted:
+        click.echo(
+            "interrupted: finished files kept and recorded, no partial file left; "
+            "run the same command again to finish",
+            err=True,
+        )
     if not quiet:
-        _print_summary(err, report, plan.output, plan.audit)
+        _print_summary(err, report, plan)
     elif report.failures:
-        for name, detail in report.failures:
-            err.print(f"{name}: {detail}", markup=False)
+        for result in report.failures:
+            click.echo(f"{result.status.value}: {result.input}: {result.detail}", err=True)
     sys.exit(int(report.exit_code))
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a cron or CI timeout stops the run as Ctrl-C does
 
 
 def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
@@ -183,22 +248,33 @@ def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
             msg = f"{result.status.value}: {result.input}: {result.detail}"
             (bar.write(msg, file=sys.stderr) if bar is not None else click.echo(msg, err=True))
 
-    started = time.monotonic()
+    previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
-        report = execute(plan, on_discovered=discovered, on_result=one)
-    except KeyboardInterrupt:
+        return execute(plan, on_discovered=discovered, on_result=one)
+    except RunError as exc:
+        raise UsageProblem(str(exc)) from None
+    except KeyboardInterrupt:  # while walking the inputs, or a second Ctrl-C
         if bar is not None:
             bar.close()
+            bar = None
         click.echo("interrupted: finished files kept, no partial file left", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if bar is not None:
             bar.close()
-    report.seconds = time.monotonic() - started
-    return report
 
 
-def _print_summary(err: Console, report: Report, output: Path, audit: Path) -> None:
+def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
+    if report.swept:
+        err.print(f"removed {report.swept} temporary files left by an interrupted run")
+    if report.kept_partial_audit:
+        err.print(f"the audit of an interrupted run was kept as {report.kept_partial_audit}")
+    if report.other_settings:
+        err.print(
+            "[yellow]warning:[/] this output folder also holds files written with other settings "
+            "(profile, options, key, layout or version); existing files are never overwritten"
+        )
     table = Table(title="dicomscrub summary", show_header=True, header_style="bold")
     table.add_column("status")
     table.add_column("files", justify="right")
@@ -207,7 +283,14 @@ def _print_summary(err: Console, report: Report, output: Path, audit: Path) -> N
     table.add_row("private elements kept", str(report.private_kept))
     table.add_row("private elements removed", str(report.private_removed))
     err.print(table)
-    err.print(f"{report.total} files in {report.seconds:.1f} s; output: {output}; audit: {audit}")
+    seconds = max(report.seconds, 1e-9)
+    err.print(
+        f"{report.total} files in {report.seconds:.1f} s "
+        f"({report.processed / seconds:.1f} files/s, {report.bytes_written / 1e6 / seconds:.1f} "
+        f"MB/s, {plan.jobs} jobs); output: {plan.output}; audit: {plan.audit}"
+        + (f"; summary: {plan.summary_json}" if plan.summary_json else ""),
+        soft_wrap=True,
+    )
 
 
 @cli.command(context_settings=CONTEXT)

@@ -74,6 +74,10 @@ def discover(inputs: list[Path]) -> list[Source]:
             for entry in entries:
                 rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
                 path = Path(entry.path)
+                reason = _own_file(entry.name, entry.is_dir(follow_symlinks=False))
+                if reason:
+                    found.append(Source(path, index, root, rel, reason))
+                    continue
                 if entry.is_symlink():
                     target = path.resolve()
                     if not _inside(target, real_root):
@@ -106,6 +110,16 @@ def discover(inputs: list[Path]) -> list[Source]:
                     found.append(Source(path, index, root, rel, "not a regular file"))
         sources.extend(sorted(found, key=lambda s: s.rel))
     return sorted(sources, key=lambda s: s.sort_key)
+
+
+def _own_file(name: str, is_dir: bool) -> str | None:
+    """dicomscrub's own state folder and temporary files, found in an input that is (or holds) an
+    earlier output tree: reported, never processed."""
+    if is_dir and name == ".dicomscrub":
+        return "dicomscrub state folder of an output tree; not processed"
+    if not is_dir and name.startswith(".dicomscrub-tmp-"):
+        return "temporary file of an interrupted dicomscrub run; not processed"
+    return None
 
 
 _EXPLICIT_VRS = {

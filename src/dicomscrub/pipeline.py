@@ -365,6 +365,15 @@ class Scrubber:
                 result.mapping.append((original, _text_value(ds, keyword), keyword))
         return result
 
+    def keeps_bulk(self, tag: int) -> bool:
+        """True if the profile keeps the top-level binary element ``tag`` (Pixel Data, say)
+        unchanged, so that its bytes can be copied from the input by range."""
+        if is_private_group(tag >> 16):
+            return False
+        rule = self.profile.standard_rule(tag)
+        action = rule.action if rule is not None else self.profile.default
+        return resolve(action, False) is Effect.KEEP
+
     def scrub_file_meta(self, meta: Dataset, new_sop_instance_uid: str | None) -> None:
         """Keep only what the file meta needs; PS3.15 E.1.1 says it is replaced anyway."""
         for tag in list(meta.keys()):
@@ -427,6 +436,13 @@ class Scrubber:
     def _standard(
         self, ds: Dataset, tag: int, prefix: str, state: _State, replace_uids: bool
     ) -> None:
+        rule = self.profile.standard_rule(tag)
+        if rule is not None and rule.action is Action.X and not self._may_hold_items(ds, tag):
+            del ds[tag]  # removed: no need to decode the value first
+            state.result.changed += 1
+            return
+        if not replace_uids and self._kept_as_is(ds, tag, rule):
+            return  # left as read: written back byte for byte, never decoded
         elem = ds[tag]
         if elem.VR == "UN":
             elem = self._retype(ds, elem)
@@ -443,6 +459,24 @@ class Scrubber:
         ):
             effect = Effect.UID
         self._apply(ds, elem, effect, rule, prefix, state, replace_uids)
+
+    @staticmethod
+    def _may_hold_items(ds: Dataset, tag: int) -> bool:
+        """Could this undecoded element be a sequence (whose private contents get audit rows)?"""
+        raw = ds.get_item(tag)
+        vr = raw.VR or vr_of(tag)
+        return vr in (None, "SQ", "UN") or getattr(raw, "length", 0) == 0xFFFFFFFF
+
+    def _kept_as_is(self, ds: Dataset, tag: int, rule: Rule | None) -> bool:
+        """True for an element kept without any change (K on a value that is not a sequence,
+        UID, date or time, or of unknown VR), judged without decoding its value."""
+        vr = ds.get_item(tag).VR or vr_of(tag)
+        if not vr or vr in ("SQ", "UN", "UI") or vr in DATE_VRS or " or " in vr:
+            return False
+        if vr == "AS" and self.profile.age_cap_years is not None:
+            return False
+        action = rule.action if rule is not None else self.profile.default
+        return resolve(action, False) is Effect.KEEP
 
     def _unlisted_action(self, elem: DataElement, replace_uids: bool) -> Action:
         if elem.VR == "UI":

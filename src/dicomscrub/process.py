@@ -2,6 +2,17 @@
 
 A failure becomes a result record with a reason that names the file's place in the batch but never
 an original value: messages from the DICOM parser are stripped of anything quoted.
+
+**Streaming.** The file's structure is checked first (:mod:`dicomscrub.structure`); a damaged file
+is rejected before anything is written. pydicom then parses only what precedes the top-level Pixel
+Data element and what follows it (trailing padding, digital signatures, private groups above
+7FE0); both are de-identified together, the rewritten header is written, the Pixel Data element is
+copied from the input by byte range, and the de-identified trailing elements are appended. Memory
+per file therefore does not depend on the size of its pixel data. Where a byte copy would not give
+the same bytes as a full parse (a deflated transfer syntax, a data set not encoded as its transfer
+syntax says, an odd-length or UN Pixel Data element, a profile that changes Pixel Data), the file
+takes the full path: parsed whole, de-identified, written by pydicom. Both paths write the same
+bytes for the same input.
 """
 
 from __future__ import annotations
@@ -10,18 +21,21 @@ import contextlib
 import enum
 import io
 import logging
+import os
 import re
+import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import pydicom
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset as read_raw_dataset
 from pydicom.uid import (
     UID,
-    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -29,9 +43,10 @@ from pydicom.uid import (
 
 from dicomscrub import __version__
 from dicomscrub.discover import Kind, Source, sniff
+from dicomscrub.encode import encode_file, write_elements
 from dicomscrub.pipeline import PrivateRecord, Scrubber
-from dicomscrub.tags import format_tag
-from dicomscrub.writer import Collision, OutputPlan, write_atomic
+from dicomscrub.structure import UNDEFINED, BulkElement, Damaged, FileMap, scan
+from dicomscrub.writer import Collision, FileRange, OutputPlan, Part, write_atomic
 
 # pydicom's log records quote element values (which may identify a patient): they go nowhere, and a
 # file's problems are reported through its result record instead.
@@ -61,6 +76,7 @@ MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 class Status(str, enum.Enum):
     WRITTEN = "written"
+    UNCHANGED = "unchanged"  # written by an earlier run with the same settings; not redone
     SKIPPED = "skipped"
     FAILED = "failed"
     REJECTED = "rejected"
@@ -79,14 +95,24 @@ class FileResult:
     method_codes: tuple[str, ...] = ()
     private: list[PrivateRecord] = field(default_factory=list)
     sort_key: tuple[int, str] = (0, "")
+    size: int = 0  # bytes of the input, as read
+    mtime_ns: int = 0  # modification time of the input, as read (for the resume state only)
+    streamed: bool = False  # pixel data copied by byte range (else parsed whole or none)
+
+    counts: tuple[int, int] | None = None  # (kept, removed) when ``private`` was packed
+    private_csv: str = ""  # the audit's private rows, formatted by a worker (see audit.pack)
     mapping: list[tuple[str, str, str]] = field(default_factory=list)  # identity: crosswalk only
 
     @property
     def private_kept(self) -> int:
+        if self.counts is not None:
+            return self.counts[0]
         return sum(1 for r in self.private if r.decision != "removed")
 
     @property
     def private_removed(self) -> int:
+        if self.counts is not None:
+            return self.counts[1]
         return sum(1 for r in self.private if r.decision == "removed")
 
 
@@ -109,99 +135,149 @@ def _transfer_syntax(ds: Dataset) -> UID:
     return ExplicitVRLittleEndian if little in (True, None) else ExplicitVRBigEndian
 
 
-class Unreadable(Exception):
-    """A file that claims to be DICOM but cannot be read completely (truncated, corrupt)."""
-
-
-def _check_complete(ds: Dataset, warned: list[str]) -> None:
-    """Reject what pydicom's forgiving reader patched over: values cut short by the end of the file,
-    delimiters never found. A file that reads only partly is never written."""
-    for text in warned:
-        low = text.lower()
-        if "end of file" in low or "truncat" in low:
-            raise Unreadable("the file ends inside a value or sequence (truncated)")
-    for tag in ds.keys():  # noqa: SIM118 - a Dataset iterates over elements, not tags
-        raw: object = ds.get_item(tag)
-        if isinstance(raw, RawDataElement) and raw.length != 0xFFFFFFFF:
-            got = len(raw.value) if raw.value is not None else 0
-            if got != raw.length:
-                raise Unreadable(
-                    f"element {format_tag(int(tag))} declares {raw.length} bytes but the file "
-                    f"holds {got} (truncated or corrupt)"
-                )
-
-
 def read_dataset(path: Path) -> tuple[Dataset | None, str]:
-    """Read a DICOM file recognised by content. Returns (dataset, "") or (None, reason) for a file
-    that is not DICOM; raises :class:`Unreadable` for a DICOM file that cannot be read whole."""
-    with path.open("rb") as fh, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        head = fh.read(512)
-        kind = sniff(head)
+    """Read a whole DICOM file recognised by content. Returns (dataset, "") or (None, reason)."""
+    with path.open("rb") as fh:
+        kind = sniff(fh.read(512))
         if kind is Kind.NOT_DICOM:
-            return None, "not DICOM (no DICM marker and no recognisable data set)"
-        fh.seek(0)
-        if kind is Kind.BARE_META:
-            data = io.BytesIO(b"\0" * 128 + fh.read())
-            ds = pydicom.dcmread(data, force=True)
-        else:
-            ds = pydicom.dcmread(fh, force=True)
-    if len(ds) == 0:
-        if kind in (Kind.PART10, Kind.BARE_META):
-            raise Unreadable("DICM marker present but no data element could be read")
-        return None, "not DICOM (no data elements could be read)"
-    _check_complete(ds, [str(w.message) for w in caught])
-    return ds, ""
+            return None, NOT_DICOM
+        return _read_whole(fh, kind), ""
+
+
+NOT_DICOM = "not DICOM (no DICM marker and no recognisable data set)"
+BULK_VRS = {0x7FE00010: (None, "OB", "OW"), 0x7FE00008: (None, "OF"), 0x7FE00009: (None, "OD")}
+
+
+def _read_whole(fh: BinaryIO, kind: Kind) -> Dataset:
+    fh.seek(0)
+    if kind is Kind.BARE_META:
+        return pydicom.dcmread(io.BytesIO(b"\0" * 128 + fh.read()), force=True)
+    return pydicom.dcmread(fh, force=True)
+
+
+def _read_exact(fh: BinaryIO, start: int, end: int) -> bytes:
+    fh.seek(start)
+    data = fh.read(end - start)
+    if len(data) != end - start:
+        raise Damaged(f"file got shorter while being read (byte {start + len(data)})")
+    return data
 
 
 class Job:
-    """Everything a worker needs, built once per process."""
+    """Everything a worker needs, built once per process.
 
-    def __init__(self, scrubber: Scrubber, plan: OutputPlan) -> None:
+    ``stream=False`` forces the full path for every file (used to check that both paths agree).
+    """
+
+    def __init__(self, scrubber: Scrubber, plan: OutputPlan, *, stream: bool = True) -> None:
         self.scrubber = scrubber
         self.plan = plan
+        self.stream = stream
+
+
+@dataclass
+class _Loaded:
+    """A file read for de-identification: the data set without its streamed Pixel Data."""
+
+    ds: Dataset
+    pixel: BulkElement | None = None  # set when Pixel Data is copied by range
+    fd: int = -1
+    syntax_matches: bool = True  # the data set is encoded as its transfer syntax says
 
 
 def process_file(source: Source, job: Job) -> FileResult:
     """Read, de-identify and write one file; every outcome is a :class:`FileResult`."""
     with _quiet_pydicom():
-        return _process_file(source, job)
+        result = FileResult(
+            input=source.rel,
+            root=str(source.root),
+            status=Status.FAILED,
+            sort_key=source.sort_key,
+        )
+        try:
+            return _process_file(source, job, result)
+        except Exception as exc:  # the contract: never raise, whatever happens
+            result.status = Status.FAILED
+            result.detail = f"internal error: {safe_message(exc)}"
+            result.private = []
+            return result
 
 
-def _process_file(source: Source, job: Job) -> FileResult:
-    result = FileResult(
-        input=source.rel, root=str(source.root), status=Status.FAILED, sort_key=source.sort_key
-    )
+def _process_file(source: Source, job: Job, result: FileResult) -> FileResult:
     if source.skip_reason:
         result.status, result.detail = Status.SKIPPED, source.skip_reason
         return result
     try:
-        ds, reason = read_dataset(source.path)
-    except Unreadable as exc:
-        result.status, result.detail = Status.REJECTED, f"unreadable DICOM: {exc}"
-        return result
+        fh = source.path.open("rb")
     except OSError as exc:
         result.detail = f"cannot read input: {exc.strerror or type(exc).__name__}"
         return result
+    with fh:
+        try:
+            return _process_open(fh, source, job, result)
+        except Damaged as exc:
+            result.status, result.detail = Status.REJECTED, f"damaged input: {exc}"
+        except OSError as exc:
+            result.status = Status.FAILED
+            result.detail = f"cannot read or write: {exc.strerror or type(exc).__name__}"
+        result.private = []
+        return result
+
+
+def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) -> FileResult:
+    stat = os.fstat(fh.fileno())
+    size = result.size = stat.st_size
+    result.mtime_ns = stat.st_mtime_ns
+    head = fh.read(512)
+    kind = sniff(head)
+    if kind is Kind.NOT_DICOM:
+        result.status, result.detail = Status.SKIPPED, NOT_DICOM
+        return result
+    if _is_dicomdir_meta(head):  # before the structural check: a damaged DICOMDIR is still one
+        result.status, result.detail = Status.SKIPPED, DICOMDIR_DETAIL
+        return result
+    fmap = scan(fh, size, kind)
+    try:
+        loaded = _load(fh, fmap, job)
+    except (Damaged, OSError):
+        raise
     except Exception as exc:
+        result.status = Status.REJECTED
         result.detail = f"cannot parse DICOM: {safe_message(exc)}"
         return result
-    if ds is None:
-        result.status, result.detail = Status.SKIPPED, reason
+    ds = loaded.ds
+    if len(ds) == 0:
+        result.status, result.detail = Status.SKIPPED, "not DICOM (no data elements could be read)"
         return result
     meta = getattr(ds, "file_meta", None) or FileMetaDataset()
     if str(meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY or (
         "DirectoryRecordSequence" in ds
     ):
-        result.status = Status.SKIPPED
-        result.detail = "DICOMDIR (media directory): indexes identifying values; not copied"
+        result.status, result.detail = Status.SKIPPED, DICOMDIR_DETAIL
         return result
-    if not (ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID")):
+    sop_class = str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or "")
+    if not sop_class:
         result.status = Status.REJECTED
         result.detail = "unsupported object: no SOP Class UID (0008,0016); not a composite instance"
         return result
+    if loaded.pixel is None and _image_without_pixels(ds, sop_class):
+        result.status = Status.REJECTED
+        result.detail = (
+            "incomplete image: an image object without Pixel Data (the file may have been cut "
+            "short); not written"
+        )
+        return result
+    if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
+        result.status = Status.REJECTED
+        result.detail = (
+            "Burned In Annotation (0028,0301) is YES: the pixels may show identifying text, "
+            "and pixel cleaning is not supported"
+        )
+        return result
     try:
-        return _deidentify(ds, meta, source, job, result)
+        return _deidentify(loaded, meta, source, job, result)
+    except (Damaged, OSError):
+        raise
     except Exception as exc:
         result.status = Status.FAILED
         result.detail = f"cannot de-identify: {safe_message(exc)}"
@@ -209,9 +285,81 @@ def _process_file(source: Source, job: Job) -> FileResult:
         return result
 
 
+DICOMDIR_DETAIL = "DICOMDIR (media directory): indexes identifying values; not copied"
+_DICOMDIR_UID = MEDIA_STORAGE_DIRECTORY.encode("ascii")
+
+
+def _is_dicomdir_meta(head: bytes) -> bool:
+    """The file meta's Media Storage SOP Class UID (0002,0002), read from the first bytes, says
+    Media Storage Directory."""
+    at = head.find(b"\x02\x00\x02\x00UI")
+    if at < 0 or at + 8 > len(head):
+        return False
+    (length,) = struct.unpack_from("<H", head, at + 6)
+    value = head[at + 8 : at + 8 + length].rstrip(b"\0 ")
+    return value == _DICOMDIR_UID
+
+
+def _image_without_pixels(ds: Dataset, sop_class: str) -> bool:
+    """An image (an "... Image Storage" SOP Class, or Rows, Columns and Bits Allocated) needs
+    Pixel Data, Float or Double Float Pixel Data, or a Pixel Data Provider URL: without any, the
+    file was most likely cut at an element boundary, which the structural check cannot see."""
+    if any(tag in ds for tag in (0x7FE00008, 0x7FE00009, 0x7FE00010, 0x00287FE0)):
+        return False
+    if UID(sop_class).name.endswith("Image Storage"):
+        return True
+    return all(tag in ds for tag in (0x00280010, 0x00280011, 0x00280100))
+
+
+def _streamable(fmap: FileMap, job: Job) -> BulkElement | None:
+    """The Pixel Data element to copy by range, or None when the full path must be taken."""
+    pixel = fmap.pixel
+    if not job.stream or pixel is None or fmap.deflated or not fmap.syntax_matches:
+        return None
+    if pixel.vr not in BULK_VRS[pixel.tag]:
+        return None  # e.g. UN: pydicom would rewrite the VR
+    if pixel.length != UNDEFINED and pixel.length % 2:
+        return None  # pydicom pads odd lengths
+    if not job.scrubber.keeps_bulk(pixel.tag):
+        return None  # the profile changes or removes Pixel Data
+    ts = UID(fmap.transfer_syntax or "")
+    known = ts.is_transfer_syntax and not ts.is_private and pixel.tag == 0x7FE00010
+    if known and (pixel.length == UNDEFINED) != ts.is_compressed:
+        return None  # pydicom writes the length the transfer syntax calls for
+    return pixel
+
+
+def _load(fh: BinaryIO, fmap: FileMap, job: Job) -> _Loaded:
+    pixel = _streamable(fmap, job)
+    if pixel is None:
+        return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=fmap.syntax_matches)
+    prefix = b"\0" * 128 if fmap.kind is Kind.BARE_META else b""
+    ds = pydicom.dcmread(io.BytesIO(prefix + _read_exact(fh, 0, pixel.start)), force=True)
+    if ds.original_encoding != (fmap.implicit, fmap.little):
+        return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=False)  # read differently
+    if pixel.end < fmap.size:
+        tail = io.BytesIO(_read_exact(fh, pixel.end, fmap.size))
+        trailing = read_raw_dataset(
+            tail, fmap.implicit, fmap.little, parent_encoding=ds.original_character_set
+        )
+        for tag, elem in trailing.items():
+            ds[tag] = elem
+    return _Loaded(ds, pixel, fh.fileno())
+
+
+def _element_header(bulk: BulkElement, implicit: bool, little: bool) -> bytes:
+    """The element header as pydicom writes it (reserved bytes zero)."""
+    e = "<" if little else ">"
+    group, elem = bulk.tag >> 16, bulk.tag & 0xFFFF
+    if implicit or bulk.vr is None:
+        return struct.pack(e + "HHL", group, elem, bulk.length)
+    return struct.pack(e + "HH2sHL", group, elem, bulk.vr.encode("ascii"), 0, bulk.length)
+
+
 def _deidentify(
-    ds: Dataset, meta: FileMetaDataset, source: Source, job: Job, result: FileResult
+    loaded: _Loaded, meta: FileMetaDataset, source: Source, job: Job, result: FileResult
 ) -> FileResult:
+    ds = loaded.ds
     ts = _transfer_syntax(ds)
     sop_class = ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID")
     scrub = job.scrubber.scrub(ds)
@@ -236,20 +384,34 @@ def _deidentify(
     new_meta.ImplementationVersionName = IMPLEMENTATION_VERSION
     ds.file_meta = new_meta
     ds.preamble = b"\0" * 128
-
-    buffer = io.BytesIO()
-    if ts == DeflatedExplicitVRLittleEndian or ts.is_deflated:
-        ds.save_as(buffer, enforce_file_format=True)
-    else:
-        ds.save_as(
-            buffer,
-            implicit_vr=ts.is_implicit_VR,
-            little_endian=ts.is_little_endian,
-            enforce_file_format=True,
-        )
     rel_out = job.plan.relative_path(ds, source, job.scrubber.pseudo)
+
+    pixel = loaded.pixel
+    after = Dataset()
+    if pixel is not None:
+        for tag in [t for t in ds.keys() if t > pixel.tag]:  # noqa: SIM118
+            after[tag] = ds[tag]
+            del ds[tag]
+    if not loaded.syntax_matches:
+        # read in another encoding than its transfer syntax says: decode every element still
+        # as read (kept as is), so that pydicom can encode it as the transfer syntax says
+        ds.walk(lambda d, e: None)
+    parts: list[Part] = [encode_file(ds, ts)]
+    if pixel is not None:
+        implicit, little = ts.is_implicit_VR, ts.is_little_endian
+        parts.append(_element_header(pixel, implicit, little))
+        parts.append(FileRange(loaded.fd, pixel.value_start, pixel.value_end - pixel.value_start))
+        if pixel.length == UNDEFINED:
+            parts.append(struct.pack("<HHL" if little else ">HHL", 0xFFFE, 0xE0DD, 0))
+        if len(after):
+            tail = DicomBytesIO()
+            tail.is_implicit_VR, tail.is_little_endian = implicit, little
+            after.set_original_encoding(implicit, little, ds.original_character_set)
+            write_elements(tail, after, ds.get("SpecificCharacterSet", "iso8859"))
+            parts.append(tail.getvalue())
+        result.streamed = True
     try:
-        write_atomic(job.plan.root / rel_out, buffer.getbuffer())
+        write_atomic(job.plan.root / rel_out, parts, fsync=job.plan.fsync)
     except Collision as exc:
         result.output = rel_out
         if exc.identical:

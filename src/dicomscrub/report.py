@@ -1,21 +1,31 @@
-"""Counters for a run, the summary, and the exit code (one place decides it)."""
+"""Counters for a run, the summary (also as JSON for CI), and the exit code (decided here only)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from dicomscrub import __version__
 from dicomscrub.process import FileResult, Status
 
 
 class ExitCode(enum.IntEnum):
     """Documented exit codes of ``dicomscrub``."""
 
-    OK = 0  # every DICOM input was written (non-DICOM files may have been skipped)
-    SOME_FAILED = 1  # some inputs failed or were rejected; the others were written
-    USAGE = 2  # bad command line, profile or key: nothing was touched
-    INTERRUPTED = 130  # Ctrl-C: finished files kept, no partial file left
+    OK = 0  # every DICOM input was written or was already done (non-DICOM files may be skipped)
+    SOME_FAILED = 1  # some inputs failed or were rejected (unless --allow-rejected); others written
+    USAGE = 2  # bad command line, profile or key, or output folder locked: nothing was touched
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM: finished files kept, no partial file left
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -23,22 +33,83 @@ class Report:
     counts: Counter[str] = field(default_factory=Counter)
     private_kept: int = 0
     private_removed: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[FileResult] = field(default_factory=list)  # failed and rejected, in order
     seconds: float = 0.0
+    started: str = ""
+    finished: str = ""
+    bytes_written: int = 0  # input bytes of the files written by this run
+    streamed: int = 0  # files whose Pixel Data was copied by byte range
+    interrupted: bool = False
+    allow_rejected: bool = False
+    swept: int = 0  # temporary files of a killed run removed at start
+    kept_partial_audit: str = ""  # the partial audit of a killed run, kept under this name
+    other_settings: bool = False  # the output folder holds files written with other settings
 
     def add(self, result: FileResult) -> None:
         self.counts[result.status.value] += 1
         self.private_kept += result.private_kept
         self.private_removed += result.private_removed
+        if result.status is Status.WRITTEN:
+            self.bytes_written += result.size
+            self.streamed += int(result.streamed)
         if result.status in (Status.FAILED, Status.REJECTED):
-            self.failures.append((result.input, result.detail))
+            self.failures.append(result)
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
     @property
+    def processed(self) -> int:
+        """Files examined by this run (all but those already done by an earlier run)."""
+        return self.total - self.counts[Status.UNCHANGED.value]
+
+    @property
     def exit_code(self) -> ExitCode:
-        if self.counts[Status.FAILED.value] or self.counts[Status.REJECTED.value]:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        if self.counts[Status.FAILED.value]:
+            return ExitCode.SOME_FAILED
+        if self.counts[Status.REJECTED.value] and not self.allow_rejected:
             return ExitCode.SOME_FAILED
         return ExitCode.OK
+
+    def summary(self) -> dict[str, Any]:
+        """The ``--summary-json`` document: counts, times, rates, and failures with reasons
+        (input paths relative to their root, the root's position on the command line, and
+        reasons; never an attribute value)."""
+        seconds = max(self.seconds, 1e-9)
+        return {
+            "dicomscrub_version": __version__,
+            "started": self.started,
+            "finished": self.finished,
+            "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
+            "exit_code": int(self.exit_code),
+            "files": self.total,
+            "counts": {status.value: self.counts[status.value] for status in Status},
+            "files_processed": self.processed,
+            "files_per_second": round(self.processed / seconds, 2),
+            "bytes_written_inputs": self.bytes_written,
+            "mb_per_second": round(self.bytes_written / 1e6 / seconds, 2),
+            "streamed": self.streamed,
+            "private_elements_kept": self.private_kept,
+            "private_elements_removed": self.private_removed,
+            "failures": [
+                {
+                    "root_index": r.sort_key[0],
+                    "input": r.input,
+                    "status": r.status.value,
+                    "reason": r.detail,
+                }
+                for r in self.failures
+            ],
+        }
+
+
+def write_summary_json(path: Path, report: Report) -> None:
+    """Write the summary atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(report.summary(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,30 +1,53 @@
-"""The batch run as a library call: validate, discover, process each file, audit, report.
+"""The batch run as a library call: validate, lock, discover, process, audit, report.
 
 The CLI is a thin layer over :func:`plan_run` and :func:`execute`; neither needs a terminal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from dicomscrub.audit import AuditWriter
 from dicomscrub.crosswalk import CrosswalkError, read_crosswalk, read_subjects, write_crosswalk
 from dicomscrub.discover import Source, discover
-from dicomscrub.pipeline import Scrubber
-from dicomscrub.process import FileResult, Job, Status, process_file
+from dicomscrub.parallel import Item, JobSpec, OrderedPool, run_inline
+from dicomscrub.process import FileResult, Status
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
-from dicomscrub.pseudonym import Key, Pseudonymizer
-from dicomscrub.report import Report
+from dicomscrub.pseudonym import Key
+from dicomscrub.quarantine import Quarantine
+from dicomscrub.report import Report, utc_now, write_summary_json
+from dicomscrub.state import (
+    DoneRecord,
+    LockedError,
+    OutputLock,
+    StateError,
+    StateStore,
+    input_fingerprint,
+    input_id,
+    run_digest,
+    sweep_temp_files,
+)
 from dicomscrub.writer import Layout, OutputPlan, mirror_labels
 
+UNCHANGED_DETAIL = "done by an earlier run with the same settings; input unchanged"
 PATIENT_ID_TAG = 0x00100020
 
 
 class RunError(Exception):
     """A problem with the command line or the file system found before any file is touched."""
+
+
+def default_jobs() -> int:
+    """All the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -35,9 +58,15 @@ class RunPlan:
     profile: CompiledProfile
     key: Key
     layout: Layout
+    jobs: int = 1
+    quarantine: Path | None = None
+    summary_json: Path | None = None
+    allow_rejected: bool = False
+    stream: bool = True
+    fsync: bool = False
     mapping_out: Path | None = None
     subjects: dict[str, str] | None = None
-    earlier_mapping: frozenset[tuple[str, str, str]] | set[tuple[str, str, str]] = frozenset()
+    earlier_mapping: frozenset[tuple[str, str, str]] = frozenset()
 
 
 def _contains(outer: Path, inner: Path) -> bool:
@@ -59,6 +88,12 @@ def plan_run(
     audit: Path | None = None,
     key: Key,
     layout: Layout = Layout.HIERARCHY,
+    jobs: int | None = None,
+    quarantine: Path | None = None,
+    summary_json: Path | None = None,
+    allow_rejected: bool = False,
+    stream: bool = True,
+    fsync: bool = False,
     mapping_out: Path | None = None,
     mapping_in: Path | None = None,
 ) -> RunPlan:
@@ -66,6 +101,8 @@ def plan_run(
     compiled = load_profile(profile, options)
     if not inputs:
         raise RunError("give at least one input file or folder")
+    if jobs is not None and jobs < 1:
+        raise RunError(f"--jobs must be at least 1; got {jobs}")
     out = output.resolve()
     for given in inputs:
         if not given.exists():
@@ -78,48 +115,143 @@ def plan_run(
     if out.exists() and not out.is_dir():
         raise RunError(f"output {output} exists and is not a folder")
     audit_path = (audit or default_audit_path(output)).resolve()
-    if _contains(out, audit_path):
-        raise RunError(f"audit file {audit_path} must not be inside the output folder")
-    for given in inputs:
-        if audit_path == given.resolve() or (
-            given.is_dir() and _contains(given.resolve(), audit_path)
-        ):
-            raise RunError(f"audit file {audit_path} must not be inside an input")
-    mapping_path: Path | None = None
-    earlier: set[tuple[str, str, str]] = set()
-    if mapping_out is not None:
-        mapping_path = mapping_out.resolve()
-        if _contains(out, mapping_path):
-            raise RunError(
-                f"crosswalk {mapping_out} must not be inside the output folder: it holds identity"
-            )
-        for given in inputs:
-            real = given.resolve()
-            if mapping_path == real or (real.is_dir() and _contains(real, mapping_path)):
-                raise RunError(f"crosswalk {mapping_out} must not be an input or inside one")
-        if mapping_path == audit_path:
-            raise RunError(f"crosswalk {mapping_out} must not be the audit file")
-        if mapping_path.is_dir():
-            raise RunError(f"crosswalk {mapping_out} is a folder")
-        if mapping_path.exists():
-            try:
-                earlier = read_crosswalk(mapping_path)
-            except CrosswalkError as exc:
-                raise RunError(str(exc)) from None
-    subjects: dict[str, str] | None = None
-    if mapping_in is not None:
-        if compiled.pseudonym_rule(PATIENT_ID_TAG) is None:
-            raise RunError(
-                "--mapping-in needs a profile that gives Patient ID a pseudonym "
-                "(e.g. --option patient-pseudonyms)"
-            )
-        try:
-            subjects = read_subjects(mapping_in)
-        except CrosswalkError as exc:
-            raise RunError(str(exc)) from None
+    _outside(audit_path, "audit file", out, inputs)
+    quarantine_path = quarantine.resolve() if quarantine is not None else None
+    if quarantine_path is not None:
+        if _contains(quarantine_path, out):
+            raise RunError(f"output folder {output} must not be inside the quarantine folder")
+        _outside(quarantine_path, "quarantine folder", out, inputs)
+        if quarantine_path.exists() and not quarantine_path.is_dir():
+            raise RunError(f"quarantine {quarantine} exists and is not a folder")
+    summary_path = summary_json.resolve() if summary_json is not None else None
+    if summary_path is not None:
+        _outside(summary_path, "summary file", out, inputs)
+    mapping_path, earlier = _plan_mapping_out(mapping_out, out, inputs, audit_path)
+    subjects = _plan_mapping_in(mapping_in, compiled)
     return RunPlan(
-        tuple(inputs), output, audit_path, compiled, key, layout, mapping_path, subjects, earlier
+        tuple(inputs),
+        output,
+        audit_path,
+        compiled,
+        key,
+        layout,
+        jobs=jobs or default_jobs(),
+        quarantine=quarantine_path,
+        summary_json=summary_path,
+        allow_rejected=allow_rejected,
+        stream=stream,
+        fsync=fsync,
+        mapping_out=mapping_path,
+        subjects=subjects,
+        earlier_mapping=frozenset(earlier),
     )
+
+
+def _plan_mapping_out(
+    mapping_out: Path | None, out: Path, inputs: list[Path], audit_path: Path
+) -> tuple[Path | None, set[tuple[str, str, str]]]:
+    """Check where the crosswalk goes (it holds identity) and read the rows it already has."""
+    if mapping_out is None:
+        return None, set()
+    path = mapping_out.resolve()
+    if _contains(out, path):
+        raise RunError(
+            f"crosswalk {mapping_out} must not be inside the output folder: it holds identity"
+        )
+    _outside(path, "crosswalk", out, inputs)
+    if path == audit_path:
+        raise RunError(f"crosswalk {mapping_out} must not be the audit file")
+    if path.is_dir():
+        raise RunError(f"crosswalk {mapping_out} is a folder")
+    try:
+        return path, read_crosswalk(path) if path.exists() else set()
+    except CrosswalkError as exc:
+        raise RunError(str(exc)) from None
+
+
+def _plan_mapping_in(mapping_in: Path | None, compiled: CompiledProfile) -> dict[str, str] | None:
+    if mapping_in is None:
+        return None
+    if compiled.pseudonym_rule(PATIENT_ID_TAG) is None:
+        raise RunError(
+            "--mapping-in needs a profile that gives Patient ID a pseudonym "
+            "(e.g. --option patient-pseudonyms)"
+        )
+    try:
+        return read_subjects(mapping_in)
+    except CrosswalkError as exc:
+        raise RunError(str(exc)) from None
+
+
+def _outside(path: Path, what: str, out: Path, inputs: list[Path]) -> None:
+    """``path`` must be neither in the output tree (it is shared) nor in an input."""
+    if _contains(out, path):
+        raise RunError(f"{what} {path} must not be inside the output folder")
+    for given in inputs:
+        real = given.resolve()
+        if path == real or (real.is_dir() and _contains(real, path)):
+            raise RunError(f"{what} {path} must not be inside an input")
+
+
+class _Resume:
+    """Which inputs an earlier run already did, and recording what this run does."""
+
+    def __init__(self, plan: RunPlan, state: StateStore) -> None:
+        self.plan = plan
+        self.state = state
+        self._roots: dict[int, Path] = {}
+        self.ids: dict[tuple[int, str], str] = {}
+
+    def input_key(self, source: Source) -> str:
+        root = self._roots.get(source.root_index)
+        if root is None:
+            root = self._roots[source.root_index] = source.root.resolve()
+        return input_id(self.plan.key, root, source.rel)
+
+    def item(self, source: Source) -> Item:
+        """The source itself, or its result when an earlier run already wrote it."""
+        if source.skip_reason:
+            return source
+        try:
+            st = os.stat(source.path)
+        except OSError:
+            return source  # the worker reports why
+        ikey = self.input_key(source)
+        self.ids[source.sort_key] = ikey
+        done = self.state.lookup(ikey, input_fingerprint(self.plan.key, st.st_size, st.st_mtime_ns))
+        if done is None or not (self.plan.output / done.output).is_file():
+            return source
+        return FileResult(
+            input=source.rel,
+            root=str(source.root),
+            status=Status.UNCHANGED,
+            output=done.output,
+            detail=UNCHANGED_DETAIL,
+            methods=done.methods,
+            method_codes=done.method_codes,
+            sort_key=source.sort_key,
+            size=st.st_size,
+            counts=(done.private_kept, done.private_removed),
+        )
+
+    def record(self, result: FileResult) -> None:
+        """Remember a file whose output is now in place (written, or found identical)."""
+        ikey = self.ids.pop(result.sort_key, None)
+        if ikey is None or not result.output:
+            return
+        if result.status not in (Status.WRITTEN, Status.SKIPPED):
+            return
+        self.state.record(
+            ikey,
+            input_fingerprint(self.plan.key, result.size, result.mtime_ns),
+            DoneRecord(
+                result.output,
+                result.methods,
+                result.method_codes,
+                result.private_kept,
+                result.private_removed,
+            ),
+        )
 
 
 def execute(
@@ -128,33 +260,108 @@ def execute(
     on_discovered: Callable[[int], None] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> Report:
-    """Process every input file in sorted order; one bad file never stops the batch."""
-    sources: list[Source] = discover(list(plan.inputs))
-    if on_discovered:
-        on_discovered(len(sources))
-    plan.output.mkdir(parents=True, exist_ok=True)
-    job = Job(
-        Scrubber(
-            plan.profile,
-            Pseudonymizer(plan.key, plan.subjects),
-            collect_mapping=plan.mapping_out is not None,
-        ),
-        OutputPlan(plan.output, plan.layout, mirror_labels(list(plan.inputs))),
+    """Process every input file in sorted order; one bad file never stops the batch.
+
+    Raises RunError when the output folder is locked by another run or its state cannot be used.
+    On Ctrl-C the files being processed are finished, recorded and audited, and the report comes
+    back with ``interrupted`` set.
+    """
+    report = Report(started=utc_now(), allow_rejected=plan.allow_rejected)
+    clock = time.monotonic()
+    try:
+        plan.output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create output folder {plan.output}: {exc.strerror}") from None
+    labels = mirror_labels(list(plan.inputs))
+    spec = JobSpec(
+        plan.profile,
+        plan.key,
+        OutputPlan(plan.output, plan.layout, labels, fsync=plan.fsync),
+        plan.stream,
+        subjects=plan.subjects,
+        collect_mapping=plan.mapping_out is not None,
     )
-    report = Report()
+    digest = run_digest(plan.profile, plan.key, plan.layout.value, labels, plan.subjects)
+    try:
+        with OutputLock(plan.output):
+            state = StateStore(plan.output, digest)
+            try:
+                if not state.previous_run_clean():
+                    report.swept = sweep_temp_files(plan.output)
+                report.other_settings = state.has_other_settings()
+                state.begin_run()
+                died = _run(plan, spec, state, report, on_discovered, on_result)
+                state.commit()
+                if report.interrupted or died:
+                    sweep_temp_files(plan.output)
+                state.end_run("interrupted" if report.interrupted else "finished")
+            finally:
+                state.close()
+    except (LockedError, StateError) as exc:
+        raise RunError(str(exc)) from None
+    report.seconds = time.monotonic() - clock
+    report.finished = utc_now()
+    if plan.summary_json is not None:
+        write_summary_json(plan.summary_json, report)
+    return report
+
+
+def _run(
+    plan: RunPlan,
+    spec: JobSpec,
+    state: StateStore,
+    report: Report,
+    on_discovered: Callable[[int], None] | None,
+    on_result: Callable[[FileResult], None] | None,
+) -> bool:
+    """Process the files; True if a worker process died (temporary files may be left)."""
+    resume = _Resume(plan, state)
+    quarantine = Quarantine(plan.quarantine) if plan.quarantine is not None else None
+    pool = OrderedPool(spec, plan.jobs) if plan.jobs > 1 else None
     crosswalk: set[tuple[str, str, str]] = set()
     try:
+        if pool is not None:
+            pool.start()  # fork the workers before any thread (the progress bar's) exists
+        sources: list[Source] = discover(list(plan.inputs))
+        by_key = {s.sort_key: s for s in sources}
+        if on_discovered:
+            on_discovered(len(sources))
+        items: Iterator[Item] = (resume.item(s) for s in sources)
+
+        def handle(result: FileResult) -> None:
+            if result.status is Status.REJECTED and quarantine is not None:
+                source = by_key[result.sort_key]
+                stamp = input_fingerprint(plan.key, result.size, result.mtime_ns)[:8]
+                name = f"{resume.input_key(source)}-{stamp}"
+                note = quarantine.add(source.path, name, result, report.started)
+                result.detail = f"{result.detail}; {note}"
+            audit.write(result)
+            resume.record(result)
+            report.add(result)
+            if result.output and result.status in (Status.WRITTEN, Status.SKIPPED):
+                crosswalk.update(result.mapping)
+            result.mapping = []
+            if on_result:
+                on_result(result)
+
         with AuditWriter(plan.audit) as audit:
-            for source in sources:
-                result = process_file(source, job)
-                audit.write(result)
-                report.add(result)
-                if result.output and result.status in (Status.WRITTEN, Status.SKIPPED):
-                    crosswalk.update(result.mapping)
-                result.mapping = []
-                if on_result:
-                    on_result(result)
+            if audit.kept_partial is not None:
+                report.kept_partial_audit = str(audit.kept_partial)
+            try:
+                if pool is None:
+                    for result in run_inline(spec.build(), items):
+                        handle(result)
+                else:
+                    for result in pool.run(items):
+                        handle(result)
+            except KeyboardInterrupt:
+                report.interrupted = True
+                if pool is not None:
+                    for result in pool.drain():
+                        handle(result)
     finally:
+        if pool is not None:
+            pool.close()
         if plan.mapping_out is not None:
             write_crosswalk(plan.mapping_out, crosswalk, set(plan.earlier_mapping))
-    return report
+    return pool is not None and pool.died

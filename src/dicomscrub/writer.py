@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,7 @@ class OutputPlan:
     root: Path
     layout: Layout
     root_labels: tuple[str, ...]  # one per input root, for the mirror layout with several roots
+    fsync: bool = False  # flush each file to disk before linking it (power-loss safety)
 
     def relative_path(self, ds: Dataset, source: Source, pseudo: Pseudonymizer) -> str:
         """``<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`` from the
@@ -75,31 +78,114 @@ def mirror_labels(roots: list[Path]) -> tuple[str, ...]:
     return tuple(labels)
 
 
-def write_atomic(target: Path, data: bytes | memoryview) -> None:
-    """Write ``data`` to ``target`` atomically; raise :class:`Collision` if ``target`` exists."""
+@dataclass(frozen=True)
+class FileRange:
+    """``count`` bytes of the open file ``fd`` from ``offset``: copied by range, never loaded."""
+
+    fd: int
+    offset: int
+    count: int
+
+
+Part = bytes | memoryview | FileRange
+_CHUNK = 1 << 20
+_NO_COPY_FILE_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+
+
+class InputChanged(OSError):
+    """The input file got shorter while it was being copied."""
+
+
+def write_atomic(
+    target: Path, data: bytes | memoryview | list[Part], *, fsync: bool = True
+) -> None:
+    """Write ``data`` (bytes, or parts: bytes and input ranges) to ``target`` atomically.
+
+    The parts go to a hidden temporary file in the target's folder, which is then hard-linked to
+    ``target``; the link fails if ``target`` exists, so nothing is ever overwritten
+    (:class:`Collision`) and no partial file is ever visible under a final name, whenever the
+    process is killed. With ``fsync`` the file is also flushed to disk before it is linked, so
+    that the same holds after a power loss or an operating system crash.
+    """
+    parts: list[Part] = data if isinstance(data, list) else [data]
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            for part in parts:
+                if isinstance(part, FileRange):
+                    copy_range(part, fd)
+                else:
+                    _write_all(fd, part)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         try:
             os.link(tmp, target)
         except FileExistsError:
-            raise Collision(_same_content(target, data)) from None
+            raise Collision(same_content(target, parts)) from None
         except OSError:  # a file system without hard links: check, then rename
             if target.exists():
-                raise Collision(_same_content(target, data)) from None
+                raise Collision(same_content(target, parts)) from None
             os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
 
 
-def _same_content(path: Path, data: bytes | memoryview) -> bool:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def copy_range(part: FileRange, out_fd: int) -> None:
+    """Append ``part`` to ``out_fd``: ``os.copy_file_range`` (in the kernel, no copy through
+    Python), else buffered reads and writes when the file systems cannot do it."""
+    done = 0
+    fast = hasattr(os, "copy_file_range")
+    while done < part.count:
+        n = -1
+        if fast:
+            try:
+                n = os.copy_file_range(part.fd, out_fd, part.count - done, part.offset + done)
+            except OSError as exc:
+                if exc.errno not in _NO_COPY_FILE_RANGE:
+                    raise
+                fast = False
+        if n < 0:
+            chunk = os.pread(part.fd, min(_CHUNK, part.count - done), part.offset + done)
+            _write_all(out_fd, chunk)
+            n = len(chunk)
+        if n == 0:
+            raise InputChanged(errno.EIO, "input file got shorter while it was being copied")
+        done += n
+
+
+def _chunks(parts: list[Part]) -> Iterator[bytes]:
+    for part in parts:
+        if isinstance(part, FileRange):
+            done = 0
+            while done < part.count:
+                chunk = os.pread(part.fd, min(_CHUNK, part.count - done), part.offset + done)
+                if not chunk:
+                    return
+                done += len(chunk)
+                yield chunk
+        else:
+            yield bytes(part)
+
+
+def same_content(path: Path, parts: list[Part]) -> bool:
+    """True if the file at ``path`` holds exactly the bytes of ``parts`` (compared in chunks)."""
     try:
-        return path.read_bytes() == bytes(data)
+        with path.open("rb") as fh:
+            for chunk in _chunks(parts):
+                if fh.read(len(chunk)) != chunk:
+                    return False
+            return fh.read(1) == b""
     except OSError:
         return False

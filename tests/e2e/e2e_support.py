@@ -22,6 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from dicomscrub.cli import cli
+from dicomscrub.state import STATE_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 BASIC_PROFILE = REPO / "profiles" / "basic.yaml"
@@ -91,7 +92,9 @@ def sha256(path: Path) -> str:
 
 def hash_tree(root: Path) -> dict[str, str]:
     return {
-        p.relative_to(root).as_posix(): sha256(p) for p in sorted(root.rglob("*")) if p.is_file()
+        p.relative_to(root).as_posix(): sha256(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and STATE_DIR not in p.relative_to(root).parts
     }
 
 

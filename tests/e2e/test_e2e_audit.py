@@ -17,6 +17,8 @@ from e2e_support import (
 )
 from pydicom.dataset import Dataset
 
+from dicomscrub.state import STATE_DIR
+
 
 def _originals(ds: Dataset) -> set[str]:
     """Patient's Name, Patient ID and every UID (not the standard's) of one input, at any depth."""
@@ -141,7 +143,11 @@ def test_a_private_element_in_an_input_that_was_not_written_is_not_audited(
 
 
 def _files(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and STATE_DIR not in p.relative_to(root).parts
+    }
 
 
 def test_no_temporary_files_are_left_in_any_output_tree(all_runs: list[Run]) -> None:

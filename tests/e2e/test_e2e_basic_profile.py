@@ -51,7 +51,7 @@ def basic_outputs(
 ) -> list[tuple[str, Dataset]]:
     """Every output written under the plain Basic Profile (corpus, synthetic, examples)."""
     outputs = list(_basic_outputs(corpus_outputs, synthetic_run, examples_run))
-    assert len(outputs) > 160
+    assert len(outputs) > 100
     return outputs
 
 

@@ -31,6 +31,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 from dicomscrub.cli import cli
+from dicomscrub.state import STATE_DIR
 
 PSEUDONYM = re.compile(r"^ANON-[A-Z2-7]{16}$")
 OPTIONS = ("--option", "patient-pseudonyms", "--option", "retain-long-modified-dates")
@@ -320,7 +321,11 @@ def patient_of(rel: str) -> Patient:
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and STATE_DIR not in p.relative_to(root).parts
+    }
 
 
 def dates(ds: Dataset) -> dict[str, tuple[str, str]]:
@@ -475,7 +480,7 @@ def test_no_original_patient_id_or_name_survives_in_any_text_value(run_a: Run) -
 
 
 def test_output_folders_are_named_by_the_pseudonym(run_a: Run) -> None:
-    top = {p.name for p in run_a.out.iterdir()}
+    top = {p.name for p in run_a.out.iterdir() if p.name != STATE_DIR}
     assert top == {next(iter(ids)) for ids, _ in pseudonyms(run_a).values()}
 
 

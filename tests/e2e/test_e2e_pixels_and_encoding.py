@@ -57,4 +57,4 @@ def test_every_output_preamble_is_128_zero_bytes(all_runs: list[Run]) -> None:
             assert head[:128] == b"\0" * 128, (run.args, rel)
             assert head[128:] == b"DICM", (run.args, rel)
             checked += 1
-    assert checked > 300
+    assert checked > 150

@@ -62,7 +62,7 @@ def original_uids(
     # files only the placeholder "0" (a test SR's Referenced SOP Class and Instance UID) is one.
     assert set(found) & class_uids <= {"0"}
     found = {uid: where for uid, where in found.items() if uid not in class_uids}
-    assert len(found) > 200
+    assert len(found) > 150
     return found
 
 
@@ -97,7 +97,7 @@ def test_no_original_uid_appears_anywhere_in_the_output_bytes(
     UID hidden in a value of any VR (or outside any element) is found too. UIDs such as "0" (a
     bundled SR has one) are too short to search as bytes; the parsed-value test covers them."""
     searchable = {uid for uid in original_uids if uid.count(".") >= 2}
-    assert len(searchable) > 200
+    assert len(searchable) > 150
     hits = []
     for rel, path in corpus_mirror_run.written().items():
         tokens = {t.decode("ascii") for t in UID_BYTES.findall(path.read_bytes())}
@@ -176,7 +176,7 @@ def test_media_storage_sop_instance_uid_equals_the_sop_instance_uid(
 ) -> None:
     outputs = [*corpus_outputs.values(), *synthetic_outputs.values()]
     with_sop = [ds for ds in outputs if ds is not None and "SOPInstanceUID" in ds]
-    assert len(with_sop) > 140
+    assert len(with_sop) > 90
     for ds in with_sop:
         assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
 

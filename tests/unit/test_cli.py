@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from dicomscrub.audit import COLUMNS
 from dicomscrub.cli import cli
 from dicomscrub.profile.loader import builtin_dir
 from dicomscrub.pseudonym import KEY_ENV
+from dicomscrub.state import STATE_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 ACTIONS = "D, Z, X, K, C, U, Z/D, X/Z, X/D, X/Z/D, X/Z/U*"
@@ -74,12 +76,15 @@ def tree_digest(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file()
+        if p.is_file() and STATE_DIR not in p.relative_to(root).parts
     }
 
 
 def outputs(out: Path) -> list[Path]:
-    return sorted(p for p in out.rglob("*") if p.is_file())
+    """The de-identified files (not dicomscrub's own state folder)."""
+    return sorted(
+        p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts
+    )
 
 
 def audit_rows(path: Path) -> list[dict[str, str]]:
@@ -249,12 +254,28 @@ def test_good_tree_exits_0_and_skips_non_dicom(
     assert tree_digest(good_tree) == before
 
 
-def test_rerun_into_the_same_output_skips_identical_files(
+def test_rerun_into_the_same_output_marks_done_files_unchanged(
     tmp_path: Path, good_tree: Path, key_file: Path
 ) -> None:
     out = tmp_path / "out"
     assert invoke("run", good_tree, "-o", out, "--key-file", key_file, "-q").exit_code == 0
     first = tree_digest(out)
+    result = invoke(
+        "run", good_tree, "-o", out, "--key-file", key_file, "--audit", tmp_path / "again.csv"
+    )
+    assert result.exit_code == 0
+    assert tree_digest(out) == first
+    statuses = {row["status"] for row in file_rows(tmp_path / "again.csv").values()}
+    assert statuses == {"unchanged", "skipped"}  # skipped: the non-DICOM file
+
+
+def test_rerun_with_lost_state_finds_identical_outputs_already_present(
+    tmp_path: Path, good_tree: Path, key_file: Path
+) -> None:
+    out = tmp_path / "out"
+    assert invoke("run", good_tree, "-o", out, "--key-file", key_file, "-q").exit_code == 0
+    first = tree_digest(out)
+    shutil.rmtree(out / STATE_DIR)
     result = invoke(
         "run", good_tree, "-o", out, "--key-file", key_file, "--audit", tmp_path / "again.csv"
     )
@@ -277,10 +298,10 @@ def test_broken_dicom_exits_1_and_the_other_files_are_written(
     out = tmp_path / "out"
     result = invoke("run", good_tree, "-o", out, "--key-file", key_file)
     assert result.exit_code == 1
-    assert "failed: series1/img3.dcm: " in result.stderr
+    assert "rejected: series1/img3.dcm: damaged input: " in result.stderr
     assert len(outputs(out)) == 2
     rows = file_rows(tmp_path / "out.audit.csv")
-    assert rows["series1/img3.dcm"]["status"] == "failed"
+    assert rows["series1/img3.dcm"]["status"] == "rejected"
     assert rows["series1/img3.dcm"]["output"] == ""
     assert rows["README.txt"]["status"] == "skipped"
 
@@ -306,7 +327,7 @@ def test_part10_header_followed_by_garbage_is_rejected_as_unreadable(
     assert all(garbage[:16] not in p.read_bytes() for p in outputs(out))
     row = file_rows(tmp_path / "out.audit.csv")["series1/img3.dcm"]
     assert row["status"] == "rejected"
-    assert row["detail"].startswith("unreadable DICOM: ")
+    assert row["detail"].startswith("damaged input: ")
     assert result.exit_code == 1
     assert len(outputs(out)) == 2
 

@@ -163,7 +163,7 @@ def _read_yaml(path: Path, ctx: _Ctx) -> yaml.Node:
     except UnicodeDecodeError:
         raise ProfileError(str(path), 0, 0, "", "profile is not UTF-8 text") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)

@@ -1,0 +1,85 @@
+"""Encode a de-identified data set as a Part 10 file, as pydicom's ``dcmwrite`` does, faster.
+
+Elements that de-identification kept as they were are still "raw" (never decoded); pydicom would
+write each through a general path that costs tens of microseconds. Here they are written directly
+(tag, VR, length, the bytes as read); every other element, the file meta and any case that is not
+plain (another encoding than the one read, another character set, undefined lengths) goes through
+pydicom. A test checks that the bytes equal ``Dataset.save_as`` on every bundled file.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
+from pydicom.uid import UID
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+
+_LONG = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
+
+
+def _plain(ds: Dataset, implicit: bool, little: bool) -> bool:
+    """True when pydicom would write every raw element of ``ds`` as it was read."""
+    return ds.original_encoding == (implicit, little) and (
+        ds.original_character_set == ds._character_set
+    )
+
+
+def write_elements(
+    fp: DicomBytesIO, ds: Dataset, parent_encoding: str | list[str] = "iso8859"
+) -> None:
+    """``pydicom.filewriter.write_dataset`` with a fast path for raw elements."""
+    implicit, little = fp.is_implicit_VR, fp.is_little_endian
+    if not _plain(ds, implicit, little):
+        write_dataset(fp, ds, parent_encoding)
+        return
+    encodings = ds.get("SpecificCharacterSet", parent_encoding)
+    e = "<" if little else ">"
+    implicit_header = struct.Struct(e + "HHL")
+    long_header = struct.Struct(e + "HH2sHL")
+    short_header = struct.Struct(e + "HH2sH")
+    write = fp.write
+    for tag in sorted(ds.keys()):
+        if tag.element == 0 and tag.group > 6:
+            continue  # retired group lengths are not written (PS3.5 7.2)
+        elem: Any = ds.get_item(tag)  # typed as DataElement, but raw when never decoded
+        if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF:
+            value = elem.value
+            vr = elem.VR
+            if isinstance(value, bytes) and (implicit or (vr is not None and len(vr) == 2)):
+                group, element, n = tag >> 16, tag & 0xFFFF, len(value)
+                if implicit:
+                    write(implicit_header.pack(group, element, n))
+                    write(value)
+                    continue
+                assert vr is not None
+                if vr in _LONG:
+                    write(long_header.pack(group, element, vr.encode("ascii"), 0, n))
+                    write(value)
+                    continue
+                if n <= 0xFFFF:
+                    write(short_header.pack(group, element, vr.encode("ascii"), n))
+                    write(value)
+                    continue
+        write_data_element(fp, elem, encodings)
+
+
+def encode_file(ds: Dataset, ts: UID) -> bytes:
+    """The Part 10 file for ``ds`` (its ``file_meta`` and ``preamble`` set) in syntax ``ts``."""
+    if ts.is_deflated or any(tag < 0x00030000 for tag in ds.keys()):  # noqa: SIM118
+        fp = DicomBytesIO()
+        ds.save_as(fp, enforce_file_format=True)  # deflates; refuses misplaced groups
+        return fp.getvalue()
+    if not ts.is_private and ts.is_transfer_syntax and "PixelData" in ds:
+        ds["PixelData"].is_undefined_length = ts.is_compressed  # as dcmwrite does
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = ts.is_implicit_VR, ts.is_little_endian
+    fp.write(ds.preamble or b"\0" * 128)
+    fp.write(b"DICM")
+    write_file_meta_info(fp, ds.file_meta, enforce_standard=True)
+    write_elements(fp, ds)
+    return fp.getvalue()

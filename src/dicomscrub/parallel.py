@@ -1,0 +1,215 @@
+"""Run :func:`process_file` over many files in worker processes, results in input order.
+
+Workers are forked once; the pool initializer hands each one the compiled profile and the key (in
+memory, through the pool's pipe, never through a file) and builds the pipeline once. Each task is
+one :class:`Source` and returns a plain :class:`FileResult`. At most ``window`` files are in flight,
+so memory stays flat however many files a run has, and results are handed back in the order the
+files were given. A worker that dies (out of memory, a crash in a library) breaks the pool: the pool
+is rebuilt and the files that were in flight are retried one at a time, so that only the file that
+kills a worker is reported failed.
+
+On Ctrl-C (KeyboardInterrupt in the parent; workers ignore SIGINT) no new file is started, the files
+being processed are finished and handed back, and KeyboardInterrupt is raised again. A second Ctrl-C
+while they finish terminates the workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from dicomscrub.audit import pack
+from dicomscrub.discover import Source
+from dicomscrub.pipeline import Scrubber
+from dicomscrub.process import FileResult, Job, Status, process_file
+from dicomscrub.profile.model import CompiledProfile
+from dicomscrub.pseudonym import Key, Pseudonymizer
+from dicomscrub.writer import OutputPlan
+
+_JOB: Job | None = None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a worker needs to build its :class:`Job` (picklable; holds the key in memory only)."""
+
+    profile: CompiledProfile
+    key: Key
+    plan: OutputPlan
+    stream: bool = True
+    subjects: dict[str, str] | None = None  # --mapping-in: Patient ID -> pseudonym
+    collect_mapping: bool = False  # --mapping-out: results carry original -> new values
+
+    def build(self) -> Job:
+        scrubber = Scrubber(
+            self.profile,
+            Pseudonymizer(self.key, self.subjects),
+            collect_mapping=self.collect_mapping,
+        )
+        return Job(scrubber, self.plan, stream=self.stream)
+
+
+def _init_worker(spec: JobSpec) -> None:
+    global _JOB
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C does
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # die at once; the parent removes temp files
+    _JOB = spec.build()
+
+
+def _work(source: Source) -> FileResult:
+    assert _JOB is not None
+    return pack(process_file(source, _JOB))
+
+
+def _died(source: Source) -> FileResult:
+    return FileResult(
+        input=source.rel,
+        root=str(source.root),
+        status=Status.FAILED,
+        detail="the worker process died while processing this file (out of memory or a crash)",
+        sort_key=source.sort_key,
+    )
+
+
+Item = Source | FileResult
+"""A file to process, or a result already known in the parent (e.g. done by an earlier run)."""
+
+
+def _finished(item: Item, fut: Future[FileResult] | None) -> Item:
+    """The result if the file was done before the pool broke, else the file to do again."""
+    if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
+        return fut.result()
+    return item
+
+
+class OrderedPool:
+    """A process pool that yields results in input order with a bounded number in flight."""
+
+    def __init__(self, spec: JobSpec, jobs: int, window: int | None = None) -> None:
+        self.spec = spec
+        self.jobs = jobs
+        self.window = window or jobs * 4
+        self._executor: ProcessPoolExecutor | None = None
+        self.pending: deque[tuple[Item, Future[FileResult] | None]] = deque()
+        self.died = False  # a worker died: it may have left a temporary file
+
+    def _start(self) -> ProcessPoolExecutor:
+        # fork: workers start at once with everything imported. The first submit launches all
+        # of them before the executor's own thread starts; start() does it before the progress
+        # bar starts its thread, so no thread is running when the process forks.
+        self._executor = ProcessPoolExecutor(
+            self.jobs,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_worker,
+            initargs=(self.spec,),
+        )
+        self._executor.submit(int).result()
+        return self._executor
+
+    def start(self) -> None:
+        if self._executor is None:
+            self._start()
+
+    def _terminate(self) -> None:
+        ex = self._executor
+        if ex is None:
+            return
+        processes = list(getattr(ex, "_processes", {}).values())
+        ex.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            proc.terminate()
+        for proc in processes:
+            proc.join(5)
+        self._executor = None
+
+    def run(self, items: Iterable[Item]) -> Iterator[FileResult]:
+        """Results in input order. On KeyboardInterrupt, call :meth:`drain`, then :meth:`close`."""
+        ex = self._executor or self._start()
+        pending = self.pending
+        it = iter(items)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < self.window:
+                item = next(it, None)
+                if item is None:
+                    exhausted = True
+                elif isinstance(item, FileResult):
+                    pending.append((item, None))
+                else:
+                    pending.append((item, ex.submit(_work, item)))
+            if not pending:
+                return
+            item, fut = pending[0]  # left in place until done, for drain() after Ctrl-C
+            if fut is None:
+                pending.popleft()
+                assert isinstance(item, FileResult)
+                yield item
+                continue
+            try:
+                result = fut.result()
+            except BrokenProcessPool:
+                self.died = True
+                items_left = [_finished(i, f) for i, f in pending]
+                pending.clear()
+                yield from self._recover(items_left)
+                ex = self._start()
+                continue
+            except Exception as exc:  # process_file never raises; a result that cannot travel
+                assert isinstance(item, Source)
+                result = _died(item)
+                result.detail = f"internal error in the worker: {type(exc).__name__}"
+            pending.popleft()
+            yield result
+
+    def _recover(self, items: list[Item]) -> Iterator[FileResult]:
+        """After a worker died: retry the files in flight one by one in a fresh pool."""
+        self._terminate()
+        for item in items:
+            if isinstance(item, FileResult):
+                yield item
+                continue
+            ex = self._executor or self._start()
+            try:
+                yield ex.submit(_work, item).result()
+            except BrokenProcessPool:
+                self._terminate()
+                yield _died(item)
+        self._terminate()
+
+    def drain(self) -> Iterator[FileResult]:
+        """After Ctrl-C: cancel what has not started; hand back, in order, what finishes. A
+        second Ctrl-C terminates the workers (the caller then removes temporary files)."""
+        pending = self.pending
+        for _, fut in pending:
+            if fut is not None:
+                fut.cancel()
+        try:
+            while pending:
+                item, fut = pending.popleft()
+                if fut is None:
+                    assert isinstance(item, FileResult)
+                    yield item
+                elif not fut.cancelled():
+                    try:
+                        result = fut.result()
+                    except Exception:  # e.g. BrokenProcessPool: the file was not finished
+                        continue
+                    yield result
+        except KeyboardInterrupt:
+            self._terminate()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
+def run_inline(job: Job, items: Iterable[Item]) -> Iterator[FileResult]:
+    """``--jobs 1``: everything in this process, in order (simple to debug and test)."""
+    for item in items:
+        yield item if isinstance(item, FileResult) else process_file(item, job)

@@ -1,0 +1,264 @@
+"""What a run leaves in ``OUT/.dicomscrub/`` so that the next run can resume: a lock and a state
+database. Neither holds an identifying value.
+
+* ``lock``: held with ``flock`` for as long as a run (and its worker processes) lives. A second run
+  on the same output folder is refused; a killed run's lock goes away with its processes.
+* ``state.sqlite``: one row per input already written, keyed by HMAC(key, input root and relative
+  path), never the path itself (folder names often hold patient names). Each row holds an HMAC of
+  the input's size and modification time, a digest of every setting that changes the output
+  (:func:`run_digest`), and what the audit's ``file`` row needs again (output path, methods,
+  private element counts). Output paths are those of the output tree itself. A ``runs`` table
+  records when runs started and whether they finished, so a run after a crash knows to remove the
+  temporary files the crash left.
+
+A row is written only after its output file is linked in place, so a crash can lose a row (the
+next run then finds the identical output and records it) but never claim a file that is not there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from dicomscrub import __version__
+from dicomscrub.profile.model import CompiledProfile
+from dicomscrub.pseudonym import Key
+from dicomscrub.writer import TEMP_PREFIX
+
+STATE_DIR = ".dicomscrub"
+SCHEMA = 1
+_COMMIT_EVERY = 256
+_COMMIT_SECONDS = 1.0
+
+
+class LockedError(Exception):
+    """Another run holds the output folder's lock."""
+
+
+class StateError(Exception):
+    """The state folder cannot be created or read."""
+
+
+def run_digest(
+    profile: CompiledProfile,
+    key: Key,
+    layout: str,
+    labels: tuple[str, ...],
+    subjects: dict[str, str] | None = None,
+) -> str:
+    """A digest of everything that changes the output bytes: the content of every profile layer,
+    the key (by fingerprint), the layout and its root labels, an imported subject table (by an
+    HMAC, so the state holds nothing that could be checked against guessed IDs without the key),
+    and the dicomscrub version."""
+    layers = []
+    for layer in profile.layers:
+        try:
+            content = layer.path.read_bytes()
+        except OSError:
+            content = repr(layer).encode("utf-8")
+        layers.append([layer.name, hashlib.sha256(content).hexdigest()])
+    doc = {
+        "version": __version__,
+        "layers": layers,
+        "key": key.fingerprint,
+        "layout": layout,
+        "labels": list(labels),
+        "subjects": key.digest("subjects", json.dumps(sorted((subjects or {}).items()))).hex(),
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def input_id(key: Key, root: Path, rel: str) -> str:
+    """HMAC of an input's root and relative path: names it in the state and in quarantine."""
+    return key.digest("input-path", f"{root.resolve()}\0{rel}").hex()[:32]
+
+
+def input_fingerprint(key: Key, size: int, mtime_ns: int) -> str:
+    """HMAC of an input's size and modification time (a time can be a date of care)."""
+    return key.digest("input-stat", f"{size}:{mtime_ns}").hex()[:32]
+
+
+@dataclass(frozen=True)
+class DoneRecord:
+    output: str
+    methods: tuple[str, ...]
+    method_codes: tuple[str, ...]
+    private_kept: int
+    private_removed: int
+
+
+class OutputLock:
+    """``flock`` on ``OUT/.dicomscrub/lock``; refuses at once if another run holds it."""
+
+    def __init__(self, output: Path) -> None:
+        self.path = output / STATE_DIR / "lock"
+        self._fd = -1
+
+    def __enter__(self) -> OutputLock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StateError(f"cannot create {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise LockedError(
+                f"output folder {self.path.parent.parent} is in use by another dicomscrub run "
+                f"(lock {self.path}); wait for it to finish or choose another output folder"
+            ) from None
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = -1
+
+
+class StateStore:
+    """The resume state of one output folder. Used by the parent process only."""
+
+    def __init__(self, output: Path, digest: str) -> None:
+        self.path = output / STATE_DIR / "state.sqlite"
+        self.digest = digest
+        self._pending = 0
+        self._last_commit = time.monotonic()
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level="DEFERRED")
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS done (
+                    input TEXT PRIMARY KEY,
+                    fingerprint TEXT NOT NULL,
+                    digest TEXT NOT NULL,
+                    output TEXT NOT NULL,
+                    methods TEXT NOT NULL,
+                    method_codes TEXT NOT NULL,
+                    private_kept INTEGER NOT NULL,
+                    private_removed INTEGER NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS runs (
+                    id INTEGER PRIMARY KEY,
+                    started TEXT NOT NULL,
+                    finished TEXT,
+                    status TEXT NOT NULL
+                );
+                """
+            )
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)", (str(SCHEMA),)
+            )
+            self.db.commit()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot use the state database {self.path}: {exc}") from None
+        self.run_id = 0
+
+    # ---- runs --------------------------------------------------------------------------------
+
+    def previous_run_clean(self) -> bool:
+        """True if the last run on this folder finished (did not crash or get killed)."""
+        row = self.db.execute("SELECT status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return row is not None and row[0] == "finished"
+
+    def has_other_settings(self) -> bool:
+        """True if files here were written with other settings (profile, key, version...)."""
+        row = self.db.execute(
+            "SELECT 1 FROM done WHERE digest != ? LIMIT 1", (self.digest,)
+        ).fetchone()
+        return row is not None
+
+    def begin_run(self) -> None:
+        cur = self.db.execute("INSERT INTO runs (started, status) VALUES (?, 'running')", (_now(),))
+        self.run_id = int(cur.lastrowid or 0)
+        self.db.commit()
+
+    def end_run(self, status: str) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished = ?, status = ? WHERE id = ?", (_now(), status, self.run_id)
+        )
+        self.db.commit()
+
+    # ---- files -------------------------------------------------------------------------------
+
+    def lookup(self, input_key: str, fingerprint: str) -> DoneRecord | None:
+        row = self.db.execute(
+            "SELECT output, methods, method_codes, private_kept, private_removed FROM done "
+            "WHERE input = ? AND fingerprint = ? AND digest = ?",
+            (input_key, fingerprint, self.digest),
+        ).fetchone()
+        if row is None:
+            return None
+        return DoneRecord(
+            row[0],
+            tuple(json.loads(row[1])),
+            tuple(json.loads(row[2])),
+            int(row[3]),
+            int(row[4]),
+        )
+
+    def record(self, input_key: str, fingerprint: str, rec: DoneRecord) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                input_key,
+                fingerprint,
+                self.digest,
+                rec.output,
+                json.dumps(list(rec.methods)),
+                json.dumps(list(rec.method_codes)),
+                rec.private_kept,
+                rec.private_removed,
+            ),
+        )
+        self._pending += 1
+        now = time.monotonic()
+        if self._pending >= _COMMIT_EVERY or now - self._last_commit >= _COMMIT_SECONDS:
+            self.commit()
+
+    def commit(self) -> None:
+        self.db.commit()
+        self._pending = 0
+        self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.db.commit()
+            self.db.close()
+
+
+def sweep_temp_files(output: Path) -> int:
+    """Remove temporary files left under ``output`` by a killed run; returns how many."""
+    removed = 0
+    for dirpath, dirnames, filenames in os.walk(output):
+        if dirpath == str(output):
+            dirnames[:] = [d for d in dirnames if d != STATE_DIR]
+        for name in filenames:
+            if name.startswith(TEMP_PREFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(dirpath, name))
+                    removed += 1
+    return removed
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

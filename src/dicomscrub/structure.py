@@ -1,0 +1,312 @@
+"""Map a DICOM file's structure without reading its values.
+
+:func:`scan` walks every element header of a Part 10 file (or a bare data set), recursing into
+sequences and over the fragments of encapsulated Pixel Data, and checks that the file is well
+formed: every header and every defined length lies inside its parent, elements are in ascending
+tag order, explicit VRs are known, sequence items and delimiters are where they must be. It returns
+where the data set starts, how it is encoded, and where the top-level Pixel Data element (if any)
+starts and ends, so that its bytes can be copied by range instead of being read into memory.
+
+A file that fails a check raises :class:`Damaged`, whose message names a tag and a byte offset but
+never a value. A deflated data set cannot be walked without inflating it; :func:`scan` reports it
+and leaves the checks to the parser.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from pydicom.datadict import dictionary_VR
+
+from dicomscrub.discover import Kind
+from dicomscrub.tags import format_tag
+
+PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+"""Float Pixel Data, Double Float Pixel Data, Pixel Data."""
+ITEM = 0xFFFEE000
+ITEM_DELIMITER = 0xFFFEE00D
+SEQUENCE_DELIMITER = 0xFFFEE0DD
+UNDEFINED = 0xFFFFFFFF
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+VALID_VRS = frozenset(
+    b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
+    b"UN UR US UT UV".split()
+)
+LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+MAX_DEPTH = 64
+_WINDOW = 1 << 16
+
+
+class Damaged(Exception):
+    """A file whose structure is broken (truncated, wrong lengths, garbage). No values inside."""
+
+
+@dataclass(frozen=True)
+class BulkElement:
+    """Where a top-level bulk element (Pixel Data) lies in the input file."""
+
+    tag: int
+    vr: str | None  # as written in the file; None in implicit VR
+    start: int  # offset of the element's tag
+    value_start: int
+    length: int  # as declared; UNDEFINED for encapsulated data
+    value_end: int  # end of the value (for undefined length: start of the sequence delimiter)
+    end: int  # offset just after the element (after the delimiter for undefined length)
+
+
+@dataclass(frozen=True)
+class FileMap:
+    """The structure of one file: what :func:`scan` found."""
+
+    kind: Kind
+    size: int
+    dataset_start: int
+    transfer_syntax: str | None  # from the file meta, None without one
+    implicit: bool  # encoding of the top-level data set as found
+    little: bool
+    deflated: bool
+    pixel: BulkElement | None
+
+    @property
+    def syntax_matches(self) -> bool:
+        """True when the data set is encoded as its transfer syntax says (or there is none)."""
+        ts = self.transfer_syntax
+        if ts is None:
+            return True
+        if ts == IMPLICIT_LE:
+            return self.implicit and self.little
+        if ts == EXPLICIT_BE:
+            return not self.implicit and not self.little
+        return not self.implicit and self.little
+
+
+class _Reader:
+    """Random access to a file through a read-ahead window, so headers cost few system calls."""
+
+    def __init__(self, fh: BinaryIO, size: int) -> None:
+        self.fh = fh
+        self.size = size
+        self._base = 0
+        self._buf = b""
+
+    def read(self, pos: int, n: int, ahead: bool = True) -> bytes:
+        off = pos - self._base
+        if off >= 0 and off + n <= len(self._buf):
+            return self._buf[off : off + n]
+        self.fh.seek(pos)
+        if not ahead:  # e.g. fragment headers megabytes apart: read just the header
+            return self.fh.read(n)
+        self._buf = self.fh.read(max(n, _WINDOW))
+        self._base = pos
+        return self._buf[:n]
+
+
+def _damaged(what: str, tag: int | None, pos: int) -> Damaged:
+    where = f" at {format_tag(tag)}" if tag is not None else ""
+    return Damaged(f"{what}{where} (byte {pos})")
+
+
+class _Walker:
+    def __init__(self, reader: _Reader, little: bool) -> None:
+        self.r = reader
+        self.e = "<" if little else ">"
+        self.pixel: BulkElement | None = None
+
+    def tag_at(self, pos: int, ahead: bool = True) -> tuple[int, int]:
+        raw = self.r.read(pos, 8, ahead)
+        if len(raw) < 8:
+            raise _damaged("file ends inside an element header (truncated)", None, pos)
+        group, elem, length = struct.unpack(self.e + "HHL", raw)
+        return (group << 16) | elem, length
+
+    def dataset(
+        self, pos: int, end: int | None, implicit: bool, depth: int, top: bool = False
+    ) -> int:
+        """Walk a data set from ``pos`` to ``end`` (None: up to an item delimiter). Returns the
+        offset after it (after the delimiter item when ``end`` is None)."""
+        if depth > MAX_DEPTH:
+            raise _damaged("sequences nested too deeply", None, pos)
+        limit = self.r.size if end is None else end
+        if not top and not implicit and pos + 6 <= limit:
+            first_vr = self.r.read(pos + 4, 2)
+            if not (0x40 < first_vr[0] < 0x5B and 0x40 < first_vr[1] < 0x5B):
+                implicit = True  # an item encoded in implicit VR inside explicit data (PS3.5 7.5)
+        previous = -1
+        while pos < limit:
+            if limit - pos < 8:
+                raise _damaged("file ends inside an element header (truncated)", None, pos)
+            raw = self.r.read(pos, 8)
+            group, elem = struct.unpack(self.e + "HH", raw[:4])
+            tag = (group << 16) | elem
+            if tag == ITEM_DELIMITER:
+                if end is None:
+                    return pos + 8
+                raise _damaged("unexpected item delimiter", None, pos)
+            if tag in (ITEM, SEQUENCE_DELIMITER):
+                raise _damaged("unexpected item or sequence delimiter", None, pos)
+            if tag <= previous:
+                raise _damaged("elements out of ascending tag order", tag, pos)
+            previous = tag
+            vr: bytes | None
+            if implicit or group == 0x0000:
+                vr = None
+                (length,) = struct.unpack(self.e + "L", raw[4:8])
+                value = pos + 8
+            else:
+                vr = raw[4:6]
+                if vr not in VALID_VRS:
+                    raise _damaged("unknown value representation", tag, pos)
+                if vr in LONG_VRS:
+                    if limit - pos < 12:
+                        raise _damaged("file ends inside an element header (truncated)", tag, pos)
+                    (length,) = struct.unpack(self.e + "L", self.r.read(pos + 8, 4))
+                    value = pos + 12
+                else:
+                    (length,) = struct.unpack(self.e + "H", raw[6:8])
+                    value = pos + 8
+            pos = self.element(tag, vr, pos, value, length, limit, implicit, depth, top)
+        if end is None:
+            raise _damaged("file ends before the item delimiter (truncated)", None, pos)
+        return pos
+
+    def element(
+        self,
+        tag: int,
+        vr: bytes | None,
+        start: int,
+        value: int,
+        length: int,
+        limit: int,
+        implicit: bool,
+        depth: int,
+        top: bool,
+    ) -> int:
+        is_pixel = tag in PIXEL_TAGS
+        if length == UNDEFINED:
+            if is_pixel or (vr is not None and vr not in (b"SQ", b"UN")):
+                value_end, after = self.fragments(value, limit, tag)
+            else:
+                value_end, after = self.sequence(value, None, implicit, depth, tag)
+        else:
+            if value + length > limit:
+                what = "Pixel Data runs past the end of the file" if is_pixel else "length"
+                reason = "truncated" if limit == self.r.size else "wrong length"
+                raise _damaged(f"{what} ({reason})", tag, start)
+            value_end = after = value + length
+            if vr == b"SQ" or (vr is None and not is_pixel and _dictionary_sq(tag)):
+                self.sequence(value, value_end, implicit, depth, tag)
+        if top and is_pixel and self.pixel is None:
+            self.pixel = BulkElement(
+                tag, vr.decode("ascii") if vr else None, start, value, length, value_end, after
+            )
+        return after
+
+    def sequence(
+        self, pos: int, end: int | None, implicit: bool, depth: int, tag: int
+    ) -> tuple[int, int]:
+        """Walk items to ``end`` or to the sequence delimiter; (delimiter start, offset after)."""
+        limit = self.r.size if end is None else end
+        while True:
+            if end is not None and pos == end:
+                return pos, pos
+            if limit - pos < 8:
+                raise _damaged("file ends inside a sequence (truncated)", tag, pos)
+            item, length = self.tag_at(pos)
+            if item == SEQUENCE_DELIMITER:
+                if end is not None:
+                    raise _damaged("sequence delimiter in a sequence of defined length", tag, pos)
+                return pos, pos + 8
+            if item != ITEM:
+                raise _damaged("sequence item expected", tag, pos)
+            if length == UNDEFINED:
+                pos = self.dataset(pos + 8, None, implicit, depth + 1)
+            else:
+                if pos + 8 + length > limit:
+                    raise _damaged("sequence item runs past its end (truncated)", tag, pos)
+                pos = self.dataset(pos + 8, pos + 8 + length, implicit, depth + 1)
+
+    def fragments(self, pos: int, limit: int, tag: int) -> tuple[int, int]:
+        """Walk the items of encapsulated data without reading them; (delimiter start, after)."""
+        while True:
+            if limit - pos < 8:
+                raise _damaged("file ends inside encapsulated data (truncated)", tag, pos)
+            item, length = self.tag_at(pos, ahead=length_small(pos, limit))
+            if item == SEQUENCE_DELIMITER:
+                return pos, pos + 8
+            if item != ITEM or length == UNDEFINED:
+                raise _damaged("fragment item expected in encapsulated data", tag, pos)
+            if pos + 8 + length > limit:
+                raise _damaged("fragment runs past the end of the file (truncated)", tag, pos)
+            pos += 8 + length
+
+
+def length_small(pos: int, limit: int) -> bool:
+    """Read ahead only where the rest is small (a header region, not pixel fragments)."""
+    return limit - pos <= _WINDOW
+
+
+def _dictionary_sq(tag: int) -> bool:
+    if (tag >> 16) % 2:
+        return False
+    try:
+        return bool(dictionary_VR(tag) == "SQ")
+    except KeyError:
+        return False
+
+
+def _meta(reader: _Reader, pos: int) -> tuple[int, str | None]:
+    """Walk the file meta group (explicit VR little endian); (end, transfer syntax UID)."""
+    ts: str | None = None
+    previous = -1
+    while pos + 8 <= reader.size:
+        raw = reader.read(pos, 8)
+        group, elem = struct.unpack("<HH", raw[:4])
+        if group != 0x0002:
+            break
+        tag = (group << 16) | elem
+        if tag <= previous:
+            raise _damaged("file meta elements out of order", tag, pos)
+        previous = tag
+        vr = raw[4:6]
+        if vr not in VALID_VRS:
+            raise _damaged("unknown value representation in the file meta", tag, pos)
+        if vr in LONG_VRS:
+            (length,) = struct.unpack("<L", reader.read(pos + 8, 4))
+            value = pos + 12
+        else:
+            (length,) = struct.unpack("<H", raw[6:8])
+            value = pos + 8
+        if length == UNDEFINED or value + length > reader.size:
+            raise _damaged("file meta element runs past the end of the file", tag, pos)
+        if tag == 0x00020010:
+            ts = reader.read(value, length).decode("latin-1").strip("\0 ")
+        pos = value + length
+    return pos, ts
+
+
+def scan(fh: BinaryIO, size: int, kind: Kind) -> FileMap:
+    """Check the structure of the file open as ``fh`` (``size`` bytes) and map it."""
+    reader = _Reader(fh, size)
+    start = {Kind.PART10: 132, Kind.BARE_META: 4}.get(kind, 0)
+    pos, ts = _meta(reader, start) if start else (0, None)
+    if ts is not None and ts in DEFLATED:
+        return FileMap(kind, size, pos, ts, False, True, True, None)
+    little = ts != EXPLICIT_BE
+    implicit = ts == IMPLICIT_LE
+    if pos + 6 <= size:
+        head = reader.read(pos, 6)
+        found_implicit = not (0x40 < head[4] < 0x5B and 0x40 < head[5] < 0x5B)
+        if ts is None:
+            implicit = found_implicit
+            if not implicit:
+                (group,) = struct.unpack("<H", head[:2])
+                little = group < 1024
+        elif found_implicit != implicit:
+            implicit = found_implicit  # as pydicom reads it; the syntax mismatch is reported
+    walker = _Walker(reader, little)
+    walker.dataset(pos, size, implicit, 0, top=True)
+    return FileMap(kind, size, pos, ts, implicit, little, False, walker.pixel)

@@ -1,0 +1,276 @@
+"""The batch engine: resume, lock, parallel workers, rejection and quarantine, CI summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pydicom
+import pytest
+from click.testing import CliRunner
+
+import dicomscrub.parallel
+from corpus import TEST_FILES, bundled, fictional, snapshot
+from dicomscrub.cli import cli
+from dicomscrub.process import FileResult, Status
+from dicomscrub.pseudonym import Key
+from dicomscrub.runner import RunError, execute, plan_run
+from dicomscrub.state import OutputLock, StateStore
+from dicomscrub.writer import TEMP_PREFIX
+
+Tree = Callable[..., Path]
+
+
+def audit_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [row for row in csv.DictReader(fh) if row["record"] == "file"]
+
+
+def statuses(path: Path) -> list[str]:
+    return [row["status"] for row in audit_rows(path)]
+
+
+def run_cli(*args: str | Path) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["run", *map(str, args)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.output
+
+
+def burned_in(folder: Path) -> Path:
+    ds = pydicom.dcmread(bundled("CT_small.dcm"))
+    fictional(ds, 900, 1, 1, 1)
+    ds.BurnedInAnnotation = "YES"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "DOE_JANE900_burned.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_second_run_marks_done_files_unchanged_and_writes_nothing(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs, out = tree(12), tmp_path / "out"
+    first = execute(plan_run([inputs], out, key=key, jobs=1))
+    written = snapshot(out)
+    first_rows = audit_rows(tmp_path / "out.audit.csv")
+    second = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert first.counts["written"] == 12 and int(first.exit_code) == 0
+    assert second.counts["unchanged"] == 12 and second.counts["written"] == 0
+    assert int(second.exit_code) == 0
+    assert snapshot(out) == written
+    rows = audit_rows(tmp_path / "out.audit.csv")
+    assert {r["status"] for r in rows} == {"unchanged"}
+    same = ("input", "output", "methods", "method_codes", "private_kept", "private_removed")
+    assert [[r[c] for c in same] for r in rows] == [[r[c] for c in same] for r in first_rows]
+    assert all(r["detail"].startswith("done by an earlier run") for r in rows)
+
+
+def test_new_inputs_are_processed_and_done_ones_are_not(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs, out = tree(6), tmp_path / "out"
+    execute(plan_run([inputs], out, key=key, jobs=1))
+    ds = pydicom.dcmread(bundled("MR_small.dcm"))
+    fictional(ds, 77, 1, 1, 1).save_as(inputs / "late.dcm", enforce_file_format=True)
+    report = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert report.counts["unchanged"] == 6 and report.counts["written"] == 1
+    assert (
+        dict(
+            zip(
+                [r["input"] for r in audit_rows(tmp_path / "out.audit.csv")],
+                statuses(tmp_path / "out.audit.csv"),
+                strict=True,
+            )
+        )["late.dcm"]
+        == "written"
+    )
+
+
+def test_an_input_touched_since_is_checked_again_and_found_identical(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs, out = tree(3), tmp_path / "out"
+    execute(plan_run([inputs], out, key=key, jobs=1))
+    first = sorted(inputs.rglob("*.dcm"))[0]
+    os.utime(first, ns=(1_000_000_000, 1_000_000_000))
+    report = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert report.counts["unchanged"] == 2 and report.counts["skipped"] == 1
+    third = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert third.counts["unchanged"] == 3  # the identical output was recorded as done
+
+
+def test_other_key_does_not_count_earlier_files_as_done(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs, out = tree(3), tmp_path / "out"
+    execute(plan_run([inputs], out, key=key, jobs=1))
+    report = execute(plan_run([inputs], out, key=Key(b"another-key-0123456789", "file"), jobs=1))
+    assert report.counts["unchanged"] == 0
+    assert report.other_settings
+
+
+def test_two_workers_give_the_same_files_and_audit_as_one(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs = tree(20)
+    burned_in(inputs / "odd")
+    (inputs / "notes.txt").write_text("not DICOM", encoding="utf-8")
+    one = execute(plan_run([inputs], tmp_path / "one", key=key, jobs=1))
+    two = execute(plan_run([inputs], tmp_path / "two", key=key, jobs=2))
+    assert one.counts == two.counts
+    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
+    a = (tmp_path / "one.audit.csv").read_text(encoding="utf-8").replace("/one/", "/")
+    b = (tmp_path / "two.audit.csv").read_text(encoding="utf-8").replace("/two/", "/")
+    assert a == b
+    inputs_order = [r["input"] for r in audit_rows(tmp_path / "two.audit.csv")]
+    assert inputs_order == sorted(inputs_order)
+
+
+def test_a_worker_that_dies_fails_only_its_own_file(
+    tree: Tree, tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = tree(8)
+    victim = sorted(p.relative_to(inputs).as_posix() for p in inputs.rglob("*.dcm"))[3]
+    real = dicomscrub.parallel.process_file
+
+    def dying(source: object, job: object) -> FileResult:
+        if getattr(source, "rel", "") == victim:
+            os._exit(3)  # as if killed by the out-of-memory killer
+        return real(source, job)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dicomscrub.parallel, "process_file", dying)  # inherited by the fork
+    report = execute(plan_run([inputs], tmp_path / "out", key=key, jobs=2))
+    # a file whose worker was stopped when the pool broke, after its output was linked, is
+    # found identical when retried
+    assert report.counts["written"] + report.counts["skipped"] == 7
+    assert report.counts["failed"] == 1
+    assert [r.input for r in report.failures] == [victim]
+    assert "worker process died" in report.failures[0].detail
+
+
+def test_a_second_run_on_a_locked_output_is_refused_with_exit_2(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    inputs, out = tree(2), tmp_path / "out"
+    with OutputLock(out):
+        code, output = run_cli(inputs, "-o", out, "--key-file", key_file)
+    assert code == 2
+    assert f"output folder {out} is in use by another dicomscrub run" in output
+    assert not any(out.rglob("*.dcm"))
+    code, _ = run_cli(inputs, "-o", out, "--key-file", key_file)  # the lock is gone with it
+    assert code == 0
+
+
+def test_temporary_files_of_a_killed_run_are_removed_at_start(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs, out = tree(2), tmp_path / "out"
+    execute(plan_run([inputs], out, key=key, jobs=1))
+    leftover = out / "somewhere" / f"{TEMP_PREFIX}999-abc"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"half a file")
+    state = StateStore(out, "x")
+    state.begin_run()  # a run that never finished
+    state.close()
+    report = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert report.swept == 1 and not leftover.exists()
+
+
+def test_the_state_folder_holds_no_identifying_value(tree: Tree, tmp_path: Path, key: Key) -> None:
+    inputs, out = tree(6), tmp_path / "out"
+    execute(plan_run([inputs], out, key=key, jobs=1))
+    stored = b"".join(p.read_bytes() for p in (out / ".dicomscrub").iterdir())
+    with sqlite3.connect(out / ".dicomscrub" / "state.sqlite") as db:
+        stored += repr(db.execute("SELECT * FROM done").fetchall()).encode()
+    for path in inputs.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        rel = path.relative_to(inputs).as_posix()
+        for value in (str(ds.PatientName), ds.PatientID, ds.StudyInstanceUID, ds.SOPInstanceUID):
+            assert value.encode() not in stored
+        for part in rel.split("/"):
+            assert part.encode() not in stored
+        assert str(inputs).encode() not in stored
+        assert str(path.stat().st_mtime_ns).encode() not in stored
+
+
+def test_burned_in_annotation_is_rejected_quarantined_and_fails_the_job(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    inputs, out, review = tree(2), tmp_path / "out", tmp_path / "review"
+    original = burned_in(inputs / "odd").read_bytes()
+    summary = tmp_path / "ci" / "summary.json"
+    code, output = run_cli(
+        inputs,
+        "-o",
+        out,
+        "--key-file",
+        key_file,
+        "--quarantine",
+        review,
+        "--summary-json",
+        summary,
+    )
+    assert code == 1
+    assert "rejected: odd/DOE_JANE900_burned.dcm: Burned In Annotation (0028,0301) is YES" in output
+    rows = {r["input"]: r for r in audit_rows(tmp_path / "out.audit.csv")}
+    row = rows["odd/DOE_JANE900_burned.dcm"]
+    assert row["status"] == "rejected" and row["output"] == ""
+    copies = [p for p in review.iterdir() if p.suffix == ".dcm"]
+    assert len(copies) == 1 and copies[0].read_bytes() == original
+    assert "DOE" not in copies[0].name and copies[0].name in row["detail"]
+    with (review / "index.csv").open(encoding="utf-8", newline="") as fh:
+        index = list(csv.DictReader(fh))
+    assert [(r["quarantine_file"], r["input"]) for r in index] == [
+        (copies[0].name, "odd/DOE_JANE900_burned.dcm")
+    ]
+    doc = json.loads(summary.read_text(encoding="utf-8"))
+    assert doc["counts"] == {"written": 2, "unchanged": 0, "skipped": 0, "failed": 0, "rejected": 1}
+    assert doc["exit_code"] == 1 and doc["files"] == 3 and doc["seconds"] >= 0
+    assert doc["failures"][0]["input"] == "odd/DOE_JANE900_burned.dcm"
+    assert doc["failures"][0]["reason"].startswith("Burned In Annotation (0028,0301) is YES")
+    assert set(doc) >= {"started", "finished", "files_per_second", "mb_per_second"}
+    assert not any("burned" in p.name for p in out.rglob("*"))
+
+
+def test_allow_rejected_exits_0_when_only_rejections_happened(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    inputs = tree(1)
+    burned_in(inputs)
+    code, _ = run_cli(inputs, "-o", tmp_path / "out", "--key-file", key_file, "--allow-rejected")
+    assert code == 0
+
+
+def test_quarantine_inside_the_output_is_refused(tmp_path: Path, key: Key) -> None:
+    with pytest.raises(
+        RunError, match=r"quarantine folder .* must not be inside the output folder"
+    ):
+        plan_run(
+            [TEST_FILES / "CT_small.dcm"],
+            tmp_path / "out",
+            key=key,
+            quarantine=tmp_path / "out" / "q",
+        )
+
+
+def test_quiet_prints_nothing_when_all_goes_well(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    result = CliRunner().invoke(
+        cli, ["run", str(tree(2)), "-o", str(tmp_path / "out"), "--key-file", str(key_file), "-q"]
+    )
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_run_help_documents_the_batch_options_and_exit_codes() -> None:
+    text = CliRunner().invoke(cli, ["run", "-h"]).output
+    for word in ("--jobs", "--quarantine", "--summary-json", "--allow-rejected", "130", "in use"):
+        assert word in text
+
+
+def test_statuses_cover_every_audit_status() -> None:
+    assert [s.value for s in Status] == ["written", "unchanged", "skipped", "failed", "rejected"]

@@ -1,0 +1,116 @@
+"""A run killed with SIGKILL (or stopped with Ctrl-C) in the middle leaves only complete, valid
+outputs, and the next run finishes with the same bytes as an uninterrupted run."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pydicom
+
+from corpus import snapshot
+from dicomscrub.writer import TEMP_PREFIX
+
+Tree = Callable[..., Path]
+FILES = 60
+POLL_LIMIT = 2000  # polls, not a time budget: the test waits for files, never for a duration
+
+
+def start(inputs: Path, out: Path, key_file: Path, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dicomscrub",
+            "run",
+            str(inputs),
+            "-o",
+            str(out),
+            "--key-file",
+            str(key_file),
+            "--jobs",
+            "2",
+            "-q",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: the signal reaches the workers too
+    )
+
+
+def finished_outputs(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*.dcm") if ".dicomscrub" not in p.parts]
+
+
+def wait_for_outputs(proc: subprocess.Popen[bytes], out: Path, count: int) -> None:
+    for _ in range(POLL_LIMIT):
+        if len(finished_outputs(out)) >= count or proc.poll() is not None:
+            return
+        time.sleep(0.002)
+
+
+def assert_only_complete_files(out: Path) -> None:
+    leftovers = [p for p in out.rglob("*") if p.name.startswith(TEMP_PREFIX)]
+    visible = finished_outputs(out)
+    for path in visible:  # every file under a final name is complete and valid
+        ds = pydicom.dcmread(path)
+        assert ds.PatientIdentityRemoved == "YES"
+        assert len(ds.PixelData) == ds.Rows * ds.Columns * 2 * int(ds.get("NumberOfFrames", 1))
+    assert all(not p.name.endswith(".dcm") for p in leftovers)
+
+
+def test_sigkill_mid_run_leaves_complete_files_and_rerun_matches_uninterrupted_run(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    inputs = tree(FILES, pixel_bytes=1 << 20)
+    out = tmp_path / "killed"
+    proc = start(inputs, out, key_file)
+    wait_for_outputs(proc, out, 5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert 5 <= len(finished_outputs(out)) < FILES
+    assert_only_complete_files(out)
+
+    rerun = start(inputs, out, key_file)
+    _, err = rerun.communicate()
+    assert rerun.returncode == 0, err.decode()
+    reference = start(inputs, tmp_path / "reference", key_file)
+    _, err = reference.communicate()
+    assert reference.returncode == 0, err.decode()
+    assert not [p for p in out.rglob("*") if p.name.startswith(TEMP_PREFIX)]
+    assert snapshot(out) == snapshot(tmp_path / "reference")
+    kept = tmp_path / "killed.audit.interrupted-1.csv"  # the killed run's rows are kept
+    assert kept.read_text(encoding="utf-8").startswith("record,root,input,output,status")
+    assert len(snapshot(out)) == FILES
+
+
+def test_ctrl_c_mid_run_exits_130_keeping_finished_files_and_no_partial_one(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    inputs = tree(FILES, pixel_bytes=1 << 20)
+    out, summary = tmp_path / "out", tmp_path / "summary.json"
+    proc = start(inputs, out, key_file, "--summary-json", str(summary))
+    wait_for_outputs(proc, out, 5)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole group
+    _, err = proc.communicate()
+    assert proc.returncode == 130, err.decode()
+    assert "interrupted: finished files kept" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert_only_complete_files(out)
+    assert not [p for p in out.rglob("*") if p.name.startswith(TEMP_PREFIX)]
+    with (tmp_path / "out.audit.csv").open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["record"] == "file"]
+    written = {r["output"] for r in rows if r["status"] == "written"}
+    assert written == {p.relative_to(out).as_posix() for p in finished_outputs(out)}
+    assert '"interrupted": true' in summary.read_text(encoding="utf-8")
+    rerun = start(inputs, out, key_file)
+    rerun.communicate()
+    assert rerun.returncode == 0 and len(finished_outputs(out)) == FILES

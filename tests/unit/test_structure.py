@@ -1,0 +1,92 @@
+"""The structural check: where Pixel Data lies, and which damage is found before any write."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import pytest
+
+from corpus import TEST_FILES, bundled
+from dicomscrub.discover import Kind, sniff
+from dicomscrub.structure import UNDEFINED, Damaged, FileMap, scan
+
+
+def scan_bytes(data: bytes) -> FileMap:
+    return scan(io.BytesIO(data), len(data), sniff(data[:512]))
+
+
+def test_defined_length_pixel_data_is_located_with_trailing_elements_after_it() -> None:
+    data = bundled("CT_small.dcm").read_bytes()
+    fmap = scan_bytes(data)
+    assert fmap.pixel is not None
+    assert fmap.pixel.tag == 0x7FE00010 and fmap.pixel.vr == "OW"
+    assert data[fmap.pixel.start : fmap.pixel.start + 4] == b"\xe0\x7f\x10\x00"
+    assert fmap.pixel.end - fmap.pixel.value_start == fmap.pixel.length == 32768
+    assert fmap.pixel.end < len(data)  # CT_small has elements after Pixel Data
+
+
+def test_encapsulated_pixel_data_ends_after_its_sequence_delimiter() -> None:
+    data = bundled("JPEG2000.dcm").read_bytes()
+    fmap = scan_bytes(data)
+    assert fmap.pixel is not None and fmap.pixel.length == UNDEFINED
+    assert data[fmap.pixel.value_end : fmap.pixel.end] == b"\xfe\xff\xdd\xe0\0\0\0\0"
+
+
+def test_implicit_and_big_endian_files_are_read_as_encoded() -> None:
+    implicit = scan_bytes(bundled("MR_small_implicit.dcm").read_bytes())
+    big = scan_bytes(bundled("MR_small_bigendian.dcm").read_bytes())
+    assert (implicit.implicit, implicit.little) == (True, True)
+    assert (big.implicit, big.little) == (False, False)
+    assert implicit.syntax_matches and big.syntax_matches
+
+
+def test_deflated_file_is_reported_and_not_walked() -> None:
+    fmap = scan_bytes(bundled("image_dfl.dcm").read_bytes())
+    assert fmap.deflated and fmap.pixel is None
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in TEST_FILES.glob("*.dcm") if "truncated" not in p.name)
+)
+def test_every_bundled_file_that_is_not_truncated_passes_the_check(name: str) -> None:
+    data = (TEST_FILES / name).read_bytes()
+    if sniff(data[:512]) is Kind.NOT_DICOM:
+        pytest.skip("not recognised as DICOM by content")
+    scan_bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("MR_truncated.dcm", "Pixel Data runs past the end of the file (truncated)"),
+        ("rtplan_truncated.dcm", "(truncated)"),
+    ],
+)
+def test_pydicoms_truncated_files_are_damaged(name: str, reason: str) -> None:
+    with pytest.raises(Damaged, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        scan_bytes(bundled(name).read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("length", "reason"),
+    [
+        (0xFFF0, "length (truncated) at (0010,0010)"),  # runs past the end of the file
+        (4, "unknown value representation"),  # the next header lands inside the value
+    ],
+)
+def test_a_wrong_length_is_found_and_located(length: int, reason: str) -> None:
+    data = bytearray(bundled("CT_small.dcm").read_bytes())
+    pos = data.index(b"\x10\x00\x10\x00PN")  # Patient's Name
+    data[pos + 6 : pos + 8] = struct.pack("<H", length)
+    with pytest.raises(Damaged, match=r"\(byte \d+\)$") as info:
+        scan_bytes(bytes(data))
+    assert str(info.value).startswith(reason)
+
+
+def test_a_damaged_message_holds_no_value_from_the_file() -> None:
+    data = bundled("CT_small.dcm").read_bytes()
+    cut = data[: data.index(b"CompressedSamples") + 5]
+    with pytest.raises(Damaged) as info:
+        scan_bytes(cut)
+    assert "Compressed" not in str(info.value)
