@@ -8,6 +8,7 @@ the audit) without ever recording an original value.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import io
 import re
 import struct
@@ -97,6 +98,34 @@ class PrivateRecord:
     detail: str = ""
 
 
+class Basis(str, enum.Enum):
+    """Where the action of a standard element came from (see :class:`Decision`)."""
+
+    RULE = "rule"  # a profile rule (Decision.rule names it)
+    DEFAULT = "default"  # no rule: settings.default
+    UNLISTED_UID = "unlisted-uid"  # no rule, a UID not defined by the standard: unlisted_uids
+    STANDARD_UID = "standard-uid"  # no rule, only UIDs defined by the standard: kept
+    STRUCTURAL_UID = "structural-uid"  # no rule, a class/syntax/organisation UID: kept
+    UNLISTED_DATE = "unlisted-date"  # no rule, DA/DT/TM: settings.unlisted_dates
+    UID_IN_SEQUENCE = "uid-in-x-z-u-sequence"  # no rule, a UID inside an X/Z/U* sequence: U
+    GROUP_LENGTH = "group-length"  # (gggg,0000): dropped, recomputed on write when needed
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why one standard element was treated as it was, recorded only when
+    :meth:`Scrubber.scrub` is given a list (``explain`` and the leak check). Never holds a value.
+    Private elements are described by :class:`PrivateRecord` instead."""
+
+    path: str  # tag path, as in PrivateRecord
+    tag: int
+    vr: str
+    action: Action
+    effect: Effect
+    basis: Basis
+    rule: Rule | None = None
+
+
 @dataclass
 class ScrubResult:
     private: list[PrivateRecord] = field(default_factory=list)
@@ -121,6 +150,7 @@ class _State:
     present: set[tuple[int, str]] = field(default_factory=set)
     dates_shifted: bool = False
     dates_kept: bool = False
+    decisions: list[Decision] | None = None
 
 
 def is_structural_uid_tag(tag: int) -> bool:
@@ -309,8 +339,11 @@ class Scrubber:
 
     # ---- entry point -------------------------------------------------------------------------
 
-    def scrub(self, ds: Dataset) -> ScrubResult:
-        """De-identify ``ds`` in place (file meta excluded; see :meth:`scrub_file_meta`)."""
+    def scrub(self, ds: Dataset, decisions: list[Decision] | None = None) -> ScrubResult:
+        """De-identify ``ds`` in place (file meta excluded; see :meth:`scrub_file_meta`).
+
+        With a ``decisions`` list, one :class:`Decision` per standard element visited is appended
+        to it; without one (``run``), nothing is recorded."""
         result = ScrubResult()
         patient_id = _text_value(ds, "PatientID")
         patient = patient_id or _text_value(ds, "StudyInstanceUID")
@@ -320,6 +353,7 @@ class Scrubber:
             patient_id=patient_id,
             result=result,
             declarations=read_declarations(ds),
+            decisions=decisions,
         )
         before = {kw: _text_value(ds, kw) for kw in MAPPED_KEYWORDS} if self.collect_mapping else {}
         self._dataset(ds, "", state, replace_uids=False)
@@ -358,6 +392,17 @@ class Scrubber:
             tag = int(base_tag)
             group, element = tag >> 16, tag & 0xFFFF
             if element == 0x0000:  # group length: recomputed on write when needed, else dropped
+                if state.decisions is not None:
+                    state.decisions.append(
+                        Decision(
+                            prefix + format_tag(tag),
+                            tag,
+                            ds[tag].VR,
+                            Action.X,
+                            Effect.REMOVE,
+                            Basis.GROUP_LENGTH,
+                        )
+                    )
                 del ds[tag]
                 continue
             if group % 2 == 1 and not is_private_group(group):
@@ -402,32 +447,34 @@ class Scrubber:
         elem = ds[tag]
         if elem.VR == "UN":
             elem = self._retype(ds, elem)
-        rule = self.profile.standard_rule(tag)
-        action = rule.action if rule is not None else self._unlisted_action(elem, replace_uids)
-        is_seq = elem.VR == "SQ"
-        effect = resolve(action, is_seq)
-        if (
-            replace_uids
-            and elem.VR == "UI"
-            and effect is Effect.KEEP
-            and rule is None
-            and not is_structural_uid_tag(tag)
-        ):
-            effect = Effect.UID
+        action, basis, rule = self.action_for(elem, replace_uids)
+        effect = resolve(action, elem.VR == "SQ")
+        if state.decisions is not None:
+            state.decisions.append(
+                Decision(prefix + format_tag(tag), tag, elem.VR, action, effect, basis, rule)
+            )
         self._apply(ds, elem, effect, rule, prefix, state, replace_uids)
 
-    def _unlisted_action(self, elem: DataElement, replace_uids: bool) -> Action:
+    def action_for(
+        self, elem: DataElement, replace_uids: bool = False
+    ) -> tuple[Action, Basis, Rule | None]:
+        """The action for a standard element, where it came from, and the rule (if any).
+
+        ``replace_uids`` is true inside a sequence whose action is X/Z/U*."""
+        rule = self.profile.standard_rule(int(elem.tag))
+        if rule is not None:
+            return rule.action, Basis.RULE, rule
         if elem.VR == "UI":
             if is_structural_uid_tag(int(elem.tag)):
-                return Action.K
+                return Action.K, Basis.STRUCTURAL_UID, None
             if replace_uids:
-                return Action.U
+                return Action.U, Basis.UID_IN_SEQUENCE, None
             if any(not is_standard_uid(str(v)) for v in _values(elem)):
-                return self.profile.unlisted_uids
-            return Action.K
+                return self.profile.unlisted_uids, Basis.UNLISTED_UID, None
+            return Action.K, Basis.STANDARD_UID, None
         if elem.VR in DATE_VRS:
-            return self.profile.unlisted_dates
-        return self.profile.default
+            return self.profile.unlisted_dates, Basis.UNLISTED_DATE, None
+        return self.profile.default, Basis.DEFAULT, None
 
     def _retype(self, ds: Dataset, elem: DataElement) -> DataElement:
         """A standard element read as UN gets its dictionary VR, so actions can be VR-correct."""
