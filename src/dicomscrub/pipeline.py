@@ -697,7 +697,7 @@ class Scrubber:
         catch_all = rule is None or rule.selector == PRIVATE
         verdict: Verdict | None = None
         if action is Action.C:
-            table_hit, profile_hit = self._safe_hits(tag, creator)
+            table_hit, profile_hit = self.safe_hits(tag, creator)
             verdict = safe_verdict(decl, byte, table_hit, profile_hit)
         elif not catch_all and resolve(action, elem.VR == "SQ") is Effect.KEEP:
             flagged = identifying_verdict(decl, byte)
@@ -754,7 +754,7 @@ class Scrubber:
                     )
                 self._drop_nested_private(sub, sub_path, state)
 
-    def _safe_hits(self, tag: int, creator: str) -> tuple[bool, bool]:
+    def safe_hits(self, tag: int, creator: str) -> tuple[bool, bool]:
         """Does Table E.3.10-1 list this element? Does a profile's own safe list?"""
         table = profile = False
         for entry in self.profile.safe_private:

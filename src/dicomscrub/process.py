@@ -28,10 +28,11 @@ from pydicom.uid import (
 )
 
 from dicomscrub import __version__
+from dicomscrub.check import scrub_checked
 from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.pipeline import PrivateRecord, Scrubber
 from dicomscrub.tags import format_tag
-from dicomscrub.writer import Collision, OutputPlan, write_atomic
+from dicomscrub.writer import Collision, OutputPlan, probe, write_atomic
 
 # pydicom's log records quote element values (which may identify a patient): they go nowhere, and a
 # file's problems are reported through its result record instead.
@@ -54,6 +55,8 @@ def _quiet_pydicom() -> Iterator[None]:
         settings.reading_validation_mode, settings.writing_validation_mode = saved
 
 
+quiet_pydicom = _quiet_pydicom  # check and explain read files exactly as run does
+
 IMPLEMENTATION_CLASS_UID = UID("2.25.203283536178416316722493390717806498765")
 IMPLEMENTATION_VERSION = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -64,6 +67,7 @@ class Status(str, enum.Enum):
     SKIPPED = "skipped"
     FAILED = "failed"
     REJECTED = "rejected"
+    WOULD_WRITE = "would-write"  # run --dry-run: everything done but the write
 
 
 @dataclass
@@ -157,9 +161,18 @@ def read_dataset(path: Path) -> tuple[Dataset | None, str]:
 class Job:
     """Everything a worker needs, built once per process."""
 
-    def __init__(self, scrubber: Scrubber, plan: OutputPlan) -> None:
+    def __init__(
+        self,
+        scrubber: Scrubber,
+        plan: OutputPlan,
+        *,
+        leak_check: bool = True,
+        dry_run: bool = False,
+    ) -> None:
         self.scrubber = scrubber
         self.plan = plan
+        self.leak_check = leak_check  # off only to measure what it costs (benchmarks/)
+        self.dry_run = dry_run
 
 
 def process_file(source: Source, job: Job) -> FileResult:
@@ -214,7 +227,7 @@ def _deidentify(
 ) -> FileResult:
     ts = _transfer_syntax(ds)
     sop_class = ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID")
-    scrub = job.scrubber.scrub(ds)
+    scrub, leaks_in = scrub_checked(job.scrubber, ds, job.leak_check)
     result.private = scrub.private
     result.mapping = scrub.mapping
     result.methods = scrub.methods
@@ -247,9 +260,13 @@ def _deidentify(
             little_endian=ts.is_little_endian,
             enforce_file_format=True,
         )
+    leak = leaks_in(buffer.getbuffer())
+    if leak:  # fail closed: a file that would leak is never written
+        result.status, result.detail = Status.REJECTED, leak
+        return result
     rel_out = job.plan.relative_path(ds, source, job.scrubber.pseudo)
     try:
-        write_atomic(job.plan.root / rel_out, buffer.getbuffer())
+        (probe if job.dry_run else write_atomic)(job.plan.root / rel_out, buffer.getbuffer())
     except Collision as exc:
         result.output = rel_out
         if exc.identical:
@@ -259,6 +276,6 @@ def _deidentify(
             result.status = Status.FAILED
             result.detail = "output path already holds a different file; not overwritten"
         return result
-    result.status = Status.WRITTEN
+    result.status = Status.WOULD_WRITE if job.dry_run else Status.WRITTEN
     result.output = rel_out
     return result

@@ -14,6 +14,7 @@ class ExitCode(enum.IntEnum):
 
     OK = 0  # every DICOM input was written (non-DICOM files may have been skipped)
     SOME_FAILED = 1  # some inputs failed or were rejected; the others were written
+    FINDINGS = 1  # check: something was found (an alias of SOME_FAILED)
     USAGE = 2  # bad command line, profile or key: nothing was touched
     INTERRUPTED = 130  # Ctrl-C: finished files kept, no partial file left
 

@@ -37,6 +37,8 @@ class RunPlan:
     layout: Layout
     mapping_out: Path | None = None
     subjects: dict[str, str] | None = None
+    dry_run: bool = False  # everything but writing outputs: the audit says what would be written
+    leak_check: bool = True  # off only to measure its cost (benchmarks/check_overhead.py)
 
 
 def _contains(outer: Path, inner: Path) -> bool:
@@ -60,6 +62,8 @@ def plan_run(
     layout: Layout = Layout.HIERARCHY,
     mapping_out: Path | None = None,
     mapping_in: Path | None = None,
+    dry_run: bool = False,
+    leak_check: bool = True,
 ) -> RunPlan:
     """Validate everything (profile first); raise ProfileError or RunError before touching files."""
     compiled = load_profile(profile, options)
@@ -85,6 +89,8 @@ def plan_run(
         ):
             raise RunError(f"audit file {audit_path} must not be inside an input")
     mapping_path: Path | None = None
+    if mapping_out is not None and dry_run:
+        raise RunError("--dry-run writes no crosswalk; leave out --mapping-out")
     if mapping_out is not None:
         mapping_path = mapping_out.resolve()
         if _contains(out, mapping_path):
@@ -104,7 +110,18 @@ def plan_run(
             subjects = read_subjects(mapping_in)
         except CrosswalkError as exc:
             raise RunError(str(exc)) from None
-    return RunPlan(tuple(inputs), output, audit_path, compiled, key, layout, mapping_path, subjects)
+    return RunPlan(
+        tuple(inputs),
+        output,
+        audit_path,
+        compiled,
+        key,
+        layout,
+        mapping_path,
+        subjects,
+        dry_run=dry_run,
+        leak_check=leak_check,
+    )
 
 
 def execute(
@@ -117,7 +134,8 @@ def execute(
     sources: list[Source] = discover(list(plan.inputs))
     if on_discovered:
         on_discovered(len(sources))
-    plan.output.mkdir(parents=True, exist_ok=True)
+    if not plan.dry_run:
+        plan.output.mkdir(parents=True, exist_ok=True)
     job = Job(
         Scrubber(
             plan.profile,
@@ -125,6 +143,8 @@ def execute(
             collect_mapping=plan.mapping_out is not None,
         ),
         OutputPlan(plan.output, plan.layout, mirror_labels(list(plan.inputs))),
+        leak_check=plan.leak_check,
+        dry_run=plan.dry_run,
     )
     report = Report()
     crosswalk: set[tuple[str, str, str]] = set()

@@ -98,6 +98,13 @@ def write_atomic(target: Path, data: bytes | memoryview) -> None:
             os.unlink(tmp)
 
 
+def probe(target: Path, data: bytes | memoryview) -> None:
+    """What :func:`write_atomic` would do, without writing (``run --dry-run``): raise
+    :class:`Collision` if ``target`` exists."""
+    if target.exists() or target.is_symlink():
+        raise Collision(_same_content(target, data))
+
+
 def _same_content(path: Path, data: bytes | memoryview) -> bool:
     try:
         return path.read_bytes() == bytes(data)
