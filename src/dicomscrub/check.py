@@ -28,6 +28,7 @@ import enum
 import io
 import json
 import os
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ from dicomscrub.identity import (
     contains_word,
     mask,
     snapshot,
+    still_identifying,
     tool_text,
 )
 from dicomscrub.layout import DEFLATED, Layout, read_layout
@@ -163,9 +165,8 @@ def find_leaks(
     if not hits:
         return ""
     # Only now (a candidate was found): drop what is not a leak (see Exclusions).
-    exclusions = Exclusions(tool_text=tool_text(scrubber))
-    exclusions.add_dataset(ds)
-    hits = [(offset, tok) for offset, tok in hits if exclusions.allows(tok)]
+    leaking = still_identifying({tok for _, tok in hits}, ds, _tool_text(scrubber))
+    hits = [(offset, tok) for offset, tok in hits if tok.text in leaking]
     if not hits:
         return ""
     layout = layout or read_layout(bytes(data))
@@ -183,6 +184,16 @@ def find_leaks(
         f"leak check: the output would hold identifying values of its input "
         f"({'; '.join(places[:3])}{more}); not written"
     )
+
+
+_TOOL_TEXT: weakref.WeakKeyDictionary[Scrubber, str] = weakref.WeakKeyDictionary()
+
+
+def _tool_text(scrubber: Scrubber) -> str:
+    text = _TOOL_TEXT.get(scrubber)
+    if text is None:
+        text = _TOOL_TEXT[scrubber] = tool_text(scrubber)
+    return text
 
 
 def _searchable(

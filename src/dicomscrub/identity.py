@@ -18,6 +18,7 @@ Nothing here writes a value anywhere: tokens live in memory and are reported onl
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ BINARY_VRS = frozenset({"OB", "OW", "UN"})
 _PN_SPLIT = re.compile(r"[\^=\s,]+")
 _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\xa0-\xff]{%d,}" % MIN_BINARY_RUN)
 _LETTER = re.compile(r"[^\W\d_]")
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyz")
 _DIGIT = frozenset(b"0123456789")
@@ -105,24 +107,24 @@ def mask(text: str) -> str:
 def searchable(text: str) -> bool:
     """Long enough to search, and not too long: see :data:`MIN_CHARS`, :data:`MIN_DIGITS` and
     :data:`MAX_CHARS`."""
-    if len(text) > MAX_CHARS:
+    if not MIN_CHARS <= len(text) <= MAX_CHARS:  # MIN_CHARS <= MIN_DIGITS
         return False
     if _LETTER.search(text):
-        return len(text) >= MIN_CHARS
-    return sum(ch.isdigit() for ch in text) >= MIN_DIGITS
+        return True
+    return len(text) - len(text.translate(_NO_DIGITS)) >= MIN_DIGITS
 
 
 # ---- the input, before the scrub -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Original:
     """One element of an input as it was read (kept in memory only, never written)."""
 
     path: str
     tag: int
     vr: str
-    values: tuple[str | bytes, ...]
+    value: object  # the value object as pydicom gave it (str, PersonName, MultiValue, bytes, ...)
     creator: str = ""  # the private creator of a private element's block
 
     @property
@@ -133,62 +135,70 @@ class Original:
     def is_creator(self) -> bool:
         return is_private_group(self.tag >> 16) and 0x10 <= (self.tag & 0xFFFF) <= 0xFF
 
-
-def _values(elem: DataElement) -> tuple[str | bytes, ...]:
-    value = elem.value
-    if value is None or value == "" or value == b"":
-        return ()
-    if isinstance(value, bytes):
-        return (value,)
-    if isinstance(value, MultiValue | list | tuple):
-        return tuple(v if isinstance(v, bytes) else str(v) for v in value)
-    return (str(value),)
+    @property
+    def values(self) -> tuple[str | bytes, ...]:
+        """The values as text (bytes for binary and undecoded values); () when empty."""
+        value = self.value
+        if value is None or value == "" or value == b"" or self.vr == "SQ":
+            return ()
+        if isinstance(value, bytes):
+            return (value,)
+        if isinstance(value, MultiValue | list | tuple):
+            return tuple(v if isinstance(v, bytes) else str(v) for v in value)
+        return (str(value),)
 
 
 def snapshot(ds: Dataset, prefix: str = "", out: list[Original] | None = None) -> list[Original]:
-    """Every element of ``ds`` (file meta included at the top level), recursively, with its values
-    as text. Private values read as UN that hold items are decoded as the scrub decodes them, so
-    the paths inside match its records. Sample data (pixels, waveforms) is left out."""
+    """Every element of ``ds`` (file meta included at the top level), recursively. Private values
+    read as UN that hold items are decoded as the scrub decodes them, so the paths inside match
+    its records. Sample data (pixels, waveforms) is left out.
+
+    Value objects are kept by reference: the scrub replaces an element's value, it never changes
+    the value object, so what is kept here is the input's value."""
     found: list[Original] = [] if out is None else out
     if not prefix:
         meta = getattr(ds, "file_meta", None)
         for elem in meta or ():
-            found.append(Original(format_tag(int(elem.tag)), int(elem.tag), elem.VR, _values(elem)))
+            found.append(Original(format_tag(int(elem.tag)), int(elem.tag), elem.VR, elem.value))
     creators: dict[tuple[int, int], str] = {}
     for elem in ds:
         tag = int(elem.tag)
-        group, element = tag >> 16, tag & 0xFFFF
-        path = prefix + format_tag(tag)
         if tag in BULK_TAGS:
             continue
+        path = prefix + format_tag(tag)
+        value = elem.value
+        vr = elem.VR
         creator = ""
-        if is_private_group(group):
+        group = tag >> 16
+        if group & 1 and is_private_group(group):
+            element = tag & 0xFFFF
             if 0x10 <= element <= 0xFF:
-                value = elem.value
                 text = value.decode("latin-1") if isinstance(value, bytes) else str(value or "")
                 creators[(group, element)] = text.strip(" \0")
             else:
                 creator = creators.get((group, element >> 8), "")
-        value = elem.value
-        if elem.VR == "SQ":
-            found.append(Original(path, tag, "SQ", (), creator))
-            for i, item in enumerate(value or []):
+            if vr == "UN" and isinstance(value, bytes) and _looks_like_items(value):
+                parsed = _parse_un_sequence(value)
+                if parsed is not None:
+                    found.append(Original(path, tag, "UN", value, creator))
+                    for i, item in enumerate(parsed):
+                        snapshot(item, f"{path}[{i}]/", found)
+                    continue
+        if vr == "SQ":
+            found.append(Original(path, tag, "SQ", None, creator))
+            for i, item in enumerate(value or ()):
                 snapshot(item, f"{path}[{i}]/", found)
             continue
-        if elem.VR == "UN" and isinstance(value, bytes) and _looks_like_items(value):
-            parsed = _parse_un_sequence(value)
-            if parsed is not None:
-                found.append(Original(path, tag, "UN", (value,), creator))
-                for i, item in enumerate(parsed):
-                    snapshot(item, f"{path}[{i}]/", found)
-                continue
-        found.append(Original(path, tag, elem.VR, _values(elem), creator))
+        if value is not None and isinstance(value, MultiValue | list):
+            value = tuple(value)  # the scrub may change a list in place; keep the input's items
+        found.append(Original(path, tag, vr, value, creator))
     return found
 
 
 # ---- what a value means --------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8192)
 def _category(vr: str, tag: int, private: bool) -> Category | None:
     if vr == "PN":
         return Category.NAME
@@ -256,13 +266,14 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
         yield text, ""
 
 
-def _kind(orig: Original, category: Category, suffix: str) -> str:
-    if category is Category.PRIVATE or orig.private:
-        where = f" ({orig.creator})" if orig.creator else ""
+@functools.lru_cache(maxsize=8192)
+def _kind(tag: int, creator: str, category: Category, suffix: str) -> str:
+    if category is Category.PRIVATE or (tag >> 16) % 2 == 1:
+        where = f" ({creator})" if creator else ""
         return f"private value{where}{suffix}"
     if category in (Category.DATE, Category.TIME, Category.UID):
         return str(category.value)  # one date or UID is often the value of several attributes
-    return f"{keyword_for(orig.tag) or format_tag(orig.tag)}{suffix}"
+    return f"{keyword_for(tag) or format_tag(tag)}{suffix}"
 
 
 # ---- identifying values of one input -------------------------------------------------------------
@@ -285,7 +296,7 @@ def _add(tokens: dict[str, Token], orig: Original, category: Category) -> None:
             kind = Category.NAME_PART if suffix == " component" else category
             if kind not in STRICT and _NUMBER.fullmatch(low):
                 continue  # a measurement in text or private data, not an identity
-            token = Token(low, _kind(orig, category, suffix), kind)
+            token = Token(low, _kind(orig.tag, orig.creator, category, suffix), kind)
             old = tokens.get(low)
             if old is None or (token.strict and not old.strict):
                 tokens[low] = token
@@ -312,40 +323,36 @@ def candidates(
     * file meta values count (the file meta is always replaced), except class and syntax UIDs;
     * numbers (DS, IS and binary numeric VRs) never count.
     """
-    effects = {d.path: d for d in decisions}
+    effects = {d.path: d.effect for d in decisions}
     fates = {r.tag: r.decision for r in private}
     ident = FileIdentity()
     for orig in originals:
-        if orig.tag == 0x00080005:
+        vr, tag = orig.vr, orig.tag
+        if vr == "SQ" or vr in NUMERIC_VRS or orig.value is None:
+            continue
+        if tag == 0x00080005:
             ident.charsets.update(str(v) for v in orig.values)
-        if not orig.values or orig.is_creator or orig.vr == "SQ":
-            continue
-        category = _category(orig.vr, orig.tag, orig.private)
-        if category is None:
-            continue
-        if orig.tag >> 16 == 0x0002:
-            keyword = keyword_for(orig.tag)
+        if tag >> 16 == 0x0002:
+            keyword = keyword_for(tag)
             if keyword.endswith(("ClassUID", "SyntaxUID")) and keyword != "ImplementationClassUID":
                 continue
+        elif tag & 0x10000:  # private (and forbidden odd groups)
+            if orig.is_creator or fates.get(orig.path, "removed") == "kept":
+                continue
+        else:
+            effect = effects.get(orig.path)
+            if effect is None:  # inside a sequence the scrub removed, emptied or replaced
+                uids = [str(v) for v in orig.values] if vr == "UI" else None
+                elem = DataElement(tag, vr, uids)
+                effect = resolve(scrubber.action_for(elem)[0], False)
+            if effect is Effect.KEEP:
+                continue
+            cleaned_text = effect is Effect.CLEAN and vr not in BINARY_VRS and vr != "UI"
+            if cleaned_text and (vr not in ("DA", "DT") or not shifted_dates):
+                continue
+        category = _category(vr, tag, orig.private)
+        if category is not None:
             _add(ident.tokens, orig, category)
-            continue
-        if orig.private:
-            if fates.get(orig.path, "removed") != "kept":
-                _add(ident.tokens, orig, category)
-            continue
-        decision = effects.get(orig.path)
-        if decision is not None:
-            effect = decision.effect
-        else:  # inside a sequence the scrub removed, emptied or replaced
-            uids = [str(v) for v in orig.values] if orig.vr == "UI" else None
-            elem = DataElement(orig.tag, orig.vr, uids)
-            effect = resolve(scrubber.action_for(elem)[0], False)
-        if effect is Effect.KEEP:
-            continue
-        cleaned_text = effect is Effect.CLEAN and orig.vr not in BINARY_VRS and orig.vr != "UI"
-        if cleaned_text and (orig.vr not in ("DA", "DT") or not shifted_dates):
-            continue
-        _add(ident.tokens, orig, category)
     return ident
 
 
@@ -364,9 +371,13 @@ def standard_values(ds: Dataset) -> Iterator[tuple[str, str]]:
             continue
         if elem.VR in NUMERIC_VRS and elem.VR not in ("DS", "IS"):
             continue
-        for value in _values(elem):
-            if isinstance(value, str):
-                yield elem.VR, value
+        value = elem.value
+        if isinstance(value, MultiValue | list | tuple):
+            for v in value:
+                if not isinstance(v, bytes):
+                    yield elem.VR, str(v)
+        elif value is not None and not isinstance(value, bytes):
+            yield elem.VR, str(value)
 
 
 @dataclass
@@ -403,6 +414,27 @@ class Exclusions:
         return not any(contains_word(text, token.text) for text in self.text)
 
 
+def still_identifying(tokens: Iterable[Token], ds: Dataset, tool: str) -> set[str]:
+    """The texts of ``tokens`` that :class:`Exclusions` built from the de-identified ``ds`` would
+    allow, computed for a few tokens without building the whole set (``run``'s leak check)."""
+    remaining = {t.text: t for t in tokens if not contains_word(tool, t.text)}
+    if not remaining:
+        return set()
+    for vr, value in standard_values(ds):
+        low = value.strip(" \0").lower()
+        for text, token in list(remaining.items()):
+            if text not in low:
+                continue
+            if token.strict:
+                if any(form.lower() == text for form, _ in forms(vr, value)):
+                    del remaining[text]
+            elif contains_word(low, text):
+                del remaining[text]
+        if not remaining:
+            break
+    return set(remaining)
+
+
 def tool_text(scrubber: Scrubber) -> str:
     """Everything dicomscrub itself may write into a data set, lower case, one value per line."""
     profile = scrubber.profile
@@ -434,8 +466,13 @@ def contains_word(text: str, word: str) -> bool:
 
 
 def _encodings(charsets: Iterable[str]) -> list[str]:
+    return _encodings_of(tuple(sorted(set(charsets))))
+
+
+@functools.lru_cache(maxsize=256)
+def _encodings_of(charsets: tuple[str, ...]) -> list[str]:
     names = ["utf-8", "latin-1"]
-    for charset in sorted(set(charsets)):
+    for charset in charsets:
         try:
             names += pydicom.charset.convert_encodings([c.strip() for c in charset.split("\\")])
         except Exception:  # an unknown character set: the default encodings still apply
@@ -446,6 +483,8 @@ def _encodings(charsets: Iterable[str]) -> list[str]:
 def byte_forms(text: str, encodings: list[str]) -> set[bytes]:
     """``text`` as bytes in each encoding, in lower and upper case, then ASCII-lowered (the
     haystack is lowered the same way)."""
+    if text.isascii():
+        return {text.lower().encode("ascii")}
     out: set[bytes] = set()
     for variant in {text, text.upper()}:
         for encoding in encodings:
