@@ -221,7 +221,11 @@ def explain_dataset(ds: Dataset, profile: CompiledProfile, name: str) -> Explana
         if orig.tag >> 16 == 0x0002:
             out.elements.append(_meta_row(orig))
             continue
-        keyword = keyword_for(orig.tag) if not orig.private else ""
+        keyword = keyword_for(orig.tag) if not orig.private else f"[{orig.creator}]"
+        if orig.is_creator:
+            keyword = "PrivateCreator"
+        elif keyword == "[]":
+            keyword = ""
         decision = by_path.get(orig.path)
         if decision is not None:
             effect = _effect_text(decision)

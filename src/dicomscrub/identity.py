@@ -151,7 +151,7 @@ class Original:
 def snapshot(ds: Dataset, prefix: str = "", out: list[Original] | None = None) -> list[Original]:
     """Every element of ``ds`` (file meta included at the top level), recursively. Private values
     read as UN that hold items are decoded as the scrub decodes them, so the paths inside match
-    its records. Sample data (pixels, waveforms) is left out.
+    its records. Sample data (pixels, waveforms) is listed without its value.
 
     Value objects are kept by reference: the scrub replaces an element's value, it never changes
     the value object, so what is kept here is the input's value."""
@@ -163,9 +163,10 @@ def snapshot(ds: Dataset, prefix: str = "", out: list[Original] | None = None) -
     creators: dict[tuple[int, int], str] = {}
     for elem in ds:
         tag = int(elem.tag)
-        if tag in BULK_TAGS:
-            continue
         path = prefix + format_tag(tag)
+        if tag in BULK_TAGS:  # listed (explain shows it) but never searched
+            found.append(Original(path, tag, elem.VR, None))
+            continue
         value = elem.value
         vr = elem.VR
         creator = ""
@@ -516,19 +517,19 @@ class Matcher:
         return bool(self.forms)
 
     def search(self, data: bytes, base: int = 0) -> list[tuple[int, Token]]:
-        """(offset + ``base``, token) of every whole-word match in ``data``."""
+        """(offset + ``base``, token) for every offset in ``data`` where a token starts as a
+        whole word, with the longest token that matches there; sorted by offset."""
         hay = data.lower()
         if self._pattern is not None:
             return [(base + pos, tok) for pos, tok in self._regex_hits(hay)]
-        hits: list[tuple[int, Token]] = []
-        for form, token in self.forms.items():
+        found: dict[int, bytes] = {}
+        for form in self.forms:
             pos = hay.find(form)
             while pos >= 0:
-                if _bounded(hay, pos, pos + len(form)):
-                    hits.append((base + pos, token))
+                if _bounded(hay, pos, pos + len(form)) and len(form) > len(found.get(pos, b"")):
+                    found[pos] = form
                 pos = hay.find(form, pos + 1)
-        hits.sort(key=lambda hit: hit[0])
-        return hits
+        return [(base + pos, self.forms[found[pos]]) for pos in sorted(found)]
 
     def _regex_hits(self, hay: bytes) -> Iterator[tuple[int, Token]]:
         assert self._pattern is not None
@@ -537,11 +538,9 @@ class Matcher:
             m = self._pattern.search(hay, pos)
             if m is None:
                 return
-            if _left_bounded(hay, m.start()):
+            if _left_bounded(hay, m.start()):  # the right side is checked by the pattern
                 yield m.start(), self.forms[m.group()]
-                pos = m.end()
-            else:  # every match starting here fails; the right side is checked by the pattern
-                pos = m.start() + 1
+            pos = m.start() + 1
 
     def search_text(self, text: str) -> list[Token]:
         """Tokens found in a file or folder name."""
