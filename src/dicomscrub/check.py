@@ -104,6 +104,7 @@ class CheckReport:
 
     @property
     def files_with_findings(self) -> int:
+        """Distinct files and folders with at least one finding."""
         return len({f.file for f in self.findings})
 
 
