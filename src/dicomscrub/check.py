@@ -171,15 +171,17 @@ def find_leaks(
     if not hits:
         return ""
     layout = layout or read_layout(bytes(data))
-    places = list(
-        dict.fromkeys(
-            f"{tok.kind} at {layout.locate(offset)}"
-            for offset, tok in hits
-            if not layout.is_bulk(offset)
-        )
-    )
-    if not places:
+    by_place: dict[str, Token] = {}  # one kind per place: a whole name before its components
+    for offset, tok in hits:
+        if layout.is_bulk(offset):
+            continue
+        place = layout.locate(offset)
+        old = by_place.get(place)
+        if old is None or (tok.strict and not old.strict):
+            by_place[place] = tok
+    if not by_place:
         return ""
+    places = [f"{tok.kind} at {place}" for place, tok in by_place.items()]
     more = f" and {len(places) - 3} more" if len(places) > 3 else ""
     return (
         f"leak check: the output would hold identifying values of its input "

@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from dicomscrub.actions import Effect
+from dicomscrub.check import SET_AFTER_RULES
 from dicomscrub.dictionary import keyword_for
 from dicomscrub.identity import Original, snapshot
 from dicomscrub.pipeline import Basis, Decision, PrivateRecord, Scrubber
@@ -227,6 +228,12 @@ def explain_dataset(ds: Dataset, profile: CompiledProfile, name: str) -> Explana
         elif keyword == "[]":
             keyword = ""
         decision = by_path.get(orig.path)
+        if int(orig.path[1:5] + orig.path[6:10], 16) in SET_AFTER_RULES:
+            action = decision.action.value if decision is not None and "/" not in orig.path else ""
+            out.elements.append(
+                Row(orig.path, keyword, orig.vr, action, "rewritten", "after the rules (below)")
+            )
+            continue
         if decision is not None:
             effect = _effect_text(decision)
             kept = decision.effect is Effect.KEEP or effect.startswith("kept")
