@@ -298,8 +298,6 @@ def check_tree(
     output: Path,
     profile: CompiledProfile,
     against: list[Path] | None = None,
-    *,
-    on_file: Callable[[str], None] | None = None,
 ) -> CheckReport:
     """Check every file under ``output``; see the module docstring for what is reported."""
     from dicomscrub.process import Unreadable, quiet_pydicom, read_dataset
@@ -326,8 +324,6 @@ def check_tree(
     for source in discover([output]):
         report.files += 1
         rel = _redact(source.rel, matcher) if matcher else source.rel
-        if on_file:
-            on_file(rel)
         if matcher:
             for tok in matcher.search_text(source.path.name):
                 findings.add(
@@ -398,10 +394,17 @@ def _redact(path: str, matcher: Matcher | None) -> str:
 
 
 def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
+    """One finding per identifying value found; a value inside a longer one found at the same
+    place (JANE inside DOE^JANE) is not reported again."""
     layout = read_layout(data)
     found: set[Finding] = set()
+    covered_until = -1
     for base, piece in layout.segments():
         for offset, tok in matcher.search(piece, base):
+            end = offset + len(tok.text.encode("utf-8"))
+            if end <= covered_until:
+                continue
+            covered_until = end
             where = layout.locate(offset)
             found.add(Finding(rel, where, Problem.IDENTIFYING, tok.kind, mask(tok.text)))
     return found

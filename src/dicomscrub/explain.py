@@ -325,7 +325,13 @@ def explain_dataset(ds: Dataset, profile: CompiledProfile, name: str) -> Explana
 
 def explain_file(path: Path, profile: CompiledProfile) -> Explanation:
     """Read ``path`` as ``run`` does and explain it; raise :class:`ExplainError` if it cannot."""
-    from dicomscrub.process import Unreadable, quiet_pydicom, read_dataset, safe_message
+    from dicomscrub.process import (
+        MEDIA_STORAGE_DIRECTORY,
+        Unreadable,
+        quiet_pydicom,
+        read_dataset,
+        safe_message,
+    )
 
     with quiet_pydicom():
         try:
@@ -340,6 +346,14 @@ def explain_file(path: Path, profile: CompiledProfile) -> Explanation:
             raise ExplainError(f"{path}: cannot parse DICOM: {safe_message(exc)}") from None
         if ds is None:
             raise ExplainError(f"{path}: {reason}")
+        meta = getattr(ds, "file_meta", None)
+        sop_class = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else "")
+        if "DirectoryRecordSequence" in ds or str(sop_class) == MEDIA_STORAGE_DIRECTORY:
+            raise ExplainError(f"{path}: DICOMDIR (media directory): run never copies it")
+        if not sop_class:
+            raise ExplainError(
+                f"{path}: unsupported object: no SOP Class UID (0008,0016); run rejects it"
+            )
         try:
             return explain_dataset(ds, profile, path.name)
         except Exception as exc:

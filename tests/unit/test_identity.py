@@ -106,6 +106,14 @@ def test_padding_is_stripped_from_values_and_binary_text_runs_are_found() -> Non
     assert found == ["SECRET^DOE"]
 
 
+def test_readme_states_the_thresholds_the_code_uses() -> None:
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert f"a value with a letter needs at least **{identity.MIN_CHARS}** characters" in readme
+    assert f"a value without a letter at least **{identity.MIN_DIGITS}** digits" in readme
+    assert f"values longer than **{identity.MAX_CHARS}** characters" in readme
+    assert f"runs of at least {identity.MIN_BINARY_RUN} printable characters" in readme
+
+
 def test_mask_shows_only_the_first_character_and_the_length() -> None:
     assert mask("jane") == "j*** (4 chars)"
 
