@@ -282,11 +282,19 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
         for text, tok in identity.tokens.items()
         if text not in exclusions.values and not contains_word(exclusions.tool_text, text)
     }
-    loose = Matcher([tok for tok in tokens.values() if not tok.strict])
-    if loose:
-        for text in sorted(exclusions.text):
-            for _, tok in loose.search(text.encode("utf-8")):
+    # Loose tokens that are words of a kept standard value do not count. The search reports the
+    # longest token at each place, so search again, for the shorter ones, where something was found.
+    texts = sorted(exclusions.text)
+    while texts:
+        loose = Matcher([tok for tok in tokens.values() if not tok.strict])
+        found_in: list[str] = []
+        for text in texts if loose else ():
+            hits = loose.search(text.encode("utf-8"))
+            for _, tok in hits:
                 tokens.pop(tok.text, None)
+            if hits:
+                found_in.append(text)
+        texts = found_in
     identity.tokens = tokens
     return identity
 

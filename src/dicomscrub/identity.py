@@ -36,8 +36,8 @@ from dicomscrub.pipeline import (
     Decision,
     PrivateRecord,
     Scrubber,
-    _looks_like_items,
-    _parse_un_sequence,
+    looks_like_items,
+    parse_un_sequence,
 )
 from dicomscrub.profile.loader import CID7050
 from dicomscrub.pseudonym import is_standard_uid
@@ -53,7 +53,6 @@ MAX_CHARS = 128
 """Longer values (free text) are not searched whole; the names, IDs, dates and UIDs in a data set
 are searched as values of their own attributes."""
 
-TEXT_VRS = frozenset({"AE", "AS", "CS", "LO", "LT", "SH", "ST", "UC", "UR", "UT"})
 NUMERIC_VRS = frozenset(
     {"DS", "IS", "US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "AT", "OD", "OF", "OL", "OV"}
 )
@@ -91,7 +90,7 @@ de-identified data set holds: the profile kept that text."""
 @dataclass(frozen=True)
 class Token:
     text: str  # lower case, as searched
-    kind: str  # what it is, e.g. "PatientName component", "StudyDate", "private value"
+    kind: str  # what it is: "PatientName component", "PatientID", "UID", "date", "private value"
     category: Category
 
     @property
@@ -178,8 +177,8 @@ def snapshot(ds: Dataset, prefix: str = "", out: list[Original] | None = None) -
                 creators[(group, element)] = text.strip(" \0")
             else:
                 creator = creators.get((group, element >> 8), "")
-            if vr == "UN" and isinstance(value, bytes) and _looks_like_items(value):
-                parsed = _parse_un_sequence(value)
+            if vr == "UN" and isinstance(value, bytes) and looks_like_items(value):
+                parsed = parse_un_sequence(value)
                 if parsed is not None:
                     found.append(Original(path, tag, "UN", value, creator))
                     for i, item in enumerate(parsed):

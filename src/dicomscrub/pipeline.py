@@ -193,7 +193,7 @@ def _vm_min(tag: int) -> int:
     return int(first) if first.isdigit() and int(first) > 0 else 1
 
 
-def _looks_like_items(raw: bytes) -> bool:
+def looks_like_items(raw: bytes) -> bool:
     """An undecoded (UN) value that starts with an Item tag holds a sequence (PS3.5 6.2.2)."""
     return raw[:4] == ITEM_TAG_LE
 
@@ -253,7 +253,7 @@ def _walk_items(raw: bytes, pos: int, end: int, defined: bool) -> int:
     return pos if defined else -1
 
 
-def _parse_un_sequence(raw: bytes) -> Sequence | None:
+def parse_un_sequence(raw: bytes) -> Sequence | None:
     """Decode a UN value as an implicit VR little endian sequence; None unless every item and
     element length fits exactly (pydicom's reader would quietly cut a bad one short)."""
     if _walk_items(raw, 0, len(raw), defined=True) != len(raw):
@@ -777,8 +777,8 @@ class Scrubber:
         state: _State,
     ) -> bool:
         """Keep a private element; a kept sequence (also one read as UN) is cleaned inside."""
-        if elem.VR == "UN" and isinstance(elem.value, bytes) and _looks_like_items(elem.value):
-            parsed = _parse_un_sequence(elem.value)
+        if elem.VR == "UN" and isinstance(elem.value, bytes) and looks_like_items(elem.value):
+            parsed = parse_un_sequence(elem.value)
             if parsed is None:
                 del ds[elem.tag]
                 state.result.private.append(

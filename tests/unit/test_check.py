@@ -17,8 +17,9 @@ from click.testing import CliRunner, Result
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from dicomscrub.check import CSV_COLUMNS
+from dicomscrub.check import CSV_COLUMNS, collect_identity
 from dicomscrub.cli import cli
+from dicomscrub.profile.model import CompiledProfile
 
 BuildCT = Callable[..., Dataset]
 WriteDicom = Callable[..., Path]
@@ -367,3 +368,17 @@ def test_check_usage_and_profile_errors_exit_2(tmp_path: Path, deid: Path) -> No
     assert result.stderr.startswith(f"Error: {bad}:3:13: rules[0].action:")
     assert invoke("check", deid, "--json", "--csv").exit_code == 2
     assert invoke("check", tmp_path / "missing").exit_code == 2
+
+
+def test_words_of_kept_text_do_not_count_even_when_nested_in_a_longer_value(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, basic: CompiledProfile
+) -> None:
+    ds = make_ct()
+    ds.Manufacturer = "Philips Medical Systems"  # kept (basic: not listed)
+    ds.InstitutionName = "Philips Medical"  # replaced: a loose token ...
+    ds.private_block(0x0019, "GEMS_ACQU_01").add_new(0x11, "LO", "PHILIPS")  # ... and another
+    write_dicom(tmp_path / "in" / "a.dcm", ds)
+    tokens = collect_identity([tmp_path / "in"], basic).tokens
+    assert "philips medical" not in tokens
+    assert "philips" not in tokens
+    assert "doe^jane" in tokens
