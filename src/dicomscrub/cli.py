@@ -13,6 +13,8 @@ from rich.table import Table
 from tqdm import tqdm
 
 from dicomscrub import __version__
+from dicomscrub.check import CheckReport, check_tree, report_csv, report_json
+from dicomscrub.explain import ExplainError, explain_file, render_json, render_text
 from dicomscrub.process import FileResult, Status
 from dicomscrub.profile.loader import (
     ProfileError,
@@ -133,6 +135,20 @@ def cli() -> None:
     "even after a power loss or system crash (slower). Without it, complete files whenever "
     "dicomscrub itself is killed.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Do everything but write outputs: the audit and the summary say what would be written "
+    "(status would-write); no output folder is created.",
+)
+@click.option(
+    "--benchmark-no-leak-check",
+    "no_leak_check",
+    is_flag=True,
+    hidden=True,
+    help="For benchmarks/check_overhead.py only: skip the leak check that keeps a file holding "
+    "an identifying value of its input from being written.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     inputs: tuple[Path, ...],
@@ -149,6 +165,8 @@ def run(
     summary_json: Path | None,
     allow_rejected: bool,
     fsync: bool,
+    dry_run: bool,
+    no_leak_check: bool,
     quiet: bool,
 ) -> None:
     """De-identify DICOM files and folders INPUTS into OUTPUT.
@@ -163,6 +181,9 @@ def run(
     after a crash or kill, processes only what is not done yet. A second run on the same OUTPUT
     while one is running is refused.
 
+    Before a file is written, its bytes are searched for the identifying values of its input: a
+    file that would leak one is rejected, not written.
+
     \b
     Examples:
       dicomscrub run ./incoming -o ./deid
@@ -170,6 +191,7 @@ def run(
       dicomscrub run ./incoming -o ./deid -p my-profile.yaml --key-file site.key
       dicomscrub run /pacs/export -o /share/deid --key-file site.key -q \\
           --quarantine /review --summary-json run.json --allow-rejected
+      dicomscrub run ./incoming -o ./deid --dry-run --audit plan.csv
 
     \b
     Exit codes: 0 every DICOM input written or already done; 1 some failed or were
@@ -198,6 +220,8 @@ def run(
             summary_json=summary_json,
             allow_rejected=allow_rejected,
             fsync=fsync,
+            dry_run=dry_run,
+            leak_check=not no_leak_check,
         )
     except (ProfileError, RunError) as exc:
         raise UsageProblem(str(exc)) from None
@@ -208,6 +232,8 @@ def run(
                 "run; its new UIDs will not match those of other runs, and nothing an earlier run "
                 "did counts as done"
             )
+        if no_leak_check:
+            err.print("[yellow]warning:[/] leak check disabled (benchmark flag)")
         if plan.layout is Layout.MIRROR:
             err.print(
                 "[yellow]warning:[/] --layout mirror copies input folder and file names, which "
@@ -275,10 +301,16 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
             "[yellow]warning:[/] this output folder also holds files written with other settings "
             "(profile, options, key, layout or version); existing files are never overwritten"
         )
-    table = Table(title="dicomscrub summary", show_header=True, header_style="bold")
+    title = "dicomscrub summary (dry run)" if plan.dry_run else "dicomscrub summary"
+    table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("status")
     table.add_column("files", justify="right")
     for status in Status:
+        if (status is Status.WOULD_WRITE) != plan.dry_run and status in (
+            Status.WOULD_WRITE,
+            Status.WRITTEN,
+        ):
+            continue
         table.add_row(status.value, str(report.counts[status.value]))
     table.add_row("private elements kept", str(report.private_kept))
     table.add_row("private elements removed", str(report.private_removed))
@@ -287,10 +319,148 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
     err.print(
         f"{report.total} files in {report.seconds:.1f} s "
         f"({report.processed / seconds:.1f} files/s, {report.bytes_written / 1e6 / seconds:.1f} "
-        f"MB/s, {plan.jobs} jobs); output: {plan.output}; audit: {plan.audit}"
+        f"MB/s, {plan.jobs} jobs); "
+        ""
+        + (
+            f"dry run, nothing written to {plan.output}"
+            if plan.dry_run
+            else f"output: {plan.output}"
+        )
+        + f"; audit: {plan.audit}"
         + (f"; summary: {plan.summary_json}" if plan.summary_json else ""),
         soft_wrap=True,
     )
+
+
+def _profile_options(func: Any) -> Any:
+    """--profile and --option, as for run."""
+    func = click.option(
+        "--option",
+        "options",
+        multiple=True,
+        metavar="NAME|FILE",
+        help="Option profile layered over the profile (repeatable), as given to run.",
+    )(func)
+    return click.option(
+        "-p",
+        "--profile",
+        default="basic",
+        show_default=True,
+        metavar="NAME|FILE",
+        help="The profile the files were (or would be) de-identified with, as given to run.",
+    )(func)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("output", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option(
+    "--against",
+    multiple=True,
+    metavar="IN",
+    type=click.Path(path_type=Path, exists=True),
+    help="The inputs OUTPUT was made from (repeatable): search OUTPUT for their identifying "
+    "values.",
+)
+@_profile_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the findings as CSV.")
+def check(
+    output: Path,
+    against: tuple[Path, ...],
+    profile: str,
+    options: tuple[str, ...],
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Check a de-identified tree OUTPUT; exit 1 with a report if anything is wrong.
+
+    Every file under OUTPUT must be DICOM, be marked de-identified (Patient Identity Removed
+    YES, a De-identification Method, code 113100), hold no value in an attribute the profile
+    removes or empties, and no private element the profile could not have kept. With --against,
+    no identifying value of the inputs (names and their components, IDs, dates, UIDs, every value
+    the profile does not keep) may appear anywhere in OUTPUT: in values at any depth, private and
+    undecoded data, the preamble, or file and folder names. The report names the file, the tag
+    path and the kind of value; identifying values are shown masked (J*** (4 chars)).
+
+    \b
+    Examples:
+      dicomscrub check ./deid
+      dicomscrub check ./deid --against ./incoming --json > check.json
+      dicomscrub check ./deid --against ./incoming --option retain-safe-private --csv
+
+    \b
+    Exit codes: 0 nothing found; 1 findings; 2 usage or profile error.
+    """
+    if as_json and as_csv:
+        raise UsageProblem("give --json or --csv, not both")
+    try:
+        compiled = load_profile(profile, options)
+    except ProfileError as exc:
+        raise UsageProblem(str(exc)) from None
+    report = check_tree(output, compiled, list(against))
+    if as_json:
+        click.echo(report_json(report), nl=False)
+    elif as_csv:
+        click.echo(report_csv(report), nl=False)
+    else:
+        _print_check(report)
+    sys.exit(int(ExitCode.FINDINGS if report.findings else ExitCode.OK))
+
+
+def _print_check(report: CheckReport) -> None:
+    console = Console(highlight=False, soft_wrap=False)
+    if report.findings:
+        table = Table(show_header=True, header_style="bold", title="dicomscrub check")
+        for column in ("file", "location", "problem", "kind", "detail"):
+            table.add_column(column, overflow="fold")
+        for f in report.findings:
+            table.add_row(f.file, f.location, f.problem.value, f.kind, f.detail)
+        console.print(table, markup=False)
+    searched = ""
+    if report.inputs_searched or report.inputs_skipped:
+        searched = (
+            f"; searched for {report.tokens} identifying values of {report.inputs_searched} "
+            f"input files ({len(report.inputs_skipped)} input files not searched)"
+        )
+    verdict = (
+        "clean"
+        if report.clean
+        else f"{len(report.findings)} findings in {report.files_with_findings} files"
+    )
+    console.print(
+        f"{report.files} files checked ({report.dicom_files} DICOM){searched}: {verdict}",
+        markup=False,
+    )
+    for name, reason in report.inputs_skipped:
+        console.print(f"  input not searched: {name}: {reason}", markup=False)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@_profile_options
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+def explain(file: Path, profile: str, options: tuple[str, ...], as_json: bool) -> None:
+    """Show what the profile does to every element of FILE, and why.
+
+    For each element (at any depth): its action, the effect, and the rule, profile or setting
+    that decided it; for each private block: its declaration in (0008,0300) and its fate. Values
+    are shown only for elements that are kept. Nothing is written.
+
+    \b
+    Examples:
+      dicomscrub explain ./incoming/IM0001.dcm
+      dicomscrub explain ./incoming/IM0001.dcm --option retain-safe-private --json
+    """
+    try:
+        compiled = load_profile(profile, options)
+    except ProfileError as exc:
+        raise UsageProblem(str(exc)) from None
+    try:
+        explanation = explain_file(file, compiled)
+    except ExplainError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(int(ExitCode.SOME_FAILED))
+    click.echo(render_json(explanation) if as_json else render_text(explanation), nl=False)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -44,6 +44,8 @@ class JobSpec:
     stream: bool = True
     subjects: dict[str, str] | None = None  # --mapping-in: Patient ID -> pseudonym
     collect_mapping: bool = False  # --mapping-out: results carry original -> new values
+    leak_check: bool = True  # the fail-closed check of each output (off only in benchmarks)
+    dry_run: bool = False  # run --dry-run: everything but the writes
 
     def build(self) -> Job:
         scrubber = Scrubber(
@@ -51,7 +53,13 @@ class JobSpec:
             Pseudonymizer(self.key, self.subjects),
             collect_mapping=self.collect_mapping,
         )
-        return Job(scrubber, self.plan, stream=self.stream)
+        return Job(
+            scrubber,
+            self.plan,
+            stream=self.stream,
+            leak_check=self.leak_check,
+            dry_run=self.dry_run,
+        )
 
 
 def _init_worker(spec: JobSpec) -> None:

@@ -8,6 +8,7 @@ the audit) without ever recording an original value.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import io
 import re
 import struct
@@ -97,6 +98,34 @@ class PrivateRecord:
     detail: str = ""
 
 
+class Basis(str, enum.Enum):
+    """Where the action of a standard element came from (see :class:`Decision`)."""
+
+    RULE = "rule"  # a profile rule (Decision.rule names it)
+    DEFAULT = "default"  # no rule: settings.default
+    UNLISTED_UID = "unlisted-uid"  # no rule, a UID not defined by the standard: unlisted_uids
+    STANDARD_UID = "standard-uid"  # no rule, only UIDs defined by the standard: kept
+    STRUCTURAL_UID = "structural-uid"  # no rule, a class/syntax/organisation UID: kept
+    UNLISTED_DATE = "unlisted-date"  # no rule, DA/DT/TM: settings.unlisted_dates
+    UID_IN_SEQUENCE = "uid-in-x-z-u-sequence"  # no rule, a UID inside an X/Z/U* sequence: U
+    GROUP_LENGTH = "group-length"  # (gggg,0000): dropped, recomputed on write when needed
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why one standard element was treated as it was, recorded only when
+    :meth:`Scrubber.scrub` is given a list (``explain`` and the leak check). Never holds a value.
+    Private elements are described by :class:`PrivateRecord` instead."""
+
+    path: str  # tag path, as in PrivateRecord
+    tag: int
+    vr: str
+    action: Action
+    effect: Effect
+    basis: Basis
+    rule: Rule | None = None
+
+
 @dataclass
 class ScrubResult:
     private: list[PrivateRecord] = field(default_factory=list)
@@ -121,6 +150,7 @@ class _State:
     present: set[tuple[int, str]] = field(default_factory=set)
     dates_shifted: bool = False
     dates_kept: bool = False
+    decisions: list[Decision] | None = None
 
 
 def is_structural_uid_tag(tag: int) -> bool:
@@ -176,7 +206,7 @@ def private_creators(ds: Dataset) -> dict[tuple[int, int], str]:
     return creators
 
 
-def _looks_like_items(raw: bytes) -> bool:
+def looks_like_items(raw: bytes) -> bool:
     """An undecoded (UN) value that starts with an Item tag holds a sequence (PS3.5 6.2.2)."""
     return raw[:4] == ITEM_TAG_LE
 
@@ -236,7 +266,7 @@ def _walk_items(raw: bytes, pos: int, end: int, defined: bool) -> int:
     return pos if defined else -1
 
 
-def _parse_un_sequence(raw: bytes) -> Sequence | None:
+def parse_un_sequence(raw: bytes) -> Sequence | None:
     """Decode a UN value as an implicit VR little endian sequence; None unless every item and
     element length fits exactly (pydicom's reader would quietly cut a bad one short)."""
     if _walk_items(raw, 0, len(raw), defined=True) != len(raw):
@@ -344,8 +374,11 @@ class Scrubber:
 
     # ---- entry point -------------------------------------------------------------------------
 
-    def scrub(self, ds: Dataset) -> ScrubResult:
-        """De-identify ``ds`` in place (file meta excluded; see :meth:`scrub_file_meta`)."""
+    def scrub(self, ds: Dataset, decisions: list[Decision] | None = None) -> ScrubResult:
+        """De-identify ``ds`` in place (file meta excluded; see :meth:`scrub_file_meta`).
+
+        With a ``decisions`` list, one :class:`Decision` per standard element visited is appended
+        to it; without one (``run``), nothing is recorded."""
         result = ScrubResult()
         patient_id = _text_value(ds, "PatientID")
         patient = patient_id or _text_value(ds, "StudyInstanceUID")
@@ -355,6 +388,7 @@ class Scrubber:
             patient_id=patient_id,
             result=result,
             declarations=read_declarations(ds),
+            decisions=decisions,
         )
         before = {kw: _text_value(ds, kw) for kw in MAPPED_KEYWORDS} if self.collect_mapping else {}
         self._dataset(ds, "", state, replace_uids=False)
@@ -395,6 +429,17 @@ class Scrubber:
             tag = int(base_tag)
             group, element = tag >> 16, tag & 0xFFFF
             if element == 0x0000:  # group length: recomputed on write when needed, else dropped
+                if state.decisions is not None:
+                    state.decisions.append(
+                        Decision(
+                            prefix + format_tag(tag),
+                            tag,
+                            ds[tag].VR,
+                            Action.X,
+                            Effect.REMOVE,
+                            Basis.GROUP_LENGTH,
+                        )
+                    )
                 del ds[tag]
                 continue
             if group % 2 == 1 and not is_private_group(group):
@@ -437,27 +482,27 @@ class Scrubber:
         self, ds: Dataset, tag: int, prefix: str, state: _State, replace_uids: bool
     ) -> None:
         rule = self.profile.standard_rule(tag)
-        if rule is not None and rule.action is Action.X and not self._may_hold_items(ds, tag):
+        fast = state.decisions is None  # explain records every element: no shortcuts then
+        if (
+            fast
+            and rule is not None
+            and rule.action is Action.X
+            and not self._may_hold_items(ds, tag)
+        ):
             del ds[tag]  # removed: no need to decode the value first
             state.result.changed += 1
             return
-        if not replace_uids and self._kept_as_is(ds, tag, rule):
+        if fast and not replace_uids and self._kept_as_is(ds, tag, rule):
             return  # left as read: written back byte for byte, never decoded
         elem = ds[tag]
         if elem.VR == "UN":
             elem = self._retype(ds, elem)
-        rule = self.profile.standard_rule(tag)
-        action = rule.action if rule is not None else self._unlisted_action(elem, replace_uids)
-        is_seq = elem.VR == "SQ"
-        effect = resolve(action, is_seq)
-        if (
-            replace_uids
-            and elem.VR == "UI"
-            and effect is Effect.KEEP
-            and rule is None
-            and not is_structural_uid_tag(tag)
-        ):
-            effect = Effect.UID
+        action, basis, rule = self.action_for(elem, replace_uids)
+        effect = resolve(action, elem.VR == "SQ")
+        if state.decisions is not None:
+            state.decisions.append(
+                Decision(prefix + format_tag(tag), tag, elem.VR, action, effect, basis, rule)
+            )
         self._apply(ds, elem, effect, rule, prefix, state, replace_uids)
 
     @staticmethod
@@ -478,18 +523,26 @@ class Scrubber:
         action = rule.action if rule is not None else self.profile.default
         return resolve(action, False) is Effect.KEEP
 
-    def _unlisted_action(self, elem: DataElement, replace_uids: bool) -> Action:
+    def action_for(
+        self, elem: DataElement, replace_uids: bool = False
+    ) -> tuple[Action, Basis, Rule | None]:
+        """The action for a standard element, where it came from, and the rule (if any).
+
+        ``replace_uids`` is true inside a sequence whose action is X/Z/U*."""
+        rule = self.profile.standard_rule(int(elem.tag))
+        if rule is not None:
+            return rule.action, Basis.RULE, rule
         if elem.VR == "UI":
             if is_structural_uid_tag(int(elem.tag)):
-                return Action.K
+                return Action.K, Basis.STRUCTURAL_UID, None
             if replace_uids:
-                return Action.U
+                return Action.U, Basis.UID_IN_SEQUENCE, None
             if any(not is_standard_uid(str(v)) for v in _values(elem)):
-                return self.profile.unlisted_uids
-            return Action.K
+                return self.profile.unlisted_uids, Basis.UNLISTED_UID, None
+            return Action.K, Basis.STANDARD_UID, None
         if elem.VR in DATE_VRS:
-            return self.profile.unlisted_dates
-        return self.profile.default
+            return self.profile.unlisted_dates, Basis.UNLISTED_DATE, None
+        return self.profile.default, Basis.DEFAULT, None
 
     def _retype(self, ds: Dataset, elem: DataElement) -> DataElement:
         """A standard element read as UN gets its dictionary VR, so actions can be VR-correct."""
@@ -712,7 +765,7 @@ class Scrubber:
         catch_all = rule is None or rule.selector == PRIVATE
         verdict: Verdict | None = None
         if action is Action.C:
-            table_hit, profile_hit = self._safe_hits(tag, creator)
+            table_hit, profile_hit = self.safe_hits(tag, creator)
             verdict = safe_verdict(decl, byte, table_hit, profile_hit)
         elif not catch_all and resolve(action, elem.VR == "SQ") is Effect.KEEP:
             flagged = identifying_verdict(decl, byte)
@@ -762,7 +815,7 @@ class Scrubber:
                     )
                 self._drop_nested_private(sub, sub_path, state)
 
-    def _safe_hits(self, tag: int, creator: str) -> tuple[bool, bool]:
+    def safe_hits(self, tag: int, creator: str) -> tuple[bool, bool]:
         """Does Table E.3.10-1 list this element? Does a profile's own safe list?"""
         table = profile = False
         for entry in self.profile.safe_private:
@@ -785,8 +838,8 @@ class Scrubber:
         state: _State,
     ) -> bool:
         """Keep a private element; a kept sequence (also one read as UN) is cleaned inside."""
-        if elem.VR == "UN" and isinstance(elem.value, bytes) and _looks_like_items(elem.value):
-            parsed = _parse_un_sequence(elem.value)
+        if elem.VR == "UN" and isinstance(elem.value, bytes) and looks_like_items(elem.value):
+            parsed = parse_un_sequence(elem.value)
             if parsed is None:
                 del ds[elem.tag]
                 state.result.private.append(

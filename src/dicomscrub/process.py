@@ -42,11 +42,12 @@ from pydicom.uid import (
 )
 
 from dicomscrub import __version__
+from dicomscrub.check import scrub_checked
 from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.encode import encode_file, write_elements
 from dicomscrub.pipeline import PrivateRecord, Scrubber
 from dicomscrub.structure import UNDEFINED, BulkElement, Damaged, FileMap, scan
-from dicomscrub.writer import Collision, FileRange, OutputPlan, Part, write_atomic
+from dicomscrub.writer import Collision, FileRange, OutputPlan, Part, probe, write_atomic
 
 # pydicom's log records quote element values (which may identify a patient): they go nowhere, and a
 # file's problems are reported through its result record instead.
@@ -69,6 +70,8 @@ def _quiet_pydicom() -> Iterator[None]:
         settings.reading_validation_mode, settings.writing_validation_mode = saved
 
 
+quiet_pydicom = _quiet_pydicom  # check and explain read files exactly as run does
+
 IMPLEMENTATION_CLASS_UID = UID("2.25.203283536178416316722493390717806498765")
 IMPLEMENTATION_VERSION = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -80,6 +83,7 @@ class Status(str, enum.Enum):
     SKIPPED = "skipped"
     FAILED = "failed"
     REJECTED = "rejected"
+    WOULD_WRITE = "would-write"  # run --dry-run: everything done but the write
 
 
 @dataclass
@@ -135,12 +139,23 @@ def _transfer_syntax(ds: Dataset) -> UID:
     return ExplicitVRLittleEndian if little in (True, None) else ExplicitVRBigEndian
 
 
+class Unreadable(Exception):
+    """A file that claims to be DICOM but fails the structural check (truncated, corrupt)."""
+
+
 def read_dataset(path: Path) -> tuple[Dataset | None, str]:
-    """Read a whole DICOM file recognised by content. Returns (dataset, "") or (None, reason)."""
+    """Read a whole DICOM file recognised by content, after the same structural check as ``run``.
+
+    Returns (dataset, "") or (None, reason) for a file that is not DICOM; raises
+    :class:`Unreadable` for a damaged one."""
     with path.open("rb") as fh:
         kind = sniff(fh.read(512))
         if kind is Kind.NOT_DICOM:
             return None, NOT_DICOM
+        try:
+            scan(fh, os.fstat(fh.fileno()).st_size, kind)
+        except Damaged as exc:
+            raise Unreadable(f"damaged input: {exc}") from None
         return _read_whole(fh, kind), ""
 
 
@@ -169,10 +184,20 @@ class Job:
     ``stream=False`` forces the full path for every file (used to check that both paths agree).
     """
 
-    def __init__(self, scrubber: Scrubber, plan: OutputPlan, *, stream: bool = True) -> None:
+    def __init__(
+        self,
+        scrubber: Scrubber,
+        plan: OutputPlan,
+        *,
+        stream: bool = True,
+        leak_check: bool = True,
+        dry_run: bool = False,
+    ) -> None:
         self.scrubber = scrubber
         self.plan = plan
         self.stream = stream
+        self.leak_check = leak_check  # off only to measure what it costs (benchmarks/)
+        self.dry_run = dry_run
 
 
 @dataclass
@@ -362,7 +387,7 @@ def _deidentify(
     ds = loaded.ds
     ts = _transfer_syntax(ds)
     sop_class = ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID")
-    scrub = job.scrubber.scrub(ds)
+    scrub, leaks_in = scrub_checked(job.scrubber, ds, job.leak_check)
     result.private = scrub.private
     result.mapping = scrub.mapping
     result.methods = scrub.methods
@@ -397,6 +422,7 @@ def _deidentify(
         # as read (kept as is), so that pydicom can encode it as the transfer syntax says
         ds.walk(lambda d, e: None)
     parts: list[Part] = [encode_file(ds, ts)]
+    tail_bytes = b""
     if pixel is not None:
         implicit, little = ts.is_implicit_VR, ts.is_little_endian
         parts.append(_element_header(pixel, implicit, little))
@@ -408,10 +434,22 @@ def _deidentify(
             tail.is_implicit_VR, tail.is_little_endian = implicit, little
             after.set_original_encoding(implicit, little, ds.original_character_set)
             write_elements(tail, after, ds.get("SpecificCharacterSet", "iso8859"))
-            parts.append(tail.getvalue())
+            tail_bytes = tail.getvalue()
+            parts.append(tail_bytes)
         result.streamed = True
+    # Fail closed: search what dicomscrub encoded (everything but the Pixel Data value, which is
+    # copied unchanged) for the input's identifying values; a file that would leak is not written.
+    header = parts[0]
+    assert not isinstance(header, FileRange)
+    leak = leaks_in(bytes(header) + tail_bytes)
+    if leak:
+        result.status, result.detail = Status.REJECTED, leak
+        return result
     try:
-        write_atomic(job.plan.root / rel_out, parts, fsync=job.plan.fsync)
+        if job.dry_run:
+            probe(job.plan.root / rel_out, parts)
+        else:
+            write_atomic(job.plan.root / rel_out, parts, fsync=job.plan.fsync)
     except Collision as exc:
         result.output = rel_out
         if exc.identical:
@@ -421,6 +459,6 @@ def _deidentify(
             result.status = Status.FAILED
             result.detail = "output path already holds a different file; not overwritten"
         return result
-    result.status = Status.WRITTEN
+    result.status = Status.WOULD_WRITE if job.dry_run else Status.WRITTEN
     result.output = rel_out
     return result

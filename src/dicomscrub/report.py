@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
 
     OK = 0  # every DICOM input was written or was already done (non-DICOM files may be skipped)
     SOME_FAILED = 1  # some inputs failed or were rejected (unless --allow-rejected); others written
+    FINDINGS = 1  # check: something was found (an alias of SOME_FAILED)
     USAGE = 2  # bad command line, profile or key, or output folder locked: nothing was touched
     INTERRUPTED = 130  # Ctrl-C or SIGTERM: finished files kept, no partial file left
 
@@ -87,7 +88,11 @@ class Report:
             "interrupted": self.interrupted,
             "exit_code": int(self.exit_code),
             "files": self.total,
-            "counts": {status.value: self.counts[status.value] for status in Status},
+            "counts": {
+                status.value: self.counts[status.value]
+                for status in Status
+                if status is not Status.WOULD_WRITE or self.counts[status.value]
+            },
             "files_processed": self.processed,
             "files_per_second": round(self.processed / seconds, 2),
             "bytes_written_inputs": self.bytes_written,

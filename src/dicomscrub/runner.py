@@ -67,6 +67,8 @@ class RunPlan:
     mapping_out: Path | None = None
     subjects: dict[str, str] | None = None
     earlier_mapping: frozenset[tuple[str, str, str]] = frozenset()
+    dry_run: bool = False  # everything but writing outputs: the audit says what would be written
+    leak_check: bool = True  # off only to measure its cost (benchmarks/check_overhead.py)
 
 
 def _contains(outer: Path, inner: Path) -> bool:
@@ -96,6 +98,8 @@ def plan_run(
     fsync: bool = False,
     mapping_out: Path | None = None,
     mapping_in: Path | None = None,
+    dry_run: bool = False,
+    leak_check: bool = True,
 ) -> RunPlan:
     """Validate everything (profile first); raise ProfileError or RunError before touching files."""
     compiled = load_profile(profile, options)
@@ -126,6 +130,10 @@ def plan_run(
     summary_path = summary_json.resolve() if summary_json is not None else None
     if summary_path is not None:
         _outside(summary_path, "summary file", out, inputs)
+    if mapping_out is not None and dry_run:
+        raise RunError("--dry-run writes no crosswalk; leave out --mapping-out")
+    if quarantine is not None and dry_run:
+        raise RunError("--dry-run copies nothing aside; leave out --quarantine")
     mapping_path, earlier = _plan_mapping_out(mapping_out, out, inputs, audit_path)
     subjects = _plan_mapping_in(mapping_in, compiled)
     return RunPlan(
@@ -144,6 +152,8 @@ def plan_run(
         mapping_out=mapping_path,
         subjects=subjects,
         earlier_mapping=frozenset(earlier),
+        dry_run=dry_run,
+        leak_check=leak_check,
     )
 
 
@@ -196,7 +206,7 @@ def _outside(path: Path, what: str, out: Path, inputs: list[Path]) -> None:
 class _Resume:
     """Which inputs an earlier run already did, and recording what this run does."""
 
-    def __init__(self, plan: RunPlan, state: StateStore) -> None:
+    def __init__(self, plan: RunPlan, state: StateStore | _NoState) -> None:
         self.plan = plan
         self.state = state
         self._roots: dict[int, Path] = {}
@@ -254,6 +264,16 @@ class _Resume:
         )
 
 
+class _NoState:
+    """The resume state of a dry run: nothing was done before, and nothing is remembered."""
+
+    def lookup(self, input_key: str, fingerprint: str) -> DoneRecord | None:
+        return None
+
+    def record(self, input_key: str, fingerprint: str, rec: DoneRecord) -> None:
+        return None
+
+
 def execute(
     plan: RunPlan,
     *,
@@ -268,10 +288,11 @@ def execute(
     """
     report = Report(started=utc_now(), allow_rejected=plan.allow_rejected)
     clock = time.monotonic()
-    try:
-        plan.output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunError(f"cannot create output folder {plan.output}: {exc.strerror}") from None
+    if not plan.dry_run:
+        try:
+            plan.output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"cannot create output folder {plan.output}: {exc.strerror}") from None
     labels = mirror_labels(list(plan.inputs))
     spec = JobSpec(
         plan.profile,
@@ -280,8 +301,17 @@ def execute(
         plan.stream,
         subjects=plan.subjects,
         collect_mapping=plan.mapping_out is not None,
+        leak_check=plan.leak_check,
+        dry_run=plan.dry_run,
     )
     digest = run_digest(plan.profile, plan.key, plan.layout.value, labels, plan.subjects)
+    if plan.dry_run:  # no output folder, no lock, no state: nothing is written but the audit
+        _run(plan, spec, _NoState(), report, on_discovered, on_result)
+        report.seconds = time.monotonic() - clock
+        report.finished = utc_now()
+        if plan.summary_json is not None:
+            write_summary_json(plan.summary_json, report)
+        return report
     try:
         with OutputLock(plan.output):
             state = StateStore(plan.output, digest)
@@ -309,7 +339,7 @@ def execute(
 def _run(
     plan: RunPlan,
     spec: JobSpec,
-    state: StateStore,
+    state: StateStore | _NoState,
     report: Report,
     on_discovered: Callable[[int], None] | None,
     on_result: Callable[[FileResult], None] | None,

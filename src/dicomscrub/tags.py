@@ -6,6 +6,7 @@ Tags are written as in the standard, ``(0010,0010)``. A mask replaces hex digits
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -16,8 +17,9 @@ class TagSyntaxError(ValueError):
     """A tag or mask that is not written ``(GGGG,EEEE)`` with hex digits or ``x``."""
 
 
+@functools.lru_cache(maxsize=65536)
 def format_tag(tag: int) -> str:
-    """Return ``(GGGG,EEEE)`` for an integer tag."""
+    """Return ``(GGGG,EEEE)`` for an integer tag (cached: the same tags recur in every file)."""
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 

@@ -179,6 +179,13 @@ def _chunks(parts: list[Part]) -> Iterator[bytes]:
             yield bytes(part)
 
 
+def probe(target: Path, parts: list[Part]) -> None:
+    """What :func:`write_atomic` would do, without writing (``run --dry-run``): raise
+    :class:`Collision` if ``target`` exists."""
+    if target.exists() or target.is_symlink():
+        raise Collision(same_content(target, parts))
+
+
 def same_content(path: Path, parts: list[Part]) -> bool:
     """True if the file at ``path`` holds exactly the bytes of ``parts`` (compared in chunks)."""
     try:

@@ -273,4 +273,11 @@ def test_run_help_documents_the_batch_options_and_exit_codes() -> None:
 
 
 def test_statuses_cover_every_audit_status() -> None:
-    assert [s.value for s in Status] == ["written", "unchanged", "skipped", "failed", "rejected"]
+    assert [s.value for s in Status] == [
+        "written",
+        "unchanged",
+        "skipped",
+        "failed",
+        "rejected",
+        "would-write",
+    ]

@@ -109,6 +109,10 @@ class CompiledProfile:
     effective: frozenset[str] = frozenset()
     """Names of the layers that still decide something after later layers overrode theirs."""
 
+    setting_sources: dict[str, str] = field(default_factory=dict)
+    """For each of ``default``, ``unlisted_uids``, ``unlisted_dates``: the layer that set it (absent
+    when no layer did and the built-in default applies); ``explain`` names it."""
+
     @property
     def methods(self) -> tuple[Method, ...]:
         """One method per layer that actually acts: a layer whose every rule was overridden by a
@@ -221,4 +225,5 @@ def compile_layers(layers: tuple[ProfileDoc, ...]) -> CompiledProfile:
         ),
         age_cap_years=next((x.age_cap_years for x in reversed(layers) if x.age_cap_years), None),
         effective=frozenset(effective),
+        setting_sources=dict(setting_source),
     )

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""What the leak check costs ``dicomscrub run``: throughput with and without it.
+
+Builds a tree of ``--files`` DICOM files from pydicom's bundled CT_small.dcm and MR_small.dcm
+(found locally, never downloaded; every copy gets its own patient, study, series and instance
+UIDs), then runs the library call behind ``dicomscrub run`` (``plan_run`` + ``execute``, so process
+start-up is not counted) over it ``--rounds`` times in each mode, alternating which mode goes first,
+each time into a fresh output folder. It prints the median time of each mode and the ratio.
+
+The "without" mode uses the benchmark-only switch (``RunPlan.leak_check = False``, the hidden CLI
+flag ``--benchmark-no-leak-check``); it exists only for this measurement.
+
+Usage::
+
+    python benchmarks/check_overhead.py [--files 300] [--rounds 5] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pydicom
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+
+from dicomscrub.pseudonym import Key
+from dicomscrub.runner import execute, plan_run
+
+SOURCES = ("CT_small.dcm", "MR_small.dcm")
+
+
+def build_tree(root: Path, files: int) -> None:
+    bases = []
+    for name in SOURCES:
+        path = get_testdata_file(name, download=False)
+        if path is None:
+            sys.exit(f"pydicom's bundled {name} is not available")
+        bases.append(pydicom.dcmread(path))
+    for i in range(files):
+        ds = copy.deepcopy(bases[i % len(bases)])
+        patient = i // 20  # 20 files per patient, 10 per series
+        ds.PatientName = f"PATIENT{patient:04d}^GIVEN{patient:04d}"
+        ds.PatientID = f"MRN{patient:07d}"
+        ds.StudyInstanceUID = generate_uid(entropy_srcs=["bench-study", str(patient)])
+        ds.SeriesInstanceUID = generate_uid(entropy_srcs=["bench-series", str(i // 10)])
+        ds.SOPInstanceUID = generate_uid(entropy_srcs=["bench-sop", str(i)])
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        folder = root / f"P{patient:04d}" / f"S{i // 10:04d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.save_as(folder / f"IM{i:05d}.dcm", enforce_file_format=True)
+
+
+def one_run(tree: Path, work: Path, leak_check: bool, n: int) -> float:
+    out = work / f"out-{'check' if leak_check else 'nocheck'}-{n}"
+    plan = plan_run(
+        [tree],
+        out,
+        audit=work / f"audit-{n}-{leak_check}.csv",
+        key=Key(b"benchmark key, not a secret....", "file"),
+        leak_check=leak_check,
+    )
+    started = time.perf_counter()
+    report = execute(plan)
+    seconds = time.perf_counter() - started
+    if report.counts["written"] != sum(1 for p in tree.rglob("*") if p.is_file()):
+        sys.exit(f"unexpected outcome: {dict(report.counts)}")
+    shutil.rmtree(out)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--workdir", type=Path, help="default: a temporary folder")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="dicomscrub-bench-", dir=args.workdir))
+    try:
+        tree = work / "in"
+        build_tree(tree, args.files)
+        one_run(tree, work, True, -1)  # warm-up: imports, caches, page cache
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for n in range(args.rounds):
+            order = (True, False) if n % 2 == 0 else (False, True)
+            for mode in order:
+                times[mode].append(one_run(tree, work, mode, n))
+        with_check = statistics.median(times[True])
+        without = statistics.median(times[False])
+        print(f"{args.files} files, {args.rounds} rounds per mode (median)")
+        print(f"  without leak check: {without:.2f} s ({args.files / without:.0f} files/s)")
+        print(f"  with leak check:    {with_check:.2f} s ({args.files / with_check:.0f} files/s)")
+        ratio = with_check / without
+        print(f"  ratio: {ratio:.3f} (overhead {100 * (ratio - 1):.1f}%)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

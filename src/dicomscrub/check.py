@@ -1,0 +1,606 @@
+"""Prove it: find what a de-identified tree still holds (``dicomscrub check``), and keep ``run``
+from writing a file that holds an identifying value of its own input (the leak check).
+
+``check OUT`` reads every file under OUT and reports, per file:
+
+* ``not-marked``: Patient Identity Removed (0012,0062) is not YES, De-identification Method
+  (0012,0063) is empty, or De-identification Method Code Sequence (0012,0064) has no 113100 item;
+* ``must-be-removed``: a standard attribute that the profile removes (X) or empties (Z, and the
+  compound codes that resolve to Z) holds a value, at any depth;
+* ``private-not-allowed``: a private element the profile could not have kept (see
+  :func:`private_allowed`), or one in a group PS3.5 forbids, or without a private creator;
+* ``identifying-value`` (with ``--against IN``): a value of an input that the profile does not
+  keep (see :func:`dicomscrub.identity.candidates`) found in an output's bytes (preamble, file meta,
+  every value at any depth, undecoded and private data, overlays; sample data excluded) or in an
+  output file or folder name;
+* ``unverifiable``: a file that is not DICOM, cannot be read, or is left over from an interrupted
+  write: nothing in it can be checked against the profile.
+
+A report names the file, the tag path (or ``preamble``, ``raw bytes at offset N``, ``file name``,
+``folder name``) and the kind of value, and shows an identifying value only masked
+(:func:`dicomscrub.identity.mask`); path components that hold one are masked too.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+import os
+import weakref
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from dicomscrub.actions import Action, Effect, resolve
+from dicomscrub.discover import discover
+from dicomscrub.identity import (
+    MIN_BINARY_RUN,
+    MIN_CHARS,
+    MIN_DIGITS,
+    Exclusions,
+    Matcher,
+    Original,
+    Token,
+    candidates,
+    contains_word,
+    mask,
+    snapshot,
+    still_identifying,
+    tool_text,
+)
+from dicomscrub.layout import DEFLATED, Layout, read_layout
+from dicomscrub.pipeline import Decision, Scrubber, ScrubResult
+from dicomscrub.private import Declaration, find_declaration, read_declarations
+from dicomscrub.profile.model import PRIVATE, CompiledProfile
+from dicomscrub.pseudonym import Pseudonymizer, random_key
+from dicomscrub.state import STATE_DIR
+from dicomscrub.tags import format_tag, is_private_group
+from dicomscrub.writer import TEMP_PREFIX
+
+SET_AFTER_RULES = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303, 0x00080300})
+"""Attributes dicomscrub sets after the rules (README "After the rules"): not judged by them."""
+BASIC_PROFILE_CODE = "113100"
+_PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+
+
+class Problem(str, enum.Enum):
+    NOT_MARKED = "not-marked"
+    MUST_BE_REMOVED = "must-be-removed"
+    PRIVATE = "private-not-allowed"
+    IDENTIFYING = "identifying-value"
+    UNVERIFIABLE = "unverifiable"
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One thing wrong with one output. Never holds an identifying value in full."""
+
+    file: str  # relative to OUT (folders: the folder), identifying components masked
+    location: str  # tag path, "preamble", "raw bytes at offset N", "file name", "folder name", ""
+    problem: Problem
+    kind: str  # the attribute or the kind of value, e.g. "PatientName component"
+    detail: str
+
+
+@dataclass
+class CheckReport:
+    output: str
+    profile: tuple[str, ...]
+    files: int = 0  # files under OUT
+    dicom_files: int = 0  # of which DICOM and readable
+    inputs_searched: int = 0  # with --against: input files whose values were searched
+    inputs_skipped: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
+    tokens: int = 0  # identifying values searched for
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    @property
+    def files_with_findings(self) -> int:
+        """Distinct files and folders with at least one finding."""
+        return len({f.file for f in self.findings})
+
+
+THRESHOLDS = {
+    "min_chars": MIN_CHARS,
+    "min_digits": MIN_DIGITS,
+    "min_binary_run": MIN_BINARY_RUN,
+}
+
+
+# ---- the leak check inside run -------------------------------------------------------------------
+
+
+LeakCheck = Callable[[bytes | memoryview], str]
+
+
+def _no_leak(data: bytes | memoryview) -> str:
+    return ""
+
+
+def scrub_checked(
+    scrubber: Scrubber, ds: Dataset, enabled: bool = True
+) -> tuple[ScrubResult, LeakCheck]:
+    """Scrub ``ds`` in place and return the result with a function that searches the encoded
+    output for the identifying values of the input (before the scrub); it returns "" or the reason
+    to reject the output, which names tag paths and kinds of value only.
+
+    ``run`` calls it for every file and writes nothing when the reason is not empty (fail closed).
+    """
+    if not enabled:
+        return scrubber.scrub(ds), _no_leak
+    originals = snapshot(ds)
+    decisions: list[Decision] = []
+    result = scrubber.scrub(ds, decisions)
+
+    def leaks(data: bytes | memoryview) -> str:
+        return find_leaks(data, ds, originals, decisions, result, scrubber)
+
+    return result, leaks
+
+
+def find_leaks(
+    data: bytes | memoryview,
+    ds: Dataset,
+    originals: list[Original],
+    decisions: list[Decision],
+    result: ScrubResult,
+    scrubber: Scrubber,
+) -> str:
+    """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or ""."""
+    ident = candidates(originals, decisions, result.private, scrubber, shifted_dates=True)
+    if not ident.tokens:
+        return ""
+    matcher = Matcher(ident.tokens.values(), ident.charsets)
+    pieces, layout = _searchable(data, ds)
+    hits: list[tuple[int, Token]] = []
+    for base, piece in pieces:
+        hits += matcher.search(piece, base)
+    if not hits:
+        return ""
+    # Only now (a candidate was found): drop what is not a leak (see Exclusions).
+    leaking = still_identifying({tok for _, tok in hits}, ds, _tool_text(scrubber))
+    hits = [(offset, tok) for offset, tok in hits if tok.text in leaking]
+    if not hits:
+        return ""
+    layout = layout or read_layout(bytes(data))
+    by_place: dict[str, Token] = {}  # one kind per place: a whole name before its components
+    for offset, tok in hits:
+        if layout.is_bulk(offset):
+            continue
+        place = layout.locate(offset)
+        old = by_place.get(place)
+        if old is None or (tok.strict and not old.strict):
+            by_place[place] = tok
+    if not by_place:
+        return ""
+    places = [f"{tok.kind} at {place}" for place, tok in by_place.items()]
+    more = f" and {len(places) - 3} more" if len(places) > 3 else ""
+    return (
+        f"leak check: the output would hold identifying values of its input "
+        f"({'; '.join(places[:3])}{more}); not written"
+    )
+
+
+_TOOL_TEXT: weakref.WeakKeyDictionary[Scrubber, str] = weakref.WeakKeyDictionary()
+
+
+def _tool_text(scrubber: Scrubber) -> str:
+    text = _TOOL_TEXT.get(scrubber)
+    if text is None:
+        text = _TOOL_TEXT[scrubber] = tool_text(scrubber)
+    return text
+
+
+def _searchable(
+    data: bytes | memoryview, ds: Dataset
+) -> tuple[list[tuple[int, bytes]], Layout | None]:
+    """The output's bytes without its pixel data, found cheaply for what pydicom wrote (pixel data
+    last at the top level, written verbatim); otherwise read the layout."""
+    view = memoryview(data)
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    present = [tag for tag in _PIXEL_TAGS if tag in ds]
+    if syntax != DEFLATED and len(present) <= 1:
+        if not present:
+            return [(0, bytes(view))], None
+        pixel = ds[present[0]]
+        value = pixel.value
+        last = all(int(tag) <= present[0] for tag in ds.keys())  # noqa: SIM118
+        if isinstance(value, bytes) and last:
+            end = len(view) - (8 if pixel.is_undefined_length else 0)
+            start = end - len(value) - (len(value) % 2)
+            if start >= 0 and view[start : start + len(value)] == value:
+                return [(0, bytes(view[:start])), (end, bytes(view[end:]))], None
+    layout = read_layout(bytes(view))
+    return layout.segments(), layout
+
+
+# ---- identifying values of input trees -----------------------------------------------------------
+
+
+@dataclass
+class Identity:
+    tokens: dict[str, Token] = field(default_factory=dict)
+    charsets: set[str] = field(default_factory=set)
+    searched: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
+    """The identifying values of every DICOM file under ``inputs`` under ``profile``.
+
+    Each input is de-identified in memory with a throwaway key (which values the profile keeps
+    does not depend on the key); values that only the real key could tell apart (shifted dates)
+    are left out, see :func:`dicomscrub.identity.candidates`."""
+    from dicomscrub.process import Unreadable, quiet_pydicom, read_dataset
+
+    scrubber = Scrubber(profile, Pseudonymizer(random_key()))
+    exclusions = Exclusions(tool_text=tool_text(scrubber))
+    identity = Identity()
+    for source in discover(inputs):
+        label = f"{source.root.name}/{source.rel}" if len(inputs) > 1 else source.rel
+        if source.skip_reason:
+            identity.skipped.append((label, source.skip_reason))
+            continue
+        with quiet_pydicom():
+            try:
+                ds, reason = read_dataset(source.path)
+            except Unreadable as exc:
+                identity.skipped.append((label, f"unreadable DICOM: {exc}"))
+                continue
+            except Exception as exc:
+                identity.skipped.append((label, f"cannot read: {type(exc).__name__}"))
+                continue
+            if ds is None:
+                identity.skipped.append((label, reason))
+                continue
+            try:
+                originals = snapshot(ds)
+                decisions: list[Decision] = []
+                result = scrubber.scrub(ds, decisions)
+            except Exception as exc:
+                identity.skipped.append((label, f"cannot de-identify: {type(exc).__name__}"))
+                continue
+        ident = candidates(originals, decisions, result.private, scrubber, shifted_dates=False)
+        for text, token in ident.tokens.items():
+            old = identity.tokens.get(text)
+            if old is None or (token.strict and not old.strict):
+                identity.tokens[text] = token
+        identity.charsets |= ident.charsets
+        exclusions.add_dataset(ds)
+        identity.searched += 1
+    tokens = {
+        text: tok
+        for text, tok in identity.tokens.items()
+        if text not in exclusions.values and not contains_word(exclusions.tool_text, text)
+    }
+    # Loose tokens that are words of a kept standard value do not count. The search reports the
+    # longest token at each place, so search again, for the shorter ones, where something was found.
+    texts = sorted(exclusions.text)
+    while texts:
+        loose = Matcher([tok for tok in tokens.values() if not tok.strict])
+        found_in: list[str] = []
+        for text in texts if loose else ():
+            hits = loose.search(text.encode("utf-8"))
+            for _, tok in hits:
+                tokens.pop(tok.text, None)
+            if hits:
+                found_in.append(text)
+        texts = found_in
+    identity.tokens = tokens
+    return identity
+
+
+# ---- check a tree --------------------------------------------------------------------------------
+
+
+def check_tree(
+    output: Path,
+    profile: CompiledProfile,
+    against: list[Path] | None = None,
+) -> CheckReport:
+    """Check every file under ``output``; see the module docstring for what is reported."""
+    from dicomscrub.process import Unreadable, quiet_pydicom, read_dataset
+
+    report = CheckReport(str(output), profile.names)
+    matcher: Matcher | None = None
+    if against:
+        identity = collect_identity(against, profile)
+        report.inputs_searched = identity.searched
+        report.tokens = len(identity.tokens)
+        matcher = Matcher(identity.tokens.values(), identity.charsets)
+        report.inputs_skipped = [(_redact(label, matcher), why) for label, why in identity.skipped]
+    scrubber = Scrubber(profile, Pseudonymizer(random_key()))
+    findings: set[Finding] = set()
+
+    if matcher:
+        for folder in _folders(output):
+            for tok in matcher.search_text(folder.name):
+                rel = _redact(folder.relative_to(output).as_posix(), matcher)
+                findings.add(
+                    Finding(rel, "folder name", Problem.IDENTIFYING, tok.kind, mask(tok.text))
+                )
+
+    for source in discover([output]):
+        if STATE_DIR in PurePosixPath(source.rel).parts:
+            continue  # dicomscrub's own resume state and lock: no DICOM, no identifying value
+        report.files += 1
+        rel = _redact(source.rel, matcher) if matcher else source.rel
+        if matcher:
+            for tok in matcher.search_text(source.path.name):
+                findings.add(
+                    Finding(rel, "file name", Problem.IDENTIFYING, tok.kind, mask(tok.text))
+                )
+        if source.skip_reason:
+            findings.add(Finding(rel, "", Problem.UNVERIFIABLE, "file", source.skip_reason))
+            continue
+        try:
+            data = source.path.read_bytes()
+        except OSError as exc:
+            detail = f"cannot read: {exc.strerror or type(exc).__name__}"
+            findings.add(Finding(rel, "", Problem.UNVERIFIABLE, "file", detail))
+            continue
+        if matcher:
+            findings.update(_value_findings(rel, data, matcher))
+        if source.path.name.startswith(TEMP_PREFIX):
+            detail = "temporary file left by an interrupted write"
+            findings.add(Finding(rel, "", Problem.UNVERIFIABLE, "file", detail))
+            continue
+        with quiet_pydicom():
+            try:
+                ds, reason = read_dataset(source.path)
+            except Unreadable as exc:
+                findings.add(Finding(rel, "", Problem.UNVERIFIABLE, "file", f"unreadable: {exc}"))
+                continue
+            except Exception as exc:
+                detail = f"cannot parse DICOM: {type(exc).__name__}"
+                findings.add(Finding(rel, "", Problem.UNVERIFIABLE, "file", detail))
+                continue
+            if ds is None:
+                findings.add(Finding(rel, "", Problem.UNVERIFIABLE, "file", reason))
+                continue
+            try:
+                findings.update(_dataset_findings(rel, ds, scrubber))
+            except Exception as exc:
+                detail = f"cannot check the data set: {type(exc).__name__}"
+                findings.add(Finding(rel, "", Problem.UNVERIFIABLE, "file", detail))
+                continue
+        report.dicom_files += 1
+    report.findings = sorted(findings)
+    return report
+
+
+def _folders(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for directory, subdirs, _ in os.walk(root):
+        subdirs.sort()
+        found += [Path(directory) / name for name in subdirs]
+    return sorted(found)
+
+
+def _redact(path: str, matcher: Matcher | None) -> str:
+    """``path`` with every identifying value in it masked (first character and ***)."""
+    if not matcher:
+        return path
+    raw = path.encode("utf-8", "surrogateescape")
+    out = bytearray()
+    pos = 0
+    for start, tok in matcher.search(raw):
+        if start < pos:
+            continue
+        end = start + len(tok.text.encode("utf-8"))
+        out += raw[pos:start] + raw[start : start + 1] + b"***"
+        pos = end
+    out += raw[pos:]
+    return out.decode("utf-8", "surrogateescape")
+
+
+def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
+    """One finding per identifying value found; a value inside a longer one found at the same
+    place (JANE inside DOE^JANE) is not reported again."""
+    layout = read_layout(data)
+    found: set[Finding] = set()
+    covered_until = -1
+    for base, piece in layout.segments():
+        for offset, tok in matcher.search(piece, base):
+            end = offset + len(tok.text.encode("utf-8"))
+            if end <= covered_until:
+                continue
+            covered_until = end
+            where = layout.locate(offset)
+            found.add(Finding(rel, where, Problem.IDENTIFYING, tok.kind, mask(tok.text)))
+    return found
+
+
+def _has_value(elem: DataElement) -> bool:
+    value = elem.value
+    if elem.VR == "SQ":
+        return bool(value)
+    if value is None:
+        return False
+    if isinstance(value, bytes):
+        return bool(value.strip(b" \0"))
+    if isinstance(value, MultiValue | list | tuple):
+        return any(str(v).strip(" \0") for v in value)
+    return bool(str(value).strip(" \0"))
+
+
+def _dataset_findings(rel: str, ds: Dataset, scrubber: Scrubber) -> list[Finding]:
+    found: list[Finding] = []
+    if str(ds.get("PatientIdentityRemoved", "") or "").strip(" \0").upper() != "YES":
+        found.append(
+            Finding(
+                rel,
+                "(0012,0062)",
+                Problem.NOT_MARKED,
+                "PatientIdentityRemoved",
+                "missing or not YES",
+            )
+        )
+    method = ds.get(0x00120063)
+    if method is None or not _has_value(method):
+        found.append(
+            Finding(
+                rel, "(0012,0063)", Problem.NOT_MARKED, "DeidentificationMethod", "missing or empty"
+            )
+        )
+    codes = ds.get(0x00120064)
+    values = []
+    if codes is not None and codes.VR == "SQ":
+        values = [str(item.get("CodeValue", "") or "").strip() for item in codes.value or []]
+    if BASIC_PROFILE_CODE not in values:
+        found.append(
+            Finding(
+                rel,
+                "(0012,0064)",
+                Problem.NOT_MARKED,
+                "DeidentificationMethodCodeSequence",
+                f"no item with code {BASIC_PROFILE_CODE} (Basic Application Confidentiality "
+                "Profile)",
+            )
+        )
+    _RuleWalk(rel, scrubber, read_declarations(ds), found).dataset(ds, "", False)
+    return found
+
+
+class _RuleWalk:
+    """Judge each element of an output by the profile, as the scrub would have treated it."""
+
+    def __init__(
+        self,
+        rel: str,
+        scrubber: Scrubber,
+        declarations: dict[tuple[int, str], Declaration],
+        out: list[Finding],
+    ) -> None:
+        self.rel = rel
+        self.scrubber = scrubber
+        self.profile = scrubber.profile
+        self.declarations = declarations
+        self.out = out
+
+    def add(self, path: str, problem: Problem, kind: str, detail: str) -> None:
+        self.out.append(Finding(self.rel, path, problem, kind, detail))
+
+    def dataset(self, ds: Dataset, prefix: str, replace_uids: bool) -> None:
+        creators: dict[tuple[int, int], str] = {}
+        blocks_used: set[tuple[int, int]] = set()
+        for elem in ds:
+            tag = int(elem.tag)
+            group, element = tag >> 16, tag & 0xFFFF
+            if is_private_group(group) and 0x10 <= element <= 0xFF:
+                value = elem.value
+                text = value.decode("latin-1") if isinstance(value, bytes) else str(value or "")
+                creators[(group, element)] = text.strip(" \0")
+        for elem in ds:
+            tag = int(elem.tag)
+            group, element = tag >> 16, tag & 0xFFFF
+            path = prefix + format_tag(tag)
+            if group % 2 == 1:
+                if not is_private_group(group):
+                    self.add(path, Problem.PRIVATE, "element in a forbidden group", "PS3.5 7.8.1")
+                    continue
+                if 0x10 <= element <= 0xFF:
+                    continue
+                creator = creators.get((group, element >> 8)) if element >= 0x1000 else None
+                if creator is None:
+                    self.add(path, Problem.PRIVATE, "private element", "no private creator")
+                    continue
+                blocks_used.add((group, element >> 8))
+                problem = self.private_problem(tag, creator, elem)
+                if problem:
+                    self.add(path, Problem.PRIVATE, f"private element ({creator})", problem)
+                elif elem.VR == "SQ":
+                    self.items(elem, path, False)
+                continue
+            if not prefix and tag in SET_AFTER_RULES:
+                continue
+            action, basis, rule = self.scrubber.action_for(elem, replace_uids)
+            effect = resolve(action, elem.VR == "SQ")
+            if effect in (Effect.REMOVE, Effect.EMPTY) and _has_value(elem):
+                source = (
+                    f"{rule.source}: {rule.key} {rule.action.value}"
+                    if rule is not None
+                    else f"{basis.value} {action.value}"
+                )
+                wants = "removed" if effect is Effect.REMOVE else "empty"
+                kind = elem.keyword or format_tag(tag)
+                self.add(path, Problem.MUST_BE_REMOVED, kind, f"has a value; {wants} by {source}")
+                continue
+            if elem.VR == "SQ":
+                self.items(elem, path, replace_uids or effect is Effect.KEEP_REPLACE_UIDS)
+        for (group, byte), creator in sorted(creators.items()):
+            if (group, byte) not in blocks_used:
+                path = prefix + format_tag((group << 16) | byte)
+                self.add(path, Problem.PRIVATE, f"private creator ({creator})", "no element")
+
+    def items(self, elem: DataElement, path: str, replace_uids: bool) -> None:
+        for i, item in enumerate(elem.value or []):
+            self.dataset(item, f"{path}[{i}]/", replace_uids)
+
+    def private_problem(self, tag: int, creator: str, elem: DataElement) -> str:
+        """Why the profile could not have kept this private element, or "" if it could."""
+        rule = self.profile.private_rule_for(tag, creator)
+        action = rule.action if rule is not None else self.profile.default
+        source = f"{rule.source}: {rule.key} {action.value}" if rule else f"default {action.value}"
+        if action is Action.C:
+            table, own = self.scrubber.safe_hits(tag, creator)
+            if table or own:
+                return ""
+            decl = find_declaration(self.declarations, tag >> 16, creator)
+            if decl is not None and not decl.problem:
+                byte = tag & 0xFF
+                if decl.is_safe(byte) or byte in decl.actions:
+                    return ""
+            return (
+                f"{source}: not in Table E.3.10-1 or the profile's safe list, and not declared "
+                "safe in (0008,0300)"
+            )
+        catch_all = rule is None or rule.selector == PRIVATE
+        if resolve(action, elem.VR == "SQ") is Effect.REMOVE:
+            return f"{source}" + (" (every private element is removed)" if catch_all else "")
+        return ""
+
+
+# ---- report formats ------------------------------------------------------------------------------
+
+
+CSV_COLUMNS = ("file", "location", "problem", "kind", "detail")
+
+
+def report_dict(report: CheckReport) -> dict[str, object]:
+    return {
+        "output": report.output,
+        "profile": list(report.profile),
+        "clean": report.clean,
+        "files": report.files,
+        "dicom_files": report.dicom_files,
+        "files_with_findings": report.files_with_findings,
+        "inputs_searched": report.inputs_searched,
+        "inputs_skipped": [{"input": i, "reason": r} for i, r in report.inputs_skipped],
+        "identifying_values_searched": report.tokens,
+        "thresholds": THRESHOLDS,
+        "findings": [{**asdict(f), "problem": f.problem.value} for f in report.findings],
+    }
+
+
+def report_json(report: CheckReport) -> str:
+    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def report_csv(report: CheckReport) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for f in report.findings:
+        writer.writerow((f.file, f.location, f.problem.value, f.kind, f.detail))
+    return buffer.getvalue()

@@ -1,0 +1,588 @@
+"""The identifying values of a DICOM input and a fast search for them in bytes and names.
+
+``run`` searches each output for the identifying values of its own input before the output is
+written (:mod:`dicomscrub.check`), and ``check --against`` searches a whole output tree for the
+identifying values of every input. What counts as identifying is what the profile actually did to
+the input: a value is identifying when the scrub did not keep it (see :func:`candidates`).
+
+Matching is case-insensitive (ASCII, and upper/lower forms of non-ASCII tokens), ignores DICOM
+padding (values are stripped of spaces and NULs), and is whole-word: a match may not touch a letter
+or digit on either side (so "JANE" is not found in "JANET", and a UID is not found inside a longer
+UID). Tokens too short to search without false hits are dropped (:data:`MIN_CHARS`,
+:data:`MIN_DIGITS`).
+
+Nothing here writes a value anywhere: tokens live in memory and are reported only as
+:func:`mask` forms.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import pydicom.charset
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from dicomscrub.actions import Effect, resolve
+from dicomscrub.dictionary import keyword_for
+from dicomscrub.layout import BULK_TAGS
+from dicomscrub.pipeline import (
+    DUMMY_BY_VR,
+    Decision,
+    PrivateRecord,
+    Scrubber,
+    looks_like_items,
+    parse_un_sequence,
+)
+from dicomscrub.profile.loader import CID7050
+from dicomscrub.pseudonym import is_standard_uid
+from dicomscrub.tags import format_tag, is_private_group
+
+MIN_CHARS = 4
+"""A token with a letter in it is searched only if it has at least this many characters."""
+MIN_DIGITS = 6
+"""A token without a letter (a number, a date, a time, a UID) needs at least this many digits."""
+MIN_BINARY_RUN = 6
+"""Text inside a binary or undecoded value: runs of at least this many printable characters."""
+MAX_CHARS = 128
+"""Longer values (free text) are not searched whole; the names, IDs, dates and UIDs in a data set
+are searched as values of their own attributes."""
+
+NUMERIC_VRS = frozenset(
+    {"DS", "IS", "US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "AT", "OD", "OF", "OL", "OV"}
+)
+BINARY_VRS = frozenset({"OB", "OW", "UN"})
+_PN_SPLIT = re.compile(r"[\^=\s,]+")
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\xa0-\xff]{%d,}" % MIN_BINARY_RUN)
+_LETTER = re.compile(r"[^\W\d_]")
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyz")
+_DIGIT = frozenset(b"0123456789")
+_DOT = ord(".")
+_REGEX_ABOVE = 400
+"""With more byte forms than this, one compiled pattern beats a find() per form."""
+
+
+class Category(str, enum.Enum):
+    NAME = "name"  # a person name, whole
+    NAME_PART = "name component"  # one component of a person name
+    ID = "ID"
+    UID = "UID"
+    DATE = "date"
+    TIME = "time"
+    TEXT = "text"  # other text of a standard attribute
+    PRIVATE = "private"  # a private element's value
+
+
+STRICT = frozenset({Category.NAME, Category.ID, Category.UID, Category.DATE, Category.TIME})
+"""Whole names, IDs, UIDs, dates and times count wherever they appear. The others (one component
+of a name, descriptions, institutions, private values: often common words such as PHILIPS, HEAD or
+CHEST) do not count where they are also a word of a standard attribute's value that the
+de-identified data set holds: the profile kept that text."""
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str  # lower case, as searched
+    kind: str  # what it is: "PatientName component", "PatientID", "UID", "date", "private value"
+    category: Category
+
+    @property
+    def strict(self) -> bool:
+        return self.category in STRICT
+
+
+def mask(text: str) -> str:
+    """What a report may show of an identifying value: its first character and its length."""
+    return f"{text[:1]}*** ({len(text)} chars)"
+
+
+def searchable(text: str) -> bool:
+    """Long enough to search, and not too long: see :data:`MIN_CHARS`, :data:`MIN_DIGITS` and
+    :data:`MAX_CHARS`."""
+    if not MIN_CHARS <= len(text) <= MAX_CHARS:  # MIN_CHARS <= MIN_DIGITS
+        return False
+    if _LETTER.search(text):
+        return True
+    return len(text) - len(text.translate(_NO_DIGITS)) >= MIN_DIGITS
+
+
+# ---- the input, before the scrub -----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Original:
+    """One element of an input as it was read (kept in memory only, never written)."""
+
+    path: str
+    tag: int
+    vr: str
+    value: object  # the value object as pydicom gave it (str, PersonName, MultiValue, bytes, ...)
+    creator: str = ""  # the private creator of a private element's block
+
+    @property
+    def private(self) -> bool:
+        return (self.tag >> 16) % 2 == 1
+
+    @property
+    def is_creator(self) -> bool:
+        return is_private_group(self.tag >> 16) and 0x10 <= (self.tag & 0xFFFF) <= 0xFF
+
+    @property
+    def values(self) -> tuple[str | bytes, ...]:
+        """The values as text (bytes for binary and undecoded values); () when empty."""
+        value = self.value
+        if value is None or value == "" or value == b"" or self.vr == "SQ":
+            return ()
+        if isinstance(value, bytes):
+            return (value,)
+        if isinstance(value, MultiValue | list | tuple):
+            return tuple(v if isinstance(v, bytes) else str(v) for v in value)
+        return (str(value),)
+
+
+def snapshot(ds: Dataset, prefix: str = "", out: list[Original] | None = None) -> list[Original]:
+    """Every element of ``ds`` (file meta included at the top level), recursively. Private values
+    read as UN that hold items are decoded as the scrub decodes them, so the paths inside match
+    its records. Sample data (pixels, waveforms) is listed without its value.
+
+    Value objects are kept by reference: the scrub replaces an element's value, it never changes
+    the value object, so what is kept here is the input's value."""
+    found: list[Original] = [] if out is None else out
+    if not prefix:
+        meta = getattr(ds, "file_meta", None)
+        for elem in meta or ():
+            found.append(Original(format_tag(int(elem.tag)), int(elem.tag), elem.VR, elem.value))
+    creators: dict[tuple[int, int], str] = {}
+    for elem in ds:
+        tag = int(elem.tag)
+        path = prefix + format_tag(tag)
+        if tag in BULK_TAGS:  # listed (explain shows it) but never searched
+            found.append(Original(path, tag, elem.VR, None))
+            continue
+        value = elem.value
+        vr = elem.VR
+        creator = ""
+        group = tag >> 16
+        if group & 1 and is_private_group(group):
+            element = tag & 0xFFFF
+            if 0x10 <= element <= 0xFF:
+                text = value.decode("latin-1") if isinstance(value, bytes) else str(value or "")
+                creators[(group, element)] = text.strip(" \0")
+            else:
+                creator = creators.get((group, element >> 8), "")
+            if vr == "UN" and isinstance(value, bytes) and looks_like_items(value):
+                parsed = parse_un_sequence(value)
+                if parsed is not None:
+                    found.append(Original(path, tag, "UN", value, creator))
+                    for i, item in enumerate(parsed):
+                        snapshot(item, f"{path}[{i}]/", found)
+                    continue
+        if vr == "SQ":
+            found.append(Original(path, tag, "SQ", None, creator))
+            for i, item in enumerate(value or ()):
+                snapshot(item, f"{path}[{i}]/", found)
+            continue
+        if value is not None and isinstance(value, MultiValue | list):
+            value = tuple(value)  # the scrub may change a list in place; keep the input's items
+        found.append(Original(path, tag, vr, value, creator))
+    return found
+
+
+# ---- what a value means --------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8192)
+def _category(vr: str, tag: int, private: bool) -> Category | None:
+    if vr == "PN":
+        return Category.NAME
+    if vr == "UI":
+        return Category.UID
+    if vr in ("DA", "DT"):
+        return Category.DATE
+    if vr == "TM":
+        return Category.TIME
+    if vr in NUMERIC_VRS:
+        return None
+    if private:
+        return Category.PRIVATE
+    keyword = keyword_for(tag)
+    if keyword.endswith(("ID", "IDs", "Number", "Numbers")) and vr in ("LO", "SH", "CS", "UC"):
+        return Category.ID
+    return Category.TEXT
+
+
+def _date_forms(text: str) -> Iterator[str]:
+    """YYYYMMDD, and the same date written YYYY-MM-DD, YYYY.MM.DD and YYYY/MM/DD (as in folder
+    names and free text)."""
+    digits = text.replace(".", "") if len(text) == 10 and text[4] == "." else text
+    yield text
+    if len(digits) >= 8 and digits[:8].isdigit():
+        day = digits[:8]
+        yield day
+        for sep in "-./":
+            yield f"{day[:4]}{sep}{day[4:6]}{sep}{day[6:8]}"
+
+
+def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
+    """The searchable forms of one value: (text, suffix for the kind), padding stripped."""
+    if isinstance(value, bytes):
+        text = value.decode("latin-1").strip(" \0")
+        if text and text.isprintable():
+            for part in text.split("\\"):
+                yield part.strip(" \0"), ""
+        else:
+            for run in _PRINTABLE_RUN.findall(value):
+                yield run.decode("latin-1").strip(" \0"), " (text in a binary value)"
+        return
+    text = value.strip(" \0")
+    if not text:
+        return
+    if vr == "PN":
+        yield text, ""
+        for part in _PN_SPLIT.split(text):
+            if part:
+                yield part, " component"
+    elif vr == "DA":
+        for end in text.split("-"):
+            for form in _date_forms(end.strip()):
+                yield form, ""
+    elif vr == "DT":
+        for form in _date_forms(text):
+            yield form, ""
+    elif vr == "TM":
+        yield text, ""
+        yield text.split(".")[0], ""
+    elif vr == "UI":
+        if not is_standard_uid(text):
+            yield text, ""
+    else:
+        yield text, ""
+
+
+@functools.lru_cache(maxsize=8192)
+def _kind(tag: int, creator: str, category: Category, suffix: str) -> str:
+    if category is Category.PRIVATE or (tag >> 16) % 2 == 1:
+        where = f" ({creator})" if creator else ""
+        return f"private value{where}{suffix}"
+    if category in (Category.DATE, Category.TIME, Category.UID):
+        return str(category.value)  # one date or UID is often the value of several attributes
+    return f"{keyword_for(tag) or format_tag(tag)}{suffix}"
+
+
+# ---- identifying values of one input -------------------------------------------------------------
+
+
+@dataclass
+class FileIdentity:
+    """The candidate tokens of one input, and what decides whether each really counts."""
+
+    tokens: dict[str, Token] = field(default_factory=dict)
+    charsets: set[str] = field(default_factory=set)
+
+
+def _add(tokens: dict[str, Token], orig: Original, category: Category) -> None:
+    for value in orig.values:
+        for text, suffix in forms(orig.vr, value):
+            low = text.lower()
+            if not low or not searchable(low):
+                continue
+            kind = Category.NAME_PART if suffix == " component" else category
+            if kind not in STRICT and _NUMBER.fullmatch(low):
+                continue  # a measurement in text or private data, not an identity
+            token = Token(low, _kind(orig.tag, orig.creator, category, suffix), kind)
+            old = tokens.get(low)
+            if old is None or (token.strict and not old.strict):
+                tokens[low] = token
+
+
+def candidates(
+    originals: list[Original],
+    decisions: list[Decision],
+    private: list[PrivateRecord],
+    scrubber: Scrubber,
+    *,
+    shifted_dates: bool,
+) -> FileIdentity:
+    """The identifying values of one input: every value the scrub did not keep.
+
+    * a standard element the scrub kept (K) is not identifying; one it cleaned (C) counts only
+      where cleaning replaced it: UIDs, and DA/DT values it shifted, which count only with
+      ``shifted_dates`` (``run`` knows the shift; ``check --against`` does not, and another
+      patient's shifted date may equal this one's); cleaned text is not a token, since cleaning
+      removes the other tokens from it;
+    * a private element counts unless it was kept; private creators never count;
+    * an element inside a sequence that was removed, emptied or replaced counts unless the profile
+      would keep it where it stands (a code meaning, say);
+    * file meta values count (the file meta is always replaced), except class and syntax UIDs;
+    * numbers (DS, IS and binary numeric VRs) never count.
+    """
+    effects = {d.path: d.effect for d in decisions}
+    fates = {r.tag: r.decision for r in private}
+    ident = FileIdentity()
+    for orig in originals:
+        vr, tag = orig.vr, orig.tag
+        if vr == "SQ" or vr in NUMERIC_VRS or orig.value is None:
+            continue
+        if tag == 0x00080005:
+            ident.charsets.update(str(v) for v in orig.values)
+        if tag >> 16 == 0x0002:
+            keyword = keyword_for(tag)
+            if keyword.endswith(("ClassUID", "SyntaxUID")) and keyword != "ImplementationClassUID":
+                continue
+        elif tag & 0x10000:  # private (and forbidden odd groups)
+            if orig.is_creator or fates.get(orig.path, "removed") == "kept":
+                continue
+        else:
+            effect = effects.get(orig.path)
+            if effect is None:  # inside a sequence the scrub removed, emptied or replaced
+                uids = [str(v) for v in orig.values] if vr == "UI" else None
+                elem = DataElement(tag, vr, uids)
+                effect = resolve(scrubber.action_for(elem)[0], False)
+            if effect is Effect.KEEP:
+                continue
+            cleaned_text = effect is Effect.CLEAN and vr not in BINARY_VRS and vr != "UI"
+            if cleaned_text and (vr not in ("DA", "DT") or not shifted_dates):
+                continue
+        category = _category(vr, tag, orig.private)
+        if category is not None:
+            _add(ident.tokens, orig, category)
+    return ident
+
+
+# ---- what does not count -------------------------------------------------------------------------
+
+
+def standard_values(ds: Dataset) -> Iterator[tuple[str, str]]:
+    """(VR, value) of every standard (even group) element of a data set, recursively."""
+    for elem in ds:
+        tag = int(elem.tag)
+        if (tag >> 16) % 2 == 1 or tag in BULK_TAGS:
+            continue
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                yield from standard_values(item)
+            continue
+        if elem.VR in NUMERIC_VRS and elem.VR not in ("DS", "IS"):
+            continue
+        value = elem.value
+        if isinstance(value, MultiValue | list | tuple):
+            for v in value:
+                if not isinstance(v, bytes):
+                    yield elem.VR, str(v)
+        elif value is not None and not isinstance(value, bytes):
+            yield elem.VR, str(value)
+
+
+@dataclass
+class Exclusions:
+    """Values that are not leaks although a token equals them or, for loose tokens, contains them.
+
+    * ``values``: every searchable form of a standard attribute's value in the de-identified data
+      set: what the profile kept there, or what the scrub wrote (a dummy, a shifted date, a
+      pseudonym). A token equal to one of them is not searched;
+    * ``text``: the same values whole; a loose (not :data:`STRICT`) token that occurs in one of
+      them as a word is not searched;
+    * ``tool_text``: what dicomscrub writes itself (dummy values, method labels, code meanings,
+      rule values); no token that occurs in it as a word is searched.
+    """
+
+    values: set[str] = field(default_factory=set)
+    text: set[str] = field(default_factory=set)
+    tool_text: str = ""
+
+    def add_dataset(self, ds: Dataset) -> None:
+        for vr, value in standard_values(ds):
+            for text, _ in forms(vr, value):
+                self.values.add(text.lower())
+            low = value.strip(" \0").lower()
+            if low:
+                self.text.add(low)
+
+    def allows(self, token: Token) -> bool:
+        """True when ``token`` still counts as identifying."""
+        if token.text in self.values or contains_word(self.tool_text, token.text):
+            return False
+        if token.strict:
+            return True
+        return not any(contains_word(text, token.text) for text in self.text)
+
+
+def still_identifying(tokens: Iterable[Token], ds: Dataset, tool: str) -> set[str]:
+    """The texts of ``tokens`` that :class:`Exclusions` built from the de-identified ``ds`` would
+    allow, computed for a few tokens without building the whole set (``run``'s leak check)."""
+    remaining = {t.text: t for t in tokens if not contains_word(tool, t.text)}
+    if not remaining:
+        return set()
+    for vr, value in standard_values(ds):
+        low = value.strip(" \0").lower()
+        for text, token in list(remaining.items()):
+            if text not in low:
+                continue
+            if token.strict:
+                if any(form.lower() == text for form, _ in forms(vr, value)):
+                    del remaining[text]
+            elif contains_word(low, text):
+                del remaining[text]
+        if not remaining:
+            break
+    return set(remaining)
+
+
+def tool_text(scrubber: Scrubber) -> str:
+    """Everything dicomscrub itself may write into a data set, lower case, one value per line."""
+    profile = scrubber.profile
+    parts = [*DUMMY_BY_VR.values(), *CID7050.values(), "YES", "MODIFIED", "UNMODIFIED", "REMOVED"]
+    for method in profile.methods:
+        parts += [method.label, method.meaning or ""]
+    for rule in (*profile.exact.values(), *profile.masks, *profile.creator_masks):
+        if rule.value:
+            parts.append(rule.value)
+        if rule.pseudonym:
+            parts.append(rule.pseudonym)
+    return "\n".join(p.lower() for p in parts if p)
+
+
+def contains_word(text: str, word: str) -> bool:
+    """``word`` occurs in ``text`` with no letter or digit touching it (both lower case)."""
+    start = text.find(word)
+    while start >= 0:
+        end = start + len(word)
+        if (start == 0 or not text[start - 1].isalnum()) and (
+            end == len(text) or not text[end].isalnum()
+        ):
+            return True
+        start = text.find(word, start + 1)
+    return False
+
+
+# ---- the search ----------------------------------------------------------------------------------
+
+
+def _encodings(charsets: Iterable[str]) -> list[str]:
+    return _encodings_of(tuple(sorted(set(charsets))))
+
+
+@functools.lru_cache(maxsize=256)
+def _encodings_of(charsets: tuple[str, ...]) -> list[str]:
+    names = ["utf-8", "latin-1"]
+    for charset in charsets:
+        try:
+            names += pydicom.charset.convert_encodings([c.strip() for c in charset.split("\\")])
+        except Exception:  # an unknown character set: the default encodings still apply
+            continue
+    return list(dict.fromkeys(names))
+
+
+def byte_forms(text: str, encodings: list[str]) -> set[bytes]:
+    """``text`` as bytes in each encoding, in lower and upper case, then ASCII-lowered (the
+    haystack is lowered the same way)."""
+    if text.isascii():
+        return {text.lower().encode("ascii")}
+    out: set[bytes] = set()
+    for variant in {text, text.upper()}:
+        for encoding in encodings:
+            try:
+                out.add(variant.encode(encoding).lower())
+            except (UnicodeError, LookupError):
+                continue
+    return out
+
+
+class Matcher:
+    """Whole-word, case-insensitive search for many tokens in bytes.
+
+    Few tokens (``run``: one input's) are found with ``bytes.find``; many (``check --against``: a
+    whole tree's) with one compiled pattern built as a trie, so the cost does not grow with the
+    number of tokens."""
+
+    def __init__(self, tokens: Iterable[Token], charsets: Iterable[str] = ()) -> None:
+        encodings = _encodings(charsets)
+        self.forms: dict[bytes, Token] = {}
+        for token in sorted(tokens, key=lambda t: t.text):
+            for form in byte_forms(token.text, encodings):
+                self.forms.setdefault(form, token)
+        self._pattern: re.Pattern[bytes] | None = None
+        if len(self.forms) > _REGEX_ABOVE:
+            self._pattern = re.compile(_trie(list(self.forms)) + rb"(?![0-9a-z])(?!\.[0-9])")
+
+    def __bool__(self) -> bool:
+        return bool(self.forms)
+
+    def search(self, data: bytes, base: int = 0) -> list[tuple[int, Token]]:
+        """(offset + ``base``, token) for every offset in ``data`` where a token starts as a
+        whole word, with the longest token that matches there; sorted by offset."""
+        hay = data.lower()
+        if self._pattern is not None:
+            return [(base + pos, tok) for pos, tok in self._regex_hits(hay)]
+        found: dict[int, bytes] = {}
+        for form in self.forms:
+            pos = hay.find(form)
+            while pos >= 0:
+                if _bounded(hay, pos, pos + len(form)) and len(form) > len(found.get(pos, b"")):
+                    found[pos] = form
+                pos = hay.find(form, pos + 1)
+        return [(base + pos, self.forms[found[pos]]) for pos in sorted(found)]
+
+    def _regex_hits(self, hay: bytes) -> Iterator[tuple[int, Token]]:
+        assert self._pattern is not None
+        pos = 0
+        while True:
+            m = self._pattern.search(hay, pos)
+            if m is None:
+                return
+            if _left_bounded(hay, m.start()):  # the right side is checked by the pattern
+                yield m.start(), self.forms[m.group()]
+            pos = m.start() + 1
+
+    def search_text(self, text: str) -> list[Token]:
+        """Tokens found in a file or folder name."""
+        return [tok for _, tok in self.search(text.encode("utf-8", "surrogateescape"))]
+
+
+def _left_bounded(hay: bytes, start: int) -> bool:
+    if start > 0 and hay[start - 1] in _WORD:
+        return False
+    return not (start > 1 and hay[start - 1] == _DOT and hay[start - 2] in _DIGIT)
+
+
+def _bounded(hay: bytes, start: int, end: int) -> bool:
+    """No letter or digit touches the match, and a UID-like match is not part of a longer UID."""
+    if not _left_bounded(hay, start):
+        return False
+    if end < len(hay) and hay[end] in _WORD:
+        return False
+    return not (end + 1 < len(hay) and hay[end] == _DOT and hay[end + 1] in _DIGIT)
+
+
+class _Node(dict[int, "_Node"]):
+    """A trie node: byte -> child; the key -1 marks the end of a word."""
+
+
+def _trie(words: list[bytes]) -> bytes:
+    """A regular expression matching any of ``words``, longest first, factored as a trie."""
+    root = _Node()
+    for word in words:
+        node = root
+        for byte in word:
+            node = node.setdefault(byte, _Node())
+        node[-1] = _Node()
+
+    def emit(node: _Node) -> bytes:
+        branches = [
+            re.escape(bytes([b])) + emit(child) for b, child in sorted(node.items()) if b != -1
+        ]
+        if not branches:
+            return b""
+        body = branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
+        if -1 in node:
+            body = b"(?:" + body + b")?"
+        return body
+
+    return emit(root)

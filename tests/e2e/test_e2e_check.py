@@ -1,0 +1,83 @@
+"""End to end: ``dicomscrub check --against`` on the session's runs: dicomscrub's own outputs pass,
+the untouched sample export fails, and no report shows a fictional identity in full."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from e2e_support import EXAMPLES_INCOMING, Run, Tree
+
+from dicomscrub.cli import cli
+from dicomscrub.explain import ExplainError, explain_file, render_text
+from dicomscrub.profile.loader import load_profile
+
+FICTIONAL = ("DOE^JANE", "MUSTERMANN", "ERIKA", "ROSSI", "MARIO", "MRN0012345", "19720415")
+
+
+def check(*args: object) -> tuple[int, dict[str, object], str]:
+    result = CliRunner().invoke(cli, ["check", *map(str, args), "--json"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, json.loads(result.stdout), result.stdout
+
+
+def test_check_passes_on_dicomscrubs_output_of_the_sample_export(examples_run: Run) -> None:
+    code, report, _ = check(examples_run.out, "--against", EXAMPLES_INCOMING)
+    assert (code, report["findings"]) == (0, [])
+    assert report["dicom_files"] == report["inputs_searched"] == 10
+    assert report["inputs_skipped"] == [
+        {
+            "input": "README.txt",
+            "reason": "not DICOM (no DICM marker and no recognisable data set)",
+        },
+        {
+            "input": "notes.json",
+            "reason": "not DICOM (no DICM marker and no recognisable data set)",
+        },
+    ]
+
+
+def test_check_passes_on_dicomscrubs_output_of_all_bundled_files(
+    corpus: Tree, corpus_hierarchy_run: Run
+) -> None:
+    code, report, _ = check(corpus_hierarchy_run.out, "--against", corpus.root)
+    assert (code, report["findings"]) == (0, [])
+    assert isinstance(report["dicom_files"], int) and report["dicom_files"] > 60
+
+
+def test_check_fails_on_the_untouched_sample_export_without_showing_identities() -> None:
+    code, report, text = check(EXAMPLES_INCOMING, "--against", EXAMPLES_INCOMING)
+    assert code == 1
+    findings = report["findings"]
+    assert isinstance(findings, list)
+    folders = {f["file"] for f in findings if f["location"] == "folder name"}
+    assert {"DOE_J***_M***", "M***_E***_M***", "R***_M***_M***"} <= folders
+    preamble = [f for f in findings if f["location"] == "preamble"]
+    assert [f["kind"] for f in preamble] == ["PatientName"]
+    assert [name for name in FICTIONAL if name.lower() in text.lower()] == []
+
+
+def test_check_reads_every_bundled_file_as_output_without_a_traceback(corpus: Tree) -> None:
+    """pydicom's test files as OUT (truncated, deflated, big endian, JSON, gzip ...): every file
+    gets findings or passes; nothing crashes and nothing is skipped silently."""
+    code, report, _ = check(corpus.root, "--against", corpus.root)
+    assert code == 1
+    assert report["files"] == len(corpus.hashes_before)
+    findings = report["findings"]
+    assert isinstance(findings, list)
+    unverifiable = {f["file"] for f in findings if f["problem"] == "unverifiable"}
+    assert {"README.txt", "zipMR.gz", "MR_truncated.dcm"} <= unverifiable
+
+
+def test_explain_every_bundled_file_explains_or_gives_a_clear_error(corpus: Tree) -> None:
+    profile = load_profile("basic", ("retain-safe-private",))
+    explained, refused = 0, []
+    for rel in corpus.hashes_before:
+        try:
+            render_text(explain_file(corpus.root / rel, profile))
+            explained += 1
+        except ExplainError as exc:
+            refused.append(str(exc))
+    assert explained > 60
+    assert all(str(corpus.root) in message for message in refused)
+    assert any("not DICOM" in m for m in refused) and any("DICOMDIR" in m for m in refused)

@@ -1,0 +1,137 @@
+"""``dicomscrub explain``: a golden file for a known data set, the value policy, and errors.
+
+Regenerate the golden files after an intended change of the output with::
+
+    DICOMSCRUB_UPDATE_GOLDEN=1 pytest tests/unit/test_explain.py
+
+and review the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from dicomscrub.cli import cli
+
+BuildCT = Callable[..., Dataset]
+WriteDicom = Callable[..., Path]
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data"
+UPDATE = os.environ.get("DICOMSCRUB_UPDATE_GOLDEN") == "1"
+IDENTITY = ("DOE^JANE", "MRN0012345", "OTHER-4711", "ACC0001", "20240305", "1.2.826.0.1.3680043")
+
+
+def invoke(*args: str | Path) -> Result:
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+@pytest.fixture
+def known_file(tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom) -> Path:
+    """The conftest CT, its GEMS block declared MIXED with (0019,xx23) safe and an action for
+    (0019,xx10), and Other Patient IDs Sequence (removed by basic) holding a second ID."""
+    ds = make_ct()
+    action = Dataset()
+    action.IdentifyingPrivateElements = [0x10]
+    action.DeidentificationAction = "D"
+    item = Dataset()
+    item.PrivateGroupReference = 0x0019
+    item.PrivateCreatorReference = "GEMS_ACQU_01"
+    item.BlockIdentifyingInformationStatus = "MIXED"
+    item.NonidentifyingPrivateElements = [0x23]
+    item.DeidentificationActionSequence = Sequence([action])
+    ds.PrivateDataElementCharacteristicsSequence = Sequence([item])
+    other = Dataset()
+    other.PatientID = "OTHER-4711"
+    other.TypeOfPatientID = "TEXT"
+    ds.OtherPatientIDsSequence = Sequence([other])
+    return write_dicom(tmp_path / "ct.dcm", ds)
+
+
+def golden(name: str, text: str) -> str:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return path.read_text(encoding="utf-8")
+
+
+def test_explain_output_for_a_known_file_matches_the_golden_file(known_file: Path) -> None:
+    result = invoke("explain", known_file, "--option", "retain-safe-private")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == golden("explain-ct-safe-private.txt", result.stdout)
+
+
+def test_explain_json_for_a_known_file_matches_the_golden_file(known_file: Path) -> None:
+    result = invoke("explain", known_file, "--option", "retain-safe-private", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == golden("explain-ct-safe-private.json", result.stdout)
+
+
+def test_explain_shows_values_only_for_kept_elements(known_file: Path) -> None:
+    result = invoke("explain", known_file, "--option", "retain-safe-private", "--json")
+    report = json.loads(result.stdout)
+    shown = [row for row in report["elements"] if row["value"]]
+    assert shown, "some kept values are shown"
+    assert all(row["effect"].startswith("kept") for row in shown)
+    text = invoke("explain", known_file, "--option", "retain-safe-private").stdout
+    assert [value for value in IDENTITY if value in text + result.stdout] == []
+
+
+def test_explain_names_the_rule_and_the_private_block_decision(known_file: Path) -> None:
+    rows = {
+        row["path"]: row
+        for row in json.loads(
+            invoke("explain", known_file, "--option", "retain-safe-private", "--json").stdout
+        )["elements"]
+    }
+    assert (rows["(0010,0010)"]["effect"], rows["(0010,0010)"]["rule"]) == (
+        "emptied",
+        "basic: (0010,0010) Z",
+    )
+    assert rows["(0008,2218)"]["rule"] == "not listed: settings.default (basic) K"
+    assert rows["(0010,1002)[0]/(0010,0020)"]["effect"] == "removed with its sequence"
+    assert (rows["(0019,1010)"]["effect"], rows["(0019,1010)"]["rule"]) == (
+        "replaced",
+        "declared-action; declared action D",
+    )
+    assert (rows["(0019,1023)"]["effect"], rows["(0019,1023)"]["rule"]) == (
+        "kept",
+        "listed-nonidentifying",
+    )
+
+
+def test_explain_without_options_follows_the_basic_profile(known_file: Path) -> None:
+    report = json.loads(invoke("explain", known_file, "--json").stdout)
+    assert report["profile"] == ["basic"]
+    (block,) = report["private_blocks"]
+    assert block == {
+        "path": "(0019,0010)",
+        "creator": "GEMS_ACQU_01",
+        "declared": "MIXED, nonidentifying 23, actions 10=D",
+        "fate": "removed: all 2 elements",
+    }
+
+
+def test_explain_a_file_that_is_not_dicom_exits_1_with_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("not an image\n", encoding="utf-8")
+    result = invoke("explain", path)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {path}: not DICOM (no DICM marker and no recognisable data set)\n"
+    )
+
+
+def test_explain_with_a_bad_profile_exits_2(tmp_path: Path, known_file: Path) -> None:
+    assert invoke("explain", known_file, "--option", "retain-uid").exit_code == 2
+    assert invoke("explain", tmp_path / "missing.dcm").exit_code == 2

@@ -1,0 +1,273 @@
+"""Identifying values of an input: which values count, their searchable forms, the thresholds,
+the exclusions, and the whole-word search in bytes (both search strategies)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from dicomscrub import identity
+from dicomscrub.identity import (
+    Category,
+    Exclusions,
+    Matcher,
+    Token,
+    candidates,
+    forms,
+    mask,
+    searchable,
+    snapshot,
+    still_identifying,
+    tool_text,
+)
+from dicomscrub.pipeline import Decision, Scrubber
+from dicomscrub.profile.loader import load_profile
+from dicomscrub.profile.model import CompiledProfile
+from dicomscrub.pseudonym import Key, Pseudonymizer
+
+BuildCT = Callable[..., Dataset]
+
+
+def tok(text: str, category: Category = Category.NAME) -> Token:
+    return Token(text.lower(), "test", category)
+
+
+def identify(
+    ds: Dataset, profile: CompiledProfile, key: Key, *, shifted_dates: bool = True
+) -> dict[str, Token]:
+    scrubber = Scrubber(profile, Pseudonymizer(key))
+    originals = snapshot(ds)
+    decisions: list[Decision] = []
+    result = scrubber.scrub(ds, decisions)
+    return candidates(
+        originals, decisions, result.private, scrubber, shifted_dates=shifted_dates
+    ).tokens
+
+
+# ---- thresholds and forms ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ct", False),  # too short
+        ("doe", False),  # 3 letters: below MIN_CHARS
+        ("jane", True),
+        ("12345", False),  # 5 digits: below MIN_DIGITS
+        ("123456", True),
+        ("1.2.3.4", False),  # 4 digits
+        ("20240305", True),
+        ("x" * 129, False),  # longer than MAX_CHARS
+    ],
+)
+def test_searchable_applies_the_documented_thresholds(text: str, expected: bool) -> None:
+    assert searchable(text) is expected
+
+
+def test_person_name_forms_are_the_whole_name_and_each_component() -> None:
+    assert list(forms("PN", "DOE^JANE^^Dr.=ドウ")) == [
+        ("DOE^JANE^^Dr.=ドウ", ""),
+        ("DOE", " component"),
+        ("JANE", " component"),
+        ("Dr.", " component"),
+        ("ドウ", " component"),
+    ]
+
+
+def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
+    assert {f for f, _ in forms("DA", "20240305")} == {
+        "20240305",
+        "2024-03-05",
+        "2024.03.05",
+        "2024/03/05",
+    }
+    assert "20240305" in {f for f, _ in forms("DT", "20240305101500+0100")}
+    assert {f for f, _ in forms("DA", "20240101-20240305")} >= {"20240101", "20240305"}
+
+
+def test_time_forms_include_the_value_without_fraction() -> None:
+    assert {f for f, _ in forms("TM", "101500.123456")} == {"101500.123456", "101500"}
+
+
+def test_uids_defined_by_the_standard_have_no_form() -> None:
+    assert list(forms("UI", "1.2.840.10008.5.1.4.1.1.2")) == []
+    assert list(forms("UI", "1.2.826.0.1.3680043.8.498.14")) == [
+        ("1.2.826.0.1.3680043.8.498.14", "")
+    ]
+
+
+def test_padding_is_stripped_from_values_and_binary_text_runs_are_found() -> None:
+    assert list(forms("LO", " MRN0012345\0")) == [("MRN0012345", "")]
+    found = [f for f, _ in forms("UN", b"\x01\x02\x03SECRET^DOE\x00\x00\xff")]
+    assert found == ["SECRET^DOE"]
+
+
+def test_readme_states_the_thresholds_the_code_uses() -> None:
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert f"a value with a letter needs at least **{identity.MIN_CHARS}** characters" in readme
+    assert f"a value without a letter at least **{identity.MIN_DIGITS}** digits" in readme
+    assert f"values longer than **{identity.MAX_CHARS}** characters" in readme
+    assert f"runs of at least {identity.MIN_BINARY_RUN} printable characters" in readme
+
+
+def test_mask_shows_only_the_first_character_and_the_length() -> None:
+    assert mask("jane") == "j*** (4 chars)"
+
+
+# ---- which values count --------------------------------------------------------------------------
+
+
+def test_basic_profile_counts_names_ids_uids_and_removed_private_values(
+    ct: Dataset, basic: CompiledProfile, key: Key
+) -> None:
+    tokens = identify(ct, basic, key)
+    assert tokens["doe^jane"].category is Category.NAME
+    assert tokens["jane"].category is Category.NAME_PART
+    assert tokens["jane"].kind == "PatientName component"
+    assert tokens["mrn0012345"].category is Category.ID
+    assert tokens["1.2.826.0.1.3680043.8.498.11"].kind == "UID"
+    assert tokens["20240305"].kind == "date"
+    assert "acc0001" in tokens
+    assert "doe" not in tokens  # 3 letters
+
+
+def test_kept_values_creators_and_numbers_do_not_count(
+    ct: Dataset, basic: CompiledProfile, key: Key
+) -> None:
+    tokens = identify(ct, basic, key)
+    assert "chest" not in tokens  # CodeMeaning of a kept sequence (default K)
+    assert "t-d3000" not in tokens
+    assert "gems_acqu_01" not in tokens  # a private creator names a vendor's block
+    assert "39.375" not in tokens  # a number in a removed private element
+    assert "1.2.840.10008.5.1.4.1.1.2" not in tokens
+
+
+def test_values_inside_a_removed_sequence_count_unless_the_profile_keeps_them_there(
+    make_ct: BuildCT, basic: CompiledProfile, key: Key
+) -> None:
+    ds = make_ct()
+    other = Dataset()
+    other.PatientID = "OTHER-ID-4711"
+    other.TypeOfPatientID = "TEXT"
+    code = Dataset()
+    code.CodeValue = "T-D3000"
+    code.CodeMeaning = "Chest Region"
+    other.IssuerOfPatientIDQualifiersSequence = Sequence([code])
+    ds.OtherPatientIDsSequence = Sequence([other])  # basic: X
+    tokens = identify(ds, basic, key)
+    assert tokens["other-id-4711"].kind == "PatientID"
+    assert "chest region" not in tokens  # CodeMeaning: K wherever it stands
+    assert "text" not in tokens
+
+
+def test_private_value_counts_unless_the_profile_keeps_it(
+    make_ct: BuildCT, basic: CompiledProfile, key: Key, tmp_path: Path
+) -> None:
+    def with_note() -> Dataset:
+        ds = make_ct()
+        ds.private_block(0x0019, "GEMS_ACQU_01").add_new(0x11, "LO", "VENDOR-NOTE-XYZ")
+        return ds
+
+    removed = identify(with_note(), basic, key)
+    assert removed["vendor-note-xyz"].kind == "private value (GEMS_ACQU_01)"
+    profile_file = tmp_path / "keep.yaml"
+    profile_file.write_text(
+        'extends: [basic]\nrules:\n  - {tag: "(0019,xx11)", creator: GEMS_ACQU_01, action: K}\n',
+        encoding="utf-8",
+    )
+    kept = identify(with_note(), load_profile(str(profile_file)), key)
+    assert "vendor-note-xyz" not in kept
+
+
+def test_shifted_dates_count_only_when_the_shift_is_known(make_ct: BuildCT, key: Key) -> None:
+    profile = load_profile("basic", ("retain-long-modified-dates",))
+    assert "20240305" in identify(make_ct(), profile, key, shifted_dates=True)
+    assert "20240305" not in identify(make_ct(), profile, key, shifted_dates=False)
+
+
+def test_cleaned_text_is_not_a_token_but_its_identifying_words_are(
+    make_ct: BuildCT, key: Key
+) -> None:
+    profile = load_profile("basic", ("clean-descriptors",))
+    tokens = identify(make_ct(), profile, key)
+    assert "ct chest doe follow-up" not in tokens  # StudyDescription: C
+    assert "jane" in tokens
+
+
+# ---- exclusions ----------------------------------------------------------------------------------
+
+
+def test_loose_token_in_kept_standard_text_is_excluded_but_strict_needs_equality() -> None:
+    ds = Dataset()
+    ds.Manufacturer = "Philips Medical Systems"
+    ds.BodyPartExamined = "MRN0012345"
+    exclusions = Exclusions()
+    exclusions.add_dataset(ds)
+    assert not exclusions.allows(tok("philips", Category.NAME_PART))
+    assert exclusions.allows(tok("medical systems inc", Category.TEXT))
+    assert not exclusions.allows(tok("mrn0012345", Category.ID))  # equal to a kept value
+    assert exclusions.allows(tok("philips medical", Category.NAME))  # strict: not equal
+    assert still_identifying(
+        [tok("philips", Category.NAME_PART), tok("philips medical", Category.NAME)], ds, ""
+    ) == {"philips medical"}
+
+
+def test_values_dicomscrub_writes_itself_are_excluded(basic: CompiledProfile, key: Key) -> None:
+    text = tool_text(Scrubber(basic, Pseudonymizer(key)))
+    exclusions = Exclusions(tool_text=text)
+    assert not exclusions.allows(tok("anonymized", Category.TEXT))
+    assert not exclusions.allows(tok("confidentiality", Category.NAME))
+    assert exclusions.allows(tok("jane", Category.NAME))
+
+
+# ---- the search ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["find", "pattern"])
+def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run each search test with bytes.find and with the compiled trie pattern."""
+    if request.param == "pattern":
+        monkeypatch.setattr(identity, "_REGEX_ABOVE", 0)
+    return str(request.param)
+
+
+def hits(matcher: Matcher, data: bytes) -> list[tuple[int, str]]:
+    return [(offset, token.text) for offset, token in matcher.search(data)]
+
+
+def test_search_is_case_insensitive_and_whole_word(strategy: str) -> None:
+    matcher = Matcher([tok("jane"), tok("doe^jane")])
+    assert hits(matcher, b"x DOE^Jane y") == [(2, "doe^jane"), (6, "jane")]
+    assert hits(matcher, b"JANET janes XJANE") == []
+    assert hits(matcher, b"\x00JANE\x00") == [(1, "jane")]
+
+
+def test_search_does_not_find_a_uid_inside_a_longer_uid(strategy: str) -> None:
+    matcher = Matcher([tok("1.2.826.0.1.3680043.8.498.11", Category.UID)])
+    assert hits(matcher, b"1.2.826.0.1.3680043.8.498.110") == []
+    assert hits(matcher, b"1.2.826.0.1.3680043.8.498.11.5") == []
+    assert hits(matcher, b"9.1.2.826.0.1.3680043.8.498.11") == []
+    assert hits(matcher, b"UID=1.2.826.0.1.3680043.8.498.11\x00") == [
+        (4, "1.2.826.0.1.3680043.8.498.11")
+    ]
+
+
+def test_a_shorter_token_is_found_where_a_longer_one_fails_its_boundary(strategy: str) -> None:
+    matcher = Matcher([tok("rossi"), tok("rossi^mariox")])
+    assert hits(matcher, b"ROSSI^MARIOXY") == [(0, "rossi")]
+
+
+def test_non_ascii_tokens_are_found_in_utf8_latin1_and_either_case(strategy: str) -> None:
+    matcher = Matcher([tok("müller")])
+    assert hits(matcher, "MÜLLER".encode()) == [(0, "müller")]
+    assert hits(matcher, "Müller".encode("latin-1")) == [(0, "müller")]
+    assert hits(matcher, b"MULLER") == []
+
+
+def test_search_text_finds_tokens_in_a_file_name(strategy: str) -> None:
+    matcher = Matcher([tok("jane"), tok("mrn0012345", Category.ID)])
+    assert [t.text for t in matcher.search_text("DOE_JANE_MRN0012345")] == ["jane", "mrn0012345"]

@@ -1,0 +1,202 @@
+"""``run``'s leak check (fail closed) and ``run --dry-run``."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from pydicom.dataset import Dataset
+
+from dicomscrub.cli import cli
+from dicomscrub.state import STATE_DIR
+
+BuildCT = Callable[..., Dataset]
+WriteDicom = Callable[..., Path]
+
+
+def invoke(*args: str | Path) -> Result:
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def file_rows(audit: Path) -> dict[str, dict[str, str]]:
+    with audit.open(encoding="utf-8", newline="") as fh:
+        return {r["input"]: r for r in csv.DictReader(fh) if r["record"] == "file"}
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "site.key"
+    path.write_bytes(b"k" * 32)
+    return path
+
+
+@pytest.fixture
+def ct_tree(tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom) -> Path:
+    """One CT whose private element (0019,1010) holds the patient's name."""
+    root = tmp_path / "in"
+    write_dicom(root / "img1.dcm", make_ct())
+    return root
+
+
+@pytest.fixture
+def keep_private_name(tmp_path: Path) -> Path:
+    """A profile that keeps (0019,xx10) of GEMS_ACQU_01, which holds the patient's name."""
+    path = tmp_path / "keep-name.yaml"
+    path.write_text(
+        'extends: [basic]\nrules:\n  - {tag: "(0019,xx10)", creator: GEMS_ACQU_01, action: K}\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+# ---- fail closed ---------------------------------------------------------------------------------
+
+
+def test_file_that_would_leak_a_value_of_its_input_is_rejected_and_not_written(
+    tmp_path: Path, ct_tree: Path, key_file: Path, keep_private_name: Path
+) -> None:
+    out = tmp_path / "out"
+    result = invoke("run", ct_tree, "-o", out, "-p", keep_private_name, "--key-file", key_file)
+    assert result.exit_code == 1
+    row = file_rows(tmp_path / "out.audit.csv")["img1.dcm"]
+    assert row["status"] == "rejected"
+    assert row["output"] == ""
+    assert row["detail"] == (
+        "leak check: the output would hold identifying values of its input "
+        "(PatientName at (0019,1010)); not written"
+    )
+    assert [
+        p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts
+    ] == []
+    assert "DOE^JANE" not in result.output and "JANE" not in result.output
+
+
+def test_the_same_file_is_written_with_the_leak_check_off(
+    tmp_path: Path, ct_tree: Path, key_file: Path, keep_private_name: Path
+) -> None:
+    """The benchmark switch proves it is the leak check that rejects (and what would leak)."""
+    out = tmp_path / "out"
+    result = invoke(
+        "run",
+        ct_tree,
+        "-o",
+        out,
+        "-p",
+        keep_private_name,
+        "--key-file",
+        key_file,
+        "--benchmark-no-leak-check",
+    )
+    assert result.exit_code == 0
+    assert "leak check disabled" in result.stderr
+    (written,) = [
+        p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts
+    ]
+    assert b"DOE^JANE" in written.read_bytes()
+
+
+def test_shifted_date_equal_to_another_original_date_is_not_a_leak(
+    tmp_path: Path, ct_tree: Path, key_file: Path
+) -> None:
+    """ContentDate 20240306 moved back one day is 20240305, the original Study Date."""
+    profile = tmp_path / "one-day.yaml"
+    profile.write_text(
+        "extends: [basic, retain-long-modified-dates]\ndate_shift_days: [-1, -1]\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = invoke("run", ct_tree, "-o", out, "-p", profile, "--key-file", key_file)
+    assert result.exit_code == 0, result.output
+    (written,) = [
+        p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts
+    ]
+    assert b"20240305" in written.read_bytes()
+
+
+# ---- dry run -------------------------------------------------------------------------------------
+
+
+def test_dry_run_writes_the_audit_and_no_output(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
+) -> None:
+    root = tmp_path / "in"
+    write_dicom(root / "a.dcm", make_ct())
+    write_dicom(root / "b.dcm", make_ct(sop_instance_uid="1.2.826.0.1.3680043.8.498.99"))
+    (root / "notes.txt").write_text("hello\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = invoke("run", root, "-o", out, "--key-file", key_file, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert not out.exists()
+    rows = file_rows(tmp_path / "out.audit.csv")
+    assert {k: r["status"] for k, r in rows.items()} == {
+        "a.dcm": "would-write",
+        "b.dcm": "would-write",
+        "notes.txt": "skipped",
+    }
+    assert rows["a.dcm"]["output"].endswith(".dcm") and rows["a.dcm"]["detail"] == ""
+    text = " ".join(result.stderr.split())
+    assert "dicomscrub summary (dry run)" in text
+    assert "would-write │ 2" in text
+    assert f"dry run, nothing written to {out}" in text
+
+
+def test_dry_run_reports_what_the_real_run_then_does(
+    tmp_path: Path, ct_tree: Path, key_file: Path
+) -> None:
+    out = tmp_path / "out"
+    audits = {name: tmp_path / f"{name}.csv" for name in ("dry", "real", "again")}
+    dry = invoke(
+        "run", ct_tree, "-o", out, "--key-file", key_file, "--dry-run", "--audit", audits["dry"]
+    )
+    real = invoke("run", ct_tree, "-o", out, "--key-file", key_file, "--audit", audits["real"])
+    again = invoke(
+        "run", ct_tree, "-o", out, "--key-file", key_file, "--dry-run", "--audit", audits["again"]
+    )
+    assert dry.exit_code == real.exit_code == again.exit_code == 0
+    planned, done, rerun = (file_rows(audits[n])["img1.dcm"] for n in ("dry", "real", "again"))
+    assert (planned["status"], done["status"], rerun["status"]) == (
+        "would-write",
+        "written",
+        "skipped",
+    )
+    assert planned["output"] == done["output"] == rerun["output"]
+    assert rerun["detail"] == "identical output already present"
+
+
+def test_dry_run_still_rejects_a_file_that_would_leak(
+    tmp_path: Path, ct_tree: Path, key_file: Path, keep_private_name: Path
+) -> None:
+    out = tmp_path / "out"
+    result = invoke(
+        "run", ct_tree, "-o", out, "-p", keep_private_name, "--key-file", key_file, "--dry-run"
+    )
+    assert result.exit_code == 1
+    assert file_rows(tmp_path / "out.audit.csv")["img1.dcm"]["status"] == "rejected"
+    assert not out.exists()
+
+
+def test_dry_run_refuses_a_crosswalk(tmp_path: Path, ct_tree: Path, key_file: Path) -> None:
+    result = invoke(
+        "run",
+        ct_tree,
+        "-o",
+        tmp_path / "out",
+        "--key-file",
+        key_file,
+        "--dry-run",
+        "--mapping-out",
+        tmp_path / "map.csv",
+    )
+    assert result.exit_code == 2
+    assert result.stderr == "Error: --dry-run writes no crosswalk; leave out --mapping-out\n"
+    assert not (tmp_path / "map.csv").exists()
+
+
+def _outputs(out: Path) -> list[Path]:
+    """The files of an output tree, without dicomscrub's own state folder."""
+    return [p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts]
