@@ -65,7 +65,7 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyz")
 _DIGIT = frozenset(b"0123456789")
 _DOT = ord(".")
-_REGEX_ABOVE = 400
+_REGEX_ABOVE = 5000
 """With more byte forms than this, one compiled pattern beats a find() per form."""
 
 
