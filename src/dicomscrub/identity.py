@@ -317,9 +317,14 @@ def _tokens_of(
     return tuple(found.values())
 
 
+_CACHE_UP_TO = 1024
+"""Longer values (blobs, long texts) are not cached: they rarely repeat and would hold memory."""
+
+
 def _add(tokens: dict[str, Token], orig: Original, category: Category) -> None:
     for value in orig.values:
-        for token in _tokens_of(orig.vr, value, orig.tag, orig.creator, category):
+        find = _tokens_of if len(value) <= _CACHE_UP_TO else _tokens_of.__wrapped__
+        for token in find(orig.vr, value, orig.tag, orig.creator, category):
             old = tokens.get(token.text)
             if old is None or (token.strict and not old.strict):
                 tokens[token.text] = token
