@@ -253,6 +253,11 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
         return
     if vr == "PN":
         yield text, ""
+        parts = [p.strip() for p in text.split("=")[0].split("^")]
+        if len(parts) > 1 and parts[0] and parts[1]:  # as people write it: Jane Doe, Doe, Jane
+            family, given = parts[0], parts[1]
+            for written in (f"{given} {family}", f"{family} {given}", f"{family}, {given}"):
+                yield written, ""
         for part in _PN_SPLIT.split(text):
             if part:
                 yield part, " component"
