@@ -137,7 +137,7 @@ def scrub_checked(
     """
     if not enabled:
         return scrubber.scrub(ds), _no_leak
-    originals = snapshot(ds)
+    originals = snapshot(ds, numbers=False)
     decisions: list[Decision] = []
     result = scrubber.scrub(ds, decisions)
 
@@ -264,7 +264,7 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
                 identity.skipped.append((label, reason))
                 continue
             try:
-                originals = snapshot(ds)
+                originals = snapshot(ds, numbers=False)
                 decisions: list[Decision] = []
                 result = scrubber.scrub(ds, decisions)
             except Exception as exc:
@@ -319,6 +319,7 @@ def check_tree(
         report.tokens = len(identity.tokens)
         matcher = Matcher(identity.tokens.values(), identity.charsets)
         report.inputs_skipped = [(_redact(label, matcher), why) for label, why in identity.skipped]
+        report.output = _redact(report.output, matcher)
     scrubber = Scrubber(profile, Pseudonymizer(random_key()))
     findings: set[Finding] = set()
 

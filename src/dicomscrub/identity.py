@@ -22,6 +22,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pydicom.charset
 from pydicom.dataelem import DataElement
@@ -87,8 +88,9 @@ CHEST) do not count where they are also a word of a standard attribute's value t
 de-identified data set holds: the profile kept that text."""
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
+    """One identifying value as searched (a named tuple: run makes dozens per file)."""
+
     text: str  # lower case, as searched
     kind: str  # what it is: "PatientName component", "PatientID", "UID", "date", "private value"
     category: Category
@@ -147,10 +149,13 @@ class Original:
         return (str(value),)
 
 
-def snapshot(ds: Dataset, prefix: str = "", out: list[Original] | None = None) -> list[Original]:
+def snapshot(
+    ds: Dataset, prefix: str = "", out: list[Original] | None = None, *, numbers: bool = True
+) -> list[Original]:
     """Every element of ``ds`` (file meta included at the top level), recursively. Private values
     read as UN that hold items are decoded as the scrub decodes them, so the paths inside match
-    its records. Sample data (pixels, waveforms) is listed without its value.
+    its records. Sample data (pixels, waveforms) is listed without its value. With ``numbers``
+    false, elements with a numeric VR (never identifying, see :func:`candidates`) are left out.
 
     Value objects are kept by reference: the scrub replaces an element's value, it never changes
     the value object, so what is kept here is the input's value."""
@@ -161,13 +166,15 @@ def snapshot(ds: Dataset, prefix: str = "", out: list[Original] | None = None) -
             found.append(Original(format_tag(int(elem.tag)), int(elem.tag), elem.VR, elem.value))
     creators: dict[tuple[int, int], str] = {}
     for elem in ds:
+        vr = elem.VR
+        if not numbers and vr in NUMERIC_VRS:
+            continue
         tag = int(elem.tag)
         path = prefix + format_tag(tag)
         if tag in BULK_TAGS:  # listed (explain shows it) but never searched
             found.append(Original(path, tag, elem.VR, None))
             continue
         value = elem.value
-        vr = elem.VR
         creator = ""
         group = tag >> 16
         if group & 1 and is_private_group(group):
@@ -182,12 +189,12 @@ def snapshot(ds: Dataset, prefix: str = "", out: list[Original] | None = None) -
                 if parsed is not None:
                     found.append(Original(path, tag, "UN", value, creator))
                     for i, item in enumerate(parsed):
-                        snapshot(item, f"{path}[{i}]/", found)
+                        snapshot(item, f"{path}[{i}]/", found, numbers=numbers)
                     continue
         if vr == "SQ":
             found.append(Original(path, tag, "SQ", None, creator))
             for i, item in enumerate(value or ()):
-                snapshot(item, f"{path}[{i}]/", found)
+                snapshot(item, f"{path}[{i}]/", found, numbers=numbers)
             continue
         if value is not None and isinstance(value, MultiValue | list):
             value = tuple(value)  # the scrub may change a list in place; keep the input's items
@@ -246,6 +253,11 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
         return
     if vr == "PN":
         yield text, ""
+        parts = [p.strip() for p in text.split("=")[0].split("^")]
+        if len(parts) > 1 and parts[0] and parts[1]:  # as people write it: Jane Doe, Doe, Jane
+            family, given = parts[0], parts[1]
+            for written in (f"{given} {family}", f"{family} {given}", f"{family}, {given}"):
+                yield written, ""
         for part in _PN_SPLIT.split(text):
             if part:
                 yield part, " component"
@@ -287,19 +299,40 @@ class FileIdentity:
     charsets: set[str] = field(default_factory=set)
 
 
+@functools.lru_cache(maxsize=16384)
+def _tokens_of(
+    vr: str, value: str | bytes, tag: int, creator: str, category: Category
+) -> tuple[Token, ...]:
+    """The searchable tokens of one value. Cached: a series repeats most of its values from file
+    to file (the cache lives in memory only, like the data sets themselves)."""
+    loose = category not in STRICT
+    if isinstance(value, str):  # quick rejects before the forms (most values are short)
+        bare = value.strip(" \0")
+        if len(bare) < MIN_CHARS or (loose and _NUMBER.fullmatch(bare)):
+            return ()
+    found: dict[str, Token] = {}
+    for text, suffix in forms(vr, value):
+        low = text.lower()
+        if low in found or not searchable(low):
+            continue
+        kind = Category.NAME_PART if suffix == " component" else category
+        if kind not in STRICT and _NUMBER.fullmatch(low):
+            continue  # a measurement in text or private data, not an identity
+        found[low] = Token(low, _kind(tag, creator, category, suffix), kind)
+    return tuple(found.values())
+
+
+_CACHE_UP_TO = 1024
+"""Longer values (blobs, long texts) are not cached: they rarely repeat and would hold memory."""
+
+
 def _add(tokens: dict[str, Token], orig: Original, category: Category) -> None:
     for value in orig.values:
-        for text, suffix in forms(orig.vr, value):
-            low = text.lower()
-            if not low or not searchable(low):
-                continue
-            kind = Category.NAME_PART if suffix == " component" else category
-            if kind not in STRICT and _NUMBER.fullmatch(low):
-                continue  # a measurement in text or private data, not an identity
-            token = Token(low, _kind(orig.tag, orig.creator, category, suffix), kind)
-            old = tokens.get(low)
+        find = _tokens_of if len(value) <= _CACHE_UP_TO else _tokens_of.__wrapped__
+        for token in find(orig.vr, value, orig.tag, orig.creator, category):
+            old = tokens.get(token.text)
             if old is None or (token.strict and not old.strict):
-                tokens[low] = token
+                tokens[token.text] = token
 
 
 def candidates(

@@ -14,6 +14,7 @@ import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -111,11 +112,11 @@ class Basis(str, enum.Enum):
     GROUP_LENGTH = "group-length"  # (gggg,0000): dropped, recomputed on write when needed
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """Why one standard element was treated as it was, recorded only when
     :meth:`Scrubber.scrub` is given a list (``explain`` and the leak check). Never holds a value.
-    Private elements are described by :class:`PrivateRecord` instead."""
+    Private elements are described by :class:`PrivateRecord` instead. (A named tuple: one is
+    made per element of every file ``run`` writes, and it is cheaper to make than a dataclass.)"""
 
     path: str  # tag path, as in PrivateRecord
     tag: int

@@ -68,9 +68,12 @@ def test_searchable_applies_the_documented_thresholds(text: str, expected: bool)
     assert searchable(text) is expected
 
 
-def test_person_name_forms_are_the_whole_name_and_each_component() -> None:
+def test_person_name_forms_are_the_whole_name_as_written_and_each_component() -> None:
     assert list(forms("PN", "DOE^JANE^^Dr.=ドウ")) == [
         ("DOE^JANE^^Dr.=ドウ", ""),
+        ("JANE DOE", ""),
+        ("DOE JANE", ""),
+        ("DOE, JANE", ""),
         ("DOE", " component"),
         ("JANE", " component"),
         ("Dr.", " component"),

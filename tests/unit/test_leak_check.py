@@ -76,6 +76,27 @@ def test_file_that_would_leak_a_value_of_its_input_is_rejected_and_not_written(
     assert "DOE^JANE" not in result.output and "JANE" not in result.output
 
 
+def test_full_name_in_a_description_the_profile_keeps_is_a_leak(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
+) -> None:
+    ds = make_ct(private=False)
+    ds.StudyDescription = "CT chest, Jane Doe, follow-up"
+    write_dicom(tmp_path / "in" / "img1.dcm", ds)
+    profile = tmp_path / "keep-description.yaml"
+    profile.write_text(
+        "extends: [basic]\nrules:\n  - {keyword: StudyDescription, action: K}\n",
+        encoding="utf-8",
+    )
+    result = invoke(
+        "run", tmp_path / "in", "-o", tmp_path / "out", "-p", profile, "--key-file", key_file
+    )
+    assert result.exit_code == 1
+    assert file_rows(tmp_path / "out.audit.csv")["img1.dcm"]["detail"] == (
+        "leak check: the output would hold identifying values of its input "
+        "(PatientName at (0008,1030)); not written"
+    )
+
+
 def test_the_same_file_is_written_with_the_leak_check_off(
     tmp_path: Path, ct_tree: Path, key_file: Path, keep_private_name: Path
 ) -> None:
