@@ -1,0 +1,408 @@
+"""Run the per-file work on a Dask cluster (``run --scheduler``), results in input order.
+
+:class:`ClusterPool` offers what :class:`dicomscrub.parallel.OrderedPool` offers (``start``,
+``run``, ``drain``, ``close``, ``died``), so the runner does everything else exactly as for a
+local run: the resume state, the audit, the summary, quarantine and the crosswalk are written by
+this process only, in input order. Pseudonyms depend on the key and the original value alone, so
+the workers share nothing but the job they are handed and the storage they read and write.
+
+* **The job** goes to the workers as a worker plugin (:mod:`dicomscrub.cluster_worker`): pickled
+  over Dask's connections, held in the scheduler's and the workers' memory, never written to a file
+  and never in a worker's data store (which may spill to disk). It is removed when the run ends.
+* **Tasks** are one file each, named ``dicomscrub-<run>-<keyed hash of the input path>``: the name
+  says nothing about the file to anyone without the key, and a retry is the same task.
+* **In flight**: at most ``window`` files; results are gathered in batches, in input order.
+* **A worker that dies** (killed, out of memory) loses no file: the atomic write leaves no partial
+  output, and the scheduler gives its tasks to other workers. A file whose task keeps killing
+  workers ends as Dask's KilledWorker and is recorded failed; the batch goes on. After any
+  worker died, ``died`` is set and the runner removes the temporary files left behind.
+* **Ctrl-C**: tasks not yet running are cancelled; those running are finished and handed back.
+* **The scheduler lost** mid-run: the run stops as if interrupted (finished files kept and
+  recorded); running the same command again finishes it.
+
+Dask is imported only when a pool is connected: ``import dicomscrub.cli`` never imports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+import secrets
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from dicomscrub.discover import Source
+from dicomscrub.parallel import Item, JobSpec
+from dicomscrub.process import FileResult, Status
+from dicomscrub.state import STATE_DIR, input_id
+
+# distributed is only partly typed (untyped methods on Client and Future): its objects are held
+# as Any here, the one module that uses them.
+Client = Any
+Future = Any
+
+EXTRA_HINT = "pip install 'dicomscrub[dask]'"
+WINDOW_MIN = 512  # files in flight at least: enough for an adaptive cluster to see the demand
+GATHER_MAX = 256  # results fetched from the workers in one round trip
+_ADDRESS = re.compile(r"^[A-Za-z0-9+.-]+://\S+$|^[^\s/:]+:\d+$|^\[[0-9A-Fa-f:.]+\]:\d+$")
+
+
+class ClusterError(Exception):
+    """The cluster cannot be used: not installed, unreachable, no workers, workers that differ."""
+
+
+class SchedulerLost(KeyboardInterrupt):
+    """The connection to the scheduler was lost mid-run: the run stops as if interrupted."""
+
+
+def dask_installed() -> bool:
+    """True if the ``dask`` extra is installed (found without importing it)."""
+    return importlib.util.find_spec("distributed") is not None
+
+
+def scheduler_target(text: str) -> str:
+    """``--scheduler``'s value checked: an address (``tcp://HOST:8786``, ``HOST:8786``) as
+    given, or a scheduler file (written by ``dask scheduler --scheduler-file``) as an absolute
+    path. Raises ClusterError for anything else, and when the extra is not installed."""
+    value = text.strip()
+    if not dask_installed():
+        raise ClusterError(f"--scheduler needs the dask extra: {EXTRA_HINT}")
+    if _ADDRESS.match(value):
+        return value
+    path = Path(value).expanduser()
+    if path.is_file():
+        return str(path.resolve())
+    raise ClusterError(
+        f"--scheduler {text}: neither a scheduler address (tcp://HOST:8786) nor an existing "
+        "scheduler file"
+    )
+
+
+def _is_file(target: str) -> bool:
+    return not _ADDRESS.match(target)
+
+
+def _failed(source: Source, detail: str) -> FileResult:
+    return FileResult(
+        input=source.rel,
+        root=str(source.root),
+        status=Status.FAILED,
+        detail=detail,
+        sort_key=source.sort_key,
+    )
+
+
+class ClusterPool:
+    """Like :class:`dicomscrub.parallel.OrderedPool`, with the workers of a Dask cluster."""
+
+    def __init__(self, spec: JobSpec, scheduler: str, window: int | None = None) -> None:
+        # Workers do not share this process's working directory: every path they get is absolute.
+        plan = replace(spec.plan, root=Path(os.path.abspath(spec.plan.root)))
+        self.spec = replace(spec, plan=plan)
+        self.scheduler = scheduler
+        self.window = window or 0
+        self.token = secrets.token_hex(4)
+        self.name = f"dicomscrub-{self.token}"  # the worker plugin's name; task names start so
+        self.pending: deque[tuple[Item, Future | None]] = deque()
+        self.died = False  # a worker left during the run: it may have left a temporary file
+        self.workers = 0
+        self.threads = 0
+        self._client: Client | None = None
+        self._marker: Path | None = None
+        self._registered = False
+        self._roots: dict[int, Path] = {}
+
+    # ---- connecting ----------------------------------------------------------------------------
+
+    def connect(self, inputs: Iterable[Path] = ()) -> None:
+        """Connect to the scheduler and check its workers; raise ClusterError if they cannot do
+        the run. Touches no file: the runner calls it before it creates the output folder."""
+        if self._client is not None:
+            return
+        try:
+            import distributed
+        except ImportError:
+            raise ClusterError(f"--scheduler needs the dask extra: {EXTRA_HINT}") from None
+        new_client: Any = distributed.Client
+        where = f"scheduler file {self.scheduler}" if _is_file(self.scheduler) else self.scheduler
+        try:
+            if _is_file(self.scheduler):
+                client = new_client(scheduler_file=self.scheduler, set_as_default=False)
+            else:
+                client = new_client(self.scheduler, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {where}: {_reason(exc)}"
+            ) from None
+        self._client = client
+        try:
+            self._check_workers(client, where, [os.path.abspath(p) for p in inputs])
+        except BaseException:
+            self._close_client()
+            raise
+        client.subscribe_topic("all", self._event)  # remove-worker events: see ``died``
+
+    def _check_workers(self, client: Client, where: str, inputs: list[str]) -> None:
+        from dicomscrub import __version__
+        from dicomscrub.cluster_worker import facts
+
+        try:
+            client.wait_for_workers(1, timeout=_connect_timeout())
+        except (OSError, TimeoutError):
+            raise ClusterError(f"the Dask scheduler at {where} has no workers") from None
+        replies = client.run(facts, inputs, on_error="return")
+        problems = []
+        for address, reply in sorted(replies.items()):
+            if isinstance(reply, BaseException):
+                problems.append(
+                    f"worker {address} cannot run dicomscrub ({type(reply).__name__}: {reply}); "
+                    f"install dicomscrub with its dask extra there ({EXTRA_HINT})"
+                )
+            elif reply["version"] != __version__:
+                problems.append(
+                    f"worker {address} runs dicomscrub {reply['version']}, this client "
+                    f"{__version__}; install the same version everywhere"
+                )
+            elif reply["missing"]:
+                problems.append(
+                    f"worker {address} cannot see {reply['missing'][0]}: inputs and output must "
+                    "be on storage every worker reaches, under the same paths"
+                )
+        if problems:
+            raise ClusterError("; ".join(problems))
+        nthreads = client.nthreads()
+        self.workers = len(nthreads)
+        self.threads = sum(nthreads.values())
+        self.window = self.window or max(WINDOW_MIN, 4 * self.threads)
+
+    def _event(self, event: tuple[float, dict[str, Any]]) -> None:
+        """Scheduler events (in the client's own thread): note any worker that leaves."""
+        _, msg = event
+        if isinstance(msg, dict) and msg.get("action") == "remove-worker":
+            self.died = True
+
+    def start(self) -> None:
+        """Hand the job to every worker (present and future). The output folder exists by now,
+        unless this is a dry run: a token file in its state folder lets each worker check that
+        it sees the same folder as this client."""
+        if self._registered:
+            return
+        self.connect()
+        client = self._client
+        assert client is not None
+        from dicomscrub.cluster_worker import JobPlugin
+
+        marker = None
+        if not self.spec.dry_run:
+            self._marker = self.spec.plan.root / STATE_DIR / f"cluster-{self.token}"
+            self._marker.write_text(self.token + "\n", encoding="ascii")
+            marker = (str(self._marker), self.token)
+        client.register_plugin(JobPlugin(self.name, self.spec, marker), name=self.name)
+        self._registered = True
+
+    # ---- running -------------------------------------------------------------------------------
+
+    def _task_key(self, source: Source) -> str:
+        root = self._roots.get(source.root_index)
+        if root is None:
+            root = self._roots[source.root_index] = source.root.resolve()
+        return f"{self.name}-{input_id(self.spec.key, root, source.rel)}"
+
+    def _submit(self, sources: list[Source]) -> list[Future]:
+        from dicomscrub.cluster_worker import scrub
+
+        client = self._client
+        assert client is not None
+        absolute = [replace(s, path=Path(os.path.abspath(s.path))) for s in sources]
+        futures: list[Future] = client.map(
+            scrub, absolute, key=[self._task_key(s) for s in sources], job_name=self.name
+        )
+        return futures
+
+    def _fill(self, it: Iterator[Item]) -> bool:
+        """Take items until ``window`` are in flight; True once the items are exhausted."""
+        batch: list[tuple[int, Source]] = []  # (place in the deque, file to submit)
+        exhausted = False
+        while len(self.pending) < self.window:
+            item = next(it, None)
+            if item is None:
+                exhausted = True
+                break
+            if isinstance(item, Source):
+                batch.append((len(self.pending), item))
+            self.pending.append((item, None))
+        if batch:
+            futures = self._submit([s for _, s in batch])
+            for (index, source), fut in zip(batch, futures, strict=True):
+                self.pending[index] = (source, fut)
+        return exhausted
+
+    def run(self, items: Iterable[Item]) -> Iterator[FileResult]:
+        """Results in input order. On KeyboardInterrupt, call :meth:`drain`, then :meth:`close`."""
+        self.start()
+        pending = self.pending
+        it = iter(items)
+        exhausted = False
+        while True:
+            if not exhausted and len(pending) <= self.window // 2:
+                exhausted = self._fill(it)
+            if not pending:
+                return
+            head = pending[0][1]
+            if head is not None and not head.done():
+                head.exception()  # waits for the task; fetches nothing
+            batch: list[
+                tuple[Item, Future]
+            ] = []  # the leading items that are done (the first one is)
+            for item, fut in pending:
+                if len(batch) >= GATHER_MAX or (fut is not None and not fut.done()):
+                    break
+                batch.append((item, fut))
+            for result in self._results(batch):
+                pending.popleft()  # only now: what is not handed back yet is drained on Ctrl-C
+                yield result
+
+    def _results(self, batch: list[tuple[Item, Future | None]]) -> list[FileResult]:
+        """The results of done futures (and known results), in order: one round trip to the
+        workers for all that finished normally."""
+        client = self._client
+        assert client is not None
+        finished = [f for _, f in batch if f is not None and f.status == "finished"]
+        values: dict[Any, FileResult] = {}
+        if finished:
+            try:
+                got = client.gather(finished)
+            except Exception:  # e.g. a worker holding a result died: one by one
+                got = [_value(f) for f in finished]
+            values = {
+                f.key: v for f, v in zip(finished, got, strict=True) if isinstance(v, FileResult)
+            }
+        results = []
+        for item, fut in batch:
+            if fut is None:
+                assert isinstance(item, FileResult)
+                results.append(item)
+            else:
+                assert isinstance(item, Source)
+                value = values.get(fut.key)
+                results.append(value if value is not None else self._settle(item, fut))
+        return results
+
+    def _settle(self, source: Source, fut: Future) -> FileResult:
+        """The result of a task that did not simply finish: killed workers, cancelled, lost."""
+        from distributed import KilledWorker
+
+        client = self._client
+        assert client is not None
+        value = _value(fut)
+        if isinstance(value, FileResult):
+            return value
+        if client.status != "running":
+            raise SchedulerLost(f"lost the connection to the Dask scheduler at {self.scheduler}")
+        if isinstance(value, KilledWorker):
+            self.died = True
+            return _failed(
+                source,
+                f"the Dask workers processing this file died {value.allowed_failures + 1} times "
+                "(out of memory or a crash); not written",
+            )
+        if fut.cancelled():
+            return _failed(source, "the Dask cluster cancelled this file's task; not written")
+        return _failed(source, f"internal error on the Dask cluster: {type(value).__name__}")
+
+    # ---- stopping ------------------------------------------------------------------------------
+
+    def drain(self) -> Iterator[FileResult]:
+        """After Ctrl-C: cancel the tasks that are not running; hand back, in order, those that
+        finish. A second Ctrl-C cancels everything (a task already running on a worker still
+        completes there; the next run finds its output and records it)."""
+        client = self._client
+        pending = self.pending
+        if client is None:
+            pending.clear()
+            return
+        running: set[str] = set()
+        with contextlib.suppress(Exception):
+            for keys in client.processing().values():
+                running.update(keys)
+        cancel = [f for _, f in pending if f is not None and not f.done() and f.key not in running]
+        if cancel:
+            with contextlib.suppress(Exception):
+                client.cancel(cancel)
+        dropped = {f.key for f in cancel}
+        try:
+            while pending:
+                item, fut = pending[0]
+                if fut is not None and fut.key in dropped and fut.status != "finished":
+                    pending.popleft()  # not processed: the next run does it
+                    continue
+                try:
+                    (result,) = self._results([(item, fut)])
+                except SchedulerLost:
+                    pending.clear()
+                    return
+                pending.popleft()
+                yield result
+        except KeyboardInterrupt:
+            self._cancel_all()
+
+    def _cancel_all(self) -> None:
+        futures = [f for _, f in self.pending if f is not None]
+        self.pending.clear()
+        if self._client is not None and futures:
+            with contextlib.suppress(Exception):
+                self._client.cancel(futures)
+
+    def close(self) -> None:
+        """Cancel what is left, take the job back from the workers, disconnect."""
+        client = self._client
+        if client is None:
+            return
+        self._cancel_all()
+        if self._registered:
+            with contextlib.suppress(Exception):
+                client.unregister_worker_plugin(self.name)
+            self._registered = False
+        if self._marker is not None:
+            with contextlib.suppress(OSError):
+                self._marker.unlink()
+            self._marker = None
+        self._close_client()
+
+    def _close_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.unsubscribe_topic("all")
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def describe(self) -> str:
+        """For the summary line: where the work ran."""
+        return f"Dask cluster {self.scheduler}, {self.workers} workers, {self.threads} threads"
+
+
+def _value(fut: Future) -> Any:
+    """A future's result, or the exception it ended with (waits for it)."""
+    try:
+        return fut.result()
+    except Exception as exc:
+        return exc
+
+
+def _connect_timeout() -> float:
+    import dask
+    from dask.utils import parse_timedelta
+
+    value = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s")
+    return float(value or 30)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text or type(exc).__name__
