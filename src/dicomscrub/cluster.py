@@ -115,6 +115,7 @@ class ClusterPool:
         self._client: Client | None = None
         self._marker: Path | None = None
         self._registered = False
+        self._withdrawn = False
         self._roots: dict[int, Path] = {}
 
     # ---- connecting ----------------------------------------------------------------------------
@@ -245,111 +246,104 @@ class ClusterPool:
     def run(self, items: Iterable[Item]) -> Iterator[FileResult]:
         """Results in input order. On KeyboardInterrupt, call :meth:`drain`, then :meth:`close`."""
         self.start()
-        pending = self.pending
         it = iter(items)
         exhausted = False
         while True:
-            if not exhausted and len(pending) <= self.window // 2:
+            if not exhausted and len(self.pending) <= self.window // 2:
                 exhausted = self._fill(it)
-            if not pending:
+            if not self.pending:
                 return
-            head = pending[0][1]
-            if head is not None and not head.done():
-                head.exception()  # waits for the task; fetches nothing
-            batch: list[
-                tuple[Item, Future]
-            ] = []  # the leading items that are done (the first one is)
-            for item, fut in pending:
-                if len(batch) >= GATHER_MAX or (fut is not None and not fut.done()):
-                    break
-                batch.append((item, fut))
-            for result in self._results(batch):
-                pending.popleft()  # only now: what is not handed back yet is drained on Ctrl-C
+            yield from self._leading()
+
+    def _leading(self) -> Iterator[FileResult]:
+        """Wait for the first item in flight, then hand back it and the done items after it (one
+        round trip to the workers for all). Each leaves ``pending`` only as it is handed back,
+        so that what the caller has not seen is drained after Ctrl-C."""
+        pending = self.pending
+        head = pending[0][1]
+        if head is not None and not head.done():
+            head.exception()  # waits for the task; fetches nothing
+        batch: list[tuple[Item, Future]] = []
+        for item, fut in pending:
+            if len(batch) >= GATHER_MAX or (fut is not None and not fut.done()):
+                break
+            batch.append((item, fut))
+        for result in self._results(batch):
+            pending.popleft()
+            if result is not None:  # None: a file no worker started once the job was withdrawn
                 yield result
 
-    def _results(self, batch: list[tuple[Item, Future | None]]) -> list[FileResult]:
-        """The results of done futures (and known results), in order: one round trip to the
-        workers for all that finished normally."""
+    def _results(self, batch: list[tuple[Item, Future | None]]) -> list[FileResult | None]:
+        """The results of done futures (and known results), in order."""
         client = self._client
         assert client is not None
         finished = [f for _, f in batch if f is not None and f.status == "finished"]
-        values: dict[Any, FileResult] = {}
+        values: dict[Any, Any] = {}
         if finished:
             try:
                 got = client.gather(finished)
             except Exception:  # e.g. a worker holding a result died: one by one
                 got = [_value(f) for f in finished]
-            values = {
-                f.key: v for f, v in zip(finished, got, strict=True) if isinstance(v, FileResult)
-            }
-        results = []
+            values = dict(zip([f.key for f in finished], got, strict=True))
+        results: list[FileResult | None] = []
         for item, fut in batch:
             if fut is None:
                 assert isinstance(item, FileResult)
                 results.append(item)
+                continue
+            assert isinstance(item, Source)
+            value = values[fut.key] if fut.key in values else _value(fut)
+            if value is None or isinstance(value, FileResult):
+                results.append(value if value is not None or self._withdrawn else _no_job(item))
             else:
-                assert isinstance(item, Source)
-                value = values.get(fut.key)
-                results.append(value if value is not None else self._settle(item, fut))
+                results.append(self._settle(item, fut, value))
         return results
 
-    def _settle(self, source: Source, fut: Future) -> FileResult:
-        """The result of a task that did not simply finish: killed workers, cancelled, lost."""
+    def _settle(self, source: Source, fut: Future, exc: Any) -> FileResult:
+        """The result of a task that did not finish: killed workers, cancelled, lost."""
         from distributed import KilledWorker
 
         client = self._client
         assert client is not None
-        value = _value(fut)
-        if isinstance(value, FileResult):
-            return value
         if client.status != "running":
             raise SchedulerLost(f"lost the connection to the Dask scheduler at {self.scheduler}")
-        if isinstance(value, KilledWorker):
+        if isinstance(exc, KilledWorker):
             self.died = True
             return _failed(
                 source,
-                f"the Dask workers processing this file died {value.allowed_failures + 1} times "
+                f"the Dask workers processing this file died {exc.allowed_failures + 1} times "
                 "(out of memory or a crash); not written",
             )
         if fut.cancelled():
             return _failed(source, "the Dask cluster cancelled this file's task; not written")
-        return _failed(source, f"internal error on the Dask cluster: {type(value).__name__}")
+        return _failed(source, f"internal error on the Dask cluster: {type(exc).__name__}")
 
     # ---- stopping ------------------------------------------------------------------------------
 
     def drain(self) -> Iterator[FileResult]:
-        """After Ctrl-C: cancel the tasks that are not running; hand back, in order, those that
-        finish. A second Ctrl-C cancels everything (a task already running on a worker still
-        completes there; the next run finds its output and records it)."""
-        client = self._client
-        pending = self.pending
-        if client is None:
-            pending.clear()
+        """After Ctrl-C: withdraw the job from the workers, so that no file is started any more
+        (a task that starts finds no job and touches nothing); hand back, in order, the files
+        that were being processed. A second Ctrl-C cancels everything (a file already being
+        processed still completes on its worker; the next run finds its output and records it)."""
+        if self._client is None:
+            self.pending.clear()
             return
-        running: set[str] = set()
-        with contextlib.suppress(Exception):
-            for keys in client.processing().values():
-                running.update(keys)
-        cancel = [f for _, f in pending if f is not None and not f.done() and f.key not in running]
-        if cancel:
-            with contextlib.suppress(Exception):
-                client.cancel(cancel)
-        dropped = {f.key for f in cancel}
         try:
-            while pending:
-                item, fut = pending[0]
-                if fut is not None and fut.key in dropped and fut.status != "finished":
-                    pending.popleft()  # not processed: the next run does it
-                    continue
-                try:
-                    (result,) = self._results([(item, fut)])
-                except SchedulerLost:
-                    pending.clear()
-                    return
-                pending.popleft()
-                yield result
+            self._withdraw()
+            while self.pending:
+                yield from self._leading()
+        except SchedulerLost:
+            self.pending.clear()
         except KeyboardInterrupt:
             self._cancel_all()
+
+    def _withdraw(self) -> None:
+        """Take the job back from the scheduler and every worker (it holds the key)."""
+        if self._registered and self._client is not None:
+            self._withdrawn = True
+            with contextlib.suppress(Exception):
+                self._client.unregister_worker_plugin(self.name)
+            self._registered = False
 
     def _cancel_all(self) -> None:
         futures = [f for _, f in self.pending if f is not None]
@@ -363,11 +357,8 @@ class ClusterPool:
         client = self._client
         if client is None:
             return
+        self._withdraw()
         self._cancel_all()
-        if self._registered:
-            with contextlib.suppress(Exception):
-                client.unregister_worker_plugin(self.name)
-            self._registered = False
         if self._marker is not None:
             with contextlib.suppress(OSError):
                 self._marker.unlink()
@@ -385,6 +376,10 @@ class ClusterPool:
     def describe(self) -> str:
         """For the summary line: where the work ran."""
         return f"Dask cluster {self.scheduler}, {self.workers} workers, {self.threads} threads"
+
+
+def _no_job(source: Source) -> FileResult:
+    return _failed(source, "the Dask worker had no job for this run (worker plugin); not written")
 
 
 def _value(fut: Future) -> Any:

@@ -28,7 +28,8 @@ from dicomscrub.parallel import JobSpec
 from dicomscrub.process import FileResult, Job, Status, process_file, safe_message
 
 _JOBS: dict[str, Job | str] = {}
-"""Plugin name -> the job built from it, or why this worker cannot do it."""
+"""Plugin name -> the job built from it, or why this worker cannot do it. The client withdraws
+the plugin when the run ends or is interrupted: a task that starts after that does nothing."""
 
 _ONE_AT_A_TIME = threading.Lock()
 """Files are processed one at a time per worker process: process_file sets pydicom's global
@@ -78,9 +79,14 @@ def _build(plugin: JobPlugin) -> Job | str:
         return f"the Dask worker cannot build the job: {safe_message(exc)}"
 
 
-def scrub(source: Source, *, job_name: str) -> FileResult:
-    """One file on a worker: the task of ``run --scheduler``. Never raises."""
-    job = _JOBS.get(job_name, "the Dask worker has not got this run's job (worker plugin)")
+def scrub(source: Source, *, job_name: str) -> FileResult | None:
+    """One file on a worker: the task of ``run --scheduler``. Never raises.
+
+    None when this worker has no job of that name: the client withdrew it (Ctrl-C), and the file
+    was not touched."""
+    job = _JOBS.get(job_name)
+    if job is None:
+        return None
     if isinstance(job, str):
         return _failed(source, job)
     try:
