@@ -56,7 +56,7 @@ def cluster() -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
         ) as local,
     ):
         yield local
@@ -231,6 +231,37 @@ def test_an_interrupted_cluster_run_keeps_finished_files_and_the_rerun_finishes_
     assert second.counts["unchanged"] == first.counts["written"]
     assert second.counts["unchanged"] + second.counts["written"] + second.counts["skipped"] == 40
     assert int(second.exit_code) == 0
+    assert snapshot(out) == snapshot(local_reference(inputs, tmp_path, key))
+
+
+def test_a_lost_scheduler_stops_the_run_as_an_interruption_and_the_rerun_finishes_it(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs, out = tree(40), tmp_path / "dask"
+    settings = {"distributed.comm.timeouts.connect": "1s"}  # how long the client tries again
+    with (
+        dask.config.set(settings),
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as doomed,
+    ):
+        seen: list[FileResult] = []
+
+        def close_the_cluster_after_three(result: FileResult) -> None:
+            seen.append(result)
+            if len(seen) == 3:
+                doomed.close()
+
+        plan = plan_run([inputs], out, key=key, scheduler=doomed.scheduler_address)
+        first = execute(plan, on_result=close_the_cluster_after_three)
+    assert first.interrupted and int(first.exit_code) == 130
+    assert first.stop_reason == (
+        f"lost the connection to the Dask scheduler at {doomed.scheduler_address}"
+    )
+    assert 3 <= first.counts["written"] < 40 and first.counts["failed"] == 0
+    assert no_temp_files(out)
+    second = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert second.counts["unchanged"] == first.counts["written"]
     assert snapshot(out) == snapshot(local_reference(inputs, tmp_path, key))
 
 
