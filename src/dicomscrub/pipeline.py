@@ -13,13 +13,15 @@ import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_sequence
+from pydicom.hooks import raw_element_vr
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.valuerep import PersonName
+from pydicom.valuerep import AMBIGUOUS_VR, PersonName
 
 from dicomscrub.actions import Action, Effect, resolve
 from dicomscrub.dictionary import ensure_registered, keyword_for, vm_of, vr_of
@@ -183,6 +185,34 @@ def _looks_like_items(raw: bytes) -> bool:
 
 _ITEM, _ITEM_END, _SEQ_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0DD)
 _UNDEFINED = 0xFFFFFFFF
+
+
+_FIXED_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "SV": 8, "UV": 8}
+"""Binary VRs whose decoding fails (BytesLengthException) when the length is not a multiple."""
+
+
+def undecoded_vr(ds: Dataset, tag: int) -> str | None:
+    """The VR pydicom gives the still undecoded element ``tag`` of ``ds`` when it decodes it, if
+    that VR is not SQ and decoding could not fail; otherwise None (decode it to find out).
+
+    Decoding costs tens of microseconds per element, and most private elements are removed: an
+    element that is removed and cannot hold a sequence need not be decoded at all. Elements whose
+    decoding would raise are left to the decoder, so that they fail exactly as before.
+    """
+    raw: Any = ds.get_item(tag)  # typed as DataElement, but raw when never decoded
+    if not isinstance(raw, RawDataElement) or raw.length == _UNDEFINED or raw.value is None:
+        return None
+    vr = raw.VR
+    if vr is None or vr == "UN":
+        found: dict[str, str] = {}
+        raw_element_vr(raw, found, ds=ds)  # the lookup decoding does (dictionaries, creator)
+        vr = found.get("VR")
+    if vr is None or vr == "SQ" or vr in AMBIGUOUS_VR:
+        return None
+    size = _FIXED_SIZE.get(vr)
+    if size is not None and raw.length % size:
+        return None
+    return str(vr)
 
 
 def _header(raw: bytes, pos: int, end: int) -> tuple[tuple[int, int], int] | None:
@@ -693,16 +723,24 @@ class Scrubber:
     ) -> bool:
         """Apply the profile to one private element; True when the element stays.
 
-        The order of precedence is documented in :mod:`dicomscrub.private`.
+        The order of precedence is documented in :mod:`dicomscrub.private`. An element that is
+        removed is never decoded when its VR can be known without decoding it (see
+        :func:`undecoded_vr`); every other outcome decodes it first, as before.
         """
         path = prefix + format_tag(tag)
-        elem = ds[tag]
+        vr = undecoded_vr(ds, tag)
+        elem: DataElement | None = None
+        if vr is None:
+            elem = ds[tag]
+            vr = elem.VR
+        is_seq = vr == "SQ"
         group, byte = tag >> 16, tag & 0xFF
         if (tag & 0xFFFF) < 0x1000 or creator is None:
             state.result.private.append(
                 PrivateRecord(path, creator or "", "UNDECLARED", "removed", "no-private-creator")
             )
-            self._drop_nested_private(elem, path, state)
+            if elem is not None:
+                self._drop_nested_private(elem, path, state)
             del ds[tag]
             return False
         decl = find_declaration(state.declarations, group, creator)
@@ -714,7 +752,7 @@ class Scrubber:
         if action is Action.C:
             table_hit, profile_hit = self._safe_hits(tag, creator)
             verdict = safe_verdict(decl, byte, table_hit, profile_hit)
-        elif not catch_all and resolve(action, elem.VR == "SQ") is Effect.KEEP:
+        elif not catch_all and resolve(action, is_seq) is Effect.KEEP:
             flagged = identifying_verdict(decl, byte)
             if flagged is not None:
                 assert rule is not None
@@ -724,14 +762,31 @@ class Scrubber:
                     flagged.fate, flagged.basis, flagged.status, flagged.action, detail
                 )
         if verdict is not None:
+            if verdict.fate is Fate.REMOVE and elem is None:  # not a sequence: nothing inside
+                status = verdict.status.value
+                state.result.private.append(
+                    PrivateRecord(path, creator, status, "removed", verdict.basis, verdict.detail)
+                )
+                del ds[tag]
+                return False
+            if elem is None:
+                elem = ds[tag]
             return self._apply_verdict(ds, elem, verdict, path, creator, state)
-        effect = resolve(action, elem.VR == "SQ")
+        effect = resolve(action, is_seq)
         basis = "basic-profile" if catch_all and action is Action.X else "profile-rule"
         detail = "" if rule is None else f"{rule.source}: {rule.key} {rule.action.value}"
         if effect is Effect.KEEP:
+            if elem is None:
+                elem = ds[tag]
             return self._keep_private(ds, elem, path, creator, status, basis, detail, state)
         decision = {Effect.REMOVE: "removed", Effect.EMPTY: "emptied"}.get(effect, "replaced")
         state.result.private.append(PrivateRecord(path, creator, status, decision, basis, detail))
+        if effect is Effect.REMOVE and elem is None:  # not a sequence: nothing inside to audit
+            state.result.changed += 1
+            del ds[tag]
+            return False
+        if elem is None:
+            elem = ds[tag]
         self._apply(ds, elem, effect, rule, prefix, state, replace_uids=False)
         if effect is Effect.REMOVE:
             return False
