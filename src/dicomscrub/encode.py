@@ -21,6 +21,13 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 _LONG = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 
+Kept = list[tuple[int, bytes]]
+"""Elements written as they were read, never parsed: (tag, the element's bytes), in tag order."""
+
+
+class CannotSplice(Exception):
+    """Elements kept as bytes cannot be merged into this data set: it is not written as read."""
+
 
 def _plain(ds: Dataset, implicit: bool, little: bool) -> bool:
     """True when pydicom would write every raw element of ``ds`` as it was read."""
@@ -30,13 +37,24 @@ def _plain(ds: Dataset, implicit: bool, little: bool) -> bool:
 
 
 def write_elements(
-    fp: DicomBytesIO, ds: Dataset, parent_encoding: str | list[str] = "iso8859"
+    fp: DicomBytesIO,
+    ds: Dataset,
+    parent_encoding: str | list[str] = "iso8859",
+    kept: Kept | None = None,
 ) -> None:
-    """``pydicom.filewriter.write_dataset`` with a fast path for raw elements."""
+    """``pydicom.filewriter.write_dataset`` with a fast path for raw elements.
+
+    ``kept``: elements that were never parsed, written as read among those of ``ds`` in tag
+    order, exactly as the fast path writes an undecoded element (raises :class:`CannotSplice`
+    when ``ds`` is not written as read)."""
     implicit, little = fp.is_implicit_VR, fp.is_little_endian
     if not _plain(ds, implicit, little):
+        if kept:
+            raise CannotSplice("the data set is not written as it was read")
         write_dataset(fp, ds, parent_encoding)
         return
+    extra = kept or []
+    next_kept = 0
     encodings = ds.get("SpecificCharacterSet", parent_encoding)
     e = "<" if little else ">"
     implicit_header = struct.Struct(e + "HHL")
@@ -44,6 +62,11 @@ def write_elements(
     short_header = struct.Struct(e + "HH2sH")
     write = fp.write
     for tag in sorted(ds.keys()):
+        while next_kept < len(extra) and extra[next_kept][0] <= tag:
+            if extra[next_kept][0] == tag:
+                raise CannotSplice("an element kept as bytes is also in the data set")
+            write(extra[next_kept][1])
+            next_kept += 1
         if tag.element == 0 and tag.group > 6:
             continue  # retired group lengths are not written (PS3.5 7.2)
         elem: Any = ds.get_item(tag)  # typed as DataElement, but raw when never decoded
@@ -66,11 +89,16 @@ def write_elements(
                     write(value)
                     continue
         write_data_element(fp, elem, encodings)
+    for _, data in extra[next_kept:]:
+        write(data)
 
 
-def encode_file(ds: Dataset, ts: UID) -> bytes:
-    """The Part 10 file for ``ds`` (its ``file_meta`` and ``preamble`` set) in syntax ``ts``."""
+def encode_file(ds: Dataset, ts: UID, kept: Kept | None = None) -> bytes:
+    """The Part 10 file for ``ds`` (its ``file_meta`` and ``preamble`` set) in syntax ``ts``;
+    ``kept`` as for :func:`write_elements`."""
     if ts.is_deflated or any(tag < 0x00030000 for tag in ds.keys()):  # noqa: SIM118
+        if kept:
+            raise CannotSplice("the data set is written by pydicom as a whole")
         fp = DicomBytesIO()
         ds.save_as(fp, enforce_file_format=True)  # deflates; refuses misplaced groups
         return fp.getvalue()
@@ -81,5 +109,5 @@ def encode_file(ds: Dataset, ts: UID) -> bytes:
     fp.write(ds.preamble or b"\0" * 128)
     fp.write(b"DICM")
     write_file_meta_info(fp, ds.file_meta, enforce_standard=True)
-    write_elements(fp, ds)
+    write_elements(fp, ds, kept=kept)
     return fp.getvalue()

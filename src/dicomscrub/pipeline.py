@@ -21,7 +21,8 @@ from pydicom.filereader import read_sequence
 from pydicom.hooks import raw_element_vr
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.valuerep import AMBIGUOUS_VR, PersonName
+from pydicom.valuerep import PersonName
+from pydicom.values import converters
 
 from dicomscrub.actions import Action, Effect, resolve
 from dicomscrub.dictionary import ensure_registered, keyword_for, vm_of, vr_of
@@ -112,6 +113,16 @@ class ScrubResult:
 
 
 @dataclass
+class LaneResult:
+    """What was decided for top-level elements that were never parsed (see
+    :mod:`dicomscrub.lanes`): their private audit rows in tag order, and how many counted as
+    changes."""
+
+    private: list[tuple[int, PrivateRecord]] = field(default_factory=list)
+    changes: int = 0
+
+
+@dataclass
 class _State:
     """Per-file state of one scrub."""
 
@@ -130,6 +141,10 @@ def is_structural_uid_tag(tag: int) -> bool:
     keyword = keyword_for(tag)
     return keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in STRUCTURAL_UID_KEYWORDS
 
+
+LANE_PARSE, LANE_KEEP, LANE_DROP = 0, 1, 2
+"""What :meth:`Scrubber.standard_lane` says about a top-level element read from its bytes."""
+_CACHE_LIMIT = 100_000
 
 MAPPED_KEYWORDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 """The top-level attributes whose original -> new values go to the --mapping-out crosswalk."""
@@ -191,6 +206,16 @@ _FIXED_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "SV": 8, "U
 """Binary VRs whose decoding fails (BytesLengthException) when the length is not a multiple."""
 
 
+def decodes(vr: str, length: int) -> bool:
+    """pydicom decodes a value of this VR and length without raising: a VR it has a converter
+    for (not an ambiguous one, which it corrects from other elements first), a whole number of
+    values for binary numbers."""
+    if len(vr) != 2 or vr not in converters:
+        return False
+    size = _FIXED_SIZE.get(vr)
+    return size is None or length % size == 0
+
+
 def undecoded_vr(ds: Dataset, tag: int) -> str | None:
     """The VR pydicom gives the still undecoded element ``tag`` of ``ds`` when it decodes it, if
     that VR is not SQ and decoding could not fail; otherwise None (decode it to find out).
@@ -207,10 +232,7 @@ def undecoded_vr(ds: Dataset, tag: int) -> str | None:
         found: dict[str, str] = {}
         raw_element_vr(raw, found, ds=ds)  # the lookup decoding does (dictionaries, creator)
         vr = found.get("VR")
-    if vr is None or vr == "SQ" or vr in AMBIGUOUS_VR:
-        return None
-    size = _FIXED_SIZE.get(vr)
-    if size is not None and raw.length % size:
+    if vr is None or vr == "SQ" or not decodes(vr, raw.length):
         return None
     return str(vr)
 
@@ -371,11 +393,25 @@ class Scrubber:
             r.action is Action.C
             for r in (*profile.exact.values(), *profile.masks, *profile.creator_masks)
         )
+        # Decisions that depend only on the profile and the element (never on the file), cached
+        # for the life of the worker: see _undeclared_removal and standard_lane.
+        self._removals: dict[tuple[int, str], tuple[PrivateRecord, bool] | None] = {}
+        self._standard_lanes: dict[tuple[int, str | None], int] = {}
+
+    @property
+    def lanes_allowed(self) -> bool:
+        """Top-level elements may be kept or removed from their bytes, unparsed (see
+        :mod:`dicomscrub.lanes`), unless the profile cleans (C): cleaning collects identifying
+        values from every element of the data set first, which decodes them all."""
+        return not self._needs_tokens
 
     # ---- entry point -------------------------------------------------------------------------
 
-    def scrub(self, ds: Dataset) -> ScrubResult:
-        """De-identify ``ds`` in place (file meta excluded; see :meth:`scrub_file_meta`)."""
+    def scrub(self, ds: Dataset, lanes: LaneResult | None = None) -> ScrubResult:
+        """De-identify ``ds`` in place (file meta excluded; see :meth:`scrub_file_meta`).
+
+        ``lanes``: the audit rows of top-level private elements removed before ``ds`` was parsed,
+        merged into the audit in tag order."""
         result = ScrubResult()
         patient_id = _text_value(ds, "PatientID")
         patient = patient_id or _text_value(ds, "StudyInstanceUID")
@@ -387,7 +423,9 @@ class Scrubber:
             declarations=read_declarations(ds),
         )
         before = {kw: _text_value(ds, kw) for kw in MAPPED_KEYWORDS} if self.collect_mapping else {}
-        self._dataset(ds, "", state, replace_uids=False)
+        if lanes is not None:
+            result.changed += lanes.changes
+        self._dataset(ds, "", state, replace_uids=False, lane=lanes.private if lanes else None)
         self._rewrite_characteristics(ds, state)
         self._record_method(ds, state)
         for keyword, original in before.items():
@@ -417,12 +455,25 @@ class Scrubber:
 
     # ---- walking -----------------------------------------------------------------------------
 
-    def _dataset(self, ds: Dataset, prefix: str, state: _State, replace_uids: bool) -> None:
+    def _dataset(
+        self,
+        ds: Dataset,
+        prefix: str,
+        state: _State,
+        replace_uids: bool,
+        lane: list[tuple[int, PrivateRecord]] | None = None,
+    ) -> None:
         creators = private_creators(ds)
         kept_blocks: set[tuple[int, int]] = set()
         creator_tags: list[int] = []
+        records = state.result.private
+        pending = lane or []
+        next_lane = 0
         for base_tag in list(ds.keys()):
             tag = int(base_tag)
+            while next_lane < len(pending) and pending[next_lane][0] < tag:
+                records.append(pending[next_lane][1])
+                next_lane += 1
             group, element = tag >> 16, tag & 0xFFFF
             if element == 0x0000:  # group length: recomputed on write when needed, else dropped
                 del ds[tag]
@@ -447,6 +498,7 @@ class Scrubber:
                     kept_blocks.add(block)
                 continue
             self._standard(ds, tag, prefix, state, replace_uids)
+        records.extend(record for _, record in pending[next_lane:])
         for ctag in creator_tags:
             block = (ctag >> 16, ctag & 0xFF)
             creator = creators.get(block, "")
@@ -500,13 +552,34 @@ class Scrubber:
     def _kept_as_is(self, ds: Dataset, tag: int, rule: Rule | None) -> bool:
         """True for an element kept without any change (K on a value that is not a sequence,
         UID, date or time, or of unknown VR), judged without decoding its value."""
-        vr = ds.get_item(tag).VR or vr_of(tag)
+        return self._keeps_vr(ds.get_item(tag).VR or vr_of(tag), rule)
+
+    def _keeps_vr(self, vr: str | None, rule: Rule | None) -> bool:
         if not vr or vr in ("SQ", "UN", "UI") or vr in DATE_VRS or " or " in vr:
             return False
         if vr == "AS" and self.profile.age_cap_years is not None:
             return False
         action = rule.action if rule is not None else self.profile.default
         return resolve(action, False) is Effect.KEEP
+
+    def standard_lane(self, tag: int, vr: str | None) -> int:
+        """For a top-level standard element with a value of defined length, read with VR ``vr``
+        (None in implicit VR): LANE_KEEP when :meth:`_standard` would leave it as read,
+        LANE_DROP when it would remove it undecoded (rule X, cannot hold items), else
+        LANE_PARSE. Depends on the profile and the element only, so it is cached."""
+        key = (tag, vr)
+        lane = self._standard_lanes.get(key)
+        if lane is None:
+            rule = self.profile.standard_rule(tag)
+            known = vr or vr_of(tag)
+            if rule is not None and rule.action is Action.X:
+                lane = LANE_PARSE if known in (None, "SQ", "UN") else LANE_DROP
+            elif self._keeps_vr(known, rule):
+                lane = LANE_KEEP
+            else:
+                lane = LANE_PARSE
+            self._standard_lanes[key] = lane
+        return lane
 
     def _unlisted_action(self, elem: DataElement, replace_uids: bool) -> Action:
         if elem.VR == "UI":
@@ -744,6 +817,19 @@ class Scrubber:
             del ds[tag]
             return False
         decl = find_declaration(state.declarations, group, creator)
+        if decl is None and elem is None and not is_seq:
+            removal = self.undeclared_removal(tag, creator)
+            if removal is not None:  # the common case: removed, audited, never decoded
+                record, counts = removal
+                if prefix:
+                    record = PrivateRecord(
+                        path, creator, record.block_status, "removed", record.basis, record.detail
+                    )
+                state.result.private.append(record)
+                if counts:
+                    state.result.changed += 1
+                del ds[tag]
+                return False
         status = decl.status.value if decl is not None else BlockStatus.UNDECLARED.value
         rule = self.profile.private_rule_for(tag, creator)
         action = rule.action if rule is not None else self.profile.default
@@ -792,6 +878,42 @@ class Scrubber:
             return False
         state.present.add((group, creator))
         return True
+
+    def undeclared_removal(self, tag: int, creator: str) -> tuple[PrivateRecord, bool] | None:
+        """The audit row (with the top-level path) when the profile removes the private element
+        ``tag`` of a block of ``creator`` that the file does not declare in (0008,0300), for an
+        element that is not a sequence; and whether that counts as a change. None when such an
+        element is not simply removed. The same decision as :meth:`_private` takes for it,
+        cached: it depends on the profile, the tag and the creator only."""
+        key = (tag, creator)
+        if key in self._removals:
+            return self._removals[key]
+        rule = self.profile.private_rule_for(tag, creator)
+        action = rule.action if rule is not None else self.profile.default
+        catch_all = rule is None or rule.selector == PRIVATE
+        undeclared = BlockStatus.UNDECLARED.value
+        out: tuple[PrivateRecord, bool] | None = None
+        if action is Action.C:
+            table_hit, profile_hit = self._safe_hits(tag, creator)
+            verdict = safe_verdict(None, tag & 0xFF, table_hit, profile_hit)
+            if verdict.fate is Fate.REMOVE:
+                path = format_tag(tag)
+                status = verdict.status.value
+                record = PrivateRecord(
+                    path, creator, status, "removed", verdict.basis, verdict.detail
+                )
+                out = (record, False)
+        elif resolve(action, False) is Effect.REMOVE:
+            basis = "basic-profile" if catch_all and action is Action.X else "profile-rule"
+            detail = "" if rule is None else f"{rule.source}: {rule.key} {rule.action.value}"
+            out = (
+                PrivateRecord(format_tag(tag), creator, undeclared, "removed", basis, detail),
+                True,
+            )
+        if len(self._removals) >= _CACHE_LIMIT:
+            self._removals.clear()
+        self._removals[key] = out
+        return out
 
     def _drop_nested_private(self, elem: DataElement, path: str, state: _State) -> None:
         """Audit the private elements inside the items of a sequence that is being dropped."""

@@ -43,7 +43,8 @@ from pydicom.uid import (
 
 from dicomscrub import __version__
 from dicomscrub.discover import Kind, Source, sniff
-from dicomscrub.encode import encode_file, write_elements
+from dicomscrub.encode import CannotSplice, encode_file, write_elements
+from dicomscrub.lanes import LanesRefused, Split, check_creators, split
 from dicomscrub.pipeline import PrivateRecord, Scrubber
 from dicomscrub.structure import UNDEFINED, BulkElement, Damaged, FileMap, scan
 from dicomscrub.writer import Collision, FileRange, OutputPlan, Part, write_atomic
@@ -166,13 +167,17 @@ def _read_exact(fh: BinaryIO, start: int, end: int) -> bytes:
 class Job:
     """Everything a worker needs, built once per process.
 
-    ``stream=False`` forces the full path for every file (used to check that both paths agree).
+    ``stream=False`` forces the full path for every file (used to check that both paths agree);
+    ``lanes=False`` parses every element (see :mod:`dicomscrub.lanes`; also to check).
     """
 
-    def __init__(self, scrubber: Scrubber, plan: OutputPlan, *, stream: bool = True) -> None:
+    def __init__(
+        self, scrubber: Scrubber, plan: OutputPlan, *, stream: bool = True, lanes: bool = True
+    ) -> None:
         self.scrubber = scrubber
         self.plan = plan
         self.stream = stream
+        self.lanes = lanes
 
 
 @dataclass
@@ -183,6 +188,7 @@ class _Loaded:
     pixel: BulkElement | None = None  # set when Pixel Data is copied by range
     fd: int = -1
     syntax_matches: bool = True  # the data set is encoded as its transfer syntax says
+    lanes: Split | None = None  # elements kept or removed unparsed
 
 
 def process_file(source: Source, job: Job) -> FileResult:
@@ -238,8 +244,17 @@ def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) ->
         return result
     fmap = scan(fh, size, kind)
     try:
-        loaded = _load(fh, fmap, job)
-    except (Damaged, OSError):
+        return _process_map(fh, fmap, source, job, result, lanes=job.lanes)
+    except (LanesRefused, CannotSplice):
+        return _process_map(fh, fmap, source, job, result, lanes=False)
+
+
+def _process_map(
+    fh: BinaryIO, fmap: FileMap, source: Source, job: Job, result: FileResult, *, lanes: bool
+) -> FileResult:
+    try:
+        loaded = _load(fh, fmap, job, lanes=lanes)
+    except (Damaged, OSError, LanesRefused):
         raise
     except Exception as exc:
         result.status = Status.REJECTED
@@ -276,7 +291,7 @@ def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) ->
         return result
     try:
         return _deidentify(loaded, meta, source, job, result)
-    except (Damaged, OSError):
+    except (Damaged, OSError, LanesRefused, CannotSplice):
         raise
     except Exception as exc:
         result.status = Status.FAILED
@@ -329,12 +344,16 @@ def _streamable(fmap: FileMap, job: Job) -> BulkElement | None:
     return pixel
 
 
-def _load(fh: BinaryIO, fmap: FileMap, job: Job) -> _Loaded:
+def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
     pixel = _streamable(fmap, job)
     if pixel is None:
         return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=fmap.syntax_matches)
     prefix = b"\0" * 128 if fmap.kind is Kind.BARE_META else b""
-    ds = pydicom.dcmread(io.BytesIO(prefix + _read_exact(fh, 0, pixel.start)), force=True)
+    header = _read_exact(fh, 0, pixel.start)
+    sp = split(fmap, header, job.scrubber) if lanes else None
+    if sp is not None and sp.parsed == 0:
+        sp = None  # nothing to parse: not a data set pydicom would read as one
+    ds = pydicom.dcmread(io.BytesIO(prefix + (header if sp is None else sp.head)), force=True)
     if ds.original_encoding != (fmap.implicit, fmap.little):
         return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=False)  # read differently
     if pixel.end < fmap.size:
@@ -344,7 +363,9 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job) -> _Loaded:
         )
         for tag, elem in trailing.items():
             ds[tag] = elem
-    return _Loaded(ds, pixel, fh.fileno())
+    if sp is not None:
+        check_creators(ds, sp)
+    return _Loaded(ds, pixel, fh.fileno(), lanes=sp)
 
 
 def _element_header(bulk: BulkElement, implicit: bool, little: bool) -> bytes:
@@ -362,7 +383,8 @@ def _deidentify(
     ds = loaded.ds
     ts = _transfer_syntax(ds)
     sop_class = ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID")
-    scrub = job.scrubber.scrub(ds)
+    lanes = loaded.lanes
+    scrub = job.scrubber.scrub(ds, lanes.lane if lanes is not None else None)
     result.private = scrub.private
     result.mapping = scrub.mapping
     result.methods = scrub.methods
@@ -396,7 +418,7 @@ def _deidentify(
         # read in another encoding than its transfer syntax says: decode every element still
         # as read (kept as is), so that pydicom can encode it as the transfer syntax says
         ds.walk(lambda d, e: None)
-    parts: list[Part] = [encode_file(ds, ts)]
+    parts: list[Part] = [encode_file(ds, ts, lanes.kept if lanes is not None else None)]
     if pixel is not None:
         implicit, little = ts.is_implicit_VR, ts.is_little_endian
         parts.append(_element_header(pixel, implicit, little))

@@ -58,6 +58,11 @@ class BulkElement:
     end: int  # offset just after the element (after the delimiter for undefined length)
 
 
+TopElement = tuple[int, bytes | None, int, int, int, int]
+"""A top-level element as found: (tag, VR as written or None in implicit VR, offset of its tag,
+offset of its value, length as declared, offset just after it)."""
+
+
 @dataclass(frozen=True)
 class FileMap:
     """The structure of one file: what :func:`scan` found."""
@@ -70,6 +75,7 @@ class FileMap:
     little: bool
     deflated: bool
     pixel: BulkElement | None
+    elements: tuple[TopElement, ...] = ()  # the top-level data set's elements, in file order
 
     @property
     def syntax_matches(self) -> bool:
@@ -115,6 +121,7 @@ class _Walker:
         self.r = reader
         self.e = "<" if little else ">"
         self.pixel: BulkElement | None = None
+        self.top: list[TopElement] = []
 
     def tag_at(self, pos: int, ahead: bool = True) -> tuple[int, int]:
         raw = self.r.read(pos, 8, ahead)
@@ -168,7 +175,10 @@ class _Walker:
                 else:
                     (length,) = struct.unpack(self.e + "H", raw[6:8])
                     value = pos + 8
-            pos = self.element(tag, vr, pos, value, length, limit, implicit, depth, top)
+            after = self.element(tag, vr, pos, value, length, limit, implicit, depth, top)
+            if top:
+                self.top.append((tag, vr, pos, value, length, after))
+            pos = after
         if end is None:
             raise _damaged("file ends before the item delimiter (truncated)", None, pos)
         return pos
@@ -309,4 +319,4 @@ def scan(fh: BinaryIO, size: int, kind: Kind) -> FileMap:
             implicit = found_implicit  # as pydicom reads it; the syntax mismatch is reported
     walker = _Walker(reader, little)
     walker.dataset(pos, size, implicit, 0, top=True)
-    return FileMap(kind, size, pos, ts, implicit, little, False, walker.pixel)
+    return FileMap(kind, size, pos, ts, implicit, little, False, walker.pixel, tuple(walker.top))
