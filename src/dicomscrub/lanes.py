@@ -40,6 +40,7 @@ from dicomscrub.discover import Kind
 from dicomscrub.pipeline import (
     LANE_DROP,
     LANE_KEEP,
+    LANE_REPLACE,
     LaneResult,
     PrivateRecord,
     Scrubber,
@@ -180,6 +181,13 @@ def split(fmap: FileMap, header: bytes, scrubber: Scrubber) -> Split | None:
     ):
         return None
     declared = any(e[0] == SEQUENCE_TAG for e in fmap.elements)
+    charset = b""
+    for tag, _, start, _, _, after in fmap.elements:
+        if tag >= 0x00080005:
+            if tag == 0x00080005:
+                charset = header[start:after]
+            break
+    implicit, little = fmap.implicit, fmap.little
     creators: dict[tuple[int, int], tuple[str, str] | None] = {}
     used: dict[tuple[int, int], tuple[str, str]] = {}
     parts = [header[: fmap.dataset_start]]
@@ -234,8 +242,18 @@ def split(fmap: FileMap, header: bytes, scrubber: Scrubber) -> Split | None:
             parsed += 1
             parts.append(header[start:after])
             continue
-        decision = scrubber.standard_lane(tag, vr)
-        if decision == LANE_KEEP:
+        decision, exact = scrubber.standard_lane(tag, vr)
+        if decision == LANE_REPLACE:
+            new = None
+            if exact is not None and decodes(exact, length):
+                new = scrubber.replacement(tag, vr, header[start:after], charset, implicit, little)
+            if new is None:
+                parsed += 1
+                parts.append(header[start:after])
+            else:
+                kept.append((tag, new[0]))
+                lane.changes += new[1]
+        elif decision == LANE_KEEP:
             if vr is not None and raw_vr in LONG_VRS and header[start + 6 : start + 8] != b"\0\0":
                 # reserved bytes that are not zero: written as zero, as the encoder does
                 head = header[start : start + 6] + b"\0\0" + header[start + 8 : value]

@@ -15,9 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.filereader import read_sequence
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset, read_sequence
+from pydicom.filewriter import write_data_element
 from pydicom.hooks import raw_element_vr
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -142,7 +145,7 @@ def is_structural_uid_tag(tag: int) -> bool:
     return keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in STRUCTURAL_UID_KEYWORDS
 
 
-LANE_PARSE, LANE_KEEP, LANE_DROP = 0, 1, 2
+LANE_PARSE, LANE_KEEP, LANE_DROP, LANE_REPLACE = 0, 1, 2, 3
 """What :meth:`Scrubber.standard_lane` says about a top-level element read from its bytes."""
 _CACHE_LIMIT = 100_000
 
@@ -396,7 +399,8 @@ class Scrubber:
         # Decisions that depend only on the profile and the element (never on the file), cached
         # for the life of the worker: see _undeclared_removal and standard_lane.
         self._removals: dict[tuple[int, str], tuple[PrivateRecord, bool] | None] = {}
-        self._standard_lanes: dict[tuple[int, str | None], int] = {}
+        self._standard_lanes: dict[tuple[int, str | None], tuple[int, str | None]] = {}
+        self._replacements: dict[tuple[int, str | None, bool, bool, bytes], tuple[bytes, int]] = {}
 
     @property
     def lanes_allowed(self) -> bool:
@@ -562,24 +566,78 @@ class Scrubber:
         action = rule.action if rule is not None else self.profile.default
         return resolve(action, False) is Effect.KEEP
 
-    def standard_lane(self, tag: int, vr: str | None) -> int:
+    def standard_lane(self, tag: int, vr: str | None) -> tuple[int, str | None]:
         """For a top-level standard element with a value of defined length, read with VR ``vr``
         (None in implicit VR): LANE_KEEP when :meth:`_standard` would leave it as read,
-        LANE_DROP when it would remove it undecoded (rule X, cannot hold items), else
-        LANE_PARSE. Depends on the profile and the element only, so it is cached."""
+        LANE_DROP when it would remove it undecoded (rule X, cannot hold items), LANE_REPLACE
+        when it would give it a new value that does not depend on the old one (Z, or D with a
+        fixed dummy: see :meth:`replacement`), else LANE_PARSE; and the VR pydicom decodes it
+        with (None if not known without the other elements). Depends on the profile and the
+        element only, so it is cached."""
         key = (tag, vr)
-        lane = self._standard_lanes.get(key)
-        if lane is None:
-            rule = self.profile.standard_rule(tag)
-            known = vr or vr_of(tag)
-            if rule is not None and rule.action is Action.X:
-                lane = LANE_PARSE if known in (None, "SQ", "UN") else LANE_DROP
-            elif self._keeps_vr(known, rule):
-                lane = LANE_KEEP
+        found = self._standard_lanes.get(key)
+        if found is not None:
+            return found
+        rule = self.profile.standard_rule(tag)
+        known = vr or vr_of(tag)
+        exact = vr
+        if vr is None:
+            try:
+                exact = dictionary_VR(tag)
+            except KeyError:
+                exact = None
+        if exact is not None and (" or " in exact or exact in ("SQ", "UN", "UI")):
+            exact = None  # corrected from other elements, retyped, a sequence or value-dependent
+        lane = LANE_PARSE
+        if rule is not None and rule.action is Action.X:
+            lane = LANE_PARSE if known in (None, "SQ", "UN") else LANE_DROP
+        elif self._keeps_vr(known, rule):
+            lane = LANE_KEEP
+        elif exact is not None:
+            if rule is not None:
+                action = rule.action
             else:
-                lane = LANE_PARSE
-            self._standard_lanes[key] = lane
-        return lane
+                action = self.profile.unlisted_dates if exact in DATE_VRS else self.profile.default
+            effect = resolve(action, False)
+            if effect is Effect.EMPTY or (
+                effect is Effect.DUMMY and (rule is None or rule.pseudonym is None)
+            ):
+                lane = LANE_REPLACE
+        found = (lane, exact)
+        self._standard_lanes[key] = found
+        return found
+
+    def replacement(
+        self, tag: int, vr: str | None, element: bytes, charset: bytes, implicit: bool, little: bool
+    ) -> tuple[bytes, int] | None:
+        """The bytes the encoder writes for a top-level element whose LANE_REPLACE decision gives
+        it a value that does not depend on the old one, and how many changes that counts; None
+        if that cannot be found here (then the element is parsed).
+
+        Found by doing exactly what the parsed path does, once per (element, VR, encoding,
+        character set): pydicom reads ``element`` (with the data set's Specific Character Set
+        element ``charset``), :meth:`_standard` applies the profile, pydicom encodes the result.
+        """
+        key = (tag, vr, implicit, little, charset)
+        found = self._replacements.get(key)
+        if found is not None:
+            return found
+        try:
+            mini = read_dataset(io.BytesIO(charset + element), implicit, little)
+            state = _State(tokens=[], patient="", result=ScrubResult())
+            self._standard(mini, tag, "", state, replace_uids=False)
+            if tag not in mini or state.result.private:
+                return None
+            fp = DicomBytesIO()
+            fp.is_implicit_VR, fp.is_little_endian = implicit, little
+            write_data_element(fp, mini[tag], mini.get("SpecificCharacterSet", "iso8859"))
+        except Exception:
+            return None
+        found = (fp.getvalue(), state.result.changed)
+        if len(self._replacements) >= _CACHE_LIMIT:
+            self._replacements.clear()
+        self._replacements[key] = found
+        return found
 
     def _unlisted_action(self, elem: DataElement, replace_uids: bool) -> Action:
         if elem.VR == "UI":
