@@ -7,10 +7,12 @@ import io
 import pydicom
 import pytest
 from pydicom.dataset import FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import UID
 
 from corpus import TEST_FILES
-from dicomscrub.encode import encode_file
+from dicomscrub.encode import encode_file, file_meta_bytes
 from dicomscrub.pipeline import Scrubber
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.pseudonym import Key, Pseudonymizer
@@ -52,3 +54,40 @@ def test_encode_file_equals_pydicom_save_as(name: str, scrub: bool) -> None:
         enforce_file_format=True,
     )
     assert ours == theirs.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # invalid UIDs: written as they are
+@pytest.mark.parametrize(
+    ("sop_class", "sop_instance", "version"),
+    [
+        ("1.2.840.10008.5.1.4.1.1.2", "2.25.12345", "DICOMSCRUB_010"),
+        ("1.2.840.10008.5.1.4.1.1.4", "2.25.1234", "ODD"),
+        ("1.2.3", "1.2.840.10008.99 ", "A"),
+        ("1.2.840.10008.5.1.4.1.1.2", "1" * 64, "SIXTEEN_CHARS_16"),
+    ],
+)
+def test_file_meta_bytes_equal_pydicom(sop_class: str, sop_instance: str, version: str) -> None:
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
+    meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
+    meta.ImplementationClassUID = UID("2.25.203283536178416316722493390717806498765")
+    meta.ImplementationVersionName = version
+    ours = file_meta_bytes(meta)
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, False
+    write_file_meta_info(fp, meta, enforce_standard=True)
+    assert ours == fp.getvalue()
+
+
+def test_file_meta_bytes_leave_missing_or_unusual_elements_to_pydicom() -> None:
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = UID("1.2.3")
+    meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
+    meta.ImplementationClassUID = UID("2.25.1")
+    meta.ImplementationVersionName = "X"
+    assert file_meta_bytes(meta) is None  # no SOP Instance UID: pydicom raises
+    meta.MediaStorageSOPInstanceUID = UID("2.25.2")
+    assert file_meta_bytes(meta) is None  # not in the order dicomscrub writes them
