@@ -40,6 +40,7 @@ from dicomscrub.discover import Kind
 from dicomscrub.pipeline import (
     LANE_DROP,
     LANE_KEEP,
+    LANE_PARSE,
     LANE_REPLACE,
     LaneResult,
     PrivateRecord,
@@ -64,18 +65,38 @@ ALWAYS_PARSED = frozenset(
         0x00120064,  # De-identification Method Code Sequence: appended to
         0x0020000D,  # Study Instance UID
         0x0020000E,  # Series Instance UID
-        0x00280010,  # Rows, Columns, Bits Allocated: is it an image?
-        0x00280011,
-        0x00280100,
         0x00280301,  # Burned In Annotation: rejection
         0x00280303,  # Longitudinal Temporal Information Modified: set after the rules
-        0x00287FE0,  # Pixel Data Provider URL
         0x7FE00008,  # Float, Double Float and Pixel Data
         0x7FE00009,
         0x7FE00010,
     }
 )
-"""Standard elements that are always parsed: the program reads or writes them outside the rules."""
+"""Standard elements that are always parsed: the program reads or writes them outside the rules.
+(Rows, Columns and Bits Allocated tell whether a file without Pixel Data is an image; a file whose
+Pixel Data is streamed has it, so they need not be parsed.)"""
+
+PLAIN_CHARSETS = frozenset(
+    {
+        "",
+        "ISO_IR 6",
+        "ISO_IR 100",
+        "ISO_IR 101",
+        "ISO_IR 109",
+        "ISO_IR 110",
+        "ISO_IR 126",
+        "ISO_IR 127",
+        "ISO_IR 138",
+        "ISO_IR 144",
+        "ISO_IR 148",
+        "ISO_IR 166",
+        "ISO_IR 192",
+        "GB18030",
+        "GBK",
+    }
+)
+"""Character sets (one value, no code extensions) in which every printable ASCII byte decodes to
+that ASCII character: a Private Creator made of such bytes reads the same in all of them."""
 
 
 class LanesRefused(Exception):
@@ -91,7 +112,8 @@ class Split:
     kept: list[tuple[int, bytes]] = field(default_factory=list)  # (tag, element as written)
     lane: LaneResult = field(default_factory=LaneResult)
     creators: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
-    """(group, block byte) -> (the value pydicom decodes, the creator text) the decisions used."""
+    """(group, block byte) -> (the value pydicom decodes, the creator text) the decisions used,
+    for the creators that are parsed (and checked after parsing)."""
 
 
 _PLAIN = frozenset(range(0x20, 0x7F)) - {0x5C}
@@ -103,7 +125,7 @@ _CREATOR_VRS = (None, "LO", "UN")
 def _creator(vr: str | None, value: bytes) -> tuple[str, str] | None:
     """A Private Creator's (decoded value, creator text) as pydicom and
     :func:`~dicomscrub.pipeline.private_creators` would make them, when its bytes are plain."""
-    if vr not in _CREATOR_VRS:
+    if vr not in _CREATOR_VRS or (vr == "UN" and not config.replace_un_with_known_vr):
         return None
     text = value.rstrip(b"\0 ")
     if not text or not all(b in _PLAIN for b in text) or b"\0" in text:
@@ -146,6 +168,19 @@ def _private_vr(tag: int, vr: str | None, creator_value: str) -> str | None:
     return found
 
 
+def _charset_term(element: bytes, implicit: bool) -> str | None:
+    """The value of a Specific Character Set element (its bytes as in the file) when it is one
+    plain term; "" without the element; None otherwise."""
+    if not element:
+        return ""
+    if not implicit and element[4:6] != b"CS":
+        return None
+    text = element[8:].rstrip(b"\0 ").lstrip(b" ")
+    if not all(0x20 <= b < 0x7F and b != 0x5C for b in text):
+        return None
+    return text.decode("ascii")
+
+
 def _creatorless_vr(tag: int, vr: str | None) -> str | None:
     """The VR pydicom gives a private element whose block has no creator in the file; None when
     that is not known here."""
@@ -167,105 +202,170 @@ def _removable(vr: str | None, length: int) -> bool:
     return vr is not None and decodes(vr, length) and vr != "SQ"
 
 
+_PARSE = (LANE_PARSE, b"", 0)
+_KEEP = (LANE_KEEP, b"", 0)
+_DROP = (LANE_DROP, b"", 1)
+Outcome = tuple[int, bytes, int]
+"""What a lane does with a standard element: (lane, the bytes to write for LANE_REPLACE, the
+changes it counts)."""
+
+
+def _standard_outcome(
+    scrubber: Scrubber,
+    tag: int,
+    vr: str | None,
+    element: bytes,
+    length: int,
+    context: tuple[bytes, bool, bool],
+) -> Outcome:
+    decision, exact = scrubber.standard_lane(tag, vr)
+    if decision == LANE_KEEP:
+        return _KEEP
+    if decision == LANE_DROP:
+        return _DROP
+    if decision == LANE_REPLACE and exact is not None and decodes(exact, length):
+        new = scrubber.replacement(tag, vr, element, *context)
+        if new is not None:
+            return (LANE_REPLACE, new[0], new[1])
+    return _PARSE
+
+
+def _private_outcome(
+    scrubber: Scrubber, tag: int, vr: str | None, length: int, creator: tuple[str, str] | None
+) -> tuple[PrivateRecord, bool] | None:
+    if creator is None:  # no creator: removed whatever it is, if its VR is known
+        if _removable(_creatorless_vr(tag, vr), length):
+            path = format_tag(tag)
+            return PrivateRecord(path, "", "UNDECLARED", "removed", "no-private-creator"), False
+        return None
+    if _removable(_private_vr(tag, vr, creator[0]), length):
+        return scrubber.undeclared_removal(tag, creator[1])
+    return None
+
+
 def split(fmap: FileMap, header: bytes, scrubber: Scrubber) -> Split | None:
     """Sort the top-level elements of ``header`` (the file up to Pixel Data) into lanes; None when
     lanes cannot be used for this file."""
     pixel = fmap.pixel
+    elements = fmap.elements
     if (
         pixel is None
         or not scrubber.lanes_allowed
         or fmap.kind not in (Kind.PART10, Kind.BARE_META)
         or fmap.transfer_syntax is None
-        or not fmap.elements
-        or fmap.elements[0][0] < 0x00030000  # file meta or command elements in the data set
+        or not elements
+        or elements[0][0] < 0x00030000  # file meta or command elements in the data set
     ):
         return None
-    declared = any(e[0] == SEQUENCE_TAG for e in fmap.elements)
+    declared = False
     charset = b""
-    for tag, _, start, _, _, after in fmap.elements:
-        if tag >= 0x00080005:
-            if tag == 0x00080005:
-                charset = header[start:after]
+    for tag, _, start, _, _, after in elements:
+        if tag == 0x00080005:
+            charset = header[start:after]
+        elif tag == SEQUENCE_TAG:
+            declared = True
+        elif tag > SEQUENCE_TAG:
             break
-    implicit, little = fmap.implicit, fmap.little
+    context = (charset, fmap.implicit, fmap.little)
+    plain_charset = _charset_term(charset, fmap.implicit) in PLAIN_CHARSETS
+    # Outcomes depend on the element's tag, VR and length (modulo 8: whether it holds whole
+    # binary numbers), on the creator for private ones, and for standard ones on how the data set
+    # is encoded: remembered per worker (values never enter a key; LANE_REPLACE outcomes do not
+    # depend on them).
+    standard_memo: dict[tuple[object, ...], Outcome] = scrubber.lane_memo.setdefault(context, {})
+    private_memo = scrubber.lane_memo.setdefault("private", {})
     creators: dict[tuple[int, int], tuple[str, str] | None] = {}
+    creator_at: dict[tuple[int, int], int] = {}  # where each creator is in ``parse``
+    unparsed: dict[tuple[int, int], bool] = {}  # no element of the block is parsed (so far)
     used: dict[tuple[int, int], tuple[str, str]] = {}
-    parts = [header[: fmap.dataset_start]]
+    parse = [header[: fmap.dataset_start]]
     kept: list[tuple[int, bytes]] = []
     lane = LaneResult()
     records = lane.private
-    parsed = 0
-    for tag, raw_vr, start, value, length, after in fmap.elements:
-        if tag >= pixel.tag:
+    changes = 0
+    pixel_tag = pixel.tag
+    for tag, raw_vr, start, value, length, after in elements:
+        if tag >= pixel_tag:
             break
-        group, element = tag >> 16, tag & 0xFFFF
-        vr = raw_vr.decode("ascii") if raw_vr is not None else None
+        group = tag >> 16
+        element = tag & 0xFFFF
         if group & 1 and group > 0x0008:  # private (the forbidden odd groups lie below 0008)
             if element <= 0xFF:
                 if element >= 0x10:
-                    creators[(group, element)] = _creator(vr, header[value:after])
-                parsed += 1
-                parts.append(header[start:after])
-                continue
-            if length in (0, UNDEFINED) or declared:
-                parsed += 1
-                parts.append(header[start:after])
+                    vr = raw_vr.decode("ascii") if raw_vr is not None else None
+                    creators[(group, element)] = found = _creator(vr, header[value:after])
+                    if found is not None:
+                        creator_at[(group, element)] = len(parse)
+                        unparsed[(group, element)] = True
+                parse.append(header[start:after])
                 continue
             block = (group, element >> 8)
+            if length == UNDEFINED or declared:
+                unparsed[block] = False
+                parse.append(header[start:after])
+                continue
             creator = creators.get(block) if element >= 0x1000 else None
-            if block in creators and creator is None:  # a creator we cannot decode here
-                parsed += 1
-                parts.append(header[start:after])
+            if creator is None and block in creators:  # a creator we cannot decode here
+                parse.append(header[start:after])
                 continue
-            if creator is None:  # no creator: removed whatever it is, if its VR is known
-                if _removable(_creatorless_vr(tag, vr), length):
-                    path = format_tag(tag)
-                    record = PrivateRecord(path, "", "UNDECLARED", "removed", "no-private-creator")
-                    records.append((tag, record))
-                    continue
-                parsed += 1
-                parts.append(header[start:after])
-                continue
-            removal = None
-            if _removable(_private_vr(tag, vr, creator[0]), length):
-                removal = scrubber.undeclared_removal(tag, creator[1])
+            key = (tag, raw_vr, length & 7, creator)
+            if key in private_memo:
+                removal = private_memo[key]
+            else:
+                vr = raw_vr.decode("ascii") if raw_vr is not None else None
+                removal = private_memo[key] = _private_outcome(scrubber, tag, vr, length, creator)
             if removal is None:
-                parsed += 1
-                parts.append(header[start:after])
+                unparsed[block] = False
+                parse.append(header[start:after])
                 continue
-            used[block] = creator
+            if creator is not None:
+                used[block] = creator
             records.append((tag, removal[0]))
             if removal[1]:
-                lane.changes += 1
+                changes += 1
             continue
-        if tag in ALWAYS_PARSED or element == 0 or length in (0, UNDEFINED) or group & 1:
-            parsed += 1
-            parts.append(header[start:after])
+        if tag in ALWAYS_PARSED or not element or not length or length == UNDEFINED or group & 1:
+            parse.append(header[start:after])
             continue
-        decision, exact = scrubber.standard_lane(tag, vr)
-        if decision == LANE_REPLACE:
-            new = None
-            if exact is not None and decodes(exact, length):
-                new = scrubber.replacement(tag, vr, header[start:after], charset, implicit, little)
-            if new is None:
-                parsed += 1
-                parts.append(header[start:after])
-            else:
-                kept.append((tag, new[0]))
-                lane.changes += new[1]
-        elif decision == LANE_KEEP:
-            if vr is not None and raw_vr in LONG_VRS and header[start + 6 : start + 8] != b"\0\0":
+        skey = (tag, raw_vr, length & 7)
+        outcome = standard_memo.get(skey)
+        if outcome is None:
+            vr = raw_vr.decode("ascii") if raw_vr is not None else None
+            element_bytes = header[start:after]
+            outcome = _standard_outcome(scrubber, tag, vr, element_bytes, length, context)
+            standard_memo[skey] = outcome
+        which = outcome[0]
+        if which == LANE_KEEP:
+            if raw_vr in LONG_VRS and header[start + 6 : start + 8] != b"\0\0":
                 # reserved bytes that are not zero: written as zero, as the encoder does
                 head = header[start : start + 6] + b"\0\0" + header[start + 8 : value]
                 kept.append((tag, head + header[value:after]))
             else:
                 kept.append((tag, header[start:after]))
-        elif decision == LANE_DROP:
-            lane.changes += 1
+        elif which == LANE_PARSE:
+            parse.append(header[start:after])
         else:
-            parsed += 1
-            parts.append(header[start:after])
-    return Split(b"".join(parts), parsed, kept, lane, used)
+            if which == LANE_REPLACE:
+                kept.append((tag, outcome[1]))
+            changes += outcome[2]
+    lane.changes = changes
+    parsed = len(parse) - 1
+    if plain_charset:  # creators of blocks wholly removed unparsed: removed unparsed too
+        for block, alone in unparsed.items():
+            if alone:
+                creator = creators[block]
+                assert creator is not None
+                parse[creator_at[block]] = b""
+                parsed -= 1
+                used.pop(block, None)
+                tag = (block[0] << 16) | block[1]
+                row = PrivateRecord(
+                    format_tag(tag), creator[1], "UNDECLARED", "removed", "creator-of-removed-block"
+                )
+                lane.creators.append((tag, row))
+    if len(private_memo) > 100_000 or len(standard_memo) > 100_000:
+        scrubber.lane_memo.clear()
+    return Split(b"".join(parse), parsed, kept, lane, used)
 
 
 def check_creators(ds: Dataset, sp: Split) -> None:

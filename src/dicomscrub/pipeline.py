@@ -7,6 +7,7 @@ the audit) without ever recording an original value.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import io
 import re
@@ -122,6 +123,8 @@ class LaneResult:
     changes."""
 
     private: list[tuple[int, PrivateRecord]] = field(default_factory=list)
+    creators: list[tuple[int, PrivateRecord]] = field(default_factory=list)
+    """Rows of Private Creators removed unparsed with their blocks, in tag order."""
     changes: int = 0
 
 
@@ -400,6 +403,7 @@ class Scrubber:
         # for the life of the worker: see _undeclared_removal and standard_lane.
         self._removals: dict[tuple[int, str], tuple[PrivateRecord, bool] | None] = {}
         self._standard_lanes: dict[tuple[int, str | None], tuple[int, str | None]] = {}
+        self.lane_memo: dict[object, Any] = {}  # for dicomscrub.lanes: outcomes by element
         self._replacements: dict[tuple[int, str | None, bool, bool, bytes], tuple[bytes, int]] = {}
 
     @property
@@ -429,7 +433,7 @@ class Scrubber:
         before = {kw: _text_value(ds, kw) for kw in MAPPED_KEYWORDS} if self.collect_mapping else {}
         if lanes is not None:
             result.changed += lanes.changes
-        self._dataset(ds, "", state, replace_uids=False, lane=lanes.private if lanes else None)
+        self._dataset(ds, "", state, replace_uids=False, lanes=lanes)
         self._rewrite_characteristics(ds, state)
         self._record_method(ds, state)
         for keyword, original in before.items():
@@ -465,19 +469,21 @@ class Scrubber:
         prefix: str,
         state: _State,
         replace_uids: bool,
-        lane: list[tuple[int, PrivateRecord]] | None = None,
+        lanes: LaneResult | None = None,
     ) -> None:
         creators = private_creators(ds)
         kept_blocks: set[tuple[int, int]] = set()
         creator_tags: list[int] = []
         records = state.result.private
-        pending = lane or []
+        pending = lanes.private if lanes is not None else []
+        pending_tags = [tag for tag, _ in pending]
         next_lane = 0
         for base_tag in list(ds.keys()):
             tag = int(base_tag)
-            while next_lane < len(pending) and pending[next_lane][0] < tag:
-                records.append(pending[next_lane][1])
-                next_lane += 1
+            if next_lane < len(pending_tags) and pending_tags[next_lane] < tag:
+                upto = bisect.bisect_left(pending_tags, tag, next_lane)
+                records.extend(record for _, record in pending[next_lane:upto])
+                next_lane = upto
             group, element = tag >> 16, tag & 0xFFFF
             if element == 0x0000:  # group length: recomputed on write when needed, else dropped
                 del ds[tag]
@@ -503,7 +509,12 @@ class Scrubber:
                 continue
             self._standard(ds, tag, prefix, state, replace_uids)
         records.extend(record for _, record in pending[next_lane:])
+        lane_creators = lanes.creators if lanes is not None else []
+        next_creator = 0
         for ctag in creator_tags:
+            while next_creator < len(lane_creators) and lane_creators[next_creator][0] < ctag:
+                records.append(lane_creators[next_creator][1])
+                next_creator += 1
             block = (ctag >> 16, ctag & 0xFF)
             creator = creators.get(block, "")
             path = prefix + format_tag(ctag)
@@ -518,6 +529,7 @@ class Scrubber:
                 state.result.private.append(
                     PrivateRecord(path, creator, status, "removed", "creator-of-removed-block")
                 )
+        records.extend(record for _, record in lane_creators[next_creator:])
 
     def _standard(
         self, ds: Dataset, tag: int, prefix: str, state: _State, replace_uids: bool

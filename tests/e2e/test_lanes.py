@@ -13,17 +13,19 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from corpus import TEST_FILES
 from dicomscrub import lanes as lanes_module
 from dicomscrub.discover import Kind, Source
-from dicomscrub.lanes import split
-from dicomscrub.pipeline import Scrubber
+from dicomscrub.lanes import PLAIN_CHARSETS, split
+from dicomscrub.pipeline import Scrubber, private_creators
 from dicomscrub.process import FileResult, Job, process_file
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
@@ -142,6 +144,23 @@ def _case_non_ascii_creator(path: Path) -> None:
     _save(ds, path)
 
 
+def _case_latin1_values(path: Path) -> None:  # kept, emptied and dummied values in Latin-1
+    ds = _base()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.InstitutionName = "Hôpital Général"
+    ds.PatientName = "Müller^Jürgen"
+    ds.StudyDescription = "Thorax échographie"
+    ds.add_new(0x00181030, "LO", "Protocole spécial")
+    _save(ds, path)
+
+
+def _case_code_extensions(path: Path) -> None:  # ISO 2022: creators parsed and checked
+    ds = _base()
+    ds.SpecificCharacterSet = ["ISO 2022 IR 6", "ISO 2022 IR 87"]
+    ds.PatientName = "Yamada^Tarou=山田^太郎"
+    _save(ds, path)
+
+
 def _case_creator_with_backslash(path: Path) -> None:
     ds = _base()
     ds[0x00330010].value = ["TEST", "CREATOR"]
@@ -241,11 +260,31 @@ def test_a_profile_that_cleans_parses_every_element(key: Key, tmp_path: Path) ->
     assert not scrubber.lanes_allowed
 
 
+@pytest.mark.parametrize("charset", sorted(PLAIN_CHARSETS - {""}))
+@pytest.mark.parametrize(
+    "raw", [b"GEMS_IDEN_01", b" SIEMENS CSA HEADER", b"ELSCINT1\0", b"A  ", b"x~!()[]{}?"]
+)
+def test_creators_read_from_bytes_are_what_pydicom_decodes(charset: str, raw: bytes) -> None:
+    """In the character sets where creators are removed unparsed, the creator text read from the
+    bytes is the text pydicom gives the parsed element."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = charset
+    padded = raw + (b" " if len(raw) % 2 else b"")
+    ds.add(RawDataElement(BaseTag(0x00190010), "LO", len(padded), padded, 0, False, True))
+    decoded = ds[0x00190010].value
+    assert lanes_module._creator("LO", padded) == (decoded, private_creators(ds)[(0x0019, 0x10)])
+
+
 def test_a_creator_pydicom_decodes_otherwise_refuses_the_lanes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key: Key
 ) -> None:
-    """If the creator a lane decision assumed is not what pydicom decodes, the file is processed
-    again with every element parsed, and the result is the same."""
+    """Where a creator is parsed (a character set with code extensions, say), a lane decision
+    that assumed another creator than pydicom decodes makes the file processed again with every
+    element parsed, and the result is the same."""
+    path = tmp_path / "iso2022.dcm"
+    ds = _base()
+    ds.SpecificCharacterSet = ["ISO 2022 IR 6", "ISO 2022 IR 87"]
+    _save(ds, path)
     original = lanes_module._creator
 
     def wrong(vr: str | None, value: bytes) -> tuple[str, str] | None:
@@ -264,7 +303,7 @@ def test_a_creator_pydicom_decodes_otherwise_refuses_the_lanes(
             raise
 
     monkeypatch.setattr("dicomscrub.process.check_creators", spy)
-    assert_same(TEST_FILES / "CT_small.dcm", tmp_path, key, "basic")
+    assert_same(path, tmp_path, key, "basic")
     assert refused
 
 
