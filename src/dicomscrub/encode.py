@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
@@ -27,6 +27,59 @@ Kept = list[tuple[int, bytes]]
 
 class CannotSplice(Exception):
     """Elements kept as bytes cannot be merged into this data set: it is not written as read."""
+
+
+PLAIN_CHARSETS = frozenset(
+    {
+        "",
+        "ISO_IR 6",
+        "ISO_IR 100",
+        "ISO_IR 101",
+        "ISO_IR 109",
+        "ISO_IR 110",
+        "ISO_IR 126",
+        "ISO_IR 127",
+        "ISO_IR 138",
+        "ISO_IR 144",
+        "ISO_IR 148",
+        "ISO_IR 166",
+        "ISO_IR 192",
+        "GB18030",
+        "GBK",
+    }
+)
+"""Character sets (one value, no code extensions) in which every ASCII character is encoded as
+that ASCII byte, and every printable ASCII byte decodes to that character."""
+_PLAIN_ENCODINGS = PLAIN_CHARSETS | {"iso8859"}  # and pydicom's default when there is none
+_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UR", "UI"})
+"""VRs pydicom writes with write_string: the text as ASCII, padded (UI with a zero byte)."""
+_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT"})
+"""VRs pydicom writes with write_text: the text in the data set's character set, space-padded."""
+_NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d"}
+
+
+def _simple_value(vr: str, value: object, e: str, text_ok: bool) -> bytes | None:
+    """The value bytes pydicom's writer gives a decoded element in the simplest cases (None
+    otherwise, then pydicom writes it): no value; ASCII text of the VRs above (for the second
+    group, in a plain character set); one binary number of the right type."""
+    if value is None:
+        return b"" if vr in _STRING_VRS or vr in _TEXT_VRS or vr in _NUMBER_FORMATS else None
+    if isinstance(value, str):
+        if vr in _STRING_VRS or (text_ok and vr in _TEXT_VRS):
+            if not value.isascii():
+                return None
+            raw = value.encode("ascii")
+            if len(raw) % 2:
+                raw += b"\0" if vr == "UI" else b" "
+            return raw
+        return None
+    fmt = _NUMBER_FORMATS.get(vr)
+    if fmt is None or type(value) is not (float if fmt in "fd" else int):
+        return None
+    try:
+        return struct.pack(e + fmt, value)
+    except struct.error:
+        return None
 
 
 def _plain(ds: Dataset, implicit: bool, little: bool) -> bool:
@@ -61,7 +114,8 @@ def write_elements(
     long_header = struct.Struct(e + "HH2sHL")
     short_header = struct.Struct(e + "HH2sH")
     write = fp.write
-    for tag in sorted(ds.keys()):
+    text_ok = encodings in _PLAIN_ENCODINGS if isinstance(encodings, str) else False
+    for tag in sorted(ds.keys(), key=int):
         while next_kept < len(extra) and extra[next_kept][0] <= tag:
             if extra[next_kept][0] == tag:
                 raise CannotSplice("an element kept as bytes is also in the data set")
@@ -87,6 +141,23 @@ def write_elements(
                 if n <= 0xFFFF:
                     write(short_header.pack(group, element, vr.encode("ascii"), n))
                     write(value)
+                    continue
+        elif type(elem) is DataElement and not elem.is_undefined_length:
+            data = _simple_value(elem.VR, elem.value, e, text_ok)
+            if data is not None:
+                group, element, n = tag >> 16, tag & 0xFFFF, len(data)
+                vr = elem.VR
+                if implicit:
+                    write(implicit_header.pack(group, element, n))
+                    write(data)
+                    continue
+                if vr in _LONG:
+                    write(long_header.pack(group, element, vr.encode("ascii"), 0, n))
+                    write(data)
+                    continue
+                if n <= 0xFFFF:
+                    write(short_header.pack(group, element, vr.encode("ascii"), n))
+                    write(data)
                     continue
         write_data_element(fp, elem, encodings)
     for _, data in extra[next_kept:]:

@@ -37,6 +37,7 @@ from pydicom.datadict import dictionary_VR, private_dictionary_VR
 from pydicom.dataset import Dataset
 
 from dicomscrub.discover import Kind
+from dicomscrub.encode import PLAIN_CHARSETS
 from dicomscrub.pipeline import (
     LANE_DROP,
     LANE_KEEP,
@@ -75,28 +76,6 @@ ALWAYS_PARSED = frozenset(
 """Standard elements that are always parsed: the program reads or writes them outside the rules.
 (Rows, Columns and Bits Allocated tell whether a file without Pixel Data is an image; a file whose
 Pixel Data is streamed has it, so they need not be parsed.)"""
-
-PLAIN_CHARSETS = frozenset(
-    {
-        "",
-        "ISO_IR 6",
-        "ISO_IR 100",
-        "ISO_IR 101",
-        "ISO_IR 109",
-        "ISO_IR 110",
-        "ISO_IR 126",
-        "ISO_IR 127",
-        "ISO_IR 138",
-        "ISO_IR 144",
-        "ISO_IR 148",
-        "ISO_IR 166",
-        "ISO_IR 192",
-        "GB18030",
-        "GBK",
-    }
-)
-"""Character sets (one value, no code extensions) in which every printable ASCII byte decodes to
-that ASCII character: a Private Creator made of such bytes reads the same in all of them."""
 
 
 class LanesRefused(Exception):
@@ -284,11 +263,17 @@ def split(fmap: FileMap, header: bytes, scrubber: Scrubber) -> Split | None:
     records = lane.private
     changes = 0
     pixel_tag = pixel.tag
+    first = elements[0][0]
     for tag, raw_vr, start, value, length, after in elements:
         if tag >= pixel_tag:
             break
         group = tag >> 16
         element = tag & 0xFFFF
+        if tag == first:  # pydicom tells implicit from explicit VR by the first element: keep it
+            if group & 1 and 0x10 <= element <= 0xFF:
+                creators[(group, element)] = None  # its block is parsed with it
+            parse.append(header[start:after])
+            continue
         if group & 1 and group > 0x0008:  # private (the forbidden odd groups lie below 0008)
             if element <= 0xFF:
                 if element >= 0x10:

@@ -8,11 +8,11 @@ import pydicom
 import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_file_meta_info
+from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import UID
 
 from corpus import TEST_FILES
-from dicomscrub.encode import encode_file, file_meta_bytes
+from dicomscrub.encode import encode_file, file_meta_bytes, write_elements
 from dicomscrub.pipeline import Scrubber
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.pseudonym import Key, Pseudonymizer
@@ -91,3 +91,63 @@ def test_file_meta_bytes_leave_missing_or_unusual_elements_to_pydicom() -> None:
     assert file_meta_bytes(meta) is None  # no SOP Instance UID: pydicom raises
     meta.MediaStorageSOPInstanceUID = UID("2.25.2")
     assert file_meta_bytes(meta) is None  # not in the order dicomscrub writes them
+
+
+SIMPLE = [
+    (0x00080060, "CS", "CT"),
+    (0x00080060, "CS", "MR "),
+    (0x00080060, "CS", ""),
+    (0x00080060, "CS", None),
+    (0x00080018, "UI", "1.2.3"),
+    (0x00080018, "UI", "1.2.34"),
+    (0x00080020, "DA", "20240101"),
+    (0x00080030, "TM", "101500.5"),
+    (0x0008002A, "DT", "20240101101500"),
+    (0x00101010, "AS", "045Y"),
+    (0x00080054, "AE", "STORESCP"),
+    (0x00081190, "UR", "http://example.org/a"),
+    (0x00100020, "LO", "ANON-JRWMWTPPKT44P26I"),
+    (0x00100020, "LO", "Müller"),
+    (0x00081030, "LO", "odd"),
+    (0x00081010, "SH", "STATION1"),
+    (0x00081030, "LO", "a\\b"),
+    (0x00204000, "LT", "line one\r\nline two"),
+    (0x00321060, "LO", ""),
+    (0x00189302, "UT", "long text"),
+    (0x00280010, "US", 512),
+    (0x00280010, "US", None),
+    (0x00281040, "CS", "LIN"),
+    (0x00189219, "SS", -3),
+    (0x00181310, "US", [0, 256, 256, 0]),
+    (0x00189305, "FD", 1.5),
+    (0x00189306, "FL", 0.25),
+    (0x00189306, "FL", 2),
+    (0x00200013, "UL", 7),
+    (0x00181065, "SL", -7),
+]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("charset", [None, "ISO_IR 100", "ISO_IR 192", "ISO 2022 IR 87"])
+@pytest.mark.parametrize("encoding", [(False, True), (True, True), (False, False)])
+@pytest.mark.parametrize(("tag", "vr", "value"), SIMPLE)
+def test_decoded_values_are_written_as_pydicom_writes_them(
+    tag: int, vr: str, value: object, charset: str | None, encoding: tuple[bool, bool]
+) -> None:
+    implicit, little = encoding
+    ds = pydicom.Dataset()
+    if charset is not None:
+        ds.SpecificCharacterSet = charset
+    ds.add_new(tag, vr, value)
+    ds.set_original_encoding(implicit, little, ds._character_set)
+    ours, theirs = DicomBytesIO(), DicomBytesIO()
+    for fp in (ours, theirs):
+        fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    try:
+        write_dataset(theirs, ds)
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            write_elements(ours, ds)
+        return
+    write_elements(ours, ds)
+    assert ours.getvalue() == theirs.getvalue()
