@@ -13,7 +13,7 @@ import struct
 from typing import Any
 
 from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
 from pydicom.uid import UID
@@ -170,23 +170,33 @@ syntax, implementation class and version)."""
 _ASCII = frozenset(range(0x20, 0x7F)) - {0x5C}
 
 
-def file_meta_bytes(meta: Dataset) -> bytes | None:
+MetaItems = list[tuple[int, str, Any]]
+"""The file meta elements to write: (tag, VR, value), in tag order."""
+
+
+def file_meta_dataset(items: MetaItems) -> FileMetaDataset:
+    meta = FileMetaDataset()
+    for tag, vr, value in items:
+        meta.add_new(tag, vr, value)
+    return meta
+
+
+def file_meta_bytes(items: MetaItems) -> bytes | None:
     """The file meta group exactly as ``write_file_meta_info(..., enforce_standard=True)`` writes
-    it, when ``meta`` holds just the elements dicomscrub writes, with plain ASCII values (about
-    a tenth of the time); None otherwise (then pydicom writes it, and checks it)."""
-    if list(meta.keys()) != list(_META_TAGS):
+    it for ``file_meta_dataset(items)``, when ``items`` are just the elements dicomscrub writes,
+    with plain ASCII values (in a fraction of the time); None otherwise (then pydicom writes it,
+    and checks it)."""
+    if [tag for tag, _, _ in items] != list(_META_TAGS):
         return None
     parts = []
-    for tag in _META_TAGS:
-        elem = meta[tag]
-        value = elem.value
+    for tag, vr, value in items:
         if tag == 0x00020001:
-            if elem.VR != "OB" or value != b"\x00\x01":
+            if vr != "OB" or value != b"\x00\x01":
                 return None
             parts.append(struct.pack("<HH2sHL", 0x0002, 0x0001, b"OB", 0, 2) + value)
             continue
-        vr = "SH" if tag == 0x00020013 else "UI"
-        if vr != elem.VR or not isinstance(value, str) or not value:
+        want = "SH" if tag == 0x00020013 else "UI"
+        if want != vr or not isinstance(value, str) or not value or value != value.strip():
             return None
         raw = value.encode("latin-1", "replace")
         if not all(b in _ASCII for b in raw) or len(raw) > 0xFFF0:
@@ -198,12 +208,13 @@ def file_meta_bytes(meta: Dataset) -> bytes | None:
     return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
 
 
-def encode_file(ds: Dataset, ts: UID, kept: Kept | None = None) -> bytes:
-    """The Part 10 file for ``ds`` (its ``file_meta`` and ``preamble`` set) in syntax ``ts``;
-    ``kept`` as for :func:`write_elements`."""
+def encode_file(ds: Dataset, ts: UID, meta: MetaItems, kept: Kept | None = None) -> bytes:
+    """The Part 10 file for ``ds`` (its ``preamble`` set) with the file meta ``meta`` in syntax
+    ``ts``; ``kept`` as for :func:`write_elements`."""
     if ts.is_deflated or any(tag < 0x00030000 for tag in ds.keys()):  # noqa: SIM118
         if kept:
             raise CannotSplice("the data set is written by pydicom as a whole")
+        ds.file_meta = file_meta_dataset(meta)
         fp = DicomBytesIO()
         ds.save_as(fp, enforce_file_format=True)  # deflates; refuses misplaced groups
         return fp.getvalue()
@@ -213,10 +224,11 @@ def encode_file(ds: Dataset, ts: UID, kept: Kept | None = None) -> bytes:
     fp.is_implicit_VR, fp.is_little_endian = ts.is_implicit_VR, ts.is_little_endian
     fp.write(ds.preamble or b"\0" * 128)
     fp.write(b"DICM")
-    meta = file_meta_bytes(ds.file_meta)
-    if meta is None:
+    meta_bytes = file_meta_bytes(meta)
+    if meta_bytes is None:
+        ds.file_meta = file_meta_dataset(meta)
         write_file_meta_info(fp, ds.file_meta, enforce_standard=True)
     else:
-        fp.write(meta)
+        fp.write(meta_bytes)
     write_elements(fp, ds, kept=kept)
     return fp.getvalue()

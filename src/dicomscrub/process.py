@@ -43,7 +43,7 @@ from pydicom.uid import (
 
 from dicomscrub import __version__
 from dicomscrub.discover import Kind, Source, sniff
-from dicomscrub.encode import CannotSplice, encode_file, write_elements
+from dicomscrub.encode import CannotSplice, MetaItems, encode_file, write_elements
 from dicomscrub.lanes import LanesRefused, Split, check_creators, split
 from dicomscrub.pipeline import PrivateRecord, Scrubber
 from dicomscrub.structure import UNDEFINED, BulkElement, Damaged, FileMap, scan
@@ -390,21 +390,18 @@ def _deidentify(
     result.methods = scrub.methods
     result.method_codes = scrub.method_codes
 
-    new_meta = FileMetaDataset()
-    new_meta.FileMetaInformationVersion = b"\x00\x01"
+    new_meta: MetaItems = [(0x00020001, "OB", b"\x00\x01")]
     if sop_class:
-        new_meta.MediaStorageSOPClassUID = UID(str(sop_class))
+        new_meta.append((0x00020002, "UI", UID(str(sop_class))))
     sop_instance = ds.get("SOPInstanceUID")
     if sop_instance:
-        new_meta.MediaStorageSOPInstanceUID = UID(str(sop_instance))
+        new_meta.append((0x00020003, "UI", UID(str(sop_instance))))
     elif meta.get("MediaStorageSOPInstanceUID"):
-        new_meta.MediaStorageSOPInstanceUID = UID(
-            job.scrubber.pseudo.uid(str(meta.MediaStorageSOPInstanceUID))
-        )
-    new_meta.TransferSyntaxUID = ts
-    new_meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    new_meta.ImplementationVersionName = IMPLEMENTATION_VERSION
-    ds.file_meta = new_meta
+        new_uid = job.scrubber.pseudo.uid(str(meta.MediaStorageSOPInstanceUID))
+        new_meta.append((0x00020003, "UI", UID(new_uid)))
+    new_meta.append((0x00020010, "UI", ts))
+    new_meta.append((0x00020012, "UI", IMPLEMENTATION_CLASS_UID))
+    new_meta.append((0x00020013, "SH", IMPLEMENTATION_VERSION))
     ds.preamble = b"\0" * 128
     rel_out = job.plan.relative_path(ds, source, job.scrubber.pseudo)
 
@@ -418,7 +415,7 @@ def _deidentify(
         # read in another encoding than its transfer syntax says: decode every element still
         # as read (kept as is), so that pydicom can encode it as the transfer syntax says
         ds.walk(lambda d, e: None)
-    parts: list[Part] = [encode_file(ds, ts, lanes.kept if lanes is not None else None)]
+    parts: list[Part] = [encode_file(ds, ts, new_meta, lanes.kept if lanes is not None else None)]
     if pixel is not None:
         implicit, little = ts.is_implicit_VR, ts.is_little_endian
         parts.append(_element_header(pixel, implicit, little))

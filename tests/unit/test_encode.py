@@ -12,7 +12,7 @@ from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import UID
 
 from corpus import TEST_FILES
-from dicomscrub.encode import encode_file, file_meta_bytes, write_elements
+from dicomscrub.encode import encode_file, file_meta_bytes, file_meta_dataset, write_elements
 from dicomscrub.pipeline import Scrubber
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.pseudonym import Key, Pseudonymizer
@@ -41,7 +41,7 @@ def test_encode_file_equals_pydicom_save_as(name: str, scrub: bool) -> None:
     meta.TransferSyntaxUID = ts
     ds.file_meta, ds.preamble = meta, b"\0" * 128
     try:
-        ours = encode_file(ds, ts)
+        ours = encode_file(ds, ts, [(int(e.tag), e.VR, e.value) for e in meta])
     except Exception as exc:
         with pytest.raises(type(exc)):
             ds.save_as(io.BytesIO(), enforce_file_format=True)
@@ -74,7 +74,7 @@ def test_file_meta_bytes_equal_pydicom(sop_class: str, sop_instance: str, versio
     meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
     meta.ImplementationClassUID = UID("2.25.203283536178416316722493390717806498765")
     meta.ImplementationVersionName = version
-    ours = file_meta_bytes(meta)
+    ours = file_meta_bytes([(int(e.tag), e.VR, e.value) for e in meta])
     fp = DicomBytesIO()
     fp.is_little_endian, fp.is_implicit_VR = True, False
     write_file_meta_info(fp, meta, enforce_standard=True)
@@ -88,9 +88,10 @@ def test_file_meta_bytes_leave_missing_or_unusual_elements_to_pydicom() -> None:
     meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
     meta.ImplementationClassUID = UID("2.25.1")
     meta.ImplementationVersionName = "X"
-    assert file_meta_bytes(meta) is None  # no SOP Instance UID: pydicom raises
-    meta.MediaStorageSOPInstanceUID = UID("2.25.2")
-    assert file_meta_bytes(meta) is None  # not in the order dicomscrub writes them
+    items = [(int(e.tag), e.VR, e.value) for e in meta]
+    assert file_meta_bytes(items) is None  # no SOP Instance UID: pydicom raises
+    items.append((0x00020003, "UI", UID("2.25.2")))
+    assert file_meta_bytes(items) is None  # not in the order dicomscrub writes them
 
 
 SIMPLE = [
@@ -151,3 +152,24 @@ def test_decoded_values_are_written_as_pydicom_writes_them(
         return
     write_elements(ours, ds)
     assert ours.getvalue() == theirs.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # invalid UIDs: written as they are
+@pytest.mark.parametrize(
+    "sop_instance", ["2.25.12345", "2.25.1234", "1.2.840.10008.99 ", " 1.2.3", "1" * 64, "Ü"]
+)
+def test_file_meta_items_written_directly_equal_their_data_set(sop_instance: str) -> None:
+    items = [
+        (0x00020001, "OB", b"\x00\x01"),
+        (0x00020002, "UI", UID("1.2.840.10008.5.1.4.1.1.2")),
+        (0x00020003, "UI", UID(sop_instance)),
+        (0x00020010, "UI", UID("1.2.840.10008.1.2.1")),
+        (0x00020012, "UI", UID("2.25.203283536178416316722493390717806498765")),
+        (0x00020013, "SH", "DICOMSCRUB_010"),
+    ]
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, False
+    write_file_meta_info(fp, file_meta_dataset(items), enforce_standard=True)
+    ours = file_meta_bytes(items)
+    assert ours is None or ours == fp.getvalue()
+    assert ours is not None or not sop_instance.strip().replace(".", "").isdigit()
