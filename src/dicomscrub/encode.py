@@ -116,12 +116,13 @@ def write_elements(
     write = fp.write
     text_ok = encodings in _PLAIN_ENCODINGS if isinstance(encodings, str) else False
     for tag in sorted(ds.keys(), key=int):
-        while next_kept < len(extra) and extra[next_kept][0] <= tag:
-            if extra[next_kept][0] == tag:
+        number = int(tag)  # plain int comparisons: BaseTag's are written in Python
+        while next_kept < len(extra) and extra[next_kept][0] <= number:
+            if extra[next_kept][0] == number:
                 raise CannotSplice("an element kept as bytes is also in the data set")
             write(extra[next_kept][1])
             next_kept += 1
-        if tag.element == 0 and tag.group > 6:
+        if not number & 0xFFFF and number > 0x0006FFFF:
             continue  # retired group lengths are not written (PS3.5 7.2)
         elem: Any = ds.get_item(tag)  # typed as DataElement, but raw when never decoded
         if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF:
@@ -211,7 +212,7 @@ def file_meta_bytes(items: MetaItems) -> bytes | None:
 def encode_file(ds: Dataset, ts: UID, meta: MetaItems, kept: Kept | None = None) -> bytes:
     """The Part 10 file for ``ds`` (its ``preamble`` set) with the file meta ``meta`` in syntax
     ``ts``; ``kept`` as for :func:`write_elements`."""
-    if ts.is_deflated or any(tag < 0x00030000 for tag in ds.keys()):  # noqa: SIM118
+    if ts.is_deflated or any(int(tag) < 0x00030000 for tag in ds.keys()):  # noqa: SIM118
         if kept:
             raise CannotSplice("the data set is written by pydicom as a whole")
         ds.file_meta = file_meta_dataset(meta)

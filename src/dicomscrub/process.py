@@ -408,7 +408,7 @@ def _deidentify(
     pixel = loaded.pixel
     after = Dataset()
     if pixel is not None:
-        for tag in [t for t in ds.keys() if t > pixel.tag]:  # noqa: SIM118
+        for tag in [t for t in ds.keys() if int(t) > pixel.tag]:  # noqa: SIM118
             after[tag] = ds[tag]
             del ds[tag]
     if not loaded.syntax_matches:
