@@ -309,7 +309,7 @@ def split(fmap: FileMap, header: bytes, scrubber: Scrubber) -> Split | None:
             if removal[1]:
                 changes += 1
             continue
-        if tag in ALWAYS_PARSED or not element or not length or length == UNDEFINED or group & 1:
+        if tag in ALWAYS_PARSED or not element or length == UNDEFINED or group & 1:
             parse.append(header[start:after])
             continue
         skey = (tag, raw_vr, length & 7)
