@@ -259,7 +259,7 @@ def split(fmap: FileMap, header: bytes, scrubber: Scrubber) -> Split | None:
     used: dict[tuple[int, int], tuple[str, str]] = {}
     parse = [header[: fmap.dataset_start]]
     kept: list[tuple[int, bytes]] = []
-    lane = LaneResult()
+    lane = LaneResult(context=context)
     records = lane.private
     changes = 0
     pixel_tag = pixel.tag

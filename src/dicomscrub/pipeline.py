@@ -30,6 +30,7 @@ from pydicom.values import converters
 
 from dicomscrub.actions import Action, Effect, resolve
 from dicomscrub.dictionary import ensure_registered, keyword_for, vm_of, vr_of
+from dicomscrub.encode import write_elements
 from dicomscrub.private import (
     SEQUENCE_TAG,
     BlockStatus,
@@ -126,6 +127,11 @@ class LaneResult:
     creators: list[tuple[int, PrivateRecord]] = field(default_factory=list)
     """Rows of Private Creators removed unparsed with their blocks, in tag order."""
     changes: int = 0
+    context: tuple[bytes, bool, bool] | None = None
+    """How the data set is encoded: (its Specific Character Set element as read, implicit VR,
+    little endian); set when the elements :meth:`Scrubber.scrub` adds may be given as bytes."""
+    written: list[tuple[int, bytes]] = field(default_factory=list)
+    """Elements the scrub added as bytes (written as they are, in tag order), not to ``ds``."""
 
 
 @dataclass
@@ -149,6 +155,9 @@ def is_structural_uid_tag(tag: int) -> bool:
 
 
 LANE_PARSE, LANE_KEEP, LANE_DROP, LANE_REPLACE = 0, 1, 2, 3
+RECORD_TAGS = (0x00120062, 0x00120063, 0x00120064, 0x00280303)
+"""What the scrub adds to every data set (Patient Identity Removed, De-identification Method and
+its codes, Longitudinal Temporal Information Modified)."""
 """What :meth:`Scrubber.standard_lane` says about a top-level element read from its bytes."""
 _CACHE_LIMIT = 100_000
 
@@ -404,6 +413,7 @@ class Scrubber:
         self._removals: dict[tuple[int, str], tuple[PrivateRecord, bool] | None] = {}
         self._standard_lanes: dict[tuple[int, str | None], tuple[int, str | None]] = {}
         self.lane_memo: dict[object, Any] = {}  # for dicomscrub.lanes: outcomes by element
+        self._recorded_cache: dict[tuple[str, bytes, bool, bool], list[tuple[int, bytes]]] = {}
         self._replacements: dict[tuple[int, str | None, bool, bool, bytes], tuple[bytes, int]] = {}
 
     @property
@@ -435,7 +445,14 @@ class Scrubber:
             result.changed += lanes.changes
         self._dataset(ds, "", state, replace_uids=False, lanes=lanes)
         self._rewrite_characteristics(ds, state)
-        self._record_method(ds, state)
+        if (
+            lanes is not None
+            and lanes.context is not None
+            and not any(tag in ds for tag in RECORD_TAGS)
+        ):
+            lanes.written = self._recorded(state, lanes.context)
+        else:
+            self._record_method(ds, state)
         for keyword, original in before.items():
             if original:
                 result.mapping.append((original, _text_value(ds, keyword), keyword))
@@ -1144,6 +1161,39 @@ class Scrubber:
 
     # ---- bookkeeping -------------------------------------------------------------------------
 
+    def _recorded(
+        self, state: _State, context: tuple[bytes, bool, bool]
+    ) -> list[tuple[int, bytes]]:
+        """What :meth:`_record_method` adds to a data set that holds none of RECORD_TAGS, as the
+        encoder writes it: found once per worker (for each outcome of the dates and each
+        encoding) by doing just that to a data set holding only the character set."""
+        dates = _dates(state)
+        key = (dates, *context)
+        found = self._recorded_cache.get(key)
+        if found is None:
+            charset, implicit, little = context
+            mini = read_dataset(io.BytesIO(charset), implicit, little)
+            encodings = mini.get("SpecificCharacterSet", "iso8859")
+            probe = _State(tokens=[], patient="", result=ScrubResult())
+            probe.dates_shifted, probe.dates_kept = state.dates_shifted, state.dates_kept
+            added = Dataset()
+            added.set_original_encoding(implicit, little, mini._character_set)
+            self._record_method(added, probe)
+            found = []
+            for tag in sorted(added.keys(), key=int):
+                fp = DicomBytesIO()
+                fp.is_implicit_VR, fp.is_little_endian = implicit, little
+                one = Dataset()
+                one[tag] = added[tag]
+                one.set_original_encoding(implicit, little, one._character_set)
+                write_elements(fp, one, encodings)  # as the encoder writes it in the data set
+                found.append((int(tag), fp.getvalue()))
+            self._recorded_cache[key] = found
+        state.result.dates = dates
+        state.result.methods = tuple(m.label for m in self.methods)
+        state.result.method_codes = tuple(m.code for m in self.methods if m.code)
+        return found
+
     def _record_method(self, ds: Dataset, state: _State) -> None:
         """PS3.15 E.1.1: Patient Identity Removed, method text and codes (appended), and
         Longitudinal Temporal Information Modified set to what happened to the dates."""
@@ -1170,16 +1220,20 @@ class Scrubber:
                 item.CodeMeaning = m.meaning or m.label
                 items.append(item)
             ds.DeidentificationMethodCodeSequence = Sequence(items)
-        if state.dates_shifted:
-            dates = "MODIFIED"
-        elif state.dates_kept:
-            dates = "UNMODIFIED"
-        else:
-            dates = "REMOVED"
+        dates = _dates(state)
         ds.LongitudinalTemporalInformationModified = dates
         state.result.dates = dates
         state.result.methods = tuple(labels)
         state.result.method_codes = tuple(m.code for m in codes if m.code)
+
+
+def _dates(state: _State) -> str:
+    """Longitudinal Temporal Information Modified (0028,0303): what happened to the dates."""
+    if state.dates_shifted:
+        return "MODIFIED"
+    if state.dates_kept:
+        return "UNMODIFIED"
+    return "REMOVED"
 
 
 def iter_private_tags(ds: Dataset) -> Iterable[int]:

@@ -415,7 +415,10 @@ def _deidentify(
         # read in another encoding than its transfer syntax says: decode every element still
         # as read (kept as is), so that pydicom can encode it as the transfer syntax says
         ds.walk(lambda d, e: None)
-    parts: list[Part] = [encode_file(ds, ts, new_meta, lanes.kept if lanes is not None else None)]
+    kept = None
+    if lanes is not None:
+        kept = sorted(lanes.kept + lanes.lane.written) if lanes.lane.written else lanes.kept
+    parts: list[Part] = [encode_file(ds, ts, new_meta, kept)]
     if pixel is not None:
         implicit, little = ts.is_implicit_VR, ts.is_little_endian
         parts.append(_element_header(pixel, implicit, little))
