@@ -196,8 +196,9 @@ def _standard_outcome(
     element: bytes,
     length: int,
     context: tuple[bytes, bool, bool],
+    plain: bool,
 ) -> Outcome:
-    decision, exact = scrubber.standard_lane(tag, vr)
+    decision, exact = scrubber.standard_lane(tag, vr, plain)
     if decision == LANE_KEEP:
         return _KEEP
     if decision == LANE_DROP:
@@ -263,6 +264,7 @@ def split(fmap: FileMap, header: bytes, scrubber: Scrubber) -> Split | None:
     records = lane.private
     changes = 0
     pixel_tag = pixel.tag
+    odd_inside = fmap.odd_inside
     first = elements[0][0]
     for tag, raw_vr, start, value, length, after in elements:
         if tag >= pixel_tag:
@@ -312,12 +314,13 @@ def split(fmap: FileMap, header: bytes, scrubber: Scrubber) -> Split | None:
         if tag in ALWAYS_PARSED or not element or length == UNDEFINED or group & 1:
             parse.append(header[start:after])
             continue
-        skey = (tag, raw_vr, length & 7)
+        plain = tag not in odd_inside
+        skey = (tag, raw_vr, length & 7, plain)
         outcome = standard_memo.get(skey)
         if outcome is None:
             vr = raw_vr.decode("ascii") if raw_vr is not None else None
             element_bytes = header[start:after]
-            outcome = _standard_outcome(scrubber, tag, vr, element_bytes, length, context)
+            outcome = _standard_outcome(scrubber, tag, vr, element_bytes, length, context, plain)
             standard_memo[skey] = outcome
         which = outcome[0]
         if which == LANE_KEEP:

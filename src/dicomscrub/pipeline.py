@@ -411,7 +411,7 @@ class Scrubber:
         # Decisions that depend only on the profile and the element (never on the file), cached
         # for the life of the worker: see _undeclared_removal and standard_lane.
         self._removals: dict[tuple[int, str], tuple[PrivateRecord, bool] | None] = {}
-        self._standard_lanes: dict[tuple[int, str | None], tuple[int, str | None]] = {}
+        self._standard_lanes: dict[tuple[int, str | None, bool], tuple[int, str | None]] = {}
         self.lane_memo: dict[object, Any] = {}  # for dicomscrub.lanes: outcomes by element
         self._recorded_cache: dict[tuple[str, bytes, bool, bool], list[tuple[int, bytes]]] = {}
         self._replacements: dict[tuple[int, str | None, bool, bool, bytes], tuple[bytes, int]] = {}
@@ -595,15 +595,18 @@ class Scrubber:
         action = rule.action if rule is not None else self.profile.default
         return resolve(action, False) is Effect.KEEP
 
-    def standard_lane(self, tag: int, vr: str | None) -> tuple[int, str | None]:
+    def standard_lane(
+        self, tag: int, vr: str | None, plain: bool = False
+    ) -> tuple[int, str | None]:
         """For a top-level standard element with a value of defined length, read with VR ``vr``
         (None in implicit VR): LANE_KEEP when :meth:`_standard` would leave it as read,
         LANE_DROP when it would remove it undecoded (rule X, cannot hold items), LANE_REPLACE
         when it would give it a new value that does not depend on the old one (Z, or D with a
         fixed dummy: see :meth:`replacement`), else LANE_PARSE; and the VR pydicom decodes it
-        with (None if not known without the other elements). Depends on the profile and the
-        element only, so it is cached."""
-        key = (tag, vr)
+        with (None if not known without the other elements). ``plain``: a sequence holds no
+        element of an odd group at any depth, so removing or emptying it audits nothing.
+        Depends on the profile and the element only, so it is cached."""
+        key = (tag, vr, plain)
         found = self._standard_lanes.get(key)
         if found is not None:
             return found
@@ -615,11 +618,14 @@ class Scrubber:
                 exact = dictionary_VR(tag)
             except KeyError:
                 exact = None
-        if exact is not None and (" or " in exact or exact in ("SQ", "UN", "UI")):
-            exact = None  # corrected from other elements, retyped, a sequence or value-dependent
+        if exact is not None and (
+            " or " in exact or exact in ("UN", "UI") or (exact == "SQ" and not plain)
+        ):
+            exact = None  # corrected from other elements, retyped, value-dependent, or audited
         lane = LANE_PARSE
         if rule is not None and rule.action is Action.X:
-            lane = LANE_PARSE if known in (None, "SQ", "UN") else LANE_DROP
+            if known not in (None, "SQ", "UN") or (exact == "SQ" and known == "SQ"):
+                lane = LANE_DROP
         elif self._keeps_vr(known, rule):
             lane = LANE_KEEP
         elif exact is not None:
@@ -627,7 +633,7 @@ class Scrubber:
                 action = rule.action
             else:
                 action = self.profile.unlisted_dates if exact in DATE_VRS else self.profile.default
-            effect = resolve(action, False)
+            effect = resolve(action, exact == "SQ")
             if effect is Effect.EMPTY or (
                 effect is Effect.DUMMY and (rule is None or rule.pseudonym is None)
             ):

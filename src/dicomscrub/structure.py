@@ -78,6 +78,8 @@ class FileMap:
     deflated: bool
     pixel: BulkElement | None
     elements: tuple[TopElement, ...] = ()  # the top-level data set's elements, in file order
+    odd_inside: frozenset[int] = frozenset()
+    """Top-level elements whose items hold an element of an odd group, at any depth."""
 
     @property
     def syntax_matches(self) -> bool:
@@ -124,6 +126,8 @@ class _Walker:
         self.e = "<" if little else ">"
         self.pixel: BulkElement | None = None
         self.top: list[TopElement] = []
+        self.odd_inside: set[int] = set()
+        self._odd = False  # an element of an odd group was met inside the current top element
         self._hh = struct.Struct(self.e + "HH")
         self._l = struct.Struct(self.e + "L")
         self._h = struct.Struct(self.e + "H")
@@ -164,6 +168,8 @@ class _Walker:
                     raise Damaged(f"file got shorter while being read (byte {pos})")
             group, elem = tag_of(buf, off)
             tag = (group << 16) | elem
+            if group & 1 and not top:
+                self._odd = True
             if tag == ITEM_DELIMITER:
                 if end is None:
                     return pos + 8
@@ -201,7 +207,11 @@ class _Walker:
                 or vr == b"SQ"
                 or (vr is None and _dictionary_sq(tag))
             ):
+                if top:
+                    self._odd = False
                 after = self.element(tag, vr, pos, value, length, limit, implicit, depth, top)
+                if top and self._odd:
+                    self.odd_inside.add(tag)
             if elements is not None:
                 elements.append((tag, vr, pos, value, length, after))
             pos = after
@@ -353,4 +363,15 @@ def scan(fh: BinaryIO, size: int, kind: Kind) -> FileMap:
             implicit = found_implicit  # as pydicom reads it; the syntax mismatch is reported
     walker = _Walker(reader, little)
     walker.dataset(pos, size, implicit, 0, top=True)
-    return FileMap(kind, size, pos, ts, implicit, little, False, walker.pixel, tuple(walker.top))
+    return FileMap(
+        kind,
+        size,
+        pos,
+        ts,
+        implicit,
+        little,
+        False,
+        walker.pixel,
+        tuple(walker.top),
+        frozenset(walker.odd_inside),
+    )

@@ -207,6 +207,34 @@ def _case_private_sequence(path: Path) -> None:
     _save(ds, path)
 
 
+def _sequences() -> Dataset:
+    ds = _base()
+    plain = Dataset()
+    plain.PatientID = "OTHER-ID-1"
+    with_private = Dataset()
+    with_private.PatientID = "OTHER-ID-2"
+    with_private.private_block(0x0019, "GEMS_ACQU_01", create=True).add_new(0x10, "LO", "x")
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+    ref.ReferencedSOPInstanceUID = "1.2.3.4.5"
+    ds.OtherPatientIDsSequence = Sequence([plain])  # X, nothing private inside
+    ds.ReferencedPatientSequence = Sequence([with_private])  # X, a private element inside
+    ds.ReferencedStudySequence = Sequence([ref])  # X/Z: emptied
+    ds.ReferencedPerformedProcedureStepSequence = Sequence([ref, plain])  # X/Z/D: emptied
+    ds.RequestAttributesSequence = Sequence([])  # X, no items
+    return ds
+
+
+def _case_sequences(path: Path) -> None:
+    _save(_sequences(), path)
+
+
+def _case_sequences_implicit(path: Path) -> None:
+    ds = _sequences()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    _save(ds, path, implicit_vr=True, little_endian=True)
+
+
 def _case_empty_values(path: Path) -> None:
     ds = _base()
     ds.add_new(0x00181030, "LO", "")  # Protocol Name, empty
