@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+from pydicom import dcmread
+from pydicom.charset import decode_bytes
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -40,6 +42,7 @@ from pydicom.multival import MultiValue
 from dicomscrub.actions import Action, Effect, resolve
 from dicomscrub.discover import discover
 from dicomscrub.identity import (
+    BINARY_VRS,
     MIN_BINARY_RUN,
     MIN_CHARS,
     MIN_DIGITS,
@@ -54,8 +57,9 @@ from dicomscrub.identity import (
     still_identifying,
     tool_text,
 )
+from dicomscrub.lanes import Split, Unparsed
 from dicomscrub.layout import DEFLATED, Layout, read_layout
-from dicomscrub.pipeline import Decision, Scrubber, ScrubResult
+from dicomscrub.pipeline import Basis, Decision, Scrubber, ScrubResult
 from dicomscrub.private import Declaration, find_declaration, read_declarations
 from dicomscrub.profile.model import PRIVATE, CompiledProfile
 from dicomscrub.pseudonym import Pseudonymizer, random_key
@@ -119,32 +123,83 @@ THRESHOLDS = {
 # ---- the leak check inside run -------------------------------------------------------------------
 
 
-LeakCheck = Callable[[bytes | memoryview], str]
+LeakCheck = Callable[[bytes, bytes], str]
+"""Given the encoded output before Pixel Data (a data set on its own) and what follows Pixel Data,
+"" or the reason not to write the output."""
 
 
-def _no_leak(data: bytes | memoryview) -> str:
+def _no_leak(header: bytes, tail: bytes) -> str:
     return ""
 
 
 def scrub_checked(
-    scrubber: Scrubber, ds: Dataset, enabled: bool = True
+    scrubber: Scrubber, ds: Dataset, enabled: bool = True, lanes: Split | None = None
 ) -> tuple[ScrubResult, LeakCheck]:
     """Scrub ``ds`` in place and return the result with a function that searches the encoded
     output for the identifying values of the input (before the scrub); it returns "" or the reason
     to reject the output, which names tag paths and kinds of value only.
 
+    ``lanes``: the elements :func:`dicomscrub.lanes.split` left unparsed. Those it kept are kept
+    (never identifying); those it removed or replaced count with their values as read
+    (:attr:`Split.removed`, which must have been asked for).
+
     ``run`` calls it for every file and writes nothing when the reason is not empty (fail closed).
     """
+    lane = lanes.lane if lanes is not None else None
     if not enabled:
-        return scrubber.scrub(ds), _no_leak
-    originals = snapshot(ds, numbers=False)
+        return scrubber.scrub(ds, None, lane), _no_leak
+    originals = snapshot(ds, numbers=False, kept=scrubber.keeps_unchanged)
     decisions: list[Decision] = []
-    result = scrubber.scrub(ds, decisions)
+    if lanes is not None:
+        _add_unparsed(originals, decisions, lanes.removed, ds, scrubber)
+    result = scrubber.scrub(ds, decisions, lane)
 
-    def leaks(data: bytes | memoryview) -> str:
-        return find_leaks(data, ds, originals, decisions, result, scrubber)
+    def leaks(header: bytes, tail: bytes) -> str:
+        # the kept elements that were never parsed are not in ``ds``: what is not a leak is then
+        # judged on the output as written (read only when a candidate was found)
+        def written() -> Dataset:
+            return dcmread(io.BytesIO(header), force=True) if lanes is not None else ds
+
+        return find_leaks(header + tail, ds, originals, decisions, result, scrubber, written)
 
     return result, leaks
+
+
+def _add_unparsed(
+    originals: list[Original],
+    decisions: list[Decision],
+    removed: list[Unparsed],
+    ds: Dataset,
+    scrubber: Scrubber,
+) -> None:
+    """The values of elements removed or replaced unparsed, decoded as pydicom would decode
+    them (text in the data set's character set; bytes where the VR is binary or not known)."""
+    encodings: list[str] | None = None
+    profile = scrubber.profile
+    for item in removed:
+        tag, vr, raw = item.tag, item.vr or "UN", item.value
+        path = format_tag(tag)
+        value: object = raw
+        if vr not in BINARY_VRS:
+            if encodings is None:
+                encodings = list(getattr(ds, "_character_set", None) or ["iso8859"])
+            text = decode_bytes(raw, encodings, _DELIMITERS.get(vr, set()))
+            parts = text.split("\\")
+            value = parts[0] if len(parts) == 1 else tuple(parts)
+        originals.append(Original(path, tag, vr, value, item.creator))
+        if not tag & 0x10000:  # standard: removed or given a value not derived from this one
+            rule = profile.standard_rule(tag)
+            if rule is not None:
+                action, basis = rule.action, Basis.RULE
+            elif vr in ("DA", "DT", "TM"):
+                action, basis = profile.unlisted_dates, Basis.UNLISTED_DATE
+            else:
+                action, basis = profile.default, Basis.DEFAULT
+            decisions.append(Decision(path, tag, vr, action, Effect.REMOVE, basis, rule))
+
+
+_DELIMITERS: dict[str, set[int]] = {"PN": {0x5E, 0x3D}}
+"""Characters that reset the encoding in a value, as pydicom decodes it (ISO 2022 escapes)."""
 
 
 def find_leaks(
@@ -154,8 +209,10 @@ def find_leaks(
     decisions: list[Decision],
     result: ScrubResult,
     scrubber: Scrubber,
+    written: Callable[[], Dataset] | None = None,
 ) -> str:
-    """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or ""."""
+    """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
+    ``written``: the output data set to judge exclusions by, when ``ds`` is not all of it."""
     ident = candidates(originals, decisions, result.private, scrubber, shifted_dates=True)
     if not ident.tokens:
         return ""
@@ -167,7 +224,8 @@ def find_leaks(
     if not hits:
         return ""
     # Only now (a candidate was found): drop what is not a leak (see Exclusions).
-    leaking = still_identifying({tok for _, tok in hits}, ds, _tool_text(scrubber))
+    judged = written() if written is not None else ds
+    leaking = still_identifying({tok for _, tok in hits}, judged, _tool_text(scrubber))
     hits = [(offset, tok) for offset, tok in hits if tok.text in leaking]
     if not hits:
         return ""
@@ -267,6 +325,7 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
                 originals = snapshot(ds, numbers=False)
                 decisions: list[Decision] = []
                 result = scrubber.scrub(ds, decisions)
+                exclusions.add_dataset(ds)  # decodes what the scrub kept as read
             except Exception as exc:
                 identity.skipped.append((label, f"cannot de-identify: {type(exc).__name__}"))
                 continue
@@ -276,7 +335,6 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
             if old is None or (token.strict and not old.strict):
                 identity.tokens[text] = token
         identity.charsets |= ident.charsets
-        exclusions.add_dataset(ds)
         identity.searched += 1
     tokens = {
         text: tok

@@ -20,17 +20,17 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import pydicom.charset
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from dicomscrub.actions import Effect, resolve
-from dicomscrub.dictionary import keyword_for
+from dicomscrub.dictionary import keyword_for, vr_of
 from dicomscrub.layout import BULK_TAGS
 from dicomscrub.pipeline import (
     DUMMY_BY_VR,
@@ -150,34 +150,65 @@ class Original:
 
 
 def snapshot(
-    ds: Dataset, prefix: str = "", out: list[Original] | None = None, *, numbers: bool = True
+    ds: Dataset,
+    prefix: str = "",
+    out: list[Original] | None = None,
+    *,
+    numbers: bool = True,
+    kept: Callable[[int, str | None], bool] | None = None,
 ) -> list[Original]:
     """Every element of ``ds`` (file meta included at the top level), recursively. Private values
     read as UN that hold items are decoded as the scrub decodes them, so the paths inside match
     its records. Sample data (pixels, waveforms) is listed without its value. With ``numbers``
-    false, elements with a numeric VR (never identifying, see :func:`candidates`) are left out.
+    false, elements with a numeric VR (never identifying, see :func:`candidates`) are left out;
+    so are standard elements for which ``kept(tag, VR)`` is true (the scrub keeps them unchanged
+    wherever they stand, so they are never identifying: the leak check asks
+    :meth:`Scrubber.keeps_unchanged`).
 
-    Value objects are kept by reference: the scrub replaces an element's value, it never changes
-    the value object, so what is kept here is the input's value."""
+    ``ds`` is not changed: an element still as read is decoded aside, so that the scrub finds it
+    as read and writes back what it keeps byte for byte, as it does without a snapshot. Value
+    objects are kept by reference: the scrub replaces an element's value, it never changes the
+    value object, so what is kept here is the input's value."""
     found: list[Original] = [] if out is None else out
     if not prefix:
         meta = getattr(ds, "file_meta", None)
         for elem in meta or ():
             found.append(Original(format_tag(int(elem.tag)), int(elem.tag), elem.VR, elem.value))
     creators: dict[tuple[int, int], str] = {}
-    for elem in ds:
+    encoding: list[str] | None = None
+    for base_tag in list(ds.keys()):
+        tag = int(base_tag)
+        item_or_raw: DataElement | RawDataElement | None = ds.get_item(base_tag)
+        if item_or_raw is None:
+            continue
+        vr: str | None = item_or_raw.VR
+        group = tag >> 16
+        private = bool(group & 1)
+        if vr is None and not private:
+            vr = vr_of(tag)
+        if not numbers and vr in NUMERIC_VRS:
+            continue
+        if kept is not None and not private and kept(tag, vr):
+            continue
+        if isinstance(item_or_raw, DataElement):
+            elem = item_or_raw
+        else:
+            if encoding is None:
+                charset = ds.original_character_set or ds._character_set
+                encoding = [charset] if isinstance(charset, str) else list(charset)
+            elem = _decoded(item_or_raw, ["iso8859"] if tag == 0x00080005 else encoding, ds)
+            if elem is None:  # pydicom cannot decode it: the scrub rejects or removes it
+                continue
         vr = elem.VR
         if not numbers and vr in NUMERIC_VRS:
             continue
-        tag = int(elem.tag)
         path = prefix + format_tag(tag)
         if tag in BULK_TAGS:  # listed (explain shows it) but never searched
-            found.append(Original(path, tag, elem.VR, None))
+            found.append(Original(path, tag, vr, None))
             continue
         value = elem.value
         creator = ""
-        group = tag >> 16
-        if group & 1 and is_private_group(group):
+        if private and is_private_group(group):
             element = tag & 0xFFFF
             if 0x10 <= element <= 0xFF:
                 text = value.decode("latin-1") if isinstance(value, bytes) else str(value or "")
@@ -189,17 +220,25 @@ def snapshot(
                 if parsed is not None:
                     found.append(Original(path, tag, "UN", value, creator))
                     for i, item in enumerate(parsed):
-                        snapshot(item, f"{path}[{i}]/", found, numbers=numbers)
+                        snapshot(item, f"{path}[{i}]/", found, numbers=numbers, kept=kept)
                     continue
         if vr == "SQ":
             found.append(Original(path, tag, "SQ", None, creator))
             for i, item in enumerate(value or ()):
-                snapshot(item, f"{path}[{i}]/", found, numbers=numbers)
+                snapshot(item, f"{path}[{i}]/", found, numbers=numbers, kept=kept)
             continue
         if value is not None and isinstance(value, MultiValue | list):
             value = tuple(value)  # the scrub may change a list in place; keep the input's items
         found.append(Original(path, tag, vr, value, creator))
     return found
+
+
+def _decoded(raw: RawDataElement, encoding: list[str], ds: Dataset) -> DataElement | None:
+    """An element still as read, decoded as the data set would decode it (without storing it)."""
+    try:
+        return convert_raw_data_element(raw, encoding=encoding, ds=ds)
+    except Exception:
+        return None
 
 
 # ---- what a value means --------------------------------------------------------------------------
