@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pydicom import dcmread
-from pydicom.charset import decode_bytes
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -42,7 +41,6 @@ from pydicom.multival import MultiValue
 from dicomscrub.actions import Action, Effect, resolve
 from dicomscrub.discover import discover
 from dicomscrub.identity import (
-    BINARY_VRS,
     MIN_BINARY_RUN,
     MIN_CHARS,
     MIN_DIGITS,
@@ -56,10 +54,11 @@ from dicomscrub.identity import (
     snapshot,
     still_identifying,
     tool_text,
+    unparsed_tokens,
 )
-from dicomscrub.lanes import Split, Unparsed
+from dicomscrub.lanes import Split
 from dicomscrub.layout import DEFLATED, Layout, read_layout
-from dicomscrub.pipeline import Basis, Decision, Scrubber, ScrubResult
+from dicomscrub.pipeline import Decision, Scrubber, ScrubResult
 from dicomscrub.private import Declaration, find_declaration, read_declarations
 from dicomscrub.profile.model import PRIVATE, CompiledProfile
 from dicomscrub.pseudonym import Pseudonymizer, random_key
@@ -150,9 +149,13 @@ def scrub_checked(
         return scrubber.scrub(ds, None, lane), _no_leak
     originals = snapshot(ds, numbers=False, kept=scrubber.keeps_unchanged)
     decisions: list[Decision] = []
-    if lanes is not None:
-        _add_unparsed(originals, decisions, lanes.removed, ds, scrubber)
     result = scrubber.scrub(ds, decisions, lane)
+    extra: list[Token] = []
+    if lanes is not None and lanes.removed:
+        charset = ds.original_character_set or ds._character_set
+        encodings = (charset,) if isinstance(charset, str) else tuple(charset)
+        for item in lanes.removed:
+            extra += unparsed_tokens(item.tag, item.vr, item.value, item.creator, encodings)
 
     def leaks(header: bytes, tail: bytes) -> str:
         # the kept elements that were never parsed are not in ``ds``: what is not a leak is then
@@ -160,46 +163,9 @@ def scrub_checked(
         def written() -> Dataset:
             return dcmread(io.BytesIO(header), force=True) if lanes is not None else ds
 
-        return find_leaks(header + tail, ds, originals, decisions, result, scrubber, written)
+        return find_leaks(header + tail, ds, originals, decisions, result, scrubber, written, extra)
 
     return result, leaks
-
-
-def _add_unparsed(
-    originals: list[Original],
-    decisions: list[Decision],
-    removed: list[Unparsed],
-    ds: Dataset,
-    scrubber: Scrubber,
-) -> None:
-    """The values of elements removed or replaced unparsed, decoded as pydicom would decode
-    them (text in the data set's character set; bytes where the VR is binary or not known)."""
-    encodings: list[str] | None = None
-    profile = scrubber.profile
-    for item in removed:
-        tag, vr, raw = item.tag, item.vr or "UN", item.value
-        path = format_tag(tag)
-        value: object = raw
-        if vr not in BINARY_VRS:
-            if encodings is None:
-                encodings = list(getattr(ds, "_character_set", None) or ["iso8859"])
-            text = decode_bytes(raw, encodings, _DELIMITERS.get(vr, set()))
-            parts = text.split("\\")
-            value = parts[0] if len(parts) == 1 else tuple(parts)
-        originals.append(Original(path, tag, vr, value, item.creator))
-        if not tag & 0x10000:  # standard: removed or given a value not derived from this one
-            rule = profile.standard_rule(tag)
-            if rule is not None:
-                action, basis = rule.action, Basis.RULE
-            elif vr in ("DA", "DT", "TM"):
-                action, basis = profile.unlisted_dates, Basis.UNLISTED_DATE
-            else:
-                action, basis = profile.default, Basis.DEFAULT
-            decisions.append(Decision(path, tag, vr, action, Effect.REMOVE, basis, rule))
-
-
-_DELIMITERS: dict[str, set[int]] = {"PN": {0x5E, 0x3D}}
-"""Characters that reset the encoding in a value, as pydicom decodes it (ISO 2022 escapes)."""
 
 
 def find_leaks(
@@ -210,10 +176,16 @@ def find_leaks(
     result: ScrubResult,
     scrubber: Scrubber,
     written: Callable[[], Dataset] | None = None,
+    extra: list[Token] | None = None,
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
-    ``written``: the output data set to judge exclusions by, when ``ds`` is not all of it."""
+    ``written``: the output data set to judge exclusions by, when ``ds`` is not all of it;
+    ``extra``: the tokens of values removed or replaced before ``ds`` was parsed."""
     ident = candidates(originals, decisions, result.private, scrubber, shifted_dates=True)
+    for token in extra or ():
+        old = ident.tokens.get(token.text)
+        if old is None or (token.strict and not old.strict):
+            ident.tokens[token.text] = token
     if not ident.tokens:
         return ""
     matcher = Matcher(ident.tokens.values(), ident.charsets)

@@ -49,7 +49,11 @@ MIN_CHARS = 4
 MIN_DIGITS = 6
 """A token without a letter (a number, a date, a time, a UID) needs at least this many digits."""
 MIN_BINARY_RUN = 6
-"""Text inside a binary or undecoded value: runs of at least this many printable characters."""
+"""Text inside a binary or undecoded value: runs of at least this many text characters (letters,
+digits, Latin-1 letters, and the space and ``^ . , ' / _ = -`` that names, IDs and dates are
+written with), starting and ending with a letter or digit. Other printable bytes end a run: random
+binary data (compressed thumbnails, vendor blobs) holds many short printable runs that are nobody's
+name, and each would be searched for in every output."""
 MAX_CHARS = 128
 """Longer values (free text) are not searched whole; the names, IDs, dates and UIDs in a data set
 are searched as values of their own attributes."""
@@ -59,7 +63,10 @@ NUMERIC_VRS = frozenset(
 )
 BINARY_VRS = frozenset({"OB", "OW", "UN"})
 _PN_SPLIT = re.compile(r"[\^=\s,]+")
-_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\xa0-\xff]{%d,}" % MIN_BINARY_RUN)
+_TEXT_RUN = re.compile(
+    rb"[0-9A-Za-z\xc0-\xff][0-9A-Za-z\xc0-\xff ^.,'/_=-]{%d,}" % (MIN_BINARY_RUN - 1)
+)
+_RUN_PUNCTUATION = " ^.,'/_=-"
 _LETTER = re.compile(r"[^\W\d_]")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -284,8 +291,10 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
             for part in text.split("\\"):
                 yield part.strip(" \0"), ""
         else:
-            for run in _PRINTABLE_RUN.findall(value):
-                yield run.decode("latin-1").strip(" \0"), " (text in a binary value)"
+            for run in _TEXT_RUN.findall(value):
+                text = run.decode("latin-1").rstrip(_RUN_PUNCTUATION)
+                if len(text) >= MIN_BINARY_RUN:
+                    yield text, " (text in a binary value)"
         return
     text = value.strip(" \0")
     if not text:
@@ -428,6 +437,51 @@ def candidates(
     return ident
 
 
+def unparsed_tokens(
+    tag: int, vr: str | None, raw: bytes, creator: str, encodings: tuple[str, ...]
+) -> tuple[Token, ...]:
+    """The tokens of an element removed or replaced before it was parsed (see
+    :attr:`dicomscrub.lanes.Split.removed`): its value as read, decoded as pydicom would decode it
+    (text in the data set's character sets; bytes where the VR is binary or not known), counted
+    as :func:`candidates` counts a value the scrub did not keep. Cached: most such values are the
+    values of the file before (the cache lives in memory only, and holds short values only)."""
+    find = _unparsed_tokens if len(raw) <= _CACHE_UP_TO else _unparsed_tokens.__wrapped__
+    return find(tag, vr, raw, creator, encodings)
+
+
+@functools.lru_cache(maxsize=16384)
+def _unparsed_tokens(
+    tag: int, vr: str | None, raw: bytes, creator: str, encodings: tuple[str, ...]
+) -> tuple[Token, ...]:
+    vr = vr or "UN"
+    private = bool(tag & 0x10000)
+    category = _category(vr, tag, private)
+    if category is None:
+        return ()
+    values: tuple[str | bytes, ...]
+    if vr in BINARY_VRS:
+        values = (raw,)
+    else:
+        try:
+            text = pydicom.charset.decode_bytes(raw, list(encodings), _DELIMITERS.get(vr, set()))
+        except Exception:  # cannot be decoded: searched for as bytes
+            values = (raw,)
+        else:
+            values = tuple(text.split("\\"))
+    found: dict[str, Token] = {}
+    for value in values:
+        find = _tokens_of if len(value) <= _CACHE_UP_TO else _tokens_of.__wrapped__
+        for token in find(vr, value, tag, creator, category):
+            old = found.get(token.text)
+            if old is None or (token.strict and not old.strict):
+                found[token.text] = token
+    return tuple(found.values())
+
+
+_DELIMITERS: dict[str, set[int]] = {"PN": {0x5E, 0x3D}}
+"""Characters that reset the encoding in a value, as pydicom decodes it (ISO 2022 escapes)."""
+
+
 # ---- what does not count -------------------------------------------------------------------------
 
 
@@ -555,31 +609,47 @@ def _encodings_of(charsets: tuple[str, ...]) -> list[str]:
 def byte_forms(text: str, encodings: list[str]) -> set[bytes]:
     """``text`` as bytes in each encoding, in lower and upper case, then ASCII-lowered (the
     haystack is lowered the same way)."""
+    return {form for form, _ in _keyed_forms(text, tuple(encodings))}
+
+
+@functools.lru_cache(maxsize=65536)
+def _keyed_forms(text: str, encodings: tuple[str, ...]) -> tuple[tuple[bytes, bytes | None], ...]:
+    """:func:`byte_forms` of ``text``, each with its longest word (see :meth:`Matcher.search`).
+    Cached: most tokens of a file are tokens of the file before."""
     if text.isascii():
-        return {text.lower().encode("ascii")}
-    out: set[bytes] = set()
-    for variant in {text, text.upper()}:
-        for encoding in encodings:
-            try:
-                out.add(variant.encode(encoding).lower())
-            except (UnicodeError, LookupError):
-                continue
-    return out
+        forms = {text.lower().encode("ascii")}
+    else:
+        forms = set()
+        for variant in {text, text.upper()}:
+            for encoding in encodings:
+                try:
+                    forms.add(variant.encode(encoding).lower())
+                except (UnicodeError, LookupError):
+                    continue
+    return tuple((form, max(_WORD_RUN.findall(form), key=len, default=None)) for form in forms)
+
+
+_WORD_RUN = re.compile(rb"[0-9a-z]+")
+"""A word as the whole-word search sees one (bytes from 0x80 up are not letters to it)."""
 
 
 class Matcher:
     """Whole-word, case-insensitive search for many tokens in bytes.
 
-    Few tokens (``run``: one input's) are found with ``bytes.find``; many (``check --against``: a
-    whole tree's) with one compiled pattern built as a trie, so the cost does not grow with the
-    number of tokens."""
+    Few tokens (``run``: one input's) are found with ``bytes.find``, each only when its longest
+    word is one of the words of the haystack (every word of a token found as a whole word is a
+    whole word of the haystack); many (``check --against``: a whole tree's) with one compiled
+    pattern built as a trie, so the cost does not grow with the number of tokens."""
 
     def __init__(self, tokens: Iterable[Token], charsets: Iterable[str] = ()) -> None:
-        encodings = _encodings(charsets)
+        encodings = tuple(_encodings(charsets))
         self.forms: dict[bytes, Token] = {}
+        self._keys: dict[bytes, bytes | None] = {}
         for token in sorted(tokens, key=lambda t: t.text):
-            for form in byte_forms(token.text, encodings):
-                self.forms.setdefault(form, token)
+            for form, key in _keyed_forms(token.text, encodings):
+                if form not in self.forms:
+                    self.forms[form] = token
+                    self._keys[form] = key
         self._pattern: re.Pattern[bytes] | None = None
         if len(self.forms) > _REGEX_ABOVE:
             self._pattern = re.compile(_trie(list(self.forms)) + rb"(?![0-9a-z])(?!\.[0-9])")
@@ -594,7 +664,10 @@ class Matcher:
         if self._pattern is not None:
             return [(base + pos, tok) for pos, tok in self._regex_hits(hay)]
         found: dict[int, bytes] = {}
-        for form in self.forms:
+        words = set(_WORD_RUN.findall(hay))
+        for form, key in self._keys.items():
+            if key is not None and key not in words:
+                continue
             pos = hay.find(form)
             while pos >= 0:
                 if _bounded(hay, pos, pos + len(form)) and len(form) > len(found.get(pos, b"")):
