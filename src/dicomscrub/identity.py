@@ -48,7 +48,7 @@ MIN_CHARS = 4
 """A token with a letter in it is searched only if it has at least this many characters."""
 MIN_DIGITS = 6
 """A token without a letter (a number, a date, a time, a UID) needs at least this many digits."""
-MIN_BINARY_RUN = 6
+MIN_BINARY_RUN = 8
 """Text inside a binary or undecoded value: runs of at least this many text characters (letters,
 digits, Latin-1 letters, and the space and ``^ . , ' / _ = -`` that names, IDs and dates are
 written with), starting and ending with a letter or digit. Other printable bytes end a run: random
@@ -172,8 +172,10 @@ def snapshot(
     wherever they stand, so they are never identifying: the leak check asks
     :meth:`Scrubber.keeps_unchanged`).
 
-    ``ds`` is not changed: an element still as read is decoded aside, so that the scrub finds it
-    as read and writes back what it keeps byte for byte, as it does without a snapshot. Value
+    A private element still as read is decoded aside, so that the scrub finds it as read and
+    writes back what it keeps byte for byte, as it does without a snapshot; a standard element is
+    decoded in place, as the scrub itself would decode it (the ones it keeps unchanged are those
+    ``kept`` leaves out, which are not decoded at all). Value
     objects are kept by reference: the scrub replaces an element's value, it never changes the
     value object, so what is kept here is the input's value."""
     found: list[Original] = [] if out is None else out
@@ -199,6 +201,11 @@ def snapshot(
             continue
         if isinstance(item_or_raw, DataElement):
             elem = item_or_raw
+        elif kept is not None and not private:
+            try:
+                elem = ds[base_tag]
+            except Exception:  # pydicom cannot decode it: the scrub rejects the file
+                continue
         else:
             if encoding is None:
                 charset = ds.original_character_set or ds._character_set
