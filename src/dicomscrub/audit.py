@@ -66,6 +66,7 @@ class AuditWriter:
         self._fh = self.tmp.open("w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._fh, lineterminator="\n")
         self._writer.writerow(COLUMNS)
+        self._fh.flush()  # a killed run's partial audit has at least its header
         return self
 
     def write(self, result: FileResult) -> None:
@@ -94,6 +95,7 @@ class AuditWriter:
         )
         assert self._fh is not None
         self._fh.write(result.private_csv or _private_text(result))
+        self._fh.flush()  # handed to the kernel file by file: a killed run's rows survive it
 
     def __exit__(
         self,

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+from pydicom import dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -53,7 +54,9 @@ from dicomscrub.identity import (
     snapshot,
     still_identifying,
     tool_text,
+    unparsed_tokens,
 )
+from dicomscrub.lanes import Split
 from dicomscrub.layout import DEFLATED, Layout, read_layout
 from dicomscrub.pipeline import Decision, Scrubber, ScrubResult
 from dicomscrub.private import Declaration, find_declaration, read_declarations
@@ -119,30 +122,48 @@ THRESHOLDS = {
 # ---- the leak check inside run -------------------------------------------------------------------
 
 
-LeakCheck = Callable[[bytes | memoryview], str]
+LeakCheck = Callable[[bytes, bytes], str]
+"""Given the encoded output before Pixel Data (a data set on its own) and what follows Pixel Data,
+"" or the reason not to write the output."""
 
 
-def _no_leak(data: bytes | memoryview) -> str:
+def _no_leak(header: bytes, tail: bytes) -> str:
     return ""
 
 
 def scrub_checked(
-    scrubber: Scrubber, ds: Dataset, enabled: bool = True
+    scrubber: Scrubber, ds: Dataset, enabled: bool = True, lanes: Split | None = None
 ) -> tuple[ScrubResult, LeakCheck]:
     """Scrub ``ds`` in place and return the result with a function that searches the encoded
     output for the identifying values of the input (before the scrub); it returns "" or the reason
     to reject the output, which names tag paths and kinds of value only.
 
+    ``lanes``: the elements :func:`dicomscrub.lanes.split` left unparsed. Those it kept are kept
+    (never identifying); those it removed or replaced count with their values as read
+    (:attr:`Split.removed`, which must have been asked for).
+
     ``run`` calls it for every file and writes nothing when the reason is not empty (fail closed).
     """
+    lane = lanes.lane if lanes is not None else None
     if not enabled:
-        return scrubber.scrub(ds), _no_leak
-    originals = snapshot(ds, numbers=False)
+        return scrubber.scrub(ds, None, lane), _no_leak
+    originals = snapshot(ds, numbers=False, kept=scrubber.keeps_unchanged)
     decisions: list[Decision] = []
-    result = scrubber.scrub(ds, decisions)
+    result = scrubber.scrub(ds, decisions, lane)
+    extra: list[Token] = []
+    if lanes is not None and lanes.removed:
+        charset = ds.original_character_set or ds._character_set
+        encodings = (charset,) if isinstance(charset, str) else tuple(charset)
+        for item in lanes.removed:
+            extra += unparsed_tokens(item.tag, item.vr, item.value, item.creator, encodings)
 
-    def leaks(data: bytes | memoryview) -> str:
-        return find_leaks(data, ds, originals, decisions, result, scrubber)
+    def leaks(header: bytes, tail: bytes) -> str:
+        # the kept elements that were never parsed are not in ``ds``: what is not a leak is then
+        # judged on the output as written (read only when a candidate was found)
+        def written() -> Dataset:
+            return dcmread(io.BytesIO(header), force=True) if lanes is not None else ds
+
+        return find_leaks(header + tail, ds, originals, decisions, result, scrubber, written, extra)
 
     return result, leaks
 
@@ -154,9 +175,17 @@ def find_leaks(
     decisions: list[Decision],
     result: ScrubResult,
     scrubber: Scrubber,
+    written: Callable[[], Dataset] | None = None,
+    extra: list[Token] | None = None,
 ) -> str:
-    """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or ""."""
+    """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
+    ``written``: the output data set to judge exclusions by, when ``ds`` is not all of it;
+    ``extra``: the tokens of values removed or replaced before ``ds`` was parsed."""
     ident = candidates(originals, decisions, result.private, scrubber, shifted_dates=True)
+    for token in extra or ():
+        old = ident.tokens.get(token.text)
+        if old is None or (token.strict and not old.strict):
+            ident.tokens[token.text] = token
     if not ident.tokens:
         return ""
     matcher = Matcher(ident.tokens.values(), ident.charsets)
@@ -167,7 +196,8 @@ def find_leaks(
     if not hits:
         return ""
     # Only now (a candidate was found): drop what is not a leak (see Exclusions).
-    leaking = still_identifying({tok for _, tok in hits}, ds, _tool_text(scrubber))
+    judged = written() if written is not None else ds
+    leaking = still_identifying({tok for _, tok in hits}, judged, _tool_text(scrubber))
     hits = [(offset, tok) for offset, tok in hits if tok.text in leaking]
     if not hits:
         return ""
@@ -267,6 +297,7 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
                 originals = snapshot(ds, numbers=False)
                 decisions: list[Decision] = []
                 result = scrubber.scrub(ds, decisions)
+                exclusions.add_dataset(ds)  # decodes what the scrub kept as read
             except Exception as exc:
                 identity.skipped.append((label, f"cannot de-identify: {type(exc).__name__}"))
                 continue
@@ -276,7 +307,6 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
             if old is None or (token.strict and not old.strict):
                 identity.tokens[text] = token
         identity.charsets |= ident.charsets
-        exclusions.add_dataset(ds)
         identity.searched += 1
     tokens = {
         text: tok

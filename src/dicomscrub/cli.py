@@ -5,12 +5,9 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from tqdm import tqdm
 
 from dicomscrub import __version__
 from dicomscrub.check import CheckReport, check_tree, report_csv, report_json
@@ -27,6 +24,12 @@ from dicomscrub.pseudonym import KEY_ENV, KeyError_, load_key, write_new_key
 from dicomscrub.report import ExitCode, Report
 from dicomscrub.runner import RunError, RunPlan, default_jobs, execute, plan_run
 from dicomscrub.writer import Layout
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# rich (tables, colours) and tqdm (the progress bar) are imported where they are used: a quiet run
+# from cron or CI needs neither, and starts faster without them.
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -209,7 +212,6 @@ def run(
     OUTPUT in use by another run (nothing touched); 130 interrupted (Ctrl-C, SIGTERM):
     finished files kept, no partial file left.
     """
-    err = Console(stderr=True, highlight=False)
     try:
         key = load_key(key_file)
     except KeyError_ as exc:
@@ -236,7 +238,8 @@ def run(
         )
     except (ProfileError, RunError) as exc:
         raise UsageProblem(str(exc)) from None
-    if not quiet:
+    err = None if quiet else _console(stderr=True)
+    if err is not None:
         if key.origin == "random":
             err.print(
                 f"[yellow]warning:[/] no --key-file and no ${KEY_ENV}: using a random key for this "
@@ -259,7 +262,7 @@ def run(
             "run the same command again to finish",
             err=True,
         )
-    if not quiet:
+    if err is not None:
         _print_summary(err, report, plan)
     elif report.failures:
         for result in report.failures:
@@ -278,6 +281,8 @@ def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
     def discovered(n: int) -> None:
         nonlocal bar
         if show:
+            from tqdm import tqdm
+
             bar = tqdm(total=n, unit="file", file=sys.stderr, dynamic_ncols=True)
 
     def one(result: FileResult) -> None:
@@ -304,7 +309,15 @@ def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
             bar.close()
 
 
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
 def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
+    from rich.table import Table
+
     if report.swept:
         err.print(f"removed {report.swept} temporary files left by an interrupted run")
     if report.kept_partial_audit:
@@ -425,6 +438,9 @@ def check(
 
 
 def _print_check(report: CheckReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console(highlight=False, soft_wrap=False)
     if report.findings:
         table = Table(show_header=True, header_style="bold", title="dicomscrub check")
@@ -522,7 +538,9 @@ def profiles_list() -> None:
     Example:
       dicomscrub profiles list
     """
-    console = Console(highlight=False)
+    from rich.table import Table
+
+    console = _console()
     table = Table(show_header=True, header_style="bold", box=None)
     for col in ("name", "kind", "code", "method label"):
         table.add_column(col)

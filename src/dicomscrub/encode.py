@@ -12,14 +12,74 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 _LONG = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
+
+Kept = list[tuple[int, bytes]]
+"""Elements written as they were read, never parsed: (tag, the element's bytes), in tag order."""
+
+
+class CannotSplice(Exception):
+    """Elements kept as bytes cannot be merged into this data set: it is not written as read."""
+
+
+PLAIN_CHARSETS = frozenset(
+    {
+        "",
+        "ISO_IR 6",
+        "ISO_IR 100",
+        "ISO_IR 101",
+        "ISO_IR 109",
+        "ISO_IR 110",
+        "ISO_IR 126",
+        "ISO_IR 127",
+        "ISO_IR 138",
+        "ISO_IR 144",
+        "ISO_IR 148",
+        "ISO_IR 166",
+        "ISO_IR 192",
+        "GB18030",
+        "GBK",
+    }
+)
+"""Character sets (one value, no code extensions) in which every ASCII character is encoded as
+that ASCII byte, and every printable ASCII byte decodes to that character."""
+_PLAIN_ENCODINGS = PLAIN_CHARSETS | {"iso8859"}  # and pydicom's default when there is none
+_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UR", "UI"})
+"""VRs pydicom writes with write_string: the text as ASCII, padded (UI with a zero byte)."""
+_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT"})
+"""VRs pydicom writes with write_text: the text in the data set's character set, space-padded."""
+_NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d"}
+
+
+def _simple_value(vr: str, value: object, e: str, text_ok: bool) -> bytes | None:
+    """The value bytes pydicom's writer gives a decoded element in the simplest cases (None
+    otherwise, then pydicom writes it): no value; ASCII text of the VRs above (for the second
+    group, in a plain character set); one binary number of the right type."""
+    if value is None:
+        return b"" if vr in _STRING_VRS or vr in _TEXT_VRS or vr in _NUMBER_FORMATS else None
+    if isinstance(value, str):
+        if vr in _STRING_VRS or (text_ok and vr in _TEXT_VRS):
+            if not value.isascii():
+                return None
+            raw = value.encode("ascii")
+            if len(raw) % 2:
+                raw += b"\0" if vr == "UI" else b" "
+            return raw
+        return None
+    fmt = _NUMBER_FORMATS.get(vr)
+    if fmt is None or type(value) is not (float if fmt in "fd" else int):
+        return None
+    try:
+        return struct.pack(e + fmt, value)
+    except struct.error:
+        return None
 
 
 def _plain(ds: Dataset, implicit: bool, little: bool) -> bool:
@@ -30,21 +90,39 @@ def _plain(ds: Dataset, implicit: bool, little: bool) -> bool:
 
 
 def write_elements(
-    fp: DicomBytesIO, ds: Dataset, parent_encoding: str | list[str] = "iso8859"
+    fp: DicomBytesIO,
+    ds: Dataset,
+    parent_encoding: str | list[str] = "iso8859",
+    kept: Kept | None = None,
 ) -> None:
-    """``pydicom.filewriter.write_dataset`` with a fast path for raw elements."""
+    """``pydicom.filewriter.write_dataset`` with a fast path for raw elements.
+
+    ``kept``: elements that were never parsed, written as read among those of ``ds`` in tag
+    order, exactly as the fast path writes an undecoded element (raises :class:`CannotSplice`
+    when ``ds`` is not written as read)."""
     implicit, little = fp.is_implicit_VR, fp.is_little_endian
     if not _plain(ds, implicit, little):
+        if kept:
+            raise CannotSplice("the data set is not written as it was read")
         write_dataset(fp, ds, parent_encoding)
         return
+    extra = kept or []
+    next_kept = 0
     encodings = ds.get("SpecificCharacterSet", parent_encoding)
     e = "<" if little else ">"
     implicit_header = struct.Struct(e + "HHL")
     long_header = struct.Struct(e + "HH2sHL")
     short_header = struct.Struct(e + "HH2sH")
     write = fp.write
-    for tag in sorted(ds.keys()):
-        if tag.element == 0 and tag.group > 6:
+    text_ok = encodings in _PLAIN_ENCODINGS if isinstance(encodings, str) else False
+    for tag in sorted(ds.keys(), key=int):
+        number = int(tag)  # plain int comparisons: BaseTag's are written in Python
+        while next_kept < len(extra) and extra[next_kept][0] <= number:
+            if extra[next_kept][0] == number:
+                raise CannotSplice("an element kept as bytes is also in the data set")
+            write(extra[next_kept][1])
+            next_kept += 1
+        if not number & 0xFFFF and number > 0x0006FFFF:
             continue  # retired group lengths are not written (PS3.5 7.2)
         elem: Any = ds.get_item(tag)  # typed as DataElement, but raw when never decoded
         if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF:
@@ -65,12 +143,79 @@ def write_elements(
                     write(short_header.pack(group, element, vr.encode("ascii"), n))
                     write(value)
                     continue
+        elif type(elem) is DataElement and not elem.is_undefined_length:
+            data = _simple_value(elem.VR, elem.value, e, text_ok)
+            if data is not None:
+                group, element, n = tag >> 16, tag & 0xFFFF, len(data)
+                vr = elem.VR
+                if implicit:
+                    write(implicit_header.pack(group, element, n))
+                    write(data)
+                    continue
+                if vr in _LONG:
+                    write(long_header.pack(group, element, vr.encode("ascii"), 0, n))
+                    write(data)
+                    continue
+                if n <= 0xFFFF:
+                    write(short_header.pack(group, element, vr.encode("ascii"), n))
+                    write(data)
+                    continue
         write_data_element(fp, elem, encodings)
+    for _, data in extra[next_kept:]:
+        write(data)
 
 
-def encode_file(ds: Dataset, ts: UID) -> bytes:
-    """The Part 10 file for ``ds`` (its ``file_meta`` and ``preamble`` set) in syntax ``ts``."""
-    if ts.is_deflated or any(tag < 0x00030000 for tag in ds.keys()):  # noqa: SIM118
+_META_TAGS = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
+"""The file meta elements dicomscrub writes, in order (version, SOP class and instance, transfer
+syntax, implementation class and version)."""
+_ASCII = frozenset(range(0x20, 0x7F)) - {0x5C}
+
+
+MetaItems = list[tuple[int, str, Any]]
+"""The file meta elements to write: (tag, VR, value), in tag order."""
+
+
+def file_meta_dataset(items: MetaItems) -> FileMetaDataset:
+    meta = FileMetaDataset()
+    for tag, vr, value in items:
+        meta.add_new(tag, vr, value)
+    return meta
+
+
+def file_meta_bytes(items: MetaItems) -> bytes | None:
+    """The file meta group exactly as ``write_file_meta_info(..., enforce_standard=True)`` writes
+    it for ``file_meta_dataset(items)``, when ``items`` are just the elements dicomscrub writes,
+    with plain ASCII values (in a fraction of the time); None otherwise (then pydicom writes it,
+    and checks it)."""
+    if [tag for tag, _, _ in items] != list(_META_TAGS):
+        return None
+    parts = []
+    for tag, vr, value in items:
+        if tag == 0x00020001:
+            if vr != "OB" or value != b"\x00\x01":
+                return None
+            parts.append(struct.pack("<HH2sHL", 0x0002, 0x0001, b"OB", 0, 2) + value)
+            continue
+        want = "SH" if tag == 0x00020013 else "UI"
+        if want != vr or not isinstance(value, str) or not value or value != value.strip():
+            return None
+        raw = value.encode("latin-1", "replace")
+        if not all(b in _ASCII for b in raw) or len(raw) > 0xFFF0:
+            return None
+        if len(raw) % 2:
+            raw += b" " if vr == "SH" else b"\0"
+        parts.append(struct.pack("<HH2sH", 0x0002, tag & 0xFFFF, vr.encode(), len(raw)) + raw)
+    body = b"".join(parts)
+    return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
+
+
+def encode_file(ds: Dataset, ts: UID, meta: MetaItems, kept: Kept | None = None) -> bytes:
+    """The Part 10 file for ``ds`` (its ``preamble`` set) with the file meta ``meta`` in syntax
+    ``ts``; ``kept`` as for :func:`write_elements`."""
+    if ts.is_deflated or any(int(tag) < 0x00030000 for tag in ds.keys()):  # noqa: SIM118
+        if kept:
+            raise CannotSplice("the data set is written by pydicom as a whole")
+        ds.file_meta = file_meta_dataset(meta)
         fp = DicomBytesIO()
         ds.save_as(fp, enforce_file_format=True)  # deflates; refuses misplaced groups
         return fp.getvalue()
@@ -80,6 +225,11 @@ def encode_file(ds: Dataset, ts: UID) -> bytes:
     fp.is_implicit_VR, fp.is_little_endian = ts.is_implicit_VR, ts.is_little_endian
     fp.write(ds.preamble or b"\0" * 128)
     fp.write(b"DICM")
-    write_file_meta_info(fp, ds.file_meta, enforce_standard=True)
-    write_elements(fp, ds)
+    meta_bytes = file_meta_bytes(meta)
+    if meta_bytes is None:
+        ds.file_meta = file_meta_dataset(meta)
+        write_file_meta_info(fp, ds.file_meta, enforce_standard=True)
+    else:
+        fp.write(meta_bytes)
+    write_elements(fp, ds, kept=kept)
     return fp.getvalue()

@@ -20,17 +20,17 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import pydicom.charset
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from dicomscrub.actions import Effect, resolve
-from dicomscrub.dictionary import keyword_for
+from dicomscrub.dictionary import keyword_for, vr_of
 from dicomscrub.layout import BULK_TAGS
 from dicomscrub.pipeline import (
     DUMMY_BY_VR,
@@ -48,8 +48,12 @@ MIN_CHARS = 4
 """A token with a letter in it is searched only if it has at least this many characters."""
 MIN_DIGITS = 6
 """A token without a letter (a number, a date, a time, a UID) needs at least this many digits."""
-MIN_BINARY_RUN = 6
-"""Text inside a binary or undecoded value: runs of at least this many printable characters."""
+MIN_BINARY_RUN = 8
+"""Text inside a binary or undecoded value: runs of at least this many text characters (letters,
+digits, Latin-1 letters, and the space and ``^ . , ' / _ = -`` that names, IDs and dates are
+written with), starting and ending with a letter or digit. Other printable bytes end a run: random
+binary data (compressed thumbnails, vendor blobs) holds many short printable runs that are nobody's
+name, and each would be searched for in every output."""
 MAX_CHARS = 128
 """Longer values (free text) are not searched whole; the names, IDs, dates and UIDs in a data set
 are searched as values of their own attributes."""
@@ -59,7 +63,10 @@ NUMERIC_VRS = frozenset(
 )
 BINARY_VRS = frozenset({"OB", "OW", "UN"})
 _PN_SPLIT = re.compile(r"[\^=\s,]+")
-_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\xa0-\xff]{%d,}" % MIN_BINARY_RUN)
+_TEXT_RUN = re.compile(
+    rb"[0-9A-Za-z\xc0-\xff][0-9A-Za-z\xc0-\xff ^.,'/_=-]{%d,}" % (MIN_BINARY_RUN - 1)
+)
+_RUN_PUNCTUATION = " ^.,'/_=-"
 _LETTER = re.compile(r"[^\W\d_]")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -150,34 +157,72 @@ class Original:
 
 
 def snapshot(
-    ds: Dataset, prefix: str = "", out: list[Original] | None = None, *, numbers: bool = True
+    ds: Dataset,
+    prefix: str = "",
+    out: list[Original] | None = None,
+    *,
+    numbers: bool = True,
+    kept: Callable[[int, str | None], bool] | None = None,
 ) -> list[Original]:
     """Every element of ``ds`` (file meta included at the top level), recursively. Private values
     read as UN that hold items are decoded as the scrub decodes them, so the paths inside match
     its records. Sample data (pixels, waveforms) is listed without its value. With ``numbers``
-    false, elements with a numeric VR (never identifying, see :func:`candidates`) are left out.
+    false, elements with a numeric VR (never identifying, see :func:`candidates`) are left out;
+    so are standard elements for which ``kept(tag, VR)`` is true (the scrub keeps them unchanged
+    wherever they stand, so they are never identifying: the leak check asks
+    :meth:`Scrubber.keeps_unchanged`).
 
-    Value objects are kept by reference: the scrub replaces an element's value, it never changes
-    the value object, so what is kept here is the input's value."""
+    A private element still as read is decoded aside, so that the scrub finds it as read and
+    writes back what it keeps byte for byte, as it does without a snapshot; a standard element is
+    decoded in place, as the scrub itself would decode it (the ones it keeps unchanged are those
+    ``kept`` leaves out, which are not decoded at all). Value
+    objects are kept by reference: the scrub replaces an element's value, it never changes the
+    value object, so what is kept here is the input's value."""
     found: list[Original] = [] if out is None else out
     if not prefix:
         meta = getattr(ds, "file_meta", None)
         for elem in meta or ():
             found.append(Original(format_tag(int(elem.tag)), int(elem.tag), elem.VR, elem.value))
     creators: dict[tuple[int, int], str] = {}
-    for elem in ds:
+    encoding: list[str] | None = None
+    for base_tag in list(ds.keys()):
+        tag = int(base_tag)
+        item_or_raw: DataElement | RawDataElement | None = ds.get_item(base_tag)
+        if item_or_raw is None:
+            continue
+        vr: str | None = item_or_raw.VR
+        group = tag >> 16
+        private = bool(group & 1)
+        if vr is None and not private:
+            vr = vr_of(tag)
+        if not numbers and vr in NUMERIC_VRS:
+            continue
+        if kept is not None and not private and kept(tag, vr):
+            continue
+        if isinstance(item_or_raw, DataElement):
+            elem = item_or_raw
+        elif kept is not None and not private:
+            try:
+                elem = ds[base_tag]
+            except Exception:  # pydicom cannot decode it: the scrub rejects the file
+                continue
+        else:
+            if encoding is None:
+                charset = ds.original_character_set or ds._character_set
+                encoding = [charset] if isinstance(charset, str) else list(charset)
+            elem = _decoded(item_or_raw, ["iso8859"] if tag == 0x00080005 else encoding, ds)
+            if elem is None:  # pydicom cannot decode it: the scrub rejects or removes it
+                continue
         vr = elem.VR
         if not numbers and vr in NUMERIC_VRS:
             continue
-        tag = int(elem.tag)
         path = prefix + format_tag(tag)
         if tag in BULK_TAGS:  # listed (explain shows it) but never searched
-            found.append(Original(path, tag, elem.VR, None))
+            found.append(Original(path, tag, vr, None))
             continue
         value = elem.value
         creator = ""
-        group = tag >> 16
-        if group & 1 and is_private_group(group):
+        if private and is_private_group(group):
             element = tag & 0xFFFF
             if 0x10 <= element <= 0xFF:
                 text = value.decode("latin-1") if isinstance(value, bytes) else str(value or "")
@@ -189,17 +234,25 @@ def snapshot(
                 if parsed is not None:
                     found.append(Original(path, tag, "UN", value, creator))
                     for i, item in enumerate(parsed):
-                        snapshot(item, f"{path}[{i}]/", found, numbers=numbers)
+                        snapshot(item, f"{path}[{i}]/", found, numbers=numbers, kept=kept)
                     continue
         if vr == "SQ":
             found.append(Original(path, tag, "SQ", None, creator))
             for i, item in enumerate(value or ()):
-                snapshot(item, f"{path}[{i}]/", found, numbers=numbers)
+                snapshot(item, f"{path}[{i}]/", found, numbers=numbers, kept=kept)
             continue
         if value is not None and isinstance(value, MultiValue | list):
             value = tuple(value)  # the scrub may change a list in place; keep the input's items
         found.append(Original(path, tag, vr, value, creator))
     return found
+
+
+def _decoded(raw: RawDataElement, encoding: list[str], ds: Dataset) -> DataElement | None:
+    """An element still as read, decoded as the data set would decode it (without storing it)."""
+    try:
+        return convert_raw_data_element(raw, encoding=encoding, ds=ds)
+    except Exception:
+        return None
 
 
 # ---- what a value means --------------------------------------------------------------------------
@@ -245,8 +298,10 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
             for part in text.split("\\"):
                 yield part.strip(" \0"), ""
         else:
-            for run in _PRINTABLE_RUN.findall(value):
-                yield run.decode("latin-1").strip(" \0"), " (text in a binary value)"
+            for run in _TEXT_RUN.findall(value):
+                text = run.decode("latin-1").rstrip(_RUN_PUNCTUATION)
+                if len(text) >= MIN_BINARY_RUN:
+                    yield text, " (text in a binary value)"
         return
     text = value.strip(" \0")
     if not text:
@@ -389,6 +444,51 @@ def candidates(
     return ident
 
 
+def unparsed_tokens(
+    tag: int, vr: str | None, raw: bytes, creator: str, encodings: tuple[str, ...]
+) -> tuple[Token, ...]:
+    """The tokens of an element removed or replaced before it was parsed (see
+    :attr:`dicomscrub.lanes.Split.removed`): its value as read, decoded as pydicom would decode it
+    (text in the data set's character sets; bytes where the VR is binary or not known), counted
+    as :func:`candidates` counts a value the scrub did not keep. Cached: most such values are the
+    values of the file before (the cache lives in memory only, and holds short values only)."""
+    find = _unparsed_tokens if len(raw) <= _CACHE_UP_TO else _unparsed_tokens.__wrapped__
+    return find(tag, vr, raw, creator, encodings)
+
+
+@functools.lru_cache(maxsize=16384)
+def _unparsed_tokens(
+    tag: int, vr: str | None, raw: bytes, creator: str, encodings: tuple[str, ...]
+) -> tuple[Token, ...]:
+    vr = vr or "UN"
+    private = bool(tag & 0x10000)
+    category = _category(vr, tag, private)
+    if category is None:
+        return ()
+    values: tuple[str | bytes, ...]
+    if vr in BINARY_VRS:
+        values = (raw,)
+    else:
+        try:
+            text = pydicom.charset.decode_bytes(raw, list(encodings), _DELIMITERS.get(vr, set()))
+        except Exception:  # cannot be decoded: searched for as bytes
+            values = (raw,)
+        else:
+            values = tuple(text.split("\\"))
+    found: dict[str, Token] = {}
+    for value in values:
+        find = _tokens_of if len(value) <= _CACHE_UP_TO else _tokens_of.__wrapped__
+        for token in find(vr, value, tag, creator, category):
+            old = found.get(token.text)
+            if old is None or (token.strict and not old.strict):
+                found[token.text] = token
+    return tuple(found.values())
+
+
+_DELIMITERS: dict[str, set[int]] = {"PN": {0x5E, 0x3D}}
+"""Characters that reset the encoding in a value, as pydicom decodes it (ISO 2022 escapes)."""
+
+
 # ---- what does not count -------------------------------------------------------------------------
 
 
@@ -516,31 +616,47 @@ def _encodings_of(charsets: tuple[str, ...]) -> list[str]:
 def byte_forms(text: str, encodings: list[str]) -> set[bytes]:
     """``text`` as bytes in each encoding, in lower and upper case, then ASCII-lowered (the
     haystack is lowered the same way)."""
+    return {form for form, _ in _keyed_forms(text, tuple(encodings))}
+
+
+@functools.lru_cache(maxsize=65536)
+def _keyed_forms(text: str, encodings: tuple[str, ...]) -> tuple[tuple[bytes, bytes | None], ...]:
+    """:func:`byte_forms` of ``text``, each with its longest word (see :meth:`Matcher.search`).
+    Cached: most tokens of a file are tokens of the file before."""
     if text.isascii():
-        return {text.lower().encode("ascii")}
-    out: set[bytes] = set()
-    for variant in {text, text.upper()}:
-        for encoding in encodings:
-            try:
-                out.add(variant.encode(encoding).lower())
-            except (UnicodeError, LookupError):
-                continue
-    return out
+        forms = {text.lower().encode("ascii")}
+    else:
+        forms = set()
+        for variant in {text, text.upper()}:
+            for encoding in encodings:
+                try:
+                    forms.add(variant.encode(encoding).lower())
+                except (UnicodeError, LookupError):
+                    continue
+    return tuple((form, max(_WORD_RUN.findall(form), key=len, default=None)) for form in forms)
+
+
+_WORD_RUN = re.compile(rb"[0-9a-z]+")
+"""A word as the whole-word search sees one (bytes from 0x80 up are not letters to it)."""
 
 
 class Matcher:
     """Whole-word, case-insensitive search for many tokens in bytes.
 
-    Few tokens (``run``: one input's) are found with ``bytes.find``; many (``check --against``: a
-    whole tree's) with one compiled pattern built as a trie, so the cost does not grow with the
-    number of tokens."""
+    Few tokens (``run``: one input's) are found with ``bytes.find``, each only when its longest
+    word is one of the words of the haystack (every word of a token found as a whole word is a
+    whole word of the haystack); many (``check --against``: a whole tree's) with one compiled
+    pattern built as a trie, so the cost does not grow with the number of tokens."""
 
     def __init__(self, tokens: Iterable[Token], charsets: Iterable[str] = ()) -> None:
-        encodings = _encodings(charsets)
+        encodings = tuple(_encodings(charsets))
         self.forms: dict[bytes, Token] = {}
+        self._keys: dict[bytes, bytes | None] = {}
         for token in sorted(tokens, key=lambda t: t.text):
-            for form in byte_forms(token.text, encodings):
-                self.forms.setdefault(form, token)
+            for form, key in _keyed_forms(token.text, encodings):
+                if form not in self.forms:
+                    self.forms[form] = token
+                    self._keys[form] = key
         self._pattern: re.Pattern[bytes] | None = None
         if len(self.forms) > _REGEX_ABOVE:
             self._pattern = re.compile(_trie(list(self.forms)) + rb"(?![0-9a-z])(?!\.[0-9])")
@@ -555,7 +671,10 @@ class Matcher:
         if self._pattern is not None:
             return [(base + pos, tok) for pos, tok in self._regex_hits(hay)]
         found: dict[int, bytes] = {}
-        for form in self.forms:
+        words = set(_WORD_RUN.findall(hay))
+        for form, key in self._keys.items():
+            if key is not None and key not in words:
+                continue
             pos = hay.find(form)
             while pos >= 0:
                 if _bounded(hay, pos, pos + len(form)) and len(form) > len(found.get(pos, b"")):

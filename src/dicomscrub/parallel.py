@@ -1,16 +1,19 @@
 """Run :func:`process_file` over many files in worker processes, results in input order.
 
 Workers are forked once; the pool initializer hands each one the compiled profile and the key (in
-memory, through the pool's pipe, never through a file) and builds the pipeline once. Each task is
-one :class:`Source` and returns a plain :class:`FileResult`. At most ``window`` files are in flight,
-so memory stays flat however many files a run has, and results are handed back in the order the
-files were given. A worker that dies (out of memory, a crash in a library) breaks the pool: the pool
-is rebuilt and the files that were in flight are retried one at a time, so that only the file that
-kills a worker is reported failed.
+memory, through the pool's pipe, never through a file) and builds the pipeline once. Each task is a
+batch of up to :data:`BATCH` consecutive :class:`Source` s and returns their plain
+:class:`FileResult` s (one task per file cost more in the pool's queues, threads and pipes than a
+file costs to de-identify). At most ``window`` batches are in flight, so memory stays flat however
+many files a run has, and results are handed back in the order the files were given. A worker that
+dies (out of memory, a crash in a library) breaks the pool: the pool is rebuilt and the files that
+were in flight are retried one at a time, so that only the file that kills a worker is reported
+failed.
 
-On Ctrl-C (KeyboardInterrupt in the parent; workers ignore SIGINT) no new file is started, the files
-being processed are finished and handed back, and KeyboardInterrupt is raised again. A second Ctrl-C
-while they finish terminates the workers.
+On Ctrl-C (KeyboardInterrupt in the parent; workers ignore SIGINT) no new file is started (workers
+see a shared flag between the files of a batch), the files being processed are finished and handed
+back, and KeyboardInterrupt is raised again. A second Ctrl-C while they finish terminates the
+workers.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 from dicomscrub.audit import pack
 from dicomscrub.discover import Source
@@ -32,6 +36,9 @@ from dicomscrub.pseudonym import Key, Pseudonymizer
 from dicomscrub.writer import OutputPlan
 
 _JOB: Job | None = None
+_STOP: Any = None  # a multiprocessing Event: set when the parent stops starting files
+BATCH = 4
+"""Files per task."""
 
 
 @dataclass(frozen=True)
@@ -62,16 +69,24 @@ class JobSpec:
         )
 
 
-def _init_worker(spec: JobSpec) -> None:
-    global _JOB
+def _init_worker(spec: JobSpec, stop: Any) -> None:
+    global _JOB, _STOP
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C does
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # die at once; the parent removes temp files
     _JOB = spec.build()
+    _STOP = stop
 
 
-def _work(source: Source) -> FileResult:
+def _work(sources: list[Source]) -> list[FileResult]:
+    """A batch, in order; it ends early when the parent stops starting files (the files not
+    started are not in the list)."""
     assert _JOB is not None
-    return pack(process_file(source, _JOB))
+    results = []
+    for source in sources:
+        if _STOP is not None and _STOP.is_set():
+            break
+        results.append(pack(process_file(source, _JOB)))
+    return results
 
 
 def _died(source: Source) -> FileResult:
@@ -88,11 +103,18 @@ Item = Source | FileResult
 """A file to process, or a result already known in the parent (e.g. done by an earlier run)."""
 
 
-def _finished(item: Item, fut: Future[FileResult] | None) -> Item:
-    """The result if the file was done before the pool broke, else the file to do again."""
+Entry = tuple[list[Source] | FileResult, "Future[list[FileResult]] | None"]
+"""A batch of files and its task, or a result already known."""
+
+
+def _finished(item: list[Source] | FileResult, fut: Future[list[FileResult]] | None) -> list[Item]:
+    """The results of the files done before the pool broke, and the files to do again."""
+    if isinstance(item, FileResult):
+        return [item]
+    done: list[FileResult] = []
     if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
-        return fut.result()
-    return item
+        done = fut.result()
+    return [*done, *item[len(done) :]]
 
 
 class OrderedPool:
@@ -101,9 +123,11 @@ class OrderedPool:
     def __init__(self, spec: JobSpec, jobs: int, window: int | None = None) -> None:
         self.spec = spec
         self.jobs = jobs
-        self.window = window or jobs * 4
+        self.window = window or jobs * 4  # batches in flight
         self._executor: ProcessPoolExecutor | None = None
-        self.pending: deque[tuple[Item, Future[FileResult] | None]] = deque()
+        self._context = multiprocessing.get_context("fork")
+        self._stop = self._context.Event()
+        self.pending: deque[Entry] = deque()
         self.died = False  # a worker died: it may have left a temporary file
 
     def _start(self) -> ProcessPoolExecutor:
@@ -112,9 +136,9 @@ class OrderedPool:
         # bar starts its thread, so no thread is running when the process forks.
         self._executor = ProcessPoolExecutor(
             self.jobs,
-            mp_context=multiprocessing.get_context("fork"),
+            mp_context=self._context,
             initializer=_init_worker,
-            initargs=(self.spec,),
+            initargs=(self.spec, self._stop),
         )
         self._executor.submit(int).result()
         return self._executor
@@ -141,38 +165,51 @@ class OrderedPool:
         pending = self.pending
         it = iter(items)
         exhausted = False
+        batch: list[Source] = []
         while True:
             while not exhausted and len(pending) < self.window:
                 item = next(it, None)
                 if item is None:
                     exhausted = True
                 elif isinstance(item, FileResult):
+                    if batch:  # results stay in input order
+                        pending.append((batch, ex.submit(_work, batch)))
+                        batch = []
                     pending.append((item, None))
                 else:
-                    pending.append((item, ex.submit(_work, item)))
+                    batch.append(item)
+                    if len(batch) == BATCH:
+                        pending.append((batch, ex.submit(_work, batch)))
+                        batch = []
+            if exhausted and batch:
+                pending.append((batch, ex.submit(_work, batch)))
+                batch = []
             if not pending:
                 return
-            item, fut = pending[0]  # left in place until done, for drain() after Ctrl-C
+            entry, fut = pending[0]  # left in place until done, for drain() after Ctrl-C
             if fut is None:
                 pending.popleft()
-                assert isinstance(item, FileResult)
-                yield item
+                assert isinstance(entry, FileResult)
+                yield entry
                 continue
+            assert isinstance(entry, list)
             try:
-                result = fut.result()
+                results = fut.result()
             except BrokenProcessPool:
                 self.died = True
-                items_left = [_finished(i, f) for i, f in pending]
+                items_left = [x for i, f in pending for x in _finished(i, f)]
                 pending.clear()
                 yield from self._recover(items_left)
                 ex = self._start()
                 continue
             except Exception as exc:  # process_file never raises; a result that cannot travel
-                assert isinstance(item, Source)
-                result = _died(item)
-                result.detail = f"internal error in the worker: {type(exc).__name__}"
+                results = []
+                for source in entry:
+                    result = _died(source)
+                    result.detail = f"internal error in the worker: {type(exc).__name__}"
+                    results.append(result)
             pending.popleft()
-            yield result
+            yield from results
 
     def _recover(self, items: list[Item]) -> Iterator[FileResult]:
         """After a worker died: retry the files in flight one by one in a fresh pool."""
@@ -183,15 +220,17 @@ class OrderedPool:
                 continue
             ex = self._executor or self._start()
             try:
-                yield ex.submit(_work, item).result()
+                yield from ex.submit(_work, [item]).result()
             except BrokenProcessPool:
                 self._terminate()
                 yield _died(item)
         self._terminate()
 
     def drain(self) -> Iterator[FileResult]:
-        """After Ctrl-C: cancel what has not started; hand back, in order, what finishes. A
-        second Ctrl-C terminates the workers (the caller then removes temporary files)."""
+        """After Ctrl-C: start no other file (cancel what has not started, and tell the workers
+        to end their batches); hand back, in order, what finishes. A second Ctrl-C terminates
+        the workers (the caller then removes temporary files)."""
+        self._stop.set()
         pending = self.pending
         for _, fut in pending:
             if fut is not None:
@@ -204,10 +243,10 @@ class OrderedPool:
                     yield item
                 elif not fut.cancelled():
                     try:
-                        result = fut.result()
-                    except Exception:  # e.g. BrokenProcessPool: the file was not finished
+                        results = fut.result()
+                    except Exception:  # e.g. BrokenProcessPool: the files were not finished
                         continue
-                    yield result
+                    yield from results
         except KeyboardInterrupt:
             self._terminate()
 

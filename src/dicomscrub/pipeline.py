@@ -7,6 +7,7 @@ the audit) without ever recording an original value.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import enum
 import io
@@ -14,17 +15,23 @@ import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.filereader import read_sequence
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset, read_sequence
+from pydicom.filewriter import write_data_element
+from pydicom.hooks import raw_element_vr
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.valuerep import PersonName
+from pydicom.values import converters
 
 from dicomscrub.actions import Action, Effect, resolve
 from dicomscrub.dictionary import ensure_registered, keyword_for, vm_of, vr_of
+from dicomscrub.encode import write_elements
 from dicomscrub.private import (
     SEQUENCE_TAG,
     BlockStatus,
@@ -140,6 +147,23 @@ class ScrubResult:
 
 
 @dataclass
+class LaneResult:
+    """What was decided for top-level elements that were never parsed (see
+    :mod:`dicomscrub.lanes`): their private audit rows in tag order, and how many counted as
+    changes."""
+
+    private: list[tuple[int, PrivateRecord]] = field(default_factory=list)
+    creators: list[tuple[int, PrivateRecord]] = field(default_factory=list)
+    """Rows of Private Creators removed unparsed with their blocks, in tag order."""
+    changes: int = 0
+    context: tuple[bytes, bool, bool] | None = None
+    """How the data set is encoded: (its Specific Character Set element as read, implicit VR,
+    little endian); set when the elements :meth:`Scrubber.scrub` adds may be given as bytes."""
+    written: list[tuple[int, bytes]] = field(default_factory=list)
+    """Elements the scrub added as bytes (written as they are, in tag order), not to ``ds``."""
+
+
+@dataclass
 class _State:
     """Per-file state of one scrub."""
 
@@ -159,6 +183,13 @@ def is_structural_uid_tag(tag: int) -> bool:
     keyword = keyword_for(tag)
     return keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in STRUCTURAL_UID_KEYWORDS
 
+
+LANE_PARSE, LANE_KEEP, LANE_DROP, LANE_REPLACE = 0, 1, 2, 3
+RECORD_TAGS = (0x00120062, 0x00120063, 0x00120064, 0x00280303)
+"""What the scrub adds to every data set (Patient Identity Removed, De-identification Method and
+its codes, Longitudinal Temporal Information Modified)."""
+"""What :meth:`Scrubber.standard_lane` says about a top-level element read from its bytes."""
+_CACHE_LIMIT = 100_000
 
 MAPPED_KEYWORDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 """The top-level attributes whose original -> new values go to the --mapping-out crosswalk."""
@@ -214,6 +245,41 @@ def looks_like_items(raw: bytes) -> bool:
 
 _ITEM, _ITEM_END, _SEQ_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0DD)
 _UNDEFINED = 0xFFFFFFFF
+
+
+_FIXED_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "SV": 8, "UV": 8}
+"""Binary VRs whose decoding fails (BytesLengthException) when the length is not a multiple."""
+
+
+def decodes(vr: str, length: int) -> bool:
+    """pydicom decodes a value of this VR and length without raising: a VR it has a converter
+    for (not an ambiguous one, which it corrects from other elements first), a whole number of
+    values for binary numbers."""
+    if len(vr) != 2 or vr not in converters:
+        return False
+    size = _FIXED_SIZE.get(vr)
+    return size is None or length % size == 0
+
+
+def undecoded_vr(ds: Dataset, tag: int) -> str | None:
+    """The VR pydicom gives the still undecoded element ``tag`` of ``ds`` when it decodes it, if
+    that VR is not SQ and decoding could not fail; otherwise None (decode it to find out).
+
+    Decoding costs tens of microseconds per element, and most private elements are removed: an
+    element that is removed and cannot hold a sequence need not be decoded at all. Elements whose
+    decoding would raise are left to the decoder, so that they fail exactly as before.
+    """
+    raw: Any = ds.get_item(tag)  # typed as DataElement, but raw when never decoded
+    if not isinstance(raw, RawDataElement) or raw.length == _UNDEFINED or raw.value is None:
+        return None
+    vr = raw.VR
+    if vr is None or vr == "UN":
+        found: dict[str, str] = {}
+        raw_element_vr(raw, found, ds=ds)  # the lookup decoding does (dictionaries, creator)
+        vr = found.get("VR")
+    if vr is None or vr == "SQ" or not decodes(vr, raw.length):
+        return None
+    return str(vr)
 
 
 def _header(raw: bytes, pos: int, end: int) -> tuple[tuple[int, int], int] | None:
@@ -372,14 +438,35 @@ class Scrubber:
             r.action is Action.C
             for r in (*profile.exact.values(), *profile.masks, *profile.creator_masks)
         )
+        # Decisions that depend only on the profile and the element (never on the file), cached
+        # for the life of the worker: see _undeclared_removal and standard_lane.
+        self._removals: dict[tuple[int, str], tuple[PrivateRecord, bool] | None] = {}
+        self._standard_lanes: dict[tuple[int, str | None, bool], tuple[int, str | None]] = {}
+        self.lane_memo: dict[object, Any] = {}  # for dicomscrub.lanes: outcomes by element
+        self._recorded_cache: dict[tuple[str, bytes, bool, bool], list[tuple[int, bytes]]] = {}
+        self._replacements: dict[tuple[int, str | None, bool, bool, bytes], tuple[bytes, int]] = {}
+
+    @property
+    def lanes_allowed(self) -> bool:
+        """Top-level elements may be kept or removed from their bytes, unparsed (see
+        :mod:`dicomscrub.lanes`), unless the profile cleans (C): cleaning collects identifying
+        values from every element of the data set first, which decodes them all."""
+        return not self._needs_tokens
 
     # ---- entry point -------------------------------------------------------------------------
 
-    def scrub(self, ds: Dataset, decisions: list[Decision] | None = None) -> ScrubResult:
+    def scrub(
+        self,
+        ds: Dataset,
+        decisions: list[Decision] | None = None,
+        lanes: LaneResult | None = None,
+    ) -> ScrubResult:
         """De-identify ``ds`` in place (file meta excluded; see :meth:`scrub_file_meta`).
 
         With a ``decisions`` list, one :class:`Decision` per standard element visited is appended
-        to it; without one (``run``), nothing is recorded."""
+        to it; without one (``run`` without its leak check), nothing is recorded. ``lanes``: the
+        audit rows of top-level private elements removed before ``ds`` was parsed, merged into
+        the audit in tag order."""
         result = ScrubResult()
         patient_id = _text_value(ds, "PatientID")
         patient = patient_id or _text_value(ds, "StudyInstanceUID")
@@ -392,9 +479,18 @@ class Scrubber:
             decisions=decisions,
         )
         before = {kw: _text_value(ds, kw) for kw in MAPPED_KEYWORDS} if self.collect_mapping else {}
-        self._dataset(ds, "", state, replace_uids=False)
+        if lanes is not None:
+            result.changed += lanes.changes
+        self._dataset(ds, "", state, replace_uids=False, lanes=lanes)
         self._rewrite_characteristics(ds, state)
-        self._record_method(ds, state)
+        if (
+            lanes is not None
+            and lanes.context is not None
+            and not any(tag in ds for tag in RECORD_TAGS)
+        ):
+            lanes.written = self._recorded(state, lanes.context)
+        else:
+            self._record_method(ds, state)
         for keyword, original in before.items():
             if original:
                 result.mapping.append((original, _text_value(ds, keyword), keyword))
@@ -422,12 +518,27 @@ class Scrubber:
 
     # ---- walking -----------------------------------------------------------------------------
 
-    def _dataset(self, ds: Dataset, prefix: str, state: _State, replace_uids: bool) -> None:
+    def _dataset(
+        self,
+        ds: Dataset,
+        prefix: str,
+        state: _State,
+        replace_uids: bool,
+        lanes: LaneResult | None = None,
+    ) -> None:
         creators = private_creators(ds)
         kept_blocks: set[tuple[int, int]] = set()
         creator_tags: list[int] = []
+        records = state.result.private
+        pending = lanes.private if lanes is not None else []
+        pending_tags = [tag for tag, _ in pending]
+        next_lane = 0
         for base_tag in list(ds.keys()):
             tag = int(base_tag)
+            if next_lane < len(pending_tags) and pending_tags[next_lane] < tag:
+                upto = bisect.bisect_left(pending_tags, tag, next_lane)
+                records.extend(record for _, record in pending[next_lane:upto])
+                next_lane = upto
             group, element = tag >> 16, tag & 0xFFFF
             if element == 0x0000:  # group length: recomputed on write when needed, else dropped
                 if state.decisions is not None:
@@ -463,7 +574,13 @@ class Scrubber:
                     kept_blocks.add(block)
                 continue
             self._standard(ds, tag, prefix, state, replace_uids)
+        records.extend(record for _, record in pending[next_lane:])
+        lane_creators = lanes.creators if lanes is not None else []
+        next_creator = 0
         for ctag in creator_tags:
+            while next_creator < len(lane_creators) and lane_creators[next_creator][0] < ctag:
+                records.append(lane_creators[next_creator][1])
+                next_creator += 1
             block = (ctag >> 16, ctag & 0xFF)
             creator = creators.get(block, "")
             path = prefix + format_tag(ctag)
@@ -478,23 +595,32 @@ class Scrubber:
                 state.result.private.append(
                     PrivateRecord(path, creator, status, "removed", "creator-of-removed-block")
                 )
+        records.extend(record for _, record in lane_creators[next_creator:])
 
     def _standard(
         self, ds: Dataset, tag: int, prefix: str, state: _State, replace_uids: bool
     ) -> None:
         rule = self.profile.standard_rule(tag)
-        fast = state.decisions is None  # explain records every element: no shortcuts then
-        if (
-            fast
-            and rule is not None
-            and rule.action is Action.X
-            and not self._may_hold_items(ds, tag)
-        ):
+        # Removed or kept without decoding the value; recorded all the same when asked (explain,
+        # the leak check), so that what is written never depends on what is recorded.
+        effect: Effect | None = None
+        if rule is not None and rule.action is Action.X and not self._may_hold_items(ds, tag):
+            del_vr = ds.get_item(tag).VR or vr_of(tag) or "UN"
             del ds[tag]  # removed: no need to decode the value first
             state.result.changed += 1
+            effect, action, vr = Effect.REMOVE, Action.X, del_vr
+        elif not replace_uids and self._kept_as_is(ds, tag, rule):
+            # left as read: written back byte for byte, never decoded
+            if state.decisions is None:
+                return
+            action = rule.action if rule is not None else self.profile.default
+            effect, vr = Effect.KEEP, ds.get_item(tag).VR or vr_of(tag) or "UN"
+        if effect is not None:
+            if state.decisions is not None:
+                basis = Basis.RULE if rule is not None else Basis.DEFAULT
+                path = prefix + format_tag(tag)
+                state.decisions.append(Decision(path, tag, vr, action, effect, basis, rule))
             return
-        if fast and not replace_uids and self._kept_as_is(ds, tag, rule):
-            return  # left as read: written back byte for byte, never decoded
         elem = ds[tag]
         if elem.VR == "UN":
             elem = self._retype(ds, elem)
@@ -513,16 +639,102 @@ class Scrubber:
         vr = raw.VR or vr_of(tag)
         return vr in (None, "SQ", "UN") or getattr(raw, "length", 0) == 0xFFFFFFFF
 
+    def keeps_unchanged(self, tag: int, vr: str | None) -> bool:
+        """A standard element of this tag and VR is kept byte for byte wherever it stands, never
+        decoded (see :meth:`_kept_as_is`)."""
+        return self._keeps_vr(vr, self.profile.standard_rule(tag))
+
     def _kept_as_is(self, ds: Dataset, tag: int, rule: Rule | None) -> bool:
         """True for an element kept without any change (K on a value that is not a sequence,
         UID, date or time, or of unknown VR), judged without decoding its value."""
-        vr = ds.get_item(tag).VR or vr_of(tag)
+        return self._keeps_vr(ds.get_item(tag).VR or vr_of(tag), rule)
+
+    def _keeps_vr(self, vr: str | None, rule: Rule | None) -> bool:
         if not vr or vr in ("SQ", "UN", "UI") or vr in DATE_VRS or " or " in vr:
             return False
         if vr == "AS" and self.profile.age_cap_years is not None:
             return False
         action = rule.action if rule is not None else self.profile.default
         return resolve(action, False) is Effect.KEEP
+
+    def standard_lane(
+        self, tag: int, vr: str | None, plain: bool = False
+    ) -> tuple[int, str | None]:
+        """For a top-level standard element with a value of defined length, read with VR ``vr``
+        (None in implicit VR): LANE_KEEP when :meth:`_standard` would leave it as read,
+        LANE_DROP when it would remove it undecoded (rule X, cannot hold items), LANE_REPLACE
+        when it would give it a new value that does not depend on the old one (Z, or D with a
+        fixed dummy: see :meth:`replacement`), else LANE_PARSE; and the VR pydicom decodes it
+        with (None if not known without the other elements). ``plain``: a sequence holds no
+        element of an odd group at any depth, so removing or emptying it audits nothing.
+        Depends on the profile and the element only, so it is cached."""
+        key = (tag, vr, plain)
+        found = self._standard_lanes.get(key)
+        if found is not None:
+            return found
+        rule = self.profile.standard_rule(tag)
+        known = vr or vr_of(tag)
+        exact = vr
+        if vr is None:
+            try:
+                exact = dictionary_VR(tag)
+            except KeyError:
+                exact = None
+        if exact is not None and (
+            " or " in exact or exact in ("UN", "UI") or (exact == "SQ" and not plain)
+        ):
+            exact = None  # corrected from other elements, retyped, value-dependent, or audited
+        lane = LANE_PARSE
+        if rule is not None and rule.action is Action.X:
+            if known not in (None, "SQ", "UN") or (exact == "SQ" and known == "SQ"):
+                lane = LANE_DROP
+        elif self._keeps_vr(known, rule):
+            lane = LANE_KEEP
+        elif exact is not None:
+            if rule is not None:
+                action = rule.action
+            else:
+                action = self.profile.unlisted_dates if exact in DATE_VRS else self.profile.default
+            effect = resolve(action, exact == "SQ")
+            if effect is Effect.EMPTY or (
+                effect is Effect.DUMMY and (rule is None or rule.pseudonym is None)
+            ):
+                lane = LANE_REPLACE
+        found = (lane, exact)
+        self._standard_lanes[key] = found
+        return found
+
+    def replacement(
+        self, tag: int, vr: str | None, element: bytes, charset: bytes, implicit: bool, little: bool
+    ) -> tuple[bytes, int] | None:
+        """The bytes the encoder writes for a top-level element whose LANE_REPLACE decision gives
+        it a value that does not depend on the old one, and how many changes that counts; None
+        if that cannot be found here (then the element is parsed).
+
+        Found by doing exactly what the parsed path does, once per (element, VR, encoding,
+        character set): pydicom reads ``element`` (with the data set's Specific Character Set
+        element ``charset``), :meth:`_standard` applies the profile, pydicom encodes the result.
+        """
+        key = (tag, vr, implicit, little, charset)
+        found = self._replacements.get(key)
+        if found is not None:
+            return found
+        try:
+            mini = read_dataset(io.BytesIO(charset + element), implicit, little)
+            state = _State(tokens=[], patient="", result=ScrubResult())
+            self._standard(mini, tag, "", state, replace_uids=False)
+            if tag not in mini or state.result.private:
+                return None
+            fp = DicomBytesIO()
+            fp.is_implicit_VR, fp.is_little_endian = implicit, little
+            write_data_element(fp, mini[tag], mini.get("SpecificCharacterSet", "iso8859"))
+        except Exception:
+            return None
+        found = (fp.getvalue(), state.result.changed)
+        if len(self._replacements) >= _CACHE_LIMIT:
+            self._replacements.clear()
+        self._replacements[key] = found
+        return found
 
     def action_for(
         self, elem: DataElement, replace_uids: bool = False
@@ -747,19 +959,40 @@ class Scrubber:
     ) -> bool:
         """Apply the profile to one private element; True when the element stays.
 
-        The order of precedence is documented in :mod:`dicomscrub.private`.
+        The order of precedence is documented in :mod:`dicomscrub.private`. An element that is
+        removed is never decoded when its VR can be known without decoding it (see
+        :func:`undecoded_vr`); every other outcome decodes it first, as before.
         """
         path = prefix + format_tag(tag)
-        elem = ds[tag]
+        vr = undecoded_vr(ds, tag)
+        elem: DataElement | None = None
+        if vr is None:
+            elem = ds[tag]
+            vr = elem.VR
+        is_seq = vr == "SQ"
         group, byte = tag >> 16, tag & 0xFF
         if (tag & 0xFFFF) < 0x1000 or creator is None:
             state.result.private.append(
                 PrivateRecord(path, creator or "", "UNDECLARED", "removed", "no-private-creator")
             )
-            self._drop_nested_private(elem, path, state)
+            if elem is not None:
+                self._drop_nested_private(elem, path, state)
             del ds[tag]
             return False
         decl = find_declaration(state.declarations, group, creator)
+        if decl is None and elem is None and not is_seq:
+            removal = self.undeclared_removal(tag, creator)
+            if removal is not None:  # the common case: removed, audited, never decoded
+                record, counts = removal
+                if prefix:
+                    record = PrivateRecord(
+                        path, creator, record.block_status, "removed", record.basis, record.detail
+                    )
+                state.result.private.append(record)
+                if counts:
+                    state.result.changed += 1
+                del ds[tag]
+                return False
         status = decl.status.value if decl is not None else BlockStatus.UNDECLARED.value
         rule = self.profile.private_rule_for(tag, creator)
         action = rule.action if rule is not None else self.profile.default
@@ -768,7 +1001,7 @@ class Scrubber:
         if action is Action.C:
             table_hit, profile_hit = self.safe_hits(tag, creator)
             verdict = safe_verdict(decl, byte, table_hit, profile_hit)
-        elif not catch_all and resolve(action, elem.VR == "SQ") is Effect.KEEP:
+        elif not catch_all and resolve(action, is_seq) is Effect.KEEP:
             flagged = identifying_verdict(decl, byte)
             if flagged is not None:
                 assert rule is not None
@@ -778,19 +1011,72 @@ class Scrubber:
                     flagged.fate, flagged.basis, flagged.status, flagged.action, detail
                 )
         if verdict is not None:
+            if verdict.fate is Fate.REMOVE and elem is None:  # not a sequence: nothing inside
+                status = verdict.status.value
+                state.result.private.append(
+                    PrivateRecord(path, creator, status, "removed", verdict.basis, verdict.detail)
+                )
+                del ds[tag]
+                return False
+            if elem is None:
+                elem = ds[tag]
             return self._apply_verdict(ds, elem, verdict, path, creator, state)
-        effect = resolve(action, elem.VR == "SQ")
+        effect = resolve(action, is_seq)
         basis = "basic-profile" if catch_all and action is Action.X else "profile-rule"
         detail = "" if rule is None else f"{rule.source}: {rule.key} {rule.action.value}"
         if effect is Effect.KEEP:
+            if elem is None:
+                elem = ds[tag]
             return self._keep_private(ds, elem, path, creator, status, basis, detail, state)
         decision = {Effect.REMOVE: "removed", Effect.EMPTY: "emptied"}.get(effect, "replaced")
         state.result.private.append(PrivateRecord(path, creator, status, decision, basis, detail))
+        if effect is Effect.REMOVE and elem is None:  # not a sequence: nothing inside to audit
+            state.result.changed += 1
+            del ds[tag]
+            return False
+        if elem is None:
+            elem = ds[tag]
         self._apply(ds, elem, effect, rule, prefix, state, replace_uids=False)
         if effect is Effect.REMOVE:
             return False
         state.present.add((group, creator))
         return True
+
+    def undeclared_removal(self, tag: int, creator: str) -> tuple[PrivateRecord, bool] | None:
+        """The audit row (with the top-level path) when the profile removes the private element
+        ``tag`` of a block of ``creator`` that the file does not declare in (0008,0300), for an
+        element that is not a sequence; and whether that counts as a change. None when such an
+        element is not simply removed. The same decision as :meth:`_private` takes for it,
+        cached: it depends on the profile, the tag and the creator only."""
+        key = (tag, creator)
+        if key in self._removals:
+            return self._removals[key]
+        rule = self.profile.private_rule_for(tag, creator)
+        action = rule.action if rule is not None else self.profile.default
+        catch_all = rule is None or rule.selector == PRIVATE
+        undeclared = BlockStatus.UNDECLARED.value
+        out: tuple[PrivateRecord, bool] | None = None
+        if action is Action.C:
+            table_hit, profile_hit = self.safe_hits(tag, creator)
+            verdict = safe_verdict(None, tag & 0xFF, table_hit, profile_hit)
+            if verdict.fate is Fate.REMOVE:
+                path = format_tag(tag)
+                status = verdict.status.value
+                record = PrivateRecord(
+                    path, creator, status, "removed", verdict.basis, verdict.detail
+                )
+                out = (record, False)
+        elif resolve(action, False) is Effect.REMOVE:
+            basis = "basic-profile" if catch_all and action is Action.X else "profile-rule"
+            detail = "" if rule is None else f"{rule.source}: {rule.key} {rule.action.value}"
+            out = (
+                PrivateRecord(format_tag(tag), creator, undeclared, "removed", basis, detail),
+                True,
+            )
+        if len(self._removals) >= _CACHE_LIMIT:
+            self._removals.clear()
+        self._removals[key] = out
+        return out
 
     def _drop_nested_private(self, elem: DataElement, path: str, state: _State) -> None:
         """Audit the private elements inside the items of a sequence that is being dropped."""
@@ -951,6 +1237,39 @@ class Scrubber:
 
     # ---- bookkeeping -------------------------------------------------------------------------
 
+    def _recorded(
+        self, state: _State, context: tuple[bytes, bool, bool]
+    ) -> list[tuple[int, bytes]]:
+        """What :meth:`_record_method` adds to a data set that holds none of RECORD_TAGS, as the
+        encoder writes it: found once per worker (for each outcome of the dates and each
+        encoding) by doing just that to a data set holding only the character set."""
+        dates = _dates(state)
+        key = (dates, *context)
+        found = self._recorded_cache.get(key)
+        if found is None:
+            charset, implicit, little = context
+            mini = read_dataset(io.BytesIO(charset), implicit, little)
+            encodings = mini.get("SpecificCharacterSet", "iso8859")
+            probe = _State(tokens=[], patient="", result=ScrubResult())
+            probe.dates_shifted, probe.dates_kept = state.dates_shifted, state.dates_kept
+            added = Dataset()
+            added.set_original_encoding(implicit, little, mini._character_set)
+            self._record_method(added, probe)
+            found = []
+            for tag in sorted(added.keys(), key=int):
+                fp = DicomBytesIO()
+                fp.is_implicit_VR, fp.is_little_endian = implicit, little
+                one = Dataset()
+                one[tag] = added[tag]
+                one.set_original_encoding(implicit, little, one._character_set)
+                write_elements(fp, one, encodings)  # as the encoder writes it in the data set
+                found.append((int(tag), fp.getvalue()))
+            self._recorded_cache[key] = found
+        state.result.dates = dates
+        state.result.methods = tuple(m.label for m in self.methods)
+        state.result.method_codes = tuple(m.code for m in self.methods if m.code)
+        return found
+
     def _record_method(self, ds: Dataset, state: _State) -> None:
         """PS3.15 E.1.1: Patient Identity Removed, method text and codes (appended), and
         Longitudinal Temporal Information Modified set to what happened to the dates."""
@@ -977,16 +1296,20 @@ class Scrubber:
                 item.CodeMeaning = m.meaning or m.label
                 items.append(item)
             ds.DeidentificationMethodCodeSequence = Sequence(items)
-        if state.dates_shifted:
-            dates = "MODIFIED"
-        elif state.dates_kept:
-            dates = "UNMODIFIED"
-        else:
-            dates = "REMOVED"
+        dates = _dates(state)
         ds.LongitudinalTemporalInformationModified = dates
         state.result.dates = dates
         state.result.methods = tuple(labels)
         state.result.method_codes = tuple(m.code for m in codes if m.code)
+
+
+def _dates(state: _State) -> str:
+    """Longitudinal Temporal Information Modified (0028,0303): what happened to the dates."""
+    if state.dates_shifted:
+        return "MODIFIED"
+    if state.dates_kept:
+        return "UNMODIFIED"
+    return "REMOVED"
 
 
 def iter_private_tags(ds: Dataset) -> Iterable[int]:

@@ -44,7 +44,8 @@ from pydicom.uid import (
 from dicomscrub import __version__
 from dicomscrub.check import scrub_checked
 from dicomscrub.discover import Kind, Source, sniff
-from dicomscrub.encode import encode_file, write_elements
+from dicomscrub.encode import CannotSplice, MetaItems, encode_file, write_elements
+from dicomscrub.lanes import LanesRefused, Split, check_creators, split
 from dicomscrub.pipeline import PrivateRecord, Scrubber
 from dicomscrub.structure import UNDEFINED, BulkElement, Damaged, FileMap, scan
 from dicomscrub.writer import Collision, FileRange, OutputPlan, Part, probe, write_atomic
@@ -181,7 +182,8 @@ def _read_exact(fh: BinaryIO, start: int, end: int) -> bytes:
 class Job:
     """Everything a worker needs, built once per process.
 
-    ``stream=False`` forces the full path for every file (used to check that both paths agree).
+    ``stream=False`` forces the full path for every file (used to check that both paths agree);
+    ``lanes=False`` parses every element (see :mod:`dicomscrub.lanes`; also to check).
     """
 
     def __init__(
@@ -192,12 +194,14 @@ class Job:
         stream: bool = True,
         leak_check: bool = True,
         dry_run: bool = False,
+        lanes: bool = True,
     ) -> None:
         self.scrubber = scrubber
         self.plan = plan
         self.stream = stream
         self.leak_check = leak_check  # off only to measure what it costs (benchmarks/)
         self.dry_run = dry_run
+        self.lanes = lanes
 
 
 @dataclass
@@ -208,6 +212,7 @@ class _Loaded:
     pixel: BulkElement | None = None  # set when Pixel Data is copied by range
     fd: int = -1
     syntax_matches: bool = True  # the data set is encoded as its transfer syntax says
+    lanes: Split | None = None  # elements kept or removed unparsed
 
 
 def process_file(source: Source, job: Job) -> FileResult:
@@ -263,8 +268,17 @@ def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) ->
         return result
     fmap = scan(fh, size, kind)
     try:
-        loaded = _load(fh, fmap, job)
-    except (Damaged, OSError):
+        return _process_map(fh, fmap, source, job, result, lanes=job.lanes)
+    except (LanesRefused, CannotSplice):
+        return _process_map(fh, fmap, source, job, result, lanes=False)
+
+
+def _process_map(
+    fh: BinaryIO, fmap: FileMap, source: Source, job: Job, result: FileResult, *, lanes: bool
+) -> FileResult:
+    try:
+        loaded = _load(fh, fmap, job, lanes=lanes)
+    except (Damaged, OSError, LanesRefused):
         raise
     except Exception as exc:
         result.status = Status.REJECTED
@@ -301,7 +315,7 @@ def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) ->
         return result
     try:
         return _deidentify(loaded, meta, source, job, result)
-    except (Damaged, OSError):
+    except (Damaged, OSError, LanesRefused, CannotSplice):
         raise
     except Exception as exc:
         result.status = Status.FAILED
@@ -354,12 +368,16 @@ def _streamable(fmap: FileMap, job: Job) -> BulkElement | None:
     return pixel
 
 
-def _load(fh: BinaryIO, fmap: FileMap, job: Job) -> _Loaded:
+def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
     pixel = _streamable(fmap, job)
     if pixel is None:
         return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=fmap.syntax_matches)
     prefix = b"\0" * 128 if fmap.kind is Kind.BARE_META else b""
-    ds = pydicom.dcmread(io.BytesIO(prefix + _read_exact(fh, 0, pixel.start)), force=True)
+    header = _read_exact(fh, 0, pixel.start)
+    sp = split(fmap, header, job.scrubber, originals=job.leak_check) if lanes else None
+    if sp is not None and sp.parsed == 0:
+        sp = None  # nothing to parse: not a data set pydicom would read as one
+    ds = pydicom.dcmread(io.BytesIO(prefix + (header if sp is None else sp.head)), force=True)
     if ds.original_encoding != (fmap.implicit, fmap.little):
         return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=False)  # read differently
     if pixel.end < fmap.size:
@@ -369,7 +387,9 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job) -> _Loaded:
         )
         for tag, elem in trailing.items():
             ds[tag] = elem
-    return _Loaded(ds, pixel, fh.fileno())
+    if sp is not None:
+        check_creators(ds, sp)
+    return _Loaded(ds, pixel, fh.fileno(), lanes=sp)
 
 
 def _element_header(bulk: BulkElement, implicit: bool, little: bool) -> bytes:
@@ -387,41 +407,42 @@ def _deidentify(
     ds = loaded.ds
     ts = _transfer_syntax(ds)
     sop_class = ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID")
-    scrub, leaks_in = scrub_checked(job.scrubber, ds, job.leak_check)
+    lanes = loaded.lanes
+    scrub, leaks_in = scrub_checked(job.scrubber, ds, job.leak_check, lanes)
     result.private = scrub.private
     result.mapping = scrub.mapping
     result.methods = scrub.methods
     result.method_codes = scrub.method_codes
 
-    new_meta = FileMetaDataset()
-    new_meta.FileMetaInformationVersion = b"\x00\x01"
+    new_meta: MetaItems = [(0x00020001, "OB", b"\x00\x01")]
     if sop_class:
-        new_meta.MediaStorageSOPClassUID = UID(str(sop_class))
+        new_meta.append((0x00020002, "UI", UID(str(sop_class))))
     sop_instance = ds.get("SOPInstanceUID")
     if sop_instance:
-        new_meta.MediaStorageSOPInstanceUID = UID(str(sop_instance))
+        new_meta.append((0x00020003, "UI", UID(str(sop_instance))))
     elif meta.get("MediaStorageSOPInstanceUID"):
-        new_meta.MediaStorageSOPInstanceUID = UID(
-            job.scrubber.pseudo.uid(str(meta.MediaStorageSOPInstanceUID))
-        )
-    new_meta.TransferSyntaxUID = ts
-    new_meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    new_meta.ImplementationVersionName = IMPLEMENTATION_VERSION
-    ds.file_meta = new_meta
+        new_uid = job.scrubber.pseudo.uid(str(meta.MediaStorageSOPInstanceUID))
+        new_meta.append((0x00020003, "UI", UID(new_uid)))
+    new_meta.append((0x00020010, "UI", ts))
+    new_meta.append((0x00020012, "UI", IMPLEMENTATION_CLASS_UID))
+    new_meta.append((0x00020013, "SH", IMPLEMENTATION_VERSION))
     ds.preamble = b"\0" * 128
     rel_out = job.plan.relative_path(ds, source, job.scrubber.pseudo)
 
     pixel = loaded.pixel
     after = Dataset()
     if pixel is not None:
-        for tag in [t for t in ds.keys() if t > pixel.tag]:  # noqa: SIM118
+        for tag in [t for t in ds.keys() if int(t) > pixel.tag]:  # noqa: SIM118
             after[tag] = ds[tag]
             del ds[tag]
     if not loaded.syntax_matches:
         # read in another encoding than its transfer syntax says: decode every element still
         # as read (kept as is), so that pydicom can encode it as the transfer syntax says
         ds.walk(lambda d, e: None)
-    parts: list[Part] = [encode_file(ds, ts)]
+    kept = None
+    if lanes is not None:
+        kept = sorted(lanes.kept + lanes.lane.written) if lanes.lane.written else lanes.kept
+    parts: list[Part] = [encode_file(ds, ts, new_meta, kept)]
     tail_bytes = b""
     if pixel is not None:
         implicit, little = ts.is_implicit_VR, ts.is_little_endian
@@ -441,7 +462,7 @@ def _deidentify(
     # copied unchanged) for the input's identifying values; a file that would leak is not written.
     header = parts[0]
     assert not isinstance(header, FileRange)
-    leak = leaks_in(bytes(header) + tail_bytes)
+    leak = leaks_in(bytes(header), tail_bytes)
     if leak:
         result.status, result.detail = Status.REJECTED, leak
         return result

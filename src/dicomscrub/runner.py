@@ -227,7 +227,7 @@ class _Resume:
         root = self._roots.get(source.root_index)
         if root is None:
             root = self._roots[source.root_index] = source.root.resolve()
-        return input_id(self.plan.key, root, source.rel)
+        return input_id(self.plan.key, root, source.rel, resolved=True)
 
     def item(self, source: Source) -> Item:
         """The source itself, or its result when an earlier run already wrote it."""

@@ -77,9 +77,11 @@ def run_digest(
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def input_id(key: Key, root: Path, rel: str) -> str:
-    """HMAC of an input's root and relative path: names it in the state and in quarantine."""
-    return key.digest("input-path", f"{root.resolve()}\0{rel}").hex()[:32]
+def input_id(key: Key, root: Path, rel: str, *, resolved: bool = False) -> str:
+    """HMAC of an input's root and relative path: names it in the state and in quarantine.
+    ``resolved``: ``root`` is already resolved (not resolved again, file after file)."""
+    real = root if resolved else root.resolve()
+    return key.digest("input-path", f"{real}\0{rel}").hex()[:32]
 
 
 def input_fingerprint(key: Key, size: int, mtime_ns: int) -> str:

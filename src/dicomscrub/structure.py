@@ -14,12 +14,14 @@ and leaves the checks to the parser.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from pydicom.datadict import dictionary_VR
 
+from dicomscrub.dictionary import ensure_registered
 from dicomscrub.discover import Kind
 from dicomscrub.tags import format_tag
 
@@ -58,6 +60,11 @@ class BulkElement:
     end: int  # offset just after the element (after the delimiter for undefined length)
 
 
+TopElement = tuple[int, bytes | None, int, int, int, int]
+"""A top-level element as found: (tag, VR as written or None in implicit VR, offset of its tag,
+offset of its value, length as declared, offset just after it)."""
+
+
 @dataclass(frozen=True)
 class FileMap:
     """The structure of one file: what :func:`scan` found."""
@@ -70,6 +77,9 @@ class FileMap:
     little: bool
     deflated: bool
     pixel: BulkElement | None
+    elements: tuple[TopElement, ...] = ()  # the top-level data set's elements, in file order
+    odd_inside: frozenset[int] = frozenset()
+    """Top-level elements whose items hold an element of an odd group, at any depth."""
 
     @property
     def syntax_matches(self) -> bool:
@@ -90,19 +100,19 @@ class _Reader:
     def __init__(self, fh: BinaryIO, size: int) -> None:
         self.fh = fh
         self.size = size
-        self._base = 0
-        self._buf = b""
+        self.base = 0  # the file offset of buf: the current read-ahead window
+        self.buf = b""
 
     def read(self, pos: int, n: int, ahead: bool = True) -> bytes:
-        off = pos - self._base
-        if off >= 0 and off + n <= len(self._buf):
-            return self._buf[off : off + n]
+        off = pos - self.base
+        if off >= 0 and off + n <= len(self.buf):
+            return self.buf[off : off + n]
         self.fh.seek(pos)
         if not ahead:  # e.g. fragment headers megabytes apart: read just the header
             return self.fh.read(n)
-        self._buf = self.fh.read(max(n, _WINDOW))
-        self._base = pos
-        return self._buf[:n]
+        self.buf = self.fh.read(max(n, _WINDOW))
+        self.base = pos
+        return self.buf[:n]
 
 
 def _damaged(what: str, tag: int | None, pos: int) -> Damaged:
@@ -115,6 +125,12 @@ class _Walker:
         self.r = reader
         self.e = "<" if little else ">"
         self.pixel: BulkElement | None = None
+        self.top: list[TopElement] = []
+        self.odd_inside: set[int] = set()
+        self._odd = False  # an element of an odd group was met inside the current top element
+        self._hh = struct.Struct(self.e + "HH")
+        self._l = struct.Struct(self.e + "L")
+        self._h = struct.Struct(self.e + "H")
 
     def tag_at(self, pos: int, ahead: bool = True) -> tuple[int, int]:
         raw = self.r.read(pos, 8, ahead)
@@ -130,18 +146,30 @@ class _Walker:
         offset after it (after the delimiter item when ``end`` is None)."""
         if depth > MAX_DEPTH:
             raise _damaged("sequences nested too deeply", None, pos)
-        limit = self.r.size if end is None else end
+        r = self.r
+        limit = r.size if end is None else end
         if not top and not implicit and pos + 6 <= limit:
-            first_vr = self.r.read(pos + 4, 2)
+            first_vr = r.read(pos + 4, 2)
             if not (0x40 < first_vr[0] < 0x5B and 0x40 < first_vr[1] < 0x5B):
                 implicit = True  # an item encoded in implicit VR inside explicit data (PS3.5 7.5)
+        tag_of, long_of, short_of = self._hh.unpack_from, self._l.unpack_from, self._h.unpack_from
+        elements = self.top if top else None
         previous = -1
         while pos < limit:
             if limit - pos < 8:
                 raise _damaged("file ends inside an element header (truncated)", None, pos)
-            raw = self.r.read(pos, 8)
-            group, elem = struct.unpack(self.e + "HH", raw[:4])
+            buf = r.buf
+            off = pos - r.base
+            if off < 0 or off + 8 > len(buf):  # outside the read-ahead window: move it
+                r.read(pos, 8)
+                buf = r.buf
+                off = pos - r.base
+                if off < 0 or off + 8 > len(buf):
+                    raise Damaged(f"file got shorter while being read (byte {pos})")
+            group, elem = tag_of(buf, off)
             tag = (group << 16) | elem
+            if group & 1 and not top:
+                self._odd = True
             if tag == ITEM_DELIMITER:
                 if end is None:
                     return pos + 8
@@ -154,21 +182,39 @@ class _Walker:
             vr: bytes | None
             if implicit or group == 0x0000:
                 vr = None
-                (length,) = struct.unpack(self.e + "L", raw[4:8])
+                (length,) = long_of(buf, off + 4)
                 value = pos + 8
             else:
-                vr = raw[4:6]
+                vr = buf[off + 4 : off + 6]
                 if vr not in VALID_VRS:
                     raise _damaged("unknown value representation", tag, pos)
                 if vr in LONG_VRS:
                     if limit - pos < 12:
                         raise _damaged("file ends inside an element header (truncated)", tag, pos)
-                    (length,) = struct.unpack(self.e + "L", self.r.read(pos + 8, 4))
+                    if off + 12 <= len(buf):
+                        (length,) = long_of(buf, off + 8)
+                    else:
+                        (length,) = self._l.unpack(r.read(pos + 8, 4))
                     value = pos + 12
                 else:
-                    (length,) = struct.unpack(self.e + "H", raw[6:8])
+                    (length,) = short_of(buf, off + 6)
                     value = pos + 8
-            pos = self.element(tag, vr, pos, value, length, limit, implicit, depth, top)
+            after = value + length
+            if (  # the common case, as element() would find it: a plain value that fits
+                length == UNDEFINED
+                or after > limit
+                or tag in PIXEL_TAGS
+                or vr == b"SQ"
+                or (vr is None and _dictionary_sq(tag))
+            ):
+                if top:
+                    self._odd = False
+                after = self.element(tag, vr, pos, value, length, limit, implicit, depth, top)
+                if top and self._odd:
+                    self.odd_inside.add(tag)
+            if elements is not None:
+                elements.append((tag, vr, pos, value, length, after))
+            pos = after
         if end is None:
             raise _damaged("file ends before the item delimiter (truncated)", None, pos)
         return pos
@@ -249,13 +295,20 @@ def length_small(pos: int, limit: int) -> bool:
     return limit - pos <= _WINDOW
 
 
+_SQ_TAGS: dict[int, bool] = {}
+
+
 def _dictionary_sq(tag: int) -> bool:
-    if (tag >> 16) % 2:
-        return False
-    try:
-        return bool(dictionary_VR(tag) == "SQ")
-    except KeyError:
-        return False
+    known = _SQ_TAGS.get(tag)
+    if known is None:
+        known = False
+        if not (tag >> 16) % 2:
+            with contextlib.suppress(KeyError):
+                known = bool(dictionary_VR(tag) == "SQ")
+        if len(_SQ_TAGS) > 100_000:
+            _SQ_TAGS.clear()
+        _SQ_TAGS[tag] = known
+    return known
 
 
 def _meta(reader: _Reader, pos: int) -> tuple[int, str | None]:
@@ -290,6 +343,7 @@ def _meta(reader: _Reader, pos: int) -> tuple[int, str | None]:
 
 def scan(fh: BinaryIO, size: int, kind: Kind) -> FileMap:
     """Check the structure of the file open as ``fh`` (``size`` bytes) and map it."""
+    ensure_registered()  # the dictionary says which implicit VR elements are sequences
     reader = _Reader(fh, size)
     start = {Kind.PART10: 132, Kind.BARE_META: 4}.get(kind, 0)
     pos, ts = _meta(reader, start) if start else (0, None)
@@ -309,4 +363,15 @@ def scan(fh: BinaryIO, size: int, kind: Kind) -> FileMap:
             implicit = found_implicit  # as pydicom reads it; the syntax mismatch is reported
     walker = _Walker(reader, little)
     walker.dataset(pos, size, implicit, 0, top=True)
-    return FileMap(kind, size, pos, ts, implicit, little, False, walker.pixel)
+    return FileMap(
+        kind,
+        size,
+        pos,
+        ts,
+        implicit,
+        little,
+        False,
+        walker.pixel,
+        tuple(walker.top),
+        frozenset(walker.odd_inside),
+    )

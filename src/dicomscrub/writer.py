@@ -96,30 +96,95 @@ class InputChanged(OSError):
     """The input file got shorter while it was being copied."""
 
 
+_folders: set[Path] = set()  # output folders this process made or found (not made again)
+_unnamed = hasattr(os, "O_TMPFILE")  # False once the file system or kernel refused it
+_proc: int | None = None  # /proc, to link an unnamed file by its descriptor
+
+
+def _link_unnamed(fd: int, target: Path) -> None:
+    """linkat(2) of the unnamed file open as ``fd`` to ``target`` (through /proc/self/fd,
+    following the link: os.link follows it only relative to a directory descriptor)."""
+    global _proc
+    if _proc is None:
+        _proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    os.link(f"self/fd/{fd}", target, src_dir_fd=_proc, follow_symlinks=True)
+
+
+def _folder(path: Path, *, again: bool = False) -> None:
+    if again:
+        _folders.discard(path)
+    if path not in _folders:
+        path.mkdir(parents=True, exist_ok=True)
+        if len(_folders) > 10_000:
+            _folders.clear()
+        _folders.add(path)
+
+
 def write_atomic(
     target: Path, data: bytes | memoryview | list[Part], *, fsync: bool = True
 ) -> None:
     """Write ``data`` (bytes, or parts: bytes and input ranges) to ``target`` atomically.
 
-    The parts go to a hidden temporary file in the target's folder, which is then hard-linked to
-    ``target``; the link fails if ``target`` exists, so nothing is ever overwritten
-    (:class:`Collision`) and no partial file is ever visible under a final name, whenever the
-    process is killed. With ``fsync`` the file is also flushed to disk before it is linked, so
-    that the same holds after a power loss or an operating system crash.
+    The parts go to an unnamed temporary file in the target's folder (``O_TMPFILE``; a hidden
+    named one where the file system cannot), which is then hard-linked to ``target``; the link
+    fails if ``target`` exists, so nothing is ever overwritten (:class:`Collision`) and no
+    partial file is ever visible under a final name, whenever the process is killed. With
+    ``fsync`` the file is also flushed to disk before it is linked, so that the same holds after
+    a power loss or an operating system crash.
     """
+    global _unnamed
     parts: list[Part] = data if isinstance(data, list) else [data]
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _folder(target.parent)
+    if _unnamed:
+        try:
+            fd = os.open(target.parent, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:  # the folder went away: make it again
+            _folder(target.parent, again=True)
+            fd = os.open(target.parent, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if exc.errno not in _NO_UNNAMED:
+                raise
+            _unnamed = False
+        else:
+            try:
+                _write_parts(fd, parts, fsync)
+                _link_unnamed(fd, target)
+                return
+            except FileExistsError:
+                raise Collision(same_content(target, parts)) from None
+            except OSError as exc:
+                if exc.errno not in _NO_UNNAMED:
+                    raise
+                _unnamed = False  # e.g. no /proc: write it again the other way
+            finally:
+                os.close(fd)
+    _write_named(target, parts, fsync)
+
+
+_NO_UNNAMED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT, errno.EXDEV, errno.EPERM}
+
+
+def _write_parts(fd: int, parts: list[Part], fsync: bool) -> None:
+    for part in parts:
+        if isinstance(part, FileRange):
+            copy_range(part, fd)
+        else:
+            _write_all(fd, part)
+    if fsync:
+        os.fsync(fd)
+
+
+def _write_named(target: Path, parts: list[Part], fsync: bool) -> None:
+    """write_atomic through a hidden named temporary file."""
     tmp = target.parent / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            for part in parts:
-                if isinstance(part, FileRange):
-                    copy_range(part, fd)
-                else:
-                    _write_all(fd, part)
-            if fsync:
-                os.fsync(fd)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:  # the folder went away: make it again
+            _folder(target.parent, again=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            _write_parts(fd, parts, fsync)
         finally:
             os.close(fd)
         try:

@@ -107,6 +107,9 @@ def test_padding_is_stripped_from_values_and_binary_text_runs_are_found() -> Non
     assert list(forms("LO", " MRN0012345\0")) == [("MRN0012345", "")]
     found = [f for f, _ in forms("UN", b"\x01\x02\x03SECRET^DOE\x00\x00\xff")]
     assert found == ["SECRET^DOE"]
+    # other printable bytes end a run; punctuation does not end a run that ends with it
+    found = [f for f, _ in forms("OB", b"\x01k#9Lq~Zx{DOE^JANE-\x00MRN0012345\x7f19700101. ")]
+    assert found == ["DOE^JANE", "MRN0012345", "19700101"]
 
 
 def test_readme_states_the_thresholds_the_code_uses() -> None:
@@ -114,7 +117,7 @@ def test_readme_states_the_thresholds_the_code_uses() -> None:
     assert f"a value with a letter needs at least **{identity.MIN_CHARS}** characters" in readme
     assert f"a value without a letter at least **{identity.MIN_DIGITS}** digits" in readme
     assert f"values longer than **{identity.MAX_CHARS}** characters" in readme
-    assert f"runs of at least {identity.MIN_BINARY_RUN} printable characters" in readme
+    assert f"runs of at least {identity.MIN_BINARY_RUN} text characters" in readme
 
 
 def test_mask_shows_only_the_first_character_and_the_length() -> None:

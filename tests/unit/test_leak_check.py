@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner, Result
 from pydicom.dataset import Dataset
 
+from dicomscrub import process as process_module
 from dicomscrub.cli import cli
+from dicomscrub.pseudonym import Key
 from dicomscrub.state import STATE_DIR
 
 BuildCT = Callable[..., Dataset]
@@ -221,3 +223,59 @@ def test_dry_run_refuses_a_crosswalk(tmp_path: Path, ct_tree: Path, key_file: Pa
 def _outputs(out: Path) -> list[Path]:
     """The files of an output tree, without dicomscrub's own state folder."""
     return [p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts]
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_values_removed_unparsed_are_searched_like_parsed_ones(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A private value and an X attribute removed from their bytes (never parsed) are still
+    identifying values of the input: found in a kept description, the file is rejected."""
+    from dicomscrub.discover import Source
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.profile.loader import load_profile
+    from dicomscrub.pseudonym import Pseudonymizer
+    from dicomscrub.writer import Layout, OutputPlan
+
+    profile = tmp_path / "keep.yaml"
+    profile.write_text(
+        "extends: [basic]\nrules:\n  - {keyword: StudyDescription, action: K}\n"
+        '  - {tag: "(0019,xx11)", creator: GEMS_ACQU_01, action: K}\n',
+        encoding="utf-8",
+    )
+    compiled = load_profile(str(profile), ())
+    unparsed: list[int] = []
+    real_split = process_module.split
+
+    def spy(*args: object, **kwargs: object) -> object:
+        found = real_split(*args, **kwargs)  # type: ignore[arg-type]
+        unparsed.extend(item.tag for item in (found.removed if found else []))
+        return found
+
+    monkeypatch.setattr(process_module, "split", spy)
+    # a full name of an X attribute kept in a description (a name component alone is not a leak
+    # in text the profile keeps); a private value kept in a private element
+    for word, place in (("Featherstonehaugh", "(0008,1030)"), ("Wolverhampton", "(0019,1011)")):
+        ds = make_ct()
+        ds[0x00191010].value = "Wolverhampton"  # GEMS_ACQU_01, undeclared: removed under basic
+        ds.OtherPatientNames = "Featherstonehaugh^Hugo"  # X under basic
+        ds.StudyDescription = "CT chest Hugo Featherstonehaugh" if word[0] == "F" else "CT"
+        ds.private_block(0x0019, "GEMS_ACQU_01").add_new(0x11, "LO", f"{word} General")
+        path = write_dicom(tmp_path / "in" / f"{word}.dcm", ds)
+        job = Job(
+            Scrubber(compiled, Pseudonymizer(key)),
+            OutputPlan(tmp_path / f"out-{lanes}", Layout.HIERARCHY, ("in",)),
+            lanes=lanes,
+        )
+        result = process_file(Source(path, 0, path.parent, path.name), job)
+        assert result.status is Status.REJECTED, (place, result.detail)
+        assert place in result.detail
+        assert word not in result.detail
+    if lanes:  # both values were removed from their bytes, never parsed
+        assert {0x00191010, 0x00101001} <= set(unparsed)

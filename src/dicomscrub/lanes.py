@@ -1,0 +1,399 @@
+"""Top-level elements kept or removed from their bytes, never parsed ("lanes").
+
+Most elements of a typical header are either kept exactly as read (standard attributes the profile
+keeps) or removed (private elements under the Basic Profile, attributes with action X). Parsing
+them with pydicom only to write them back byte for byte, or to delete them, was most of the work
+per file. The structural walk (:mod:`dicomscrub.structure`) has already located every top-level
+element, so :func:`split` sorts the elements before Pixel Data into three lanes before anything is
+parsed:
+
+* **kept**: written back as read, exactly as the encoder writes an undecoded element (its header,
+  then its value bytes), merged in tag order;
+* **removed**: private elements that the profile removes in a block the file does not declare in
+  (0008,0300), with the audit row :meth:`Scrubber.undeclared_removal` gives them, and standard
+  elements with action X; none of them can hold a sequence;
+* **parsed**: everything else, and everything the rest of the program reads or writes (see
+  :data:`ALWAYS_PARSED`).
+
+Each lane decision is the decision the scrubber takes for the parsed element, asked from the
+scrubber itself. Where a decision needs what pydicom would decode (the Private Creator of a block,
+the VR of an implicit VR or UN private element) and the bytes are not plain enough to know it
+without pydicom, the element is parsed. After parsing, the creators the decisions used are checked
+against what pydicom decoded; any difference refuses the lanes (:class:`LanesRefused`) and the file
+is processed again with every element parsed. A test checks that both ways give the same bytes and
+the same audit rows.
+
+The lanes are not used when the profile cleans (C), since cleaning collects identifying values from
+every element first, nor for elements after Pixel Data, nor for data sets holding file meta or
+command elements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from pydicom import config
+from pydicom.datadict import dictionary_VR, private_dictionary_VR
+from pydicom.dataset import Dataset
+
+from dicomscrub.dictionary import vr_of
+from dicomscrub.discover import Kind
+from dicomscrub.encode import PLAIN_CHARSETS
+from dicomscrub.identity import NUMERIC_VRS
+from dicomscrub.pipeline import (
+    LANE_DROP,
+    LANE_KEEP,
+    LANE_PARSE,
+    LANE_REPLACE,
+    LaneResult,
+    PrivateRecord,
+    Scrubber,
+    decodes,
+    private_creators,
+)
+from dicomscrub.private import SEQUENCE_TAG
+from dicomscrub.structure import LONG_VRS, UNDEFINED, FileMap
+from dicomscrub.tags import format_tag
+
+ALWAYS_PARSED = frozenset(
+    {
+        0x00041220,  # Directory Record Sequence: a DICOMDIR is recognised by it
+        0x00080005,  # Specific Character Set: how every text value is decoded
+        0x00080016,  # SOP Class UID
+        0x00080018,  # SOP Instance UID (output path, file meta)
+        SEQUENCE_TAG,  # Private Data Element Characteristics: declarations, rewritten
+        0x00100020,  # Patient ID (per-patient keys, output path)
+        0x00120062,  # Patient Identity Removed: set after the rules
+        0x00120063,  # De-identification Method: appended to
+        0x00120064,  # De-identification Method Code Sequence: appended to
+        0x0020000D,  # Study Instance UID
+        0x0020000E,  # Series Instance UID
+        0x00280301,  # Burned In Annotation: rejection
+        0x00280303,  # Longitudinal Temporal Information Modified: set after the rules
+        0x7FE00008,  # Float, Double Float and Pixel Data
+        0x7FE00009,
+        0x7FE00010,
+    }
+)
+"""Standard elements that are always parsed: the program reads or writes them outside the rules.
+(Rows, Columns and Bits Allocated tell whether a file without Pixel Data is an image; a file whose
+Pixel Data is streamed has it, so they need not be parsed.)"""
+
+
+class LanesRefused(Exception):
+    """What pydicom decoded differs from what the lane decisions assumed: parse every element."""
+
+
+@dataclass
+class Split:
+    """The lanes of one file's elements before Pixel Data."""
+
+    head: bytes  # what pydicom parses: the bytes before the data set, then the parsed elements
+    parsed: int  # how many elements are parsed
+    kept: list[tuple[int, bytes]] = field(default_factory=list)  # (tag, element as written)
+    lane: LaneResult = field(default_factory=LaneResult)
+    creators: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
+    """(group, block byte) -> (the value pydicom decodes, the creator text) the decisions used,
+    for the creators that are parsed (and checked after parsing)."""
+    removed: list[Unparsed] = field(default_factory=list)
+    """The elements removed or replaced unparsed, with their values as read, for the leak check
+    (only when :func:`split` is asked for them; kept in memory only, never written)."""
+
+
+class Unparsed(NamedTuple):
+    """An element removed or given a new value without being parsed: its value as read."""
+
+    tag: int
+    vr: str | None  # as read (explicit VR), else from the dictionary; None when unknown
+    value: bytes
+    creator: str  # the private creator of a private element's block
+
+
+_NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
+
+_PLAIN = frozenset(range(0x20, 0x7F)) - {0x5C}
+"""Bytes that decode to the same character in every character set DICOM allows (ASCII, no
+backslash, which would split the value)."""
+_CREATOR_VRS = (None, "LO", "UN")
+
+
+def _creator(vr: str | None, value: bytes) -> tuple[str, str] | None:
+    """A Private Creator's (decoded value, creator text) as pydicom and
+    :func:`~dicomscrub.pipeline.private_creators` would make them, when its bytes are plain."""
+    if vr not in _CREATOR_VRS or (vr == "UN" and not config.replace_un_with_known_vr):
+        return None
+    text = value.rstrip(b"\0 ")
+    if not text or not all(b in _PLAIN for b in text) or b"\0" in text:
+        return None
+    decoded = text.decode("ascii")
+    creator = decoded.strip()
+    return (decoded, creator) if creator else None
+
+
+_vr_cache: dict[tuple[int, str | None, str], str | None] = {}
+
+
+def _private_vr(tag: int, vr: str | None, creator_value: str) -> str | None:
+    """The VR pydicom gives a private element read with ``vr`` (None in implicit VR) in the block
+    of a creator whose decoded value is ``creator_value``; None when that is not known here."""
+    if vr is not None and vr != "UN":
+        return vr
+    key = (tag, vr, creator_value)
+    if key in _vr_cache:
+        return _vr_cache[key]
+    found: str | None
+    if vr == "UN" and not config.replace_un_with_known_vr:
+        found = "UN"
+    else:
+        found = "UN"
+        if vr is None:
+            try:
+                dictionary_VR(tag)
+                found = None  # a private tag the main dictionary knows (a repeater): parse it
+            except KeyError:
+                pass
+        if found is not None:
+            try:
+                found = private_dictionary_VR(tag, creator_value)
+            except KeyError:
+                found = "UN"
+    if len(_vr_cache) > 100_000:
+        _vr_cache.clear()
+    _vr_cache[key] = found
+    return found
+
+
+def _charset_term(element: bytes, implicit: bool) -> str | None:
+    """The value of a Specific Character Set element (its bytes as in the file) when it is one
+    plain term; "" without the element; None otherwise."""
+    if not element:
+        return ""
+    if not implicit and element[4:6] != b"CS":
+        return None
+    text = element[8:].rstrip(b"\0 ").lstrip(b" ")
+    if not all(0x20 <= b < 0x7F and b != 0x5C for b in text):
+        return None
+    return text.decode("ascii")
+
+
+def _creatorless_vr(tag: int, vr: str | None) -> str | None:
+    """The VR pydicom gives a private element whose block has no creator in the file; None when
+    that is not known here."""
+    if vr is not None and vr != "UN":
+        return vr
+    if tag & 0xFFFF < 0x1000:
+        return None  # pydicom looks for a "creator" at (gggg,000x): leave it to pydicom
+    if vr is None:
+        try:
+            dictionary_VR(tag)
+            return None  # a private tag the main dictionary knows (a repeater): parse it
+        except KeyError:
+            pass
+    return "UN"  # no creator to look the VR up with
+
+
+def _removable(vr: str | None, length: int) -> bool:
+    """A private element of this VR and length is not a sequence and decodes without error."""
+    return vr is not None and decodes(vr, length) and vr != "SQ"
+
+
+_PARSE = (LANE_PARSE, b"", 0)
+_KEEP = (LANE_KEEP, b"", 0)
+_DROP = (LANE_DROP, b"", 1)
+Outcome = tuple[int, bytes, int]
+"""What a lane does with a standard element: (lane, the bytes to write for LANE_REPLACE, the
+changes it counts)."""
+
+
+def _standard_outcome(
+    scrubber: Scrubber,
+    tag: int,
+    vr: str | None,
+    element: bytes,
+    length: int,
+    context: tuple[bytes, bool, bool],
+    plain: bool,
+) -> Outcome:
+    decision, exact = scrubber.standard_lane(tag, vr, plain)
+    if decision == LANE_KEEP:
+        return _KEEP
+    if decision == LANE_DROP:
+        return _DROP
+    if decision == LANE_REPLACE and exact is not None and decodes(exact, length):
+        new = scrubber.replacement(tag, vr, element, *context)
+        if new is not None:
+            return (LANE_REPLACE, new[0], new[1])
+    return _PARSE
+
+
+def _private_outcome(
+    scrubber: Scrubber, tag: int, vr: str | None, length: int, creator: tuple[str, str] | None
+) -> tuple[PrivateRecord, bool] | None:
+    if creator is None:  # no creator: removed whatever it is, if its VR is known
+        if _removable(_creatorless_vr(tag, vr), length):
+            path = format_tag(tag)
+            return PrivateRecord(path, "", "UNDECLARED", "removed", "no-private-creator"), False
+        return None
+    if _removable(_private_vr(tag, vr, creator[0]), length):
+        return scrubber.undeclared_removal(tag, creator[1])
+    return None
+
+
+def split(
+    fmap: FileMap, header: bytes, scrubber: Scrubber, *, originals: bool = False
+) -> Split | None:
+    """Sort the top-level elements of ``header`` (the file up to Pixel Data) into lanes; None when
+    lanes cannot be used for this file. With ``originals``, the values of the elements removed
+    or replaced unparsed are listed in :attr:`Split.removed` (numbers left out: never
+    identifying)."""
+    pixel = fmap.pixel
+    elements = fmap.elements
+    if (
+        pixel is None
+        or not scrubber.lanes_allowed
+        or fmap.kind not in (Kind.PART10, Kind.BARE_META)
+        or fmap.transfer_syntax is None
+        or not elements
+        or elements[0][0] < 0x00030000  # file meta or command elements in the data set
+    ):
+        return None
+    declared = False
+    charset = b""
+    for tag, _, start, _, _, after in elements:
+        if tag == 0x00080005:
+            charset = header[start:after]
+        elif tag == SEQUENCE_TAG:
+            declared = True
+        elif tag > SEQUENCE_TAG:
+            break
+    context = (charset, fmap.implicit, fmap.little)
+    plain_charset = _charset_term(charset, fmap.implicit) in PLAIN_CHARSETS
+    # Outcomes depend on the element's tag, VR and length (modulo 8: whether it holds whole
+    # binary numbers), on the creator for private ones, and for standard ones on how the data set
+    # is encoded: remembered per worker (values never enter a key; LANE_REPLACE outcomes do not
+    # depend on them).
+    standard_memo: dict[tuple[object, ...], Outcome] = scrubber.lane_memo.setdefault(context, {})
+    private_memo = scrubber.lane_memo.setdefault("private", {})
+    creators: dict[tuple[int, int], tuple[str, str] | None] = {}
+    creator_at: dict[tuple[int, int], int] = {}  # where each creator is in ``parse``
+    unparsed: dict[tuple[int, int], bool] = {}  # no element of the block is parsed (so far)
+    used: dict[tuple[int, int], tuple[str, str]] = {}
+    parse = [header[: fmap.dataset_start]]
+    kept: list[tuple[int, bytes]] = []
+    lane = LaneResult(context=context)
+    records = lane.private
+    removed: list[Unparsed] = []
+    changes = 0
+    pixel_tag = pixel.tag
+    odd_inside = fmap.odd_inside
+    first = elements[0][0]
+    for tag, raw_vr, start, value, length, after in elements:
+        if tag >= pixel_tag:
+            break
+        group = tag >> 16
+        element = tag & 0xFFFF
+        if tag == first:  # pydicom tells implicit from explicit VR by the first element: keep it
+            if group & 1 and 0x10 <= element <= 0xFF:
+                creators[(group, element)] = None  # its block is parsed with it
+            parse.append(header[start:after])
+            continue
+        if group & 1 and group > 0x0008:  # private (the forbidden odd groups lie below 0008)
+            if element <= 0xFF:
+                if element >= 0x10:
+                    vr = raw_vr.decode("ascii") if raw_vr is not None else None
+                    creators[(group, element)] = found = _creator(vr, header[value:after])
+                    if found is not None:
+                        creator_at[(group, element)] = len(parse)
+                        unparsed[(group, element)] = True
+                parse.append(header[start:after])
+                continue
+            block = (group, element >> 8)
+            if length == UNDEFINED or declared:
+                unparsed[block] = False
+                parse.append(header[start:after])
+                continue
+            creator = creators.get(block) if element >= 0x1000 else None
+            if creator is None and block in creators:  # a creator we cannot decode here
+                parse.append(header[start:after])
+                continue
+            key = (tag, raw_vr, length & 7, creator)
+            if key in private_memo:
+                removal = private_memo[key]
+            else:
+                vr = raw_vr.decode("ascii") if raw_vr is not None else None
+                removal = private_memo[key] = _private_outcome(scrubber, tag, vr, length, creator)
+            if removal is None:
+                unparsed[block] = False
+                parse.append(header[start:after])
+                continue
+            if creator is not None:
+                used[block] = creator
+            records.append((tag, removal[0]))
+            if originals and raw_vr not in _NUMERIC_RAW:
+                vr = raw_vr.decode("ascii") if raw_vr is not None else None
+                who = creator[1] if creator is not None else ""
+                removed.append(Unparsed(tag, vr, header[value:after], who))
+            if removal[1]:
+                changes += 1
+            continue
+        if tag in ALWAYS_PARSED or not element or length == UNDEFINED or group & 1:
+            parse.append(header[start:after])
+            continue
+        plain = tag not in odd_inside
+        skey = (tag, raw_vr, length & 7, plain)
+        outcome = standard_memo.get(skey)
+        if outcome is None:
+            vr = raw_vr.decode("ascii") if raw_vr is not None else None
+            element_bytes = header[start:after]
+            outcome = _standard_outcome(scrubber, tag, vr, element_bytes, length, context, plain)
+            standard_memo[skey] = outcome
+        which = outcome[0]
+        if which == LANE_KEEP:
+            if raw_vr in LONG_VRS and header[start + 6 : start + 8] != b"\0\0":
+                # reserved bytes that are not zero: written as zero, as the encoder does
+                head = header[start : start + 6] + b"\0\0" + header[start + 8 : value]
+                kept.append((tag, head + header[value:after]))
+            else:
+                kept.append((tag, header[start:after]))
+        elif which == LANE_PARSE:
+            parse.append(header[start:after])
+        else:
+            if which == LANE_REPLACE:
+                kept.append((tag, outcome[1]))
+            changes += outcome[2]
+            if originals:
+                vr = raw_vr.decode("ascii") if raw_vr is not None else vr_of(tag)
+                if vr not in NUMERIC_VRS:
+                    removed.append(Unparsed(tag, vr, header[value:after], ""))
+    lane.changes = changes
+    parsed = len(parse) - 1
+    if plain_charset:  # creators of blocks wholly removed unparsed: removed unparsed too
+        for block, alone in unparsed.items():
+            if alone:
+                creator = creators[block]
+                assert creator is not None
+                parse[creator_at[block]] = b""
+                parsed -= 1
+                used.pop(block, None)
+                tag = (block[0] << 16) | block[1]
+                row = PrivateRecord(
+                    format_tag(tag), creator[1], "UNDECLARED", "removed", "creator-of-removed-block"
+                )
+                lane.creators.append((tag, row))
+    if len(private_memo) > 100_000 or len(standard_memo) > 100_000:
+        scrubber.lane_memo.clear()
+    return Split(b"".join(parse), parsed, kept, lane, used, removed)
+
+
+def check_creators(ds: Dataset, sp: Split) -> None:
+    """Raise :class:`LanesRefused` unless pydicom decoded every creator the lane decisions used
+    as they assumed."""
+    if not sp.creators:
+        return
+    found = private_creators(ds)
+    for (group, byte), (decoded, creator) in sp.creators.items():
+        if found.get((group, byte)) != creator or ds[(group << 16) | byte].value != decoded:
+            raise LanesRefused(
+                f"Private Creator {format_tag((group << 16) | byte)} decodes otherwise"
+            )

@@ -1,0 +1,375 @@
+"""Elements kept or removed from their bytes, unparsed (dicomscrub.lanes), give exactly what
+parsing every element gives: the same status, detail, audit rows and output bytes, on every
+bundled file and on files made to exercise the edge cases (implicit VR, private elements read as UN,
+values pydicom cannot decode, creators that are not plain ASCII, blocks without a creator,
+declared blocks, non-zero reserved bytes)."""
+
+from __future__ import annotations
+
+import functools
+import struct
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
+from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
+from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
+
+from corpus import TEST_FILES
+from dicomscrub import lanes as lanes_module
+from dicomscrub.discover import Kind, Source
+from dicomscrub.lanes import PLAIN_CHARSETS, split
+from dicomscrub.pipeline import Scrubber, private_creators
+from dicomscrub.process import FileResult, Job, process_file
+from dicomscrub.profile.loader import load_profile
+from dicomscrub.profile.model import CompiledProfile
+from dicomscrub.pseudonym import Key, Pseudonymizer
+from dicomscrub.structure import scan
+from dicomscrub.writer import Layout, OutputPlan
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLED = sorted(p.name for p in TEST_FILES.iterdir() if p.is_file())
+PROFILES = {
+    "basic": ("basic", ()),
+    "safe-private": ("basic", ("retain-safe-private",)),
+    "retain": ("basic", ("retain-uids", "retain-device-identity", "retain-long-full-dates")),
+    "my-profile": (str(REPO / "examples" / "my-profile.yaml"), ()),
+}
+
+
+@functools.lru_cache(maxsize=8)
+def compiled(name: str) -> CompiledProfile:
+    profile, options = PROFILES[name]
+    return load_profile(profile, options)
+
+
+def run(
+    path: Path, out: Path, key: Key, profile: str, *, lanes: bool, leak_check: bool = True
+) -> FileResult:
+    scrubber = Scrubber(compiled(profile), Pseudonymizer(key))
+    plan = OutputPlan(out, Layout.HIERARCHY, ("in",))
+    job = Job(scrubber, plan, lanes=lanes, leak_check=leak_check)
+    return process_file(Source(path, 0, path.parent, path.name), job)
+
+
+def assert_same(path: Path, tmp_path: Path, key: Key, profile: str) -> FileResult:
+    fast = run(path, tmp_path / "lanes", key, profile, lanes=True)
+    slow = run(path, tmp_path / "parsed", key, profile, lanes=False)
+    assert (fast.status, fast.detail, fast.output) == (slow.status, slow.detail, slow.output)
+    assert fast.private == slow.private
+    assert (fast.methods, fast.method_codes) == (slow.methods, slow.method_codes)
+    if fast.output and fast.status.value == "written":
+        ours = (tmp_path / "lanes" / fast.output).read_bytes()
+        assert ours == (tmp_path / "parsed" / slow.output).read_bytes()
+    return fast
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("name", BUNDLED)
+def test_lanes_give_what_parsing_gives_on_bundled_files(
+    name: str, profile: str, tmp_path: Path, key: Key
+) -> None:
+    assert_same(TEST_FILES / name, tmp_path, key, profile)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("lanes", [True, False], ids=["lanes", "parsed"])
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("name", BUNDLED)
+def test_the_leak_check_never_changes_what_is_written(
+    name: str, profile: str, lanes: bool, tmp_path: Path, key: Key
+) -> None:
+    """The leak check reads every value the scrub does not keep; what it reads is decoded aside,
+    so the elements kept as read are still written back byte for byte."""
+    path = TEST_FILES / name
+    checked = run(path, tmp_path / "checked", key, profile, lanes=lanes)
+    unchecked = run(path, tmp_path / "unchecked", key, profile, lanes=lanes, leak_check=False)
+    assert (checked.status, checked.detail) == (unchecked.status, unchecked.detail)
+    assert checked.private == unchecked.private
+    if checked.output and checked.status.value == "written":
+        ours = (tmp_path / "checked" / checked.output).read_bytes()
+        assert ours == (tmp_path / "unchecked" / unchecked.output).read_bytes()
+
+
+# ---- edge cases -------------------------------------------------------------------------------
+
+
+def _base() -> Dataset:
+    ds = pydicom.dcmread(TEST_FILES / "CT_small.dcm")
+    block = ds.private_block(0x0033, "TEST CREATOR", create=True)
+    block.add_new(0x01, "LO", "Dr DOE")
+    block.add_new(0x02, "DS", "1.5")
+    block.add_new(0x03, "US", 7)
+    return ds
+
+
+def _save(ds: Dataset, path: Path, **kwargs: object) -> bytes:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(path, enforce_file_format=True, **kwargs)  # type: ignore[arg-type]
+    return path.read_bytes()
+
+
+def _patch(data: bytes, old: bytes, new: bytes) -> bytes:
+    assert data.count(old) == 1
+    return data.replace(old, new)
+
+
+def _case_bad_length(path: Path) -> None:  # US of 3 bytes: pydicom cannot decode it
+    data = _save(_base(), path)
+    old = struct.pack("<HH2sH", 0x0033, 0x1003, b"US", 2) + struct.pack("<H", 7)
+    new = struct.pack("<HH2sH", 0x0033, 0x1003, b"US", 3) + b"\0\0\0"
+    path.write_bytes(_patch(data, old, new))
+
+
+def _case_unknown_vr_text(path: Path) -> None:  # DS that is not a number: decodes as UN
+    data = _save(_base(), path)
+    old = struct.pack("<HH2sH", 0x0033, 0x1002, b"DS", 4) + b"1.5 "
+    path.write_bytes(_patch(data, old, old[:8] + b"abc "))
+
+
+def _case_implicit(path: Path) -> None:
+    ds = _base()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    _save(ds, path, implicit_vr=True, little_endian=True)
+
+
+def _case_big_endian(path: Path) -> None:
+    ds = _base()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pydicom.dcmwrite(path, ds, implicit_vr=False, little_endian=False, force_encoding=True)
+
+
+def _case_un_privates(path: Path) -> None:  # explicit VR, private elements written as UN
+    ds = _base()
+    for tag in [t for t in ds.keys() if t.group % 2 and t.element >= 0x1000]:  # noqa: SIM118
+        fp = DicomBytesIO()
+        fp.is_little_endian, fp.is_implicit_VR = True, True
+        write_data_element(fp, ds[tag])
+        ds.add_new(tag, "UN", fp.getvalue()[8:])
+    _save(ds, path)
+
+
+def _case_non_ascii_creator(path: Path) -> None:
+    ds = _base()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds[0x00330010].value = "TEST CRÉATOR"
+    _save(ds, path)
+
+
+def _case_latin1_values(path: Path) -> None:  # kept, emptied and dummied values in Latin-1
+    ds = _base()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.InstitutionName = "Hôpital Général"
+    ds.PatientName = "Müller^Jürgen"
+    ds.StudyDescription = "Thorax échographie"
+    ds.add_new(0x00181030, "LO", "Protocole spécial")
+    _save(ds, path)
+
+
+def _case_code_extensions(path: Path) -> None:  # ISO 2022: creators parsed and checked
+    ds = _base()
+    ds.SpecificCharacterSet = ["ISO 2022 IR 6", "ISO 2022 IR 87"]
+    ds.PatientName = "Yamada^Tarou=山田^太郎"
+    _save(ds, path)
+
+
+def _case_creator_with_backslash(path: Path) -> None:
+    ds = _base()
+    ds[0x00330010].value = ["TEST", "CREATOR"]
+    _save(ds, path)
+
+
+def _case_creator_padded_with_nulls(path: Path) -> None:
+    data = _save(_base(), path)
+    old = struct.pack("<HH2sH", 0x0033, 0x0010, b"LO", 12) + b"TEST CREATOR"
+    new = struct.pack("<HH2sH", 0x0033, 0x0010, b"LO", 14) + b" TEST CREATOR\0"
+    path.write_bytes(_patch(data, old, new))
+
+
+def _case_no_creator(path: Path) -> None:
+    ds = _base()
+    del ds[0x00330010]
+    ds.add_new(0x00350001, "LO", "below 1000")  # a private element below (gggg,1000)
+    _save(ds, path)
+
+
+def _case_declared(path: Path) -> None:
+    ds = _base()
+    item = Dataset()
+    item.PrivateGroupReference = 0x0033
+    item.PrivateCreatorReference = "TEST CREATOR"
+    item.BlockIdentifyingInformationStatus = "SAFE"
+    ds.PrivateDataElementCharacteristicsSequence = Sequence([item])
+    _save(ds, path)
+
+
+def _case_reserved_bytes(path: Path) -> None:  # an OB kept by the profile, reserved bytes set
+    ds = _base()
+    ds.add_new(0x00189219, "OB", b"\1\2\3\4")  # not in Table E.1-1: kept
+    data = _save(ds, path)
+    old = struct.pack("<HH2sHL", 0x0018, 0x9219, b"OB", 0, 4)
+    path.write_bytes(_patch(data, old, struct.pack("<HH2sHL", 0x0018, 0x9219, b"OB", 0x4141, 4)))
+
+
+def _case_private_sequence(path: Path) -> None:
+    ds = _base()
+    inner = Dataset()
+    inner.add_new(0x00100010, "PN", "DOE^JANE")
+    ds.private_block(0x0033, "TEST CREATOR").add_new(0x04, "SQ", Sequence([inner]))
+    _save(ds, path)
+
+
+def _sequences() -> Dataset:
+    ds = _base()
+    plain = Dataset()
+    plain.PatientID = "OTHER-ID-1"
+    with_private = Dataset()
+    with_private.PatientID = "OTHER-ID-2"
+    with_private.private_block(0x0019, "GEMS_ACQU_01", create=True).add_new(0x10, "LO", "x")
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+    ref.ReferencedSOPInstanceUID = "1.2.3.4.5"
+    ds.OtherPatientIDsSequence = Sequence([plain])  # X, nothing private inside
+    ds.ReferencedPatientSequence = Sequence([with_private])  # X, a private element inside
+    ds.ReferencedStudySequence = Sequence([ref])  # X/Z: emptied
+    ds.ReferencedPerformedProcedureStepSequence = Sequence([ref, plain])  # X/Z/D: emptied
+    ds.RequestAttributesSequence = Sequence([])  # X, no items
+    return ds
+
+
+def _case_sequences(path: Path) -> None:
+    _save(_sequences(), path)
+
+
+def _case_sequences_implicit(path: Path) -> None:
+    ds = _sequences()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    _save(ds, path, implicit_vr=True, little_endian=True)
+
+
+def _case_empty_values(path: Path) -> None:
+    ds = _base()
+    ds.add_new(0x00181030, "LO", "")  # Protocol Name, empty
+    ds.add_new(0x00280034, "IS", None)  # empty number
+    ds.private_block(0x0033, "TEST CREATOR").add_new(0x05, "FL", None)
+    _save(ds, path)
+
+
+CASES = {
+    name.removeprefix("_case_"): func
+    for name, func in globals().items()
+    if name.startswith("_case_") and callable(func)
+}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_lanes_give_what_parsing_gives_on_edge_cases(
+    case: str, profile: str, tmp_path: Path, key: Key
+) -> None:
+    path = tmp_path / f"{case}.dcm"
+    CASES[case](path)
+    assert_same(path, tmp_path, key, profile)
+
+
+# ---- the lanes are used --------------------------------------------------------------------
+
+
+def _split(path: Path, profile: str, key: Key) -> lanes_module.Split | None:
+    scrubber = Scrubber(compiled(profile), Pseudonymizer(key))
+    with path.open("rb") as fh:
+        size = path.stat().st_size
+        fmap = scan(fh, size, Kind.PART10)
+        assert fmap.pixel is not None
+        fh.seek(0)
+        return split(fmap, fh.read(fmap.pixel.start), scrubber)
+
+
+def test_most_elements_of_a_ct_header_are_not_parsed(key: Key) -> None:
+    sp = _split(TEST_FILES / "CT_small.dcm", "basic", key)
+    assert sp is not None
+    assert len(sp.kept) > 20 and len(sp.lane.private) > 50
+    assert sp.parsed < len(sp.kept) + len(sp.lane.private)
+
+
+def test_a_profile_that_cleans_parses_every_element(key: Key, tmp_path: Path) -> None:
+    profile = tmp_path / "clean.yaml"
+    profile.write_text("extends: [basic, retain-long-modified-dates]\n", encoding="utf-8")
+    scrubber = Scrubber(load_profile(str(profile)), Pseudonymizer(key))
+    assert not scrubber.lanes_allowed
+
+
+@pytest.mark.parametrize("charset", sorted(PLAIN_CHARSETS - {""}))
+@pytest.mark.parametrize(
+    "raw", [b"GEMS_IDEN_01", b" SIEMENS CSA HEADER", b"ELSCINT1\0", b"A  ", b"x~!()[]{}?"]
+)
+def test_creators_read_from_bytes_are_what_pydicom_decodes(charset: str, raw: bytes) -> None:
+    """In the character sets where creators are removed unparsed, the creator text read from the
+    bytes is the text pydicom gives the parsed element."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = charset
+    padded = raw + (b" " if len(raw) % 2 else b"")
+    ds.add(RawDataElement(BaseTag(0x00190010), "LO", len(padded), padded, 0, False, True))
+    decoded = ds[0x00190010].value
+    assert lanes_module._creator("LO", padded) == (decoded, private_creators(ds)[(0x0019, 0x10)])
+
+
+def test_a_creator_pydicom_decodes_otherwise_refuses_the_lanes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key: Key
+) -> None:
+    """Where a creator is parsed (a character set with code extensions, say), a lane decision
+    that assumed another creator than pydicom decodes makes the file processed again with every
+    element parsed, and the result is the same."""
+    path = tmp_path / "iso2022.dcm"
+    ds = _base()
+    ds.SpecificCharacterSet = ["ISO 2022 IR 6", "ISO 2022 IR 87"]
+    _save(ds, path)
+    original = lanes_module._creator
+
+    def wrong(vr: str | None, value: bytes) -> tuple[str, str] | None:
+        found = original(vr, value)
+        return None if found is None else (found[0] + "X", found[1] + "X")
+
+    monkeypatch.setattr(lanes_module, "_creator", wrong)
+    refused = []
+    check = lanes_module.check_creators
+
+    def spy(ds: Dataset, sp: lanes_module.Split) -> None:
+        try:
+            check(ds, sp)
+        except lanes_module.LanesRefused:
+            refused.append(True)
+            raise
+
+    monkeypatch.setattr("dicomscrub.process.check_creators", spy)
+    assert_same(path, tmp_path, key, "basic")
+    assert refused
+
+
+def test_elements_written_from_bytes_are_those_the_parsed_path_writes(
+    key: Key, tmp_path: Path
+) -> None:
+    """Each element a lane writes (kept as read, or given a fixed new value) is, byte for byte,
+    the element the output of the fully parsed path holds."""
+    path = TEST_FILES / "CT_small.dcm"
+    sp = _split(path, "basic", key)
+    assert sp is not None
+    assert len(sp.kept) > 30
+    parsed = run(path, tmp_path, key, "basic", lanes=False)
+    out = pydicom.dcmread(tmp_path / parsed.output)
+    for tag, data in sp.kept:
+        fp = DicomBytesIO()
+        fp.is_little_endian, fp.is_implicit_VR = True, False
+        write_data_element(fp, out.get_item(tag))  # undecoded: written as it is in the file
+        assert fp.getvalue() == data
