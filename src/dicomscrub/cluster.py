@@ -41,14 +41,19 @@ from dicomscrub.parallel import Item, JobSpec
 from dicomscrub.process import FileResult, Status
 from dicomscrub.state import STATE_DIR, input_id
 
+Entry = tuple[list[Source] | FileResult, Any]
+"""A batch of files and its task (a Dask Future), or a result known here (task None)."""
+
 # distributed is only partly typed (untyped methods on Client and Future): its objects are held
 # as Any here, the one module that uses them.
 Client = Any
 Future = Any
 
 EXTRA_HINT = "pip install 'dicomscrub[dask]'"
-WINDOW_MIN = 512  # files in flight at least: enough for an adaptive cluster to see the demand
-GATHER_MAX = 256  # results fetched from the workers in one round trip
+FILES_PER_TASK = 8
+"""Files per Dask task: a task costs the scheduler about a millisecond, a file a few."""
+WINDOW_MIN = 64  # tasks in flight at least: enough for an adaptive cluster to see the demand
+GATHER_MAX = 64  # tasks whose results are fetched from the workers in one round trip
 _ADDRESS = re.compile(r"^[A-Za-z0-9+.-]+://\S+$|^[^\s/:]+:\d+$|^\[[0-9A-Fa-f:.]+\]:\d+$")
 
 
@@ -108,7 +113,7 @@ class ClusterPool:
         self.window = window or 0
         self.token = secrets.token_hex(4)
         self.name = f"dicomscrub-{self.token}"  # the worker plugin's name; task names start so
-        self.pending: deque[tuple[Item, Future | None]] = deque()
+        self.pending: deque[Entry] = deque()
         self.died = False  # a worker left during the run: it may have left a temporary file
         self.workers = 0
         self.threads = 0
@@ -136,7 +141,7 @@ class ClusterPool:
                 client = new_client(scheduler_file=self.scheduler, set_as_default=False)
             else:
                 client = new_client(self.scheduler, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
+        except Exception as exc:  # OSError, TimeoutError, a bad scheduler file...
             raise ClusterError(
                 f"cannot reach the Dask scheduler at {where}: {_reason(exc)}"
             ) from None
@@ -156,7 +161,10 @@ class ClusterPool:
             client.wait_for_workers(1, timeout=_connect_timeout())
         except (OSError, TimeoutError):
             raise ClusterError(f"the Dask scheduler at {where} has no workers") from None
-        replies = client.run(facts, inputs, on_error="return")
+        try:
+            replies = client.run(facts, inputs, on_error="return")
+        except Exception as exc:  # a worker that left while asked, a lost scheduler
+            raise ClusterError(f"cannot ask the workers of {where}: {_reason(exc)}") from None
         problems = []
         for address, reply in sorted(replies.items()):
             if isinstance(reply, BaseException):
@@ -203,44 +211,64 @@ class ClusterPool:
             self._marker = self.spec.plan.root / STATE_DIR / f"cluster-{self.token}"
             self._marker.write_text(self.token + "\n", encoding="ascii")
             marker = (str(self._marker), self.token)
-        client.register_plugin(JobPlugin(self.name, self.spec, marker), name=self.name)
+        try:
+            client.register_plugin(JobPlugin(self.name, self.spec, marker), name=self.name)
+        except Exception as exc:  # the scheduler went away since connect()
+            raise SchedulerLost(
+                f"cannot hand the job to the Dask scheduler at {self.scheduler}: {_reason(exc)}"
+            ) from None
         self._registered = True
 
     # ---- running -------------------------------------------------------------------------------
 
-    def _task_key(self, source: Source) -> str:
+    def _task_key(self, source: Source, suffix: str = "") -> str:
         root = self._roots.get(source.root_index)
         if root is None:
             root = self._roots[source.root_index] = source.root.resolve()
-        return f"{self.name}-{input_id(self.spec.key, root, source.rel)}"
+        return f"{self.name}-{input_id(self.spec.key, root, source.rel, resolved=True)}{suffix}"
 
-    def _submit(self, sources: list[Source]) -> list[Future]:
+    def _submit(self, batches: list[list[Source]], suffix: str = "") -> list[Future]:
+        """One task per batch, named after its first file (a retry is the same task)."""
         from dicomscrub.cluster_worker import scrub
 
         client = self._client
         assert client is not None
-        absolute = [replace(s, path=Path(os.path.abspath(s.path))) for s in sources]
+        absolute = [[replace(s, path=Path(os.path.abspath(s.path))) for s in b] for b in batches]
         futures: list[Future] = client.map(
-            scrub, absolute, key=[self._task_key(s) for s in sources], job_name=self.name
+            scrub,
+            absolute,
+            key=[self._task_key(b[0], suffix) for b in batches],
+            job_name=self.name,
         )
         return futures
 
     def _fill(self, it: Iterator[Item]) -> bool:
-        """Take items until ``window`` are in flight; True once the items are exhausted."""
-        batch: list[tuple[int, Source]] = []  # (place in the deque, file to submit)
+        """Take items until ``window`` entries are pending, files in batches of
+        FILES_PER_TASK (a known result ends a batch: results stay in input order). True once
+        the items are exhausted."""
+        new: list[list[Source] | FileResult] = []
+        batch: list[Source] = []
         exhausted = False
-        while len(self.pending) < self.window:
+        while len(self.pending) + len(new) < self.window:
             item = next(it, None)
             if item is None:
                 exhausted = True
                 break
-            if isinstance(item, Source):
-                batch.append((len(self.pending), item))
-            self.pending.append((item, None))
+            if isinstance(item, FileResult):
+                if batch:
+                    new.append(batch)
+                    batch = []
+                new.append(item)
+            else:
+                batch.append(item)
+                if len(batch) == FILES_PER_TASK:
+                    new.append(batch)
+                    batch = []
         if batch:
-            futures = self._submit([s for _, s in batch])
-            for (index, source), fut in zip(batch, futures, strict=True):
-                self.pending[index] = (source, fut)
+            new.append(batch)
+        futures = iter(self._submit([e for e in new if isinstance(e, list)]))
+        for entry in new:
+            self.pending.append((entry, next(futures) if isinstance(entry, list) else None))
         return exhausted
 
     def run(self, items: Iterable[Item]) -> Iterator[FileResult]:
@@ -256,51 +284,67 @@ class ClusterPool:
             yield from self._leading()
 
     def _leading(self) -> Iterator[FileResult]:
-        """Wait for the first item in flight, then hand back it and the done items after it (one
-        round trip to the workers for all). Each leaves ``pending`` only as it is handed back,
-        so that what the caller has not seen is drained after Ctrl-C."""
+        """Wait for the first task in flight; turn it and the done tasks after it into their
+        files' results (one round trip to the workers for all); hand back the results at the
+        head. Every result stays in ``pending`` until it is handed back, so that what the
+        caller has not seen is drained after Ctrl-C."""
         pending = self.pending
         head = pending[0][1]
         if head is not None and not head.done():
             head.exception()  # waits for the task; fetches nothing
-        batch: list[tuple[Item, Future]] = []
-        for item, fut in pending:
-            if len(batch) >= GATHER_MAX or (fut is not None and not fut.done()):
+        count = 0
+        for _, fut in pending:
+            if count >= GATHER_MAX or (fut is not None and not fut.done()):
                 break
-            batch.append((item, fut))
-        for result in self._results(batch):
+            count += 1
+        done = [pending[i] for i in range(count)]
+        values = self._gather([f for _, f in done if f is not None and f.status == "finished"])
+        expanded: list[Entry] = []
+        for entry, fut in done:
+            if fut is None:
+                expanded.append((entry, None))
+            else:
+                assert isinstance(entry, list)
+                value = values[fut.key] if fut.key in values else _value(fut)
+                expanded.extend(self._expand(entry, fut, value))
+        for _ in range(count):
             pending.popleft()
-            if result is not None:  # None: a file no worker started once the job was withdrawn
-                yield result
+        pending.extendleft(reversed(expanded))
+        while pending and pending[0][1] is None:
+            result = pending.popleft()[0]
+            assert isinstance(result, FileResult)
+            yield result
 
-    def _results(self, batch: list[tuple[Item, Future | None]]) -> list[FileResult | None]:
-        """The results of done futures (and known results), in order."""
+    def _gather(self, futures: list[Future]) -> dict[Any, Any]:
+        if not futures:
+            return {}
         client = self._client
         assert client is not None
-        finished = [f for _, f in batch if f is not None and f.status == "finished"]
-        values: dict[Any, Any] = {}
-        if finished:
-            try:
-                got = client.gather(finished)
-            except Exception:  # e.g. a worker holding a result died: one by one
-                got = [_value(f) for f in finished]
-            values = dict(zip([f.key for f in finished], got, strict=True))
-        results: list[FileResult | None] = []
-        for item, fut in batch:
-            if fut is None:
-                assert isinstance(item, FileResult)
-                results.append(item)
-                continue
-            assert isinstance(item, Source)
-            value = values[fut.key] if fut.key in values else _value(fut)
-            if value is None or isinstance(value, FileResult):
-                results.append(value if value is not None or self._withdrawn else _no_job(item))
-            else:
-                results.append(self._settle(item, fut, value))
-        return results
+        try:
+            got = client.gather(futures)
+        except Exception:  # e.g. a worker holding a result died: one by one
+            got = [_value(f) for f in futures]
+        return dict(zip([f.key for f in futures], got, strict=True))
+
+    def _expand(self, batch: list[Source], fut: Future, value: Any) -> list[Entry]:
+        """A done task's files, as known results, or as tasks of one file each when the task
+        kept killing workers (so that only a file that kills them again is failed)."""
+        from distributed import KilledWorker
+
+        if isinstance(value, list):
+            results: list[Entry] = [(r, None) for r in value]
+            if not self._withdrawn:  # a worker stops early only when the job is withdrawn
+                results += [(_no_job(s), None) for s in batch[len(value) :]]
+            return results  # withdrawn: the files not started are left to the next run
+        if isinstance(value, KilledWorker):
+            self.died = True
+            if len(batch) > 1:
+                singles = [[s] for s in batch]
+                return list(zip(singles, self._submit(singles, "-alone"), strict=True))
+        return [(self._settle(s, fut, value), None) for s in batch]
 
     def _settle(self, source: Source, fut: Future, exc: Any) -> FileResult:
-        """The result of a task that did not finish: killed workers, cancelled, lost."""
+        """The result of a file whose task did not finish: killed workers, cancelled, lost."""
         from distributed import KilledWorker
 
         client = self._client
@@ -308,7 +352,6 @@ class ClusterPool:
         if client.status != "running":
             raise SchedulerLost(f"lost the connection to the Dask scheduler at {self.scheduler}")
         if isinstance(exc, KilledWorker):
-            self.died = True
             return _failed(
                 source,
                 f"the Dask workers processing this file died {exc.allowed_failures + 1} times "

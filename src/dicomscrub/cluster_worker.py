@@ -6,10 +6,10 @@ once a run has been given ``--scheduler``.
 The job (profile, key, output plan) reaches each worker as a worker plugin: the scheduler keeps it
 in memory and hands it to every worker, including workers that join or are restarted during the
 run, and it never enters the worker's data store, which Dask may spill to disk. The plugin builds
-the :class:`Job` once per worker process; every task is then one file, processed exactly as the
-local pool processes it (``pack(process_file(source, job))``), and returns a plain
-:class:`FileResult`. A task never raises: a failure is a result record, so that Dask logs nothing
-about a file (its arguments name input paths, which can hold patient names).
+the :class:`Job` once per worker process; every task is then a batch of files, each processed
+exactly as the local pool processes it (``pack(process_file(source, job))``), and returns their
+plain :class:`FileResult` s. A task never raises: a failure is a result record, so that Dask logs
+nothing about a file (its arguments name input paths, which can hold patient names).
 """
 
 from __future__ import annotations
@@ -79,21 +79,26 @@ def _build(plugin: JobPlugin) -> Job | str:
         return f"the Dask worker cannot build the job: {safe_message(exc)}"
 
 
-def scrub(source: Source, *, job_name: str) -> FileResult | None:
-    """One file on a worker: the task of ``run --scheduler``. Never raises.
+def scrub(sources: list[Source], *, job_name: str) -> list[FileResult]:
+    """A batch of files on a worker: the task of ``run --scheduler``. Never raises.
 
-    None when this worker has no job of that name: the client withdrew it (Ctrl-C), and the file
-    was not touched."""
-    job = _JOBS.get(job_name)
-    if job is None:
-        return None
-    if isinstance(job, str):
-        return _failed(source, job)
-    try:
-        with _ONE_AT_A_TIME:
-            return pack(process_file(source, job))
-    except Exception as exc:  # process_file never raises; pack could only fail on a bug
-        return _failed(source, f"internal error on the Dask worker: {safe_message(exc)}")
+    The results are in order. The job is looked up before each file: once the client has
+    withdrawn it (Ctrl-C), the batch ends, and the files not started are not in the list."""
+    results = []
+    for source in sources:
+        job = _JOBS.get(job_name)
+        if job is None:
+            break
+        if isinstance(job, str):
+            results.append(_failed(source, job))
+            continue
+        try:
+            with _ONE_AT_A_TIME:
+                results.append(pack(process_file(source, job)))
+        except Exception as exc:  # process_file never raises; pack could only fail on a bug
+            detail = f"internal error on the Dask worker: {safe_message(exc)}"
+            results.append(_failed(source, detail))
+    return results
 
 
 def _failed(source: Source, detail: str) -> FileResult:

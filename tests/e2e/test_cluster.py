@@ -31,6 +31,7 @@ from corpus import KEY_TEXT, bundled, fictional, snapshot  # noqa: E402
 from dicomscrub.cli import cli  # noqa: E402
 from dicomscrub.process import FileResult, Status  # noqa: E402
 from dicomscrub.pseudonym import Key  # noqa: E402
+from dicomscrub.report import Report  # noqa: E402
 from dicomscrub.runner import execute, plan_run  # noqa: E402
 from dicomscrub.writer import TEMP_PREFIX  # noqa: E402
 
@@ -139,22 +140,66 @@ class WriterKiller(threading.Thread):
             time.sleep(0.001)
 
 
-def test_a_worker_killed_while_writing_loses_no_file_and_leaves_no_partial_one(
-    cluster: Any, client: Any, tree: Tree, tmp_path: Path, key: Key
+class NamedTemporaryFiles(WorkerPlugin):
+    """Workers write through named temporary files, as on a file system without O_TMPFILE (NFS,
+    the usual shared storage): a worker killed while writing leaves one behind."""
+
+    def setup(self, worker: Any) -> None:
+        import dicomscrub.writer
+
+        self.saved = dicomscrub.writer._unnamed
+        dicomscrub.writer._unnamed = False
+
+    def teardown(self, worker: Any) -> None:
+        import dicomscrub.writer
+
+        dicomscrub.writer._unnamed = self.saved
+
+
+def killed_run(client: Any, cluster: Any, inputs: Path, out: Path, key: Key, named: bool) -> Report:
+    """A run during which one worker is killed with SIGKILL: with named temporary files, one
+    caught writing; else one busy after the first result."""
+    pids: dict[str, int] = client.run(os.getpid)
+    plan = plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address)
+    if named:
+        killer = WriterKiller(out, set(pids.values()))
+        killer.start()
+        try:
+            report = execute(plan)
+        finally:
+            killer.stop.set()
+            killer.join()
+        assert killer.killed, "no worker was caught writing"
+        return report
+    killed: list[str] = []
+
+    def kill_a_busy_worker(result: FileResult) -> None:
+        busy = [w for w, keys in client.processing().items() if keys and w in pids]
+        if busy and not killed:
+            os.kill(pids[busy[0]], signal.SIGKILL)
+            killed.append(busy[0])
+
+    report = execute(plan, on_result=kill_a_busy_worker)
+    assert killed, "no worker was busy"
+    return report
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["named-temporary-files", "unnamed"])
+def test_a_worker_killed_mid_run_loses_no_file_and_leaves_no_partial_one(
+    cluster: Any, client: Any, tree: Tree, tmp_path: Path, key: Key, named: bool
 ) -> None:
     inputs = tree(48, pixel_bytes=4 << 20)
     out = tmp_path / "dask"
-    killer = WriterKiller(out, set(client.run(os.getpid).values()))
-    killer.start()
+    if named:
+        client.register_plugin(NamedTemporaryFiles(), name="named-temporary-files")
     try:
-        report = execute(plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address))
+        report = killed_run(client, cluster, inputs, out, key, named)
     finally:
-        killer.stop.set()
-        killer.join()
-    assert killer.killed, "no worker was caught writing"
-    # a file whose worker died after its output was linked is found identical when retried
+        if named:
+            client.unregister_worker_plugin("named-temporary-files")
+    # files of the killed worker's batch whose outputs were linked are found identical
     assert report.counts["written"] + report.counts["skipped"] == 48, report.failures
-    assert no_temp_files(out)  # the one the killed worker left was removed
+    assert no_temp_files(out)  # the one a worker killed while writing left was removed
     assert snapshot(out) == snapshot(local_reference(inputs, tmp_path, key))
     rows = audit_rows(tmp_path / "dask.audit.csv")
     assert [r["input"] for r in rows] == sorted(
