@@ -9,14 +9,17 @@ the workers share nothing but the job they are handed and the storage they read 
 * **The job** goes to the workers as a worker plugin (:mod:`dicomscrub.cluster_worker`): pickled
   over Dask's connections, held in the scheduler's and the workers' memory, never written to a file
   and never in a worker's data store (which may spill to disk). It is removed when the run ends.
-* **Tasks** are one file each, named ``dicomscrub-<run>-<keyed hash of the input path>``: the name
-  says nothing about the file to anyone without the key, and a retry is the same task.
-* **In flight**: at most ``window`` files; results are gathered in batches, in input order.
+* **Tasks** are batches of :data:`FILES_PER_TASK` consecutive files, named
+  ``dicomscrub-<run>-<keyed hash of the first file's input path>``: the name says nothing about a
+  file to anyone without the key, and a retry is the same task.
+* **In flight**: at most ``window`` tasks; results are gathered in batches, in input order.
 * **A worker that dies** (killed, out of memory) loses no file: the atomic write leaves no partial
-  output, and the scheduler gives its tasks to other workers. A file whose task keeps killing
-  workers ends as Dask's KilledWorker and is recorded failed; the batch goes on. After any
-  worker died, ``died`` is set and the runner removes the temporary files left behind.
-* **Ctrl-C**: tasks not yet running are cancelled; those running are finished and handed back.
+  output, and the scheduler gives its tasks to other workers. A task that keeps killing workers
+  ends as Dask's KilledWorker; its files are then tried one per task, so that only a file that
+  kills workers on its own is recorded failed; the batch goes on. After any worker died, ``died``
+  is set and the runner removes the temporary files left behind.
+* **Ctrl-C**: the job is withdrawn from the workers, so that no file starts any more (a worker
+  looks for it before each file); the files being processed are finished and handed back.
 * **The scheduler lost** mid-run: the run stops as if interrupted (finished files kept and
   recorded); running the same command again finishes it.
 
@@ -415,10 +418,6 @@ class ClusterPool:
                 client.unsubscribe_topic("all")
             with contextlib.suppress(Exception):
                 client.close()
-
-    def describe(self) -> str:
-        """For the summary line: where the work ran."""
-        return f"Dask cluster {self.scheduler}, {self.workers} workers, {self.threads} threads"
 
 
 def _no_job(source: Source) -> FileResult:
