@@ -208,9 +208,10 @@ def run(
 
     \b
     Exit codes: 0 every DICOM input written or already done; 1 some failed or were
-    rejected (rejected: not with --allow-rejected); 2 usage, profile or key error, or
-    OUTPUT in use by another run (nothing touched); 130 interrupted (Ctrl-C, SIGTERM):
-    finished files kept, no partial file left.
+    rejected (rejected: not with --allow-rejected); 2 usage, profile or key error,
+    OUTPUT in use by another run, or a Dask cluster that cannot be used (nothing touched);
+    130 interrupted (Ctrl-C, SIGTERM, the Dask scheduler lost): finished files kept, no
+    partial file left.
     """
     try:
         key = load_key(key_file)
