@@ -114,6 +114,13 @@ def cli() -> None:
     help=f"Worker processes. Default: all cores ({default_jobs()} here). 1: no pool.",
 )
 @click.option(
+    "--scheduler",
+    metavar="ADDRESS|FILE",
+    help="Send the per-file work to the workers of a Dask cluster: a scheduler address "
+    "(tcp://HOST:8786) or a scheduler file. Inputs and OUTPUT must be on storage every worker "
+    "reaches under the same paths. Needs the dask extra: pip install 'dicomscrub[dask]'.",
+)
+@click.option(
     "--quarantine",
     type=click.Path(path_type=Path, file_okay=False),
     metavar="DIR",
@@ -164,6 +171,7 @@ def run(
     mapping_out: Path | None,
     mapping_in: Path | None,
     jobs: int | None,
+    scheduler: str | None,
     quarantine: Path | None,
     summary_json: Path | None,
     allow_rejected: bool,
@@ -195,12 +203,15 @@ def run(
       dicomscrub run /pacs/export -o /share/deid --key-file site.key -q \\
           --quarantine /review --summary-json run.json --allow-rejected
       dicomscrub run ./incoming -o ./deid --dry-run --audit plan.csv
+      dicomscrub run /shared/export -o /shared/deid --key-file site.key \\
+          --scheduler tcp://scheduler.example:8786
 
     \b
     Exit codes: 0 every DICOM input written or already done; 1 some failed or were
-    rejected (rejected: not with --allow-rejected); 2 usage, profile or key error, or
-    OUTPUT in use by another run (nothing touched); 130 interrupted (Ctrl-C, SIGTERM):
-    finished files kept, no partial file left.
+    rejected (rejected: not with --allow-rejected); 2 usage, profile or key error,
+    OUTPUT in use by another run, or a Dask cluster that cannot be used (nothing touched);
+    130 interrupted (Ctrl-C, SIGTERM, the Dask scheduler lost): finished files kept, no
+    partial file left.
     """
     try:
         key = load_key(key_file)
@@ -218,6 +229,7 @@ def run(
             mapping_out=mapping_out,
             mapping_in=mapping_in,
             jobs=jobs,
+            scheduler=scheduler,
             quarantine=quarantine,
             summary_json=summary_json,
             allow_rejected=allow_rejected,
@@ -243,6 +255,8 @@ def run(
                 "often contain patient names or IDs"
             )
     report = _run_with_progress(plan, quiet)
+    if report.stop_reason:
+        click.echo(f"stopped: {report.stop_reason}", err=True)
     if report.interrupted:
         click.echo(
             "interrupted: finished files kept and recorded, no partial file left; "
@@ -332,7 +346,7 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
     err.print(
         f"{report.total} files in {report.seconds:.1f} s "
         f"({report.processed / seconds:.1f} files/s, {report.bytes_written / 1e6 / seconds:.1f} "
-        f"MB/s, {plan.jobs} jobs); "
+        f"MB/s, {_engine(plan)}); "
         ""
         + (
             f"dry run, nothing written to {plan.output}"
@@ -343,6 +357,10 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
         + (f"; summary: {plan.summary_json}" if plan.summary_json else ""),
         soft_wrap=True,
     )
+
+
+def _engine(plan: RunPlan) -> str:
+    return f"{plan.jobs} jobs" if plan.scheduler is None else f"Dask scheduler {plan.scheduler}"
 
 
 def _profile_options(func: Any) -> Any:

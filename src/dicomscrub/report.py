@@ -41,6 +41,7 @@ class Report:
     bytes_written: int = 0  # input bytes of the files written by this run
     streamed: int = 0  # files whose Pixel Data was copied by byte range
     interrupted: bool = False
+    stop_reason: str = ""  # why the run stopped early, when not Ctrl-C or SIGTERM
     allow_rejected: bool = False
     swept: int = 0  # temporary files of a killed run removed at start
     kept_partial_audit: str = ""  # the partial audit of a killed run, kept under this name

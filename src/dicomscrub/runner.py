@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dicomscrub.audit import AuditWriter
+from dicomscrub.cluster import ClusterError, ClusterPool, scheduler_target
 from dicomscrub.crosswalk import CrosswalkError, read_crosswalk, read_subjects, write_crosswalk
 from dicomscrub.discover import Source, discover
 from dicomscrub.parallel import Item, JobSpec, OrderedPool, run_inline
@@ -69,6 +70,7 @@ class RunPlan:
     earlier_mapping: frozenset[tuple[str, str, str]] = frozenset()
     dry_run: bool = False  # everything but writing outputs: the audit says what would be written
     leak_check: bool = True  # off only to measure its cost (benchmarks/check_overhead.py)
+    scheduler: str | None = None  # --scheduler: a Dask scheduler address or scheduler file
 
 
 def _contains(outer: Path, inner: Path) -> bool:
@@ -100,6 +102,7 @@ def plan_run(
     mapping_in: Path | None = None,
     dry_run: bool = False,
     leak_check: bool = True,
+    scheduler: str | None = None,
 ) -> RunPlan:
     """Validate everything (profile first); raise ProfileError or RunError before touching files."""
     compiled = load_profile(profile, options)
@@ -107,6 +110,13 @@ def plan_run(
         raise RunError("give at least one input file or folder")
     if jobs is not None and jobs < 1:
         raise RunError(f"--jobs must be at least 1; got {jobs}")
+    if scheduler is not None:
+        if jobs is not None:
+            raise RunError("--jobs sets local worker processes; with --scheduler leave it out")
+        try:
+            scheduler = scheduler_target(scheduler)
+        except ClusterError as exc:
+            raise RunError(str(exc)) from None
     out = output.resolve()
     for given in inputs:
         if not given.exists():
@@ -154,6 +164,7 @@ def plan_run(
         earlier_mapping=frozenset(earlier),
         dry_run=dry_run,
         leak_check=leak_check,
+        scheduler=scheduler,
     )
 
 
@@ -288,13 +299,28 @@ def execute(
     """
     report = Report(started=utc_now(), allow_rejected=plan.allow_rejected)
     clock = time.monotonic()
-    if not plan.dry_run:
-        try:
-            plan.output.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunError(f"cannot create output folder {plan.output}: {exc.strerror}") from None
-    labels = mirror_labels(list(plan.inputs))
-    spec = JobSpec(
+    cluster = _connect(plan)  # before anything is touched: an unusable cluster is a usage error
+    try:
+        return _execute(plan, report, clock, cluster, on_discovered, on_result)
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _connect(plan: RunPlan) -> ClusterPool | None:
+    """With --scheduler: the connected cluster engine (ClusterPool imports Dask only here)."""
+    if plan.scheduler is None:
+        return None
+    cluster = ClusterPool(_job_spec(plan, mirror_labels(list(plan.inputs))), plan.scheduler)
+    try:
+        cluster.connect(plan.inputs)
+    except ClusterError as exc:
+        raise RunError(str(exc)) from None
+    return cluster
+
+
+def _job_spec(plan: RunPlan, labels: tuple[str, ...]) -> JobSpec:
+    return JobSpec(
         plan.profile,
         plan.key,
         OutputPlan(plan.output, plan.layout, labels, fsync=plan.fsync),
@@ -304,9 +330,26 @@ def execute(
         leak_check=plan.leak_check,
         dry_run=plan.dry_run,
     )
+
+
+def _execute(
+    plan: RunPlan,
+    report: Report,
+    clock: float,
+    cluster: ClusterPool | None,
+    on_discovered: Callable[[int], None] | None,
+    on_result: Callable[[FileResult], None] | None,
+) -> Report:
+    if not plan.dry_run:
+        try:
+            plan.output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"cannot create output folder {plan.output}: {exc.strerror}") from None
+    labels = mirror_labels(list(plan.inputs))
+    spec = _job_spec(plan, labels)
     digest = run_digest(plan.profile, plan.key, plan.layout.value, labels, plan.subjects)
     if plan.dry_run:  # no output folder, no lock, no state: nothing is written but the audit
-        _run(plan, spec, _NoState(), report, on_discovered, on_result)
+        _run(plan, spec, _NoState(), report, on_discovered, on_result, cluster)
         report.seconds = time.monotonic() - clock
         report.finished = utc_now()
         if plan.summary_json is not None:
@@ -320,7 +363,7 @@ def execute(
                     report.swept = sweep_temp_files(plan.output)
                 report.other_settings = state.has_other_settings()
                 state.begin_run()
-                died = _run(plan, spec, state, report, on_discovered, on_result)
+                died = _run(plan, spec, state, report, on_discovered, on_result, cluster)
                 state.commit()
                 if report.interrupted or died:
                     sweep_temp_files(plan.output)
@@ -343,11 +386,14 @@ def _run(
     report: Report,
     on_discovered: Callable[[int], None] | None,
     on_result: Callable[[FileResult], None] | None,
+    cluster: ClusterPool | None = None,
 ) -> bool:
     """Process the files; True if a worker process died (temporary files may be left)."""
     resume = _Resume(plan, state)
     quarantine = Quarantine(plan.quarantine) if plan.quarantine is not None else None
-    pool = OrderedPool(spec, plan.jobs) if plan.jobs > 1 else None
+    pool: OrderedPool | ClusterPool | None = cluster
+    if pool is None and plan.jobs > 1:
+        pool = OrderedPool(spec, plan.jobs)
     crosswalk: set[tuple[str, str, str]] = set()
     try:
         if pool is not None:
@@ -384,8 +430,9 @@ def _run(
                 else:
                     for result in pool.run(items):
                         handle(result)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 report.interrupted = True
+                report.stop_reason = str(exc)  # e.g. the Dask scheduler was lost
                 if pool is not None:
                     for result in pool.drain():
                         handle(result)

@@ -1,0 +1,441 @@
+"""``run --scheduler``: the per-file work on a real Dask cluster (a LocalCluster of worker processes
+on loopback) gives the same files and audit as the local engine, survives a killed worker, resumes,
+and keeps its key to memory. Skipped only where the dask extra is not installed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+import cloudpickle  # noqa: E402  (after the skip: installed with distributed)
+import dask  # noqa: E402
+import pydicom  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+from distributed.diagnostics.plugin import WorkerPlugin  # noqa: E402
+
+from corpus import KEY_TEXT, bundled, fictional, snapshot  # noqa: E402
+from dicomscrub.cli import cli  # noqa: E402
+from dicomscrub.process import FileResult, Status  # noqa: E402
+from dicomscrub.pseudonym import Key  # noqa: E402
+from dicomscrub.report import Report  # noqa: E402
+from dicomscrub.runner import execute, plan_run  # noqa: E402
+from dicomscrub.writer import TEMP_PREFIX  # noqa: E402
+
+Tree = Callable[..., Path]
+WORKERS = 3
+POLL_LIMIT = 20_000  # polls, not a time budget
+
+# The poison plugin below is defined here: workers get it by value, not by importing this file.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    settings = {
+        "distributed.comm.timeouts.connect": "5s",
+        "distributed.scheduler.allowed-failures": 1,  # a poison file kills two workers, not four
+        "distributed.scheduler.worker-saturation": 1.0,  # one task per worker thread at a time
+    }
+    with (
+        dask.config.set(settings),
+        distributed.LocalCluster(
+            n_workers=WORKERS,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as local,
+    ):
+        yield local
+
+
+@pytest.fixture
+def client(cluster: Any) -> Iterator[Any]:
+    with distributed.Client(cluster, set_as_default=False) as c:
+        c.wait_for_workers(WORKERS, timeout=60)  # after a test that killed one
+        yield c
+
+
+def audit_text(path: Path, out: Path) -> str:
+    return path.read_text(encoding="utf-8").replace(f"/{out.name}/", "/")
+
+
+def audit_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [row for row in csv.DictReader(fh) if row["record"] == "file"]
+
+
+def local_reference(inputs: Path, tmp_path: Path, key: Key) -> Path:
+    out = tmp_path / "local"
+    report = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert report.counts["failed"] == 0
+    return out
+
+
+def mixed_tree(tree: Tree, count: int, **kwargs: int) -> Path:
+    """``count`` DICOM files, a non-DICOM file and a rejected (burned-in) image."""
+    inputs = tree(count, **kwargs)
+    (inputs / "notes.txt").write_text("not DICOM", encoding="utf-8")
+    ds = pydicom.dcmread(bundled("CT_small.dcm"))
+    fictional(ds, 900, 1, 1, 1).BurnedInAnnotation = "YES"
+    ds.save_as(inputs / "DOE_JANE900_burned.dcm", enforce_file_format=True)
+    return inputs
+
+
+def no_temp_files(out: Path) -> bool:
+    return not [p for p in out.rglob("*") if p.name.startswith(TEMP_PREFIX)]
+
+
+def test_cluster_writes_the_same_bytes_and_audit_as_the_local_engine(
+    cluster: Any, tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs = mixed_tree(tree, 30)
+    local = local_reference(inputs, tmp_path, key)
+    out = tmp_path / "dask"
+    report = execute(plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address))
+    assert dict(report.counts) == {"written": 30, "skipped": 1, "rejected": 1}
+    assert snapshot(out) == snapshot(local)
+    assert audit_text(tmp_path / "dask.audit.csv", out) == audit_text(
+        tmp_path / "local.audit.csv", local
+    )
+    assert sorted((out / ".dicomscrub").iterdir()) == [
+        out / ".dicomscrub" / "lock",
+        out / ".dicomscrub" / "state.sqlite",
+    ]  # the workers' token file is gone
+
+
+class WriterKiller(threading.Thread):
+    """Kills, with SIGKILL, a worker process caught writing a file: the temporary file's name
+    carries the writer's process id. Bounded in polls; stops when told."""
+
+    def __init__(self, out: Path, pids: set[int]) -> None:
+        super().__init__(daemon=True)
+        self.out, self.pids, self.killed = out, pids, 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        for _ in range(POLL_LIMIT):
+            if self.stop.is_set():
+                return
+            for path in self.out.rglob(f"{TEMP_PREFIX}*"):
+                pid = int(path.name[len(TEMP_PREFIX) :].split("-")[0])
+                if pid in self.pids:
+                    os.kill(pid, signal.SIGKILL)
+                    self.killed = pid
+                    return
+            time.sleep(0.001)
+
+
+class NamedTemporaryFiles(WorkerPlugin):
+    """Workers write through named temporary files, as on a file system without O_TMPFILE (NFS,
+    the usual shared storage): a worker killed while writing leaves one behind."""
+
+    def setup(self, worker: Any) -> None:
+        import dicomscrub.writer
+
+        self.saved = dicomscrub.writer._unnamed
+        dicomscrub.writer._unnamed = False
+
+    def teardown(self, worker: Any) -> None:
+        import dicomscrub.writer
+
+        dicomscrub.writer._unnamed = self.saved
+
+
+def killed_run(client: Any, cluster: Any, inputs: Path, out: Path, key: Key, named: bool) -> Report:
+    """A run during which one worker is killed with SIGKILL: with named temporary files, one
+    caught writing; else one busy after the first result."""
+    pids: dict[str, int] = client.run(os.getpid)
+    plan = plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address)
+    if named:
+        killer = WriterKiller(out, set(pids.values()))
+        killer.start()
+        try:
+            report = execute(plan)
+        finally:
+            killer.stop.set()
+            killer.join()
+        assert killer.killed, "no worker was caught writing"
+        return report
+    killed: list[str] = []
+
+    def kill_a_busy_worker(result: FileResult) -> None:
+        busy = [w for w, keys in client.processing().items() if keys and w in pids]
+        if busy and not killed:
+            os.kill(pids[busy[0]], signal.SIGKILL)
+            killed.append(busy[0])
+
+    report = execute(plan, on_result=kill_a_busy_worker)
+    assert killed, "no worker was busy"
+    return report
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["named-temporary-files", "unnamed"])
+def test_a_worker_killed_mid_run_loses_no_file_and_leaves_no_partial_one(
+    cluster: Any, client: Any, tree: Tree, tmp_path: Path, key: Key, named: bool
+) -> None:
+    inputs = tree(48, pixel_bytes=4 << 20)
+    out = tmp_path / "dask"
+    if named:
+        client.register_plugin(NamedTemporaryFiles(), name="named-temporary-files")
+    try:
+        report = killed_run(client, cluster, inputs, out, key, named)
+    finally:
+        if named:
+            client.unregister_worker_plugin("named-temporary-files")
+    # files of the killed worker's batch whose outputs were linked are found identical
+    assert report.counts["written"] + report.counts["skipped"] == 48, report.failures
+    assert no_temp_files(out)  # the one a worker killed while writing left was removed
+    assert snapshot(out) == snapshot(local_reference(inputs, tmp_path, key))
+    rows = audit_rows(tmp_path / "dask.audit.csv")
+    assert [r["input"] for r in rows] == sorted(
+        p.relative_to(inputs).as_posix() for p in inputs.rglob("*.dcm")
+    )
+    assert {r["status"] for r in rows} <= {"written", "skipped"}
+
+
+class Poison(WorkerPlugin):
+    """Makes the worker process die, as the out-of-memory killer would, on one file."""
+
+    def __init__(self, victim: str) -> None:
+        self.victim = victim
+
+    def setup(self, worker: Any) -> None:
+        import dicomscrub.cluster_worker as tasks
+
+        real = tasks.process_file
+
+        def dying(source: Any, job: Any) -> Any:
+            if source.rel == self.victim:
+                os._exit(3)
+            return real(source, job)
+
+        tasks.process_file = dying  # type: ignore[assignment]
+        self.real = real
+
+    def teardown(self, worker: Any) -> None:
+        import dicomscrub.cluster_worker as tasks
+
+        tasks.process_file = self.real  # type: ignore[method-assign]
+
+
+def test_a_file_that_keeps_killing_workers_is_recorded_failed_and_the_batch_goes_on(
+    cluster: Any, client: Any, tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs = tree(9)
+    victim = sorted(p.relative_to(inputs).as_posix() for p in inputs.rglob("*.dcm"))[4]
+    client.register_plugin(Poison(victim), name="poison")
+    try:
+        report = execute(
+            plan_run([inputs], tmp_path / "dask", key=key, scheduler=cluster.scheduler_address)
+        )
+    finally:
+        client.unregister_worker_plugin("poison")
+    assert report.counts["written"] + report.counts["skipped"] == 8
+    assert [(r.input, r.status) for r in report.failures] == [(victim, Status.FAILED)]
+    assert report.failures[0].detail == (
+        "the Dask workers processing this file died 2 times (out of memory or a crash); not written"
+    )
+    assert no_temp_files(tmp_path / "dask")
+
+
+def test_an_interrupted_cluster_run_keeps_finished_files_and_the_rerun_finishes_it(
+    cluster: Any, tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs, out = tree(96), tmp_path / "dask"  # 12 tasks: far from done after 5 files
+    seen: list[FileResult] = []
+
+    def ctrl_c_after_five(result: FileResult) -> None:
+        seen.append(result)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    plan = plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address)
+    first = execute(plan, on_result=ctrl_c_after_five)
+    assert first.interrupted and int(first.exit_code) == 130
+    assert 5 <= first.counts["written"] < 96 and first.counts["failed"] == 0
+    assert no_temp_files(out)
+    written = {r["output"] for r in audit_rows(tmp_path / "dask.audit.csv")}
+    assert written == set(snapshot(out))  # every file the audit names is there, and only those
+
+    second = execute(plan)
+    assert second.counts["unchanged"] == first.counts["written"]
+    assert second.counts["unchanged"] + second.counts["written"] + second.counts["skipped"] == 96
+    assert int(second.exit_code) == 0
+    assert snapshot(out) == snapshot(local_reference(inputs, tmp_path, key))
+
+
+def test_a_lost_scheduler_stops_the_run_as_an_interruption_and_the_rerun_finishes_it(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs, out = tree(40), tmp_path / "dask"
+    settings = {"distributed.comm.timeouts.connect": "1s"}  # how long the client tries again
+    with (
+        dask.config.set(settings),
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as doomed,
+    ):
+        seen: list[FileResult] = []
+
+        def close_the_cluster_after_three(result: FileResult) -> None:
+            seen.append(result)
+            if len(seen) == 3:
+                doomed.close()
+
+        plan = plan_run([inputs], out, key=key, scheduler=doomed.scheduler_address)
+        first = execute(plan, on_result=close_the_cluster_after_three)
+    assert first.interrupted and int(first.exit_code) == 130
+    assert first.stop_reason == (
+        f"lost the connection to the Dask scheduler at {doomed.scheduler_address}"
+    )
+    assert 3 <= first.counts["written"] < 40 and first.counts["failed"] == 0
+    assert no_temp_files(out)
+    second = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert second.counts["unchanged"] == first.counts["written"]
+    assert snapshot(out) == snapshot(local_reference(inputs, tmp_path, key))
+
+
+def test_the_cli_runs_on_the_cluster_by_address_and_by_scheduler_file(
+    cluster: Any, tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    inputs = tree(6)
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler_file.write_text(json.dumps({"address": cluster.scheduler_address}), encoding="utf-8")
+    for name, target in (("a", cluster.scheduler_address), ("b", str(scheduler_file))):
+        result = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                str(inputs),
+                "-o",
+                str(tmp_path / name),
+                "--key-file",
+                str(key_file),
+                "--scheduler",
+                target,
+                "--summary-json",
+                str(tmp_path / f"{name}.json"),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert f"Dask scheduler {cluster.scheduler_address if name == 'a' else target}" in (
+            result.output.replace("\n", "")
+        )
+        summary = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
+        assert summary["counts"]["written"] == 6
+    assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
+
+
+def test_the_key_and_input_names_reach_no_log_and_no_worker_file(
+    cluster: Any, client: Any, tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    inputs = tree(6)
+    execute(plan_run([inputs], tmp_path / "dask", key=key, scheduler=cluster.scheduler_address))
+    logs = repr(client.get_scheduler_logs()) + repr(client.get_worker_logs())
+    assert KEY_TEXT not in logs and "DOE_JANE" not in logs
+    assert KEY_TEXT not in repr(key)
+    folders: dict[str, str] = client.run(lambda dask_worker: dask_worker.local_directory)
+    for folder in set(folders.values()):
+        for path in Path(folder).rglob("*"):
+            if path.is_file():
+                assert KEY_TEXT.encode() not in path.read_bytes(), path
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(*args: str | Path) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["run", *map(str, args)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.output
+
+
+def test_an_unreachable_scheduler_is_a_usage_error_before_anything_is_touched(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    inputs, out, port = tree(2), tmp_path / "out", closed_port()
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code, output = run_cli(
+            inputs, "-o", out, "--key-file", key_file, "--scheduler", f"tcp://127.0.0.1:{port}"
+        )
+    assert code == 2
+    assert output.startswith(f"Error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}: ")
+    assert "Traceback" not in output
+    assert not out.exists() and not (tmp_path / "out.audit.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ("--scheduler", "no-such-file.json"),
+            "Error: --scheduler no-such-file.json: neither a scheduler address "
+            "(tcp://HOST:8786) nor an existing scheduler file\n",
+        ),
+        (
+            ("--scheduler", "tcp://127.0.0.1:8786", "--jobs", "2"),
+            "Error: --jobs sets local worker processes; with --scheduler leave it out\n",
+        ),
+    ],
+)
+def test_scheduler_usage_errors_exit_2(
+    tree: Tree, tmp_path: Path, key_file: Path, extra: tuple[str, ...], message: str
+) -> None:
+    code, output = run_cli(tree(1), "-o", tmp_path / "out", "--key-file", key_file, *extra)
+    assert (code, output) == (2, message)
+
+
+def test_without_the_extra_scheduler_says_how_to_install_it(
+    tree: Tree, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dicomscrub.cluster
+
+    monkeypatch.setattr(dicomscrub.cluster, "dask_installed", lambda: False)
+    code, output = run_cli(
+        tree(1), "-o", tmp_path / "out", "--key-file", key_file, "--scheduler", "tcp://h:8786"
+    )
+    assert (code, output) == (
+        2,
+        "Error: --scheduler needs the dask extra: pip install 'dicomscrub[dask]'\n",
+    )
+
+
+def test_a_run_without_scheduler_never_imports_dask(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from dicomscrub.cli import cli\n"
+        "args = ['run', sys.argv[1], '-o', sys.argv[2], '--key-file', sys.argv[3], '-q']\n"
+        "for jobs in ('1', '2'):\n"
+        "    result = CliRunner().invoke(cli, [*args, '--jobs', jobs])\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tree(3)), str(tmp_path / "out"), str(key_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
