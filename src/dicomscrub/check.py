@@ -48,6 +48,7 @@ from dicomscrub.identity import (
     Matcher,
     Original,
     Token,
+    add_token,
     candidates,
     contains_word,
     mask,
@@ -183,9 +184,7 @@ def find_leaks(
     ``extra``: the tokens of values removed or replaced before ``ds`` was parsed."""
     ident = candidates(originals, decisions, result.private, scrubber, shifted_dates=True)
     for token in extra or ():
-        old = ident.tokens.get(token.text)
-        if old is None or (token.strict and not old.strict):
-            ident.tokens[token.text] = token
+        add_token(ident.tokens, token)
     if not ident.tokens:
         return ""
     matcher = Matcher(ident.tokens.values(), ident.charsets)
@@ -302,10 +301,8 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
                 identity.skipped.append((label, f"cannot de-identify: {type(exc).__name__}"))
                 continue
         ident = candidates(originals, decisions, result.private, scrubber, shifted_dates=False)
-        for text, token in ident.tokens.items():
-            old = identity.tokens.get(text)
-            if old is None or (token.strict and not old.strict):
-                identity.tokens[text] = token
+        for token in ident.tokens.values():
+            add_token(identity.tokens, token)
         identity.charsets |= ident.charsets
         identity.searched += 1
     tokens = {

@@ -381,13 +381,25 @@ _CACHE_UP_TO = 1024
 """Longer values (blobs, long texts) are not cached: they rarely repeat and would hold memory."""
 
 
-def _add(tokens: dict[str, Token], orig: Original, category: Category) -> None:
-    for value in orig.values:
+def add_token(tokens: dict[str, Token], token: Token) -> None:
+    """Add ``token`` to tokens by text; of two with one text, the strict one stays."""
+    old = tokens.get(token.text)
+    if old is None or (token.strict and not old.strict):
+        tokens[token.text] = token
+
+
+def _add(
+    tokens: dict[str, Token],
+    vr: str,
+    values: Iterable[str | bytes],
+    tag: int,
+    creator: str,
+    category: Category,
+) -> None:
+    for value in values:
         find = _tokens_of if len(value) <= _CACHE_UP_TO else _tokens_of.__wrapped__
-        for token in find(orig.vr, value, orig.tag, orig.creator, category):
-            old = tokens.get(token.text)
-            if old is None or (token.strict and not old.strict):
-                tokens[token.text] = token
+        for token in find(vr, value, tag, creator, category):
+            add_token(tokens, token)
 
 
 def candidates(
@@ -440,7 +452,7 @@ def candidates(
                 continue
         category = _category(vr, tag, orig.private)
         if category is not None:
-            _add(ident.tokens, orig, category)
+            _add(ident.tokens, vr, orig.values, tag, orig.creator, category)
     return ident
 
 
@@ -476,12 +488,7 @@ def _unparsed_tokens(
         else:
             values = tuple(text.split("\\"))
     found: dict[str, Token] = {}
-    for value in values:
-        find = _tokens_of if len(value) <= _CACHE_UP_TO else _tokens_of.__wrapped__
-        for token in find(vr, value, tag, creator, category):
-            old = found.get(token.text)
-            if old is None or (token.strict and not old.strict):
-                found[token.text] = token
+    _add(found, vr, values, tag, creator, category)
     return tuple(found.values())
 
 
@@ -613,15 +620,10 @@ def _encodings_of(charsets: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def byte_forms(text: str, encodings: list[str]) -> set[bytes]:
-    """``text`` as bytes in each encoding, in lower and upper case, then ASCII-lowered (the
-    haystack is lowered the same way)."""
-    return {form for form, _ in _keyed_forms(text, tuple(encodings))}
-
-
 @functools.lru_cache(maxsize=65536)
 def _keyed_forms(text: str, encodings: tuple[str, ...]) -> tuple[tuple[bytes, bytes | None], ...]:
-    """:func:`byte_forms` of ``text``, each with its longest word (see :meth:`Matcher.search`).
+    """``text`` as bytes in each encoding, in lower and upper case, then ASCII-lowered (the
+    haystack is lowered the same way), each with its longest word (see :meth:`Matcher.search`).
     Cached: most tokens of a file are tokens of the file before."""
     if text.isascii():
         forms = {text.lower().encode("ascii")}
