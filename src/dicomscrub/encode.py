@@ -125,41 +125,28 @@ def write_elements(
         if not number & 0xFFFF and number > 0x0006FFFF:
             continue  # retired group lengths are not written (PS3.5 7.2)
         elem: Any = ds.get_item(tag)  # typed as DataElement, but raw when never decoded
+        data: bytes | None = None
+        vr = elem.VR
         if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF:
             value = elem.value
-            vr = elem.VR
             if isinstance(value, bytes) and (implicit or (vr is not None and len(vr) == 2)):
-                group, element, n = tag >> 16, tag & 0xFFFF, len(value)
-                if implicit:
-                    write(implicit_header.pack(group, element, n))
-                    write(value)
-                    continue
-                assert vr is not None
-                if vr in _LONG:
-                    write(long_header.pack(group, element, vr.encode("ascii"), 0, n))
-                    write(value)
-                    continue
-                if n <= 0xFFFF:
-                    write(short_header.pack(group, element, vr.encode("ascii"), n))
-                    write(value)
-                    continue
+                data = value  # written as read
         elif type(elem) is DataElement and not elem.is_undefined_length:
-            data = _simple_value(elem.VR, elem.value, e, text_ok)
-            if data is not None:
-                group, element, n = tag >> 16, tag & 0xFFFF, len(data)
-                vr = elem.VR
-                if implicit:
-                    write(implicit_header.pack(group, element, n))
-                    write(data)
-                    continue
-                if vr in _LONG:
-                    write(long_header.pack(group, element, vr.encode("ascii"), 0, n))
-                    write(data)
-                    continue
-                if n <= 0xFFFF:
-                    write(short_header.pack(group, element, vr.encode("ascii"), n))
-                    write(data)
-                    continue
+            data = _simple_value(vr, elem.value, e, text_ok)
+        if data is not None:
+            group, element, n = number >> 16, number & 0xFFFF, len(data)
+            if implicit:
+                write(implicit_header.pack(group, element, n))
+                write(data)
+                continue
+            if vr in _LONG:
+                write(long_header.pack(group, element, vr.encode("ascii"), 0, n))
+                write(data)
+                continue
+            if n <= 0xFFFF:
+                write(short_header.pack(group, element, vr.encode("ascii"), n))
+                write(data)
+                continue
         write_data_element(fp, elem, encodings)
     for _, data in extra[next_kept:]:
         write(data)
