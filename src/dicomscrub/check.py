@@ -41,21 +41,29 @@ from pydicom.multival import MultiValue
 from dicomscrub.actions import Action, Effect, resolve
 from dicomscrub.discover import discover
 from dicomscrub.identity import (
+    META_CONTEXT,
     MIN_BINARY_RUN,
+    MIN_BINARY_WORD,
     MIN_CHARS,
     MIN_DIGITS,
+    Context,
     Exclusions,
     Matcher,
+    Needle,
+    NeedleMemo,
     Original,
     Token,
     add_token,
     candidates,
     contains_word,
+    encodings_of,
     mask,
+    meta_unparsed,
+    needles,
+    search_needles,
     snapshot,
     still_identifying,
     tool_text,
-    unparsed_tokens,
 )
 from dicomscrub.lanes import Split
 from dicomscrub.layout import DEFLATED, Layout, read_layout
@@ -117,6 +125,7 @@ THRESHOLDS = {
     "min_chars": MIN_CHARS,
     "min_digits": MIN_DIGITS,
     "min_binary_run": MIN_BINARY_RUN,
+    "min_binary_word": MIN_BINARY_WORD,
 }
 
 
@@ -148,15 +157,25 @@ def scrub_checked(
     lane = lanes.lane if lanes is not None else None
     if not enabled:
         return scrubber.scrub(ds, None, lane), _no_leak
-    originals = snapshot(ds, numbers=False, kept=scrubber.keeps_unchanged)
+    # file meta values are searched for from their bytes, as read (run replaces the file meta
+    # and never decodes it); so are the values removed or replaced before ``ds`` was parsed
+    meta, originals = meta_unparsed(ds)
+    snapshot(ds, out=originals, numbers=False, kept=scrubber.keeps_unchanged, meta=False)
     decisions: list[Decision] = []
     result = scrubber.scrub(ds, decisions, lane)
-    extra: list[Token] = []
-    if lanes is not None and lanes.removed:
-        charset = ds.original_character_set or ds._character_set
-        encodings = (charset,) if isinstance(charset, str) else tuple(charset)
-        for item in lanes.removed:
-            extra += unparsed_tokens(item.tag, item.vr, item.value, item.creator, encodings)
+    charset = ds.original_character_set or ds._character_set
+    implicit, little = ds.original_encoding
+    context: Context = (
+        (charset,) if isinstance(charset, str) else tuple(charset),
+        bool(implicit),
+        bool(little),
+    )
+    removed = lanes.removed if lanes is not None else []
+
+    def unparsed(encodings: tuple[str, ...]) -> list[tuple[Needle, ...]]:
+        memo = _needle_memo(scrubber)
+        found = memo.lookup(meta, META_CONTEXT, encodings)
+        return found + memo.lookup(removed, context, encodings) if removed else found
 
     def leaks(header: bytes, tail: bytes) -> str:
         # the kept elements that were never parsed are not in ``ds``: what is not a leak is then
@@ -164,9 +183,21 @@ def scrub_checked(
         def written() -> Dataset:
             return dcmread(io.BytesIO(header), force=True) if lanes is not None else ds
 
-        return find_leaks(header + tail, ds, originals, decisions, result, scrubber, written, extra)
+        return find_leaks(
+            header + tail, ds, originals, decisions, result, scrubber, written, unparsed
+        )
 
     return result, leaks
+
+
+_NEEDLE_MEMOS: weakref.WeakKeyDictionary[Scrubber, NeedleMemo] = weakref.WeakKeyDictionary()
+
+
+def _needle_memo(scrubber: Scrubber) -> NeedleMemo:
+    memo = _NEEDLE_MEMOS.get(scrubber)
+    if memo is None:
+        memo = _NEEDLE_MEMOS[scrubber] = NeedleMemo(scrubber)
+    return memo
 
 
 def find_leaks(
@@ -177,21 +208,19 @@ def find_leaks(
     result: ScrubResult,
     scrubber: Scrubber,
     written: Callable[[], Dataset] | None = None,
-    extra: list[Token] | None = None,
+    unparsed: Callable[[tuple[str, ...]], list[tuple[Needle, ...]]] | None = None,
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
     ``written``: the output data set to judge exclusions by, when ``ds`` is not all of it;
-    ``extra``: the tokens of values removed or replaced before ``ds`` was parsed."""
+    ``unparsed``: the needles, in the given encodings, of the values removed or replaced before
+    ``ds`` was parsed."""
     ident = candidates(originals, decisions, result.private, scrubber, shifted_dates=True)
-    for token in extra or ():
-        add_token(ident.tokens, token)
-    if not ident.tokens:
-        return ""
-    matcher = Matcher(ident.tokens.values(), ident.charsets)
+    encodings = encodings_of(ident.charsets)
+    groups = [needles(ident.tokens.values(), encodings)]
+    if unparsed is not None:
+        groups += unparsed(encodings)
     pieces, layout = _searchable(data, ds)
-    hits: list[tuple[int, Token]] = []
-    for base, piece in pieces:
-        hits += matcher.search(piece, base)
+    hits = search_needles(groups, pieces, ident.charsets)
     if not hits:
         return ""
     # Only now (a candidate was found): drop what is not a leak (see Exclusions).

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import NamedTuple
 import pydicom.charset
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_sequence
 from pydicom.multival import MultiValue
 
 from dicomscrub.actions import Effect, resolve
@@ -51,9 +53,11 @@ MIN_DIGITS = 6
 MIN_BINARY_RUN = 8
 """Text inside a binary or undecoded value: runs of at least this many text characters (letters,
 digits, Latin-1 letters, and the space and ``^ . , ' / _ = -`` that names, IDs and dates are
-written with), starting and ending with a letter or digit. Other printable bytes end a run: random
-binary data (compressed thumbnails, vendor blobs) holds many short printable runs that are nobody's
-name, and each would be searched for in every output."""
+written with), starting and ending with a letter or digit, and holding a word of at least
+:data:`MIN_BINARY_WORD` ASCII letters and digits. Other printable bytes end a run: random binary
+data (compressed thumbnails, vendor blobs) holds many short printable runs that are nobody's name,
+and each would be searched for in every output."""
+MIN_BINARY_WORD = 4
 MAX_CHARS = 128
 """Longer values (free text) are not searched whole; the names, IDs, dates and UIDs in a data set
 are searched as values of their own attributes."""
@@ -63,10 +67,16 @@ NUMERIC_VRS = frozenset(
 )
 BINARY_VRS = frozenset({"OB", "OW", "UN"})
 _PN_SPLIT = re.compile(r"[\^=\s,]+")
-_TEXT_RUN = re.compile(
-    rb"[0-9A-Za-z\xc0-\xff][0-9A-Za-z\xc0-\xff ^.,'/_=-]{%d,}" % (MIN_BINARY_RUN - 1)
-)
 _RUN_PUNCTUATION = " ^.,'/_=-"
+_ASCII_WORD = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_RUN_CLASS = bytes(
+    3 if byte in _ASCII_WORD else 2 if byte >= 0xC0 else 1 if chr(byte) in _RUN_PUNCTUATION else 0
+    for byte in range(256)
+)
+"""Each byte's class in a text run: 0 not text, 1 punctuation, 2 Latin-1 letter, 3 ASCII letter
+or digit (``bytes.translate`` then ``bytes.find`` find runs at C speed; a regular expression took
+eight times longer on random binary data)."""
+_RUN_ANCHOR = b"\3" * MIN_BINARY_WORD
 _LETTER = re.compile(r"[^\W\d_]")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -163,8 +173,10 @@ def snapshot(
     *,
     numbers: bool = True,
     kept: Callable[[int, str | None], bool] | None = None,
+    meta: bool = True,
 ) -> list[Original]:
-    """Every element of ``ds`` (file meta included at the top level), recursively. Private values
+    """Every element of ``ds`` (file meta included at the top level unless ``meta`` is false: see
+    :func:`meta_unparsed`), recursively. Private values
     read as UN that hold items are decoded as the scrub decodes them, so the paths inside match
     its records. Sample data (pixels, waveforms) is listed without its value. With ``numbers``
     false, elements with a numeric VR (never identifying, see :func:`candidates`) are left out;
@@ -179,9 +191,8 @@ def snapshot(
     objects are kept by reference: the scrub replaces an element's value, it never changes the
     value object, so what is kept here is the input's value."""
     found: list[Original] = [] if out is None else out
-    if not prefix:
-        meta = getattr(ds, "file_meta", None)
-        for elem in meta or ():
+    if not prefix and meta:
+        for elem in getattr(ds, "file_meta", None) or ():
             found.append(Original(format_tag(int(elem.tag)), int(elem.tag), elem.VR, elem.value))
     creators: dict[tuple[int, int], str] = {}
     encoding: list[str] | None = None
@@ -290,6 +301,21 @@ def _date_forms(text: str) -> Iterator[str]:
             yield f"{day[:4]}{sep}{day[4:6]}{sep}{day[6:8]}"
 
 
+def text_runs(value: bytes) -> Iterator[str]:
+    """The runs of text in a binary value (see :data:`MIN_BINARY_RUN`), in order."""
+    classes = value.translate(_RUN_CLASS)
+    anchor = classes.find(_RUN_ANCHOR)
+    while anchor >= 0:
+        start = classes.rfind(b"\0", 0, anchor) + 1
+        end = classes.find(b"\0", anchor)
+        if end < 0:
+            end = len(value)
+        text = value[start:end].decode("latin-1").strip(_RUN_PUNCTUATION)
+        if len(text) >= MIN_BINARY_RUN:
+            yield text
+        anchor = classes.find(_RUN_ANCHOR, end)
+
+
 def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
     """The searchable forms of one value: (text, suffix for the kind), padding stripped."""
     if isinstance(value, bytes):
@@ -298,10 +324,8 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
             for part in text.split("\\"):
                 yield part.strip(" \0"), ""
         else:
-            for run in _TEXT_RUN.findall(value):
-                text = run.decode("latin-1").rstrip(_RUN_PUNCTUATION)
-                if len(text) >= MIN_BINARY_RUN:
-                    yield text, " (text in a binary value)"
+            for text in text_runs(value):
+                yield text, " (text in a binary value)"
         return
     text = value.strip(" \0")
     if not text:
@@ -402,6 +426,13 @@ def _add(
             add_token(tokens, token)
 
 
+@functools.lru_cache(maxsize=64)
+def _names_a_standard_uid(tag: int) -> bool:
+    """A file meta element that holds a class or transfer syntax UID."""
+    keyword = keyword_for(tag)
+    return keyword.endswith(("ClassUID", "SyntaxUID")) and keyword != "ImplementationClassUID"
+
+
 def candidates(
     originals: list[Original],
     decisions: list[Decision],
@@ -424,7 +455,7 @@ def candidates(
     * numbers (DS, IS and binary numeric VRs) never count.
     """
     effects = {d.path: d.effect for d in decisions}
-    fates = {r.tag: r.decision for r in private}
+    fates: dict[str, str] | None = None  # made when a private value is met (most files: none)
     ident = FileIdentity()
     for orig in originals:
         vr, tag = orig.vr, orig.tag
@@ -433,11 +464,14 @@ def candidates(
         if tag == 0x00080005:
             ident.charsets.update(str(v) for v in orig.values)
         if tag >> 16 == 0x0002:
-            keyword = keyword_for(tag)
-            if keyword.endswith(("ClassUID", "SyntaxUID")) and keyword != "ImplementationClassUID":
+            if _names_a_standard_uid(tag):
                 continue
         elif tag & 0x10000:  # private (and forbidden odd groups)
-            if orig.is_creator or fates.get(orig.path, "removed") == "kept":
+            if orig.is_creator:
+                continue
+            if fates is None:
+                fates = {r.tag: r.decision for r in private}
+            if fates.get(orig.path, "removed") == "kept":
                 continue
         else:
             effect = effects.get(orig.path)
@@ -456,27 +490,31 @@ def candidates(
     return ident
 
 
-def unparsed_tokens(
-    tag: int, vr: str | None, raw: bytes, creator: str, encodings: tuple[str, ...]
-) -> tuple[Token, ...]:
-    """The tokens of an element removed or replaced before it was parsed (see
-    :attr:`dicomscrub.lanes.Split.removed`): its value as read, decoded as pydicom would decode it
-    (text in the data set's character sets; bytes where the VR is binary or not known), counted
-    as :func:`candidates` counts a value the scrub did not keep. Cached: most such values are the
-    values of the file before (the cache lives in memory only, and holds short values only)."""
-    find = _unparsed_tokens if len(raw) <= _CACHE_UP_TO else _unparsed_tokens.__wrapped__
-    return find(tag, vr, raw, creator, encodings)
+Unparsed = tuple[int, bytes | None, bytes, str]
+"""An element removed or given a new value before it was parsed (see
+:attr:`dicomscrub.lanes.Split.removed`): (tag, its VR as read, None in implicit VR, its value as
+read, the private creator of a private element's block)."""
+
+Context = tuple[tuple[str, ...], bool, bool]
+"""How the values of a data set are read: (its text encodings, implicit VR, little endian)."""
 
 
-@functools.lru_cache(maxsize=16384)
-def _unparsed_tokens(
-    tag: int, vr: str | None, raw: bytes, creator: str, encodings: tuple[str, ...]
-) -> tuple[Token, ...]:
-    vr = vr or "UN"
+def unparsed_tokens(item: Unparsed, context: Context, scrubber: Scrubber) -> list[Token]:
+    """The tokens of an element removed or replaced before it was parsed: its value as read,
+    decoded as pydicom would decode it (text in the data set's encodings; bytes where the VR is
+    binary or not known), counted as :func:`candidates` counts a value the scrub did not keep. A
+    sequence counts by the values inside it, as those of a sequence the scrub removed."""
+    tag, raw_vr, raw, creator = item
+    encodings = context[0]
     private = bool(tag & 0x10000)
+    vr = raw_vr.decode("ascii") if raw_vr is not None else None
+    if vr is None:
+        vr = "UN" if private else (vr_of(tag) or "UN")
+    if vr == "SQ":
+        return _sequence_tokens(tag, raw, context, scrubber)
     category = _category(vr, tag, private)
     if category is None:
-        return ()
+        return []
     values: tuple[str | bytes, ...]
     if vr in BINARY_VRS:
         values = (raw,)
@@ -489,7 +527,119 @@ def _unparsed_tokens(
             values = tuple(text.split("\\"))
     found: dict[str, Token] = {}
     _add(found, vr, values, tag, creator, category)
-    return tuple(found.values())
+    return list(found.values())
+
+
+def _sequence_tokens(tag: int, raw: bytes, context: Context, scrubber: Scrubber) -> list[Token]:
+    encodings, implicit, little = context
+    try:
+        items = read_sequence(io.BytesIO(raw), implicit, little, len(raw), list(encodings))
+        holder = Dataset()
+        holder.set_original_encoding(implicit, little, list(encodings))
+        holder.add(DataElement(tag, "SQ", items))
+        originals = snapshot(holder, numbers=False)
+    except Exception:  # not a sequence pydicom can read: its bytes are searched for text
+        return unparsed_tokens((tag, b"UN", raw, ""), context, scrubber)
+    return list(candidates(originals, [], [], scrubber, shifted_dates=True).tokens.values())
+
+
+def meta_unparsed(ds: Dataset) -> tuple[list[Unparsed], list[Original]]:
+    """The file meta elements of ``ds`` that count (see :func:`candidates`): those still as read,
+    as :data:`Unparsed` items (their tokens come from :class:`NeedleMemo` without decoding them:
+    the file meta is replaced, never decoded, by ``run``), and those pydicom already decoded."""
+    items: list[Unparsed] = []
+    decoded: list[Original] = []
+    meta: Dataset | None = getattr(ds, "file_meta", None)
+    if meta is None:
+        return items, decoded
+    for tag in list(meta.keys()):
+        raw: DataElement | RawDataElement | None = meta.get_item(tag)  # as read, if not decoded
+        if raw is None or raw.VR in NUMERIC_VRS or _names_a_standard_uid(int(tag)):
+            continue
+        if isinstance(raw, RawDataElement) and raw.VR is not None and raw.value is not None:
+            items.append((int(tag), raw.VR.encode("ascii"), raw.value, ""))
+        else:
+            elem = meta[tag]
+            decoded.append(Original(format_tag(int(tag)), int(tag), elem.VR, elem.value))
+    return items, decoded
+
+
+META_CONTEXT: Context = (("iso8859",), False, True)
+"""How file meta values are read: the default character repertoire, explicit VR little endian."""
+
+
+Needle = tuple[bytes | None, bytes, Token]
+"""One form of a token as the search looks for it: (the form's longest word, None when it has
+none; the form, lower case bytes; the token)."""
+
+
+def needles(tokens: Iterable[Token], encodings: tuple[str, ...]) -> tuple[Needle, ...]:
+    return tuple(
+        (key, form, token) for token in tokens for form, key in _keyed_forms(token.text, encodings)
+    )
+
+
+class NeedleMemo:
+    """The needles of the elements removed or replaced before they were parsed, remembered by
+    the element as read: a series repeats most of its values from file to file, so most elements
+    of a file cost one dictionary look-up (vendor blobs of a few KB included). One per worker and
+    scrubber, in memory only (like the data sets themselves), emptied when it holds more than
+    :attr:`LIMIT` values or :attr:`LIMIT_BYTES` bytes of them; values longer than
+    :attr:`LONGEST` bytes are never remembered."""
+
+    LIMIT = 50_000
+    LIMIT_BYTES = 32 << 20
+    LONGEST = 64 << 10
+
+    def __init__(self, scrubber: Scrubber) -> None:
+        self._scrubber = scrubber
+        self._memo: dict[tuple[Context, tuple[str, ...]], dict[Unparsed, tuple[Needle, ...]]] = {}
+        self._size = self._bytes = 0
+
+    def lookup(
+        self, items: list[Unparsed], context: Context, encodings: tuple[str, ...]
+    ) -> list[tuple[Needle, ...]]:
+        """The needles of each item that has any, searched in ``encodings``."""
+        memo = self._memo.get((context, encodings))
+        if memo is None:
+            memo = self._memo[(context, encodings)] = {}
+        found: list[tuple[Needle, ...]] = []
+        for item in items:
+            known = memo.get(item)
+            if known is None:
+                known = needles(unparsed_tokens(item, context, self._scrubber), encodings)
+                if len(item[2]) <= self.LONGEST:
+                    if self._size >= self.LIMIT or self._bytes >= self.LIMIT_BYTES:
+                        self._memo.clear()
+                        memo = self._memo[(context, encodings)] = {}
+                        self._size = self._bytes = 0
+                    memo[item] = known
+                    self._size += 1
+                    self._bytes += len(item[2])
+            if known:
+                found.append(known)
+        return found
+
+
+def search_needles(
+    groups: Iterable[tuple[Needle, ...]], pieces: list[tuple[int, bytes]], charsets: Iterable[str]
+) -> list[tuple[int, Token]]:
+    """(offset, token) for every place in ``pieces`` ((offset, bytes)) where a token of ``groups``
+    is found, as :meth:`Matcher.search` finds them. Only the tokens with a form whose longest word
+    is a word of the pieces can be found as whole words, so only those are searched for: most
+    files have none."""
+    words: set[bytes] = set()
+    for _, piece in pieces:
+        words.update(_WORD_RUN.findall(piece.lower()))
+    found: dict[str, Token] = {}
+    for group in groups:
+        for key, _, token in group:
+            if key is None or key in words:
+                add_token(found, token)
+    if not found:
+        return []
+    matcher = Matcher(found.values(), charsets)
+    return [hit for base, piece in pieces for hit in matcher.search(piece, base)]
 
 
 _DELIMITERS: dict[str, set[int]] = {"PN": {0x5E, 0x3D}}
@@ -605,19 +755,21 @@ def contains_word(text: str, word: str) -> bool:
 # ---- the search ----------------------------------------------------------------------------------
 
 
-def _encodings(charsets: Iterable[str]) -> list[str]:
-    return _encodings_of(tuple(sorted(set(charsets))))
+def encodings_of(charsets: Iterable[str]) -> tuple[str, ...]:
+    """The encodings the search writes a token in, for the Specific Character Set values of an
+    input: UTF-8, Latin-1, then those the values name."""
+    return _encodings_cached(tuple(sorted(set(charsets))))
 
 
 @functools.lru_cache(maxsize=256)
-def _encodings_of(charsets: tuple[str, ...]) -> list[str]:
+def _encodings_cached(charsets: tuple[str, ...]) -> tuple[str, ...]:
     names = ["utf-8", "latin-1"]
     for charset in charsets:
         try:
             names += pydicom.charset.convert_encodings([c.strip() for c in charset.split("\\")])
         except Exception:  # an unknown character set: the default encodings still apply
             continue
-    return list(dict.fromkeys(names))
+    return tuple(dict.fromkeys(names))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -651,7 +803,7 @@ class Matcher:
     pattern built as a trie, so the cost does not grow with the number of tokens."""
 
     def __init__(self, tokens: Iterable[Token], charsets: Iterable[str] = ()) -> None:
-        encodings = tuple(_encodings(charsets))
+        encodings = encodings_of(charsets)
         self.forms: dict[bytes, Token] = {}
         self._keys: dict[bytes, bytes | None] = {}
         for token in sorted(tokens, key=lambda t: t.text):

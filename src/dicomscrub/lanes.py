@@ -31,16 +31,14 @@ command elements.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from pydicom import config
 from pydicom.datadict import dictionary_VR, private_dictionary_VR
 from pydicom.dataset import Dataset
 
-from dicomscrub.dictionary import vr_of
 from dicomscrub.discover import Kind
 from dicomscrub.encode import PLAIN_CHARSETS
-from dicomscrub.identity import NUMERIC_VRS
+from dicomscrub.identity import NUMERIC_VRS, Unparsed
 from dicomscrub.pipeline import (
     LANE_DROP,
     LANE_KEEP,
@@ -98,16 +96,9 @@ class Split:
     for the creators that are parsed (and checked after parsing)."""
     removed: list[Unparsed] = field(default_factory=list)
     """The elements removed or replaced unparsed, with their values as read, for the leak check
-    (only when :func:`split` is asked for them; kept in memory only, never written)."""
-
-
-class Unparsed(NamedTuple):
-    """An element removed or given a new value without being parsed: its value as read."""
-
-    tag: int
-    vr: str | None  # as read (explicit VR), else from the dictionary; None when unknown
-    value: bytes
-    creator: str  # the private creator of a private element's block
+    (only when :func:`split` is asked for them; kept in memory only, never written). Plain
+    tuples: some 50 are made for every file, and the leak check remembers an element's tokens by
+    it (:class:`dicomscrub.identity.NeedleMemo`)."""
 
 
 _NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
@@ -331,9 +322,8 @@ def split(
                 used[block] = creator
             records.append((tag, removal[0]))
             if originals and raw_vr not in _NUMERIC_RAW:
-                vr = raw_vr.decode("ascii") if raw_vr is not None else None
                 who = creator[1] if creator is not None else ""
-                removed.append(Unparsed(tag, vr, header[value:after], who))
+                removed.append((tag, raw_vr, header[value:after], who))
             if removal[1]:
                 changes += 1
             continue
@@ -362,10 +352,8 @@ def split(
             if which == LANE_REPLACE:
                 kept.append((tag, outcome[1]))
             changes += outcome[2]
-            if originals:
-                vr = raw_vr.decode("ascii") if raw_vr is not None else vr_of(tag)
-                if vr not in NUMERIC_VRS:
-                    removed.append(Unparsed(tag, vr, header[value:after], ""))
+            if originals and raw_vr not in _NUMERIC_RAW:
+                removed.append((tag, raw_vr, header[value:after], ""))
     lane.changes = changes
     parsed = len(parse) - 1
     if plain_charset:  # creators of blocks wholly removed unparsed: removed unparsed too

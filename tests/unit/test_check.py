@@ -339,7 +339,12 @@ def test_json_report_has_the_documented_fields(tmp_path: Path, tree: Path) -> No
         "thresholds",
         "findings",
     }
-    assert report["thresholds"] == {"min_chars": 4, "min_digits": 6, "min_binary_run": 8}
+    assert report["thresholds"] == {
+        "min_chars": 4,
+        "min_digits": 6,
+        "min_binary_run": 8,
+        "min_binary_word": 4,
+    }
     assert report["profile"] == ["basic"]
     assert report["files_with_findings"] == 5  # 3 files and 2 folders
     assert all(set(f) == set(CSV_COLUMNS) for f in findings(report))

@@ -110,6 +110,12 @@ def test_padding_is_stripped_from_values_and_binary_text_runs_are_found() -> Non
     # other printable bytes end a run; punctuation does not end a run that ends with it
     found = [f for f, _ in forms("OB", b"\x01k#9Lq~Zx{DOE^JANE-\x00MRN0012345\x7f19700101. ")]
     assert found == ["DOE^JANE", "MRN0012345", "19700101"]
+    # a run must hold a word of at least MIN_BINARY_WORD ASCII letters or digits; leading
+    # punctuation is not part of a run
+    found = [f for f, _ in forms("OB", b"\x01\xc4\xd6.\xdc\xdf\xe9-\xe0\xe8\x02, DOE^JANE\x00")]
+    assert found == ["DOE^JANE"]
+    assert [f for f, _ in forms("OB", b"\x01AB.CD.EF.GH\x02")] == []
+    assert [f for f, _ in forms("OB", b"ABCD.EF.GH")] == ["ABCD.EF.GH"]  # runs at both ends
 
 
 def test_readme_states_the_thresholds_the_code_uses() -> None:
@@ -118,6 +124,7 @@ def test_readme_states_the_thresholds_the_code_uses() -> None:
     assert f"a value without a letter at least **{identity.MIN_DIGITS}** digits" in readme
     assert f"values longer than **{identity.MAX_CHARS}** characters" in readme
     assert f"runs of at least {identity.MIN_BINARY_RUN} text characters" in readme
+    assert f"a word of at least {identity.MIN_BINARY_WORD} ASCII letters or digits" in readme
 
 
 def test_mask_shows_only_the_first_character_and_the_length() -> None:
