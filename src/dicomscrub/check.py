@@ -214,7 +214,7 @@ def find_leaks(
     ``written``: the output data set to judge exclusions by, when ``ds`` is not all of it;
     ``unparsed``: the needles, in the given encodings, of the values removed or replaced before
     ``ds`` was parsed."""
-    ident = candidates(originals, decisions, result.private, scrubber, shifted_dates=True)
+    ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
     encodings = encodings_of(ident.charsets)
     groups = [needles(ident.tokens.values(), encodings)]
     if unparsed is not None:
@@ -329,7 +329,7 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
             except Exception as exc:
                 identity.skipped.append((label, f"cannot de-identify: {type(exc).__name__}"))
                 continue
-        ident = candidates(originals, decisions, result.private, scrubber, shifted_dates=False)
+        ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=False)
         for token in ident.tokens.values():
             add_token(identity.tokens, token)
         identity.charsets |= ident.charsets

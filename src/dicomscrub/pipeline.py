@@ -137,6 +137,8 @@ class Decision(NamedTuple):
 @dataclass
 class ScrubResult:
     private: list[PrivateRecord] = field(default_factory=list)
+    kept_private: set[str] = field(default_factory=set)
+    """The paths of the private elements kept (their rows in :attr:`private` say "kept")."""
     methods: tuple[str, ...] = ()
     method_codes: tuple[str, ...] = ()
     dates: str = "REMOVED"
@@ -590,6 +592,7 @@ class Scrubber:
                 state.result.private.append(
                     PrivateRecord(path, creator, status, "kept", "creator-of-kept-block")
                 )
+                state.result.kept_private.add(path)
             else:
                 del ds[ctag]
                 state.result.private.append(
@@ -1145,6 +1148,7 @@ class Scrubber:
         if elem.VR == "SQ":
             self._recurse(elem, path, state, replace_uids=False)
         state.result.private.append(PrivateRecord(path, creator, status, "kept", basis, detail))
+        state.result.kept_private.add(path)
         state.present.add((elem.tag >> 16, creator))
         return True
 

@@ -44,7 +44,7 @@ def identify(
     decisions: list[Decision] = []
     result = scrubber.scrub(ds, decisions)
     return candidates(
-        originals, decisions, result.private, scrubber, shifted_dates=shifted_dates
+        originals, decisions, result.kept_private, scrubber, shifted_dates=shifted_dates
     ).tokens
 
 
