@@ -64,6 +64,7 @@ from dicomscrub.identity import (
     snapshot,
     still_identifying,
     tool_text,
+    words_of,
 )
 from dicomscrub.lanes import Split
 from dicomscrub.layout import DEFLATED, Layout, read_layout
@@ -172,10 +173,10 @@ def scrub_checked(
     )
     removed = lanes.removed if lanes is not None else []
 
-    def unparsed(encodings: tuple[str, ...]) -> list[tuple[Needle, ...]]:
+    def unparsed(encodings: tuple[str, ...], words: set[bytes]) -> list[tuple[Needle, ...]]:
         memo = _needle_memo(scrubber)
-        found = memo.lookup(meta, META_CONTEXT, encodings)
-        return found + memo.lookup(removed, context, encodings) if removed else found
+        found = memo.lookup(meta, META_CONTEXT, encodings, words)
+        return found + memo.lookup(removed, context, encodings, words) if removed else found
 
     def leaks(header: bytes, tail: bytes) -> str:
         # the kept elements that were never parsed are not in ``ds``: what is not a leak is then
@@ -208,19 +209,22 @@ def find_leaks(
     result: ScrubResult,
     scrubber: Scrubber,
     written: Callable[[], Dataset] | None = None,
-    unparsed: Callable[[tuple[str, ...]], list[tuple[Needle, ...]]] | None = None,
+    unparsed: Callable[[tuple[str, ...], set[bytes]], list[tuple[Needle, ...]]] | None = None,
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
     ``written``: the output data set to judge exclusions by, when ``ds`` is not all of it;
-    ``unparsed``: the needles, in the given encodings, of the values removed or replaced before
-    ``ds`` was parsed."""
+    ``unparsed``: the needles, in the given encodings, of the values that were not parsed into
+    ``ds`` (those that can be found in an output with the given words)."""
     ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
     encodings = encodings_of(ident.charsets)
+    pieces, layout = _searchable(data, ds)
+    words: set[bytes] = set()
+    for _, piece in pieces:
+        words |= words_of(piece)
     groups = [needles(ident.tokens.values(), encodings)]
     if unparsed is not None:
-        groups += unparsed(encodings)
-    pieces, layout = _searchable(data, ds)
-    hits = search_needles(groups, pieces, ident.charsets)
+        groups += unparsed(encodings, words)
+    hits = search_needles(groups, pieces, ident.charsets, words)
     if not hits:
         return ""
     # Only now (a candidate was found): drop what is not a leak (see Exclusions).

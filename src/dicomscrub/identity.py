@@ -17,6 +17,7 @@ Nothing here writes a value anywhere: tokens live in memory and are reported onl
 
 from __future__ import annotations
 
+import codecs
 import enum
 import functools
 import io
@@ -389,8 +390,15 @@ def _tokens_of(
         bare = value.strip(" \0")
         if len(bare) < MIN_CHARS or (loose and _NUMBER.fullmatch(bare)):
             return ()
+    return _tokens_from(forms(vr, value), tag, creator, category)
+
+
+def _tokens_from(
+    pairs: Iterable[tuple[str, str]], tag: int, creator: str, category: Category
+) -> tuple[Token, ...]:
+    """The tokens of the searchable forms ``pairs`` ((text, suffix), see :func:`forms`)."""
     found: dict[str, Token] = {}
-    for text, suffix in forms(vr, value):
+    for text, suffix in pairs:
         low = text.lower()
         if low in found or not searchable(low):
             continue
@@ -525,6 +533,52 @@ def unparsed_tokens(item: Unparsed, context: Context, scrubber: Scrubber) -> lis
     return list(found.values())
 
 
+def _unseen_blob_tokens(
+    item: Unparsed, encodings: tuple[str, ...], words: set[bytes]
+) -> list[Token] | None:
+    """The tokens of a binary value seen for the first time that can be found in an output
+    whose words are ``words``, or None where this short cut does not apply.
+
+    A token found as a whole word has each of its words as a word of the output. A text run of a
+    binary value (:func:`text_runs`) has a word of at least :data:`MIN_BINARY_WORD` ASCII letters
+    and digits, and that word is a word of each of the run's forms as long as every encoding
+    writes ASCII as ASCII and other characters as bytes from 0x80 up (UTF-8 and the ISO 8859
+    family) and upper case adds no ASCII letter (only ß does, as SS). So the runs whose longest
+    such word is not a word of the output cannot be found, and their tokens are not made: a
+    random blob of 8 KB costs its scan, not four tokens in four forms each."""
+    tag, raw_vr, raw, creator = item
+    vr = raw_vr.decode("ascii") if raw_vr is not None else "UN" if tag & 0x10000 else vr_of(tag)
+    if vr not in BINARY_VRS or not _plain_encodings(encodings):
+        return None
+    text = raw.decode("latin-1").strip(" \0")
+    if not text or text.isprintable():
+        return None  # searched as text: see forms()
+    category = _category(vr, tag, bool(tag & 0x10000))
+    assert category is not None
+    runs = [
+        (run, " (text in a binary value)")
+        for run in text_runs(raw)
+        if "ß" in run or _longest_word(run) in words
+    ]
+    return list(_tokens_from(runs, tag, creator, category)) if runs else []
+
+
+def _longest_word(text: str) -> bytes:
+    return max(text.encode("latin-1").translate(_WORD_BYTES).split(), key=len, default=b"")
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_encodings(encodings: tuple[str, ...]) -> bool:
+    """Every encoding writes ASCII as ASCII and nothing else below 0x80."""
+    names = set()
+    for encoding in encodings:
+        try:
+            names.add(codecs.lookup(encoding).name)
+        except LookupError:
+            return False
+    return all(name in ("utf-8", "ascii") or name.startswith("iso8859-") for name in names)
+
+
 def _sequence_tokens(tag: int, raw: bytes, context: Context, scrubber: Scrubber) -> list[Token]:
     encodings, implicit, little = context
     try:
@@ -604,9 +658,15 @@ class NeedleMemo:
         return True
 
     def lookup(
-        self, items: list[Unparsed], context: Context, encodings: tuple[str, ...]
+        self,
+        items: list[Unparsed],
+        context: Context,
+        encodings: tuple[str, ...],
+        words: set[bytes],
     ) -> list[tuple[Needle, ...]]:
-        """The needles of each item that has any, searched in ``encodings``."""
+        """The needles of each item that has any, searched in ``encodings``, for an output whose
+        words are ``words`` (a long binary value seen for the first time gets only the needles
+        that can be found there: see :func:`_unseen_blob_tokens`)."""
         memo = self._memo.get((context, encodings))
         if memo is None:
             memo = self._memo[(context, encodings)] = {}
@@ -614,10 +674,17 @@ class NeedleMemo:
         for item in items:
             known = memo.get(item)
             if known is None:
-                known = needles(unparsed_tokens(item, context, self._scrubber), encodings)
                 size = len(item[2])
                 # long values are remembered when seen a second time
-                if size <= _CACHE_UP_TO or (size <= self.LONGEST and not self._once(item)):
+                once = size > _CACHE_UP_TO and (size > self.LONGEST or self._once(item))
+                if once:
+                    quick = _unseen_blob_tokens(item, encodings, words)
+                    if quick is not None:
+                        if quick:
+                            found.append(needles(quick, encodings))
+                        continue
+                known = needles(unparsed_tokens(item, context, self._scrubber), encodings)
+                if not once:
                     if self._size >= self.LIMIT or self._bytes >= self.LIMIT_BYTES:
                         self._memo.clear()
                         memo = self._memo[(context, encodings)] = {}
@@ -631,15 +698,15 @@ class NeedleMemo:
 
 
 def search_needles(
-    groups: Iterable[tuple[Needle, ...]], pieces: list[tuple[int, bytes]], charsets: Iterable[str]
+    groups: Iterable[tuple[Needle, ...]],
+    pieces: list[tuple[int, bytes]],
+    charsets: Iterable[str],
+    words: set[bytes],
 ) -> list[tuple[int, Token]]:
-    """(offset, token) for every place in ``pieces`` ((offset, bytes)) where a token of ``groups``
-    is found, as :meth:`Matcher.search` finds them. Only the tokens with a form whose longest word
-    is a word of the pieces can be found as whole words, so only those are searched for: most
-    files have none."""
-    words: set[bytes] = set()
-    for _, piece in pieces:
-        words |= words_of(piece)
+    """(offset, token) for every place in ``pieces`` ((offset, bytes), whose words are ``words``:
+    see :func:`words_of`) where a token of ``groups`` is found, as :meth:`Matcher.search` finds
+    them. Only the tokens with a form whose longest word is a word of the pieces can be found as
+    whole words, so only those are searched for: most files have none."""
     found: dict[str, Token] = {}
     for group in groups:
         for key, _, token in group:

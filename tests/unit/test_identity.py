@@ -284,3 +284,56 @@ def test_non_ascii_tokens_are_found_in_utf8_latin1_and_either_case(strategy: str
 def test_search_text_finds_tokens_in_a_file_name(strategy: str) -> None:
     matcher = Matcher([tok("jane"), tok("mrn0012345", Category.ID)])
     assert [t.text for t in matcher.search_text("DOE_JANE_MRN0012345")] == ["jane", "mrn0012345"]
+
+
+# ---- the leak check's memo of values read from their bytes ---------------------------------------
+
+
+def _found(tokens: list[Token], output: bytes) -> set[str]:
+    return {tok.text for _, tok in Matcher(tokens).search(output)} if tokens else set()
+
+
+def test_a_blob_seen_once_gets_every_token_that_can_be_found_in_the_output(
+    basic: CompiledProfile, key: Key
+) -> None:
+    """The short cut for a long binary value seen once (only the text runs whose longest ASCII
+    word is a word of the output get tokens) finds what the full tokenisation finds."""
+    import random
+
+    rng = random.Random(20261202)
+    scrubber = Scrubber(basic, Pseudonymizer(key))
+    context = (("iso8859",), False, True)
+    encodings = identity.encodings_of([])
+    texts = [
+        b"DOE^JANE",
+        b"Stra\xdfenberg^Hans",
+        b"M\xfcller^J\xfcrgen",
+        b"MRN0012345",
+        b"x9Kq.Zw7",
+    ]
+    for round_ in range(60):
+        planted = rng.sample(texts, 3)
+        blob = rng.randbytes(2048) + b"\x01".join(planted) + b"\x02" + rng.randbytes(2048)
+        item = (0x00291010, b"OB", blob, "SIEMENS CSA HEADER")
+        full = identity.unparsed_tokens(item, context, scrubber)
+        # an output holding some runs of the blob, in other cases, and random bytes
+        runs = [run.encode("latin-1") for run in identity.text_runs(blob)]
+        shown = rng.sample(runs, min(3, len(runs)))
+        output = b"\x00".join(
+            [
+                rng.randbytes(512),
+                *(r.upper() if round_ % 2 else r for r in shown),
+                b"STRASSENBERG^HANS",
+            ]
+        )
+        memo = identity.NeedleMemo(scrubber)
+        groups = memo.lookup([item], context, encodings, identity.words_of(output))
+        quick = [needle[2] for group in groups for needle in group]
+        assert {t.text for t in quick} <= {t.text for t in full}
+        assert _found(quick, output) == _found(full, output)
+        assert _found(full, output)  # something was found each time: the test compares hits
+    # seen a second time, a blob gets all its tokens (and keeps them)
+    memo = identity.NeedleMemo(scrubber)
+    memo.lookup([item], context, encodings, set())
+    again = memo.lookup([item], context, encodings, set())
+    assert {n[2].text for group in again for n in group} == {t.text for t in full}
