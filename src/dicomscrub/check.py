@@ -49,17 +49,18 @@ from dicomscrub.identity import (
     Context,
     Exclusions,
     Matcher,
-    Needle,
     NeedleMemo,
+    Needles,
     Original,
     Token,
+    Unparsed,
     add_token,
     candidates,
     contains_word,
     encodings_of,
     mask,
     meta_unparsed,
-    needles,
+    raw_counts,
     search_needles,
     snapshot,
     still_identifying,
@@ -161,9 +162,22 @@ def scrub_checked(
     # file meta values are searched for from their bytes, as read (run replaces the file meta
     # and never decodes it); so are the values removed or replaced before ``ds`` was parsed
     meta, originals = meta_unparsed(ds)
-    snapshot(ds, out=originals, numbers=False, kept=scrubber.keeps_unchanged, meta=False)
+    pending: list[tuple[str, Unparsed]] = []  # elements still as read, by path
+    snapshot(
+        ds, out=originals, numbers=False, kept=scrubber.keeps_unchanged, meta=False, raw=pending
+    )
     decisions: list[Decision] = []
     result = scrubber.scrub(ds, decisions, lane)
+    if pending:
+        effects = {d.path: d.effect for d in decisions}
+        kept_private = result.kept_private
+        counted = [
+            item
+            for path, item in pending
+            if raw_counts(path, item, effects, kept_private, shifted_dates=True)
+        ]
+    else:
+        counted = []
     charset = ds.original_character_set or ds._character_set
     implicit, little = ds.original_encoding
     context: Context = (
@@ -172,11 +186,15 @@ def scrub_checked(
         bool(little),
     )
     removed = lanes.removed if lanes is not None else []
+    others = lanes.removed_long + counted if lanes is not None else counted
 
-    def unparsed(encodings: tuple[str, ...], words: set[bytes]) -> list[tuple[Needle, ...]]:
+    def unparsed(encodings: tuple[str, ...], words: set[bytes]) -> list[Needles]:
         memo = _needle_memo(scrubber)
         found = memo.lookup(meta, META_CONTEXT, encodings, words)
-        return found + memo.lookup(removed, context, encodings, words) if removed else found
+        found += memo.lookup(others, context, encodings, words)
+        if removed:
+            found.append(memo.group(removed, context, encodings))
+        return found
 
     def leaks(header: bytes, tail: bytes) -> str:
         # the kept elements that were never parsed are not in ``ds``: what is not a leak is then
@@ -209,7 +227,7 @@ def find_leaks(
     result: ScrubResult,
     scrubber: Scrubber,
     written: Callable[[], Dataset] | None = None,
-    unparsed: Callable[[tuple[str, ...], set[bytes]], list[tuple[Needle, ...]]] | None = None,
+    unparsed: Callable[[tuple[str, ...], set[bytes]], list[Needles]] | None = None,
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
     ``written``: the output data set to judge exclusions by, when ``ds`` is not all of it;
@@ -221,7 +239,7 @@ def find_leaks(
     words: set[bytes] = set()
     for _, piece in pieces:
         words |= words_of(piece)
-    groups = [needles(ident.tokens.values(), encodings)]
+    groups = [Needles.of(ident.tokens.values(), encodings)]
     if unparsed is not None:
         groups += unparsed(encodings, words)
     hits = search_needles(groups, pieces, ident.charsets, words)

@@ -174,6 +174,7 @@ def snapshot(
     numbers: bool = True,
     kept: Callable[[int, str | None], bool] | None = None,
     meta: bool = True,
+    raw: list[tuple[str, Unparsed]] | None = None,
 ) -> list[Original]:
     """Every element of ``ds`` (file meta included at the top level unless ``meta`` is false: see
     :func:`meta_unparsed`), recursively. Private values
@@ -187,7 +188,10 @@ def snapshot(
     A private element still as read is decoded aside, so that the scrub finds it as read and
     writes back what it keeps byte for byte, as it does without a snapshot; a standard element is
     decoded in place, as the scrub itself would decode it (the ones it keeps unchanged are those
-    ``kept`` leaves out, which are not decoded at all). Value
+    ``kept`` leaves out, which are not decoded at all). With ``raw``, top-level elements still as
+    read whose VR is known (not a sequence, not UN, not a Private Creator, not Specific Character
+    Set) are not decoded: they go to ``raw`` as (path, :data:`Unparsed`), for
+    :class:`NeedleMemo` (the leak check; :func:`raw_counts` says which count). Value
     objects are kept by reference: the scrub replaces an element's value, it never changes the
     value object, so what is kept here is the input's value."""
     found: list[Original] = [] if out is None else out
@@ -210,6 +214,24 @@ def snapshot(
             continue
         if kept is not None and not private and kept(tag, vr):
             continue
+        if (
+            raw is not None
+            and vr is not None
+            and vr not in ("SQ", "UN")
+            and tag != 0x00080005
+            and not prefix
+            and isinstance(item_or_raw, RawDataElement)
+            and item_or_raw.value is not None
+            and tag not in BULK_TAGS
+        ):
+            element = tag & 0xFFFF
+            if not private:
+                raw.append((format_tag(tag), (tag, vr.encode("ascii"), item_or_raw.value, "")))
+                continue
+            if not 0x10 <= element <= 0xFF:  # not a creator: decoded below, for its text
+                creator = creators.get((group, element >> 8), "") if group > 0x0008 else ""
+                raw.append((format_tag(tag), (tag, vr.encode("ascii"), item_or_raw.value, creator)))
+                continue
         if isinstance(item_or_raw, DataElement):
             elem = item_or_raw
         elif kept is not None and not private:
@@ -258,6 +280,36 @@ def snapshot(
     return found
 
 
+def raw_counts(
+    path: str,
+    item: Unparsed,
+    effects: dict[str, Effect],
+    kept_private: set[str],
+    *,
+    shifted_dates: bool,
+) -> bool:
+    """Whether a top-level element :func:`snapshot` left as read counts as identifying, by what
+    the scrub did to it (``effects``: by path), as :func:`candidates` counts a parsed one."""
+    tag, raw_vr = item[0], item[1]
+    if tag & 0x10000:
+        return path not in kept_private
+    effect = effects.get(path)
+    if effect is None:  # not met by the scrub (it meets every top-level element): counts
+        return True
+    vr = raw_vr.decode("ascii") if raw_vr is not None else vr_of(tag) or "UN"
+    return _effect_counts(effect, vr, shifted_dates)
+
+
+def _effect_counts(effect: Effect, vr: str, shifted_dates: bool) -> bool:
+    """A standard value counts unless the scrub kept it or cleaned it as text (a shifted date
+    counts with ``shifted_dates``)."""
+    if effect is Effect.KEEP:
+        return False
+    if effect is Effect.CLEAN and vr not in BINARY_VRS and vr != "UI":
+        return vr in ("DA", "DT") and shifted_dates
+    return True
+
+
 def _decoded(raw: RawDataElement, encoding: list[str], ds: Dataset) -> DataElement | None:
     """An element still as read, decoded as the data set would decode it (without storing it)."""
     try:
@@ -301,20 +353,23 @@ def _date_forms(text: str) -> Iterator[str]:
             yield f"{day[:4]}{sep}{day[4:6]}{sep}{day[6:8]}"
 
 
-def text_runs(value: bytes) -> Iterator[str]:
+def text_runs(value: bytes) -> list[str]:
     """The runs of text in a binary value (see :data:`MIN_BINARY_RUN`), in order."""
     classes = value.translate(_RUN_CLASS)
-    anchor = classes.find(_RUN_ANCHOR)
+    find, rfind = classes.find, classes.rfind
+    runs: list[str] = []
+    anchor = find(_RUN_ANCHOR)
     while anchor >= 0:
-        start = classes.rfind(b"\0", 0, anchor) + 1
-        end = classes.find(b"\0", anchor)
+        end = find(b"\0", anchor)
         if end < 0:
             end = len(value)
+        start = rfind(b"\0", 0, anchor) + 1
         if end - start >= MIN_BINARY_RUN:  # (most runs of random bytes are shorter)
             text = value[start:end].decode("latin-1").strip(_RUN_PUNCTUATION)
             if len(text) >= MIN_BINARY_RUN:
-                yield text
-        anchor = classes.find(_RUN_ANCHOR, end)
+                runs.append(text)
+        anchor = find(_RUN_ANCHOR, end)
+    return runs
 
 
 def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
@@ -482,10 +537,7 @@ def candidates(
                 uids = [str(v) for v in orig.values] if vr == "UI" else None
                 elem = DataElement(tag, vr, uids)
                 effect = resolve(scrubber.action_for(elem)[0], False)
-            if effect is Effect.KEEP:
-                continue
-            cleaned_text = effect is Effect.CLEAN and vr not in BINARY_VRS and vr != "UI"
-            if cleaned_text and (vr not in ("DA", "DT") or not shifted_dates):
+            if not _effect_counts(effect, vr, shifted_dates):
                 continue
         category = _category(vr, tag, orig.private)
         if category is not None:
@@ -617,33 +669,82 @@ META_CONTEXT: Context = (("iso8859",), False, True)
 """How file meta values are read: the default character repertoire, explicit VR little endian."""
 
 
-Needle = tuple[bytes | None, bytes, Token]
-"""One form of a token as the search looks for it: (the form's longest word, None when it has
-none; the form, lower case bytes; the token)."""
+class Needles:
+    """Tokens by the words the search needs before it looks for them: a token can be found as a
+    whole word only where the longest word of one of its forms (see :func:`_keyed_forms`) is a
+    word of the output. Made once per value (:class:`NeedleMemo`) and asked once per output."""
+
+    __slots__ = ("always", "by_key", "keys")
+
+    def __init__(self, by_key: dict[bytes, tuple[Token, ...]], always: tuple[Token, ...]) -> None:
+        self.by_key = by_key
+        self.keys = frozenset(by_key)
+        self.always = always  # forms without a word: always searched for
+
+    @classmethod
+    def of(cls, tokens: Iterable[Token], encodings: tuple[str, ...]) -> Needles:
+        by_key: dict[bytes, list[Token]] = {}
+        always: list[Token] = []
+        for token in tokens:
+            for _, key in _keyed_forms(token.text, encodings):
+                if key is None:
+                    always.append(token)
+                else:
+                    by_key.setdefault(key, []).append(token)
+        return cls({k: tuple(v) for k, v in by_key.items()}, tuple(always))
+
+    @classmethod
+    def merged(cls, groups: Iterable[Needles]) -> Needles:
+        by_key: dict[bytes, tuple[Token, ...]] = {}
+        always: list[Token] = []
+        for group in groups:
+            for key, tokens in group.by_key.items():
+                by_key[key] = by_key.get(key, ()) + tokens
+            always += group.always
+        return cls(by_key, tuple(always))
+
+    def __bool__(self) -> bool:
+        return bool(self.keys or self.always)
+
+    def add_findable(self, words: set[bytes], into: dict[str, Token]) -> None:
+        """Add to ``into`` the tokens that may be found in an output whose words are ``words``."""
+        for token in self.always:
+            add_token(into, token)
+        if not self.keys.isdisjoint(words):
+            for key in self.keys & words:
+                for token in self.by_key[key]:
+                    add_token(into, token)
 
 
-def needles(tokens: Iterable[Token], encodings: tuple[str, ...]) -> tuple[Needle, ...]:
-    return tuple(
-        (key, form, token) for token in tokens for form, key in _keyed_forms(token.text, encodings)
-    )
+SHORT_VALUE = _CACHE_UP_TO
+"""Values up to this many bytes are remembered at once; the leak check looks those removed
+unparsed up as one entry per file (:meth:`NeedleMemo.group`)."""
+
+_TAGLESS = frozenset({b"UI", b"DA", b"DT", b"TM"})
+"""VRs whose tokens do not depend on the standard attribute that holds them (see :func:`_kind`)."""
+
+_NONE = Needles({}, ())
 
 
 class NeedleMemo:
-    """The needles of the elements removed or replaced before they were parsed, remembered by
+    """The :class:`Needles` of elements that were never parsed, or left as read, remembered by
     the element as read: a series repeats most of its values from file to file, so most elements
-    of a file cost one dictionary look-up (vendor blobs of a few KB included). One per worker and
+    of a file cost one dictionary look-up (vendor blobs of a few KB included), and the short
+    values a file's lanes removed cost one look-up together (:meth:`group`). One per worker and
     scrubber, in memory only (like the data sets themselves), emptied when it holds more than
-    :attr:`LIMIT` values or :attr:`LIMIT_BYTES` bytes of them. Values longer than 1 KB are
-    remembered from the second time they are seen (a random blob never is), those longer than
-    :attr:`LONGEST` bytes never."""
+    :attr:`LIMIT` values or :attr:`LIMIT_BYTES` bytes of them. Values longer than
+    :data:`SHORT_VALUE` bytes are remembered from the second time they are seen (a random blob
+    never is), those longer than :attr:`LONGEST` bytes never."""
 
     LIMIT = 50_000
     LIMIT_BYTES = 32 << 20
     LONGEST = 64 << 10
+    GROUPS = 1_000
 
     def __init__(self, scrubber: Scrubber) -> None:
         self._scrubber = scrubber
-        self._memo: dict[tuple[Context, tuple[str, ...]], dict[Unparsed, tuple[Needle, ...]]] = {}
+        self._memo: dict[tuple[Context, tuple[str, ...]], dict[Unparsed, Needles]] = {}
+        self._groups: dict[tuple[Context, tuple[str, ...], tuple[Unparsed, ...]], Needles] = {}
         self._size = self._bytes = 0
         self._seen: set[int] = set()  # hashes of long values seen once
 
@@ -657,33 +758,49 @@ class NeedleMemo:
         self._seen.add(key)
         return True
 
+    def group(self, items: list[Unparsed], context: Context, encodings: tuple[str, ...]) -> Needles:
+        """The needles of ``items`` (values of at most :data:`SHORT_VALUE` bytes), merged and
+        remembered as one entry: the values a file's lanes removed are, but for one or two, the
+        values of the file before."""
+        key = (context, encodings, tuple(items))
+        found = self._groups.get(key)
+        if found is None:
+            found = Needles.merged(self.lookup(items, context, encodings, set()))
+            if len(self._groups) >= self.GROUPS:
+                self._groups.clear()
+            self._groups[key] = found
+        return found
+
     def lookup(
         self,
         items: list[Unparsed],
         context: Context,
         encodings: tuple[str, ...],
         words: set[bytes],
-    ) -> list[tuple[Needle, ...]]:
+    ) -> list[Needles]:
         """The needles of each item that has any, searched in ``encodings``, for an output whose
         words are ``words`` (a long binary value seen for the first time gets only the needles
         that can be found there: see :func:`_unseen_blob_tokens`)."""
         memo = self._memo.get((context, encodings))
         if memo is None:
             memo = self._memo[(context, encodings)] = {}
-        found: list[tuple[Needle, ...]] = []
+        found: list[Needles] = []
         for item in items:
+            if item[1] in _TAGLESS and not item[0] & 0x10000:
+                item = (0, item[1], item[2], "")  # one value of several attributes: one entry
             known = memo.get(item)
             if known is None:
                 size = len(item[2])
                 # long values are remembered when seen a second time
-                once = size > _CACHE_UP_TO and (size > self.LONGEST or self._once(item))
+                once = size > SHORT_VALUE and (size > self.LONGEST or self._once(item))
                 if once:
                     quick = _unseen_blob_tokens(item, encodings, words)
                     if quick is not None:
                         if quick:
-                            found.append(needles(quick, encodings))
+                            found.append(Needles.of(quick, encodings))
                         continue
-                known = needles(unparsed_tokens(item, context, self._scrubber), encodings)
+                tokens = unparsed_tokens(item, context, self._scrubber)
+                known = Needles.of(tokens, encodings) if tokens else _NONE
                 if not once:
                     if self._size >= self.LIMIT or self._bytes >= self.LIMIT_BYTES:
                         self._memo.clear()
@@ -692,13 +809,13 @@ class NeedleMemo:
                     memo[item] = known
                     self._size += 1
                     self._bytes += size
-            if known:
+            if known is not _NONE:
                 found.append(known)
         return found
 
 
 def search_needles(
-    groups: Iterable[tuple[Needle, ...]],
+    groups: Iterable[Needles],
     pieces: list[tuple[int, bytes]],
     charsets: Iterable[str],
     words: set[bytes],
@@ -709,9 +826,7 @@ def search_needles(
     whole words, so only those are searched for: most files have none."""
     found: dict[str, Token] = {}
     for group in groups:
-        for key, _, token in group:
-            if key is None or key in words:
-                add_token(found, token)
+        group.add_findable(words, found)
     if not found:
         return []
     matcher = Matcher(found.values(), charsets)

@@ -38,7 +38,7 @@ from pydicom.dataset import Dataset
 
 from dicomscrub.discover import Kind
 from dicomscrub.encode import PLAIN_CHARSETS
-from dicomscrub.identity import NUMERIC_VRS, Unparsed
+from dicomscrub.identity import NUMERIC_VRS, SHORT_VALUE, Unparsed
 from dicomscrub.pipeline import (
     LANE_DROP,
     LANE_KEEP,
@@ -98,7 +98,10 @@ class Split:
     """The elements removed or replaced unparsed, with their values as read, for the leak check
     (only when :func:`split` is asked for them; kept in memory only, never written). Plain
     tuples: some 50 are made for every file, and the leak check remembers an element's tokens by
-    it (:class:`dicomscrub.identity.NeedleMemo`)."""
+    it (:class:`dicomscrub.identity.NeedleMemo`). Values of at most
+    :data:`~dicomscrub.identity.SHORT_VALUE` bytes: the leak check looks them up together."""
+    removed_long: list[Unparsed] = field(default_factory=list)
+    """The same for longer values (looked up one by one: a blob may differ in every file)."""
 
 
 _NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
@@ -275,6 +278,7 @@ def split(
     lane = LaneResult(context=context)
     records = lane.private
     removed: list[Unparsed] = []
+    removed_long: list[Unparsed] = []
     changes = 0
     pixel_tag = pixel.tag
     odd_inside = fmap.odd_inside
@@ -323,7 +327,8 @@ def split(
             records.append((tag, removal[0]))
             if originals and raw_vr not in _NUMERIC_RAW:
                 who = creator[1] if creator is not None else ""
-                removed.append((tag, raw_vr, header[value:after], who))
+                into = removed if after - value <= SHORT_VALUE else removed_long
+                into.append((tag, raw_vr, header[value:after], who))
             if removal[1]:
                 changes += 1
             continue
@@ -353,7 +358,8 @@ def split(
                 kept.append((tag, outcome[1]))
             changes += outcome[2]
             if originals and raw_vr not in _NUMERIC_RAW:
-                removed.append((tag, raw_vr, header[value:after], ""))
+                into = removed if after - value <= SHORT_VALUE else removed_long
+                into.append((tag, raw_vr, header[value:after], ""))
     lane.changes = changes
     parsed = len(parse) - 1
     if plain_charset:  # creators of blocks wholly removed unparsed: removed unparsed too
@@ -371,7 +377,7 @@ def split(
                 lane.creators.append((tag, row))
     if len(private_memo) > 100_000 or len(standard_memo) > 100_000:
         scrubber.lane_memo.clear()
-    return Split(b"".join(parse), parsed, kept, lane, used, removed)
+    return Split(b"".join(parse), parsed, kept, lane, used, removed, removed_long)
 
 
 def check_creators(ds: Dataset, sp: Split) -> None:

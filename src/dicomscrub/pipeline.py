@@ -444,6 +444,7 @@ class Scrubber:
         # for the life of the worker: see _undeclared_removal and standard_lane.
         self._removals: dict[tuple[int, str], tuple[PrivateRecord, bool] | None] = {}
         self._standard_lanes: dict[tuple[int, str | None, bool], tuple[int, str | None]] = {}
+        self._keeps_unchanged: dict[tuple[int, str | None], bool] = {}
         self.lane_memo: dict[object, Any] = {}  # for dicomscrub.lanes: outcomes by element
         self._recorded_cache: dict[tuple[str, bytes, bool, bool], list[tuple[int, bytes]]] = {}
         self._replacements: dict[tuple[int, str | None, bool, bool, bytes], tuple[bytes, int]] = {}
@@ -644,8 +645,14 @@ class Scrubber:
 
     def keeps_unchanged(self, tag: int, vr: str | None) -> bool:
         """A standard element of this tag and VR is kept byte for byte wherever it stands, never
-        decoded (see :meth:`_kept_as_is`)."""
-        return self._keeps_vr(vr, self.profile.standard_rule(tag))
+        decoded (see :meth:`_kept_as_is`). Remembered: the leak check asks it of every element."""
+        key = (tag, vr)
+        found = self._keeps_unchanged.get(key)
+        if found is None:
+            if len(self._keeps_unchanged) > 100_000:
+                self._keeps_unchanged.clear()
+            found = self._keeps_unchanged[key] = self._keeps_vr(vr, self.profile.standard_rule(tag))
+        return found
 
     def _kept_as_is(self, ds: Dataset, tag: int, rule: Rule | None) -> bool:
         """True for an element kept without any change (K on a value that is not a sequence,
