@@ -29,11 +29,10 @@ import io
 import json
 import os
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from pydicom import dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -60,9 +59,11 @@ from dicomscrub.identity import (
     encodings_of,
     mask,
     meta_unparsed,
+    output_values,
     raw_counts,
     search_needles,
     snapshot,
+    standard_values,
     still_identifying,
     tool_text,
     words_of,
@@ -196,14 +197,15 @@ def scrub_checked(
             found.append(memo.group(removed, context, encodings))
         return found
 
-    def leaks(header: bytes, tail: bytes) -> str:
-        # the kept elements that were never parsed are not in ``ds``: what is not a leak is then
-        # judged on the output as written (read only when a candidate was found)
-        def written() -> Dataset:
-            return dcmread(io.BytesIO(header), force=True) if lanes is not None else ds
+    def judged() -> Iterator[tuple[str, str]]:
+        # what is not a leak is judged on the output: ``ds`` and the elements the lanes wrote as
+        # read beside it (asked only when a candidate was found)
+        kept = (lanes.kept + lanes.lane.written) if lanes is not None else []
+        return output_values(ds, kept, context, _needle_memo(scrubber))
 
+    def leaks(header: bytes, tail: bytes) -> str:
         return find_leaks(
-            header + tail, ds, originals, decisions, result, scrubber, written, unparsed
+            header + tail, ds, originals, decisions, result, scrubber, judged, unparsed
         )
 
     return result, leaks
@@ -226,11 +228,12 @@ def find_leaks(
     decisions: list[Decision],
     result: ScrubResult,
     scrubber: Scrubber,
-    written: Callable[[], Dataset] | None = None,
+    judged: Callable[[], Iterable[tuple[str, str]]] | None = None,
     unparsed: Callable[[tuple[str, ...], set[bytes]], list[Needles]] | None = None,
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
-    ``written``: the output data set to judge exclusions by, when ``ds`` is not all of it;
+    ``judged``: the standard values of the output to judge exclusions by (see
+    :func:`still_identifying`), when not those of ``ds``;
     ``unparsed``: the needles, in the given encodings, of the values that were not parsed into
     ``ds`` (those that can be found in an output with the given words)."""
     ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
@@ -246,8 +249,8 @@ def find_leaks(
     if not hits:
         return ""
     # Only now (a candidate was found): drop what is not a leak (see Exclusions).
-    judged = written() if written is not None else ds
-    leaking = still_identifying({tok for _, tok in hits}, judged, _tool_text(scrubber))
+    values = judged() if judged is not None else standard_values(ds)
+    leaking = still_identifying({tok for _, tok in hits}, values, _tool_text(scrubber))
     hits = [(offset, tok) for offset, tok in hits if tok.text in leaking]
     if not hits:
         return ""

@@ -31,6 +31,7 @@ from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_eleme
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_sequence
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 
 from dicomscrub.actions import Effect, resolve
 from dicomscrub.dictionary import keyword_for, vr_of
@@ -44,6 +45,7 @@ from dicomscrub.pipeline import (
 )
 from dicomscrub.profile.loader import CID7050
 from dicomscrub.pseudonym import is_standard_uid
+from dicomscrub.structure import LONG_VRS
 from dicomscrub.tags import format_tag, is_private_group
 
 MIN_CHARS = 4
@@ -745,6 +747,8 @@ class NeedleMemo:
         self._scrubber = scrubber
         self._memo: dict[tuple[Context, tuple[str, ...]], dict[Unparsed, Needles]] = {}
         self._groups: dict[tuple[Context, tuple[str, ...], tuple[Unparsed, ...]], Needles] = {}
+        self._values: dict[tuple[int, bytes | None, bytes, Context], tuple[tuple[str, str], ...]]
+        self._values = {}
         self._size = self._bytes = 0
         self._seen: set[int] = set()  # hashes of long values seen once
 
@@ -757,6 +761,27 @@ class NeedleMemo:
             self._seen.clear()
         self._seen.add(key)
         return True
+
+    def values(
+        self, tag: int, vr: bytes | None, value: bytes, context: Context
+    ) -> tuple[tuple[str, str], ...]:
+        """:func:`_element_values` of a standard element given by its bytes, decoded as pydicom
+        decodes it; () when pydicom cannot."""
+        key = (tag, vr, value, context)
+        found = self._values.get(key)
+        if found is None:
+            text_vr = vr.decode("ascii") if vr is not None else vr_of(tag)
+            encodings, implicit, little = context
+            raw = RawDataElement(BaseTag(tag), text_vr, len(value), value, 0, implicit, little)
+            try:
+                elem = convert_raw_data_element(raw, encoding=list(encodings))
+                found = tuple(_element_values(elem))
+            except Exception:  # as the full read would: no value to judge by
+                found = ()
+            if len(self._values) >= self.LIMIT:
+                self._values.clear()
+            self._values[key] = found
+        return found
 
     def group(self, items: list[Unparsed], context: Context, encodings: tuple[str, ...]) -> Needles:
         """The needles of ``items`` (values of at most :data:`SHORT_VALUE` bytes), merged and
@@ -846,19 +871,52 @@ def standard_values(ds: Dataset) -> Iterator[tuple[str, str]]:
         tag = int(elem.tag)
         if (tag >> 16) % 2 == 1 or tag in BULK_TAGS:
             continue
-        if elem.VR == "SQ":
-            for item in elem.value or []:
-                yield from standard_values(item)
+        yield from _element_values(elem)
+
+
+def _element_values(elem: DataElement) -> Iterator[tuple[str, str]]:
+    """(VR, value) of a standard element (of the elements inside, for a sequence)."""
+    if elem.VR == "SQ":
+        for item in elem.value or []:
+            yield from standard_values(item)
+        return
+    if elem.VR in NUMERIC_VRS and elem.VR not in ("DS", "IS"):
+        return
+    value = elem.value
+    if isinstance(value, MultiValue | list | tuple):
+        for v in value:
+            if not isinstance(v, bytes):
+                yield elem.VR, str(v)
+    elif value is not None and not isinstance(value, bytes):
+        yield elem.VR, str(value)
+
+
+def output_values(
+    ds: Dataset, kept: list[tuple[int, bytes]], context: Context, memo: NeedleMemo
+) -> Iterator[tuple[str, str]]:
+    """:func:`standard_values` of an output: the scrubbed ``ds`` and the elements written as read
+    beside it (``kept``: (tag, element as written), see :mod:`dicomscrub.lanes`), encoded as
+    ``context`` says. The elements still as read are decoded once per worker and value
+    (:meth:`NeedleMemo.values`), not once per file."""
+    for base_tag in list(ds.keys()):
+        tag = int(base_tag)
+        if tag & 0x10000 or tag in BULK_TAGS:
             continue
-        if elem.VR in NUMERIC_VRS and elem.VR not in ("DS", "IS"):
+        found: DataElement | RawDataElement | None = ds.get_item(base_tag)
+        if isinstance(found, RawDataElement) and found.value is not None and found.VR:
+            yield from memo.values(tag, found.VR.encode("ascii"), found.value, context)
+        elif found is not None:
+            yield from _element_values(ds[base_tag])
+    implicit = context[1]
+    for tag, element in kept:
+        if tag & 0x10000 or tag in BULK_TAGS:
             continue
-        value = elem.value
-        if isinstance(value, MultiValue | list | tuple):
-            for v in value:
-                if not isinstance(v, bytes):
-                    yield elem.VR, str(v)
-        elif value is not None and not isinstance(value, bytes):
-            yield elem.VR, str(value)
+        if implicit:
+            yield from memo.values(tag, None, element[8:], context)
+        elif element[4:6] in LONG_VRS:
+            yield from memo.values(tag, element[4:6], element[12:], context)
+        else:
+            yield from memo.values(tag, element[4:6], element[8:], context)
 
 
 @dataclass
@@ -895,13 +953,16 @@ class Exclusions:
         return not any(contains_word(text, token.text) for text in self.text)
 
 
-def still_identifying(tokens: Iterable[Token], ds: Dataset, tool: str) -> set[str]:
-    """The texts of ``tokens`` that :class:`Exclusions` built from the de-identified ``ds`` would
-    allow, computed for a few tokens without building the whole set (``run``'s leak check)."""
+def still_identifying(
+    tokens: Iterable[Token], values: Iterable[tuple[str, str]], tool: str
+) -> set[str]:
+    """The texts of ``tokens`` that :class:`Exclusions` built from the de-identified data set whose
+    :func:`standard_values` are ``values`` would allow, computed for a few tokens without building
+    the whole set (``run``'s leak check)."""
     remaining = {t.text: t for t in tokens if not contains_word(tool, t.text)}
     if not remaining:
         return set()
-    for vr, value in standard_values(ds):
+    for vr, value in values:
         low = value.strip(" \0").lower()
         for text, token in list(remaining.items()):
             if text not in low:

@@ -225,7 +225,9 @@ def test_loose_token_in_kept_standard_text_is_excluded_but_strict_needs_equality
     assert not exclusions.allows(tok("mrn0012345", Category.ID))  # equal to a kept value
     assert exclusions.allows(tok("philips medical", Category.NAME))  # strict: not equal
     assert still_identifying(
-        [tok("philips", Category.NAME_PART), tok("philips medical", Category.NAME)], ds, ""
+        [tok("philips", Category.NAME_PART), tok("philips medical", Category.NAME)],
+        identity.standard_values(ds),
+        "",
     ) == {"philips medical"}
 
 

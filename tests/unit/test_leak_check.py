@@ -288,3 +288,43 @@ def test_values_removed_unparsed_are_searched_like_parsed_ones(
         assert word not in result.detail
     if lanes:  # the values were removed from their bytes, never parsed
         assert {0x00191010, 0x00101001, 0x00101002} <= set(unparsed)
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_removed_value_the_profile_keeps_elsewhere_is_not_a_leak(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
+) -> None:
+    """What is not a leak is judged on the output, elements written as read included: a private
+    value removed under the Basic Profile that is also a word of a description the profile keeps
+    is shown anyway, so the file is written; the same value kept in a private element is not."""
+    from dicomscrub.discover import Source
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.profile.loader import load_profile
+    from dicomscrub.pseudonym import Pseudonymizer
+    from dicomscrub.writer import Layout, OutputPlan
+
+    profile = tmp_path / "keep.yaml"
+    profile.write_text(
+        "extends: [basic]\nrules:\n  - {keyword: StudyDescription, action: K}\n"
+        '  - {tag: "(0019,xx11)", creator: GEMS_ACQU_01, action: K}\n',
+        encoding="utf-8",
+    )
+    compiled = load_profile(str(profile), ())
+    outcomes = {}
+    for description in ("CT Wolverhampton protocol", "CT"):
+        ds = make_ct()
+        ds[0x00191010].value = "Wolverhampton"  # GEMS_ACQU_01, undeclared: removed under basic
+        ds.StudyDescription = description
+        ds.private_block(0x0019, "GEMS_ACQU_01").add_new(0x11, "LO", "Wolverhampton")
+        path = write_dicom(tmp_path / "in" / f"{len(description)}.dcm", ds)
+        job = Job(
+            Scrubber(compiled, Pseudonymizer(key)),
+            OutputPlan(tmp_path / f"out-{lanes}", Layout.HIERARCHY, ("in",)),
+            lanes=lanes,
+        )
+        outcomes[description] = process_file(Source(path, 0, path.parent, path.name), job)
+    assert outcomes["CT Wolverhampton protocol"].status is Status.WRITTEN
+    rejected = outcomes["CT"]
+    assert rejected.status is Status.REJECTED
+    assert "(0019,1011)" in rejected.detail
