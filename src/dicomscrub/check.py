@@ -211,13 +211,10 @@ def scrub_checked(
     return result, leaks
 
 
-_NEEDLE_MEMOS: weakref.WeakKeyDictionary[Scrubber, NeedleMemo] = weakref.WeakKeyDictionary()
-
-
 def _needle_memo(scrubber: Scrubber) -> NeedleMemo:
-    memo = _NEEDLE_MEMOS.get(scrubber)
-    if memo is None:
-        memo = _NEEDLE_MEMOS[scrubber] = NeedleMemo(scrubber)
+    memo = scrubber.check_memo
+    if not isinstance(memo, NeedleMemo):
+        memo = scrubber.check_memo = NeedleMemo(scrubber)
     return memo
 
 

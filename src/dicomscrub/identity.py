@@ -575,6 +575,8 @@ def unparsed_tokens(item: Unparsed, context: Context, scrubber: Scrubber) -> lis
     values: tuple[str | bytes, ...]
     if vr in BINARY_VRS:
         values = (raw,)
+    elif vr == "UI" and raw.isascii():  # (most values of a file that are not the file before's)
+        values = tuple(raw.decode("ascii").split("\\"))
     else:
         try:
             text = pydicom.charset.decode_bytes(raw, list(encodings), _DELIMITERS.get(vr, set()))

@@ -446,6 +446,7 @@ class Scrubber:
         self._standard_lanes: dict[tuple[int, str | None, bool], tuple[int, str | None]] = {}
         self._keeps_unchanged: dict[tuple[int, str | None], bool] = {}
         self.lane_memo: dict[object, Any] = {}  # for dicomscrub.lanes: outcomes by element
+        self.check_memo: Any = None  # for dicomscrub.check: the leak check's NeedleMemo
         self._recorded_cache: dict[tuple[str, bytes, bool, bool], list[tuple[int, bytes]]] = {}
         self._replacements: dict[tuple[int, str | None, bool, bool, bytes], tuple[bytes, int]] = {}
 
