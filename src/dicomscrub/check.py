@@ -145,7 +145,12 @@ def _no_leak(header: bytes, tail: bytes) -> str:
 
 
 def scrub_checked(
-    scrubber: Scrubber, ds: Dataset, enabled: bool = True, lanes: Split | None = None
+    scrubber: Scrubber,
+    ds: Dataset,
+    enabled: bool = True,
+    lanes: Split | None = None,
+    *,
+    streamed: bool = False,
 ) -> tuple[ScrubResult, LeakCheck]:
     """Scrub ``ds`` in place and return the result with a function that searches the encoded
     output for the identifying values of the input (before the scrub); it returns "" or the reason
@@ -153,7 +158,8 @@ def scrub_checked(
 
     ``lanes``: the elements :func:`dicomscrub.lanes.split` left unparsed. Those it kept are kept
     (never identifying); those it removed or replaced count with their values as read
-    (:attr:`Split.removed`, which must have been asked for).
+    (:attr:`Split.removed`, which must have been asked for). ``streamed``: the Pixel Data is
+    copied by range, so the encoded output given to the check holds none (nothing to cut out).
 
     ``run`` calls it for every file and writes nothing when the reason is not empty (fail closed).
     """
@@ -204,8 +210,10 @@ def scrub_checked(
         return output_values(ds, kept, context, _needle_memo(scrubber))
 
     def leaks(header: bytes, tail: bytes) -> str:
+        data = header + tail
+        pieces = [(0, data)] if streamed else None
         return find_leaks(
-            header + tail, ds, originals, decisions, result, scrubber, judged, unparsed
+            data, ds, originals, decisions, result, scrubber, judged, unparsed, pieces
         )
 
     return result, leaks
@@ -227,15 +235,19 @@ def find_leaks(
     scrubber: Scrubber,
     judged: Callable[[], Iterable[tuple[str, str]]] | None = None,
     unparsed: Callable[[tuple[str, ...], set[bytes]], list[Needles]] | None = None,
+    pieces: list[tuple[int, bytes]] | None = None,
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
     ``judged``: the standard values of the output to judge exclusions by (see
     :func:`still_identifying`), when not those of ``ds``;
     ``unparsed``: the needles, in the given encodings, of the values that were not parsed into
-    ``ds`` (those that can be found in an output with the given words)."""
+    ``ds`` (those that can be found in an output with the given words); ``pieces``: the parts of
+    ``data`` to search ((offset, bytes)), when known (else found by :func:`_searchable`)."""
     ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
     encodings = encodings_of(ident.charsets)
-    pieces, layout = _searchable(data, ds)
+    layout = None
+    if pieces is None:
+        pieces, layout = _searchable(data, ds)
     words: set[bytes] = set()
     for _, piece in pieces:
         words |= words_of(piece)

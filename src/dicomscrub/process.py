@@ -408,7 +408,8 @@ def _deidentify(
     ts = _transfer_syntax(ds)
     sop_class = ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID")
     lanes = loaded.lanes
-    scrub, leaks_in = scrub_checked(job.scrubber, ds, job.leak_check, lanes)
+    streamed = loaded.pixel is not None
+    scrub, leaks_in = scrub_checked(job.scrubber, ds, job.leak_check, lanes, streamed=streamed)
     result.private = scrub.private
     result.mapping = scrub.mapping
     result.methods = scrub.methods

@@ -344,3 +344,29 @@ def test_a_blob_seen_once_gets_every_token_that_can_be_found_in_the_output(
 def _tokens(groups: list[identity.Needles]) -> list[Token]:
     found = {t for g in groups for tokens in g.by_key.values() for t in tokens}
     return sorted(found | {t for g in groups for t in g.always}, key=lambda t: t.text)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"2.25.123199825824289530647907523288288680\0",
+        b"1.2.826.0.1.3680043.8.498.14\\1.2.840.10008.5.1.4.1.1.2",
+        b"1.2.840.10008.1.2.1\0",  # defined by the standard: no token
+        b"1.2.3\0",  # too few digits
+        b"1.2.826.0.1 3680043",  # not written as a UID: the general way
+    ],
+)
+def test_uids_get_the_needles_the_general_way_gives(
+    value: bytes, basic: CompiledProfile, key: Key
+) -> None:
+    scrubber = Scrubber(basic, Pseudonymizer(key))
+    context = (("iso8859",), False, True)
+    encodings = identity.encodings_of([])
+    memo = identity.NeedleMemo(scrubber)
+    fast = memo.lookup([(0, b"UI", value, "")], context, encodings, set())
+    general = identity.unparsed_tokens((0x00080018, b"UI", value, ""), context, scrubber)
+    assert [(t.text, t.kind, t.category) for t in _tokens(fast)] == sorted(
+        (t.text, t.kind, t.category) for t in general
+    )
+    if general:
+        assert fast[0].by_key == identity.Needles.of(general, encodings).by_key
