@@ -755,8 +755,12 @@ class NeedleMemo:
         self._seen: set[int] = set()  # hashes of long values seen once
 
     def _once(self, item: Unparsed) -> bool:
-        """True the first time a long value is seen (a random blob is never seen again)."""
-        key = hash(item)
+        """True the first time a long value is seen (a random blob is never seen again), told
+        by its tag, length and ends: hashing all of a blob that is never seen again would cost
+        as much as looking at it (two values told apart only in the middle count as one seen
+        before: the second is then remembered whole, as any value seen twice)."""
+        value = item[2]
+        key = hash((item[0], len(value), value[:64], value[-64:]))
         if key in self._seen:
             return False
         if len(self._seen) >= self.LIMIT:
@@ -815,11 +819,11 @@ class NeedleMemo:
         for item in items:
             if item[1] in _TAGLESS and not item[0] & 0x10000:
                 item = (0, item[1], item[2], "")  # one value of several attributes: one entry
-            known = memo.get(item)
+            size = len(item[2])
+            # long values are remembered when seen a second time (and looked up only then)
+            once = size > SHORT_VALUE and (size > self.LONGEST or self._once(item))
+            known = None if once else memo.get(item)
             if known is None:
-                size = len(item[2])
-                # long values are remembered when seen a second time
-                once = size > SHORT_VALUE and (size > self.LONGEST or self._once(item))
                 if once:
                     quick = _unseen_blob_tokens(item, encodings, words)
                     if quick is not None:
