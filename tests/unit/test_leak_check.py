@@ -12,6 +12,7 @@ from pydicom.dataset import Dataset
 
 from dicomscrub import process as process_module
 from dicomscrub.cli import cli
+from dicomscrub.process import FileResult
 from dicomscrub.pseudonym import Key
 from dicomscrub.state import STATE_DIR
 
@@ -225,6 +226,30 @@ def _outputs(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts]
 
 
+def _keeping_descriptions(tmp_path: Path, key: Key, lanes: bool) -> Callable[[Path], FileResult]:
+    """process_file with the Basic Profile that also keeps Study Description and the private
+    (0019,xx11) of GEMS_ACQU_01, with or without the lanes."""
+    from dicomscrub.discover import Source
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Job, process_file
+    from dicomscrub.profile.loader import load_profile
+    from dicomscrub.pseudonym import Pseudonymizer
+    from dicomscrub.writer import Layout, OutputPlan
+
+    profile = tmp_path / "keep.yaml"
+    profile.write_text(
+        "extends: [basic]\nrules:\n  - {keyword: StudyDescription, action: K}\n"
+        '  - {tag: "(0019,xx11)", creator: GEMS_ACQU_01, action: K}\n',
+        encoding="utf-8",
+    )
+    job = Job(
+        Scrubber(load_profile(str(profile), ()), Pseudonymizer(key)),
+        OutputPlan(tmp_path / f"out-{lanes}", Layout.HIERARCHY, ("in",)),
+        lanes=lanes,
+    )
+    return lambda path: process_file(Source(path, 0, path.parent, path.name), job)
+
+
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
 def test_values_removed_unparsed_are_searched_like_parsed_ones(
     tmp_path: Path,
@@ -236,20 +261,9 @@ def test_values_removed_unparsed_are_searched_like_parsed_ones(
 ) -> None:
     """A private value and an X attribute removed from their bytes (never parsed) are still
     identifying values of the input: found in a kept description, the file is rejected."""
-    from dicomscrub.discover import Source
-    from dicomscrub.pipeline import Scrubber
-    from dicomscrub.process import Job, Status, process_file
-    from dicomscrub.profile.loader import load_profile
-    from dicomscrub.pseudonym import Pseudonymizer
-    from dicomscrub.writer import Layout, OutputPlan
+    from dicomscrub.process import Status
 
-    profile = tmp_path / "keep.yaml"
-    profile.write_text(
-        "extends: [basic]\nrules:\n  - {keyword: StudyDescription, action: K}\n"
-        '  - {tag: "(0019,xx11)", creator: GEMS_ACQU_01, action: K}\n',
-        encoding="utf-8",
-    )
-    compiled = load_profile(str(profile), ())
+    run_one = _keeping_descriptions(tmp_path, key, lanes)
     unparsed: list[int] = []
     real_split = process_module.split
 
@@ -277,12 +291,7 @@ def test_values_removed_unparsed_are_searched_like_parsed_ones(
         ds.StudyDescription = description
         ds.private_block(0x0019, "GEMS_ACQU_01").add_new(0x11, "LO", f"{word} General")
         path = write_dicom(tmp_path / "in" / f"{word}.dcm", ds)
-        job = Job(
-            Scrubber(compiled, Pseudonymizer(key)),
-            OutputPlan(tmp_path / f"out-{lanes}", Layout.HIERARCHY, ("in",)),
-            lanes=lanes,
-        )
-        result = process_file(Source(path, 0, path.parent, path.name), job)
+        result = run_one(path)
         assert result.status is Status.REJECTED, (place, result.detail)
         assert place in result.detail
         assert word not in result.detail
@@ -297,20 +306,9 @@ def test_a_removed_value_the_profile_keeps_elsewhere_is_not_a_leak(
     """What is not a leak is judged on the output, elements written as read included: a private
     value removed under the Basic Profile that is also a word of a description the profile keeps
     is shown anyway, so the file is written; the same value kept in a private element is not."""
-    from dicomscrub.discover import Source
-    from dicomscrub.pipeline import Scrubber
-    from dicomscrub.process import Job, Status, process_file
-    from dicomscrub.profile.loader import load_profile
-    from dicomscrub.pseudonym import Pseudonymizer
-    from dicomscrub.writer import Layout, OutputPlan
+    from dicomscrub.process import Status
 
-    profile = tmp_path / "keep.yaml"
-    profile.write_text(
-        "extends: [basic]\nrules:\n  - {keyword: StudyDescription, action: K}\n"
-        '  - {tag: "(0019,xx11)", creator: GEMS_ACQU_01, action: K}\n',
-        encoding="utf-8",
-    )
-    compiled = load_profile(str(profile), ())
+    run_one = _keeping_descriptions(tmp_path, key, lanes)
     outcomes = {}
     for description in ("CT Wolverhampton protocol", "CT"):
         ds = make_ct()
@@ -318,12 +316,7 @@ def test_a_removed_value_the_profile_keeps_elsewhere_is_not_a_leak(
         ds.StudyDescription = description
         ds.private_block(0x0019, "GEMS_ACQU_01").add_new(0x11, "LO", "Wolverhampton")
         path = write_dicom(tmp_path / "in" / f"{len(description)}.dcm", ds)
-        job = Job(
-            Scrubber(compiled, Pseudonymizer(key)),
-            OutputPlan(tmp_path / f"out-{lanes}", Layout.HIERARCHY, ("in",)),
-            lanes=lanes,
-        )
-        outcomes[description] = process_file(Source(path, 0, path.parent, path.name), job)
+        outcomes[description] = run_one(path)
     assert outcomes["CT Wolverhampton protocol"].status is Status.WRITTEN
     rejected = outcomes["CT"]
     assert rejected.status is Status.REJECTED
