@@ -15,19 +15,30 @@ flag ``--benchmark-no-leak-check``); it exists only for this measurement.
 With ``--tree DIR`` it runs over an existing tree instead (the corpus of ``make_corpus.py``, whose
 CT files carry some 150 private values each). CPU time counts the worker processes too.
 
+With ``--instructions`` it counts instructions instead of seconds, with ``valgrind
+--tool=callgrind`` (which must be installed): a process de-identifies the tree once (``--dry-run``,
+one process, nothing written) and again with a new job (new per-job caches, warm module caches),
+and the count of a process that does it once is taken away; it prints instructions per file and
+their ratio. Instruction counts do not move with the load of a shared machine, so small changes
+can be told apart; keep the tree small (30 files take a minute or two).
+
 Usage::
 
     python benchmarks/check_overhead.py [--files 300] [--rounds 5] [--workdir DIR]
     python benchmarks/check_overhead.py --tree /work/bench-corpus [--jobs 2] [--rounds 5]
+    python benchmarks/check_overhead.py --tree DIR --instructions
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
+import re
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -96,6 +107,70 @@ def one_run(
     return seconds, cpu
 
 
+def dry_passes(tree: Path, leak_check: bool, passes: int) -> None:
+    """De-identify ``tree`` ``passes`` times in this process, nothing written (what
+    ``--instructions`` counts under valgrind)."""
+    from dicomscrub.discover import Source
+    from dicomscrub.process import Status, process_file
+    from dicomscrub.runner import job_spec
+
+    work = Path(tempfile.mkdtemp(prefix="dicomscrub-bench-"))
+    try:
+        plan = plan_run(
+            [tree],
+            work / "out",
+            audit=work / "audit.csv",
+            key=Key(b"benchmark key, not a secret....", "file"),
+            dry_run=True,
+            jobs=1,
+            leak_check=leak_check,
+        )
+        files = sorted(p for p in tree.rglob("*") if p.is_file())
+        sources = [Source(p, 0, tree, p.relative_to(tree).as_posix()) for p in files]
+        for _ in range(passes):
+            job = job_spec(plan).build()
+            for source in sources:
+                result = process_file(source, job)
+                if result.status is not Status.WOULD_WRITE:
+                    sys.exit(f"unexpected outcome for {source.rel}: {result.status.value}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def count_instructions(tree: Path) -> None:
+    if shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind")
+    files = sum(1 for p in tree.rglob("*") if p.is_file())
+    per_file: dict[bool, float] = {}
+    for leak_check in (False, True):
+        counts = []
+        for passes in (1, 2):
+            command = [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                sys.executable,
+                __file__,
+                "--dry-passes",
+                str(passes),
+                "--tree",
+                str(tree),
+                *([] if leak_check else ["--no-leak-check"]),
+            ]
+            env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts in every run
+            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+            found = re.search(r"Collected : (\d+)", done.stderr)
+            if done.returncode != 0 or found is None:
+                sys.exit(f"valgrind failed: {done.stderr[-500:]}")
+            counts.append(int(found.group(1)))
+        per_file[leak_check] = (counts[1] - counts[0]) / files
+    without, with_check = per_file[False], per_file[True]
+    print(f"{files} files, instructions per file of one pass (--dry-run, one process)")
+    print(f"  without leak check: {without / 1e6:.3f} million")
+    print(f"  with leak check   : {with_check / 1e6:.3f} million")
+    print(f"  ratio: {with_check / without:.3f} (overhead {100 * (with_check / without - 1):.1f}%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=300)
@@ -103,7 +178,18 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="default: a temporary folder")
     parser.add_argument("--tree", type=Path, help="an existing tree instead of a generated one")
     parser.add_argument("--jobs", type=int, help="dicomscrub --jobs (default: all cores)")
+    parser.add_argument("--instructions", action="store_true", help="count with valgrind")
+    parser.add_argument("--dry-passes", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--no-leak-check", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.dry_passes is not None:
+        dry_passes(args.tree, not args.no_leak_check, args.dry_passes)
+        return
+    if args.instructions:
+        if args.tree is None:
+            sys.exit("--instructions needs --tree")
+        count_instructions(args.tree)
+        return
     work = Path(tempfile.mkdtemp(prefix="dicomscrub-bench-", dir=args.workdir))
     try:
         if args.tree is not None:

@@ -311,7 +311,7 @@ def _connect(plan: RunPlan) -> ClusterPool | None:
     """With --scheduler: the connected cluster engine (ClusterPool imports Dask only here)."""
     if plan.scheduler is None:
         return None
-    cluster = ClusterPool(_job_spec(plan, mirror_labels(list(plan.inputs))), plan.scheduler)
+    cluster = ClusterPool(job_spec(plan), plan.scheduler)
     try:
         cluster.connect(plan.inputs)
     except ClusterError as exc:
@@ -319,11 +319,12 @@ def _connect(plan: RunPlan) -> ClusterPool | None:
     return cluster
 
 
-def _job_spec(plan: RunPlan, labels: tuple[str, ...]) -> JobSpec:
+def job_spec(plan: RunPlan) -> JobSpec:
+    """What a worker builds its job from, for ``plan``."""
     return JobSpec(
         plan.profile,
         plan.key,
-        OutputPlan(plan.output, plan.layout, labels, fsync=plan.fsync),
+        OutputPlan(plan.output, plan.layout, mirror_labels(list(plan.inputs)), fsync=plan.fsync),
         plan.stream,
         subjects=plan.subjects,
         collect_mapping=plan.mapping_out is not None,
@@ -346,7 +347,7 @@ def _execute(
         except OSError as exc:
             raise RunError(f"cannot create output folder {plan.output}: {exc.strerror}") from None
     labels = mirror_labels(list(plan.inputs))
-    spec = _job_spec(plan, labels)
+    spec = job_spec(plan)
     digest = run_digest(plan.profile, plan.key, plan.layout.value, labels, plan.subjects)
     if plan.dry_run:  # no output folder, no lock, no state: nothing is written but the audit
         _run(plan, spec, _NoState(), report, on_discovered, on_result, cluster)
