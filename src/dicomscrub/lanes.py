@@ -38,7 +38,7 @@ from pydicom.dataset import Dataset
 
 from dicomscrub.discover import Kind
 from dicomscrub.encode import PLAIN_CHARSETS
-from dicomscrub.identity import NUMERIC_VRS, SHORT_VALUE, Unparsed
+from dicomscrub.identity import MIN_CHARS, NUMERIC_VRS, SHORT_VALUE, Unparsed
 from dicomscrub.pipeline import (
     LANE_DROP,
     LANE_KEEP,
@@ -239,8 +239,8 @@ def split(
 ) -> Split | None:
     """Sort the top-level elements of ``header`` (the file up to Pixel Data) into lanes; None when
     lanes cannot be used for this file. With ``originals``, the values of the elements removed
-    or replaced unparsed are listed in :attr:`Split.removed` (numbers left out: never
-    identifying)."""
+    or replaced unparsed are listed in :attr:`Split.removed` (numbers and values shorter than
+    :data:`~dicomscrub.identity.MIN_CHARS` bytes left out: never identifying)."""
     pixel = fmap.pixel
     elements = fmap.elements
     if (
@@ -325,7 +325,7 @@ def split(
             if creator is not None:
                 used[block] = creator
             records.append((tag, removal[0]))
-            if originals and raw_vr not in _NUMERIC_RAW:
+            if originals and raw_vr not in _NUMERIC_RAW and after - value >= MIN_CHARS:
                 who = creator[1] if creator is not None else ""
                 into = removed if after - value <= SHORT_VALUE else removed_long
                 into.append((tag, raw_vr, header[value:after], who))
@@ -357,7 +357,7 @@ def split(
             if which == LANE_REPLACE:
                 kept.append((tag, outcome[1]))
             changes += outcome[2]
-            if originals and raw_vr not in _NUMERIC_RAW:
+            if originals and raw_vr not in _NUMERIC_RAW and after - value >= MIN_CHARS:
                 into = removed if after - value <= SHORT_VALUE else removed_long
                 into.append((tag, raw_vr, header[value:after], ""))
     lane.changes = changes
