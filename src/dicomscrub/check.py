@@ -170,9 +170,18 @@ def scrub_checked(
     # and never decodes it); so are the values removed or replaced before ``ds`` was parsed
     meta, originals = meta_unparsed(ds)
     pending: list[tuple[str, Unparsed]] = []  # elements still as read, by path
+    covered = frozenset(lanes.covered) if lanes is not None else frozenset()
     snapshot(
-        ds, out=originals, numbers=False, kept=scrubber.keeps_unchanged, meta=False, raw=pending
+        ds,
+        out=originals,
+        numbers=False,
+        kept=scrubber.keeps_unchanged,
+        meta=False,
+        raw=pending,
+        skip=covered,
     )
+    if lanes is not None:
+        pending += [(format_tag(item[0]), item) for item in lanes.parsed_values]
     decisions: list[Decision] = []
     result = scrubber.scrub(ds, decisions, lane)
     if pending:

@@ -177,6 +177,7 @@ def snapshot(
     kept: Callable[[int, str | None], bool] | None = None,
     meta: bool = True,
     raw: list[tuple[str, Unparsed]] | None = None,
+    skip: frozenset[int] = frozenset(),
 ) -> list[Original]:
     """Every element of ``ds`` (file meta included at the top level unless ``meta`` is false: see
     :func:`meta_unparsed`), recursively. Private values
@@ -193,7 +194,9 @@ def snapshot(
     ``kept`` leaves out, which are not decoded at all). With ``raw``, top-level elements still as
     read whose VR is known (not a sequence, not UN, not a Private Creator, not Specific Character
     Set) are not decoded: they go to ``raw`` as (path, :data:`Unparsed`), for
-    :class:`NeedleMemo` (the leak check; :func:`raw_counts` says which count). Value
+    :class:`NeedleMemo` (the leak check; :func:`raw_counts` says which count); top-level
+    elements whose tags are in ``skip`` are left out (the leak check has their values from
+    :attr:`dicomscrub.lanes.Split.parsed_values`). Value
     objects are kept by reference: the scrub replaces an element's value, it never changes the
     value object, so what is kept here is the input's value."""
     found: list[Original] = [] if out is None else out
@@ -204,6 +207,8 @@ def snapshot(
     encoding: list[str] | None = None
     for base_tag in list(ds.keys()):
         tag = int(base_tag)
+        if tag in skip:
+            continue
         item_or_raw: DataElement | RawDataElement | None = ds.get_item(base_tag)
         if item_or_raw is None:
             continue

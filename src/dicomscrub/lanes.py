@@ -36,9 +36,11 @@ from pydicom import config
 from pydicom.datadict import dictionary_VR, private_dictionary_VR
 from pydicom.dataset import Dataset
 
+from dicomscrub.dictionary import vr_of
 from dicomscrub.discover import Kind
 from dicomscrub.encode import PLAIN_CHARSETS
 from dicomscrub.identity import MIN_CHARS, NUMERIC_VRS, SHORT_VALUE, Unparsed
+from dicomscrub.layout import BULK_TAGS
 from dicomscrub.pipeline import (
     LANE_DROP,
     LANE_KEEP,
@@ -102,6 +104,12 @@ class Split:
     :data:`~dicomscrub.identity.SHORT_VALUE` bytes: the leak check looks them up together."""
     removed_long: list[Unparsed] = field(default_factory=list)
     """The same for longer values (looked up one by one: a blob may differ in every file)."""
+    parsed_values: list[Unparsed] = field(default_factory=list)
+    """The values, as read, of the parsed standard elements that are not sequences (with
+    ``originals``): the leak check takes their tokens from these bytes, and counts them by what
+    the scrub did to each, instead of listing them from the data set."""
+    covered: list[int] = field(default_factory=list)
+    """The tags of those elements (values too short to hold a token included)."""
 
 
 _NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
@@ -185,6 +193,18 @@ def _creatorless_vr(tag: int, vr: str | None) -> str | None:
         except KeyError:
             pass
     return "UN"  # no creator to look the VR up with
+
+
+def _valued(tag: int, raw_vr: bytes | None, length: int) -> bool:
+    """A parsed top-level element whose value the leak check takes from its bytes: standard, of
+    defined length, neither a sequence nor UN nor a number, not Specific Character Set (whose
+    values say how the search writes text) and not bulk data."""
+    if tag & 0x10000 or length == UNDEFINED or tag == 0x00080005 or tag in BULK_TAGS:
+        return False
+    if raw_vr is None:
+        known = vr_of(tag)
+        raw_vr = known.encode("ascii") if known is not None else b"UN"
+    return raw_vr not in (b"SQ", b"UN") and raw_vr not in _NUMERIC_RAW
 
 
 def _removable(vr: str | None, length: int) -> bool:
@@ -279,6 +299,8 @@ def split(
     records = lane.private
     removed: list[Unparsed] = []
     removed_long: list[Unparsed] = []
+    parsed_values: list[Unparsed] = []
+    covered: list[int] = []
     changes = 0
     pixel_tag = pixel.tag
     odd_inside = fmap.odd_inside
@@ -292,6 +314,10 @@ def split(
             if group & 1 and 0x10 <= element <= 0xFF:
                 creators[(group, element)] = None  # its block is parsed with it
             parse.append(header[start:after])
+            if originals and _valued(tag, raw_vr, length):
+                covered.append(tag)
+                if after - value >= MIN_CHARS:
+                    parsed_values.append((tag, raw_vr, header[value:after], ""))
             continue
         if group & 1 and group > 0x0008:  # private (the forbidden odd groups lie below 0008)
             if element <= 0xFF:
@@ -334,6 +360,10 @@ def split(
             continue
         if tag in ALWAYS_PARSED or not element or length == UNDEFINED or group & 1:
             parse.append(header[start:after])
+            if originals and _valued(tag, raw_vr, length):
+                covered.append(tag)
+                if after - value >= MIN_CHARS:
+                    parsed_values.append((tag, raw_vr, header[value:after], ""))
             continue
         plain = tag not in odd_inside
         skey = (tag, raw_vr, length & 7, plain)
@@ -353,6 +383,10 @@ def split(
                 kept.append((tag, header[start:after]))
         elif which == LANE_PARSE:
             parse.append(header[start:after])
+            if originals and _valued(tag, raw_vr, length):
+                covered.append(tag)
+                if after - value >= MIN_CHARS:
+                    parsed_values.append((tag, raw_vr, header[value:after], ""))
         else:
             if which == LANE_REPLACE:
                 kept.append((tag, outcome[1]))
@@ -377,7 +411,9 @@ def split(
                 lane.creators.append((tag, row))
     if len(private_memo) > 100_000 or len(standard_memo) > 100_000:
         scrubber.lane_memo.clear()
-    return Split(b"".join(parse), parsed, kept, lane, used, removed, removed_long)
+    return Split(
+        b"".join(parse), parsed, kept, lane, used, removed, removed_long, parsed_values, covered
+    )
 
 
 def check_creators(ds: Dataset, sp: Split) -> None:
