@@ -582,6 +582,8 @@ def unparsed_tokens(item: Unparsed, context: Context, scrubber: Scrubber) -> lis
         values = (raw,)
     elif vr == "UI" and raw.isascii():  # (most values of a file that are not the file before's)
         values = tuple(raw.decode("ascii").split("\\"))
+    elif raw.isascii() and b"\x1b" not in raw and _plain_encodings(encodings):
+        values = tuple(raw.decode("ascii").split("\\"))  # what pydicom makes of it, sooner
     else:
         try:
             text = pydicom.charset.decode_bytes(raw, list(encodings), _DELIMITERS.get(vr, set()))
