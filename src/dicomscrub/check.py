@@ -40,7 +40,6 @@ from pydicom.multival import MultiValue
 from dicomscrub.actions import Action, Effect, resolve
 from dicomscrub.discover import discover
 from dicomscrub.identity import (
-    META_CONTEXT,
     MIN_BINARY_RUN,
     MIN_BINARY_WORD,
     MIN_CHARS,
@@ -48,8 +47,6 @@ from dicomscrub.identity import (
     Context,
     Exclusions,
     Matcher,
-    NeedleMemo,
-    Needles,
     Original,
     Token,
     Unparsed,
@@ -58,10 +55,7 @@ from dicomscrub.identity import (
     contains_word,
     encodings_of,
     mask,
-    meta_unparsed,
-    output_values,
     raw_counts,
-    search_needles,
     snapshot,
     standard_values,
     still_identifying,
@@ -70,6 +64,14 @@ from dicomscrub.identity import (
 )
 from dicomscrub.lanes import Split
 from dicomscrub.layout import DEFLATED, Layout, read_layout
+from dicomscrub.needles import (
+    META_CONTEXT,
+    NeedleMemo,
+    Needles,
+    meta_unparsed,
+    output_values,
+    search_needles,
+)
 from dicomscrub.pipeline import Decision, Scrubber, ScrubResult
 from dicomscrub.private import Declaration, find_declaration, read_declarations
 from dicomscrub.profile.model import PRIVATE, CompiledProfile

@@ -100,7 +100,7 @@ class Split:
     """The elements removed or replaced unparsed, with their values as read, for the leak check
     (only when :func:`split` is asked for them; kept in memory only, never written). Plain
     tuples: some 50 are made for every file, and the leak check remembers an element's tokens by
-    it (:class:`dicomscrub.identity.NeedleMemo`). Values of at most
+    it (:class:`dicomscrub.needles.NeedleMemo`). Values of at most
     :data:`~dicomscrub.identity.SHORT_VALUE` bytes: the leak check looks them up together."""
     removed_long: list[Unparsed] = field(default_factory=list)
     """The same for longer values (looked up one by one: a blob may differ in every file)."""
