@@ -68,6 +68,7 @@ from dicomscrub.needles import (
     META_CONTEXT,
     NeedleMemo,
     Needles,
+    meta_from_bytes,
     meta_unparsed,
     output_values,
     search_needles,
@@ -170,7 +171,8 @@ def scrub_checked(
         return scrubber.scrub(ds, None, lane), _no_leak
     # file meta values are searched for from their bytes, as read (run replaces the file meta
     # and never decodes it); so are the values removed or replaced before ``ds`` was parsed
-    meta, originals = meta_unparsed(ds)
+    from_bytes = meta_from_bytes(lanes.meta) if lanes is not None else None
+    meta, originals = (from_bytes, []) if from_bytes is not None else meta_unparsed(ds)
     pending: list[tuple[str, Unparsed]] = []  # elements still as read, by path
     covered = frozenset(lanes.covered) if lanes is not None else frozenset()
     snapshot(

@@ -110,6 +110,8 @@ class Split:
     the scrub did to each, instead of listing them from the data set."""
     covered: list[int] = field(default_factory=list)
     """The tags of those elements (values too short to hold a token included)."""
+    meta: bytes = b""
+    """The file meta elements as found in the file (with ``originals``)."""
 
 
 _NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
@@ -411,8 +413,20 @@ def split(
                 lane.creators.append((tag, row))
     if len(private_memo) > 100_000 or len(standard_memo) > 100_000:
         scrubber.lane_memo.clear()
+    meta = b""
+    if originals:
+        meta = header[132 if fmap.kind is Kind.PART10 else 4 : fmap.dataset_start]
     return Split(
-        b"".join(parse), parsed, kept, lane, used, removed, removed_long, parsed_values, covered
+        b"".join(parse),
+        parsed,
+        kept,
+        lane,
+        used,
+        removed,
+        removed_long,
+        parsed_values,
+        covered,
+        meta,
     )
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import codecs
 import functools
 import io
+import re
+import struct
 from collections.abc import Iterable, Iterator
 
 import pydicom.charset
@@ -27,6 +29,7 @@ from pydicom.tag import BaseTag
 from dicomscrub.dictionary import vr_of
 from dicomscrub.identity import (
     BINARY_VRS,
+    MIN_CHARS,
     NUMERIC_VRS,
     SHORT_VALUE,
     WORD_BYTES,
@@ -107,8 +110,8 @@ def _unseen_blob_tokens(
     vr = raw_vr.decode("ascii") if raw_vr is not None else "UN" if tag & 0x10000 else vr_of(tag)
     if vr not in BINARY_VRS or not _plain_encodings(encodings):
         return None
-    text = raw.decode("latin-1").strip(" \0")
-    if not text or text.isprintable():
+    text = raw.strip(b" \0")
+    if not text or _NOT_PRINTABLE.search(text) is None:
         return None  # searched as text: see forms()
     category = category_of(vr, tag, bool(tag & 0x10000))
     assert category is not None
@@ -118,6 +121,11 @@ def _unseen_blob_tokens(
         if "ß" in run or _longest_word(run) in words
     ]
     return list(tokens_from(runs, tag, creator, category)) if runs else []
+
+
+_NOT_PRINTABLE = re.compile(rb"[\x00-\x1f\x7f-\xa0\xad]")
+"""The bytes whose Latin-1 characters ``str.isprintable`` refuses (control characters, the
+no-break space and the soft hyphen): found at once in a blob, where decoding it all would not."""
 
 
 def _longest_word(text: str) -> bytes:
@@ -168,6 +176,38 @@ def meta_unparsed(ds: Dataset) -> tuple[list[Unparsed], list[Original]]:
             elem = meta[tag]
             decoded.append(Original(format_tag(int(tag)), int(tag), elem.VR, elem.value))
     return items, decoded
+
+
+def meta_from_bytes(meta: bytes) -> list[Unparsed] | None:
+    """:func:`meta_unparsed` read from the file meta's bytes as found in the file (explicit VR
+    little endian, group 0002 only), without pydicom; None when they are not plainly that."""
+    items: list[Unparsed] = []
+    pos, size = 0, len(meta)
+    while pos < size:
+        if pos + 8 > size:
+            return None
+        group, element = _TAG.unpack_from(meta, pos)
+        vr = meta[pos + 4 : pos + 6]
+        if group != 0x0002 or not vr.isalpha() or not vr.isupper():
+            return None
+        if vr in LONG_VRS:
+            if pos + 12 > size:
+                return None
+            length, start = _LONG.unpack_from(meta, pos + 8)[0], pos + 12
+        else:
+            length, start = _SHORT.unpack_from(meta, pos + 6)[0], pos + 8
+        end = start + length
+        if end > size:
+            return None
+        tag = 0x00020000 | element
+        if end - start >= MIN_CHARS and vr not in _NUMERIC_RAW and not names_a_standard_uid(tag):
+            items.append((tag, vr, meta[start:end], ""))
+        pos = end
+    return items
+
+
+_TAG, _LONG, _SHORT = struct.Struct("<HH"), struct.Struct("<L"), struct.Struct("<H")
+_NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
 
 
 META_CONTEXT: Context = (("iso8859",), False, True)

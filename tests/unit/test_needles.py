@@ -90,3 +90,42 @@ def test_uids_get_the_needles_the_general_way_gives(
     )
     if general:
         assert fast[0].by_key == needles.Needles.of(general, encodings).by_key
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_file_meta_read_from_its_bytes_gives_the_values_pydicom_reads() -> None:
+    """meta_from_bytes, used when the lanes hold the file's bytes, lists the same file meta
+    values as meta_unparsed does from pydicom's data set, on every bundled Part 10 file."""
+    import pydicom
+
+    from corpus import TEST_FILES
+    from dicomscrub.discover import Kind
+    from dicomscrub.structure import scan
+
+    compared = 0
+    for path in sorted(TEST_FILES.glob("*.dcm")):
+        data = path.read_bytes()
+        if data[128:132] != b"DICM":
+            continue
+        with path.open("rb") as fh:
+            try:
+                fmap = scan(fh, len(data), Kind.PART10)
+                fh.seek(0)
+                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+            except Exception:
+                continue
+        found = needles.meta_from_bytes(data[132 : fmap.dataset_start])
+        if found is None:
+            continue
+        items, decoded = needles.meta_unparsed(ds)
+        expected = {(tag, value.strip(b" \0")) for tag, _, value, _ in items}
+        expected |= {
+            (o.tag, (o.value if isinstance(o.value, bytes) else str(o.value).encode("latin-1")))
+            for o in decoded
+        }
+        expected = {(tag, value.strip(b" \0")) for tag, value in expected}
+        expected = {(tag, value) for tag, value in expected if len(value) >= 4}
+        got = {(tag, value.strip(b" \0")) for tag, _, value, _ in found}
+        assert {(t, v) for t, v in got if len(v) >= 4} == expected, path.name
+        compared += 1
+    assert compared > 50
