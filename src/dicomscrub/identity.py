@@ -218,13 +218,11 @@ def snapshot(
             continue
         if (
             raw is not None
-            and vr is not None
-            and vr not in ("SQ", "UN")
-            and tag != 0x00080005
             and not prefix
+            and vr is not None
+            and valued_as_read(tag, vr)
             and isinstance(item_or_raw, RawDataElement)
             and item_or_raw.value is not None
-            and tag not in BULK_TAGS
         ):
             element = tag & 0xFFFF
             if not private:
@@ -282,6 +280,18 @@ def snapshot(
     return found
 
 
+def valued_as_read(tag: int, vr: str) -> bool:
+    """A top-level element whose value the leak check may take from its bytes as read: neither a
+    sequence nor UN nor a number, nor Specific Character Set (whose values say how the search
+    writes text), nor bulk data."""
+    return (
+        vr not in ("SQ", "UN")
+        and vr not in NUMERIC_VRS
+        and tag != 0x00080005
+        and tag not in BULK_TAGS
+    )
+
+
 def raw_counts(
     path: str,
     item: Unparsed,
@@ -292,14 +302,12 @@ def raw_counts(
 ) -> bool:
     """Whether a top-level element :func:`snapshot` left as read counts as identifying, by what
     the scrub did to it (``effects``: by path), as :func:`candidates` counts a parsed one."""
-    tag, raw_vr = item[0], item[1]
-    if tag & 0x10000:
+    if item[0] & 0x10000:
         return path not in kept_private
     effect = effects.get(path)
     if effect is None:  # not met by the scrub (it meets every top-level element): counts
         return True
-    vr = raw_vr.decode("ascii") if raw_vr is not None else vr_of(tag) or "UN"
-    return _effect_counts(effect, vr, shifted_dates)
+    return _effect_counts(effect, item_vr(item), shifted_dates)
 
 
 def _effect_counts(effect: Effect, vr: str, shifted_dates: bool) -> bool:
@@ -555,6 +563,16 @@ Unparsed = tuple[int, bytes | None, bytes, str]
 """An element removed or given a new value before it was parsed (see
 :attr:`dicomscrub.lanes.Split.removed`): (tag, its VR as read, None in implicit VR, its value as
 read, the private creator of a private element's block)."""
+
+
+def item_vr(item: Unparsed) -> str:
+    """The VR of an :data:`Unparsed` element: as read; in implicit VR the dictionary's for a
+    standard element, UN for a private one (and where the dictionary does not know the tag)."""
+    tag, raw_vr = item[0], item[1]
+    if raw_vr is not None:
+        return raw_vr.decode("ascii")
+    return "UN" if tag & 0x10000 else vr_of(tag) or "UN"
+
 
 Context = tuple[tuple[str, ...], bool, bool]
 """How the values of a data set are read: (its text encodings, implicit VR, little endian)."""

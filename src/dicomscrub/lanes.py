@@ -39,8 +39,7 @@ from pydicom.dataset import Dataset
 from dicomscrub.dictionary import vr_of
 from dicomscrub.discover import Kind
 from dicomscrub.encode import PLAIN_CHARSETS
-from dicomscrub.identity import MIN_CHARS, NUMERIC_VRS, SHORT_VALUE, Unparsed
-from dicomscrub.layout import BULK_TAGS
+from dicomscrub.identity import MIN_CHARS, NUMERIC_VRS, SHORT_VALUE, Unparsed, valued_as_read
 from dicomscrub.pipeline import (
     LANE_DROP,
     LANE_KEEP,
@@ -199,14 +198,11 @@ def _creatorless_vr(tag: int, vr: str | None) -> str | None:
 
 def _valued(tag: int, raw_vr: bytes | None, length: int) -> bool:
     """A parsed top-level element whose value the leak check takes from its bytes: standard, of
-    defined length, neither a sequence nor UN nor a number, not Specific Character Set (whose
-    values say how the search writes text) and not bulk data."""
-    if tag & 0x10000 or length == UNDEFINED or tag == 0x00080005 or tag in BULK_TAGS:
+    defined length, and :func:`~dicomscrub.identity.valued_as_read`."""
+    if tag & 0x10000 or length == UNDEFINED:
         return False
-    if raw_vr is None:
-        known = vr_of(tag)
-        raw_vr = known.encode("ascii") if known is not None else b"UN"
-    return raw_vr not in (b"SQ", b"UN") and raw_vr not in _NUMERIC_RAW
+    vr = raw_vr.decode("ascii") if raw_vr is not None else vr_of(tag) or "UN"
+    return valued_as_read(tag, vr)
 
 
 def _removable(vr: str | None, length: int) -> bool:
@@ -303,6 +299,14 @@ def split(
     removed_long: list[Unparsed] = []
     parsed_values: list[Unparsed] = []
     covered: list[int] = []
+
+    def note_parsed(tag: int, raw_vr: bytes | None, value: int, length: int, after: int) -> None:
+        """List a parsed standard element whose value the leak check takes from its bytes."""
+        if _valued(tag, raw_vr, length):
+            covered.append(tag)
+            if after - value >= MIN_CHARS:
+                parsed_values.append((tag, raw_vr, header[value:after], ""))
+
     changes = 0
     pixel_tag = pixel.tag
     odd_inside = fmap.odd_inside
@@ -316,10 +320,8 @@ def split(
             if group & 1 and 0x10 <= element <= 0xFF:
                 creators[(group, element)] = None  # its block is parsed with it
             parse.append(header[start:after])
-            if originals and _valued(tag, raw_vr, length):
-                covered.append(tag)
-                if after - value >= MIN_CHARS:
-                    parsed_values.append((tag, raw_vr, header[value:after], ""))
+            if originals:
+                note_parsed(tag, raw_vr, value, length, after)
             continue
         if group & 1 and group > 0x0008:  # private (the forbidden odd groups lie below 0008)
             if element <= 0xFF:
@@ -353,6 +355,7 @@ def split(
             if creator is not None:
                 used[block] = creator
             records.append((tag, removal[0]))
+            # (inline, not a call: some 50 elements of every file come this way)
             if originals and raw_vr not in _NUMERIC_RAW and after - value >= MIN_CHARS:
                 who = creator[1] if creator is not None else ""
                 into = removed if after - value <= SHORT_VALUE else removed_long
@@ -362,10 +365,8 @@ def split(
             continue
         if tag in ALWAYS_PARSED or not element or length == UNDEFINED or group & 1:
             parse.append(header[start:after])
-            if originals and _valued(tag, raw_vr, length):
-                covered.append(tag)
-                if after - value >= MIN_CHARS:
-                    parsed_values.append((tag, raw_vr, header[value:after], ""))
+            if originals:
+                note_parsed(tag, raw_vr, value, length, after)
             continue
         plain = tag not in odd_inside
         skey = (tag, raw_vr, length & 7, plain)
@@ -385,10 +386,8 @@ def split(
                 kept.append((tag, header[start:after]))
         elif which == LANE_PARSE:
             parse.append(header[start:after])
-            if originals and _valued(tag, raw_vr, length):
-                covered.append(tag)
-                if after - value >= MIN_CHARS:
-                    parsed_values.append((tag, raw_vr, header[value:after], ""))
+            if originals:
+                note_parsed(tag, raw_vr, value, length, after)
         else:
             if which == LANE_REPLACE:
                 kept.append((tag, outcome[1]))

@@ -44,6 +44,7 @@ from dicomscrub.identity import (
     candidates,
     category_of,
     element_values,
+    item_vr,
     keyed_forms,
     names_a_standard_uid,
     searchable,
@@ -63,12 +64,10 @@ def unparsed_tokens(item: Unparsed, context: Context, scrubber: Scrubber) -> lis
     decoded as pydicom would decode it (text in the data set's encodings; bytes where the VR is
     binary or not known), counted as :func:`candidates` counts a value the scrub did not keep. A
     sequence counts by the values inside it, as those of a sequence the scrub removed."""
-    tag, raw_vr, raw, creator = item
+    tag, _, raw, creator = item
     encodings = context[0]
     private = bool(tag & 0x10000)
-    vr = raw_vr.decode("ascii") if raw_vr is not None else None
-    if vr is None:
-        vr = "UN" if private else (vr_of(tag) or "UN")
+    vr = item_vr(item)
     if vr == "SQ":
         return _sequence_tokens(tag, raw, context, scrubber)
     category = category_of(vr, tag, private)
@@ -106,8 +105,8 @@ def _unseen_blob_tokens(
     family) and upper case adds no ASCII letter (only ß does, as SS). So the runs whose longest
     such word is not a word of the output cannot be found, and their tokens are not made: a
     random blob of 8 KB costs its scan, not four tokens in four forms each."""
-    tag, raw_vr, raw, creator = item
-    vr = raw_vr.decode("ascii") if raw_vr is not None else "UN" if tag & 0x10000 else vr_of(tag)
+    tag, _, raw, creator = item
+    vr = item_vr(item)
     if vr not in BINARY_VRS or not _plain_encodings(encodings):
         return None
     text = raw.strip(b" \0")
