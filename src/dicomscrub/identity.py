@@ -62,6 +62,8 @@ are searched as values of their own attributes."""
 NUMERIC_VRS = frozenset(
     {"DS", "IS", "US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "AT", "OD", "OF", "OL", "OV"}
 )
+NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
+"""The same as they are written in explicit VR."""
 BINARY_VRS = frozenset({"OB", "OW", "UN"})
 _PN_SPLIT = re.compile(r"[\^=\s,]+")
 _RUN_PUNCTUATION = " ^.,'/_=-"

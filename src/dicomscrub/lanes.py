@@ -39,7 +39,13 @@ from pydicom.dataset import Dataset
 from dicomscrub.dictionary import vr_of
 from dicomscrub.discover import Kind
 from dicomscrub.encode import PLAIN_CHARSETS
-from dicomscrub.identity import MIN_CHARS, NUMERIC_VRS, SHORT_VALUE, Unparsed, valued_as_read
+from dicomscrub.identity import (
+    MIN_CHARS,
+    NUMERIC_RAW,
+    SHORT_VALUE,
+    Unparsed,
+    valued_as_read,
+)
 from dicomscrub.pipeline import (
     LANE_DROP,
     LANE_KEEP,
@@ -112,8 +118,6 @@ class Split:
     meta: bytes = b""
     """The file meta elements as found in the file (with ``originals``)."""
 
-
-_NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
 
 _PLAIN = frozenset(range(0x20, 0x7F)) - {0x5C}
 """Bytes that decode to the same character in every character set DICOM allows (ASCII, no
@@ -356,7 +360,7 @@ def split(
                 used[block] = creator
             records.append((tag, removal[0]))
             # (inline, not a call: some 50 elements of every file come this way)
-            if originals and raw_vr not in _NUMERIC_RAW and after - value >= MIN_CHARS:
+            if originals and raw_vr not in NUMERIC_RAW and after - value >= MIN_CHARS:
                 who = creator[1] if creator is not None else ""
                 into = removed if after - value <= SHORT_VALUE else removed_long
                 into.append((tag, raw_vr, header[value:after], who))
@@ -392,7 +396,7 @@ def split(
             if which == LANE_REPLACE:
                 kept.append((tag, outcome[1]))
             changes += outcome[2]
-            if originals and raw_vr not in _NUMERIC_RAW and after - value >= MIN_CHARS:
+            if originals and raw_vr not in NUMERIC_RAW and after - value >= MIN_CHARS:
                 into = removed if after - value <= SHORT_VALUE else removed_long
                 into.append((tag, raw_vr, header[value:after], ""))
     lane.changes = changes

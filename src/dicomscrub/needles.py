@@ -30,6 +30,7 @@ from dicomscrub.dictionary import vr_of
 from dicomscrub.identity import (
     BINARY_VRS,
     MIN_CHARS,
+    NUMERIC_RAW,
     NUMERIC_VRS,
     SHORT_VALUE,
     WORD_BYTES,
@@ -199,14 +200,13 @@ def meta_from_bytes(meta: bytes) -> list[Unparsed] | None:
         if end > size:
             return None
         tag = 0x00020000 | element
-        if end - start >= MIN_CHARS and vr not in _NUMERIC_RAW and not names_a_standard_uid(tag):
+        if end - start >= MIN_CHARS and vr not in NUMERIC_RAW and not names_a_standard_uid(tag):
             items.append((tag, vr, meta[start:end], ""))
         pos = end
     return items
 
 
 _TAG, _LONG, _SHORT = struct.Struct("<HH"), struct.Struct("<L"), struct.Struct("<H")
-_NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
 
 
 META_CONTEXT: Context = (("iso8859",), False, True)
@@ -247,9 +247,6 @@ class Needles:
             always += group.always
         return cls(by_key, tuple(always))
 
-    def __bool__(self) -> bool:
-        return bool(self.keys or self.always)
-
     def add_findable(self, words: set[bytes], into: dict[str, Token]) -> None:
         """Add to ``into`` the tokens that may be found in an output whose words are ``words``."""
         for token in self.always:
@@ -261,7 +258,8 @@ class Needles:
 
 
 _TAGLESS = frozenset({b"UI", b"DA", b"DT", b"TM"})
-"""VRs whose tokens do not depend on the standard attribute that holds them (see :func:`_kind`)."""
+"""VRs whose tokens do not depend on the standard attribute that holds them (their kind is
+"UID", "date" or "time")."""
 
 _NONE = Needles({}, ())
 
@@ -307,8 +305,8 @@ class NeedleMemo:
     def values(
         self, tag: int, vr: bytes | None, value: bytes, context: Context
     ) -> tuple[tuple[str, str], ...]:
-        """:func:`_element_values` of a standard element given by its bytes, decoded as pydicom
-        decodes it; () when pydicom cannot."""
+        """:func:`~dicomscrub.identity.element_values` of a standard element given by its
+        bytes, decoded as pydicom decodes it; () when pydicom cannot."""
         key = (tag, vr, value, context)
         found = self._values.get(key)
         if found is None:
