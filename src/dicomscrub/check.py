@@ -72,6 +72,7 @@ from dicomscrub.needles import (
     meta_unparsed,
     output_values,
     search_needles,
+    sequence_originals,
 )
 from dicomscrub.pipeline import Decision, Scrubber, ScrubResult
 from dicomscrub.private import Declaration, find_declaration, read_declarations
@@ -188,16 +189,6 @@ def scrub_checked(
         pending += [(format_tag(item[0]), item) for item in lanes.parsed_values]
     decisions: list[Decision] = []
     result = scrubber.scrub(ds, decisions, lane)
-    if pending:
-        effects = {d.path: d.effect for d in decisions}
-        kept_private = result.kept_private
-        counted = [
-            item
-            for path, item in pending
-            if raw_counts(path, item, effects, kept_private, shifted_dates=True)
-        ]
-    else:
-        counted = []
     charset = ds.original_character_set or ds._character_set
     implicit, little = ds.original_encoding
     context: Context = (
@@ -205,6 +196,20 @@ def scrub_checked(
         bool(implicit),
         bool(little),
     )
+    counted: list[Unparsed] = []
+    if pending:
+        effects = {d.path: d.effect for d in decisions}
+        kept_private = result.kept_private
+        for path, item in pending:
+            if raw_counts(path, item, effects, kept_private, shifted_dates=True):
+                counted.append(item)
+            elif item[1] == b"SQ" and item[0] & 0x10000:
+                # a private sequence kept: not all it held need be kept, so it is read now
+                inside = sequence_originals(item[0], item[2], context)
+                if inside is None:  # (the scrub read it: not expected) searched as bytes
+                    counted.append(item)
+                else:
+                    originals += inside
     removed = lanes.removed if lanes is not None else []
     others = lanes.removed_long + counted if lanes is not None else counted
 

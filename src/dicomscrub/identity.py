@@ -190,7 +190,8 @@ def snapshot(
     decoded in place, as the scrub itself would decode it (the ones it keeps unchanged are those
     ``kept`` leaves out, which are not decoded at all). With ``raw``, top-level elements still as
     read whose VR is known (not a sequence, not UN, not a Private Creator, not Specific Character
-    Set) are not decoded: they go to ``raw`` as (path, :data:`Unparsed`), for
+    Set), and private sequences still as read, are not decoded: they go to ``raw`` as (path,
+    :data:`Unparsed`), for
     :class:`NeedleMemo` (the leak check; :func:`raw_counts` says which count); top-level
     elements whose tags are in ``skip`` are left out (the leak check has their values from
     :attr:`dicomscrub.lanes.Split.parsed_values`). Value
@@ -234,6 +235,17 @@ def snapshot(
                 creator = creators.get((group, element >> 8), "") if group > 0x0008 else ""
                 raw.append((format_tag(tag), (tag, vr.encode("ascii"), item_or_raw.value, creator)))
                 continue
+        if (
+            raw is not None
+            and not prefix
+            and private
+            and vr == "SQ"
+            and isinstance(item_or_raw, RawDataElement)
+            and item_or_raw.value is not None
+        ):  # a private sequence of defined length: counted (or, if kept, read) from its bytes
+            creator = creators.get((group, (tag & 0xFFFF) >> 8), "") if group > 0x0008 else ""
+            raw.append((format_tag(tag), (tag, b"SQ", item_or_raw.value, creator)))
+            continue
         if isinstance(item_or_raw, DataElement):
             elem = item_or_raw
         elif kept is not None and not private:

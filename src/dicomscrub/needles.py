@@ -145,16 +145,25 @@ def _plain_encodings(encodings: tuple[str, ...]) -> bool:
 
 
 def _sequence_tokens(tag: int, raw: bytes, context: Context, scrubber: Scrubber) -> list[Token]:
+    originals = sequence_originals(tag, raw, context)
+    if originals is None:  # not a sequence pydicom can read: its bytes are searched for text
+        return unparsed_tokens((tag, b"UN", raw, ""), context, scrubber)
+    return list(candidates(originals, [], set(), scrubber, shifted_dates=True).tokens.values())
+
+
+def sequence_originals(tag: int, raw: bytes, context: Context) -> list[Original] | None:
+    """What :func:`snapshot` lists of a top-level sequence given by its value as read (the
+    sequence first, at the top-level path, then every element inside it, numbers left out);
+    None when pydicom cannot read it as a sequence."""
     encodings, implicit, little = context
     try:
         items = read_sequence(io.BytesIO(raw), implicit, little, len(raw), list(encodings))
         holder = Dataset()
         holder.set_original_encoding(implicit, little, list(encodings))
         holder.add(DataElement(tag, "SQ", items))
-        originals = snapshot(holder, numbers=False)
-    except Exception:  # not a sequence pydicom can read: its bytes are searched for text
-        return unparsed_tokens((tag, b"UN", raw, ""), context, scrubber)
-    return list(candidates(originals, [], set(), scrubber, shifted_dates=True).tokens.values())
+        return snapshot(holder, numbers=False)
+    except Exception:
+        return None
 
 
 def meta_unparsed(ds: Dataset) -> tuple[list[Unparsed], list[Original]]:

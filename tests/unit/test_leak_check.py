@@ -321,3 +321,33 @@ def test_a_removed_value_the_profile_keeps_elsewhere_is_not_a_leak(
     rejected = outcomes["CT"]
     assert rejected.status is Status.REJECTED
     assert "(0019,1011)" in rejected.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_values_inside_private_sequences_are_identifying_unless_kept(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
+) -> None:
+    """A private sequence is read from its bytes for the leak check: an ID inside one the profile
+    removes, or emptied inside one it keeps, is still an identifying value of the input, found
+    in a kept description; the same kept sequence beside a description without it is written."""
+    from dicomscrub.process import Status
+
+    run_one = _keeping_descriptions(tmp_path, key, lanes)  # keeps (0019,xx11) of GEMS_ACQU_01
+    outcomes = {}
+    for name, element, description in (
+        ("removed", 0x12, "CT ALT0099887"),
+        ("kept", 0x11, "CT ALT0099887"),
+        ("kept-clean", 0x11, "CT"),
+    ):
+        ds = make_ct()
+        inner = Dataset()
+        inner.PatientID = "ALT0099887"  # Z under basic, wherever it stands
+        inner.Manufacturer = "Example"
+        ds.private_block(0x0019, "GEMS_ACQU_01").add_new(element, "SQ", [inner])
+        ds.StudyDescription = description
+        outcomes[name] = run_one(write_dicom(tmp_path / "in" / f"{name}.dcm", ds))
+    for name in ("removed", "kept"):
+        assert outcomes[name].status is Status.REJECTED, (name, outcomes[name].detail)
+        assert "(0008,1030)" in outcomes[name].detail
+        assert "ALT0099887" not in outcomes[name].detail
+    assert outcomes["kept-clean"].status is Status.WRITTEN, outcomes["kept-clean"].detail
