@@ -188,7 +188,7 @@ def scrub_checked(
     if lanes is not None:
         pending += [(format_tag(item[0]), item) for item in lanes.parsed_values]
     decisions: list[Decision] = []
-    result = scrubber.scrub(ds, decisions, lane)
+    result = scrubber.scrub(ds, decisions, lane, record_kept=False)
     charset = ds.original_character_set or ds._character_set
     implicit, little = ds.original_encoding
     context: Context = (
@@ -201,7 +201,14 @@ def scrub_checked(
         effects = {d.path: d.effect for d in decisions}
         kept_private = result.kept_private
         for path, item in pending:
-            if raw_counts(path, item, effects, kept_private, shifted_dates=True):
+            if raw_counts(
+                path,
+                item,
+                effects,
+                kept_private,
+                shifted_dates=True,
+                keeps_unchanged=scrubber.keeps_unchanged,
+            ):
                 counted.append(item)
             elif item[1] == b"SQ" and item[0] & 0x10000:
                 # a private sequence kept: not all it held need be kept, so it is read now

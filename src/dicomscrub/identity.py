@@ -313,15 +313,19 @@ def raw_counts(
     kept_private: set[str],
     *,
     shifted_dates: bool,
+    keeps_unchanged: Callable[[int, str | None], bool] | None = None,
 ) -> bool:
     """Whether a top-level element :func:`snapshot` left as read counts as identifying, by what
-    the scrub did to it (``effects``: by path), as :func:`candidates` counts a parsed one."""
+    the scrub did to it (``effects``: by path), as :func:`candidates` counts a parsed one. An
+    element the scrub did not record counts, unless ``keeps_unchanged(tag, VR)`` says the scrub
+    left it as read (:meth:`Scrubber.keeps_unchanged`, for a scrub that records no such element)."""
     if item[0] & 0x10000:
         return path not in kept_private
     effect = effects.get(path)
-    if effect is None:  # not met by the scrub (it meets every top-level element): counts
-        return True
-    return _effect_counts(effect, item_vr(item), shifted_dates)
+    vr = item_vr(item)
+    if effect is None:  # not recorded: left as read by the scrub, or else counts
+        return keeps_unchanged is None or not keeps_unchanged(item[0], vr)
+    return _effect_counts(effect, vr, shifted_dates)
 
 
 def _effect_counts(effect: Effect, vr: str, shifted_dates: bool) -> bool:

@@ -178,6 +178,7 @@ class _State:
     dates_shifted: bool = False
     dates_kept: bool = False
     decisions: list[Decision] | None = None
+    record_kept: bool = True  # record elements left as read too (False: the leak check)
 
 
 def is_structural_uid_tag(tag: int) -> bool:
@@ -464,11 +465,15 @@ class Scrubber:
         ds: Dataset,
         decisions: list[Decision] | None = None,
         lanes: LaneResult | None = None,
+        *,
+        record_kept: bool = True,
     ) -> ScrubResult:
         """De-identify ``ds`` in place (file meta excluded; see :meth:`scrub_file_meta`).
 
         With a ``decisions`` list, one :class:`Decision` per standard element visited is appended
-        to it; without one (``run`` without its leak check), nothing is recorded. ``lanes``: the
+        to it; without one (``run`` without its leak check), nothing is recorded. Without
+        ``record_kept``, elements left as read (see :meth:`keeps_unchanged`) are not recorded
+        (the leak check, which never counts them). ``lanes``: the
         audit rows of top-level private elements removed before ``ds`` was parsed, merged into
         the audit in tag order."""
         result = ScrubResult()
@@ -481,6 +486,7 @@ class Scrubber:
             result=result,
             declarations=read_declarations(ds),
             decisions=decisions,
+            record_kept=record_kept,
         )
         before = {kw: _text_value(ds, kw) for kw in MAPPED_KEYWORDS} if self.collect_mapping else {}
         if lanes is not None:
@@ -616,7 +622,7 @@ class Scrubber:
             effect, action, vr = Effect.REMOVE, Action.X, del_vr
         elif not replace_uids and self._kept_as_is(ds, tag, rule):
             # left as read: written back byte for byte, never decoded
-            if state.decisions is None:
+            if state.decisions is None or not state.record_kept:
                 return
             action = rule.action if rule is not None else self.profile.default
             effect, vr = Effect.KEEP, ds.get_item(tag).VR or vr_of(tag) or "UN"
