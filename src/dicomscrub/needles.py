@@ -29,7 +29,9 @@ from pydicom.tag import BaseTag
 from dicomscrub.dictionary import vr_of
 from dicomscrub.identity import (
     BINARY_VRS,
+    MAX_CHARS,
     MIN_CHARS,
+    MIN_DIGITS,
     NUMERIC_RAW,
     NUMERIC_VRS,
     SHORT_VALUE,
@@ -48,7 +50,6 @@ from dicomscrub.identity import (
     item_vr,
     keyed_forms,
     names_a_standard_uid,
-    searchable,
     snapshot,
     text_runs,
     tokens_from,
@@ -296,6 +297,7 @@ class NeedleMemo:
         self._values = {}
         self._size = self._bytes = 0
         self._seen: set[int] = set()  # hashes of long values seen once
+        self._uids: dict[bytes, Needles] = {}  # standard UID values, whatever the context
 
     def _once(self, item: Unparsed) -> bool:
         """True the first time a long value is seen (a random blob is never seen again), told
@@ -358,10 +360,23 @@ class NeedleMemo:
         memo = self._memo.get((context, encodings))
         if memo is None:
             memo = self._memo[(context, encodings)] = {}
+        shared = self._uids
         found: list[Needles] = []
         for item in items:
             if item[1] in _TAGLESS and not item[0] & 0x10000:
                 item = (0, item[1], item[2], "")  # one value of several attributes: one entry
+                if item[1] == b"UI":  # written in ASCII digits and dots: in any context
+                    known = shared.get(item[2])
+                    if known is None:
+                        known = _uid_needles(item)
+                        if known is not None:
+                            if len(shared) >= self.LIMIT:
+                                shared.clear()
+                            shared[item[2]] = known
+                    if known is not None:
+                        if known is not _NONE:
+                            found.append(known)
+                        continue
             size = len(item[2])
             # long values are remembered when seen a second time (and looked up only then)
             once = size > SHORT_VALUE and (size > self.LONGEST or self._once(item))
@@ -373,10 +388,8 @@ class NeedleMemo:
                         if quick:
                             found.append(Needles.of(quick, encodings))
                         continue
-                known = _uid_needles(item) if item[1] == b"UI" and not item[0] else None
-                if known is None:
-                    tokens = unparsed_tokens(item, context, self._scrubber)
-                    known = Needles.of(tokens, encodings) if tokens else _NONE
+                tokens = unparsed_tokens(item, context, self._scrubber)
+                known = Needles.of(tokens, encodings) if tokens else _NONE
                 if not once:
                     if self._size >= self.LIMIT or self._bytes >= self.LIMIT_BYTES:
                         self._memo.clear()
@@ -402,8 +415,10 @@ def _uid_needles(item: Unparsed) -> Needles | None:
     for part in value.split(b"\\"):
         if not part or not _UID_BYTES.issuperset(part):
             return None
+        if len(part) - part.count(b".") < MIN_DIGITS or len(part) > MAX_CHARS:
+            continue  # (what searchable() says of digits and dots)
         text = part.decode("ascii")
-        if is_standard_uid(text) or not searchable(text):
+        if is_standard_uid(text):
             continue
         key = max(part.split(b"."), key=len)
         by_key[key] = (*by_key.get(key, ()), Token(text, "UID", Category.UID))

@@ -73,6 +73,8 @@ def _tokens(groups: list[needles.Needles]) -> list[Token]:
         b"1.2.826.0.1.3680043.8.498.14\\1.2.840.10008.5.1.4.1.1.2",
         b"1.2.840.10008.1.2.1\0",  # defined by the standard: no token
         b"1.2.3\0",  # too few digits
+        b"1.2.3.4.5.6",  # just enough digits
+        b"12.345\0",  # one too few
         b"1.2.826.0.1 3680043",  # not written as a UID: the general way
     ],
 )
