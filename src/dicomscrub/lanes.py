@@ -30,6 +30,7 @@ command elements.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from pydicom import config
@@ -200,10 +201,11 @@ def _creatorless_vr(tag: int, vr: str | None) -> str | None:
     return "UN"  # no creator to look the VR up with
 
 
-def _valued(tag: int, raw_vr: bytes | None, length: int) -> bool:
-    """A parsed top-level element whose value the leak check takes from its bytes: standard, of
-    defined length, and :func:`~dicomscrub.identity.valued_as_read`."""
-    if tag & 0x10000 or length == UNDEFINED:
+@functools.lru_cache(maxsize=4096)
+def _valued(tag: int, raw_vr: bytes | None) -> bool:
+    """A parsed top-level element of defined length whose value the leak check takes from its
+    bytes: standard and :func:`~dicomscrub.identity.valued_as_read`."""
+    if tag & 0x10000:
         return False
     vr = raw_vr.decode("ascii") if raw_vr is not None else vr_of(tag) or "UN"
     return valued_as_read(tag, vr)
@@ -306,7 +308,7 @@ def split(
 
     def note_parsed(tag: int, raw_vr: bytes | None, value: int, length: int, after: int) -> None:
         """List a parsed standard element whose value the leak check takes from its bytes."""
-        if _valued(tag, raw_vr, length):
+        if length != UNDEFINED and _valued(tag, raw_vr):
             covered.append(tag)
             if after - value >= MIN_CHARS:
                 parsed_values.append((tag, raw_vr, header[value:after], ""))
