@@ -273,8 +273,8 @@ def find_leaks(
     layout = None
     if pieces is None:
         pieces, layout = _searchable(data, ds)
-    words: set[bytes] = set()
-    for _, piece in pieces:
+    words = words_of(pieces[0][1]) if pieces else set()
+    for _, piece in pieces[1:]:
         words |= words_of(piece)
     groups = [Needles.of(ident.tokens.values(), encodings)]
     if unparsed is not None:
