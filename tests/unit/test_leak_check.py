@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -12,6 +13,7 @@ from pydicom.dataset import Dataset
 
 from dicomscrub import process as process_module
 from dicomscrub.cli import cli
+from dicomscrub.needles import Needles
 from dicomscrub.process import FileResult
 from dicomscrub.pseudonym import Key
 from dicomscrub.state import STATE_DIR
@@ -351,3 +353,53 @@ def test_values_inside_private_sequences_are_identifying_unless_kept(
         assert "(0008,1030)" in outcomes[name].detail
         assert "ALT0099887" not in outcomes[name].detail
     assert outcomes["kept-clean"].status is Status.WRITTEN, outcomes["kept-clean"].detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_value_the_profile_keeps_as_read_is_not_searched_for(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scrub records no decision for an element it leaves as read (the leak check never
+    counts one): Patient ID kept by the profile is written, and is not among the values searched
+    for, though the lanes always parse it; the Patient Name it removes is."""
+    from dicomscrub import check as check_module
+    from dicomscrub.discover import Source
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.profile.loader import load_profile
+    from dicomscrub.pseudonym import Pseudonymizer
+    from dicomscrub.writer import Layout, OutputPlan
+
+    profile = tmp_path / "keep-id.yaml"
+    profile.write_text(
+        "extends: [basic]\nrules:\n  - {keyword: PatientID, action: K}\n", encoding="utf-8"
+    )
+    job = Job(
+        Scrubber(load_profile(str(profile), ()), Pseudonymizer(key)),
+        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
+        lanes=lanes,
+    )
+    searched: set[str] = set()
+    real_search = check_module.search_needles
+
+    def spy(groups: list[Needles], *rest: Any) -> Any:
+        for group in groups:
+            for tokens in group.by_key.values():
+                searched.update(token.text for token in tokens)
+            searched.update(token.text for token in group.always)
+        return real_search(groups, *rest)
+
+    monkeypatch.setattr(check_module, "search_needles", spy)
+    ds = make_ct()
+    ds.PatientID = "KEPT0099887"
+    ds.PatientName = "Featherstonehaugh^Hugo"
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    result = process_file(Source(path, 0, path.parent, path.name), job)
+    assert result.status is Status.WRITTEN, result.detail
+    assert "kept0099887" not in searched
+    assert "featherstonehaugh" in searched
