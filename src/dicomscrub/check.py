@@ -228,11 +228,11 @@ def scrub_checked(
             found.append(memo.group(removed, context, encodings))
         return found
 
-    def judged() -> Iterator[tuple[str, str]]:
+    def judged(texts: set[str]) -> Iterator[tuple[str, str]]:
         # what is not a leak is judged on the output: ``ds`` and the elements the lanes wrote as
-        # read beside it (asked only when a candidate was found)
+        # read beside it (asked only when a candidate was found, for the candidates' texts)
         kept = (lanes.kept + lanes.lane.written) if lanes is not None else []
-        return output_values(ds, kept, context, _needle_memo(scrubber))
+        return output_values(ds, kept, context, _needle_memo(scrubber), texts)
 
     def leaks(header: bytes, tail: bytes) -> str:
         data = header + tail
@@ -258,13 +258,14 @@ def find_leaks(
     decisions: list[Decision],
     result: ScrubResult,
     scrubber: Scrubber,
-    judged: Callable[[], Iterable[tuple[str, str]]] | None = None,
+    judged: Callable[[set[str]], Iterable[tuple[str, str]]] | None = None,
     unparsed: Callable[[tuple[str, ...], set[bytes]], list[Needles]] | None = None,
     pieces: list[tuple[int, bytes]] | None = None,
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
     ``judged``: the standard values of the output to judge exclusions by (see
-    :func:`still_identifying`), when not those of ``ds``;
+    :func:`still_identifying`), when not those of ``ds``, given the texts of the candidates (it
+    may leave out values that hold none of them);
     ``unparsed``: the needles, in the given encodings, of the values that were not parsed into
     ``ds`` (those that can be found in an output with the given words); ``pieces``: the parts of
     ``data`` to search ((offset, bytes)), when known (else found by :func:`_searchable`)."""
@@ -283,7 +284,7 @@ def find_leaks(
     if not hits:
         return ""
     # Only now (a candidate was found): drop what is not a leak (see Exclusions).
-    values = judged() if judged is not None else standard_values(ds)
+    values = judged({tok.text for _, tok in hits}) if judged is not None else standard_values(ds)
     leaking = still_identifying({tok for _, tok in hits}, values, _tool_text(scrubber))
     hits = [(offset, tok) for offset, tok in hits if tok.text in leaking]
     if not hits:

@@ -787,14 +787,18 @@ class Matcher:
     def __bool__(self) -> bool:
         return bool(self.forms)
 
-    def search(self, data: bytes, base: int = 0) -> list[tuple[int, Token]]:
+    def search(
+        self, data: bytes, base: int = 0, words: set[bytes] | None = None
+    ) -> list[tuple[int, Token]]:
         """(offset + ``base``, token) for every offset in ``data`` where a token starts as a
-        whole word, with the longest token that matches there; sorted by offset."""
+        whole word, with the longest token that matches there; sorted by offset. ``words``: the
+        words of ``data`` (:func:`words_of`), or a set that holds them, when known."""
         hay = data.lower()
         if self._pattern is not None:
             return [(base + pos, tok) for pos, tok in self._regex_hits(hay)]
         found: dict[int, bytes] = {}
-        words = words_of(hay)
+        if words is None:
+            words = words_of(hay)
         for form, key in self._keys.items():
             if key is not None and key not in words:
                 continue

@@ -441,7 +441,7 @@ def search_needles(
     if not found:
         return []
     matcher = Matcher(found.values(), charsets)
-    return [hit for base, piece in pieces for hit in matcher.search(piece, base)]
+    return [hit for base, piece in pieces for hit in matcher.search(piece, base, words)]
 
 
 _DELIMITERS: dict[str, set[int]] = {"PN": {0x5E, 0x3D}}
@@ -452,24 +452,42 @@ _DELIMITERS: dict[str, set[int]] = {"PN": {0x5E, 0x3D}}
 
 
 def output_values(
-    ds: Dataset, kept: list[tuple[int, bytes]], context: Context, memo: NeedleMemo
+    ds: Dataset,
+    kept: list[tuple[int, bytes]],
+    context: Context,
+    memo: NeedleMemo,
+    texts: Iterable[str] = (),
 ) -> Iterator[tuple[str, str]]:
     """:func:`standard_values` of an output: the scrubbed ``ds`` and the elements written as read
     beside it (``kept``: (tag, element as written), see :mod:`dicomscrub.lanes`), encoded as
     ``context`` says. The elements still as read are decoded once per worker and value
-    (:meth:`NeedleMemo.values`), not once per file."""
+    (:meth:`NeedleMemo.values`), not once per file; given ``texts`` (lower case) that are all
+    ASCII, in encodings that write ASCII as ASCII, those whose bytes hold none of them are left
+    out undecoded (their values cannot hold one)."""
+    texts = tuple(texts)
+    needles: tuple[bytes, ...] = ()
+    if texts and all(text.isascii() for text in texts) and _ascii_kept(context[0]):
+        needles = tuple(text.encode("ascii") for text in texts)
+
+    def holds(value: bytes) -> bool:
+        if not needles:
+            return True
+        low = value.lower()
+        return any(needle in low for needle in needles)
+
     for base_tag in list(ds.keys()):
         tag = int(base_tag)
         if tag & 0x10000 or tag in BULK_TAGS:
             continue
         found: DataElement | RawDataElement | None = ds.get_item(base_tag)
         if isinstance(found, RawDataElement) and found.value is not None and found.VR:
-            yield from memo.values(tag, found.VR.encode("ascii"), found.value, context)
+            if holds(found.value):
+                yield from memo.values(tag, found.VR.encode("ascii"), found.value, context)
         elif found is not None:
             yield from element_values(ds[base_tag])
     implicit = context[1]
     for tag, element in kept:
-        if tag & 0x10000 or tag in BULK_TAGS:
+        if tag & 0x10000 or tag in BULK_TAGS or not holds(element):
             continue
         if implicit:
             yield from memo.values(tag, None, element[8:], context)
@@ -477,3 +495,33 @@ def output_values(
             yield from memo.values(tag, element[4:6], element[12:], context)
         else:
             yield from memo.values(tag, element[4:6], element[8:], context)
+
+
+@functools.lru_cache(maxsize=64)
+def _ascii_kept(encodings: tuple[str, ...]) -> bool:
+    """In every one of these encodings an ASCII letter or digit of a decoded value comes from that
+    same byte: so in all that pydicom decodes DICOM with (in the multi-byte ones a byte below 0x80
+    may also be part of a wider character, which only makes a value decoded for nothing)."""
+    names = set()
+    for encoding in encodings:
+        try:
+            names.add(codecs.lookup(encoding).name)
+        except LookupError:
+            return False
+    return all(name in _ASCII_KEPT or name.startswith("iso8859-") for name in names)
+
+
+_ASCII_KEPT = frozenset(
+    (
+        "ascii",
+        "utf-8",
+        "euc_kr",
+        "gb18030",
+        "gb2312",
+        "gbk",
+        "iso2022_jp",
+        "iso2022_jp_2",
+        "shift_jis",
+        "tis-620",
+    )
+)

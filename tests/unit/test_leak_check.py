@@ -403,3 +403,36 @@ def test_a_value_the_profile_keeps_as_read_is_not_searched_for(
     assert result.status is Status.WRITTEN, result.detail
     assert "kept0099887" not in searched
     assert "featherstonehaugh" in searched
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("charset", "value"),
+    [
+        ("ISO_IR 100", "Wolverhampton"),
+        ("ISO_IR 192", "Müllerstraße"),
+        ("ISO_IR 100", "Müllerstraße"),
+    ],
+)
+def test_what_is_not_a_leak_is_judged_in_the_output_s_encoding(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    charset: str,
+    value: str,
+) -> None:
+    """A private value removed under the Basic Profile that is also a word of a description the
+    profile keeps is shown anyway, whatever the encoding of the file and the letters of the value
+    (only values that hold a candidate's bytes are decoded to judge it)."""
+    from dicomscrub.process import Status
+
+    run_one = _keeping_descriptions(tmp_path, key, lanes)
+    ds = make_ct()
+    ds.SpecificCharacterSet = charset
+    ds[0x00191010].value = value  # GEMS_ACQU_01, undeclared: removed under basic
+    ds.StudyDescription = f"CT {value} protocol"
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    result = run_one(path)
+    assert result.status is Status.WRITTEN, result.detail
