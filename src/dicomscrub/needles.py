@@ -136,13 +136,18 @@ def _longest_word(text: str) -> bytes:
 @functools.lru_cache(maxsize=64)
 def _plain_encodings(encodings: tuple[str, ...]) -> bool:
     """Every encoding writes ASCII as ASCII and nothing else below 0x80."""
-    names = set()
-    for encoding in encodings:
-        try:
-            names.add(codecs.lookup(encoding).name)
-        except LookupError:
-            return False
-    return all(name in ("utf-8", "ascii") or name.startswith("iso8859-") for name in names)
+    names = _codec_names(encodings)
+    return names is not None and all(
+        name in ("utf-8", "ascii") or name.startswith("iso8859-") for name in names
+    )
+
+
+def _codec_names(encodings: tuple[str, ...]) -> set[str] | None:
+    """Python's names of the codecs, None if one is not known."""
+    try:
+        return {codecs.lookup(encoding).name for encoding in encodings}
+    except LookupError:
+        return None
 
 
 def _sequence_tokens(tag: int, raw: bytes, context: Context, scrubber: Scrubber) -> list[Token]:
@@ -502,13 +507,10 @@ def _ascii_kept(encodings: tuple[str, ...]) -> bool:
     """In every one of these encodings an ASCII letter or digit of a decoded value comes from that
     same byte: so in all that pydicom decodes DICOM with (in the multi-byte ones a byte below 0x80
     may also be part of a wider character, which only makes a value decoded for nothing)."""
-    names = set()
-    for encoding in encodings:
-        try:
-            names.add(codecs.lookup(encoding).name)
-        except LookupError:
-            return False
-    return all(name in _ASCII_KEPT or name.startswith("iso8859-") for name in names)
+    names = _codec_names(encodings)
+    return names is not None and all(
+        name in _ASCII_KEPT or name.startswith("iso8859-") for name in names
+    )
 
 
 _ASCII_KEPT = frozenset(
