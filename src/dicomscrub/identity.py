@@ -223,29 +223,20 @@ def snapshot(
             raw is not None
             and not prefix
             and vr is not None
-            and valued_as_read(tag, vr)
             and isinstance(item_or_raw, RawDataElement)
             and item_or_raw.value is not None
         ):
             element = tag & 0xFFFF
-            if not private:
-                raw.append((format_tag(tag), (tag, vr.encode("ascii"), item_or_raw.value, "")))
-                continue
-            if not 0x10 <= element <= 0xFF:  # not a creator: decoded below, for its text
-                creator = creators.get((group, element >> 8), "") if group > 0x0008 else ""
+            # a private sequence of defined length is counted (or, if kept, read) from its
+            # bytes too; a creator is decoded below, for its text
+            if (valued_as_read(tag, vr) and not (private and 0x10 <= element <= 0xFF)) or (
+                private and vr == "SQ"
+            ):
+                creator = (
+                    creators.get((group, element >> 8), "") if private and group > 0x0008 else ""
+                )
                 raw.append((format_tag(tag), (tag, vr.encode("ascii"), item_or_raw.value, creator)))
                 continue
-        if (
-            raw is not None
-            and not prefix
-            and private
-            and vr == "SQ"
-            and isinstance(item_or_raw, RawDataElement)
-            and item_or_raw.value is not None
-        ):  # a private sequence of defined length: counted (or, if kept, read) from its bytes
-            creator = creators.get((group, (tag & 0xFFFF) >> 8), "") if group > 0x0008 else ""
-            raw.append((format_tag(tag), (tag, b"SQ", item_or_raw.value, creator)))
-            continue
         if isinstance(item_or_raw, DataElement):
             elem = item_or_raw
         elif kept is not None and not private:

@@ -318,6 +318,18 @@ class NeedleMemo:
         self._seen.add(key)
         return True
 
+    def _uid(self, item: Unparsed) -> Needles | None:
+        """:func:`_uid_needles`, remembered by the value for every context (a UID is written in
+        ASCII digits and dots whatever the encoding)."""
+        known = self._uids.get(item[2])
+        if known is None:
+            known = _uid_needles(item)
+            if known is not None:
+                if len(self._uids) >= self.LIMIT:
+                    self._uids.clear()
+                self._uids[item[2]] = known
+        return known
+
     def values(
         self, tag: int, vr: bytes | None, value: bytes, context: Context
     ) -> tuple[tuple[str, str], ...]:
@@ -365,19 +377,12 @@ class NeedleMemo:
         memo = self._memo.get((context, encodings))
         if memo is None:
             memo = self._memo[(context, encodings)] = {}
-        shared = self._uids
         found: list[Needles] = []
         for item in items:
             if item[1] in _TAGLESS and not item[0] & 0x10000:
                 item = (0, item[1], item[2], "")  # one value of several attributes: one entry
-                if item[1] == b"UI":  # written in ASCII digits and dots: in any context
-                    known = shared.get(item[2])
-                    if known is None:
-                        known = _uid_needles(item)
-                        if known is not None:
-                            if len(shared) >= self.LIMIT:
-                                shared.clear()
-                            shared[item[2]] = known
+                if item[1] == b"UI":
+                    known = self._uid(item)
                     if known is not None:
                         if known is not _NONE:
                             found.append(known)
