@@ -13,9 +13,11 @@ Nothing here writes a value anywhere: the memo lives in memory only, like the da
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import functools
 import io
+import itertools
 import re
 import struct
 from collections.abc import Iterable, Iterator
@@ -51,6 +53,7 @@ from dicomscrub.identity import (
     keyed_forms,
     names_a_standard_uid,
     snapshot,
+    standard_values,
     text_runs,
     tokens_from,
 )
@@ -473,31 +476,17 @@ def output_values(
     ``context`` says. The elements still as read are decoded once per worker and value
     (:meth:`NeedleMemo.values`), not once per file; given ``texts`` (lower case) that are all
     ASCII, in encodings that write ASCII as ASCII, those whose bytes hold none of them are left
-    out undecoded (their values cannot hold one)."""
+    out undecoded (their values cannot hold one), in sequence items too."""
     texts = tuple(texts)
     needles: tuple[bytes, ...] = ()
     if texts and all(text.isascii() for text in texts) and _ascii_kept(context[0]):
         needles = tuple(text.encode("ascii") for text in texts)
-
-    def holds(value: bytes) -> bool:
-        if not needles:
-            return True
-        low = value.lower()
-        return any(needle in low for needle in needles)
-
-    for base_tag in list(ds.keys()):
-        tag = int(base_tag)
-        if tag & 0x10000 or tag in BULK_TAGS:
-            continue
-        found: DataElement | RawDataElement | None = ds.get_item(base_tag)
-        if isinstance(found, RawDataElement) and found.value is not None and found.VR:
-            if holds(found.value):
-                yield from memo.values(tag, found.VR.encode("ascii"), found.value, context)
-        elif found is not None:
-            yield from element_values(ds[base_tag])
+    yield from _values_in(ds, context, memo, needles)
+    if needles:
+        kept = [kept[i] for i in _holding(kept, needles)]
     implicit = context[1]
     for tag, element in kept:
-        if tag & 0x10000 or tag in BULK_TAGS or not holds(element):
+        if tag & 0x10000 or tag in BULK_TAGS:
             continue
         if implicit:
             yield from memo.values(tag, None, element[8:], context)
@@ -505,6 +494,48 @@ def output_values(
             yield from memo.values(tag, element[4:6], element[12:], context)
         else:
             yield from memo.values(tag, element[4:6], element[8:], context)
+
+
+def _values_in(
+    ds: Dataset, context: Context, memo: NeedleMemo, needles: tuple[bytes, ...]
+) -> Iterator[tuple[str, str]]:
+    """:func:`output_values` of one data set (an item: ``context`` is that of its top-level data
+    set), standard elements still as read that hold none of ``needles`` left out."""
+    for base_tag in list(ds.keys()):
+        tag = int(base_tag)
+        if tag & 0x10000 or tag in BULK_TAGS:
+            continue
+        found: DataElement | RawDataElement | None = ds.get_item(base_tag)
+        if isinstance(found, RawDataElement) and found.value is not None and found.VR:
+            if not needles or any(needle in found.value.lower() for needle in needles):
+                yield from memo.values(tag, found.VR.encode("ascii"), found.value, context)
+        elif found is not None:
+            elem = ds[base_tag]
+            if elem.VR == "SQ" and needles:
+                # items are read in the encoding of the data set that holds them (an item with
+                # its own Specific Character Set is decoded whole, below)
+                for item in elem.value or ():
+                    if 0x00080005 in item:
+                        yield from standard_values(item)
+                    else:
+                        yield from _values_in(item, context, memo, needles)
+            else:
+                yield from element_values(elem)
+
+
+def _holding(kept: list[tuple[int, bytes]], needles: tuple[bytes, ...]) -> list[int]:
+    """The indexes, in order, of the elements of ``kept`` whose bytes (ASCII lowered) hold one of
+    ``needles``: found in all of them at once (a match across two elements only adds the first)."""
+    elements = [element for _, element in kept]
+    starts = list(itertools.accumulate(map(len, elements), initial=0))
+    joined = b"".join(elements).lower()
+    found: set[int] = set()
+    for needle in needles:
+        pos = joined.find(needle)
+        while pos >= 0:
+            found.add(bisect.bisect_right(starts, pos) - 1)
+            pos = joined.find(needle, pos + 1)
+    return sorted(found)
 
 
 @functools.lru_cache(maxsize=64)

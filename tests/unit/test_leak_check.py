@@ -436,3 +436,64 @@ def test_what_is_not_a_leak_is_judged_in_the_output_s_encoding(
     path = write_dicom(tmp_path / "in" / "one.dcm", ds)
     result = run_one(path)
     assert result.status is Status.WRITTEN, result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("place", ["item", "item-own-charset", "nested-item"])
+def test_what_is_not_a_leak_in_sequence_items_is_judged_as_if_all_were_decoded(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    place: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A removed private value that a kept private element shows again is not a leak when it is
+    also a word of a code meaning the profile keeps, in a sequence item at any depth (the file is
+    written), and is one without that code meaning; the values left undecoded because their bytes
+    hold no candidate never hold one."""
+    from pydicom.sequence import Sequence
+    from pydicom.uid import generate_uid
+
+    from dicomscrub import check as check_module
+    from dicomscrub.process import Status
+
+    real = check_module.output_values
+    judged: list[str] = []
+
+    def both_ways(ds: Dataset, kept: Any, context: Any, memo: Any, texts: Any = ()) -> Any:
+        texts = tuple(texts)
+        filtered = list(real(ds, kept, context, memo, texts))
+        everything = list(real(ds, kept, context, memo, ()))
+        for text in texts:
+            judged.append(text)
+            holding = {value for _, value in everything if text in value.lower()}
+            assert holding == {value for _, value in filtered if text in value.lower()}
+        return iter(filtered)
+
+    monkeypatch.setattr(check_module, "output_values", both_ways)
+    run_one = _keeping_descriptions(tmp_path, key, lanes)
+    outcomes = {}
+    for meaning in ("Wolverhampton region", "Brain"):
+        code = Dataset()
+        code.CodeValue, code.CodingSchemeDesignator = "T-A0100", "SRT"
+        code.CodeMeaning = meaning
+        item = code
+        if place == "item-own-charset":
+            code.SpecificCharacterSet = "ISO_IR 192"
+        elif place == "nested-item":
+            item = Dataset()
+            item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "1", "99X", "Outer"
+            item.ModifierCodeSequence = Sequence([code])
+        ds = make_ct()
+        ds[0x00191010].value = "Wolverhampton"  # GEMS_ACQU_01, undeclared: removed under basic
+        ds.private_block(0x0019, "GEMS_ACQU_01").add_new(0x11, "LO", "Wolverhampton")  # kept
+        ds.AnatomicRegionSequence = Sequence([item])  # kept (not in Table E.1-1)
+        ds.SOPInstanceUID = generate_uid(entropy_srcs=[meaning])  # two outputs, two names
+        path = write_dicom(tmp_path / "in" / f"{len(meaning)}.dcm", ds)
+        outcomes[meaning] = run_one(path)
+    assert outcomes["Wolverhampton region"].status is Status.WRITTEN
+    assert outcomes["Brain"].status is Status.REJECTED
+    assert "(0019,1011)" in outcomes["Brain"].detail
+    assert "wolverhampton" in judged
