@@ -217,8 +217,8 @@ def snapshot(
             vr = vr_of(tag)
         if not numbers and vr in NUMERIC_VRS:
             continue
-        if kept is not None and not private and kept(tag, vr):
-            continue
+        if kept is not None and not private and tag != 0x00080005 and kept(tag, vr):
+            continue  # (Specific Character Set is listed: the search writes tokens in it)
         if (
             raw is not None
             and not prefix
@@ -720,14 +720,15 @@ def _encodings_cached(charsets: tuple[str, ...]) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=65536)
 def keyed_forms(text: str, encodings: tuple[str, ...]) -> tuple[tuple[bytes, bytes | None], ...]:
-    """``text`` as bytes in each encoding, in lower and upper case, then ASCII-lowered (the
-    haystack is lowered the same way), each with its longest word (see :meth:`Matcher.search`).
-    Cached: most tokens of a file are tokens of the file before."""
+    """``text`` as bytes in each encoding, in lower, upper and title case (Иванов^Иван), then
+    ASCII-lowered (the haystack is lowered the same way: its other letters keep their case), each
+    with its longest word (see :meth:`Matcher.search`). Cached: most tokens of a file are tokens
+    of the file before."""
     if text.isascii():
         forms = {text.lower().encode("ascii")}
     else:
         forms = set()
-        for variant in {text, text.upper()}:
+        for variant in {text, text.upper(), text.title()}:
             for encoding in encodings:
                 try:
                     forms.add(variant.encode(encoding).lower())

@@ -497,3 +497,49 @@ def test_what_is_not_a_leak_in_sequence_items_is_judged_as_if_all_were_decoded(
     assert outcomes["Brain"].status is Status.REJECTED
     assert "(0019,1011)" in outcomes["Brain"].detail
     assert "wolverhampton" in judged
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("charset", "name"),
+    [
+        ("ISO_IR 144", "ИВАНОВ^ИВАН"),
+        ("ISO_IR 144", "Иванов^Иван"),
+        ("ISO_IR 126", "Παπαδόπουλος^Νίκος"),
+        ("ISO_IR 138", "כהן^דוד"),
+        ("GB18030", "王小明^明"),
+        ("ISO_IR 192", "Иванов^Иван"),
+        ("ISO_IR 100", "Ölçer^Ñúñez"),
+    ],
+)
+def test_a_leak_is_found_in_the_file_s_own_character_set_and_letter_case(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    keep_private_name: Path,
+    lanes: bool,
+    charset: str,
+    name: str,
+) -> None:
+    """A profile that keeps a private element holding the patient's name: the leak check finds
+    the name written in the file's Specific Character Set (which the profile keeps as read), and
+    in title case as well as in upper and lower case."""
+    from dicomscrub.discover import Source
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.profile.loader import load_profile
+    from dicomscrub.pseudonym import Pseudonymizer
+    from dicomscrub.writer import Layout, OutputPlan
+
+    job = Job(
+        Scrubber(load_profile(str(keep_private_name), ()), Pseudonymizer(key)),
+        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
+        lanes=lanes,
+    )
+    ds = make_ct(patient_name=name)
+    ds.SpecificCharacterSet = charset
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    result = process_file(Source(path, 0, path.parent, path.name), job)
+    assert result.status is Status.REJECTED, result.detail
+    assert "(0019,1010)" in result.detail
