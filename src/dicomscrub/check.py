@@ -230,9 +230,12 @@ def scrub_checked(
 
     def judged(texts: set[str]) -> Iterator[tuple[str, str]]:
         # what is not a leak is judged on the output: ``ds`` and the elements the lanes wrote as
-        # read beside it (asked only when a candidate was found, for the candidates' texts)
+        # read beside it (asked only when a candidate was found, for the candidates' texts),
+        # but for the values the scrub should have changed and left as they were
+        memo = _needle_memo(scrubber)
         kept = (lanes.kept + lanes.lane.written) if lanes is not None else []
-        return output_values(ds, kept, context, _needle_memo(scrubber), texts)
+        unchanged = _unchanged_values(decisions, lanes, originals, pending, context, memo)
+        return output_values(ds, kept, context, memo, texts, unchanged)
 
     def leaks(header: bytes, tail: bytes) -> str:
         data = header + tail
@@ -242,6 +245,64 @@ def scrub_checked(
         )
 
     return result, leaks
+
+
+_CHANGED = frozenset({Effect.DUMMY, Effect.EMPTY, Effect.REMOVE, Effect.UID})
+"""Effects after which an element never holds its input's value (a date shifted or text cleaned
+may, and a value kept does)."""
+
+
+def _unchanged_values(
+    decisions: list[Decision],
+    lanes: Split | None,
+    originals: list[Original],
+    pending: list[tuple[str, Unparsed]],
+    context: Context | None = None,
+    memo: NeedleMemo | None = None,
+) -> Callable[[str, str], bool]:
+    """Whether the output holds, at a path, the value its input held there although the scrub
+    replaced, emptied or removed that element there (or the lanes did): a fault of the
+    scrub, and then that value is no proof that a candidate is not a leak. The input's values are
+    gathered only when a value stands at such a path."""
+    suspects = {
+        d.path
+        for d in decisions
+        if d.effect in _CHANGED or (d.effect is Effect.KEEP_REPLACE_UIDS and d.vr == "UI")
+    }
+    if lanes is not None:  # standard elements the lanes removed or replaced
+        suspects.update(
+            format_tag(item[0])
+            for item in lanes.removed + lanes.removed_long
+            if not item[0] & 0x10000
+        )
+    inputs: dict[str, set[str]] = {}
+    gathered = False
+
+    def gather() -> None:
+        for orig in originals:
+            if orig.path in suspects:
+                inputs.setdefault(orig.path, set()).update(
+                    v for v in orig.values if isinstance(v, str)
+                )
+        as_read = list(pending)
+        if lanes is not None:
+            as_read += [(format_tag(item[0]), item) for item in lanes.removed + lanes.removed_long]
+        for path, item in as_read:
+            if path in suspects and not item[0] & 0x10000:
+                assert memo is not None and context is not None  # (given with elements as read)
+                values = memo.values(item[0], item[1], item[2], context)
+                inputs.setdefault(path, set()).update(value for _, value in values)
+
+    def unchanged(path: str, value: str) -> bool:
+        nonlocal gathered
+        if path not in suspects:
+            return False
+        if not gathered:
+            gather()
+            gathered = True
+        return value in inputs.get(path, ())
+
+    return unchanged
 
 
 def _needle_memo(scrubber: Scrubber) -> NeedleMemo:
@@ -385,7 +446,8 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
                 originals = snapshot(ds, numbers=False)
                 decisions: list[Decision] = []
                 result = scrubber.scrub(ds, decisions)
-                exclusions.add_dataset(ds)  # decodes what the scrub kept as read
+                # (decodes what the scrub kept as read; a value it failed to change is no proof)
+                exclusions.add_dataset(ds, _unchanged_values(decisions, None, originals, []))
             except Exception as exc:
                 identity.skipped.append((label, f"cannot de-identify: {type(exc).__name__}"))
                 continue

@@ -596,6 +596,21 @@ def standard_values(ds: Dataset) -> Iterator[tuple[str, str]]:
         yield from element_values(elem)
 
 
+def standard_values_at(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str, str]]:
+    """(tag path, VR, value) of :func:`standard_values`, paths as the scrub records them."""
+    for elem in ds:
+        tag = int(elem.tag)
+        if (tag >> 16) % 2 == 1 or tag in BULK_TAGS:
+            continue
+        path = prefix + format_tag(tag)
+        if elem.VR == "SQ":
+            for i, item in enumerate(elem.value or []):
+                yield from standard_values_at(item, f"{path}[{i}]/")
+        else:
+            for vr, value in element_values(elem):
+                yield path, vr, value
+
+
 def element_values(elem: DataElement) -> Iterator[tuple[str, str]]:
     """(VR, value) of a standard element (of the elements inside, for a sequence)."""
     if elem.VR == "SQ":
@@ -630,8 +645,13 @@ class Exclusions:
     text: set[str] = field(default_factory=set)
     tool_text: str = ""
 
-    def add_dataset(self, ds: Dataset) -> None:
-        for vr, value in standard_values(ds):
+    def add_dataset(self, ds: Dataset, unchanged: Callable[[str, str], bool] | None = None) -> None:
+        """Add the values of ``ds`` but those for which ``unchanged(path, value)`` is true (the
+        input's values where the scrub should have written others: see
+        :func:`dicomscrub.check.scrub_checked`)."""
+        for path, vr, value in standard_values_at(ds):
+            if unchanged is not None and unchanged(path, value):
+                continue
             for text, _ in forms(vr, value):
                 self.values.add(text.lower())
             low = value.strip(" \0").lower()

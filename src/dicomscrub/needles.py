@@ -20,7 +20,7 @@ import io
 import itertools
 import re
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pydicom.charset
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
@@ -53,7 +53,6 @@ from dicomscrub.identity import (
     keyed_forms,
     names_a_standard_uid,
     snapshot,
-    standard_values,
     text_runs,
     tokens_from,
 )
@@ -464,63 +463,90 @@ _DELIMITERS: dict[str, set[int]] = {"PN": {0x5E, 0x3D}}
 # ---- what does not count -------------------------------------------------------------------------
 
 
+Unchanged = Callable[[str, str], bool]
+"""Given a tag path and a value the output holds there, whether the scrub should have changed
+that value and left the input's (see :func:`output_values`)."""
+
+
 def output_values(
     ds: Dataset,
     kept: list[tuple[int, bytes]],
     context: Context,
     memo: NeedleMemo,
     texts: Iterable[str] = (),
+    unchanged: Unchanged | None = None,
 ) -> Iterator[tuple[str, str]]:
     """:func:`standard_values` of an output: the scrubbed ``ds`` and the elements written as read
     beside it (``kept``: (tag, element as written), see :mod:`dicomscrub.lanes`), encoded as
     ``context`` says. The elements still as read are decoded once per worker and value
     (:meth:`NeedleMemo.values`), not once per file; given ``texts`` (lower case) that are all
     ASCII, in encodings that write ASCII as ASCII, those whose bytes hold none of them are left
-    out undecoded (their values cannot hold one), in sequence items too."""
+    out undecoded (their values cannot hold one), in sequence items too. A value for which
+    ``unchanged(path, value)`` is true is left out: the input's value where the scrub should have
+    written another is no proof that a value is not a leak, it is the leak."""
     texts = tuple(texts)
     needles: tuple[bytes, ...] = ()
     if texts and all(text.isascii() for text in texts) and _ascii_kept(context[0]):
         needles = tuple(text.encode("ascii") for text in texts)
-    yield from _values_in(ds, context, memo, needles)
+    found = _values_in(ds, "", context, memo, needles, False)
     if needles:
         kept = [kept[i] for i in _holding(kept, needles)]
+    for path, vr, value in itertools.chain(found, _kept_values(kept, context, memo)):
+        if unchanged is None or not unchanged(path, value):
+            yield vr, value
+
+
+def _kept_values(
+    kept: list[tuple[int, bytes]], context: Context, memo: NeedleMemo
+) -> Iterator[tuple[str, str, str]]:
     implicit = context[1]
     for tag, element in kept:
         if tag & 0x10000 or tag in BULK_TAGS:
             continue
         if implicit:
-            yield from memo.values(tag, None, element[8:], context)
+            values = memo.values(tag, None, element[8:], context)
         elif element[4:6] in LONG_VRS:
-            yield from memo.values(tag, element[4:6], element[12:], context)
+            values = memo.values(tag, element[4:6], element[12:], context)
         else:
-            yield from memo.values(tag, element[4:6], element[8:], context)
+            values = memo.values(tag, element[4:6], element[8:], context)
+        path = format_tag(tag)
+        for vr, value in values:
+            yield path, vr, value
 
 
 def _values_in(
-    ds: Dataset, context: Context, memo: NeedleMemo, needles: tuple[bytes, ...]
-) -> Iterator[tuple[str, str]]:
-    """:func:`output_values` of one data set (an item: ``context`` is that of its top-level data
-    set), standard elements still as read that hold none of ``needles`` left out."""
+    ds: Dataset,
+    prefix: str,
+    context: Context,
+    memo: NeedleMemo,
+    needles: tuple[bytes, ...],
+    whole: bool,
+) -> Iterator[tuple[str, str, str]]:
+    """(path, VR, value) of :func:`output_values` in one data set: ``prefix`` is its path (an
+    item's: ``context`` is that of the top-level data set), standard elements still as read that
+    hold none of ``needles`` left out. ``whole``: decode every element as pydicom does (an item
+    with its own Specific Character Set, and the items inside it)."""
     for base_tag in list(ds.keys()):
         tag = int(base_tag)
         if tag & 0x10000 or tag in BULK_TAGS:
             continue
         found: DataElement | RawDataElement | None = ds.get_item(base_tag)
-        if isinstance(found, RawDataElement) and found.value is not None and found.VR:
+        if found is None:
+            continue
+        path = prefix + format_tag(tag)
+        if not whole and isinstance(found, RawDataElement) and found.value is not None and found.VR:
             if not needles or any(needle in found.value.lower() for needle in needles):
-                yield from memo.values(tag, found.VR.encode("ascii"), found.value, context)
-        elif found is not None:
-            elem = ds[base_tag]
-            if elem.VR == "SQ" and needles:
-                # items are read in the encoding of the data set that holds them (an item with
-                # its own Specific Character Set is decoded whole, below)
-                for item in elem.value or ():
-                    if 0x00080005 in item:
-                        yield from standard_values(item)
-                    else:
-                        yield from _values_in(item, context, memo, needles)
-            else:
-                yield from element_values(elem)
+                for vr, value in memo.values(tag, found.VR.encode("ascii"), found.value, context):
+                    yield path, vr, value
+            continue
+        elem = ds[base_tag]
+        if elem.VR == "SQ":
+            for i, item in enumerate(elem.value or ()):
+                own = whole or 0x00080005 in item
+                yield from _values_in(item, f"{path}[{i}]/", context, memo, needles, own)
+        else:
+            for vr, value in element_values(elem):
+                yield path, vr, value
 
 
 def _holding(kept: list[tuple[int, bytes]], needles: tuple[bytes, ...]) -> list[int]:

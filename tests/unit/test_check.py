@@ -10,6 +10,7 @@ import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -391,3 +392,31 @@ def test_words_of_kept_text_do_not_count_even_when_nested_in_a_longer_value(
     assert "philips medical" not in tokens
     assert "philips" not in tokens
     assert "doe^jane" in tokens
+
+
+def test_check_against_is_not_fooled_by_a_scrub_that_fails_to_change_a_value(
+    deid: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``check --against`` judges what is kept by de-identifying the inputs itself: when that scrub
+    leaves Patient Name (Z) as read (a fault), the name does not excuse itself, and an output that
+    holds it in (0010,0010) is reported."""
+    from dicomscrub.pipeline import Scrubber
+
+    path = one_output(deid)
+    ds = read(path)
+    ds.PatientName = "DOE^JANE"  # a name of the inputs, where the faulty scrub leaves it
+    save(ds, path)
+    real_apply = Scrubber._apply
+
+    def faulty_apply(self: Scrubber, data: Dataset, elem: Any, *rest: Any) -> Any:
+        if int(elem.tag) == 0x00100010:
+            return None  # decided and recorded, not done
+        return real_apply(self, data, elem, *rest)
+
+    monkeypatch.setattr(Scrubber, "_apply", faulty_apply)
+    code, report = check_json(deid, "--against", tree)
+    assert code == 1
+    assert any(
+        f["location"] == "(0010,0010)" and f["kind"].startswith("PatientName")
+        for f in findings(report, "identifying-value")
+    )

@@ -462,10 +462,12 @@ def test_what_is_not_a_leak_in_sequence_items_is_judged_as_if_all_were_decoded(
     real = check_module.output_values
     judged: list[str] = []
 
-    def both_ways(ds: Dataset, kept: Any, context: Any, memo: Any, texts: Any = ()) -> Any:
+    def both_ways(
+        ds: Dataset, kept: Any, context: Any, memo: Any, texts: Any = (), unchanged: Any = None
+    ) -> Any:
         texts = tuple(texts)
-        filtered = list(real(ds, kept, context, memo, texts))
-        everything = list(real(ds, kept, context, memo, ()))
+        filtered = list(real(ds, kept, context, memo, texts, unchanged))
+        everything = list(real(ds, kept, context, memo, (), unchanged))
         for text in texts:
             judged.append(text)
             holding = {value for _, value in everything if text in value.lower()}
@@ -543,3 +545,49 @@ def test_a_leak_is_found_in_the_file_s_own_character_set_and_letter_case(
     result = process_file(Source(path, 0, path.parent, path.name), job)
     assert result.status is Status.REJECTED, result.detail
     assert "(0019,1010)" in result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_value_the_scrub_fails_to_change_is_not_excused_by_itself(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The leak check is the net under the scrub: when a fault leaves Patient Name (Z) as read,
+    the name the output then holds in (0010,0010) does not prove itself "kept by the profile",
+    and the file is rejected (in the lanes, which replace it from its bytes, and parsed)."""
+    from dicomscrub.discover import Source
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.profile.loader import load_profile
+    from dicomscrub.pseudonym import Pseudonymizer
+    from dicomscrub.writer import Layout, OutputPlan
+
+    real_replacement, real_apply = Scrubber.replacement, Scrubber._apply
+
+    def faulty_replacement(self: Scrubber, tag: int, vr: Any, element: bytes, *rest: Any) -> Any:
+        if tag == 0x00100010:
+            return element, 1  # "replaced" by itself
+        return real_replacement(self, tag, vr, element, *rest)
+
+    def faulty_apply(self: Scrubber, ds: Dataset, elem: Any, *rest: Any) -> Any:
+        if int(elem.tag) == 0x00100010:
+            return None  # decided and recorded, not done
+        return real_apply(self, ds, elem, *rest)
+
+    monkeypatch.setattr(Scrubber, "replacement", faulty_replacement)
+    monkeypatch.setattr(Scrubber, "_apply", faulty_apply)
+    job = Job(
+        Scrubber(load_profile("basic"), Pseudonymizer(key)),
+        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
+        lanes=lanes,
+    )
+    ds = make_ct(patient_name="FEATHERSTONE^HUGO", private=False)
+    del ds.AnatomicRegionSequence  # the name only in (0010,0010)
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    result = process_file(Source(path, 0, path.parent, path.name), job)
+    assert result.status is Status.REJECTED, result.detail
+    assert "(0010,0010)" in result.detail
