@@ -57,7 +57,7 @@ from dicomscrub.identity import (
     tokens_from,
 )
 from dicomscrub.layout import BULK_TAGS
-from dicomscrub.pipeline import Scrubber
+from dicomscrub.pipeline import Scrubber, looks_like_items, parse_un_sequence
 from dicomscrub.pseudonym import is_standard_uid
 from dicomscrub.structure import LONG_VRS
 from dicomscrub.tags import format_tag
@@ -74,6 +74,10 @@ def unparsed_tokens(item: Unparsed, context: Context, scrubber: Scrubber) -> lis
     vr = item_vr(item)
     if vr == "SQ":
         return _sequence_tokens(tag, raw, context, scrubber)
+    if vr == "UN" and looks_like_items(raw):  # a sequence read as UN, as the scrub reads it
+        inside = _un_sequence_tokens(tag, raw, creator, scrubber)
+        if inside is not None:
+            return inside
     category = category_of(vr, tag, private)
     if category is None:
         return []
@@ -113,6 +117,8 @@ def _unseen_blob_tokens(
     vr = item_vr(item)
     if vr not in BINARY_VRS or not _plain_encodings(encodings):
         return None
+    if vr == "UN" and looks_like_items(raw):
+        return None  # a sequence: its values count (see unparsed_tokens)
     text = raw.strip(b" \0")
     if not text or _NOT_PRINTABLE.search(text) is None:
         return None  # searched as text: see forms()
@@ -150,6 +156,22 @@ def _codec_names(encodings: tuple[str, ...]) -> set[str] | None:
         return {codecs.lookup(encoding).name for encoding in encodings}
     except LookupError:
         return None
+
+
+def _un_sequence_tokens(
+    tag: int, raw: bytes, creator: str, scrubber: Scrubber
+) -> list[Token] | None:
+    """The tokens of a UN value that holds items, counted as :func:`snapshot` and
+    :func:`candidates` count it when it is parsed: its text runs and every value inside; None
+    when it is not a sequence the scrub can read (then it is a binary value)."""
+    parsed = parse_un_sequence(raw)
+    if parsed is None:
+        return None
+    path = format_tag(tag)
+    originals = [Original(path, tag, "UN", raw, creator)]
+    for i, item in enumerate(parsed):
+        snapshot(item, f"{path}[{i}]/", originals, numbers=False)
+    return list(candidates(originals, [], set(), scrubber, shifted_dates=True).tokens.values())
 
 
 def _sequence_tokens(tag: int, raw: bytes, context: Context, scrubber: Scrubber) -> list[Token]:

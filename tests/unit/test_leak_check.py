@@ -591,3 +591,48 @@ def test_a_value_the_scrub_fails_to_change_is_not_excused_by_itself(
     result = process_file(Source(path, 0, path.parent, path.name), job)
     assert result.status is Status.REJECTED, result.detail
     assert "(0010,0010)" in result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("kind", ["part10", "raw-implicit"])
+def test_values_inside_a_private_sequence_read_as_un_are_identifying(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    kind: str,
+) -> None:
+    """A private sequence that the file holds as UN (explicit VR) or that is read as UN (implicit
+    VR): an ID inside it, found in a description the profile keeps, is a leak, whether the lanes
+    remove the sequence from its bytes or the scrub parses it."""
+    import struct
+
+    from pydicom.dataelem import DataElement
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    from dicomscrub.process import Status
+
+    inner = Dataset()
+    inner.PatientID = "AB1234XY"
+    inner.StudyDate = "20230101"
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, True
+    write_dataset(fp, inner)
+    body = fp.getvalue()
+    items = struct.pack("<HHL", 0xFFFE, 0xE000, len(body)) + body
+    run_one = _keeping_descriptions(tmp_path, key, lanes)
+    outcomes = {}
+    for description in ("CT AB1234XY protocol", "CT protocol"):
+        ds = make_ct()
+        block = ds.private_block(0x0043, "ACME_PRIV", create=True)
+        ds.add(DataElement(block.get_tag(0x10), "UN", items))
+        ds.StudyDescription = description
+        ds.SOPInstanceUID = f"1.2.826.0.1.3680043.8.498.{len(description)}"
+        path = write_dicom(tmp_path / "in" / f"{len(description)}.dcm", ds, kind)
+        outcomes[description] = run_one(path)
+    assert outcomes["CT protocol"].status is Status.WRITTEN, outcomes["CT protocol"].detail
+    leaked = outcomes["CT AB1234XY protocol"]
+    assert leaked.status is Status.REJECTED, leaked.detail
+    assert "(0008,1030)" in leaked.detail
