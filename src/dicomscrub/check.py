@@ -68,6 +68,7 @@ from dicomscrub.needles import (
     META_CONTEXT,
     NeedleMemo,
     Needles,
+    ascii_kept,
     meta_from_bytes,
     meta_unparsed,
     output_values,
@@ -261,46 +262,58 @@ def _unchanged_values(
     memo: NeedleMemo | None = None,
 ) -> Callable[[str, str], bool]:
     """Whether the output holds, at a path, the value its input held there although the scrub
-    replaced, emptied or removed that element there (or the lanes did): a fault of the
-    scrub, and then that value is no proof that a candidate is not a leak. The input's values are
-    gathered only when a value stands at such a path."""
+    replaced, emptied or removed that element there (or the lanes did): a fault of the scrub, and
+    then that value is no proof that a candidate is not a leak. The input's values at a path are
+    gathered (and decoded) only when a value stands at such a path."""
     suspects = {
         d.path
         for d in decisions
         if d.effect in _CHANGED or (d.effect is Effect.KEEP_REPLACE_UIDS and d.vr == "UI")
     }
-    if lanes is not None:  # standard elements the lanes removed or replaced
-        suspects.update(
-            format_tag(item[0])
-            for item in lanes.removed + lanes.removed_long
-            if not item[0] & 0x10000
-        )
-    inputs: dict[str, set[str]] = {}
-    gathered = False
+    # standard elements the lanes removed or replaced (top level: their paths name their tags)
+    as_read = [] if lanes is None else lanes.removed + lanes.removed_long
+    lane_tags = {item[0] for item in as_read if not item[0] & 0x10000}
+    # an ASCII value can be a value of an element as read only if its bytes are in the element's
+    # (as for output_values' texts): most values at such paths (new UIDs, dummies) are not
+    ascii_same = context is not None and ascii_kept(context[0])
+    known: dict[str, tuple[set[str], list[Unparsed]]] = {}
+    by_path: dict[str, tuple[set[str], list[Unparsed]]] = {}
 
-    def gather() -> None:
-        for orig in originals:
-            if orig.path in suspects:
-                inputs.setdefault(orig.path, set()).update(
-                    v for v in orig.values if isinstance(v, str)
-                )
-        as_read = list(pending)
-        if lanes is not None:
-            as_read += [(format_tag(item[0]), item) for item in lanes.removed + lanes.removed_long]
-        for path, item in as_read:
-            if path in suspects and not item[0] & 0x10000:
-                assert memo is not None and context is not None  # (given with elements as read)
-                values = memo.values(item[0], item[1], item[2], context)
-                inputs.setdefault(path, set()).update(value for _, value in values)
+    def input_values(path: str, tag: int | None) -> tuple[set[str], list[Unparsed]]:
+        if not by_path:  # the input's values by path, made once
+            for o in originals:
+                texts = by_path.setdefault(o.path, (set(), []))[0]
+                texts.update(v for v in o.values if isinstance(v, str))
+            for at, item in pending:
+                if not item[0] & 0x10000:
+                    by_path.setdefault(at, (set(), []))[1].append(item)
+            by_path[""] = (set(), [])  # (made)
+        found, items = by_path.get(path, (set(), []))
+        if tag is not None:
+            items = items + [item for item in as_read if item[0] == tag]
+        return found, items
 
     def unchanged(path: str, value: str) -> bool:
-        nonlocal gathered
-        if path not in suspects:
+        tag = None
+        if len(path) == 11 and lane_tags:  # "(gggg,eeee)"
+            tag = int(path[1:5], 16) << 16 | int(path[6:10], 16)
+            if tag not in lane_tags:
+                tag = None
+        if tag is None and path not in suspects:
             return False
-        if not gathered:
-            gather()
-            gathered = True
-        return value in inputs.get(path, ())
+        found = known.get(path)
+        if found is None:
+            found = known[path] = input_values(path, tag)
+        decoded, items = found
+        if value in decoded:
+            return True
+        for item in items:
+            if ascii_same and value.isascii() and value.encode("ascii") not in item[2]:
+                continue
+            assert memo is not None and context is not None  # (given with elements as read)
+            if any(value == v for _, v in memo.values(item[0], item[1], item[2], context)):
+                return True
+        return False
 
     return unchanged
 

@@ -546,8 +546,9 @@ def candidates(
         vr, tag = orig.vr, orig.tag
         if vr == "SQ" or vr in NUMERIC_VRS or orig.value is None:
             continue
-        if tag == 0x00080005:
+        if tag == 0x00080005:  # defined terms, never identifying: how the search writes tokens
             ident.charsets.update(str(v) for v in orig.values)
+            continue
         if tag >> 16 == 0x0002:
             if names_a_standard_uid(tag):
                 continue

@@ -508,7 +508,7 @@ def output_values(
     written another is no proof that a value is not a leak, it is the leak."""
     texts = tuple(texts)
     needles: tuple[bytes, ...] = ()
-    if texts and all(text.isascii() for text in texts) and _ascii_kept(context[0]):
+    if texts and all(text.isascii() for text in texts) and ascii_kept(context[0]):
         needles = tuple(text.encode("ascii") for text in texts)
     found = _values_in(ds, "", context, memo, needles, False)
     if needles:
@@ -555,12 +555,13 @@ def _values_in(
         found: DataElement | RawDataElement | None = ds.get_item(base_tag)
         if found is None:
             continue
-        path = prefix + format_tag(tag)
         if not whole and isinstance(found, RawDataElement) and found.value is not None and found.VR:
             if not needles or any(needle in found.value.lower() for needle in needles):
+                path = prefix + format_tag(tag)
                 for vr, value in memo.values(tag, found.VR.encode("ascii"), found.value, context):
                     yield path, vr, value
             continue
+        path = prefix + format_tag(tag)
         elem = ds[base_tag]
         if elem.VR == "SQ":
             for i, item in enumerate(elem.value or ()):
@@ -587,7 +588,7 @@ def _holding(kept: list[tuple[int, bytes]], needles: tuple[bytes, ...]) -> list[
 
 
 @functools.lru_cache(maxsize=64)
-def _ascii_kept(encodings: tuple[str, ...]) -> bool:
+def ascii_kept(encodings: tuple[str, ...]) -> bool:
     """In every one of these encodings an ASCII letter or digit of a decoded value comes from that
     same byte: so in all that pydicom decodes DICOM with (in the multi-byte ones a byte below 0x80
     may also be part of a wider character, which only makes a value decoded for nothing)."""
