@@ -228,9 +228,8 @@ def _outputs(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts]
 
 
-def _keeping_descriptions(tmp_path: Path, key: Key, lanes: bool) -> Callable[[Path], FileResult]:
-    """process_file with the Basic Profile that also keeps Study Description and the private
-    (0019,xx11) of GEMS_ACQU_01, with or without the lanes."""
+def _runner(tmp_path: Path, key: Key, lanes: bool, profile: str) -> Callable[[Path], FileResult]:
+    """process_file with ``profile`` (a name or a file), with or without the lanes."""
     from dicomscrub.discover import Source
     from dicomscrub.pipeline import Scrubber
     from dicomscrub.process import Job, process_file
@@ -238,18 +237,24 @@ def _keeping_descriptions(tmp_path: Path, key: Key, lanes: bool) -> Callable[[Pa
     from dicomscrub.pseudonym import Pseudonymizer
     from dicomscrub.writer import Layout, OutputPlan
 
+    job = Job(
+        Scrubber(load_profile(profile, ()), Pseudonymizer(key)),
+        OutputPlan(tmp_path / f"out-{lanes}", Layout.HIERARCHY, ("in",)),
+        lanes=lanes,
+    )
+    return lambda path: process_file(Source(path, 0, path.parent, path.name), job)
+
+
+def _keeping_descriptions(tmp_path: Path, key: Key, lanes: bool) -> Callable[[Path], FileResult]:
+    """process_file with the Basic Profile that also keeps Study Description and the private
+    (0019,xx11) of GEMS_ACQU_01, with or without the lanes."""
     profile = tmp_path / "keep.yaml"
     profile.write_text(
         "extends: [basic]\nrules:\n  - {keyword: StudyDescription, action: K}\n"
         '  - {tag: "(0019,xx11)", creator: GEMS_ACQU_01, action: K}\n',
         encoding="utf-8",
     )
-    job = Job(
-        Scrubber(load_profile(str(profile), ()), Pseudonymizer(key)),
-        OutputPlan(tmp_path / f"out-{lanes}", Layout.HIERARCHY, ("in",)),
-        lanes=lanes,
-    )
-    return lambda path: process_file(Source(path, 0, path.parent, path.name), job)
+    return _runner(tmp_path, key, lanes, str(profile))
 
 
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
@@ -368,22 +373,13 @@ def test_a_value_the_profile_keeps_as_read_is_not_searched_for(
     counts one): Patient ID kept by the profile is written, and is not among the values searched
     for, though the lanes always parse it; the Patient Name it removes is."""
     from dicomscrub import check as check_module
-    from dicomscrub.discover import Source
-    from dicomscrub.pipeline import Scrubber
-    from dicomscrub.process import Job, Status, process_file
-    from dicomscrub.profile.loader import load_profile
-    from dicomscrub.pseudonym import Pseudonymizer
-    from dicomscrub.writer import Layout, OutputPlan
+    from dicomscrub.process import Status
 
     profile = tmp_path / "keep-id.yaml"
     profile.write_text(
         "extends: [basic]\nrules:\n  - {keyword: PatientID, action: K}\n", encoding="utf-8"
     )
-    job = Job(
-        Scrubber(load_profile(str(profile), ()), Pseudonymizer(key)),
-        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
-        lanes=lanes,
-    )
+    run_one = _runner(tmp_path, key, lanes, str(profile))
     searched: set[str] = set()
     real_search = check_module.search_needles
 
@@ -399,7 +395,7 @@ def test_a_value_the_profile_keeps_as_read_is_not_searched_for(
     ds.PatientID = "KEPT0099887"
     ds.PatientName = "Featherstonehaugh^Hugo"
     path = write_dicom(tmp_path / "in" / "one.dcm", ds)
-    result = process_file(Source(path, 0, path.parent, path.name), job)
+    result = run_one(path)
     assert result.status is Status.WRITTEN, result.detail
     assert "kept0099887" not in searched
     assert "featherstonehaugh" in searched
@@ -527,22 +523,12 @@ def test_a_leak_is_found_in_the_file_s_own_character_set_and_letter_case(
     """A profile that keeps a private element holding the patient's name: the leak check finds
     the name written in the file's Specific Character Set (which the profile keeps as read), and
     in title case as well as in upper and lower case."""
-    from dicomscrub.discover import Source
-    from dicomscrub.pipeline import Scrubber
-    from dicomscrub.process import Job, Status, process_file
-    from dicomscrub.profile.loader import load_profile
-    from dicomscrub.pseudonym import Pseudonymizer
-    from dicomscrub.writer import Layout, OutputPlan
+    from dicomscrub.process import Status
 
-    job = Job(
-        Scrubber(load_profile(str(keep_private_name), ()), Pseudonymizer(key)),
-        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
-        lanes=lanes,
-    )
     ds = make_ct(patient_name=name)
     ds.SpecificCharacterSet = charset
     path = write_dicom(tmp_path / "in" / "one.dcm", ds)
-    result = process_file(Source(path, 0, path.parent, path.name), job)
+    result = _runner(tmp_path, key, lanes, str(keep_private_name))(path)
     assert result.status is Status.REJECTED, result.detail
     assert "(0019,1010)" in result.detail
 
@@ -559,12 +545,8 @@ def test_a_value_the_scrub_fails_to_change_is_not_excused_by_itself(
     """The leak check is the net under the scrub: when a fault leaves Patient Name (Z) as read,
     the name the output then holds in (0010,0010) does not prove itself "kept by the profile",
     and the file is rejected (in the lanes, which replace it from its bytes, and parsed)."""
-    from dicomscrub.discover import Source
     from dicomscrub.pipeline import Scrubber
-    from dicomscrub.process import Job, Status, process_file
-    from dicomscrub.profile.loader import load_profile
-    from dicomscrub.pseudonym import Pseudonymizer
-    from dicomscrub.writer import Layout, OutputPlan
+    from dicomscrub.process import Status
 
     real_replacement, real_apply = Scrubber.replacement, Scrubber._apply
 
@@ -580,15 +562,10 @@ def test_a_value_the_scrub_fails_to_change_is_not_excused_by_itself(
 
     monkeypatch.setattr(Scrubber, "replacement", faulty_replacement)
     monkeypatch.setattr(Scrubber, "_apply", faulty_apply)
-    job = Job(
-        Scrubber(load_profile("basic"), Pseudonymizer(key)),
-        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
-        lanes=lanes,
-    )
     ds = make_ct(patient_name="FEATHERSTONE^HUGO", private=False)
     del ds.AnatomicRegionSequence  # the name only in (0010,0010)
     path = write_dicom(tmp_path / "in" / "one.dcm", ds)
-    result = process_file(Source(path, 0, path.parent, path.name), job)
+    result = _runner(tmp_path, key, lanes, "basic")(path)
     assert result.status is Status.REJECTED, result.detail
     assert "(0010,0010)" in result.detail
 
