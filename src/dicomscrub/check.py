@@ -249,8 +249,8 @@ def scrub_checked(
 
 
 _CHANGED = frozenset({Effect.DUMMY, Effect.EMPTY, Effect.REMOVE, Effect.UID})
-"""Effects after which an element never holds its input's value (a date shifted or text cleaned
-may, and a value kept does)."""
+"""Effects after which an element never holds its input's value (text cleaned may, and a value
+kept does; a date shifted never holds the same full date)."""
 
 
 def _unchanged_values(
@@ -270,6 +270,10 @@ def _unchanged_values(
         for d in decisions
         if d.effect in _CHANGED or (d.effect is Effect.KEEP_REPLACE_UIDS and d.vr == "UI")
     }
+    # nothing is recorded inside a sequence removed, emptied or given a dummy value: all it held is
+    # suspect; and a date the scrub shifted (never by zero days) is suspect as a full date
+    inside = tuple(d.path + "[" for d in decisions if d.vr == "SQ" and d.effect in _CHANGED)
+    shifted = {d.path for d in decisions if d.effect is Effect.CLEAN and d.vr in ("DA", "DT")}
     # standard elements the lanes removed or replaced (top level: their paths name their tags)
     as_read = [] if lanes is None else lanes.removed + lanes.removed_long
     lane_tags = {item[0] for item in as_read if not item[0] & 0x10000}
@@ -299,7 +303,12 @@ def _unchanged_values(
             tag = int(path[1:5], 16) << 16 | int(path[6:10], 16)
             if tag not in lane_tags:
                 tag = None
-        if tag is None and path not in suspects:
+        if (
+            tag is None
+            and path not in suspects
+            and not (inside and path.startswith(inside))
+            and not (path in shifted and sum(c.isdigit() for c in value) >= 8)
+        ):
             return False
         found = known.get(path)
         if found is None:

@@ -228,8 +228,11 @@ def _outputs(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts]
 
 
-def _runner(tmp_path: Path, key: Key, lanes: bool, profile: str) -> Callable[[Path], FileResult]:
-    """process_file with ``profile`` (a name or a file), with or without the lanes."""
+def _runner(
+    tmp_path: Path, key: Key, lanes: bool, profile: str, options: tuple[str, ...] = ()
+) -> Callable[[Path], FileResult]:
+    """process_file with ``profile`` (a name or a file) and ``options``, with or without the
+    lanes."""
     from dicomscrub.discover import Source
     from dicomscrub.pipeline import Scrubber
     from dicomscrub.process import Job, process_file
@@ -238,7 +241,7 @@ def _runner(tmp_path: Path, key: Key, lanes: bool, profile: str) -> Callable[[Pa
     from dicomscrub.writer import Layout, OutputPlan
 
     job = Job(
-        Scrubber(load_profile(profile, ()), Pseudonymizer(key)),
+        Scrubber(load_profile(profile, options), Pseudonymizer(key)),
         OutputPlan(tmp_path / f"out-{lanes}", Layout.HIERARCHY, ("in",)),
         lanes=lanes,
     )
@@ -613,3 +616,46 @@ def test_values_inside_a_private_sequence_read_as_un_are_identifying(
     leaked = outcomes["CT AB1234XY protocol"]
     assert leaked.status is Status.REJECTED, leaked.detail
     assert "(0008,1030)" in leaked.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("fault", ["sequence-left-in-place", "date-not-shifted"])
+def test_what_a_sequence_left_in_place_or_a_date_left_unshifted_holds_is_no_excuse(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    fault: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing is recorded inside a sequence the scrub removes, and a date it shifts is never the
+    input's: when a fault leaves Other Patient IDs Sequence (X) in place, or Study Date unshifted
+    under Retain Longitudinal Temporal Information Modified Dates, the values they hold do not
+    excuse themselves, and the file is rejected."""
+    from pydicom.sequence import Sequence
+
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Status
+
+    target = 0x00101002 if fault == "sequence-left-in-place" else 0x00080020
+    real_apply = Scrubber._apply
+
+    def faulty_apply(self: Scrubber, ds: Dataset, elem: Any, *rest: Any) -> Any:
+        if int(elem.tag) == target:
+            return None  # decided and recorded, not done
+        return real_apply(self, ds, elem, *rest)
+
+    monkeypatch.setattr(Scrubber, "_apply", faulty_apply)
+    ds = make_ct(private=False)
+    other = Dataset()
+    other.PatientID = "OTHER0042137"
+    other.IssuerOfPatientID = "Elsewhere"
+    ds.OtherPatientIDsSequence = Sequence([other])
+    ds["OtherPatientIDsSequence"].is_undefined_length = True  # (the lanes parse it)
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    options = ("retain-long-modified-dates",) if fault == "date-not-shifted" else ()
+    result = _runner(tmp_path, key, lanes, "basic", options)(path)
+    assert result.status is Status.REJECTED, result.detail
+    where = "(0010,1002)[0]/(0010,0020)" if fault == "sequence-left-in-place" else "(0008,0020)"
+    assert where in result.detail
