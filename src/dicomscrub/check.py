@@ -281,17 +281,18 @@ def _unchanged_values(
     # (as for output_values' texts): most values at such paths (new UIDs, dummies) are not
     ascii_same = context is not None and ascii_kept(context[0])
     known: dict[str, tuple[set[str], list[Unparsed]]] = {}
-    by_path: dict[str, tuple[set[str], list[Unparsed]]] = {}
+    by_path: dict[str, tuple[set[str], list[Unparsed]]] | None = None
 
     def input_values(path: str, tag: int | None) -> tuple[set[str], list[Unparsed]]:
-        if not by_path:  # the input's values by path, made once
+        nonlocal by_path
+        if by_path is None:  # the input's values by path, made once
+            by_path = {}
             for o in originals:
                 texts = by_path.setdefault(o.path, (set(), []))[0]
                 texts.update(v for v in o.values if isinstance(v, str))
             for at, item in pending:
                 if not item[0] & 0x10000:
                     by_path.setdefault(at, (set(), []))[1].append(item)
-            by_path[""] = (set(), [])  # (made)
         found, items = by_path.get(path, (set(), []))
         if tag is not None:
             items = items + [item for item in as_read if item[0] == tag]

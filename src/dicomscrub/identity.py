@@ -590,11 +590,8 @@ Context = tuple[tuple[str, ...], bool, bool]
 
 def standard_values(ds: Dataset) -> Iterator[tuple[str, str]]:
     """(VR, value) of every standard (even group) element of a data set, recursively."""
-    for elem in ds:
-        tag = int(elem.tag)
-        if (tag >> 16) % 2 == 1 or tag in BULK_TAGS:
-            continue
-        yield from element_values(elem)
+    for _, vr, value in standard_values_at(ds):
+        yield vr, value
 
 
 def standard_values_at(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str, str]]:
