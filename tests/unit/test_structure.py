@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import struct
 
+import pydicom
 import pytest
 
 from corpus import TEST_FILES, bundled
 from dicomscrub.discover import Kind, sniff
+from dicomscrub.process import _quiet_pydicom, read_header
 from dicomscrub.structure import UNDEFINED, Damaged, FileMap, scan
 
 
@@ -90,3 +92,48 @@ def test_a_damaged_message_holds_no_value_from_the_file() -> None:
     with pytest.raises(Damaged) as info:
         scan_bytes(cut)
     assert "Compressed" not in str(info.value)
+
+
+def _header_reads(data: bytes) -> tuple[object, object] | None:
+    """(read_header, dcmread) of a bundled file's bytes up to Pixel Data, as _load reads them."""
+    if sniff(data[:512]) is Kind.NOT_DICOM:
+        return None
+    try:
+        fmap = scan_bytes(data)
+    except Damaged:
+        return None
+    end = fmap.pixel.start if fmap.pixel is not None else len(data)
+    prefix = b"\0" * 128 if fmap.kind is Kind.BARE_META else b""
+    head = prefix + data[:end]
+    with _quiet_pydicom():
+        return read_header(head, fmap), pydicom.dcmread(io.BytesIO(head), force=True)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TEST_FILES.iterdir() if p.is_file()))
+def test_the_header_reader_reads_what_dcmread_reads(name: str) -> None:
+    reads = _header_reads((TEST_FILES / name).read_bytes())
+    if reads is None:
+        pytest.skip("not a file that reaches the header reader")
+    fast, slow = reads
+    with _quiet_pydicom():  # comparing decodes values, which may warn
+        assert isinstance(fast, pydicom.FileDataset) and isinstance(slow, pydicom.FileDataset)
+        assert fast.preamble == slow.preamble
+        assert fast.original_encoding == slow.original_encoding
+        assert fast.original_character_set == slow.original_character_set
+        assert list(fast.file_meta.keys()) == list(slow.file_meta.keys())
+        assert fast.file_meta == slow.file_meta
+        assert fast.file_meta.original_encoding == slow.file_meta.original_encoding
+        assert list(fast.keys()) == list(slow.keys())
+        assert fast == slow
+
+
+def test_the_header_reader_leaves_command_elements_to_dcmread() -> None:
+    data = bundled("CT_small.dcm").read_bytes()
+    fmap = scan_bytes(data)
+    assert fmap.pixel is not None
+    command = struct.pack("<HH2sH", 0, 0x0100, b"US", 2) + b"\x01\x00"
+    head = data[: fmap.dataset_start] + command + data[fmap.dataset_start : fmap.pixel.start]
+    with _quiet_pydicom():
+        ds = read_header(head, fmap)
+        assert 0x00000100 in ds and ds[0x00000100].value == 1
+        assert ds == pydicom.dcmread(io.BytesIO(head), force=True)
