@@ -111,6 +111,9 @@ class AuditWriter:
 
 
 _SUFFIXES: dict[PrivateRecord, str] = {}
+_BY_ID: dict[int, tuple[PrivateRecord, str]] = {}
+"""The same, by identity: most records are shared objects, remembered by the lanes from file to
+file. Each entry holds its record, so that an id is never that of another object."""
 
 
 def _csv_line(fields: tuple[object, ...]) -> str:
@@ -119,22 +122,33 @@ def _csv_line(fields: tuple[object, ...]) -> str:
     return buffer.getvalue()
 
 
+def _suffix(rec: PrivateRecord) -> str:
+    tail = _SUFFIXES.get(rec)
+    if tail is None:
+        if len(_SUFFIXES) > 50_000:
+            _SUFFIXES.clear()
+        tail = _SUFFIXES[rec] = _csv_line(
+            (rec.tag, rec.creator, rec.block_status, rec.decision, rec.basis, rec.detail)
+        )
+    if len(_BY_ID) > 50_000:
+        _BY_ID.clear()
+    _BY_ID[id(rec)] = (rec, tail)
+    return tail
+
+
 def _private_text(result: FileResult) -> str:
     """The ``private`` rows of one file: the same text csv.writer gives, built from cached
     parts (files of one scanner repeat the same private elements)."""
+    if not result.private:
+        return ""
     head = _csv_line(("private", result.root, result.input, result.output, result.status.value))
     head = head[:-1] + ",,,,,"
-    lines = []
+    tails = []
+    by_id = _BY_ID
     for rec in result.private:
-        tail = _SUFFIXES.get(rec)
-        if tail is None:
-            if len(_SUFFIXES) > 50_000:
-                _SUFFIXES.clear()
-            tail = _SUFFIXES[rec] = _csv_line(
-                (rec.tag, rec.creator, rec.block_status, rec.decision, rec.basis, rec.detail)
-            )
-        lines.append(head + tail)
-    return "".join(lines)
+        hit = by_id.get(id(rec))
+        tails.append(hit[1] if hit is not None and hit[0] is rec else _suffix(rec))
+    return head + head.join(tails)
 
 
 def pack(result: FileResult) -> FileResult:
