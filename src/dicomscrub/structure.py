@@ -154,64 +154,73 @@ class _Walker:
                 implicit = True  # an item encoded in implicit VR inside explicit data (PS3.5 7.5)
         tag_of, long_of, short_of = self._hh.unpack_from, self._l.unpack_from, self._h.unpack_from
         elements = self.top if top else None
+        vr_class = _VR_CLASS
         previous = -1
+        buf, base = r.buf, r.base
+        blen = len(buf)
         while pos < limit:
             if limit - pos < 8:
                 raise _damaged("file ends inside an element header (truncated)", None, pos)
-            buf = r.buf
-            off = pos - r.base
-            if off < 0 or off + 8 > len(buf):  # outside the read-ahead window: move it
+            off = pos - base
+            if off < 0 or off + 8 > blen:  # outside the read-ahead window: move it
                 r.read(pos, 8)
-                buf = r.buf
-                off = pos - r.base
-                if off < 0 or off + 8 > len(buf):
+                buf, base = r.buf, r.base
+                blen = len(buf)
+                off = pos - base
+                if off < 0 or off + 8 > blen:
                     raise Damaged(f"file got shorter while being read (byte {pos})")
             group, elem = tag_of(buf, off)
             tag = (group << 16) | elem
-            if group & 1 and not top:
+            if group == 0xFFFE:
+                if tag == ITEM_DELIMITER:
+                    if end is None:
+                        return pos + 8
+                    raise _damaged("unexpected item delimiter", None, pos)
+                if tag in (ITEM, SEQUENCE_DELIMITER):
+                    raise _damaged("unexpected item or sequence delimiter", None, pos)
+            elif group & 1 and not top:
                 self._odd = True
-            if tag == ITEM_DELIMITER:
-                if end is None:
-                    return pos + 8
-                raise _damaged("unexpected item delimiter", None, pos)
-            if tag in (ITEM, SEQUENCE_DELIMITER):
-                raise _damaged("unexpected item or sequence delimiter", None, pos)
             if tag <= previous:
                 raise _damaged("elements out of ascending tag order", tag, pos)
             previous = tag
             vr: bytes | None
             if implicit or group == 0x0000:
                 vr = None
+                kind = _SQ_CLASS if _dictionary_sq(tag) else _SHORT
                 (length,) = long_of(buf, off + 4)
                 value = pos + 8
             else:
                 vr = buf[off + 4 : off + 6]
-                if vr not in VALID_VRS:
+                kind = vr_class.get(vr, _UNKNOWN)
+                if kind == _UNKNOWN:
                     raise _damaged("unknown value representation", tag, pos)
-                if vr in LONG_VRS:
+                if kind == _SHORT:
+                    (length,) = short_of(buf, off + 6)
+                    value = pos + 8
+                else:
                     if limit - pos < 12:
                         raise _damaged("file ends inside an element header (truncated)", tag, pos)
-                    if off + 12 <= len(buf):
+                    if off + 12 <= blen:
                         (length,) = long_of(buf, off + 8)
                     else:
                         (length,) = self._l.unpack(r.read(pos + 8, 4))
+                        buf, base = r.buf, r.base
+                        blen = len(buf)
                     value = pos + 12
-                else:
-                    (length,) = short_of(buf, off + 6)
-                    value = pos + 8
             after = value + length
             if (  # the common case, as element() would find it: a plain value that fits
-                length == UNDEFINED
+                kind == _SQ_CLASS
+                or length == UNDEFINED
                 or after > limit
-                or tag in PIXEL_TAGS
-                or vr == b"SQ"
-                or (vr is None and _dictionary_sq(tag))
+                or (group == 0x7FE0 and tag in PIXEL_TAGS)
             ):
                 if top:
                     self._odd = False
                 after = self.element(tag, vr, pos, value, length, limit, implicit, depth, top)
                 if top and self._odd:
                     self.odd_inside.add(tag)
+                buf, base = r.buf, r.base  # the walk inside may have moved the window
+                blen = len(buf)
             if elements is not None:
                 elements.append((tag, vr, pos, value, length, after))
             pos = after
@@ -296,6 +305,11 @@ def length_small(pos: int, limit: int) -> bool:
 
 
 _SQ_TAGS: dict[int, bool] = {}
+_SHORT, _LONG, _SQ_CLASS, _UNKNOWN = 0, 1, 2, 3
+_VR_CLASS = {
+    vr: _SQ_CLASS if vr == b"SQ" else _LONG if vr in LONG_VRS else _SHORT for vr in VALID_VRS
+}
+"""Explicit VRs by how their header is laid out: short (2-byte length), long, or SQ."""
 
 
 def _dictionary_sq(tag: int) -> bool:
