@@ -155,7 +155,13 @@ def write_elements(
 _META_TAGS = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
 """The file meta elements dicomscrub writes, in order (version, SOP class and instance, transfer
 syntax, implementation class and version)."""
-_ASCII = frozenset(range(0x20, 0x7F)) - {0x5C}
+_PLAIN_BYTES = bytes(b for b in range(0x20, 0x7F) if b != 0x5C)
+
+
+def plain_ascii(raw: bytes) -> bool:
+    """Every byte is printable ASCII other than the backslash: the same character in every
+    character set DICOM allows, and no value separator."""
+    return not raw.translate(None, _PLAIN_BYTES)
 
 
 MetaItems = list[tuple[int, str, Any]]
@@ -187,7 +193,7 @@ def file_meta_bytes(items: MetaItems) -> bytes | None:
         if want != vr or not isinstance(value, str) or not value or value != value.strip():
             return None
         raw = value.encode("latin-1", "replace")
-        if not all(b in _ASCII for b in raw) or len(raw) > 0xFFF0:
+        if not plain_ascii(raw) or len(raw) > 0xFFF0:
             return None
         if len(raw) % 2:
             raw += b" " if vr == "SH" else b"\0"

@@ -39,7 +39,7 @@ from pydicom.dataset import Dataset
 
 from dicomscrub.dictionary import vr_of
 from dicomscrub.discover import Kind
-from dicomscrub.encode import PLAIN_CHARSETS
+from dicomscrub.encode import PLAIN_CHARSETS, plain_ascii
 from dicomscrub.identity import (
     MIN_CHARS,
     NUMERIC_RAW,
@@ -120,9 +120,6 @@ class Split:
     """The file meta elements as found in the file (with ``originals``)."""
 
 
-_PLAIN = frozenset(range(0x20, 0x7F)) - {0x5C}
-"""Bytes that decode to the same character in every character set DICOM allows (ASCII, no
-backslash, which would split the value)."""
 _CREATOR_VRS = (None, "LO", "UN")
 
 
@@ -132,7 +129,7 @@ def _creator(vr: str | None, value: bytes) -> tuple[str, str] | None:
     if vr not in _CREATOR_VRS or (vr == "UN" and not config.replace_un_with_known_vr):
         return None
     text = value.rstrip(b"\0 ")
-    if not text or not all(b in _PLAIN for b in text) or b"\0" in text:
+    if not text or not plain_ascii(text):
         return None
     decoded = text.decode("ascii")
     creator = decoded.strip()
@@ -180,7 +177,7 @@ def _charset_term(element: bytes, implicit: bool) -> str | None:
     if not implicit and element[4:6] != b"CS":
         return None
     text = element[8:].rstrip(b"\0 ").lstrip(b" ")
-    if not all(0x20 <= b < 0x7F and b != 0x5C for b in text):
+    if not plain_ascii(text):
         return None
     return text.decode("ascii")
 

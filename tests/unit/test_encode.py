@@ -12,7 +12,13 @@ from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import UID
 
 from corpus import TEST_FILES
-from dicomscrub.encode import encode_file, file_meta_bytes, file_meta_dataset, write_elements
+from dicomscrub.encode import (
+    encode_file,
+    file_meta_bytes,
+    file_meta_dataset,
+    plain_ascii,
+    write_elements,
+)
 from dicomscrub.pipeline import Scrubber
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.pseudonym import Key, Pseudonymizer
@@ -173,3 +179,20 @@ def test_file_meta_items_written_directly_equal_their_data_set(sop_instance: str
     ours = file_meta_bytes(items)
     assert ours is None or ours == fp.getvalue()
     assert ours is not None or not sop_instance.strip().replace(".", "").isdigit()
+
+
+@pytest.mark.parametrize(
+    ("raw", "plain"),
+    [
+        (b"GEMS_IDEN_01", True),
+        (b"1.2.840.10008.5.1.4.1.1.2 ", True),
+        (b"", True),
+        (b"A\\B", False),  # a value separator
+        (b"UID\0", False),
+        (b"M\xfcller", False),
+        (b"tab\there", False),
+        (b"\x7f", False),
+    ],
+)
+def test_plain_ascii_is_printable_ascii_without_backslash(raw: bytes, plain: bool) -> None:
+    assert plain_ascii(raw) is plain
