@@ -12,7 +12,7 @@ import io
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 from dicomscrub.pipeline import PrivateRecord
 from dicomscrub.process import FileResult
@@ -56,31 +56,36 @@ class AuditWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tmp = path.with_name(path.name + ".partial")
-        self._fh: TextIO | None = None
-        self._writer: Any = None  # csv.writer's type is private to typeshed
+        self._fh: BinaryIO | None = None
+        self._row = io.StringIO()
+        self._writer: Any = csv.writer(self._row, lineterminator="\n")  # its type is private
         self.kept_partial: Path | None = None
+
+    def _line(self, fields: tuple[object, ...]) -> str:
+        self._row.seek(0)
+        self._row.truncate()
+        self._writer.writerow(fields)
+        return self._row.getvalue()
 
     def __enter__(self) -> AuditWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.kept_partial = keep_interrupted(self.tmp)
-        self._fh = self.tmp.open("w", encoding="utf-8", newline="")
-        self._writer = csv.writer(self._fh, lineterminator="\n")
-        self._writer.writerow(COLUMNS)
+        self._fh = self.tmp.open("wb")
+        self._fh.write(self._line(COLUMNS).encode("utf-8"))
         self._fh.flush()  # a killed run's partial audit has at least its header
         return self
 
     def write(self, result: FileResult) -> None:
-        """One ``file`` row, then one ``private`` row per private element (columns as COLUMNS)."""
-        assert self._writer is not None
-        status = result.status.value
-        root, inp, out = result.root, result.input, result.output
-        self._writer.writerow(
+        """One ``file`` row, then one ``private`` row per private element (columns as COLUMNS),
+        handed to the kernel file by file (a killed run's rows survive it), in one write."""
+        assert self._fh is not None
+        row = self._line(
             (
                 "file",
-                root,
-                inp,
-                out,
-                status,
+                result.root,
+                result.input,
+                result.output,
+                result.status.value,
                 "\\".join(result.methods),
                 "\\".join(result.method_codes),
                 result.private_kept,
@@ -93,9 +98,8 @@ class AuditWriter:
                 result.detail,
             )
         )
-        assert self._fh is not None
-        self._fh.write(result.private_csv or _private_text(result))
-        self._fh.flush()  # handed to the kernel file by file: a killed run's rows survive it
+        self._fh.write((row + (result.private_csv or _private_text(result))).encode("utf-8"))
+        self._fh.flush()
 
     def __exit__(
         self,
