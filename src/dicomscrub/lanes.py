@@ -59,7 +59,7 @@ from dicomscrub.pipeline import (
     private_creators,
 )
 from dicomscrub.private import SEQUENCE_TAG
-from dicomscrub.structure import LONG_VRS, UNDEFINED, FileMap
+from dicomscrub.structure import LONG_VRS, UNDEFINED, FileMap, TopElement
 from dicomscrub.tags import format_tag
 
 ALWAYS_PARSED = frozenset(
@@ -118,6 +118,10 @@ class Split:
     """The tags of those elements (values too short to hold a token included)."""
     meta: bytes = b""
     """The file meta elements as found in the file (with ``originals``)."""
+    elements: list[TopElement] | None = None
+    """The parsed elements as :func:`~dicomscrub.structure.scan` found them in the header (offsets
+    into it), when all are of defined length: pydicom's raw elements are made from these
+    (:func:`dicomscrub.process.read_header`) instead of reading ``head`` again."""
 
 
 _CREATOR_VRS = (None, "LO", "UN")
@@ -294,7 +298,7 @@ def split(
     creator_at: dict[tuple[int, int], int] = {}  # where each creator is in ``parse``
     unparsed: dict[tuple[int, int], bool] = {}  # no element of the block is parsed (so far)
     used: dict[tuple[int, int], tuple[str, str]] = {}
-    parse = [header[: fmap.dataset_start]]
+    parse: list[TopElement | None] = []  # the elements to parse, in file order
     kept: list[tuple[int, bytes]] = []
     lane = LaneResult(context=context)
     records = lane.private
@@ -314,7 +318,8 @@ def split(
     pixel_tag = pixel.tag
     odd_inside = fmap.odd_inside
     first = elements[0][0]
-    for tag, raw_vr, start, value, length, after in elements:
+    for el in elements:
+        tag, raw_vr, start, value, length, after = el
         if tag >= pixel_tag:
             break
         group = tag >> 16
@@ -322,7 +327,7 @@ def split(
         if tag == first:  # pydicom tells implicit from explicit VR by the first element: keep it
             if group & 1 and 0x10 <= element <= 0xFF:
                 creators[(group, element)] = None  # its block is parsed with it
-            parse.append(header[start:after])
+            parse.append(el)
             if originals:
                 note_parsed(tag, raw_vr, value, length, after)
             continue
@@ -334,16 +339,16 @@ def split(
                     if found is not None:
                         creator_at[(group, element)] = len(parse)
                         unparsed[(group, element)] = True
-                parse.append(header[start:after])
+                parse.append(el)
                 continue
             block = (group, element >> 8)
             if length == UNDEFINED or declared:
                 unparsed[block] = False
-                parse.append(header[start:after])
+                parse.append(el)
                 continue
             creator = creators.get(block) if element >= 0x1000 else None
             if creator is None and block in creators:  # a creator we cannot decode here
-                parse.append(header[start:after])
+                parse.append(el)
                 continue
             key = (tag, raw_vr, length & 7, creator)
             if key in private_memo:
@@ -353,7 +358,7 @@ def split(
                 removal = private_memo[key] = _private_outcome(scrubber, tag, vr, length, creator)
             if removal is None:
                 unparsed[block] = False
-                parse.append(header[start:after])
+                parse.append(el)
                 continue
             if creator is not None:
                 used[block] = creator
@@ -367,7 +372,7 @@ def split(
                 changes += 1
             continue
         if tag in ALWAYS_PARSED or not element or length == UNDEFINED or group & 1:
-            parse.append(header[start:after])
+            parse.append(el)
             if originals:
                 note_parsed(tag, raw_vr, value, length, after)
             continue
@@ -388,7 +393,7 @@ def split(
             else:
                 kept.append((tag, header[start:after]))
         elif which == LANE_PARSE:
-            parse.append(header[start:after])
+            parse.append(el)
             if originals:
                 note_parsed(tag, raw_vr, value, length, after)
         else:
@@ -399,13 +404,13 @@ def split(
                 into = removed if after - value <= SHORT_VALUE else removed_long
                 into.append((tag, raw_vr, header[value:after], ""))
     lane.changes = changes
-    parsed = len(parse) - 1
+    parsed = len(parse)
     if plain_charset:  # creators of blocks wholly removed unparsed: removed unparsed too
         for block, alone in unparsed.items():
             if alone:
                 creator = creators[block]
                 assert creator is not None
-                parse[creator_at[block]] = b""
+                parse[creator_at[block]] = None
                 parsed -= 1
                 used.pop(block, None)
                 tag = (block[0] << 16) | block[1]
@@ -418,8 +423,11 @@ def split(
     meta = b""
     if originals:
         meta = header[132 if fmap.kind is Kind.PART10 else 4 : fmap.dataset_start]
+    to_parse = [e for e in parse if e is not None]
+    pieces = [header[: fmap.dataset_start]]
+    pieces += [header[e[2] : e[5]] for e in to_parse]
     return Split(
-        b"".join(parse),
+        b"".join(pieces),
         parsed,
         kept,
         lane,
@@ -429,6 +437,7 @@ def split(
         parsed_values,
         covered,
         meta,
+        None if any(e[4] == UNDEFINED for e in to_parse) else to_parse,
     )
 
 

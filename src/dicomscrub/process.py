@@ -25,17 +25,24 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import pydicom
-from pydicom.charset import default_encoding
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.dataelem import (
+    DataElement,
+    RawDataElement,
+    convert_raw_data_element,
+    empty_value_for_VR,
+)
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import data_element_generator
+from pydicom.filereader import ENCODED_VR, data_element_generator
 from pydicom.filereader import read_dataset as read_raw_dataset
+from pydicom.tag import BaseTag
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -49,7 +56,15 @@ from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.encode import CannotSplice, MetaItems, encode_file, write_elements
 from dicomscrub.lanes import LanesRefused, Split, check_creators, split
 from dicomscrub.pipeline import PrivateRecord, Scrubber
-from dicomscrub.structure import DEFLATED, UNDEFINED, BulkElement, Damaged, FileMap, scan
+from dicomscrub.structure import (
+    DEFLATED,
+    UNDEFINED,
+    BulkElement,
+    Damaged,
+    FileMap,
+    TopElement,
+    scan,
+)
 from dicomscrub.writer import Collision, FileRange, OutputPlan, Part, probe, write_atomic
 
 # pydicom's log records quote element values (which may identify a patient): they go nowhere, and a
@@ -379,7 +394,11 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
     sp = split(fmap, header, job.scrubber, originals=job.leak_check) if lanes else None
     if sp is not None and sp.parsed == 0:
         sp = None  # nothing to parse: not a data set pydicom would read as one
-    ds = read_header(prefix + (header if sp is None else sp.head), fmap)
+    ds = None
+    if sp is not None and sp.elements is not None:
+        ds = header_from_elements(header, fmap, sp.elements)
+    if ds is None:
+        ds = read_header(prefix + (header if sp is None else sp.head), fmap)
     if ds.original_encoding != (fmap.implicit, fmap.little):
         return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=False)  # read differently
     if pixel.end < fmap.size:
@@ -429,6 +448,67 @@ def read_header(data: bytes, fmap: FileMap) -> Dataset:
     implicit, little = encoding
     dataset = read_raw_dataset(io.BytesIO(data[start:]), implicit, little)
     ds = FileDataset(io.BytesIO(data), dataset, data[:128], meta, implicit, little)
+    ds.set_original_encoding(implicit, little, dataset._character_set)
+    return ds
+
+
+def _raw_elements(
+    data: bytes, elements: Sequence[TopElement], implicit: bool, little: bool
+) -> dict[BaseTag, DataElement | RawDataElement] | None:
+    """The raw elements pydicom's reader makes of ``elements`` (each of defined length, as scan
+    found it in ``data``); None for a VR it would read otherwise."""
+    raws: dict[BaseTag, DataElement | RawDataElement] = {}
+    for tag, raw_vr, _, value, length, after in elements:
+        vr: str | None = None
+        if not implicit:
+            if raw_vr not in ENCODED_VR:
+                return None
+            vr = raw_vr.decode("ascii")
+        key = BaseTag(tag)
+        raws[key] = RawDataElement(
+            key,
+            vr,
+            length,
+            data[value:after] if length else cast(bytes | None, empty_value_for_VR(vr, raw=True)),
+            value,
+            implicit,
+            little,
+        )
+    return raws
+
+
+def header_from_elements(
+    header: bytes, fmap: FileMap, elements: Sequence[TopElement]
+) -> Dataset | None:
+    """What :func:`read_header` reads from the file meta followed by ``elements`` (top-level
+    elements of defined length in ``header``, the file's bytes up to Pixel Data, as :func:`scan`
+    found them), made from their bytes where they lie: nothing is read twice. None where
+    :func:`read_header` is needed."""
+    encoding = _dcmread_encoding(fmap.transfer_syntax) if fmap.transfer_syntax else None
+    if (
+        fmap.kind not in (Kind.PART10, Kind.BARE_META)
+        or encoding != (fmap.implicit, fmap.little)
+        or not fmap.meta_elements
+        or not elements
+        or elements[0][0] < 0x00030000
+    ):
+        return None
+    implicit, little = encoding
+    meta_raws = _raw_elements(header, fmap.meta_elements, False, True)
+    raws = _raw_elements(header, elements, implicit, little)
+    if meta_raws is None or raws is None:
+        return None
+    meta = FileMetaDataset(meta_raws)
+    meta.set_original_encoding(False, True, default_encoding)
+    meta[next(iter(meta_raws))]  # dcmread decodes the first element
+    dataset = Dataset(raws)
+    charset: str | MutableSequence[str] = default_encoding  # as read_dataset works it out
+    found = raws.get(BaseTag(0x00080005))
+    if isinstance(found, RawDataElement):
+        charset = convert_encodings(convert_raw_data_element(found).value)
+    dataset.set_original_encoding(implicit, little, charset)
+    preamble = header[:128] if fmap.kind is Kind.PART10 else b"\0" * 128
+    ds = FileDataset(io.BytesIO(), dataset, preamble, meta, implicit, little)
     ds.set_original_encoding(implicit, little, dataset._character_set)
     return ds
 

@@ -80,6 +80,7 @@ class FileMap:
     elements: tuple[TopElement, ...] = ()  # the top-level data set's elements, in file order
     odd_inside: frozenset[int] = frozenset()
     """Top-level elements whose items hold an element of an odd group, at any depth."""
+    meta_elements: tuple[TopElement, ...] = ()  # the file meta elements, in file order
 
     @property
     def syntax_matches(self) -> bool:
@@ -325,8 +326,9 @@ def _dictionary_sq(tag: int) -> bool:
     return known
 
 
-def _meta(reader: _Reader, pos: int) -> tuple[int, str | None]:
-    """Walk the file meta group (explicit VR little endian); (end, transfer syntax UID)."""
+def _meta(reader: _Reader, pos: int, found: list[TopElement]) -> tuple[int, str | None]:
+    """Walk the file meta group (explicit VR little endian), listing its elements in ``found``;
+    (end, transfer syntax UID)."""
     ts: str | None = None
     previous = -1
     while pos + 8 <= reader.size:
@@ -351,6 +353,7 @@ def _meta(reader: _Reader, pos: int) -> tuple[int, str | None]:
             raise _damaged("file meta element runs past the end of the file", tag, pos)
         if tag == 0x00020010:
             ts = reader.read(value, length).decode("latin-1").strip("\0 ")
+        found.append((tag, vr, pos, value, length, value + length))
         pos = value + length
     return pos, ts
 
@@ -360,9 +363,10 @@ def scan(fh: BinaryIO, size: int, kind: Kind) -> FileMap:
     ensure_registered()  # the dictionary says which implicit VR elements are sequences
     reader = _Reader(fh, size)
     start = {Kind.PART10: 132, Kind.BARE_META: 4}.get(kind, 0)
-    pos, ts = _meta(reader, start) if start else (0, None)
+    meta: list[TopElement] = []
+    pos, ts = _meta(reader, start, meta) if start else (0, None)
     if ts is not None and ts in DEFLATED:
-        return FileMap(kind, size, pos, ts, False, True, True, None)
+        return FileMap(kind, size, pos, ts, False, True, True, None, meta_elements=tuple(meta))
     little = ts != EXPLICIT_BE
     implicit = ts == IMPLICIT_LE
     if pos + 6 <= size:
@@ -388,4 +392,5 @@ def scan(fh: BinaryIO, size: int, kind: Kind) -> FileMap:
         walker.pixel,
         tuple(walker.top),
         frozenset(walker.odd_inside),
+        tuple(meta),
     )
