@@ -59,6 +59,7 @@ from dicomscrub.pipeline import PrivateRecord, Scrubber
 from dicomscrub.structure import (
     DEFLATED,
     UNDEFINED,
+    WINDOW,
     BulkElement,
     Damaged,
     FileMap,
@@ -185,7 +186,13 @@ def _read_whole(fh: BinaryIO, kind: Kind) -> Dataset:
     fh.seek(0)
     if kind is Kind.BARE_META:
         return pydicom.dcmread(io.BytesIO(b"\0" * 128 + fh.read()), force=True)
-    return pydicom.dcmread(fh, force=True)
+    if not isinstance(fh, io.RawIOBase):
+        return pydicom.dcmread(fh, force=True)
+    buffered = io.BufferedReader(fh)  # the input is open unbuffered; pydicom reads in bits
+    try:
+        return pydicom.dcmread(buffered, force=True)
+    finally:
+        buffered.detach()  # without closing the input
 
 
 def _read_exact(fh: BinaryIO, start: int, end: int) -> bytes:
@@ -255,7 +262,8 @@ def _process_file(source: Source, job: Job, result: FileResult) -> FileResult:
         result.status, result.detail = Status.SKIPPED, source.skip_reason
         return result
     try:
-        fh = source.path.open("rb")
+        fh = open(source.path, "rb", buffering=0)  # noqa: SIM115 (closed below)
+        # unbuffered: the structural walk reads in windows of its own
     except OSError as exc:
         result.detail = f"cannot read input: {exc.strerror or type(exc).__name__}"
         return result
@@ -275,7 +283,8 @@ def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) ->
     stat = os.fstat(fh.fileno())
     size = result.size = stat.st_size
     result.mtime_ns = stat.st_mtime_ns
-    head = fh.read(512)
+    first = fh.read(WINDOW)  # the structural walk starts from it
+    head = first[:512]
     kind = sniff(head)
     if kind is Kind.NOT_DICOM:
         result.status, result.detail = Status.SKIPPED, NOT_DICOM
@@ -283,7 +292,7 @@ def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) ->
     if _is_dicomdir_meta(head):  # before the structural check: a damaged DICOMDIR is still one
         result.status, result.detail = Status.SKIPPED, DICOMDIR_DETAIL
         return result
-    fmap = scan(fh, size, kind)
+    fmap = scan(fh, size, kind, first=first)
     try:
         return _process_map(fh, fmap, source, job, result, lanes=job.lanes)
     except (LanesRefused, CannotSplice):
@@ -390,7 +399,7 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
     if pixel is None:
         return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=fmap.syntax_matches)
     prefix = b"\0" * 128 if fmap.kind is Kind.BARE_META else b""
-    header = _read_exact(fh, 0, pixel.start)
+    header = fmap.bytes_at(0, pixel.start) or _read_exact(fh, 0, pixel.start)
     sp = split(fmap, header, job.scrubber, originals=job.leak_check) if lanes else None
     if sp is not None and sp.parsed == 0:
         sp = None  # nothing to parse: not a data set pydicom would read as one
@@ -402,7 +411,9 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
     if ds.original_encoding != (fmap.implicit, fmap.little):
         return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=False)  # read differently
     if pixel.end < fmap.size:
-        tail = io.BytesIO(_read_exact(fh, pixel.end, fmap.size))
+        tail = io.BytesIO(
+            fmap.bytes_at(pixel.end, fmap.size) or _read_exact(fh, pixel.end, fmap.size)
+        )
         trailing = read_raw_dataset(
             tail, fmap.implicit, fmap.little, parent_encoding=ds.original_character_set
         )

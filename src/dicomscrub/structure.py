@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from pydicom.datadict import dictionary_VR
@@ -40,7 +40,8 @@ VALID_VRS = frozenset(
 )
 LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
 MAX_DEPTH = 64
-_WINDOW = 1 << 16
+WINDOW = 1 << 16
+"""Bytes read at a time by the walk (a typical header fits in the first window)."""
 
 
 class Damaged(Exception):
@@ -81,6 +82,16 @@ class FileMap:
     odd_inside: frozenset[int] = frozenset()
     """Top-level elements whose items hold an element of an odd group, at any depth."""
     meta_elements: tuple[TopElement, ...] = ()  # the file meta elements, in file order
+    windows: tuple[tuple[int, bytes], ...] = field(default=(), repr=False, compare=False)
+    """(offset, bytes) read by the walk: the first read-ahead window and the last one."""
+
+    def bytes_at(self, start: int, end: int) -> bytes | None:
+        """The file's bytes from ``start`` to ``end`` as the walk read them (so that what is
+        parsed is what was checked, and not read again); None if no window holds them all."""
+        for base, buf in self.windows:
+            if base <= start and end <= base + len(buf):
+                return buf[start - base : end - base]
+        return None
 
     @property
     def syntax_matches(self) -> bool:
@@ -111,7 +122,7 @@ class _Reader:
         self.fh.seek(pos)
         if not ahead:  # e.g. fragment headers megabytes apart: read just the header
             return self.fh.read(n)
-        self.buf = self.fh.read(max(n, _WINDOW))
+        self.buf = self.fh.read(max(n, WINDOW))
         self.base = pos
         return self.buf[:n]
 
@@ -302,7 +313,7 @@ class _Walker:
 
 def length_small(pos: int, limit: int) -> bool:
     """Read ahead only where the rest is small (a header region, not pixel fragments)."""
-    return limit - pos <= _WINDOW
+    return limit - pos <= WINDOW
 
 
 _SQ_TAGS: dict[int, bool] = {}
@@ -358,10 +369,16 @@ def _meta(reader: _Reader, pos: int, found: list[TopElement]) -> tuple[int, str 
     return pos, ts
 
 
-def scan(fh: BinaryIO, size: int, kind: Kind) -> FileMap:
-    """Check the structure of the file open as ``fh`` (``size`` bytes) and map it."""
+def scan(fh: BinaryIO, size: int, kind: Kind, first: bytes = b"") -> FileMap:
+    """Check the structure of the file open as ``fh`` (``size`` bytes) and map it. ``first``:
+    the file's first bytes, if they have been read already."""
     ensure_registered()  # the dictionary says which implicit VR elements are sequences
     reader = _Reader(fh, size)
+    if first:
+        reader.buf = first[:size]
+    else:
+        reader.read(0, min(size, 8))  # the first window holds the start of the file
+    opening = (reader.base, reader.buf)
     start = {Kind.PART10: 132, Kind.BARE_META: 4}.get(kind, 0)
     meta: list[TopElement] = []
     pos, ts = _meta(reader, start, meta) if start else (0, None)
@@ -393,4 +410,5 @@ def scan(fh: BinaryIO, size: int, kind: Kind) -> FileMap:
         tuple(walker.top),
         frozenset(walker.odd_inside),
         tuple(meta),
+        (opening, (reader.base, reader.buf)),
     )

@@ -165,11 +165,17 @@ _NO_UNNAMED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT, errno
 
 
 def _write_parts(fd: int, parts: list[Part], fsync: bool) -> None:
+    pending: list[bytes | memoryview] = []  # consecutive bytes, written in one call
     for part in parts:
         if isinstance(part, FileRange):
+            if pending:
+                _write_all(fd, pending[0] if len(pending) == 1 else b"".join(pending))
+                pending = []
             copy_range(part, fd)
         else:
-            _write_all(fd, part)
+            pending.append(part)
+    if pending:
+        _write_all(fd, pending[0] if len(pending) == 1 else b"".join(pending))
     if fsync:
         os.fsync(fd)
 

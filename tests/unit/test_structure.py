@@ -189,3 +189,36 @@ def test_most_bundled_headers_are_made_from_their_elements() -> None:
     assert len(made) >= 60
     assert "CT_small.dcm" in made and "MR_small_bigendian.dcm" in made
     assert "MR_small_implicit.dcm" in made
+
+
+def test_the_walk_hands_back_the_header_and_trailing_bytes_it_read() -> None:
+    data = bundled("CT_small.dcm").read_bytes()
+    fmap = scan_bytes(data)
+    assert fmap.pixel is not None
+    assert fmap.bytes_at(0, fmap.pixel.start) == data[: fmap.pixel.start]
+    assert fmap.bytes_at(fmap.pixel.end, len(data)) == data[fmap.pixel.end :]
+    assert fmap.bytes_at(len(data) - 10, len(data) + 10) is None  # not all in a window
+
+
+def test_pixel_data_beyond_the_windows_is_not_read() -> None:
+    data = bundled("CT_small.dcm").read_bytes()
+    fmap = scan_bytes(data)
+    assert fmap.pixel is not None and fmap.pixel.length != UNDEFINED
+    extra = 200_000  # a longer Pixel Data value, so that the walk jumps over most of it
+    at = fmap.pixel.value_start - 4
+    big = data[:at] + struct.pack("<L", fmap.pixel.length + extra)
+    big += data[fmap.pixel.value_start : fmap.pixel.value_end] + b"\0" * extra
+    big += data[fmap.pixel.value_end :]
+    fmap = scan_bytes(big)
+    assert fmap.pixel is not None
+    assert fmap.bytes_at(0, fmap.pixel.start) == big[: fmap.pixel.start]
+    assert fmap.bytes_at(fmap.pixel.end, len(big)) == big[fmap.pixel.end :]
+    middle = fmap.pixel.value_start + 100_000
+    assert fmap.bytes_at(middle, middle + 100) is None
+
+
+def test_the_walk_starts_from_bytes_already_read() -> None:
+    data = bundled("CT_small.dcm").read_bytes()
+    given = scan(io.BytesIO(data), len(data), sniff(data[:512]), first=data[:4096])
+    assert given == scan_bytes(data)
+    assert given.bytes_at(0, 4096) == data[:4096]
