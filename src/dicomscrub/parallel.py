@@ -37,7 +37,7 @@ from dicomscrub.writer import OutputPlan
 
 _JOB: Job | None = None
 _STOP: Any = None  # a multiprocessing Event: set when the parent stops starting files
-BATCH = 4
+BATCH = 16
 """Files per task."""
 
 
