@@ -198,8 +198,11 @@ def _read_whole(fh: BinaryIO, kind: Kind) -> Dataset:
 def _read_exact(fh: BinaryIO, start: int, end: int) -> bytes:
     fh.seek(start)
     data = fh.read(end - start)
-    if len(data) != end - start:
-        raise Damaged(f"file got shorter while being read (byte {start + len(data)})")
+    while len(data) < end - start:  # an unbuffered read may return less than asked
+        more = fh.read(end - start - len(data))
+        if not more:
+            raise Damaged(f"file got shorter while being read (byte {start + len(data)})")
+        data += more
     return data
 
 

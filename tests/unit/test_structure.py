@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+from typing import Any
 
 import pydicom
 import pytest
@@ -222,3 +223,35 @@ def test_the_walk_starts_from_bytes_already_read() -> None:
     given = scan(io.BytesIO(data), len(data), sniff(data[:512]), first=data[:4096])
     assert given == scan_bytes(data)
     assert given.bytes_at(0, 4096) == data[:4096]
+
+
+class _Trickle(io.RawIOBase):
+    """A raw input that hands out at most 1,000 bytes per read, as an unbuffered read may."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self.pos = pos
+        return pos
+
+    def readinto(self, buffer: Any) -> int:  # a writable buffer
+        chunk = self.data[self.pos : self.pos + min(len(buffer), 1000)]
+        buffer[: len(chunk)] = chunk
+        self.pos += len(chunk)
+        return len(chunk)
+
+
+def test_short_reads_are_read_on_and_a_shorter_file_is_damaged() -> None:
+    from dicomscrub.process import _read_exact
+
+    data = bytes(range(256)) * 40
+    assert _read_exact(_Trickle(data), 100, 9000) == data[100:9000]
+    with pytest.raises(Damaged, match="file got shorter while being read"):
+        _read_exact(_Trickle(data[:5000]), 100, 9000)
