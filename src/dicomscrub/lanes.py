@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydicom import config
 from pydicom.datadict import dictionary_VR, private_dictionary_VR
@@ -217,6 +218,7 @@ def _removable(vr: str | None, length: int) -> bool:
     return vr is not None and decodes(vr, length) and vr != "SQ"
 
 
+_UNKNOWN: Any = object()  # not remembered yet
 _PARSE = (LANE_PARSE, b"", 0)
 _KEEP = (LANE_KEEP, b"", 0)
 _DROP = (LANE_DROP, b"", 1)
@@ -318,6 +320,10 @@ def split(
     pixel_tag = pixel.tag
     odd_inside = fmap.odd_inside
     first = elements[0][0]
+    block_id = -1  # the block of the last private element (tag >> 8), with:
+    block: tuple[int, int] = (0, 0)
+    creator: tuple[str, str] | None = None
+    undecoded = False
     for el in elements:
         tag, raw_vr, start, value, length, after = el
         if tag >= pixel_tag:
@@ -341,19 +347,21 @@ def split(
                         unparsed[(group, element)] = True
                 parse.append(el)
                 continue
-            block = (group, element >> 8)
+            if tag >> 8 != block_id:  # a new block: its creator (most blocks hold many elements)
+                block_id = tag >> 8
+                block = (group, element >> 8)
+                creator = creators.get(block) if element >= 0x1000 else None
+                undecoded = creator is None and block in creators
             if length == UNDEFINED or declared:
                 unparsed[block] = False
                 parse.append(el)
                 continue
-            creator = creators.get(block) if element >= 0x1000 else None
-            if creator is None and block in creators:  # a creator we cannot decode here
+            if undecoded:  # a creator we cannot decode here
                 parse.append(el)
                 continue
             key = (tag, raw_vr, length & 7, creator)
-            if key in private_memo:
-                removal = private_memo[key]
-            else:
+            removal = private_memo.get(key, _UNKNOWN)
+            if removal is _UNKNOWN:
                 vr = raw_vr.decode("ascii") if raw_vr is not None else None
                 removal = private_memo[key] = _private_outcome(scrubber, tag, vr, length, creator)
             if removal is None:
