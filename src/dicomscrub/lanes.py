@@ -53,6 +53,7 @@ from dicomscrub.pipeline import (
     LANE_KEEP,
     LANE_PARSE,
     LANE_REPLACE,
+    LANE_UID,
     LaneResult,
     PrivateRecord,
     Scrubber,
@@ -222,6 +223,7 @@ _UNKNOWN: Any = object()  # not remembered yet
 _PARSE = (LANE_PARSE, b"", 0)
 _KEEP = (LANE_KEEP, b"", 0)
 _DROP = (LANE_DROP, b"", 1)
+_UID = (LANE_UID, b"", 1)
 Outcome = tuple[int, bytes, int]
 """What a lane does with a standard element: (lane, the bytes to write for LANE_REPLACE, the
 changes it counts)."""
@@ -241,6 +243,8 @@ def _standard_outcome(
         return _KEEP
     if decision == LANE_DROP:
         return _DROP
+    if decision == LANE_UID:
+        return _UID
     if decision == LANE_REPLACE and exact is not None and decodes(exact, length):
         new = scrubber.replacement(tag, vr, element, *context)
         if new is not None:
@@ -405,7 +409,15 @@ def split(
             if originals:
                 note_parsed(tag, raw_vr, value, length, after)
         else:
-            if which == LANE_REPLACE:
+            if which == LANE_UID:  # new UIDs: made for each file (they depend on the old ones)
+                new = scrubber.uid_element(tag, header[value:after], fmap.implicit, fmap.little)
+                if new is None:
+                    parse.append(el)
+                    if originals:
+                        note_parsed(tag, raw_vr, value, length, after)
+                    continue
+                kept.append((tag, new))
+            elif which == LANE_REPLACE:
                 kept.append((tag, outcome[1]))
             changes += outcome[2]
             if originals and raw_vr not in NUMERIC_RAW and after - value >= MIN_CHARS:

@@ -187,11 +187,13 @@ def is_structural_uid_tag(tag: int) -> bool:
     return keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in STRUCTURAL_UID_KEYWORDS
 
 
-LANE_PARSE, LANE_KEEP, LANE_DROP, LANE_REPLACE = 0, 1, 2, 3
+LANE_PARSE, LANE_KEEP, LANE_DROP, LANE_REPLACE, LANE_UID = 0, 1, 2, 3, 4
+"""What :meth:`Scrubber.standard_lane` says about a top-level element read from its bytes."""
 RECORD_TAGS = (0x00120062, 0x00120063, 0x00120064, 0x00280303)
 """What the scrub adds to every data set (Patient Identity Removed, De-identification Method and
 its codes, Longitudinal Temporal Information Modified)."""
-"""What :meth:`Scrubber.standard_lane` says about a top-level element read from its bytes."""
+_UID_TEXT = bytes(range(0x20, 0x7F)) + b"\0"
+"""The bytes of a UI value that decode alike in every reading: printable ASCII and NUL."""
 _CACHE_LIMIT = 100_000
 
 MAPPED_KEYWORDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
@@ -681,7 +683,8 @@ class Scrubber:
         (None in implicit VR): LANE_KEEP when :meth:`_standard` would leave it as read,
         LANE_DROP when it would remove it undecoded (rule X, cannot hold items), LANE_REPLACE
         when it would give it a new value that does not depend on the old one (Z, or D with a
-        fixed dummy: see :meth:`replacement`), else LANE_PARSE; and the VR pydicom decodes it
+        fixed dummy: see :meth:`replacement`), LANE_UID when a rule gives a UI element new UIDs
+        (U: see :meth:`uid_element`), else LANE_PARSE; and the VR pydicom decodes it
         with (None if not known without the other elements). ``plain``: a sequence holds no
         element of an odd group at any depth, so removing or emptying it audits nothing.
         Depends on the profile and the element only, so it is cached."""
@@ -702,7 +705,14 @@ class Scrubber:
         ):
             exact = None  # corrected from other elements, retyped, value-dependent, or audited
         lane = LANE_PARSE
-        if rule is not None and rule.action is Action.X:
+        if (
+            rule is not None
+            and vr in (None, "UI")
+            and known == "UI"
+            and resolve(rule.action, False) is Effect.UID
+        ):
+            lane = LANE_UID
+        elif rule is not None and rule.action is Action.X:
             if known not in (None, "SQ", "UN") or (exact == "SQ" and known == "SQ"):
                 lane = LANE_DROP
         elif self._keeps_vr(known, rule):
@@ -752,6 +762,27 @@ class Scrubber:
             self._replacements.clear()
         self._replacements[key] = found
         return found
+
+    def uid_element(self, tag: int, value: bytes, implicit: bool, little: bool) -> bytes | None:
+        """The bytes the encoder writes for a top-level UI element whose LANE_UID decision gives
+        it new UIDs, made from its value as read exactly as the parsed path makes them: pydicom
+        decodes the value (trailing NULs and spaces dropped, split at backslashes), :meth:`_uid`
+        replaces each UID (stripped; empty ones and standard ones stay as they are), pydicom encodes
+        the result (joined, padded with a NUL to an even length). None for a value with other
+        than printable ASCII and NUL bytes, or too long for its length field (then it is
+        parsed)."""
+        if value.translate(None, _UID_TEXT):
+            return None
+        items = value.decode("ascii").rstrip("\0 ").split("\\")
+        raw = "\\".join(self.pseudo.uid(item) for item in items).encode("ascii")
+        if len(raw) % 2:
+            raw += b"\0"
+        e = "<" if little else ">"
+        if implicit:
+            return struct.pack(e + "HHL", tag >> 16, tag & 0xFFFF, len(raw)) + raw
+        if len(raw) > 0xFFFF:
+            return None  # pydicom would write it as UN
+        return struct.pack(e + "HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(raw)) + raw
 
     def action_for(
         self, elem: DataElement, replace_uids: bool = False

@@ -265,6 +265,60 @@ def _case_empty_values(path: Path) -> None:
     _save(ds, path)
 
 
+_UID_VALUES = {
+    "multi": b"1.2.3.4\\1.2.840.10008.1.2 \\ 5.6.7\0",
+    "padded_with_spaces": b"1.2.826.0.1.3680043.2 ",
+    "leading_space": b" 1.2.826.0.1.3680043.3",
+    "nul_inside": b"1.2.3\x004.5\0",
+    "only_nuls": b"\0\0",
+    "empty": b"",
+    "standard": b"1.2.840.10008.5.1.4.1.1.2\0",
+    "backslash": b"\\ ",
+    "empty_items": b"1.2.3\\\\4.5",
+    "not_ascii": b"1.2.3.\xe9",
+}
+
+
+def _uid_values(path: Path, name: str, syntax: str = "explicit") -> None:
+    """Frame of Reference UID and Instance Creator UID (rule U, not otherwise read) holding the
+    bytes ``_UID_VALUES[name]``, in explicit VR little endian, implicit VR or big endian."""
+    ds = _base()
+    ds.FrameOfReferenceUID = "1.2.3.999"
+    ds.InstanceCreatorUID = "1.2.3.998"
+    implicit, little = syntax == "implicit", syntax != "big"
+    ds.file_meta.TransferSyntaxUID = {"implicit": ImplicitVRLittleEndian}.get(
+        syntax, ExplicitVRBigEndian if syntax == "big" else ds.file_meta.TransferSyntaxUID
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pydicom.dcmwrite(path, ds, implicit_vr=implicit, little_endian=little, force_encoding=True)
+    data = path.read_bytes()
+    e = "<" if little else ">"
+    value = _UID_VALUES[name]
+    for tag, old_value in ((0x00200052, b"1.2.3.999\0"), (0x00080014, b"1.2.3.998\0")):
+        group, elem = tag >> 16, tag & 0xFFFF
+        if implicit:
+            old = struct.pack(e + "HHL", group, elem, len(old_value)) + old_value
+            new = struct.pack(e + "HHL", group, elem, len(value)) + value
+        else:
+            old = struct.pack(e + "HH2sH", group, elem, b"UI", len(old_value)) + old_value
+            new = struct.pack(e + "HH2sH", group, elem, b"UI", len(value)) + value
+        data = _patch(data, old, new)
+    path.write_bytes(data)
+
+
+def _case_uids(path: Path) -> None:  # every value of _UID_VALUES: see the test below
+    _uid_values(path, "multi")
+
+
+def _case_uids_implicit(path: Path) -> None:
+    _uid_values(path, "padded_with_spaces", "implicit")
+
+
+def _case_uids_big_endian(path: Path) -> None:
+    _uid_values(path, "multi", "big")
+
+
 CASES = {
     name.removeprefix("_case_"): func
     for name, func in globals().items()
@@ -281,6 +335,17 @@ def test_lanes_give_what_parsing_gives_on_edge_cases(
     path = tmp_path / f"{case}.dcm"
     CASES[case](path)
     assert_same(path, tmp_path, key, profile)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("syntax", ["explicit", "implicit", "big"])
+@pytest.mark.parametrize("value", sorted(_UID_VALUES))
+def test_new_uids_made_from_bytes_are_what_parsing_makes(
+    value: str, syntax: str, tmp_path: Path, key: Key
+) -> None:
+    path = tmp_path / f"uid-{value}.dcm"
+    _uid_values(path, value, syntax)
+    assert_same(path, tmp_path, key, "basic")
 
 
 # ---- the lanes are used --------------------------------------------------------------------
@@ -373,3 +438,16 @@ def test_elements_written_from_bytes_are_those_the_parsed_path_writes(
         fp.is_little_endian, fp.is_implicit_VR = True, False
         write_data_element(fp, out.get_item(tag))  # undecoded: written as it is in the file
         assert fp.getvalue() == data
+
+
+@pytest.mark.parametrize(("value", "parsed"), [("multi", False), ("not_ascii", True)])
+def test_uids_given_new_values_are_made_from_their_bytes(
+    value: str, parsed: bool, tmp_path: Path, key: Key
+) -> None:
+    path = tmp_path / f"uid-{value}.dcm"
+    _uid_values(path, value)
+    sp = _split(path, "basic", key)
+    assert sp is not None and sp.elements is not None
+    tags = {e[0] for e in sp.elements}
+    assert (0x00200052 in tags) is parsed and (0x00080014 in tags) is parsed
+    assert ({tag for tag, _ in sp.kept} >= {0x00200052, 0x00080014}) is not parsed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -541,6 +542,7 @@ FAULTS = {
     "name-left": (0x00100010, (), "(0010,0010)"),
     "sequence-left-in-place": (0x00101002, (), "(0010,1002)[0]/(0010,0020)"),
     "date-not-shifted": (0x00080020, ("retain-long-modified-dates",), "(0008,0020)"),
+    "uid-left": (0x00200052, (), "(0020,0052)"),
 }
 
 
@@ -559,7 +561,8 @@ def test_a_value_the_scrub_fails_to_change_is_not_excused_by_itself(
     scrub decided to change (Patient Name (Z), replaced in the lanes from its bytes or parsed;
     Other Patient IDs Sequence (X), inside which nothing is recorded; Study Date, which Retain
     Longitudinal Temporal Information Modified Dates shifts, never by zero days), the input's
-    value the output then holds does not prove itself "kept by the profile": rejected."""
+    value the output then holds does not prove itself "kept by the profile": rejected. (Frame of
+    Reference UID (U): given new UIDs in the lanes from its bytes, or parsed.)"""
     from pydicom.sequence import Sequence
 
     from dicomscrub.pipeline import Scrubber
@@ -567,11 +570,17 @@ def test_a_value_the_scrub_fails_to_change_is_not_excused_by_itself(
 
     target, options, where = FAULTS[fault]
     real_replacement, real_apply = Scrubber.replacement, Scrubber._apply
+    real_uid_element = Scrubber.uid_element
 
     def faulty_replacement(self: Scrubber, tag: int, vr: Any, element: bytes, *rest: Any) -> Any:
         if tag == target:
             return element, 1  # "replaced" by itself
         return real_replacement(self, tag, vr, element, *rest)
+
+    def faulty_uid_element(self: Scrubber, tag: int, value: bytes, *rest: Any) -> Any:
+        if tag == target:  # new UIDs that are the old ones
+            return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(value)) + value
+        return real_uid_element(self, tag, value, *rest)
 
     def faulty_apply(self: Scrubber, ds: Dataset, elem: Any, *rest: Any) -> Any:
         if int(elem.tag) == target:
@@ -580,7 +589,9 @@ def test_a_value_the_scrub_fails_to_change_is_not_excused_by_itself(
 
     monkeypatch.setattr(Scrubber, "replacement", faulty_replacement)
     monkeypatch.setattr(Scrubber, "_apply", faulty_apply)
+    monkeypatch.setattr(Scrubber, "uid_element", faulty_uid_element)
     ds = make_ct(patient_name="FEATHERSTONE^HUGO", private=False)
+    ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.9.7433.1.42"
     del ds.AnatomicRegionSequence  # the name only in (0010,0010)
     other = Dataset()
     other.PatientID = "OTHER0042137"
