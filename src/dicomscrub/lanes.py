@@ -84,9 +84,18 @@ ALWAYS_PARSED = frozenset(
         0x7FE00010,
     }
 )
-"""Standard elements that are always parsed: the program reads or writes them outside the rules.
+"""Standard elements that are always parsed: the program reads or writes them outside the rules
+(but :data:`READ_UIDS` given new UIDs unparsed, whose values are kept aside for what reads them).
 (Rows, Columns and Bits Allocated tell whether a file without Pixel Data is an image; a file whose
 Pixel Data is streamed has it, so they need not be parsed.)"""
+
+
+READ_UIDS = frozenset({0x00080018, 0x0020000D, 0x0020000E})
+"""SOP Instance, Study and Series Instance UID: read for the output path and the file meta (and,
+without a Patient ID, the Study Instance UID as the patient's key). When a rule gives one new UIDs
+(U) and its value is one plain UID, it is replaced from its bytes and both values are kept in
+:attr:`~dicomscrub.pipeline.LaneResult.uids`; with ``--mapping-out`` (which takes them from the
+data set) they are parsed."""
 
 
 class LanesRefused(Exception):
@@ -321,6 +330,7 @@ def split(
                 parsed_values.append((tag, raw_vr, header[value:after], ""))
 
     changes = 0
+    mapping = scrubber.collect_mapping  # the crosswalk takes UIDs from the data set
     pixel_tag = pixel.tag
     odd_inside = fmap.odd_inside
     first = elements[0][0]
@@ -383,7 +393,12 @@ def split(
             if removal[1]:
                 changes += 1
             continue
-        if tag in ALWAYS_PARSED or not element or length == UNDEFINED or group & 1:
+        if (
+            (tag in ALWAYS_PARSED and (tag not in READ_UIDS or mapping))
+            or not element
+            or length == UNDEFINED
+            or group & 1
+        ):
             parse.append(el)
             if originals:
                 note_parsed(tag, raw_vr, value, length, after)
@@ -411,12 +426,19 @@ def split(
         else:
             if which == LANE_UID:  # new UIDs: made for each file (they depend on the old ones)
                 new = scrubber.uid_element(tag, header[value:after], fmap.implicit, fmap.little)
+                if new is not None and tag in READ_UIDS:
+                    # one UID (what reads it expects one), as read and new
+                    old = header[value:after].decode("ascii").rstrip("\0 ").strip()
+                    if "\\" in new[1] or not new[1] or not old:
+                        new = None
+                    else:
+                        lane.uids[tag] = (old, new[1])
                 if new is None:
                     parse.append(el)
                     if originals:
                         note_parsed(tag, raw_vr, value, length, after)
                     continue
-                kept.append((tag, new))
+                kept.append((tag, new[0]))
             elif which == LANE_REPLACE:
                 kept.append((tag, outcome[1]))
             changes += outcome[2]

@@ -163,6 +163,17 @@ class LaneResult:
     little endian); set when the elements :meth:`Scrubber.scrub` adds may be given as bytes."""
     written: list[tuple[int, bytes]] = field(default_factory=list)
     """Elements the scrub added as bytes (written as they are, in tag order), not to ``ds``."""
+    uids: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """SOP Instance, Study and Series Instance UIDs given new values unparsed: tag -> (the UID
+    as read, the new UID), for what reads them (the output path, the file meta)."""
+
+    def uid(self, ds: Dataset, tag: int, *, new: bool = True) -> str:
+        """The value of the UID element ``tag`` of ``ds`` as text, or, when the lanes replaced
+        it unparsed, its new value (``new``) or the value as read."""
+        if tag in ds:
+            return str(ds[tag].value or "").strip()
+        found = self.uids.get(tag)
+        return "" if found is None else found[1 if new else 0]
 
 
 @dataclass
@@ -481,6 +492,8 @@ class Scrubber:
         result = ScrubResult()
         patient_id = _text_value(ds, "PatientID")
         patient = patient_id or _text_value(ds, "StudyInstanceUID")
+        if not patient and lanes is not None:  # a Study Instance UID replaced unparsed
+            patient = lanes.uid(ds, 0x0020000D, new=False)
         state = _State(
             tokens=self._collect_tokens(ds) if self._needs_tokens else [],
             patient=patient,
@@ -763,26 +776,29 @@ class Scrubber:
         self._replacements[key] = found
         return found
 
-    def uid_element(self, tag: int, value: bytes, implicit: bool, little: bool) -> bytes | None:
+    def uid_element(
+        self, tag: int, value: bytes, implicit: bool, little: bool
+    ) -> tuple[bytes, str] | None:
         """The bytes the encoder writes for a top-level UI element whose LANE_UID decision gives
         it new UIDs, made from its value as read exactly as the parsed path makes them: pydicom
         decodes the value (trailing NULs and spaces dropped, split at backslashes), :meth:`_uid`
         replaces each UID (stripped; empty ones and standard ones stay as they are), pydicom encodes
-        the result (joined, padded with a NUL to an even length). None for a value with other
-        than printable ASCII and NUL bytes, or too long for its length field (then it is
-        parsed)."""
+        the result (joined, padded with a NUL to an even length); with the new value as text.
+        None for a value with other than printable ASCII and NUL bytes, or too long for its
+        length field (then it is parsed)."""
         if value.translate(None, _UID_TEXT):
             return None
         items = value.decode("ascii").rstrip("\0 ").split("\\")
-        raw = "\\".join(self.pseudo.uid(item) for item in items).encode("ascii")
+        text = "\\".join(self.pseudo.uid(item) for item in items)
+        raw = text.encode("ascii")
         if len(raw) % 2:
             raw += b"\0"
         e = "<" if little else ">"
         if implicit:
-            return struct.pack(e + "HHL", tag >> 16, tag & 0xFFFF, len(raw)) + raw
+            return struct.pack(e + "HHL", tag >> 16, tag & 0xFFFF, len(raw)) + raw, text
         if len(raw) > 0xFFFF:
             return None  # pydicom would write it as UN
-        return struct.pack(e + "HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(raw)) + raw
+        return struct.pack(e + "HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(raw)) + raw, text
 
     def action_for(
         self, elem: DataElement, replace_uids: bool = False

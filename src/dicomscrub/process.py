@@ -554,6 +554,8 @@ def _deidentify(
     if sop_class:
         new_meta.append((0x00020002, "UI", UID(str(sop_class))))
     sop_instance = ds.get("SOPInstanceUID")
+    if not sop_instance and lanes is not None:  # given a new UID unparsed
+        sop_instance = lanes.lane.uid(ds, 0x00080018)
     if sop_instance:
         new_meta.append((0x00020003, "UI", UID(str(sop_instance))))
     elif meta.get("MediaStorageSOPInstanceUID"):
@@ -563,7 +565,9 @@ def _deidentify(
     new_meta.append((0x00020012, "UI", IMPLEMENTATION_CLASS_UID))
     new_meta.append((0x00020013, "SH", IMPLEMENTATION_VERSION))
     ds.preamble = b"\0" * 128
-    rel_out = job.plan.relative_path(ds, source, job.scrubber.pseudo)
+    rel_out = job.plan.relative_path(
+        ds, source, job.scrubber.pseudo, lanes.lane.uids if lanes is not None else None
+    )
 
     pixel = loaded.pixel
     after = Dataset()

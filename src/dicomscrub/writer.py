@@ -49,18 +49,30 @@ class OutputPlan:
     root_labels: tuple[str, ...]  # one per input root, for the mirror layout with several roots
     fsync: bool = False  # flush each file to disk before linking it (power-loss safety)
 
-    def relative_path(self, ds: Dataset, source: Source, pseudo: Pseudonymizer) -> str:
+    def relative_path(
+        self,
+        ds: Dataset,
+        source: Source,
+        pseudo: Pseudonymizer,
+        uids: dict[int, tuple[str, str]] | None = None,
+    ) -> str:
         """``<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`` from the
-        de-identified values, or the input's relative path under ``--layout mirror``."""
+        de-identified values, or the input's relative path under ``--layout mirror``. ``uids``:
+        UIDs given new values unparsed (tag -> (as read, new)), not in ``ds``."""
         if self.layout is Layout.MIRROR:
             label = self.root_labels[source.root_index] if len(self.root_labels) > 1 else ""
             return f"{label}/{source.rel}" if label else source.rel
-        sop = ds.get("SOPInstanceUID") or pseudo.uid(f"input-path:{source.root_index}:{source.rel}")
+        new = {tag: pair[1] for tag, pair in uids.items()} if uids else {}
+        sop = (
+            ds.get("SOPInstanceUID")
+            or new.get(0x00080018)
+            or pseudo.uid(f"input-path:{source.root_index}:{source.rel}")
+        )
         return "/".join(
             (
                 _component(ds.get("PatientID"), "NO_PATIENT_ID"),
-                _component(ds.get("StudyInstanceUID"), "NO_STUDY_UID"),
-                _component(ds.get("SeriesInstanceUID"), "NO_SERIES_UID"),
+                _component(ds.get("StudyInstanceUID") or new.get(0x0020000D), "NO_STUDY_UID"),
+                _component(ds.get("SeriesInstanceUID") or new.get(0x0020000E), "NO_SERIES_UID"),
                 _component(sop, "NO_SOP_UID") + ".dcm",
             )
         )

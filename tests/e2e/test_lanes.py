@@ -319,6 +319,19 @@ def _case_uids_big_endian(path: Path) -> None:
     _uid_values(path, "multi", "big")
 
 
+def _case_no_patient_id(path: Path) -> None:  # the Study Instance UID keys the patient
+    ds = _base()
+    del ds.PatientID
+    _save(ds, path)
+
+
+def _case_two_sop_instance_uids(path: Path) -> None:  # not one UID: parsed
+    ds = _base()
+    ds.SOPInstanceUID = ["1.2.3.4.5", "1.2.3.4.6"]
+    ds.SeriesInstanceUID = ""
+    _save(ds, path)
+
+
 CASES = {
     name.removeprefix("_case_"): func
     for name, func in globals().items()
@@ -451,3 +464,34 @@ def test_uids_given_new_values_are_made_from_their_bytes(
     tags = {e[0] for e in sp.elements}
     assert (0x00200052 in tags) is parsed and (0x00080014 in tags) is parsed
     assert ({tag for tag, _ in sp.kept} >= {0x00200052, 0x00080014}) is not parsed
+
+
+def test_uids_read_for_the_output_path_are_replaced_unparsed_but_for_a_crosswalk(
+    tmp_path: Path, key: Key
+) -> None:
+    path = tmp_path / "ct.dcm"
+    _save(_base(), path)
+    read = {0x00080018, 0x0020000D, 0x0020000E}
+    sp = _split(path, "basic", key)
+    assert sp is not None and sp.elements is not None
+    assert not read & {e[0] for e in sp.elements}
+    assert set(sp.lane.uids) == read
+    old, new = sp.lane.uids[0x00080018]
+    assert old == str(pydicom.dcmread(path).SOPInstanceUID) and new.startswith("2.25.")
+    scrubber = Scrubber(compiled("basic"), Pseudonymizer(key), collect_mapping=True)
+    with path.open("rb") as fh:
+        fmap = scan(fh, path.stat().st_size, Kind.PART10)
+        assert fmap.pixel is not None
+        fh.seek(0)
+        mapped = split(fmap, fh.read(fmap.pixel.start), scrubber)
+    assert mapped is not None and mapped.elements is not None
+    assert read <= {e[0] for e in mapped.elements} and not mapped.lane.uids
+
+
+def test_two_sop_instance_uids_are_parsed(tmp_path: Path, key: Key) -> None:
+    path = tmp_path / "two.dcm"
+    _case_two_sop_instance_uids(path)
+    sp = _split(path, "basic", key)
+    assert sp is not None and sp.elements is not None
+    parsed = {e[0] for e in sp.elements}
+    assert {0x00080018, 0x0020000E} <= parsed and 0x0020000D not in parsed

@@ -543,6 +543,7 @@ FAULTS = {
     "sequence-left-in-place": (0x00101002, (), "(0010,1002)[0]/(0010,0020)"),
     "date-not-shifted": (0x00080020, ("retain-long-modified-dates",), "(0008,0020)"),
     "uid-left": (0x00200052, (), "(0020,0052)"),
+    "sop-instance-uid-left": (0x00080018, (), "(0008,0018)"),
 }
 
 
@@ -579,7 +580,8 @@ def test_a_value_the_scrub_fails_to_change_is_not_excused_by_itself(
 
     def faulty_uid_element(self: Scrubber, tag: int, value: bytes, *rest: Any) -> Any:
         if tag == target:  # new UIDs that are the old ones
-            return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(value)) + value
+            head = struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(value))
+            return head + value, value.rstrip(b"\0").decode("ascii")
         return real_uid_element(self, tag, value, *rest)
 
     def faulty_apply(self: Scrubber, ds: Dataset, elem: Any, *rest: Any) -> Any:
