@@ -94,8 +94,14 @@ READ_UIDS = frozenset({0x00080018, 0x0020000D, 0x0020000E})
 """SOP Instance, Study and Series Instance UID: read for the output path and the file meta (and,
 without a Patient ID, the Study Instance UID as the patient's key). When a rule gives one new UIDs
 (U) and its value is one plain UID, it is replaced from its bytes and both values are kept in
-:attr:`~dicomscrub.pipeline.LaneResult.uids`; with ``--mapping-out`` (which takes them from the
-data set) they are parsed."""
+:attr:`~dicomscrub.pipeline.LaneResult.values`."""
+PATIENT_ID = 0x00100020
+"""Read as the patient's key and for the output path: when the lanes remove or replace it (with a
+value that does not depend on the old one) and both values are plain text, they are kept in
+:attr:`~dicomscrub.pipeline.LaneResult.values`."""
+DECIDED_UNPARSED = READ_UIDS | {PATIENT_ID}
+"""Elements of :data:`ALWAYS_PARSED` the lanes may decide on, but for ``--mapping-out`` (whose
+crosswalk takes them from the data set)."""
 
 
 class LanesRefused(Exception):
@@ -261,6 +267,26 @@ def _standard_outcome(
     return _PARSE
 
 
+def _patient_id(outcome: Outcome, value: bytes, implicit: bool) -> tuple[str, str] | None:
+    """(Patient ID as read, as written; "" if removed) as text, when the lanes remove it or
+    replace it (with a value that does not depend on the old one) and both are one plain value
+    (then pydicom would decode them alike in every character set); None otherwise (then it is
+    parsed: a Patient ID kept is written as pydicom encodes what it decodes, not as read)."""
+    which = outcome[0]
+    old = value.rstrip(b" ")
+    if which not in (LANE_DROP, LANE_REPLACE) or not plain_ascii(old):
+        return None
+    text = old.decode("ascii").strip()
+    if which == LANE_DROP:
+        return text, ""
+    element = outcome[1]
+    long_header = not implicit and element[4:6] in LONG_VRS
+    written = element[12 if long_header else 8 :].rstrip(b" ")
+    if not plain_ascii(written):
+        return None
+    return text, written.decode("ascii").strip()
+
+
 def _private_outcome(
     scrubber: Scrubber, tag: int, vr: str | None, length: int, creator: tuple[str, str] | None
 ) -> tuple[PrivateRecord, bool] | None:
@@ -394,7 +420,7 @@ def split(
                 changes += 1
             continue
         if (
-            (tag in ALWAYS_PARSED and (tag not in READ_UIDS or mapping))
+            (tag in ALWAYS_PARSED and (mapping or tag not in DECIDED_UNPARSED))
             or not element
             or length == UNDEFINED
             or group & 1
@@ -411,6 +437,12 @@ def split(
             element_bytes = header[start:after]
             outcome = _standard_outcome(scrubber, tag, vr, element_bytes, length, context, plain)
             standard_memo[skey] = outcome
+        if tag == PATIENT_ID:  # read later: what the lanes decide is kept aside, as text
+            aside = _patient_id(outcome, header[value:after], fmap.implicit)
+            if aside is None:
+                outcome = _PARSE
+            else:
+                lane.values[tag] = aside
         which = outcome[0]
         if which == LANE_KEEP:
             if raw_vr in LONG_VRS and header[start + 6 : start + 8] != b"\0\0":
@@ -432,7 +464,7 @@ def split(
                     if "\\" in new[1] or not new[1] or not old:
                         new = None
                     else:
-                        lane.uids[tag] = (old, new[1])
+                        lane.values[tag] = (old, new[1])
                 if new is None:
                     parse.append(el)
                     if originals:

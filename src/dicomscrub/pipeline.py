@@ -163,16 +163,17 @@ class LaneResult:
     little endian); set when the elements :meth:`Scrubber.scrub` adds may be given as bytes."""
     written: list[tuple[int, bytes]] = field(default_factory=list)
     """Elements the scrub added as bytes (written as they are, in tag order), not to ``ds``."""
-    uids: dict[int, tuple[str, str]] = field(default_factory=dict)
-    """SOP Instance, Study and Series Instance UIDs given new values unparsed: tag -> (the UID
-    as read, the new UID), for what reads them (the output path, the file meta)."""
+    values: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """Patient ID and the SOP Instance, Study and Series Instance UIDs when decided unparsed:
+    tag -> (the value as read, the value written, "" if none), as text, for what reads them (the
+    patient's key, the output path, the file meta)."""
 
-    def uid(self, ds: Dataset, tag: int, *, new: bool = True) -> str:
-        """The value of the UID element ``tag`` of ``ds`` as text, or, when the lanes replaced
-        it unparsed, its new value (``new``) or the value as read."""
+    def value(self, ds: Dataset, tag: int, *, new: bool = True) -> str:
+        """The value of element ``tag`` of ``ds`` as text, or, when the lanes decided it
+        unparsed, the value written (``new``) or the value as read."""
         if tag in ds:
             return str(ds[tag].value or "").strip()
-        found = self.uids.get(tag)
+        found = self.values.get(tag)
         return "" if found is None else found[1 if new else 0]
 
 
@@ -491,9 +492,11 @@ class Scrubber:
         the audit in tag order."""
         result = ScrubResult()
         patient_id = _text_value(ds, "PatientID")
+        if not patient_id and lanes is not None:  # decided unparsed
+            patient_id = lanes.value(ds, 0x00100020, new=False)
         patient = patient_id or _text_value(ds, "StudyInstanceUID")
         if not patient and lanes is not None:  # a Study Instance UID replaced unparsed
-            patient = lanes.uid(ds, 0x0020000D, new=False)
+            patient = lanes.value(ds, 0x0020000D, new=False)
         state = _State(
             tokens=self._collect_tokens(ds) if self._needs_tokens else [],
             patient=patient,

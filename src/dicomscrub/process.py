@@ -555,7 +555,7 @@ def _deidentify(
         new_meta.append((0x00020002, "UI", UID(str(sop_class))))
     sop_instance = ds.get("SOPInstanceUID")
     if not sop_instance and lanes is not None:  # given a new UID unparsed
-        sop_instance = lanes.lane.uid(ds, 0x00080018)
+        sop_instance = lanes.lane.value(ds, 0x00080018)
     if sop_instance:
         new_meta.append((0x00020003, "UI", UID(str(sop_instance))))
     elif meta.get("MediaStorageSOPInstanceUID"):
@@ -566,7 +566,7 @@ def _deidentify(
     new_meta.append((0x00020013, "SH", IMPLEMENTATION_VERSION))
     ds.preamble = b"\0" * 128
     rel_out = job.plan.relative_path(
-        ds, source, job.scrubber.pseudo, lanes.lane.uids if lanes is not None else None
+        ds, source, job.scrubber.pseudo, lanes.lane.values if lanes is not None else None
     )
 
     pixel = loaded.pixel

@@ -54,15 +54,16 @@ class OutputPlan:
         ds: Dataset,
         source: Source,
         pseudo: Pseudonymizer,
-        uids: dict[int, tuple[str, str]] | None = None,
+        decided: dict[int, tuple[str, str]] | None = None,
     ) -> str:
         """``<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`` from the
-        de-identified values, or the input's relative path under ``--layout mirror``. ``uids``:
-        UIDs given new values unparsed (tag -> (as read, new)), not in ``ds``."""
+        de-identified values, or the input's relative path under ``--layout mirror``.
+        ``decided``: values of elements decided unparsed, not in ``ds`` (tag -> (as read,
+        written))."""
         if self.layout is Layout.MIRROR:
             label = self.root_labels[source.root_index] if len(self.root_labels) > 1 else ""
             return f"{label}/{source.rel}" if label else source.rel
-        new = {tag: pair[1] for tag, pair in uids.items()} if uids else {}
+        new = {tag: pair[1] for tag, pair in decided.items()} if decided else {}
         sop = (
             ds.get("SOPInstanceUID")
             or new.get(0x00080018)
@@ -70,7 +71,7 @@ class OutputPlan:
         )
         return "/".join(
             (
-                _component(ds.get("PatientID"), "NO_PATIENT_ID"),
+                _component(ds.get("PatientID") or new.get(0x00100020), "NO_PATIENT_ID"),
                 _component(ds.get("StudyInstanceUID") or new.get(0x0020000D), "NO_STUDY_UID"),
                 _component(ds.get("SeriesInstanceUID") or new.get(0x0020000E), "NO_SERIES_UID"),
                 _component(sop, "NO_SOP_UID") + ".dcm",

@@ -544,6 +544,7 @@ FAULTS = {
     "date-not-shifted": (0x00080020, ("retain-long-modified-dates",), "(0008,0020)"),
     "uid-left": (0x00200052, (), "(0020,0052)"),
     "sop-instance-uid-left": (0x00080018, (), "(0008,0018)"),
+    "patient-id-left": (0x00100020, (), "(0010,0020)"),
 }
 
 
