@@ -25,17 +25,16 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Iterator, MutableSequence, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
 
 import pydicom
-from pydicom.charset import convert_encodings, default_encoding
+from pydicom.charset import default_encoding
 from pydicom.dataelem import (
     DataElement,
     RawDataElement,
-    convert_raw_data_element,
     empty_value_for_VR,
 )
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
@@ -515,15 +514,9 @@ def header_from_elements(
     meta = FileMetaDataset(meta_raws)
     meta.set_original_encoding(False, True, default_encoding)
     meta[next(iter(meta_raws))]  # dcmread decodes the first element
-    dataset = Dataset(raws)
-    charset: str | MutableSequence[str] = default_encoding  # as read_dataset works it out
-    found = raws.get(BaseTag(0x00080005))
-    if isinstance(found, RawDataElement):
-        charset = convert_encodings(convert_raw_data_element(found).value)
-    dataset.set_original_encoding(implicit, little, charset)
     preamble = header[:128] if fmap.kind is Kind.PART10 else b"\0" * 128
-    ds = FileDataset(io.BytesIO(), dataset, preamble, meta, implicit, little)
-    ds.set_original_encoding(implicit, little, dataset._character_set)
+    ds = FileDataset(io.BytesIO(), raws, preamble, meta, implicit, little)
+    ds.set_original_encoding(implicit, little, ds._character_set)  # as dcmread sets it
     return ds
 
 
