@@ -8,8 +8,10 @@ import difflib
 import functools
 import io
 from importlib import resources
+from typing import Any
 
 from pydicom import datadict
+from pydicom.dataset import Dataset
 
 
 @functools.cache
@@ -63,3 +65,10 @@ def keyword_for(tag: int) -> str:
     """The dictionary keyword of a standard tag, or "" if unknown."""
     ensure_registered()
     return datadict.keyword_for_tag(tag)
+
+
+def value_of(ds: Dataset, tag: int, default: Any = None) -> Any:
+    """What ``ds.get(keyword, default)`` gives for the element ``tag``: its value, or ``default``
+    when ``ds`` does not hold it (without looking a keyword up, nor raising and catching an
+    error when the element is not there, as ``get`` does: it is asked of every file)."""
+    return ds[tag].value if tag in ds else default

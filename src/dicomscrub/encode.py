@@ -19,6 +19,8 @@ from pydicom.filewriter import write_data_element, write_dataset, write_file_met
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
+from dicomscrub.dictionary import value_of
+
 _LONG = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 
 Kept = list[tuple[int, bytes]]
@@ -108,7 +110,7 @@ def write_elements(
         return
     extra = kept or []
     next_kept = 0
-    encodings = ds.get("SpecificCharacterSet", parent_encoding)
+    encodings = value_of(ds, 0x00080005, parent_encoding)
     e = "<" if little else ">"
     implicit_header = struct.Struct(e + "HHL")
     long_header = struct.Struct(e + "HH2sHL")

@@ -126,7 +126,8 @@ class Split:
     it (:class:`dicomscrub.needles.NeedleMemo`). Values of at most
     :data:`~dicomscrub.identity.SHORT_VALUE` bytes: the leak check looks them up together."""
     removed_long: list[Unparsed] = field(default_factory=list)
-    """The same for longer values (looked up one by one: a blob may differ in every file)."""
+    """The same for longer values and UIDs given new ones (looked up one by one: a blob or a UID
+    may differ in every file)."""
     parsed_values: list[Unparsed] = field(default_factory=list)
     """The values, as read, of the parsed standard elements that are not sequences (with
     ``originals``): the leak check takes their tokens from these bytes, and counts them by what
@@ -475,8 +476,9 @@ def split(
                 kept.append((tag, outcome[1]))
             changes += outcome[2]
             if originals and raw_vr not in NUMERIC_RAW and after - value >= MIN_CHARS:
-                into = removed if after - value <= SHORT_VALUE else removed_long
-                into.append((tag, raw_vr, header[value:after], ""))
+                # (UIDs differ in every file: looked up one by one, not with the file's others)
+                long = after - value > SHORT_VALUE or which == LANE_UID
+                (removed_long if long else removed).append((tag, raw_vr, header[value:after], ""))
     lane.changes = changes
     parsed = len(parse)
     if plain_charset:  # creators of blocks wholly removed unparsed: removed unparsed too

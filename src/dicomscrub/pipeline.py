@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import enum
+import functools
 import io
 import re
 import struct
@@ -17,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
@@ -30,7 +31,7 @@ from pydicom.valuerep import PersonName
 from pydicom.values import converters
 
 from dicomscrub.actions import Action, Effect, resolve
-from dicomscrub.dictionary import ensure_registered, keyword_for, vm_of, vr_of
+from dicomscrub.dictionary import ensure_registered, keyword_for, value_of, vm_of, vr_of
 from dicomscrub.encode import write_elements
 from dicomscrub.private import (
     SEQUENCE_TAG,
@@ -213,8 +214,15 @@ MAPPED_KEYWORDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPIns
 
 
 def _text_value(ds: Dataset, keyword: str) -> str:
-    elem = ds.get(keyword) if keyword in ds else None
-    return "" if elem is None else str(elem).strip()
+    value = value_of(ds, _tag_of(keyword))
+    return "" if value is None else str(value).strip()
+
+
+@functools.cache
+def _tag_of(keyword: str) -> int:
+    tag = tag_for_keyword(keyword)
+    assert tag is not None, keyword
+    return int(tag)
 
 
 def _values(elem: DataElement) -> list[object]:

@@ -51,6 +51,7 @@ from pydicom.uid import (
 
 from dicomscrub import __version__
 from dicomscrub.check import scrub_checked
+from dicomscrub.dictionary import value_of
 from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.encode import CannotSplice, MetaItems, encode_file, write_elements
 from dicomscrub.lanes import LanesRefused, Split, check_creators, split
@@ -148,7 +149,7 @@ def safe_message(exc: BaseException) -> str:
 
 def _transfer_syntax(ds: Dataset) -> UID:
     meta = getattr(ds, "file_meta", None)
-    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    ts = value_of(meta, 0x00020010) if meta is not None else None
     if ts:
         return UID(str(ts))
     implicit, little = ds.original_encoding
@@ -317,12 +318,10 @@ def _process_map(
         result.status, result.detail = Status.SKIPPED, "not DICOM (no data elements could be read)"
         return result
     meta = getattr(ds, "file_meta", None) or FileMetaDataset()
-    if str(meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY or (
-        "DirectoryRecordSequence" in ds
-    ):
+    if str(value_of(meta, 0x00020002, "")) == MEDIA_STORAGE_DIRECTORY or 0x00041220 in ds:
         result.status, result.detail = Status.SKIPPED, DICOMDIR_DETAIL
         return result
-    sop_class = str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or "")
+    sop_class = str(value_of(ds, 0x00080016) or value_of(meta, 0x00020002) or "")
     if not sop_class:
         result.status = Status.REJECTED
         result.detail = "unsupported object: no SOP Class UID (0008,0016); not a composite instance"
@@ -334,7 +333,7 @@ def _process_map(
             "short); not written"
         )
         return result
-    if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
+    if str(value_of(ds, 0x00280301, "") or "").strip().upper() == "YES":
         result.status = Status.REJECTED
         result.detail = (
             "Burned In Annotation (0028,0301) is YES: the pixels may show identifying text, "
@@ -534,7 +533,7 @@ def _deidentify(
 ) -> FileResult:
     ds = loaded.ds
     ts = _transfer_syntax(ds)
-    sop_class = ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID")
+    sop_class = value_of(ds, 0x00080016) or value_of(meta, 0x00020002)
     lanes = loaded.lanes
     streamed = loaded.pixel is not None
     scrub, leaks_in = scrub_checked(job.scrubber, ds, job.leak_check, lanes, streamed=streamed)
@@ -546,13 +545,13 @@ def _deidentify(
     new_meta: MetaItems = [(0x00020001, "OB", b"\x00\x01")]
     if sop_class:
         new_meta.append((0x00020002, "UI", UID(str(sop_class))))
-    sop_instance = ds.get("SOPInstanceUID")
+    sop_instance = value_of(ds, 0x00080018)
     if not sop_instance and lanes is not None:  # given a new UID unparsed
         sop_instance = lanes.lane.value(ds, 0x00080018)
     if sop_instance:
         new_meta.append((0x00020003, "UI", UID(str(sop_instance))))
-    elif meta.get("MediaStorageSOPInstanceUID"):
-        new_uid = job.scrubber.pseudo.uid(str(meta.MediaStorageSOPInstanceUID))
+    elif value_of(meta, 0x00020003):
+        new_uid = job.scrubber.pseudo.uid(str(value_of(meta, 0x00020003)))
         new_meta.append((0x00020003, "UI", UID(new_uid)))
     new_meta.append((0x00020010, "UI", ts))
     new_meta.append((0x00020012, "UI", IMPLEMENTATION_CLASS_UID))
@@ -587,7 +586,7 @@ def _deidentify(
             tail = DicomBytesIO()
             tail.is_implicit_VR, tail.is_little_endian = implicit, little
             after.set_original_encoding(implicit, little, ds.original_character_set)
-            write_elements(tail, after, ds.get("SpecificCharacterSet", "iso8859"))
+            write_elements(tail, after, value_of(ds, 0x00080005, "iso8859"))
             tail_bytes = tail.getvalue()
             parts.append(tail_bytes)
         result.streamed = True

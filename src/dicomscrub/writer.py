@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from dicomscrub.dictionary import value_of
 from dicomscrub.discover import Source
 from dicomscrub.pseudonym import Pseudonymizer
 
@@ -65,15 +66,15 @@ class OutputPlan:
             return f"{label}/{source.rel}" if label else source.rel
         new = {tag: pair[1] for tag, pair in decided.items()} if decided else {}
         sop = (
-            ds.get("SOPInstanceUID")
+            value_of(ds, 0x00080018)
             or new.get(0x00080018)
             or pseudo.uid(f"input-path:{source.root_index}:{source.rel}")
         )
         return "/".join(
             (
-                _component(ds.get("PatientID") or new.get(0x00100020), "NO_PATIENT_ID"),
-                _component(ds.get("StudyInstanceUID") or new.get(0x0020000D), "NO_STUDY_UID"),
-                _component(ds.get("SeriesInstanceUID") or new.get(0x0020000E), "NO_SERIES_UID"),
+                _component(value_of(ds, 0x00100020) or new.get(0x00100020), "NO_PATIENT_ID"),
+                _component(value_of(ds, 0x0020000D) or new.get(0x0020000D), "NO_STUDY_UID"),
+                _component(value_of(ds, 0x0020000E) or new.get(0x0020000E), "NO_SERIES_UID"),
                 _component(sop, "NO_SOP_UID") + ".dcm",
             )
         )
