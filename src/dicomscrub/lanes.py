@@ -343,7 +343,7 @@ def split(
     parse: list[TopElement | None] = []  # the elements to parse, in file order
     kept: list[tuple[int, bytes]] = []
     lane = LaneResult(context=context)
-    records = lane.private
+    records, record_tags = lane.private, lane.private_tags
     removed: list[Unparsed] = []
     removed_long: list[Unparsed] = []
     parsed_values: list[Unparsed] = []
@@ -411,7 +411,8 @@ def split(
                 continue
             if creator is not None:
                 used[block] = creator
-            records.append((tag, removal[0]))
+            records.append(removal[0])
+            record_tags.append(tag)
             # (inline, not a call: some 50 elements of every file come this way)
             if originals and raw_vr not in NUMERIC_RAW and after - value >= MIN_CHARS:
                 who = creator[1] if creator is not None else ""

@@ -155,7 +155,8 @@ class LaneResult:
     :mod:`dicomscrub.lanes`): their private audit rows in tag order, and how many counted as
     changes."""
 
-    private: list[tuple[int, PrivateRecord]] = field(default_factory=list)
+    private: list[PrivateRecord] = field(default_factory=list)
+    private_tags: list[int] = field(default_factory=list)  # their tags (the same order)
     creators: list[tuple[int, PrivateRecord]] = field(default_factory=list)
     """Rows of Private Creators removed unparsed with their blocks, in tag order."""
     changes: int = 0
@@ -567,13 +568,13 @@ class Scrubber:
         creator_tags: list[int] = []
         records = state.result.private
         pending = lanes.private if lanes is not None else []
-        pending_tags = [tag for tag, _ in pending]
+        pending_tags = lanes.private_tags if lanes is not None else []
         next_lane = 0
         for base_tag in list(ds.keys()):
             tag = int(base_tag)
             if next_lane < len(pending_tags) and pending_tags[next_lane] < tag:
                 upto = bisect.bisect_left(pending_tags, tag, next_lane)
-                records.extend(record for _, record in pending[next_lane:upto])
+                records += pending[next_lane:upto]
                 next_lane = upto
             group, element = tag >> 16, tag & 0xFFFF
             if element == 0x0000:  # group length: recomputed on write when needed, else dropped
@@ -610,7 +611,7 @@ class Scrubber:
                     kept_blocks.add(block)
                 continue
             self._standard(ds, tag, prefix, state, replace_uids)
-        records.extend(record for _, record in pending[next_lane:])
+        records += pending[next_lane:]
         lane_creators = lanes.creators if lanes is not None else []
         next_creator = 0
         for ctag in creator_tags:
