@@ -12,7 +12,7 @@ import io
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from dicomscrub.pipeline import PrivateRecord
 from dicomscrub.process import FileResult
@@ -115,9 +115,12 @@ class AuditWriter:
 
 
 _SUFFIXES: dict[PrivateRecord, str] = {}
-_BY_ID: dict[int, tuple[PrivateRecord, str]] = {}
-"""The same, by identity: most records are shared objects, remembered by the lanes from file to
-file. Each entry holds its record, so that an id is never that of another object."""
+_TAIL_BY_ID: dict[int, str] = {}
+_HELD: dict[int, PrivateRecord] = {}
+"""The same by identity (most records are shared objects, remembered by the lanes from file to
+file), looked up for a whole file at once. ``_HELD`` keeps each record alive while its id is a
+key of ``_TAIL_BY_ID`` (both are cleared together), so that an id found is that record's."""
+_LIMIT = 50_000
 
 
 def _csv_line(fields: tuple[object, ...]) -> str:
@@ -129,30 +132,31 @@ def _csv_line(fields: tuple[object, ...]) -> str:
 def _suffix(rec: PrivateRecord) -> str:
     tail = _SUFFIXES.get(rec)
     if tail is None:
-        if len(_SUFFIXES) > 50_000:
+        if len(_SUFFIXES) > _LIMIT:
             _SUFFIXES.clear()
         tail = _SUFFIXES[rec] = _csv_line(
             (rec.tag, rec.creator, rec.block_status, rec.decision, rec.basis, rec.detail)
         )
-    if len(_BY_ID) > 50_000:
-        _BY_ID.clear()
-    _BY_ID[id(rec)] = (rec, tail)
+    if len(_TAIL_BY_ID) > _LIMIT:
+        _TAIL_BY_ID.clear()
+        _HELD.clear()
+    _TAIL_BY_ID[id(rec)] = tail
+    _HELD[id(rec)] = rec
     return tail
 
 
 def _private_text(result: FileResult) -> str:
     """The ``private`` rows of one file: the same text csv.writer gives, built from cached
     parts (files of one scanner repeat the same private elements)."""
-    if not result.private:
+    records = result.private
+    if not records:
         return ""
     head = _csv_line(("private", result.root, result.input, result.output, result.status.value))
     head = head[:-1] + ",,,,,"
-    tails = []
-    by_id = _BY_ID
-    for rec in result.private:
-        hit = by_id.get(id(rec))
-        tails.append(hit[1] if hit is not None and hit[0] is rec else _suffix(rec))
-    return head + head.join(tails)
+    tails = list(map(_TAIL_BY_ID.get, map(id, records)))
+    if None in tails:
+        tails = [tail or _suffix(rec) for tail, rec in zip(tails, records, strict=True)]
+    return head + head.join(cast(list[str], tails))
 
 
 def pack(result: FileResult) -> FileResult:
