@@ -9,8 +9,9 @@ pydicom. A test checks that the bytes equal ``Dataset.save_as`` on every bundled
 
 from __future__ import annotations
 
+import functools
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -204,20 +205,44 @@ def file_meta_bytes(items: MetaItems) -> bytes | None:
     return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
 
 
+class Syntax(NamedTuple):
+    """What pydicom's UID properties say of a transfer syntax it knows (asked for every file)."""
+
+    deflated: bool
+    compressed: bool
+    implicit: bool
+    little: bool
+
+
+@functools.lru_cache(maxsize=256)
+def syntax(uid: str) -> Syntax | None:
+    """The facts of ``uid`` when it is a public transfer syntax pydicom knows, else None (then
+    the UID's own properties say, or raise, as they do)."""
+    ts = UID(uid)
+    if not ts.is_transfer_syntax or ts.is_private:
+        return None
+    return Syntax(ts.is_deflated, ts.is_compressed, ts.is_implicit_VR, ts.is_little_endian)
+
+
 def encode_file(ds: Dataset, ts: UID, meta: MetaItems, kept: Kept | None = None) -> bytes:
     """The Part 10 file for ``ds`` (its ``preamble`` set) with the file meta ``meta`` in syntax
     ``ts``; ``kept`` as for :func:`write_elements`."""
-    if ts.is_deflated or any(int(tag) < 0x00030000 for tag in ds.keys()):  # noqa: SIM118
+    facts = syntax(str(ts))
+    deflated = facts.deflated if facts is not None else ts.is_deflated
+    if deflated or any(int(tag) < 0x00030000 for tag in ds.keys()):  # noqa: SIM118
         if kept:
             raise CannotSplice("the data set is written by pydicom as a whole")
         ds.file_meta = file_meta_dataset(meta)
         fp = DicomBytesIO()
         ds.save_as(fp, enforce_file_format=True)  # deflates; refuses misplaced groups
         return fp.getvalue()
-    if not ts.is_private and ts.is_transfer_syntax and "PixelData" in ds:
-        ds["PixelData"].is_undefined_length = ts.is_compressed  # as dcmwrite does
+    if facts is not None and 0x7FE00010 in ds:  # a public transfer syntax, as dcmwrite does
+        ds[0x7FE00010].is_undefined_length = facts.compressed
     fp = DicomBytesIO()
-    fp.is_implicit_VR, fp.is_little_endian = ts.is_implicit_VR, ts.is_little_endian
+    if facts is not None:
+        fp.is_implicit_VR, fp.is_little_endian = facts.implicit, facts.little
+    else:
+        fp.is_implicit_VR, fp.is_little_endian = ts.is_implicit_VR, ts.is_little_endian
     fp.write(ds.preamble or b"\0" * 128)
     fp.write(b"DICM")
     meta_bytes = file_meta_bytes(meta)

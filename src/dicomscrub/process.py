@@ -53,7 +53,7 @@ from dicomscrub import __version__
 from dicomscrub.check import scrub_checked
 from dicomscrub.dictionary import value_of
 from dicomscrub.discover import Kind, Source, sniff
-from dicomscrub.encode import CannotSplice, MetaItems, encode_file, write_elements
+from dicomscrub.encode import CannotSplice, MetaItems, encode_file, syntax, write_elements
 from dicomscrub.lanes import LanesRefused, Split, check_creators, split
 from dicomscrub.pipeline import PrivateRecord, Scrubber
 from dicomscrub.structure import (
@@ -388,9 +388,12 @@ def _streamable(fmap: FileMap, job: Job) -> BulkElement | None:
         return None  # pydicom pads odd lengths
     if not job.scrubber.keeps_bulk(pixel.tag):
         return None  # the profile changes or removes Pixel Data
-    ts = UID(fmap.transfer_syntax or "")
-    known = ts.is_transfer_syntax and not ts.is_private and pixel.tag == 0x7FE00010
-    if known and (pixel.length == UNDEFINED) != ts.is_compressed:
+    facts = syntax(fmap.transfer_syntax or "")  # None: not a public transfer syntax
+    if (
+        facts is not None
+        and pixel.tag == 0x7FE00010
+        and (pixel.length == UNDEFINED) != facts.compressed
+    ):
         return None  # pydicom writes the length the transfer syntax calls for
     return pixel
 
@@ -577,7 +580,11 @@ def _deidentify(
     parts: list[Part] = [encode_file(ds, ts, new_meta, kept)]
     tail_bytes = b""
     if pixel is not None:
-        implicit, little = ts.is_implicit_VR, ts.is_little_endian
+        facts = syntax(str(ts))
+        if facts is not None:
+            implicit, little = facts.implicit, facts.little
+        else:
+            implicit, little = ts.is_implicit_VR, ts.is_little_endian
         parts.append(_element_header(pixel, implicit, little))
         parts.append(FileRange(loaded.fd, pixel.value_start, pixel.value_end - pixel.value_start))
         if pixel.length == UNDEFINED:
