@@ -234,7 +234,7 @@ def scrub_checked(
         # read beside it (asked only when a candidate was found, for the candidates' texts),
         # but for the values the scrub should have changed and left as they were
         memo = _needle_memo(scrubber)
-        kept = (lanes.kept + lanes.lane.written) if lanes is not None else []
+        kept = (lanes.kept + lanes.lane.written + (lanes.tail or [])) if lanes is not None else []
         unchanged = _unchanged_values(decisions, lanes, originals, pending, context, memo)
         return output_values(ds, kept, context, memo, texts, unchanged)
 

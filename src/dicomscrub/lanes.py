@@ -140,6 +140,10 @@ class Split:
     """The parsed elements as :func:`~dicomscrub.structure.scan` found them in the header (offsets
     into it), when all are of defined length: pydicom's raw elements are made from these
     (:func:`dicomscrub.process.read_header`) instead of reading ``head`` again."""
+    tail: list[tuple[int, bytes]] | None = None
+    """The elements after Pixel Data to write, in tag order, when the lanes decided every one of
+    them (kept as read, replaced or removed: their rows and values are with the header's); None
+    when they are parsed (given the bytes after Pixel Data, and one of them must be)."""
 
 
 _CREATOR_VRS = (None, "LO", "UN")
@@ -302,12 +306,19 @@ def _private_outcome(
 
 
 def split(
-    fmap: FileMap, header: bytes, scrubber: Scrubber, *, originals: bool = False
+    fmap: FileMap,
+    header: bytes,
+    scrubber: Scrubber,
+    *,
+    originals: bool = False,
+    tail: bytes | None = None,
 ) -> Split | None:
     """Sort the top-level elements of ``header`` (the file up to Pixel Data) into lanes; None when
     lanes cannot be used for this file. With ``originals``, the values of the elements removed
     or replaced unparsed are listed in :attr:`Split.removed` (numbers and values shorter than
-    :data:`~dicomscrub.identity.MIN_CHARS` bytes left out: never identifying)."""
+    :data:`~dicomscrub.identity.MIN_CHARS` bytes left out: never identifying). ``tail``: the
+    bytes after Pixel Data, whose elements are decided too if the lanes can decide all of them
+    (:attr:`Split.tail`)."""
     pixel = fmap.pixel
     elements = fmap.elements
     if (
@@ -480,6 +491,20 @@ def split(
                 # (UIDs differ in every file: looked up one by one, not with the file's others)
                 long = after - value > SHORT_VALUE or which == LANE_UID
                 (removed_long if long else removed).append((tag, raw_vr, header[value:after], ""))
+    trailing: list[tuple[int, bytes]] | None = None
+    decided: TailDecisions | None = None
+    if tail is not None and plain_charset and not declared:
+        decided = _split_tail(fmap, tail, scrubber, context, standard_memo, private_memo)
+        if decided is not None:
+            trailing, rows, _, tail_changes, values = decided
+            for tag, row in rows:
+                records.append(row)
+                record_tags.append(tag)
+            changes += tail_changes
+            if originals:
+                for item in values:
+                    long = len(item[2]) > SHORT_VALUE
+                    (removed_long if long else removed).append(item)
     lane.changes = changes
     parsed = len(parse)
     if plain_charset:  # creators of blocks wholly removed unparsed: removed unparsed too
@@ -495,6 +520,8 @@ def split(
                     format_tag(tag), creator[1], "UNDECLARED", "removed", "creator-of-removed-block"
                 )
                 lane.creators.append((tag, row))
+    if decided is not None:
+        lane.creators += decided[2]  # after the header's: in tag order
     if len(private_memo) > 100_000 or len(standard_memo) > 100_000:
         scrubber.lane_memo.clear()
     meta = b""
@@ -515,7 +542,108 @@ def split(
         covered,
         meta,
         None if any(e[4] == UNDEFINED for e in to_parse) else to_parse,
+        trailing,
     )
+
+
+TailDecisions = tuple[
+    list[tuple[int, bytes]],
+    list[tuple[int, PrivateRecord]],
+    list[tuple[int, PrivateRecord]],
+    int,
+    list[Unparsed],
+]
+"""What :func:`_split_tail` decided: the elements to write, the rows of private elements and of
+creators removed, the changes counted, and the values removed or replaced (for the leak check)."""
+
+
+def _split_tail(
+    fmap: FileMap,
+    tail: bytes,
+    scrubber: Scrubber,
+    context: tuple[bytes, bool, bool],
+    standard_memo: dict[tuple[object, ...], Outcome],
+    private_memo: dict[tuple[object, ...], tuple[PrivateRecord, bool] | None],
+) -> TailDecisions | None:
+    """The lanes' decisions for the top-level elements after Pixel Data (``tail`` holds the file's
+    bytes from the end of Pixel Data), made as :func:`split` makes them for the header, when it
+    can make all of them; None when one of them must be parsed (then they all are). Private
+    blocks there are removed whole, their creators with them (in a plain character set, where a
+    creator's bytes read alike: the caller checks)."""
+    assert fmap.pixel is not None
+    base = fmap.pixel.end
+    kept: list[tuple[int, bytes]] = []
+    rows: list[tuple[int, PrivateRecord]] = []
+    creators: dict[int, tuple[str, str]] = {}  # (tag >> 8 of the block's elements) -> creator
+    changes = 0
+    values: list[Unparsed] = []
+    for tag, raw_vr, start, value, length, after in fmap.elements:
+        if tag <= fmap.pixel.tag:
+            continue
+        group, element = tag >> 16, tag & 0xFFFF
+        if length == UNDEFINED or not element:
+            return None
+        raw = tail[value - base : after - base]
+        vr = raw_vr.decode("ascii") if raw_vr is not None else None
+        if group & 1 and group > 0x0008:
+            if element <= 0xFF:
+                found = _creator(vr, raw) if element >= 0x10 else None
+                if found is None:
+                    return None
+                creators[(group << 8) | element] = found
+                continue
+            creator = creators.get(tag >> 8) if element >= 0x1000 else None
+            if creator is None and element >= 0x1000:
+                return None  # no creator before it here: left to the parser
+            key = (tag, raw_vr, length & 7, creator)
+            removal = private_memo.get(key, _UNKNOWN)
+            if removal is _UNKNOWN:
+                removal = private_memo[key] = _private_outcome(scrubber, tag, vr, length, creator)
+            if removal is None:
+                return None
+            rows.append((tag, removal[0]))
+            changes += removal[1]
+            who = creator[1] if creator is not None else ""
+            if raw_vr not in NUMERIC_RAW and len(raw) >= MIN_CHARS:
+                values.append((tag, raw_vr, raw, who))
+            continue
+        if tag in ALWAYS_PARSED or group & 1:
+            return None
+        plain = tag not in fmap.odd_inside
+        skey = (tag, raw_vr, length & 7, plain)
+        outcome = standard_memo.get(skey)
+        if outcome is None:
+            element_bytes = tail[start - base : after - base]
+            outcome = _standard_outcome(scrubber, tag, vr, element_bytes, length, context, plain)
+            standard_memo[skey] = outcome
+        which = outcome[0]
+        if which == LANE_KEEP:
+            head = tail[start - base : value - base]
+            if raw_vr in LONG_VRS and head[6:8] != b"\0\0":
+                head = head[:6] + b"\0\0" + head[8:]  # reserved bytes written as zero
+            kept.append((tag, head + raw))
+            continue
+        if which not in (LANE_DROP, LANE_REPLACE):
+            return None
+        if which == LANE_REPLACE:
+            kept.append((tag, outcome[1]))
+        changes += outcome[2]
+        if raw_vr not in NUMERIC_RAW and len(raw) >= MIN_CHARS:
+            values.append((tag, raw_vr, raw, ""))
+    creator_rows = [
+        (
+            ((block >> 8) << 16) | (block & 0xFF),
+            PrivateRecord(
+                format_tag(((block >> 8) << 16) | (block & 0xFF)),
+                creator[1],
+                "UNDECLARED",
+                "removed",
+                "creator-of-removed-block",
+            ),
+        )
+        for block, creator in creators.items()
+    ]
+    return kept, rows, creator_rows, changes, values
 
 
 def check_creators(ds: Dataset, sp: Split) -> None:

@@ -404,7 +404,12 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
         return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=fmap.syntax_matches)
     prefix = b"\0" * 128 if fmap.kind is Kind.BARE_META else b""
     header = fmap.bytes_at(0, pixel.start) or _read_exact(fh, 0, pixel.start)
-    sp = split(fmap, header, job.scrubber, originals=job.leak_check) if lanes else None
+    tail = None
+    if pixel.end < fmap.size:
+        tail = fmap.bytes_at(pixel.end, fmap.size) or _read_exact(fh, pixel.end, fmap.size)
+    sp = None
+    if lanes:
+        sp = split(fmap, header, job.scrubber, originals=job.leak_check, tail=tail)
     if sp is not None and sp.parsed == 0:
         sp = None  # nothing to parse: not a data set pydicom would read as one
     ds = None
@@ -414,12 +419,9 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
         ds = read_header(prefix + (header if sp is None else sp.head), fmap)
     if ds.original_encoding != (fmap.implicit, fmap.little):
         return _Loaded(_read_whole(fh, fmap.kind), syntax_matches=False)  # read differently
-    if pixel.end < fmap.size:
-        tail = io.BytesIO(
-            fmap.bytes_at(pixel.end, fmap.size) or _read_exact(fh, pixel.end, fmap.size)
-        )
+    if tail is not None and (sp is None or sp.tail is None):  # else decided by the lanes
         trailing = read_raw_dataset(
-            tail, fmap.implicit, fmap.little, parent_encoding=ds.original_character_set
+            io.BytesIO(tail), fmap.implicit, fmap.little, parent_encoding=ds.original_character_set
         )
         for tag, elem in trailing.items():
             ds[tag] = elem
@@ -595,6 +597,9 @@ def _deidentify(
             after.set_original_encoding(implicit, little, ds.original_character_set)
             write_elements(tail, after, value_of(ds, 0x00080005, "iso8859"))
             tail_bytes = tail.getvalue()
+            parts.append(tail_bytes)
+        elif lanes is not None and lanes.tail:  # decided by the lanes, written as they said
+            tail_bytes = b"".join(data for _, data in lanes.tail)
             parts.append(tail_bytes)
         result.streamed = True
     # Fail closed: search what dicomscrub encoded (everything but the Pixel Data value, which is

@@ -355,6 +355,31 @@ def _case_patient_id_empty(path: Path) -> None:
     _patient_id(path, b"")
 
 
+def _trailing(ds: Dataset) -> Dataset:
+    """Elements after Pixel Data: a private block (creator and an ID), a kept retired standard
+    element, and trailing padding."""
+    ds.private_block(0x7FE1, "TEST TRAILER", create=True).add_new(0x01, "LO", "PID-TRAILING-77")
+    ds.add_new(0x7FE00020, "OW", b"\1\0\2\0")  # Coefficients SDVN (retired): not in E.1-1
+    ds.add_new(0xFFFCFFFC, "OB", b"\0" * 16)  # Data Set Trailing Padding
+    return ds
+
+
+def _case_trailing(path: Path) -> None:
+    _save(_trailing(_base()), path)
+
+
+def _case_trailing_implicit(path: Path) -> None:
+    ds = _trailing(_base())
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    _save(ds, path, implicit_vr=True, little_endian=True)
+
+
+def _case_trailing_without_creator(path: Path) -> None:  # left to the parser
+    ds = _trailing(_base())
+    del ds[0x7FE10010]
+    _save(ds, path)
+
+
 def _case_two_sop_instance_uids(path: Path) -> None:  # not one UID: parsed
     ds = _base()
     ds.SOPInstanceUID = ["1.2.3.4.5", "1.2.3.4.6"]
@@ -525,3 +550,26 @@ def test_two_sop_instance_uids_are_parsed(tmp_path: Path, key: Key) -> None:
     assert sp is not None and sp.elements is not None
     parsed = {e[0] for e in sp.elements}
     assert {0x00080018, 0x0020000E} <= parsed and 0x0020000D not in parsed
+
+
+@pytest.mark.parametrize(
+    ("case", "decided"), [("trailing", True), ("trailing_without_creator", False)]
+)
+def test_elements_after_pixel_data_are_decided_unparsed_when_all_can_be(
+    case: str, decided: bool, tmp_path: Path, key: Key
+) -> None:
+    path = tmp_path / f"{case}.dcm"
+    CASES[case](path)
+    scrubber = Scrubber(compiled("basic"), Pseudonymizer(key))
+    data = path.read_bytes()
+    with path.open("rb") as fh:
+        fmap = scan(fh, len(data), Kind.PART10)
+    assert fmap.pixel is not None
+    sp = split(fmap, data[: fmap.pixel.start], scrubber, tail=data[fmap.pixel.end :])
+    assert sp is not None
+    assert (sp.tail is not None) is decided
+    if decided:
+        assert sp.tail is not None
+        assert [tag for tag, _ in sp.tail] == [0x7FE00020]  # kept; the block and padding go
+        assert 0x7FE11001 in sp.lane.private_tags
+        assert 0x7FE10010 in [tag for tag, _ in sp.lane.creators]
