@@ -39,7 +39,7 @@ from pydicom.dataelem import (
 )
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import ENCODED_VR, data_element_generator
+from pydicom.filereader import ENCODED_VR
 from pydicom.filereader import read_dataset as read_raw_dataset
 from pydicom.tag import BaseTag
 from pydicom.uid import (
@@ -440,40 +440,91 @@ def _dcmread_encoding(transfer_syntax: str) -> tuple[bool, bool] | None:
     return False, transfer_syntax != ExplicitVRBigEndian
 
 
+def _encoding(fmap: FileMap) -> tuple[bool, bool] | None:
+    """The encoding ``dcmread`` starts the data set with, for a Part 10 file (with or without a
+    preamble) the readers below can read as ``dcmread`` does; None for the others."""
+    if fmap.kind not in (Kind.PART10, Kind.BARE_META) or not fmap.transfer_syntax:
+        return None
+    return _dcmread_encoding(fmap.transfer_syntax)
+
+
 def read_header(data: bytes, fmap: FileMap) -> Dataset:
     """``pydicom.dcmread(BytesIO(data), force=True)`` of a Part 10 file's bytes up to Pixel Data
     (preamble, file meta, the elements to parse), for a file whose structure :func:`scan` has
     checked: the same data set, file meta and encoding, built without reading the file meta
-    twice and the preamble and command elements that cannot be there (about half the time of
-    ``dcmread`` for a typical header). Anything else is left to ``dcmread``."""
-    start = fmap.dataset_start + (128 if fmap.kind is Kind.BARE_META else 0)
-    encoding = _dcmread_encoding(fmap.transfer_syntax) if fmap.transfer_syntax else None
+    again (scan listed it) and the preamble and command elements that cannot be there (about
+    half the time of ``dcmread`` for a typical header). Anything else is left to ``dcmread``."""
+    shift = 128 if fmap.kind is Kind.BARE_META else 0  # the preamble put before such a file
+    start = fmap.dataset_start + shift
+    encoding = _encoding(fmap)
+    meta = _file_meta(data, fmap, shift)
     if (
-        fmap.kind not in (Kind.PART10, Kind.BARE_META)
-        or encoding is None
+        encoding is None
+        or meta is None
         or len(data) < start + 8
         or data[start : start + 2] == b"\0\0"  # group 0000: command elements
     ):
         return pydicom.dcmread(io.BytesIO(data), force=True)
-    # the file meta: explicit VR little endian, checked by scan (dcmread reads it the same way)
-    meta = FileMetaDataset(
-        {e.tag: e for e in data_element_generator(io.BytesIO(data[132:start]), False, True)}
-    )
-    meta.set_original_encoding(False, True, default_encoding)
-    if meta._dict:
-        meta[next(iter(meta._dict))]  # dcmread decodes the first element
     implicit, little = encoding
     dataset = read_raw_dataset(io.BytesIO(data[start:]), implicit, little)
-    ds = FileDataset(io.BytesIO(data), dataset, data[:128], meta, implicit, little)
-    ds.set_original_encoding(implicit, little, dataset._character_set)
+    return _file_dataset(dataset, data[:128], meta, implicit, little)
+
+
+def header_from_elements(
+    header: bytes, fmap: FileMap, elements: Sequence[TopElement]
+) -> Dataset | None:
+    """What :func:`read_header` reads from the file meta followed by ``elements`` (top-level
+    elements of defined length in ``header``, the file's bytes up to Pixel Data, as :func:`scan`
+    found them), made from their bytes where they lie: nothing is read twice. None where
+    :func:`read_header` is needed."""
+    encoding = _encoding(fmap)
+    if encoding != (fmap.implicit, fmap.little) or not elements or elements[0][0] < 0x00030000:
+        return None
+    implicit, little = encoding
+    meta = _file_meta(header, fmap)
+    raws = _raw_elements(header, elements, implicit, little)
+    if meta is None or raws is None:
+        return None
+    preamble = header[:128] if fmap.kind is Kind.PART10 else b"\0" * 128
+    return _file_dataset(raws, preamble, meta, implicit, little)
+
+
+def _file_meta(data: bytes, fmap: FileMap, shift: int = 0) -> FileMetaDataset | None:
+    """The file meta as ``dcmread`` reads it (explicit VR little endian, its first element
+    decoded), made from the elements scan listed (``data`` holds the file ``shift`` bytes on)."""
+    raws = _raw_elements(data, fmap.meta_elements, False, True, shift)
+    if raws is None:
+        return None
+    meta = FileMetaDataset(raws)
+    meta.set_original_encoding(False, True, default_encoding)
+    if raws:
+        meta[next(iter(raws))]
+    return meta
+
+
+def _file_dataset(
+    dataset: Dataset | dict[BaseTag, DataElement | RawDataElement],
+    preamble: bytes,
+    meta: FileMetaDataset,
+    implicit: bool,
+    little: bool,
+) -> FileDataset:
+    """The data set ``dcmread`` returns, with the encoding it sets."""
+    ds = FileDataset(io.BytesIO(), dataset, preamble, meta, implicit, little)
+    ds.set_original_encoding(implicit, little, ds._character_set)
     return ds
 
 
 def _raw_elements(
-    data: bytes, elements: Sequence[TopElement], implicit: bool, little: bool
+    data: bytes,
+    elements: Sequence[TopElement],
+    implicit: bool,
+    little: bool,
+    shift: int = 0,
 ) -> dict[BaseTag, DataElement | RawDataElement] | None:
     """The raw elements pydicom's reader makes of ``elements`` (each of defined length, as scan
-    found it in ``data``); None for a VR it would read otherwise."""
+    found it in the file, which ``data`` holds ``shift`` bytes on); None for a VR it would read
+    otherwise."""
     raws: dict[BaseTag, DataElement | RawDataElement] = {}
     for tag, raw_vr, _, value, length, after in elements:
         vr: str | None = None
@@ -486,42 +537,16 @@ def _raw_elements(
             key,
             vr,
             length,
-            data[value:after] if length else cast(bytes | None, empty_value_for_VR(vr, raw=True)),
+            (
+                data[value + shift : after + shift]
+                if length
+                else cast(bytes | None, empty_value_for_VR(vr, raw=True))
+            ),
             value,
             implicit,
             little,
         )
     return raws
-
-
-def header_from_elements(
-    header: bytes, fmap: FileMap, elements: Sequence[TopElement]
-) -> Dataset | None:
-    """What :func:`read_header` reads from the file meta followed by ``elements`` (top-level
-    elements of defined length in ``header``, the file's bytes up to Pixel Data, as :func:`scan`
-    found them), made from their bytes where they lie: nothing is read twice. None where
-    :func:`read_header` is needed."""
-    encoding = _dcmread_encoding(fmap.transfer_syntax) if fmap.transfer_syntax else None
-    if (
-        fmap.kind not in (Kind.PART10, Kind.BARE_META)
-        or encoding != (fmap.implicit, fmap.little)
-        or not fmap.meta_elements
-        or not elements
-        or elements[0][0] < 0x00030000
-    ):
-        return None
-    implicit, little = encoding
-    meta_raws = _raw_elements(header, fmap.meta_elements, False, True)
-    raws = _raw_elements(header, elements, implicit, little)
-    if meta_raws is None or raws is None:
-        return None
-    meta = FileMetaDataset(meta_raws)
-    meta.set_original_encoding(False, True, default_encoding)
-    meta[next(iter(meta_raws))]  # dcmread decodes the first element
-    preamble = header[:128] if fmap.kind is Kind.PART10 else b"\0" * 128
-    ds = FileDataset(io.BytesIO(), raws, preamble, meta, implicit, little)
-    ds.set_original_encoding(implicit, little, ds._character_set)  # as dcmread sets it
-    return ds
 
 
 def _element_header(bulk: BulkElement, implicit: bool, little: bool) -> bytes:
