@@ -171,12 +171,15 @@ class LaneResult:
     patient's key, the output path, the file meta)."""
 
     def value(self, ds: Dataset, tag: int, *, new: bool = True) -> str:
-        """The value of element ``tag`` of ``ds`` as text, or, when the lanes decided it
-        unparsed, the value written (``new``) or the value as read."""
-        if tag in ds:
-            return str(ds[tag].value or "").strip()
+        """The value of element ``tag`` of ``ds`` as text (see :func:`text_at`), or, when the
+        lanes decided it unparsed, the value written (``new``) or the value as read."""
         found = self.values.get(tag)
-        return "" if found is None else found[1 if new else 0]
+        if found is None or tag in ds:
+            return text_at(ds, tag)
+        return found[1 if new else 0]
+
+
+_NO_LANES = LaneResult()  # (never added to: for the values of a data set parsed whole)
 
 
 @dataclass
@@ -214,9 +217,14 @@ MAPPED_KEYWORDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPIns
 """The top-level attributes whose original -> new values go to the --mapping-out crosswalk."""
 
 
-def _text_value(ds: Dataset, keyword: str) -> str:
-    value = value_of(ds, _tag_of(keyword))
+def text_at(ds: Dataset, tag: int) -> str:
+    """The value of element ``tag`` of ``ds`` as stripped text ("" without the element)."""
+    value = value_of(ds, tag)
     return "" if value is None else str(value).strip()
+
+
+def _text_value(ds: Dataset, keyword: str) -> str:
+    return text_at(ds, _tag_of(keyword))
 
 
 @functools.cache
@@ -500,12 +508,10 @@ class Scrubber:
         audit rows of top-level private elements removed before ``ds`` was parsed, merged into
         the audit in tag order."""
         result = ScrubResult()
-        patient_id = _text_value(ds, "PatientID")
-        if not patient_id and lanes is not None:  # decided unparsed
-            patient_id = lanes.value(ds, 0x00100020, new=False)
-        patient = patient_id or _text_value(ds, "StudyInstanceUID")
-        if not patient and lanes is not None:  # a Study Instance UID replaced unparsed
-            patient = lanes.value(ds, 0x0020000D, new=False)
+        # as read, also when the lanes decided them unparsed
+        read = (lanes or _NO_LANES).value
+        patient_id = read(ds, 0x00100020, new=False)
+        patient = patient_id or read(ds, 0x0020000D, new=False)
         state = _State(
             tokens=self._collect_tokens(ds) if self._needs_tokens else [],
             patient=patient,

@@ -588,7 +588,7 @@ def _deidentify(
     new_meta.append((0x00020013, "SH", IMPLEMENTATION_VERSION))
     ds.preamble = b"\0" * 128
     rel_out = job.plan.relative_path(
-        ds, source, job.scrubber.pseudo, lanes.lane.values if lanes is not None else None
+        ds, source, job.scrubber.pseudo, lanes.lane if lanes is not None else None
     )
 
     pixel = loaded.pixel

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from dicomscrub.dictionary import value_of
 from dicomscrub.discover import Source
+from dicomscrub.pipeline import LaneResult, text_at
 from dicomscrub.pseudonym import Pseudonymizer
 
 TEMP_PREFIX = ".dicomscrub-tmp-"
@@ -55,26 +55,21 @@ class OutputPlan:
         ds: Dataset,
         source: Source,
         pseudo: Pseudonymizer,
-        decided: dict[int, tuple[str, str]] | None = None,
+        lane: LaneResult | None = None,
     ) -> str:
         """``<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`` from the
-        de-identified values, or the input's relative path under ``--layout mirror``.
-        ``decided``: values of elements decided unparsed, not in ``ds`` (tag -> (as read,
-        written))."""
+        de-identified values (``lane``: with those the lanes decided unparsed, not in ``ds``),
+        or the input's relative path under ``--layout mirror``."""
         if self.layout is Layout.MIRROR:
             label = self.root_labels[source.root_index] if len(self.root_labels) > 1 else ""
             return f"{label}/{source.rel}" if label else source.rel
-        new = {tag: pair[1] for tag, pair in decided.items()} if decided else {}
-        sop = (
-            value_of(ds, 0x00080018)
-            or new.get(0x00080018)
-            or pseudo.uid(f"input-path:{source.root_index}:{source.rel}")
-        )
+        value = lane.value if lane is not None else text_at
+        sop = value(ds, 0x00080018) or pseudo.uid(f"input-path:{source.root_index}:{source.rel}")
         return "/".join(
             (
-                _component(value_of(ds, 0x00100020) or new.get(0x00100020), "NO_PATIENT_ID"),
-                _component(value_of(ds, 0x0020000D) or new.get(0x0020000D), "NO_STUDY_UID"),
-                _component(value_of(ds, 0x0020000E) or new.get(0x0020000E), "NO_SERIES_UID"),
+                _component(value(ds, 0x00100020), "NO_PATIENT_ID"),
+                _component(value(ds, 0x0020000D), "NO_STUDY_UID"),
+                _component(value(ds, 0x0020000E), "NO_SERIES_UID"),
                 _component(sop, "NO_SOP_UID") + ".dcm",
             )
         )
