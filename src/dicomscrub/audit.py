@@ -12,7 +12,7 @@ import io
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from dicomscrub.pipeline import PrivateRecord
 from dicomscrub.process import FileResult
@@ -57,21 +57,13 @@ class AuditWriter:
         self.path = path
         self.tmp = path.with_name(path.name + ".partial")
         self._fh: BinaryIO | None = None
-        self._row = io.StringIO()
-        self._writer: Any = csv.writer(self._row, lineterminator="\n")  # its type is private
         self.kept_partial: Path | None = None
-
-    def _line(self, fields: tuple[object, ...]) -> str:
-        self._row.seek(0)
-        self._row.truncate()
-        self._writer.writerow(fields)
-        return self._row.getvalue()
 
     def __enter__(self) -> AuditWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.kept_partial = keep_interrupted(self.tmp)
         self._fh = self.tmp.open("wb")
-        self._fh.write(self._line(COLUMNS).encode("utf-8"))
+        self._fh.write(_csv_line(COLUMNS).encode("utf-8"))
         self._fh.flush()  # a killed run's partial audit has at least its header
         return self
 
@@ -79,7 +71,7 @@ class AuditWriter:
         """One ``file`` row, then one ``private`` row per private element (columns as COLUMNS),
         handed to the kernel file by file (a killed run's rows survive it), in one write."""
         assert self._fh is not None
-        row = self._line(
+        row = _csv_line(
             (
                 "file",
                 result.root,
