@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydicom import config
 from pydicom.datadict import dictionary_VR, private_dictionary_VR
@@ -272,6 +272,14 @@ def _standard_outcome(
     return _PARSE
 
 
+def _as_written(data: bytes, raw_vr: bytes | None, start: int, after: int) -> bytes:
+    """An element kept as read, as the encoder writes an undecoded element: its bytes, but for
+    reserved bytes that are not zero (long VRs), written as zero."""
+    if raw_vr in LONG_VRS and data[start + 6 : start + 8] != b"\0\0":
+        return data[start : start + 6] + b"\0\0" + data[start + 8 : after]
+    return data[start:after]
+
+
 def _patient_id(outcome: Outcome, value: bytes, implicit: bool) -> tuple[str, str] | None:
     """(Patient ID as read, as written; "" if removed) as text, when the lanes remove it or
     replace it (with a value that does not depend on the old one) and both are one plain value
@@ -458,12 +466,7 @@ def split(
                 lane.values[tag] = aside
         which = outcome[0]
         if which == LANE_KEEP:
-            if raw_vr in LONG_VRS and header[start + 6 : start + 8] != b"\0\0":
-                # reserved bytes that are not zero: written as zero, as the encoder does
-                head = header[start : start + 6] + b"\0\0" + header[start + 8 : value]
-                kept.append((tag, head + header[value:after]))
-            else:
-                kept.append((tag, header[start:after]))
+            kept.append((tag, _as_written(header, raw_vr, start, after)))
         elif which == LANE_PARSE:
             parse.append(el)
             if originals:
@@ -496,13 +499,13 @@ def split(
     if tail is not None and plain_charset and not declared:
         decided = _split_tail(fmap, tail, scrubber, context, standard_memo, private_memo)
         if decided is not None:
-            trailing, rows, _, tail_changes, values = decided
-            for tag, row in rows:
+            trailing = decided.kept
+            for tag, row in decided.rows:
                 records.append(row)
                 record_tags.append(tag)
-            changes += tail_changes
+            changes += decided.changes
             if originals:
-                for item in values:
+                for item in decided.values:
                     long = len(item[2]) > SHORT_VALUE
                     (removed_long if long else removed).append(item)
     lane.changes = changes
@@ -521,7 +524,7 @@ def split(
                 )
                 lane.creators.append((tag, row))
     if decided is not None:
-        lane.creators += decided[2]  # after the header's: in tag order
+        lane.creators += decided.creator_rows  # after the header's: in tag order
     if len(private_memo) > 100_000 or len(standard_memo) > 100_000:
         scrubber.lane_memo.clear()
     meta = b""
@@ -546,15 +549,14 @@ def split(
     )
 
 
-TailDecisions = tuple[
-    list[tuple[int, bytes]],
-    list[tuple[int, PrivateRecord]],
-    list[tuple[int, PrivateRecord]],
-    int,
-    list[Unparsed],
-]
-"""What :func:`_split_tail` decided: the elements to write, the rows of private elements and of
-creators removed, the changes counted, and the values removed or replaced (for the leak check)."""
+class TailDecisions(NamedTuple):
+    """What :func:`_split_tail` decided for the elements after Pixel Data."""
+
+    kept: list[tuple[int, bytes]]  # the elements to write
+    rows: list[tuple[int, PrivateRecord]]  # of the private elements removed
+    creator_rows: list[tuple[int, PrivateRecord]]  # of their creators, removed with them
+    changes: int
+    values: list[Unparsed]  # removed or replaced, for the leak check
 
 
 def _split_tail(
@@ -618,10 +620,7 @@ def _split_tail(
             standard_memo[skey] = outcome
         which = outcome[0]
         if which == LANE_KEEP:
-            head = tail[start - base : value - base]
-            if raw_vr in LONG_VRS and head[6:8] != b"\0\0":
-                head = head[:6] + b"\0\0" + head[8:]  # reserved bytes written as zero
-            kept.append((tag, head + raw))
+            kept.append((tag, _as_written(tail, raw_vr, start - base, after - base)))
             continue
         if which not in (LANE_DROP, LANE_REPLACE):
             return None
@@ -643,7 +642,7 @@ def _split_tail(
         )
         for block, creator in creators.items()
     ]
-    return kept, rows, creator_rows, changes, values
+    return TailDecisions(kept, rows, creator_rows, changes, values)
 
 
 def check_creators(ds: Dataset, sp: Split) -> None:
