@@ -123,7 +123,8 @@ class FileResult:
     streamed: bool = False  # pixel data copied by byte range (else parsed whole or none)
 
     counts: tuple[int, int] | None = None  # (kept, removed) when ``private`` was packed
-    private_csv: str = ""  # the audit's private rows, formatted by a worker (see audit.pack)
+    private_rows: tuple[str, list[str]] | None = None
+    """The audit's private rows, formatted by a worker (see :func:`dicomscrub.audit.pack`)."""
     mapping: list[tuple[str, str, str]] = field(default_factory=list)  # identity: crosswalk only
 
     @property

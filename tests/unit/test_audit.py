@@ -1,0 +1,95 @@
+"""The audit's rows as workers pack them: the same text as csv.writer, sent compactly."""
+
+from __future__ import annotations
+
+import csv
+import io
+import pickle
+from dataclasses import astuple
+from pathlib import Path
+
+from dicomscrub.audit import COLUMNS, AuditWriter, pack
+from dicomscrub.pipeline import PrivateRecord
+from dicomscrub.process import FileResult, Status
+
+RECORDS = [
+    PrivateRecord(f"(0019,10{n:02X})", "GEMS_ACQU_01", "UNDECLARED", "removed", "basic-profile")
+    for n in range(180)
+] + [
+    PrivateRecord("(0021,1001)", 'ACME, "A" creator', "MIXED", "kept", "listed-nonidentifying"),
+    PrivateRecord("(0008,1140)[0]/(0009,1001)", "X", "SAFE", "emptied", "declared-action", "a, b"),
+]
+
+
+def _result(n: int, records: list[PrivateRecord]) -> FileResult:
+    return FileResult(
+        input=f"patient, {n}/IM{n:04d}.dcm",
+        root="/data/in",
+        status=Status.WRITTEN,
+        output=f"out/{n}.dcm",
+        methods=("Basic Application Confidentiality Profile",),
+        method_codes=("113100",),
+        private=list(records),
+    )
+
+
+def _expected(results: list[FileResult]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for r in results:
+        removed = sum(1 for p in r.private if p.decision == "removed")
+        writer.writerow(
+            (
+                "file",
+                r.root,
+                r.input,
+                r.output,
+                r.status.value,
+                "\\".join(r.methods),
+                "\\".join(r.method_codes),
+                len(r.private) - removed,
+                removed,
+                "",
+                "",
+                "",
+                "",
+                "",
+                r.detail,
+            )
+        )
+        for p in r.private:
+            writer.writerow(
+                ("private", r.root, r.input, r.output, r.status.value, "", "", "", "", *astuple(p))
+            )
+    return buffer.getvalue()
+
+
+def _write(path: Path, results: list[FileResult]) -> str:
+    with AuditWriter(path) as audit:
+        for r in results:
+            audit.write(r)
+    return path.read_text(encoding="utf-8")
+
+
+def test_packed_rows_are_the_csv_writer_rows(tmp_path: Path) -> None:
+    plain = [_result(n, RECORDS[n % 3 :]) for n in range(4)] + [_result(9, [])]
+    packed = [pickle.loads(pickle.dumps(pack(_result(n, RECORDS[n % 3 :])))) for n in range(4)]
+    packed.append(pack(_result(9, [])))
+    expected = _expected(plain)
+    assert _write(tmp_path / "plain.csv", plain) == expected
+    assert _write(tmp_path / "packed.csv", packed) == expected
+    assert all(not r.private and r.private_rows is not None for r in packed[:4])
+    assert packed[0].private_kept == 2 and packed[0].private_removed == 180
+
+
+def test_a_batch_sends_each_row_tail_once() -> None:
+    # files of one scanner repeat the same rows: a batch pickles each row's tail once
+    batch = [pack(_result(n, RECORDS)) for n in range(16)]
+    one = len(pickle.dumps(batch[:1]))
+    sixteen = len(pickle.dumps(batch))
+    assert sixteen < 4 * one
+    text = sum(
+        len(head + head.join(tails)) for head, tails in (r.private_rows or ("", []) for r in batch)
+    )
+    assert sixteen < text / 10
