@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from pydicom.datadict import dictionary_VR
@@ -84,6 +84,9 @@ class FileMap:
     meta_elements: tuple[TopElement, ...] = ()  # the file meta elements, in file order
     windows: tuple[tuple[int, bytes], ...] = field(default=(), repr=False, compare=False)
     """(offset, bytes) read by the walk: the first read-ahead window and the last one."""
+    nested: tuple[tuple[int, int], ...] = field(default=(), repr=False, compare=False)
+    """(start, end) of the bytes the walk read below the top level: headers of nested elements,
+    items and fragments (see :func:`_remember`)."""
 
     def bytes_at(self, start: int, end: int) -> bytes | None:
         """The file's bytes from ``start`` to ``end`` as the walk read them (so that what is
@@ -140,6 +143,7 @@ class _Walker:
         self.top: list[TopElement] = []
         self.odd_inside: set[int] = set()
         self._odd = False  # an element of an odd group was met inside the current top element
+        self.nested: list[tuple[int, int]] = []  # the bytes read below the top level
         self._hh = struct.Struct(self.e + "HH")
         self._l = struct.Struct(self.e + "L")
         self._h = struct.Struct(self.e + "H")
@@ -160,7 +164,9 @@ class _Walker:
             raise _damaged("sequences nested too deeply", None, pos)
         r = self.r
         limit = r.size if end is None else end
+        record = None if top else self.nested.append
         if not top and not implicit and pos + 6 <= limit:
+            self.nested.append((pos + 4, pos + 6))
             first_vr = r.read(pos + 4, 2)
             if not (0x40 < first_vr[0] < 0x5B and 0x40 < first_vr[1] < 0x5B):
                 implicit = True  # an item encoded in implicit VR inside explicit data (PS3.5 7.5)
@@ -186,6 +192,8 @@ class _Walker:
             if group == 0xFFFE:
                 if tag == ITEM_DELIMITER:
                     if end is None:
+                        if record is not None:
+                            record((pos, pos + 8))
                         return pos + 8
                     raise _damaged("unexpected item delimiter", None, pos)
                 if tag in (ITEM, SEQUENCE_DELIMITER):
@@ -220,6 +228,8 @@ class _Walker:
                         blen = len(buf)
                     value = pos + 12
             after = value + length
+            if record is not None:
+                record((pos, value))
             if (  # the common case, as element() would find it: a plain value that fits
                 kind == _SQ_CLASS
                 or length == UNDEFINED
@@ -283,6 +293,7 @@ class _Walker:
             if limit - pos < 8:
                 raise _damaged("file ends inside a sequence (truncated)", tag, pos)
             item, length = self.tag_at(pos)
+            self.nested.append((pos, pos + 8))
             if item == SEQUENCE_DELIMITER:
                 if end is not None:
                     raise _damaged("sequence delimiter in a sequence of defined length", tag, pos)
@@ -302,6 +313,7 @@ class _Walker:
             if limit - pos < 8:
                 raise _damaged("file ends inside encapsulated data (truncated)", tag, pos)
             item, length = self.tag_at(pos, ahead=length_small(pos, limit))
+            self.nested.append((pos, pos + 8))
             if item == SEQUENCE_DELIMITER:
                 return pos, pos + 8
             if item != ITEM or length == UNDEFINED:
@@ -371,8 +383,20 @@ def _meta(reader: _Reader, pos: int, found: list[TopElement]) -> tuple[int, str 
 
 def scan(fh: BinaryIO, size: int, kind: Kind, first: bytes = b"") -> FileMap:
     """Check the structure of the file open as ``fh`` (``size`` bytes) and map it. ``first``:
-    the file's first bytes, if they have been read already."""
+    the file's first bytes, if they have been read already (then a file laid out as one scanned
+    before is recognised as such: see :func:`_recall`)."""
     ensure_registered()  # the dictionary says which implicit VR elements are sequences
+    if first:
+        known = _recall(fh, size, kind, first)
+        if known is not None:
+            return known
+        fmap = _walk(fh, size, kind, first)
+        _remember(fmap, first)
+        return fmap
+    return _walk(fh, size, kind, first)
+
+
+def _walk(fh: BinaryIO, size: int, kind: Kind, first: bytes) -> FileMap:
     reader = _Reader(fh, size)
     if first:
         reader.buf = first[:size]
@@ -411,4 +435,123 @@ def scan(fh: BinaryIO, size: int, kind: Kind, first: bytes = b"") -> FileMap:
         frozenset(walker.odd_inside),
         tuple(meta),
         (opening, (reader.base, reader.buf)),
+        tuple(walker.nested),
+    )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What the walk of a file read to map it, as masks over its bytes: the bytes of its header
+    (up to the value of Pixel Data) and of its tail (after Pixel Data) that the walk reads, and
+    their values in that file; with how much the first read held and which windows it read."""
+
+    fmap: FileMap
+    first: int  # bytes in the first read
+    windows: tuple[bool, ...]  # for each window of the walk: the tail (True) or the first read
+    head_mask: int
+    head_bits: int
+    tail_mask: int
+    tail_bits: int
+
+
+_LAYOUTS: dict[tuple[Kind, int], _Layout] = {}
+"""The layout last seen for each kind and size of file (the slices of a series share one)."""
+
+
+def _read_bytes(fh: BinaryIO, start: int, n: int) -> bytes | None:
+    fh.seek(start)
+    data = fh.read(n)
+    while len(data) < n:  # an unbuffered read may return less than asked
+        more = fh.read(n - len(data))
+        if not more:
+            return None
+        data += more
+    return data
+
+
+def _mask(spans: list[tuple[int, int]], n: int) -> int:
+    mask = bytearray(n)
+    for start, end in spans:
+        mask[start:end] = b"\xff" * (end - start)
+    return int.from_bytes(mask, "little")
+
+
+def _remember(fmap: FileMap, first: bytes) -> None:
+    """Remember the layout of a file just walked, if :func:`_recall` can recognise it: Pixel Data
+    of defined length after a header held in ``first``, and a tail (the elements after Pixel
+    Data) read by the walk in one window, or held in ``first`` too."""
+    pixel = fmap.pixel
+    if pixel is None or pixel.length == UNDEFINED or pixel.value_start > len(first):
+        return
+    tail_n = fmap.size - pixel.end
+    tail_bytes: bytes | None = first[pixel.end :] if fmap.size <= len(first) else None
+    shapes: list[bool] = []
+    for base, buf in fmap.windows:
+        if base == 0 and buf == first:
+            shapes.append(False)
+        elif base == pixel.end and len(buf) == tail_n and fmap.size > len(first):
+            shapes.append(True)
+            tail_bytes = buf
+        else:
+            return
+    if tail_n == 0:
+        tail_bytes = b""
+    if tail_bytes is None:
+        return
+    head: list[tuple[int, int]] = []  # the spans the walk reads (see the functions above)
+    for tag, _, start, value, _, after in fmap.meta_elements:
+        head.append((start, value))
+        if tag == 0x00020010:
+            head.append((value, after))
+    tail: list[tuple[int, int]] = []
+    for _, _, start, value, _, _ in fmap.elements:
+        if start <= pixel.start:
+            head.append((start, value))
+        else:
+            tail.append((start - pixel.end, value - pixel.end))
+    for start, end in fmap.nested:
+        if end <= pixel.start:
+            head.append((start, end))
+        elif start >= pixel.end:
+            tail.append((start - pixel.end, end - pixel.end))
+        else:
+            return  # (the fragments of another bulk element inside Pixel Data: not expected)
+    head_mask = _mask(head, pixel.value_start)
+    tail_mask = _mask(tail, tail_n)
+    if len(_LAYOUTS) >= 64:
+        _LAYOUTS.clear()
+    _LAYOUTS[(fmap.kind, fmap.size)] = _Layout(
+        replace(fmap, windows=()),
+        len(first),
+        tuple(shapes),
+        head_mask,
+        int.from_bytes(memoryview(first)[: pixel.value_start], "little") & head_mask,
+        tail_mask,
+        int.from_bytes(tail_bytes, "little") & tail_mask,
+    )
+
+
+def _recall(fh: BinaryIO, size: int, kind: Kind, first: bytes) -> FileMap | None:
+    """The map of a file whose bytes read by the walk are those of a file walked before, of the
+    same kind and size, with as many bytes in the first read: the walk, which reads nothing else,
+    would find the same structure in the same windows. Its tail is read (the walk would read it
+    too); None when the layout is not one remembered."""
+    layout = _LAYOUTS.get((kind, size))
+    if layout is None or len(first) != layout.first:
+        return None
+    fmap = layout.fmap
+    pixel = fmap.pixel
+    assert pixel is not None
+    head = int.from_bytes(memoryview(first)[: pixel.value_start], "little")
+    if head & layout.head_mask != layout.head_bits:
+        return None
+    tail: bytes | None = b""
+    if size <= len(first):
+        tail = first[pixel.end :]
+    elif pixel.end < size:
+        tail = _read_bytes(fh, pixel.end, size - pixel.end)
+    if tail is None or int.from_bytes(tail, "little") & layout.tail_mask != layout.tail_bits:
+        return None
+    return replace(
+        fmap, windows=tuple((pixel.end, tail) if t else (0, first) for t in layout.windows)
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import struct
-from typing import Any
+from typing import Any, cast
 
 import pydicom
 import pytest
 from pydicom.dataelem import RawDataElement
 
 from corpus import TEST_FILES, bundled
+from dicomscrub import structure
 from dicomscrub.discover import Kind, sniff
 from dicomscrub.process import _quiet_pydicom, header_from_elements, read_header
 from dicomscrub.structure import UNDEFINED, Damaged, FileMap, scan
@@ -255,3 +256,84 @@ def test_short_reads_are_read_on_and_a_shorter_file_is_damaged() -> None:
     assert _read_exact(_Trickle(data), 100, 9000) == data[100:9000]
     with pytest.raises(Damaged, match="file got shorter while being read"):
         _read_exact(_Trickle(data[:5000]), 100, 9000)
+
+
+def _rescanned(data: bytes, layout: object) -> tuple[FileMap | None, FileMap | str]:
+    """(the map :func:`scan` recalls for ``data`` with ``layout`` remembered, or None when it
+    does not recognise it; what the walk alone finds: its map or the damage it reports)."""
+    kind = sniff(data[:512])
+    structure._LAYOUTS.clear()
+    if layout is not None:
+        structure._LAYOUTS[(kind, len(data))] = cast(structure._Layout, layout)
+    recalled = structure._recall(io.BytesIO(data), len(data), kind, data[: structure.WINDOW])
+    try:
+        walked: FileMap | str = structure._walk(
+            io.BytesIO(data), len(data), kind, data[: structure.WINDOW]
+        )
+    except Damaged as exc:
+        walked = str(exc)
+    return recalled, walked
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_a_file_scanned_again_is_recognised_by_its_layout(name: str) -> None:
+    data = (TEST_FILES / name).read_bytes()
+    kind = sniff(data[:512])
+    structure._LAYOUTS.clear()
+    try:
+        walked = scan(io.BytesIO(data), len(data), kind, first=data[: structure.WINDOW])
+    except Damaged:
+        return
+    layout = structure._LAYOUTS.get((kind, len(data)))
+    pixel = walked.pixel
+    eligible = (
+        pixel is not None
+        and pixel.length != UNDEFINED
+        and pixel.value_start <= structure.WINDOW
+        and not walked.deflated
+    )
+    assert (layout is not None) == eligible, "remembered where it can be recalled"
+    recalled, again = _rescanned(data, layout)
+    assert again == walked and not isinstance(again, str)
+    assert (recalled is not None) == eligible
+    if recalled is not None:
+        assert recalled == walked and recalled.windows == walked.windows
+
+
+LAID_OUT = [
+    "CT_small.dcm",  # a sequence, elements after Pixel Data
+    "MR_small_implicit.dcm",
+    "MR_small_expb.dcm",  # big endian, elements after Pixel Data
+    "nested_priv_SQ.dcm",  # implicit VR, a private sequence
+    "rtdose.dcm",
+    "liver_1frame.dcm",  # six sequences
+]
+
+
+@pytest.mark.parametrize("name", LAID_OUT)
+def test_a_layout_is_recalled_only_where_the_walk_would_find_the_same(name: str) -> None:
+    """Every byte of the header and of the elements after Pixel Data changed in turn (two ways):
+    where the remembered layout is recalled, walking the changed file finds that same map; where
+    a change touches what the walk reads (tags, VRs, lengths, items), it is walked."""
+    data = (TEST_FILES / name).read_bytes()
+    kind = sniff(data[:512])
+    structure._LAYOUTS.clear()
+    fmap = scan(io.BytesIO(data), len(data), kind, first=data[: structure.WINDOW])
+    layout = structure._LAYOUTS[(kind, len(data))]
+    assert fmap.pixel is not None
+    positions = [*range(fmap.pixel.value_start), *range(fmap.pixel.end, len(data))]
+    recalled_n = walked_n = 0
+    for pos in positions:
+        for flip in (0xFF, 0x01):
+            changed = bytearray(data)
+            changed[pos] ^= flip
+            if sniff(bytes(changed[:512])) is not kind:
+                continue
+            recalled, walked = _rescanned(bytes(changed), layout)
+            if recalled is None:
+                walked_n += 1
+                continue
+            recalled_n += 1
+            assert recalled == walked, f"byte {pos} ^ {flip:#x}"
+            assert recalled.windows == walked.windows
+    assert recalled_n and walked_n  # values and structure were both changed
