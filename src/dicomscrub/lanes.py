@@ -61,7 +61,7 @@ from dicomscrub.pipeline import (
     private_creators,
 )
 from dicomscrub.private import SEQUENCE_TAG
-from dicomscrub.structure import LONG_VRS, UNDEFINED, FileMap, TopElement
+from dicomscrub.structure import LONG_VRS, UNDEFINED, FileMap, TopElement, remembered
 from dicomscrub.tags import format_tag
 
 ALWAYS_PARSED = frozenset(
@@ -338,15 +338,31 @@ def split(
         or elements[0][0] < 0x00030000  # file meta or command elements in the data set
     ):
         return None
+    plans: dict[tuple[int, bool, bool], _Plan] = scrubber.lane_memo.setdefault("plans", {})
+    plan_key = (id(elements), originals, tail is not None)
+    plan = plans.get(plan_key)
+    if plan is not None and plan.elements is elements:
+        replayed = _replay(plan, fmap, header, tail, scrubber, originals)
+        if replayed is not None:
+            return replayed
+    # a file of a layout seen before (see dicomscrub.structure): what is decided here is recorded
+    # as a plan to be replayed on the next files of that layout
+    recording = plan is None and remembered(fmap)
+    ops: list[_KeptOp] = []  # how each element of ``kept`` is made, in order
+    value_ops: tuple[list[_ValueOp], list[_ValueOp], list[_ValueOp]] = ([], [], [])
+    checks: list[tuple[int, int]] = []  # the values the decisions read: they must read alike
     declared = False
     charset = b""
+    charset_at = (0, 0)
     for tag, _, start, _, _, after in elements:
         if tag == 0x00080005:
             charset = header[start:after]
+            charset_at = (start, after)
         elif tag == SEQUENCE_TAG:
             declared = True
         elif tag > SEQUENCE_TAG:
             break
+    checks.append(charset_at)
     context = (charset, fmap.implicit, fmap.little)
     plain_charset = _charset_term(charset, fmap.implicit) in PLAIN_CHARSETS
     # Outcomes depend on the element's tag, VR and length (modulo 8: whether it holds whole
@@ -374,6 +390,8 @@ def split(
             covered.append(tag)
             if after - value >= MIN_CHARS:
                 parsed_values.append((tag, raw_vr, header[value:after], ""))
+                if recording:
+                    value_ops[2].append((tag, raw_vr, value, after, ""))
 
     changes = 0
     mapping = scrubber.collect_mapping  # the crosswalk takes UIDs from the data set
@@ -402,6 +420,7 @@ def split(
                 if element >= 0x10:
                     vr = raw_vr.decode("ascii") if raw_vr is not None else None
                     creators[(group, element)] = found = _creator(vr, header[value:after])
+                    checks.append((value, after))
                     if found is not None:
                         creator_at[(group, element)] = len(parse)
                         unparsed[(group, element)] = True
@@ -435,8 +454,10 @@ def split(
             # (inline, not a call: some 50 elements of every file come this way)
             if originals and raw_vr not in NUMERIC_RAW and after - value >= MIN_CHARS:
                 who = creator[1] if creator is not None else ""
-                into = removed if after - value <= SHORT_VALUE else removed_long
-                into.append((tag, raw_vr, header[value:after], who))
+                short = after - value <= SHORT_VALUE
+                (removed if short else removed_long).append((tag, raw_vr, header[value:after], who))
+                if recording:
+                    value_ops[0 if short else 1].append((tag, raw_vr, value, after, who))
             if removal[1]:
                 changes += 1
             continue
@@ -461,43 +482,53 @@ def split(
         if tag == PATIENT_ID:  # read later: what the lanes decide is kept aside, as text
             aside = _patient_id(outcome, header[value:after], fmap.implicit)
             if aside is None:
+                if outcome[0] in (LANE_DROP, LANE_REPLACE):
+                    recording = False  # not plain text: another file's may be
                 outcome = _PARSE
             else:
                 lane.values[tag] = aside
+                if recording:
+                    ops.append((_OP_PATIENT, tag, outcome, value, after))
         which = outcome[0]
         if which == LANE_KEEP:
             kept.append((tag, _as_written(header, raw_vr, start, after)))
+            if recording:
+                ops.append((_OP_AS_READ, tag, raw_vr, start, after))
         elif which == LANE_PARSE:
             parse.append(el)
             if originals:
                 note_parsed(tag, raw_vr, value, length, after)
         else:
             if which == LANE_UID:  # new UIDs: made for each file (they depend on the old ones)
-                new = scrubber.uid_element(tag, header[value:after], fmap.implicit, fmap.little)
-                if new is not None and tag in READ_UIDS:
-                    # one UID (what reads it expects one), as read and new
-                    old = header[value:after].decode("ascii").rstrip("\0 ").strip()
-                    if "\\" in new[1] or not new[1] or not old:
-                        new = None
-                    else:
-                        lane.values[tag] = (old, new[1])
+                new = _new_uid(scrubber, lane, tag, header[value:after], fmap)
                 if new is None:
+                    recording = False  # (as for the Patient ID)
                     parse.append(el)
                     if originals:
                         note_parsed(tag, raw_vr, value, length, after)
                     continue
-                kept.append((tag, new[0]))
+                kept.append((tag, new))
+                if recording:
+                    ops.append((_OP_UID, tag, None, value, after))
             elif which == LANE_REPLACE:
                 kept.append((tag, outcome[1]))
+                if recording:
+                    ops.append((_OP_FIXED, tag, outcome[1], 0, 0))
             changes += outcome[2]
             if originals and raw_vr not in NUMERIC_RAW and after - value >= MIN_CHARS:
                 # (UIDs differ in every file: looked up one by one, not with the file's others)
                 long = after - value > SHORT_VALUE or which == LANE_UID
                 (removed_long if long else removed).append((tag, raw_vr, header[value:after], ""))
+                if recording:
+                    value_ops[1 if long else 0].append((tag, raw_vr, value, after, ""))
     trailing: list[tuple[int, bytes]] | None = None
     decided: TailDecisions | None = None
+    tail_ops: list[_KeptOp] = []
+    tail_values: list[_ValueOp] = []
+    tail_checks: list[tuple[int, int]] = []
     if tail is not None and plain_charset and not declared:
-        decided = _split_tail(fmap, tail, scrubber, context, standard_memo, private_memo)
+        record = (tail_ops, tail_values, tail_checks) if recording else None
+        decided = _split_tail(fmap, tail, scrubber, context, standard_memo, private_memo, record)
         if decided is not None:
             trailing = decided.kept
             for tag, row in decided.rows:
@@ -533,7 +564,7 @@ def split(
     to_parse = [e for e in parse if e is not None]
     pieces = [header[: fmap.dataset_start]]
     pieces += [header[e[2] : e[5]] for e in to_parse]
-    return Split(
+    result = Split(
         b"".join(pieces),
         parsed,
         kept,
@@ -545,6 +576,152 @@ def split(
         covered,
         meta,
         None if any(e[4] == UNDEFINED for e in to_parse) else to_parse,
+        trailing,
+    )
+    if recording:
+        if len(plans) >= 256:
+            plans.clear()
+        plans[plan_key] = _Plan(
+            elements,
+            tuple((start, end, header[start:end]) for start, end in checks),
+            tuple((start, end, tail[start:end]) for start, end in tail_checks)
+            if tail is not None
+            else (),
+            result,
+            tuple(to_parse),
+            tuple(ops),
+            (tuple(value_ops[0]), tuple(value_ops[1]), tuple(value_ops[2])),
+            tuple(tail_ops) if trailing is not None else None,
+            tuple(tail_values),
+        )
+    return result
+
+
+_OP_AS_READ, _OP_FIXED, _OP_UID, _OP_PATIENT = range(4)
+_KeptOp = tuple[int, int, Any, int, int]
+"""How an element of :attr:`Split.kept` is made: (_OP_AS_READ, tag, VR as written, offset of its
+tag, offset after it), (_OP_FIXED, tag, the bytes, 0, 0) or (_OP_UID, tag, None, offset of its
+value, offset after it); (_OP_PATIENT, tag, outcome, offset of its value, offset after it) sets
+the Patient ID kept aside (and writes nothing itself)."""
+_ValueOp = tuple[int, bytes | None, int, int, str]
+"""An element's value for the leak check: (tag, VR as written, offset of its value, offset after
+it, creator text)."""
+
+
+class _Plan(NamedTuple):
+    """What :func:`split` decided for a file, to be made again for the next files of its layout
+    (see :mod:`dicomscrub.structure`) from their own bytes: the decisions depend on tags, VRs and
+    lengths, which are the layout's, and on the values that ``checks`` name (the Specific
+    Character Set, the Private Creators), which must read alike; values of UIDs and of the
+    Patient ID are read anew."""
+
+    elements: tuple[TopElement, ...]
+    checks: tuple[tuple[int, int, bytes], ...]  # (start, end, bytes) in the header
+    tail_checks: tuple[tuple[int, int, bytes], ...]  # the same after Pixel Data
+    split: Split  # what was found for the file the plan was made from
+    parse: tuple[TopElement, ...]  # the elements parsed
+    kept: tuple[_KeptOp, ...]
+    values: tuple[tuple[_ValueOp, ...], tuple[_ValueOp, ...], tuple[_ValueOp, ...]]
+    """For :attr:`Split.removed`, :attr:`Split.removed_long` and :attr:`Split.parsed_values`."""
+    tail_kept: tuple[_KeptOp, ...] | None  # None: the elements after Pixel Data are parsed
+    tail_values: tuple[_ValueOp, ...]
+
+
+def _new_uid(
+    scrubber: Scrubber, lane: LaneResult, tag: int, value: bytes, fmap: FileMap
+) -> bytes | None:
+    """The element written for a UI element given new UIDs unparsed, with the values of those
+    read later kept aside in ``lane``; None when it must be parsed."""
+    new = scrubber.uid_element(tag, value, fmap.implicit, fmap.little)
+    if new is not None and tag in READ_UIDS:
+        # one UID (what reads it expects one), as read and new
+        old = value.decode("ascii").rstrip("\0 ").strip()
+        if "\\" in new[1] or not new[1] or not old:
+            return None
+        lane.values[tag] = (old, new[1])
+    return None if new is None else new[0]
+
+
+def _kept(
+    ops: tuple[_KeptOp, ...], data: bytes, scrubber: Scrubber, lane: LaneResult, fmap: FileMap
+) -> list[tuple[int, bytes]] | None:
+    kept: list[tuple[int, bytes]] = []
+    for op, tag, arg, start, after in ops:
+        if op == _OP_AS_READ:
+            kept.append((tag, _as_written(data, arg, start, after)))
+        elif op == _OP_FIXED:
+            kept.append((tag, arg))
+        elif op == _OP_UID:
+            new = _new_uid(scrubber, lane, tag, data[start:after], fmap)
+            if new is None:
+                return None
+            kept.append((tag, new))
+        else:
+            aside = _patient_id(arg, data[start:after], fmap.implicit)
+            if aside is None:
+                return None
+            lane.values[tag] = aside
+    return kept
+
+
+def _replay(
+    plan: _Plan,
+    fmap: FileMap,
+    header: bytes,
+    tail: bytes | None,
+    scrubber: Scrubber,
+    originals: bool,
+) -> Split | None:
+    """:func:`split` for a file of the layout ``plan`` was made for, from its bytes; None when a
+    value the plan's decisions read differs, or a value read anew needs parsing."""
+    for start, end, expected in plan.checks:
+        if header[start:end] != expected:
+            return None
+    if tail is not None:
+        for start, end, expected in plan.tail_checks:
+            if tail[start:end] != expected:
+                return None
+    was = plan.split
+    lane = LaneResult(
+        list(was.lane.private),
+        list(was.lane.private_tags),
+        list(was.lane.creators),
+        was.lane.changes,
+        was.lane.context,
+    )
+    kept = _kept(plan.kept, header, scrubber, lane, fmap)
+    if kept is None:
+        return None
+    trailing = None
+    if plan.tail_kept is not None:
+        assert tail is not None
+        trailing = _kept(plan.tail_kept, tail, scrubber, lane, fmap)
+        if trailing is None:
+            return None
+    removed, removed_long, parsed_values = (
+        [(tag, vr, header[v:a], who) for tag, vr, v, a, who in ops] for ops in plan.values
+    )
+    if tail is not None and originals:
+        for tag, vr, v, a, who in plan.tail_values:
+            item = (tag, vr, tail[v:a], who)
+            (removed_long if a - v > SHORT_VALUE else removed).append(item)
+    meta = b""
+    if originals:
+        meta = header[132 if fmap.kind is Kind.PART10 else 4 : fmap.dataset_start]
+    pieces = [header[: fmap.dataset_start]]
+    pieces += [header[e[2] : e[5]] for e in plan.parse]
+    return Split(
+        b"".join(pieces),
+        was.parsed,
+        kept,
+        lane,
+        dict(was.creators),
+        removed,
+        removed_long,
+        parsed_values,
+        list(was.covered),
+        meta,
+        None if was.elements is None else list(plan.parse),
         trailing,
     )
 
@@ -566,6 +743,7 @@ def _split_tail(
     context: tuple[bytes, bool, bool],
     standard_memo: dict[tuple[object, ...], Outcome],
     private_memo: dict[tuple[object, ...], tuple[PrivateRecord, bool] | None],
+    record: tuple[list[_KeptOp], list[_ValueOp], list[tuple[int, int]]] | None = None,
 ) -> TailDecisions | None:
     """The lanes' decisions for the top-level elements after Pixel Data (``tail`` holds the file's
     bytes from the end of Pixel Data), made as :func:`split` makes them for the header, when it
@@ -592,6 +770,8 @@ def _split_tail(
                 found = _creator(vr, raw) if element >= 0x10 else None
                 if found is None:
                     return None
+                if record is not None:
+                    record[2].append((value - base, after - base))
                 creators[(group << 8) | element] = found
                 continue
             creator = creators.get(tag >> 8) if element >= 0x1000 else None
@@ -608,6 +788,8 @@ def _split_tail(
             who = creator[1] if creator is not None else ""
             if raw_vr not in NUMERIC_RAW and len(raw) >= MIN_CHARS:
                 values.append((tag, raw_vr, raw, who))
+                if record is not None:
+                    record[1].append((tag, raw_vr, value - base, after - base, who))
             continue
         if tag in ALWAYS_PARSED or group & 1:
             return None
@@ -621,14 +803,20 @@ def _split_tail(
         which = outcome[0]
         if which == LANE_KEEP:
             kept.append((tag, _as_written(tail, raw_vr, start - base, after - base)))
+            if record is not None:
+                record[0].append((_OP_AS_READ, tag, raw_vr, start - base, after - base))
             continue
         if which not in (LANE_DROP, LANE_REPLACE):
             return None
         if which == LANE_REPLACE:
             kept.append((tag, outcome[1]))
+            if record is not None:
+                record[0].append((_OP_FIXED, tag, outcome[1], 0, 0))
         changes += outcome[2]
         if raw_vr not in NUMERIC_RAW and len(raw) >= MIN_CHARS:
             values.append((tag, raw_vr, raw, ""))
+            if record is not None:
+                record[1].append((tag, raw_vr, value - base, after - base, ""))
     creator_rows = [
         (
             ((block >> 8) << 16) | (block & 0xFF),

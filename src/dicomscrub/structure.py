@@ -555,3 +555,10 @@ def _recall(fh: BinaryIO, size: int, kind: Kind, first: bytes) -> FileMap | None
     return replace(
         fmap, windows=tuple((pixel.end, tail) if t else (0, first) for t in layout.windows)
     )
+
+
+def remembered(fmap: FileMap) -> bool:
+    """Whether ``fmap`` has the layout remembered for files of its kind and size, so that the next
+    such file is likely mapped from it (with the same ``elements``, the very same tuple)."""
+    layout = _LAYOUTS.get((fmap.kind, fmap.size))
+    return layout is not None and layout.fmap.elements is fmap.elements

@@ -7,9 +7,11 @@ declared blocks, non-zero reserved bytes)."""
 from __future__ import annotations
 
 import functools
+import io
 import struct
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -30,7 +32,7 @@ from dicomscrub.process import FileResult, Job, process_file
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import Key, Pseudonymizer
-from dicomscrub.structure import scan
+from dicomscrub.structure import UNDEFINED, _dictionary_sq, scan
 from dicomscrub.writer import Layout, OutputPlan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -573,3 +575,131 @@ def test_elements_after_pixel_data_are_decided_unparsed_when_all_can_be(
         assert [tag for tag, _ in sp.tail] == [0x7FE00020]  # kept; the block and padding go
         assert 0x7FE11001 in sp.lane.private_tags
         assert 0x7FE10010 in [tag for tag, _ in sp.lane.creators]
+
+
+# ---- a series: the plan of its first file replayed on the next (see lanes._Plan) --------------
+
+SERIES = [
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "MR_small_implicit.dcm",
+    "MR_small_expb.dcm",
+    "MR_small_bigendian.dcm",
+    "liver_1frame.dcm",
+    "rtdose.dcm",
+    "nested_priv_SQ.dcm",
+    "SC_rgb_small_odd.dcm",
+    "examples_rgb_color.dcm",
+]
+
+
+def _shifted(value: bytes, shift: int) -> bytes:
+    return bytes((b - 48 + shift) % 10 + 48 if 48 <= b <= 57 else b for b in value)
+
+
+def _slices(data: bytes) -> list[tuple[str, bytes]]:
+    """Files laid out as ``data`` (same tags, VRs and lengths) with other values: digits changed
+    in every top-level value but the Specific Character Set and the Private Creators (three
+    ways); then a Patient ID that is not plain ASCII, a Private Creator of another vendor, and
+    another Specific Character Set (which the plan must not be replayed for)."""
+    fmap = scan(io.BytesIO(data), len(data), Kind.PART10)
+    assert fmap.pixel is not None
+    found: list[tuple[str, bytes]] = []
+    for shift in (1, 2, 3):
+        changed = bytearray(data)
+        for tag, raw_vr, _, value, length, after in fmap.elements:
+            group, element = tag >> 16, tag & 0xFFFF
+            creator = group & 1 and element <= 0xFF
+            sequence = raw_vr in (b"SQ", b"UN") or (raw_vr is None and _dictionary_sq(tag))
+            if tag in (0x00080005, fmap.pixel.tag) or creator or sequence or length == UNDEFINED:
+                continue
+            changed[value:after] = _shifted(data[value:after], shift)
+        found.append((f"digits+{shift}", bytes(changed)))
+    creator_changed = False
+    for tag, _, _, value, length, _ in fmap.elements:
+        group, element = tag >> 16, tag & 0xFFFF
+        if tag == 0x00100020 and length:
+            changed = bytearray(found[0][1])
+            changed[value] = 0xE9  # é in Latin-1
+            found.append(("patient-id-latin-1", bytes(changed)))
+        creator = group & 1 and 0x10 <= element <= 0xFF
+        if creator and length and data[value] != 0x5A and not creator_changed:
+            changed = bytearray(found[1][1])
+            changed[value] += 1
+            found.append(("another-creator", bytes(changed)))
+            creator_changed = True
+        if tag == 0x00080005 and length >= 8:
+            changed = bytearray(found[2][1])
+            changed[value : value + 8] = b"ISO_IR 6" if data[value + 7] != ord("6") else b"ISO_IR 1"
+            found.append(("another-charset", bytes(changed)))
+    return found
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("name", SERIES)
+def test_a_series_gives_what_parsing_gives_with_the_plan_of_its_first_file(
+    name: str, profile: str, tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker de-identifies a file, then files of the same layout: their lanes are made again
+    from the first file's plan where its decisions hold (and split anew where they do not), and
+    give what parsing every element gives, file by file."""
+    replays: list[bool] = []
+    replay = lanes_module._replay
+
+    def counted(*args: Any) -> lanes_module.Split | None:
+        found = replay(*args)
+        replays.append(found is not None)
+        return found
+
+    monkeypatch.setattr(lanes_module, "_replay", counted)
+    data = (TEST_FILES / name).read_bytes()
+    scrubber = Scrubber(compiled(profile), Pseudonymizer(key))
+    planned = False
+    files = [("first", data), ("first-again", data), *_slices(data)]
+    for label, content in files:
+        path = tmp_path / "in" / label / name
+        path.parent.mkdir(parents=True)
+        path.write_bytes(content)
+        job = Job(scrubber, OutputPlan(tmp_path / "lanes" / label, Layout.HIERARCHY, ("in",)))
+        calls = len(replays)
+        fast = process_file(Source(path, 0, path.parent, path.name), job)  # (the same scrubber)
+        slow = run(path, tmp_path / "parsed" / label, key, profile, lanes=False)
+        assert (fast.status, fast.detail, fast.output) == (slow.status, slow.detail, slow.output)
+        assert fast.private == slow.private, label
+        assert (fast.methods, fast.method_codes) == (slow.methods, slow.method_codes)
+        if fast.output and fast.status.value == "written":
+            ours = (tmp_path / "lanes" / label / fast.output).read_bytes()
+            assert ours == (tmp_path / "parsed" / label / slow.output).read_bytes(), label
+        if label == "first":
+            planned = bool(scrubber.lane_memo.get("plans"))
+        if label == "another-charset":  # a value the plan's decisions read: split anew
+            assert not any(replays[calls:])
+    if planned:
+        assert any(replays), "the plan was replayed"
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("name", SERIES)
+def test_a_replayed_plan_splits_as_split_does(name: str, profile: str, key: Key) -> None:
+    """Everything the lanes hand on (kept bytes, audit rows, the values for the leak check, the
+    values kept aside) is what :func:`split` finds without a plan."""
+    data = (TEST_FILES / name).read_bytes()
+    scrubber = Scrubber(compiled(profile), Pseudonymizer(key))
+    replayed = 0
+    for _, content in [("first", data), ("first-again", data), *_slices(data)]:
+        fmap = scan(io.BytesIO(content), len(content), Kind.PART10, first=content[:65536])
+        assert fmap.pixel is not None
+        header = content[: fmap.pixel.start]
+        tail = content[fmap.pixel.end :] or None
+        for originals in (True, False):
+            plans = scrubber.lane_memo.get("plans", {})
+            planned = any(plan.elements is fmap.elements for plan in plans.values())
+            with_plan = split(fmap, header, scrubber, originals=originals, tail=tail)
+            kept = scrubber.lane_memo.pop("plans", None)
+            without = split(fmap, header, scrubber, originals=originals, tail=tail)
+            scrubber.lane_memo["plans"] = kept if kept is not None else {}
+            assert with_plan == without
+            replayed += planned
+    assert replayed or not scrubber.lanes_allowed or not scrubber.lane_memo.get("plans")
