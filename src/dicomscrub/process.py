@@ -27,6 +27,7 @@ import struct
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -96,6 +97,9 @@ IMPLEMENTATION_VERSION = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 
+_DECISION = attrgetter("decision")
+
+
 class Status(str, enum.Enum):
     WRITTEN = "written"
     UNCHANGED = "unchanged"  # written by an earlier run with the same settings; not redone
@@ -131,13 +135,13 @@ class FileResult:
     def private_kept(self) -> int:
         if self.counts is not None:
             return self.counts[0]
-        return sum(1 for r in self.private if r.decision != "removed")
+        return len(self.private) - self.private_removed
 
     @property
     def private_removed(self) -> int:
         if self.counts is not None:
             return self.counts[1]
-        return sum(1 for r in self.private if r.decision == "removed")
+        return list(map(_DECISION, self.private)).count("removed")
 
 
 def safe_message(exc: BaseException) -> str:
@@ -593,9 +597,11 @@ def _deidentify(
     )
 
     pixel = loaded.pixel
-    after = Dataset()
+    after: Dataset | None = None  # the elements after a streamed Pixel Data, parsed
     if pixel is not None:
         for tag in [t for t in ds.keys() if int(t) > pixel.tag]:  # noqa: SIM118
+            if after is None:
+                after = Dataset()
             after[tag] = ds[tag]
             del ds[tag]
     if not loaded.syntax_matches:
@@ -617,7 +623,7 @@ def _deidentify(
         parts.append(FileRange(loaded.fd, pixel.value_start, pixel.value_end - pixel.value_start))
         if pixel.length == UNDEFINED:
             parts.append(struct.pack("<HHL" if little else ">HHL", 0xFFFE, 0xE0DD, 0))
-        if len(after):
+        if after is not None:
             tail = DicomBytesIO()
             tail.is_implicit_VR, tail.is_little_endian = implicit, little
             after.set_original_encoding(implicit, little, ds.original_character_set)
