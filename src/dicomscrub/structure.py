@@ -40,7 +40,7 @@ VALID_VRS = frozenset(
 )
 LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
 MAX_DEPTH = 64
-WINDOW = 1 << 16
+WINDOW = 1 << 15
 """Bytes read at a time by the walk (a typical header fits in the first window)."""
 
 
