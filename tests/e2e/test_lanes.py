@@ -32,7 +32,7 @@ from dicomscrub.process import FileResult, Job, process_file
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import Key, Pseudonymizer
-from dicomscrub.structure import UNDEFINED, _dictionary_sq, scan
+from dicomscrub.structure import UNDEFINED, WINDOW, _dictionary_sq, scan
 from dicomscrub.writer import Layout, OutputPlan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -689,7 +689,7 @@ def test_a_replayed_plan_splits_as_split_does(name: str, profile: str, key: Key)
     scrubber = Scrubber(compiled(profile), Pseudonymizer(key))
     replayed = 0
     for _, content in [("first", data), ("first-again", data), *_slices(data)]:
-        fmap = scan(io.BytesIO(content), len(content), Kind.PART10, first=content[:65536])
+        fmap = scan(io.BytesIO(content), len(content), Kind.PART10, first=content[:WINDOW])
         assert fmap.pixel is not None
         header = content[: fmap.pixel.start]
         tail = content[fmap.pixel.end :] or None
