@@ -173,7 +173,11 @@ def scrub_checked(
         return scrubber.scrub(ds, None, lane), _no_leak
     # file meta values are searched for from their bytes, as read (run replaces the file meta
     # and never decodes it); so are the values removed or replaced before ``ds`` was parsed
-    from_bytes = meta_from_bytes(lanes.meta) if lanes is not None else None
+    from_bytes = None
+    if lanes is not None:
+        from_bytes = lanes.meta_items
+        if from_bytes is None:
+            from_bytes = meta_from_bytes(lanes.meta)
     meta, originals = (from_bytes, []) if from_bytes is not None else meta_unparsed(ds)
     pending: list[tuple[str, Unparsed]] = []  # elements still as read, by path
     covered = frozenset(lanes.covered) if lanes is not None else frozenset()

@@ -144,6 +144,9 @@ class Split:
     """The elements after Pixel Data to write, in tag order, when the lanes decided every one of
     them (kept as read, replaced or removed: their rows and values are with the header's); None
     when they are parsed (given the bytes after Pixel Data, and one of them must be)."""
+    meta_items: list[Unparsed] | None = None
+    """The file meta values of :attr:`meta` as the leak check reads them
+    (:func:`~dicomscrub.needles.meta_from_bytes`), when read already."""
 
 
 _CREATOR_VRS = (None, "LO", "UN")

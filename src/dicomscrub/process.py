@@ -56,6 +56,7 @@ from dicomscrub.dictionary import value_of
 from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.encode import CannotSplice, MetaItems, encode_file, syntax, write_elements
 from dicomscrub.lanes import LanesRefused, Split, check_creators, split
+from dicomscrub.needles import meta_from_bytes
 from dicomscrub.pipeline import PrivateRecord, Scrubber
 from dicomscrub.structure import (
     DEFLATED,
@@ -152,11 +153,10 @@ def safe_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _transfer_syntax(ds: Dataset) -> UID:
-    meta = getattr(ds, "file_meta", None)
-    ts = value_of(meta, 0x00020010) if meta is not None else None
+def _transfer_syntax(ds: Dataset, ts: str) -> UID:
+    """The transfer syntax to write ``ds`` in: ``ts`` (the file meta's), else as it was read."""
     if ts:
-        return UID(str(ts))
+        return UID(ts)
     implicit, little = ds.original_encoding
     if implicit:
         return ImplicitVRLittleEndian
@@ -245,6 +245,15 @@ class _Loaded:
     fd: int = -1
     syntax_matches: bool = True  # the data set is encoded as its transfer syntax says
     lanes: Split | None = None  # elements kept or removed unparsed
+    meta_uids: dict[int, str] | None = None
+    """The file meta's UIDs read by the program, from their bytes, when ``ds.file_meta`` was not
+    made (see :func:`_meta_uids`)."""
+
+    def meta_uid(self, meta: Dataset, tag: int) -> str:
+        """A UID of the file meta as text ("" if none), as pydicom decodes it."""
+        if self.meta_uids is not None:
+            return self.meta_uids.get(tag, "")
+        return str(value_of(meta, tag) or "")
 
 
 def process_file(source: Source, job: Job) -> FileResult:
@@ -323,10 +332,11 @@ def _process_map(
         result.status, result.detail = Status.SKIPPED, "not DICOM (no data elements could be read)"
         return result
     meta = getattr(ds, "file_meta", None) or FileMetaDataset()
-    if str(value_of(meta, 0x00020002, "")) == MEDIA_STORAGE_DIRECTORY or 0x00041220 in ds:
+    media_class = loaded.meta_uid(meta, 0x00020002)
+    if media_class == MEDIA_STORAGE_DIRECTORY or 0x00041220 in ds:
         result.status, result.detail = Status.SKIPPED, DICOMDIR_DETAIL
         return result
-    sop_class = str(value_of(ds, 0x00080016) or value_of(meta, 0x00020002) or "")
+    sop_class = str(value_of(ds, 0x00080016) or media_class)
     if not sop_class:
         result.status = Status.REJECTED
         result.detail = "unsupported object: no SOP Class UID (0008,0016); not a composite instance"
@@ -418,8 +428,14 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
     if sp is not None and sp.parsed == 0:
         sp = None  # nothing to parse: not a data set pydicom would read as one
     ds = None
+    meta_uids = None
     if sp is not None and sp.elements is not None:
-        ds = header_from_elements(header, fmap, sp.elements)
+        if job.leak_check:
+            sp.meta_items = meta_from_bytes(sp.meta)
+        if sp.meta_items is not None or not job.leak_check:
+            # the leak check reads the file meta from its bytes: not made into a data set
+            meta_uids = _meta_uids(header, fmap)
+        ds = header_from_elements(header, fmap, sp.elements, with_meta=meta_uids is None)
     if ds is None:
         ds = read_header(prefix + (header if sp is None else sp.head), fmap)
     if ds.original_encoding != (fmap.implicit, fmap.little):
@@ -432,7 +448,7 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
             ds[tag] = elem
     if sp is not None:
         check_creators(ds, sp)
-    return _Loaded(ds, pixel, fh.fileno(), lanes=sp)
+    return _Loaded(ds, pixel, fh.fileno(), lanes=sp, meta_uids=meta_uids if sp else None)
 
 
 def _dcmread_encoding(transfer_syntax: str) -> tuple[bool, bool] | None:
@@ -476,22 +492,43 @@ def read_header(data: bytes, fmap: FileMap) -> Dataset:
 
 
 def header_from_elements(
-    header: bytes, fmap: FileMap, elements: Sequence[TopElement]
+    header: bytes, fmap: FileMap, elements: Sequence[TopElement], *, with_meta: bool = True
 ) -> Dataset | None:
     """What :func:`read_header` reads from the file meta followed by ``elements`` (top-level
     elements of defined length in ``header``, the file's bytes up to Pixel Data, as :func:`scan`
     found them), made from their bytes where they lie: nothing is read twice. None where
-    :func:`read_header` is needed."""
+    :func:`read_header` is needed. Without ``with_meta``, its file meta is left empty (for a
+    caller that reads the file meta from its bytes)."""
     encoding = _encoding(fmap)
     if encoding != (fmap.implicit, fmap.little) or not elements or elements[0][0] < 0x00030000:
         return None
     implicit, little = encoding
-    meta = _file_meta(header, fmap)
+    meta = _file_meta(header, fmap) if with_meta else FileMetaDataset()
     raws = _raw_elements(header, elements, implicit, little)
     if meta is None or raws is None:
         return None
     preamble = header[:128] if fmap.kind is Kind.PART10 else b"\0" * 128
     return _file_dataset(raws, preamble, meta, implicit, little)
+
+
+_META_UIDS = frozenset({0x00020002, 0x00020003, 0x00020010})
+
+
+def _meta_uids(header: bytes, fmap: FileMap) -> dict[int, str] | None:
+    """Media Storage SOP Class and Instance UIDs and Transfer Syntax UID of the file meta, as
+    pydicom decodes them (the default character repertoire, trailing NULs and spaces dropped, a
+    UID made of it), from their bytes in ``header`` as scan found them; None unless each is one
+    UI value."""
+    found: dict[int, str] = {}
+    for tag, raw_vr, _, value, _, after in fmap.meta_elements:
+        if tag in _META_UIDS:
+            if raw_vr != b"UI":
+                return None
+            text = header[value:after].decode("latin-1").rstrip("\0 ")
+            if "\\" in text:
+                return None
+            found[tag] = str(UID(text))  # (which strips the value)
+    return found
 
 
 def _file_meta(data: bytes, fmap: FileMap, shift: int = 0) -> FileMetaDataset | None:
@@ -567,8 +604,8 @@ def _deidentify(
     loaded: _Loaded, meta: FileMetaDataset, source: Source, job: Job, result: FileResult
 ) -> FileResult:
     ds = loaded.ds
-    ts = _transfer_syntax(ds)
-    sop_class = value_of(ds, 0x00080016) or value_of(meta, 0x00020002)
+    ts = _transfer_syntax(ds, loaded.meta_uid(meta, 0x00020010))
+    sop_class = value_of(ds, 0x00080016) or loaded.meta_uid(meta, 0x00020002)
     lanes = loaded.lanes
     streamed = loaded.pixel is not None
     scrub, leaks_in = scrub_checked(job.scrubber, ds, job.leak_check, lanes, streamed=streamed)
@@ -585,8 +622,8 @@ def _deidentify(
         sop_instance = lanes.lane.value(ds, 0x00080018)
     if sop_instance:
         new_meta.append((0x00020003, "UI", UID(str(sop_instance))))
-    elif value_of(meta, 0x00020003):
-        new_uid = job.scrubber.pseudo.uid(str(value_of(meta, 0x00020003)))
+    elif loaded.meta_uid(meta, 0x00020003):
+        new_uid = job.scrubber.pseudo.uid(loaded.meta_uid(meta, 0x00020003))
         new_meta.append((0x00020003, "UI", UID(new_uid)))
     new_meta.append((0x00020010, "UI", ts))
     new_meta.append((0x00020012, "UI", IMPLEMENTATION_CLASS_UID))

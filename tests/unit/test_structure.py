@@ -13,7 +13,7 @@ from pydicom.dataelem import RawDataElement
 from corpus import TEST_FILES, bundled
 from dicomscrub import structure
 from dicomscrub.discover import Kind, sniff
-from dicomscrub.process import _quiet_pydicom, header_from_elements, read_header
+from dicomscrub.process import _meta_uids, _quiet_pydicom, header_from_elements, read_header
 from dicomscrub.structure import UNDEFINED, Damaged, FileMap, scan
 
 
@@ -337,3 +337,54 @@ def test_a_layout_is_recalled_only_where_the_walk_would_find_the_same(name: str)
             assert recalled == walked, f"byte {pos} ^ {flip:#x}"
             assert recalled.windows == walked.windows
     assert recalled_n and walked_n  # values and structure were both changed
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_the_file_meta_uids_read_from_bytes_are_what_pydicom_decodes(name: str) -> None:
+    data = (TEST_FILES / name).read_bytes()
+    if (mapped := _mapped(data)) is None or mapped[0].kind is not Kind.PART10:
+        pytest.skip("no file meta read by scan")
+    fmap, end, _ = mapped
+    with _quiet_pydicom():
+        uids = _meta_uids(data[:end], fmap)
+        meta = pydicom.dcmread(io.BytesIO(data), force=True).file_meta
+        expected = {
+            t: str(meta[t].value) for t in (0x00020002, 0x00020003, 0x00020010) if t in meta
+        }
+    if uids is None:
+        assert any(isinstance(meta[t].value, list) or meta[t].VR != "UI" for t in expected)
+    else:
+        assert uids == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (b"1.2.840.10008.1.2.1\0", "1.2.840.10008.1.2.1"),
+        (b"1.2.840.10008.1.2 ", "1.2.840.10008.1.2"),
+        (b"1.2.3\0 \0\0", "1.2.3"),
+        (b" 1.2.3", "1.2.3"),
+        (b"", ""),
+        (b"1.2\\3.4", None),  # two values: read by pydicom
+    ],
+)
+def test_odd_file_meta_uids_are_read_as_pydicom_reads_them(raw: bytes, text: str | None) -> None:
+    data = bytearray(bundled("CT_small.dcm").read_bytes())
+    fmap = scan_bytes(bytes(data))
+    tag, _, start, _, _, after = next(e for e in fmap.meta_elements if e[0] == 0x00020003)
+    padded = raw + b"\0" * (len(raw) % 2)
+    element = struct.pack("<HH2sH", 0x0002, 0x0003, b"UI", len(padded)) + padded
+    changed = bytes(data[:start]) + element + bytes(data[after:])
+    group_length = struct.unpack_from("<L", changed, 140)[0] + len(element) - (after - start)
+    changed = changed[:140] + struct.pack("<L", group_length) + changed[144:]
+    fmap = scan_bytes(changed)
+    assert fmap.pixel is not None
+    with _quiet_pydicom():  # (as in process_file: pydicom warns of a UID that is not valid)
+        uids = _meta_uids(changed[: fmap.pixel.start], fmap)
+    if text is None:
+        assert uids is None
+        return
+    assert uids is not None and uids[tag] == text
+    with _quiet_pydicom():
+        meta = pydicom.dcmread(io.BytesIO(changed), force=True).file_meta
+        assert str(meta[tag].value) == text
