@@ -195,6 +195,8 @@ def scrub_checked(
     decisions: list[Decision] = []
     result = scrubber.scrub(ds, decisions, lane, record_kept=False)
     charset = ds.original_character_set or ds._character_set
+    if lanes is not None and lanes.encodings is not None:  # (nothing parsed: not in ds)
+        charset = lanes.encodings
     implicit, little = ds.original_encoding
     context: Context = (
         (charset,) if isinstance(charset, str) else tuple(charset),

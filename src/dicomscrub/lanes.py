@@ -31,12 +31,15 @@ command elements.
 from __future__ import annotations
 
 import functools
+import struct
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from pydicom import config
+from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_VR, private_dictionary_VR
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
 from dicomscrub.dictionary import vr_of
 from dicomscrub.discover import Kind
@@ -147,6 +150,10 @@ class Split:
     meta_items: list[Unparsed] | None = None
     """The file meta values of :attr:`meta` as the leak check reads them
     (:func:`~dicomscrub.needles.meta_from_bytes`), when read already."""
+    encodings: str | list[str] | None = None
+    """When nothing is left to parse (:attr:`parsed` 0: the Specific Character Set and the SOP
+    Class UID kept as read too, see :func:`_unparsed_all`), the data set's character set as
+    pydicom would read it from the Specific Character Set."""
 
 
 _CREATOR_VRS = (None, "LO", "UN")
@@ -565,6 +572,27 @@ def split(
     if originals:
         meta = header[132 if fmap.kind is Kind.PART10 else 4 : fmap.dataset_start]
     to_parse = [e for e in parse if e is not None]
+    encodings = None
+    unparsed_all = None
+    if (trailing is not None or tail is None) and not mapping and plain_charset:
+        unparsed_all = _unparsed_all(
+            to_parse, header, scrubber, context, standard_memo, kept, lane, fmap
+        )
+    if unparsed_all is not None:
+        encodings, added = unparsed_all
+        parsed = 0
+        dropped = {e[0] for e in to_parse}
+        covered = [tag for tag in covered if tag not in dropped]
+        parsed_values = [item for item in parsed_values if item[0] not in dropped]
+        if recording:
+            value_ops = (
+                value_ops[0],
+                value_ops[1],
+                [v for v in value_ops[2] if v[0] not in dropped],
+            )
+            ops = _kept_ops(ops, added)
+            checks += [(e[3], e[5]) for e in to_parse if e[0] == _SOP_CLASS]
+        to_parse = []
     pieces = [header[: fmap.dataset_start]]
     pieces += [header[e[2] : e[5]] for e in to_parse]
     result = Split(
@@ -580,6 +608,7 @@ def split(
         meta,
         None if any(e[4] == UNDEFINED for e in to_parse) else to_parse,
         trailing,
+        encodings=encodings,
     )
     if recording:
         if len(plans) >= 256:
@@ -695,6 +724,8 @@ def _replay(
     kept = _kept(plan.kept, header, scrubber, lane, fmap)
     if kept is None:
         return None
+    if _SOP_CLASS in was.lane.values:  # kept as read: a value the plan checks
+        lane.values[_SOP_CLASS] = was.lane.values[_SOP_CLASS]
     trailing = None
     if plan.tail_kept is not None:
         assert tail is not None
@@ -726,6 +757,7 @@ def _replay(
         meta,
         None if was.elements is None else list(plan.parse),
         trailing,
+        encodings=was.encodings,
     )
 
 
@@ -847,3 +879,93 @@ def check_creators(ds: Dataset, sp: Split) -> None:
             raise LanesRefused(
                 f"Private Creator {format_tag((group << 16) | byte)} decodes otherwise"
             )
+
+
+_SOP_CLASS = 0x00080016
+_UNPARSED_ALL = (0x00080005, _SOP_CLASS)
+
+
+def _unparsed_all(
+    to_parse: list[TopElement],
+    header: bytes,
+    scrubber: Scrubber,
+    context: tuple[bytes, bool, bool],
+    standard_memo: dict[tuple[object, ...], Outcome],
+    kept: list[tuple[int, bytes]],
+    lane: LaneResult,
+    fmap: FileMap,
+) -> tuple[str | list[str], list[_KeptOp]] | None:
+    """When all that is left to parse is the Specific Character Set, the SOP Class UID (both
+    always parsed) and the first element (parsed so that pydicom reads the rest as the file is
+    encoded), the first two one plain value, the SOP Class UID without a rule (kept as a
+    structural UID) and the others kept as read by the profile: keep them too (in ``kept``, in
+    tag order), the SOP Class UID's value aside in ``lane`` as pydicom decodes it, and return
+    the character set pydicom reads the data set in (then nothing is parsed), with how the
+    elements added to ``kept`` are made (for a plan); None otherwise (nothing done)."""
+    first = fmap.elements[0][0]
+    if not to_parse or any(
+        (e[0] not in _UNPARSED_ALL and e[0] != first) or e[4] == UNDEFINED for e in to_parse
+    ):
+        return None
+    encodings: str | list[str] = default_encoding  # (as pydicom reads a data set without one)
+    values: dict[int, tuple[str, str]] = {}
+    added: list[tuple[int, bytes, _KeptOp]] = []
+    _, implicit, little = context
+    for tag, raw_vr, start, value, length, after in to_parse:
+        text = header[value:after].rstrip(b"\0 ")
+        if tag in _UNPARSED_ALL and (
+            not text or not plain_ascii(text) or b"\\" in text or text[:1] == b" "
+        ):
+            return None
+        if tag == _SOP_CLASS:
+            # no rule for it: kept as a structural UID, written as pydicom encodes what it
+            # decodes (padded with a NUL to an even length)
+            if scrubber.profile.standard_rule(tag) is not None or raw_vr not in (None, b"UI"):
+                return None
+            uid = str(UID(text.decode("ascii")))
+            values[tag] = (uid, uid)
+            raw = uid.encode("ascii") + b"\0" * (len(uid) % 2)
+            e = "<" if little else ">"
+            if implicit:
+                data = struct.pack(e + "HHL", tag >> 16, tag & 0xFFFF, len(raw)) + raw
+            else:
+                data = struct.pack(e + "HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(raw)) + raw
+            added.append((tag, data, (_OP_FIXED, tag, data, 0, 0)))
+            continue
+        group, element = tag >> 16, tag & 0xFFFF
+        if group & 1 or not element or (tag in ALWAYS_PARSED and tag != 0x00080005):
+            return None  # (a first element that is private, a group length, or read later)
+        vr = raw_vr.decode("ascii") if raw_vr is not None else None
+        plain = tag not in fmap.odd_inside
+        skey = (tag, raw_vr, length & 7, plain)
+        outcome = standard_memo.get(skey)
+        if outcome is None:
+            outcome = _standard_outcome(
+                scrubber, tag, vr, header[start:after], length, context, plain
+            )
+            standard_memo[skey] = outcome
+        if outcome[0] != LANE_KEEP:
+            return None
+        if tag == 0x00080005:
+            if _charset_term(header[start:after], implicit) is None:
+                return None
+            encodings = convert_encodings(text.decode("ascii"))
+        op = (_OP_AS_READ, tag, raw_vr, start, after)
+        added.append((tag, _as_written(header, raw_vr, start, after), op))
+    kept += [(tag, data) for tag, data, _ in added]
+    kept.sort(key=_first)
+    lane.values.update(values)
+    return encodings, [op for _, _, op in added]
+
+
+def _first(item: tuple[int, bytes]) -> int:
+    return item[0]
+
+
+def _kept_ops(ops: list[_KeptOp], added: list[_KeptOp]) -> list[_KeptOp]:
+    """A plan's ``ops`` with ``added`` among them, in tag order."""
+    return sorted(ops + added, key=_tag_of_op)  # (stable: a Patient ID's ops stay in order)
+
+
+def _tag_of_op(op: _KeptOp) -> int:
+    return op[1]

@@ -249,6 +249,12 @@ class _Loaded:
     """The file meta's UIDs read by the program, from their bytes, when ``ds.file_meta`` was not
     made (see :func:`_meta_uids`)."""
 
+    def sop_class(self, ds: Dataset) -> str:
+        """The SOP Class UID as text ("" if none), also when the lanes kept it unparsed."""
+        if self.lanes is not None and 0x00080016 in self.lanes.lane.values:
+            return self.lanes.lane.values[0x00080016][0]
+        return str(value_of(ds, 0x00080016) or "")
+
     def meta_uid(self, meta: Dataset, tag: int) -> str:
         """A UID of the file meta as text ("" if none), as pydicom decodes it."""
         if self.meta_uids is not None:
@@ -328,7 +334,7 @@ def _process_map(
         result.detail = f"cannot parse DICOM: {safe_message(exc)}"
         return result
     ds = loaded.ds
-    if len(ds) == 0:
+    if len(ds) == 0 and (loaded.lanes is None or loaded.lanes.encodings is None):
         result.status, result.detail = Status.SKIPPED, "not DICOM (no data elements could be read)"
         return result
     meta = getattr(ds, "file_meta", None) or FileMetaDataset()
@@ -336,7 +342,7 @@ def _process_map(
     if media_class == MEDIA_STORAGE_DIRECTORY or 0x00041220 in ds:
         result.status, result.detail = Status.SKIPPED, DICOMDIR_DETAIL
         return result
-    sop_class = str(value_of(ds, 0x00080016) or media_class)
+    sop_class = loaded.sop_class(ds) or media_class
     if not sop_class:
         result.status = Status.REJECTED
         result.detail = "unsupported object: no SOP Class UID (0008,0016); not a composite instance"
@@ -425,7 +431,7 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
     sp = None
     if lanes:
         sp = split(fmap, header, job.scrubber, originals=job.leak_check, tail=tail)
-    if sp is not None and sp.parsed == 0:
+    if sp is not None and sp.parsed == 0 and sp.encodings is None:
         sp = None  # nothing to parse: not a data set pydicom would read as one
     ds = None
     meta_uids = None
@@ -435,7 +441,12 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
         if sp.meta_items is not None or not job.leak_check:
             # the leak check reads the file meta from its bytes: not made into a data set
             meta_uids = _meta_uids(header, fmap)
-        ds = header_from_elements(header, fmap, sp.elements, with_meta=meta_uids is None)
+        if sp.parsed:
+            ds = header_from_elements(header, fmap, sp.elements, with_meta=meta_uids is None)
+        else:  # every element decided unparsed (Specific Character Set and SOP Class UID kept)
+            ds = _empty_header(header, fmap, with_meta=meta_uids is None)
+    if ds is None and sp is not None and not sp.parsed:
+        sp = None  # (not expected: _empty_header reads what split accepts)
     if ds is None:
         ds = read_header(prefix + (header if sp is None else sp.head), fmap)
     if ds.original_encoding != (fmap.implicit, fmap.little):
@@ -512,6 +523,19 @@ def header_from_elements(
 
 
 _META_UIDS = frozenset({0x00020002, 0x00020003, 0x00020010})
+
+
+def _empty_header(header: bytes, fmap: FileMap, *, with_meta: bool) -> Dataset | None:
+    """The data set :func:`header_from_elements` makes when no element is parsed: the file meta
+    alone (or none, without ``with_meta``), encoded as the file is; None where it cannot."""
+    encoding = _encoding(fmap)
+    if encoding != (fmap.implicit, fmap.little):
+        return None
+    meta = _file_meta(header, fmap) if with_meta else FileMetaDataset()
+    if meta is None:
+        return None
+    preamble = header[:128] if fmap.kind is Kind.PART10 else b"\0" * 128
+    return _file_dataset({}, preamble, meta, fmap.implicit, fmap.little)
 
 
 def _meta_uids(header: bytes, fmap: FileMap) -> dict[int, str] | None:
@@ -605,7 +629,7 @@ def _deidentify(
 ) -> FileResult:
     ds = loaded.ds
     ts = _transfer_syntax(ds, loaded.meta_uid(meta, 0x00020010))
-    sop_class = value_of(ds, 0x00080016) or loaded.meta_uid(meta, 0x00020002)
+    sop_class = loaded.sop_class(ds) or loaded.meta_uid(meta, 0x00020002)
     lanes = loaded.lanes
     streamed = loaded.pixel is not None
     scrub, leaks_in = scrub_checked(job.scrubber, ds, job.leak_check, lanes, streamed=streamed)

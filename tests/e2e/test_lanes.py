@@ -532,7 +532,7 @@ def test_values_read_for_the_output_path_are_decided_unparsed_but_for_a_crosswal
     sp = _split(path, "basic", key)
     assert sp is not None and sp.elements is not None
     assert not read & {e[0] for e in sp.elements}
-    assert set(sp.lane.values) == read | {0x00100020}
+    assert set(sp.lane.values) == read | {0x00100020, 0x00080016}  # (SOP Class: kept, unparsed)
     old, new = sp.lane.values[0x00080018]
     assert old == str(pydicom.dcmread(path).SOPInstanceUID) and new.startswith("2.25.")
     scrubber = Scrubber(compiled("basic"), Pseudonymizer(key), collect_mapping=True)
@@ -703,3 +703,77 @@ def test_a_replayed_plan_splits_as_split_does(name: str, profile: str, key: Key)
             assert with_plan == without
             replayed += planned
     assert replayed or not scrubber.lanes_allowed or not scrubber.lane_memo.get("plans")
+
+
+# ---- nothing left to parse: the Specific Character Set and SOP Class UID kept unparsed ------
+
+SOP_CLASS = b"1.2.840.10008.5.1.4.1.1.2\0"  # CT Image Storage, as CT_small holds it
+
+
+def _unparsed_case(path: Path, case: str) -> None:
+    ds = _base()
+    encoding: dict[str, object] = {}
+    if case == "no-charset":
+        del ds.SpecificCharacterSet
+    elif case.startswith("charset-"):
+        ds.SpecificCharacterSet = {"utf8": "ISO_IR 192", "2022": "ISO 2022 IR 87"}.get(
+            case[8:], "ISO_IR 100"
+        )
+    elif case == "implicit":
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        encoding = {"implicit_vr": True, "little_endian": True}
+    data = _save(ds, path, **encoding)
+    patches = {
+        "sop-space-padded": b"1.2.840.10008.5.1.4.1.1.2 ",
+        "sop-leading-space": b" 1.2.840.10008.5.1.4.1.1.2",
+        "sop-two-values": b"1.2.840.10008.5.1.4.1\\1.22",
+        "sop-not-ascii": b"1.2.840.10008.5.1.4.1.1.2\xe9",
+    }
+    assert all(len(value) == len(SOP_CLASS) for value in patches.values())
+    if case in patches:  # (in the data set: the file meta holds it too)
+        head = struct.pack("<HH2sH", 0x0008, 0x0016, b"UI", len(SOP_CLASS))
+        data = _patch(data, head + SOP_CLASS, head + patches[case])
+    if case == "charset-leading-space":
+        data = _patch(data, b"ISO_IR 100", b" ISO_IR 10")
+    path.write_bytes(data)
+
+
+UNPARSED_CASES = {  # case -> whether nothing is parsed
+    "plain": True,
+    "no-charset": True,
+    "implicit": True,
+    "charset-latin1": True,
+    "charset-utf8": True,
+    "charset-2022": False,  # not a plain character set
+    "charset-leading-space": False,
+    "sop-space-padded": True,  # (written as pydicom writes it: padded with a NUL)
+    "sop-leading-space": False,
+    "sop-two-values": False,
+    "sop-not-ascii": False,
+}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("profile", ["basic", "pseudonyms", "safe-private", "keep-sop-class"])
+@pytest.mark.parametrize("case", sorted(UNPARSED_CASES))
+def test_a_header_with_nothing_to_parse_gives_what_parsing_gives(
+    case: str, profile: str, tmp_path: Path, key: Key
+) -> None:
+    path = tmp_path / f"{case}.dcm"
+    _unparsed_case(path, case)
+    if profile == "keep-sop-class":
+        PROFILES[profile] = (str(REPO / "tests" / "data" / "keep-sop-class.yaml"), ())
+    sp = _split(path, profile, key)
+    assert sp is not None
+    if profile in ("basic", "keep-sop-class"):  # (the others parse other elements anyway)
+        # (a profile with a rule of its own for the SOP Class UID: parsed)
+        assert (sp.parsed == 0) is (UNPARSED_CASES[case] and profile == "basic")
+    if sp.parsed == 0:
+        assert sp.encodings is not None and not sp.elements
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path)
+            assert sp.encodings == ds._character_set
+            assert sp.lane.values[0x00080016] == (str(ds.SOPClassUID), str(ds.SOPClassUID))
+    result = assert_same(path, tmp_path, key, profile)
+    assert result.status.value == "written"
