@@ -160,7 +160,8 @@ def pack(result: FileResult) -> FileResult:
     were 48 KB per file through the pool's pipe, and as much again to join in the parent, which
     writes them). The counts are kept."""
     if result.private:
-        result.counts = (result.private_kept, result.private_removed)
+        removed = result.private_removed
+        result.counts = (len(result.private) - removed, removed)
         result.private_rows = _private_rows(result)
         result.private = []
     return result

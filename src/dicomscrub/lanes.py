@@ -282,6 +282,11 @@ def _standard_outcome(
     return _PARSE
 
 
+def _as_read_op(raw_vr: bytes | None) -> int:
+    """How a plan makes an element kept as read (see :func:`_as_written`)."""
+    return _OP_AS_READ if raw_vr in LONG_VRS else _OP_SLICE
+
+
 def _as_written(data: bytes, raw_vr: bytes | None, start: int, after: int) -> bytes:
     """An element kept as read, as the encoder writes an undecoded element: its bytes, but for
     reserved bytes that are not zero (long VRs), written as zero."""
@@ -503,7 +508,7 @@ def split(
         if which == LANE_KEEP:
             kept.append((tag, _as_written(header, raw_vr, start, after)))
             if recording:
-                ops.append((_OP_AS_READ, tag, raw_vr, start, after))
+                ops.append((_as_read_op(raw_vr), tag, raw_vr, start, after))
         elif which == LANE_PARSE:
             parse.append(el)
             if originals:
@@ -629,12 +634,13 @@ def split(
     return result
 
 
-_OP_AS_READ, _OP_FIXED, _OP_UID, _OP_PATIENT = range(4)
+_OP_SLICE, _OP_AS_READ, _OP_FIXED, _OP_UID, _OP_PATIENT = range(5)
 _KeptOp = tuple[int, int, Any, int, int]
-"""How an element of :attr:`Split.kept` is made: (_OP_AS_READ, tag, VR as written, offset of its
-tag, offset after it), (_OP_FIXED, tag, the bytes, 0, 0) or (_OP_UID, tag, None, offset of its
-value, offset after it); (_OP_PATIENT, tag, outcome, offset of its value, offset after it) sets
-the Patient ID kept aside (and writes nothing itself)."""
+"""How an element of :attr:`Split.kept` is made: (_OP_SLICE, or _OP_AS_READ for a long VR, whose
+reserved bytes are written as zero; tag, VR as written, offset of its tag, offset after it),
+(_OP_FIXED, tag, the bytes, 0, 0) or (_OP_UID, tag, None, offset of its value, offset after it);
+(_OP_PATIENT, tag, outcome, offset of its value, offset after it) sets the Patient ID kept aside
+(and writes nothing itself)."""
 _ValueOp = tuple[int, bytes | None, int, int, str]
 """An element's value for the leak check: (tag, VR as written, offset of its value, offset after
 it, creator text)."""
@@ -679,7 +685,9 @@ def _kept(
 ) -> list[tuple[int, bytes]] | None:
     kept: list[tuple[int, bytes]] = []
     for op, tag, arg, start, after in ops:
-        if op == _OP_AS_READ:
+        if op == _OP_SLICE:  # (most: their bytes as they are)
+            kept.append((tag, data[start:after]))
+        elif op == _OP_AS_READ:
             kept.append((tag, _as_written(data, arg, start, after)))
         elif op == _OP_FIXED:
             kept.append((tag, arg))
@@ -839,7 +847,7 @@ def _split_tail(
         if which == LANE_KEEP:
             kept.append((tag, _as_written(tail, raw_vr, start - base, after - base)))
             if record is not None:
-                record[0].append((_OP_AS_READ, tag, raw_vr, start - base, after - base))
+                record[0].append((_as_read_op(raw_vr), tag, raw_vr, start - base, after - base))
             continue
         if which not in (LANE_DROP, LANE_REPLACE):
             return None
@@ -950,7 +958,7 @@ def _unparsed_all(
             if _charset_term(header[start:after], implicit) is None:
                 return None
             encodings = convert_encodings(text.decode("ascii"))
-        op = (_OP_AS_READ, tag, raw_vr, start, after)
+        op = (_as_read_op(raw_vr), tag, raw_vr, start, after)
         added.append((tag, _as_written(header, raw_vr, start, after), op))
     kept += [(tag, data) for tag, data, _ in added]
     kept.sort(key=_first)

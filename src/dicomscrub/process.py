@@ -337,7 +337,9 @@ def _process_map(
     if len(ds) == 0 and (loaded.lanes is None or loaded.lanes.encodings is None):
         result.status, result.detail = Status.SKIPPED, "not DICOM (no data elements could be read)"
         return result
-    meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        meta = FileMetaDataset()
     media_class = loaded.meta_uid(meta, 0x00020002)
     if media_class == MEDIA_STORAGE_DIRECTORY or 0x00041220 in ds:
         result.status, result.detail = Status.SKIPPED, DICOMDIR_DETAIL

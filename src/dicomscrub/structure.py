@@ -15,6 +15,8 @@ and leaves the checks to the parser.
 from __future__ import annotations
 
 import contextlib
+import io
+import os
 import struct
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
@@ -459,10 +461,18 @@ _LAYOUTS: dict[tuple[Kind, int], _Layout] = {}
 
 
 def _read_bytes(fh: BinaryIO, start: int, n: int) -> bytes | None:
-    fh.seek(start)
-    data = fh.read(n)
-    while len(data) < n:  # an unbuffered read may return less than asked
-        more = fh.read(n - len(data))
+    """``n`` bytes of the file from ``start`` (None if it is shorter): one system call."""
+    try:
+        fd = fh.fileno()
+    except (OSError, io.UnsupportedOperation):  # (not a file: a test's buffer)
+        fd = -1
+    data = b""
+    while len(data) < n:  # a read may return less than asked
+        if fd >= 0:
+            more = os.pread(fd, n - len(data), start + len(data))
+        else:
+            fh.seek(start + len(data))
+            more = fh.read(n - len(data))
         if not more:
             return None
         data += more
