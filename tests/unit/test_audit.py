@@ -8,6 +8,9 @@ import pickle
 from dataclasses import astuple
 from pathlib import Path
 
+import pytest
+
+from dicomscrub import audit
 from dicomscrub.audit import COLUMNS, AuditWriter, pack
 from dicomscrub.pipeline import PrivateRecord
 from dicomscrub.process import FileResult, Status
@@ -93,3 +96,12 @@ def test_a_batch_sends_each_row_tail_once() -> None:
         len(head + head.join(tails)) for head, tails in (r.private_rows or ("", []) for r in batch)
     )
     assert sixteen < text / 10
+
+
+def test_rows_whose_writing_out_is_started_early_are_all_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "_WRITE_OUT", 1000)  # (every few files, not every 8 MB)
+    results = [_result(n, RECORDS[n % 5 :]) for n in range(30)]
+    expected = _expected([_result(n, RECORDS[n % 5 :]) for n in range(30)])
+    assert _write(tmp_path / "audit.csv", [pack(r) for r in results]) == expected
