@@ -542,9 +542,9 @@ def _empty_header(header: bytes, fmap: FileMap, *, with_meta: bool) -> Dataset |
 
 def _meta_uids(header: bytes, fmap: FileMap) -> dict[int, str] | None:
     """Media Storage SOP Class and Instance UIDs and Transfer Syntax UID of the file meta, as
-    pydicom decodes them (the default character repertoire, trailing NULs and spaces dropped, a
-    UID made of it), from their bytes in ``header`` as scan found them; None unless each is one
-    UI value."""
+    pydicom decodes them (the default character repertoire, trailing NULs and spaces dropped,
+    stripped as a UID is), from their bytes in ``header`` as scan found them; None unless each is
+    one UI value."""
     found: dict[int, str] = {}
     for tag, raw_vr, _, value, _, after in fmap.meta_elements:
         if tag in _META_UIDS:
@@ -553,7 +553,7 @@ def _meta_uids(header: bytes, fmap: FileMap) -> dict[int, str] | None:
             text = header[value:after].decode("latin-1").rstrip("\0 ")
             if "\\" in text:
                 return None
-            found[tag] = str(UID(text))  # (which strips the value)
+            found[tag] = text.strip()  # (as UID(text) does, without validating it)
     return found
 
 
