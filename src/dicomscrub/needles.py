@@ -20,7 +20,7 @@ import io
 import itertools
 import re
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import pydicom.charset
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
@@ -59,7 +59,7 @@ from dicomscrub.identity import (
 from dicomscrub.layout import BULK_TAGS
 from dicomscrub.pipeline import Scrubber, looks_like_items, parse_un_sequence
 from dicomscrub.pseudonym import is_standard_uid
-from dicomscrub.structure import LONG_VRS
+from dicomscrub.structure import LONG_VRS, TopElement
 from dicomscrub.tags import format_tag
 
 
@@ -243,6 +243,22 @@ def meta_from_bytes(meta: bytes) -> list[Unparsed] | None:
             items.append((tag, vr, meta[start:end], ""))
         pos = end
     return items
+
+
+def meta_from_map(header: bytes, elements: Sequence[TopElement]) -> list[Unparsed]:
+    """:func:`meta_from_bytes` of the file meta elements as
+    :func:`~dicomscrub.structure.scan` found them (``elements``) in ``header``, the file's
+    first bytes: the same items, without reading the file meta again."""
+    return [
+        (tag, vr, header[value:after], "")
+        for tag, vr, _, value, _, after in elements
+        if after - value >= MIN_CHARS and vr not in NUMERIC_RAW and not _names_standard_uid(tag)
+    ]
+
+
+@functools.lru_cache(maxsize=256)
+def _names_standard_uid(tag: int) -> bool:
+    return names_a_standard_uid(tag)
 
 
 _TAG, _LONG, _SHORT = struct.Struct("<HH"), struct.Struct("<L"), struct.Struct("<H")

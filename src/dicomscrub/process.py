@@ -56,7 +56,7 @@ from dicomscrub.dictionary import value_of
 from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.encode import CannotSplice, MetaItems, encode_file, syntax, write_elements
 from dicomscrub.lanes import LanesRefused, Split, check_creators, split
-from dicomscrub.needles import meta_from_bytes
+from dicomscrub.needles import meta_from_map
 from dicomscrub.pipeline import PrivateRecord, Scrubber
 from dicomscrub.structure import (
     DEFLATED,
@@ -439,7 +439,7 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
     meta_uids = None
     if sp is not None and sp.elements is not None:
         if job.leak_check:
-            sp.meta_items = meta_from_bytes(sp.meta)
+            sp.meta_items = meta_from_map(header, fmap.meta_elements)
         if sp.meta_items is not None or not job.leak_check:
             # the leak check reads the file meta from its bytes: not made into a data set
             meta_uids = _meta_uids(header, fmap)

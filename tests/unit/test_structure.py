@@ -13,6 +13,7 @@ from pydicom.dataelem import RawDataElement
 from corpus import TEST_FILES, bundled
 from dicomscrub import structure
 from dicomscrub.discover import Kind, sniff
+from dicomscrub.needles import meta_from_bytes, meta_from_map
 from dicomscrub.process import _meta_uids, _quiet_pydicom, header_from_elements, read_header
 from dicomscrub.structure import UNDEFINED, Damaged, FileMap, scan
 
@@ -388,3 +389,15 @@ def test_odd_file_meta_uids_are_read_as_pydicom_reads_them(raw: bytes, text: str
     with _quiet_pydicom():
         meta = pydicom.dcmread(io.BytesIO(changed), force=True).file_meta
         assert str(meta[tag].value) == text
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_file_meta_values_from_the_map_are_those_from_its_bytes(name: str) -> None:
+    data = (TEST_FILES / name).read_bytes()
+    if (mapped := _mapped(data)) is None or not mapped[0].meta_elements:
+        pytest.skip("no file meta read by scan")
+    fmap = mapped[0]
+    start = 132 if fmap.kind is Kind.PART10 else 4
+    assert meta_from_map(data, fmap.meta_elements) == meta_from_bytes(
+        data[start : fmap.dataset_start]
+    )
