@@ -4,8 +4,9 @@ Each round copies the corpus with ``cp -r`` and de-identifies it with ``dicomscr
 fresh folder (order alternating between rounds, outputs deleted and ``sync`` run between commands,
 nothing of that timed). It prints the medians: seconds, files/s, MB/s, peak resident memory per
 process and the ratio to ``cp -r``; then the fastest round of each (``cp -r``'s time is mostly
-the kernel's, and moves a lot from round to round: its fastest round is the stricter yardstick). ``--memory-gb 2`` also generates one sparse multi-frame file of
-that size and reports the peak resident memory of de-identifying it with ``--jobs 1``.
+the kernel's, and moves a lot from round to round: its fastest round is the stricter yardstick).
+``--memory-gb 2`` also generates one sparse multi-frame file of that size and reports the peak
+resident memory of de-identifying it with ``--jobs 1``.
 
     python benchmarks/make_corpus.py /tmp/corpus
     python benchmarks/bench.py /tmp/corpus --rounds 5 --memory-gb 2
