@@ -267,7 +267,10 @@ class _Walker:
         is_pixel = tag in PIXEL_TAGS
         if length == UNDEFINED:
             if is_pixel or (vr is not None and vr not in (b"SQ", b"UN")):
-                value_end, after = self.fragments(value, limit, tag)
+                # (the fragments of the Pixel Data the map is of are not listed: a file with them
+                # is never remembered, and there may be millions)
+                first_bulk = top and is_pixel and self.pixel is None
+                value_end, after = self.fragments(value, limit, tag, not first_bulk)
             else:
                 value_end, after = self.sequence(value, None, implicit, depth, tag)
         else:
@@ -309,13 +312,15 @@ class _Walker:
                     raise _damaged("sequence item runs past its end (truncated)", tag, pos)
                 pos = self.dataset(pos + 8, pos + 8 + length, implicit, depth + 1)
 
-    def fragments(self, pos: int, limit: int, tag: int) -> tuple[int, int]:
-        """Walk the items of encapsulated data without reading them; (delimiter start, after)."""
+    def fragments(self, pos: int, limit: int, tag: int, listed: bool) -> tuple[int, int]:
+        """Walk the items of encapsulated data without reading them; (delimiter start, after).
+        ``listed``: their headers go to :attr:`nested`."""
         while True:
             if limit - pos < 8:
                 raise _damaged("file ends inside encapsulated data (truncated)", tag, pos)
             item, length = self.tag_at(pos, ahead=length_small(pos, limit))
-            self.nested.append((pos, pos + 8))
+            if listed:
+                self.nested.append((pos, pos + 8))
             if item == SEQUENCE_DELIMITER:
                 return pos, pos + 8
             if item != ITEM or length == UNDEFINED:

@@ -401,3 +401,35 @@ def test_file_meta_values_from_the_map_are_those_from_its_bytes(name: str) -> No
     assert meta_from_map(data, fmap.meta_elements) == meta_from_bytes(
         data[start : fmap.dataset_start]
     )
+
+
+def test_a_layout_covers_the_fragments_of_a_second_bulk_element() -> None:
+    """A defined-length Float Pixel Data is the element mapped (and copied by range); the
+    encapsulated Pixel Data after it is walked, so its fragments' headers are part of the layout:
+    changing any byte after Float Pixel Data is recalled only where the walk finds the same."""
+    data = bundled("CT_small.dcm").read_bytes()
+    fmap = scan_bytes(data)
+    assert fmap.pixel is not None
+    floats = struct.pack("<HH2sHL", 0x7FE0, 0x0008, b"OF", 0, 8) + b"\0" * 8
+    fragments = b"".join(
+        struct.pack("<HHL", 0xFFFE, 0xE000, n) + bytes(range(n)) for n in (0, 12, 20)
+    )
+    pixel = struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF) + fragments
+    pixel += struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+    built = data[: fmap.pixel.start] + floats + pixel
+    kind = sniff(built[:512])
+    structure._LAYOUTS.clear()
+    mapped = scan(io.BytesIO(built), len(built), kind, first=built[: structure.WINDOW])
+    assert mapped.pixel is not None and mapped.pixel.tag == 0x7FE00008
+    layout = structure._LAYOUTS[(kind, len(built))]
+    recalled_n = walked_n = 0
+    for pos in range(mapped.pixel.end, len(built)):
+        changed = bytearray(built)
+        changed[pos] ^= 0x01
+        recalled, walked = _rescanned(bytes(changed), layout)
+        if recalled is None:
+            walked_n += 1
+            continue
+        recalled_n += 1
+        assert recalled == walked, f"byte {pos}"
+    assert recalled_n and walked_n
