@@ -579,6 +579,8 @@ def split(
     to_parse = [e for e in parse if e is not None]
     encodings = None
     unparsed_all = None
+    if recording:  # whether nothing is left to parse depends on the SOP Class UID's value too
+        checks += [(e[3], e[5]) for e in to_parse if e[0] == _SOP_CLASS]
     if (trailing is not None or tail is None) and not mapping and plain_charset:
         unparsed_all = _unparsed_all(
             to_parse, header, scrubber, context, standard_memo, kept, lane, fmap
@@ -596,7 +598,6 @@ def split(
                 [v for v in value_ops[2] if v[0] not in dropped],
             )
             ops = _kept_ops(ops, added)
-            checks += [(e[3], e[5]) for e in to_parse if e[0] == _SOP_CLASS]
         to_parse = []
     pieces = [header[: fmap.dataset_start]]
     pieces += [header[e[2] : e[5]] for e in to_parse]
@@ -629,7 +630,7 @@ def split(
             tuple(ops),
             (tuple(value_ops[0]), tuple(value_ops[1]), tuple(value_ops[2])),
             tuple(tail_ops) if trailing is not None else None,
-            tuple(tail_values),
+            tuple(tail_values) if trailing is not None else (),
         )
     return result
 
@@ -811,10 +812,10 @@ def _split_tail(
         if group & 1 and group > 0x0008:
             if element <= 0xFF:
                 found = _creator(vr, raw) if element >= 0x10 else None
+                if record is not None:  # (also when it ends the decisions: a value they read)
+                    record[2].append((value - base, after - base))
                 if found is None:
                     return None
-                if record is not None:
-                    record[2].append((value - base, after - base))
                 creators[(group << 8) | element] = found
                 continue
             creator = creators.get(tag >> 8) if element >= 0x1000 else None
@@ -955,7 +956,11 @@ def _unparsed_all(
         if outcome[0] != LANE_KEEP:
             return None
         if tag == 0x00080005:
+            # pydicom decodes it (the parsed path then writes it anew): kept as read only where
+            # that gives the same bytes (padded with one space to an even length, no more)
             if _charset_term(header[start:after], implicit) is None:
+                return None
+            if header[value:after] != text + b" " * (len(text) % 2):
                 return None
             encodings = convert_encodings(text.decode("ascii"))
         op = (_as_read_op(raw_vr), tag, raw_vr, start, after)

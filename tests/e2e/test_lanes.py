@@ -735,6 +735,10 @@ def _unparsed_case(path: Path, case: str) -> None:
         data = _patch(data, head + SOP_CLASS, head + patches[case])
     if case == "charset-leading-space":
         data = _patch(data, b"ISO_IR 100", b" ISO_IR 10")
+    if case in ("charset-space-padded", "charset-nul-padded"):  # (pydicom writes it unpadded)
+        pad = b"  " if case == "charset-space-padded" else b"\0\0"
+        old = struct.pack("<HH2sH", 0x0008, 0x0005, b"CS", 10) + b"ISO_IR 100"
+        data = _patch(data, old, old[:6] + struct.pack("<H", 12) + old[8:] + pad)
     path.write_bytes(data)
 
 
@@ -746,6 +750,8 @@ UNPARSED_CASES = {  # case -> whether nothing is parsed
     "charset-utf8": True,
     "charset-2022": False,  # not a plain character set
     "charset-leading-space": False,
+    "charset-space-padded": False,  # (parsed: pydicom writes it as it decodes it, unpadded)
+    "charset-nul-padded": False,
     "sop-space-padded": True,  # (written as pydicom writes it: padded with a NUL)
     "sop-leading-space": False,
     "sop-two-values": False,
@@ -777,3 +783,45 @@ def test_a_header_with_nothing_to_parse_gives_what_parsing_gives(
             assert sp.lane.values[0x00080016] == (str(ds.SOPClassUID), str(ds.SOPClassUID))
     result = assert_same(path, tmp_path, key, profile)
     assert result.status.value == "written"
+
+
+def _series_file(tmp_path: Path, case: str) -> list[bytes]:
+    """Series whose first file's plan must not be replayed as it was on the next (found in
+    review): a tail whose decisions stop after a value; a SOP Class UID that is not plain in the
+    first file only; a tail creator that is not plain in the first file only."""
+    ds = _base()
+    if case == "tail-stops":
+        ds.private_block(0x7FE1, "TEST TRAILER", create=True).add_new(0x01, "LO", "PID-TRAIL-77")
+        item = Dataset()
+        item.MACIDNumber = 1
+        ds.add_new(0xFFFAFFFA, "SQ", Sequence([item]))
+        ds[0xFFFAFFFA].is_undefined_length = True
+    elif case == "tail-creator":
+        ds.private_block(0x7FE1, "TEST TRAILER", create=True).add_new(0x01, "LO", "PID-TRAIL-77")
+        ds.add_new(0x7FE00020, "OW", b"\1\0\2\0")
+    data = _save(ds, tmp_path / f"{case}.dcm")
+    if case == "sop-class":
+        head = struct.pack("<HH2sH", 0x0008, 0x0016, b"UI", len(SOP_CLASS))
+        first = _patch(data, head + SOP_CLASS, head + b" " + SOP_CLASS[:-1])
+        return [first, data, data]
+    if case == "tail-creator":
+        return [_patch(data, b"TEST TRAILER", b"TEST TRAIL\xe9R"), data, data]
+    return [data, data]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("case", ["tail-stops", "sop-class", "tail-creator"])
+def test_a_plan_replays_only_what_split_would_decide(case: str, tmp_path: Path, key: Key) -> None:
+    scrubber = Scrubber(compiled("basic"), Pseudonymizer(key))
+    for n, content in enumerate(_series_file(tmp_path, case)):
+        fmap = scan(io.BytesIO(content), len(content), Kind.PART10, first=content[:WINDOW])
+        assert fmap.pixel is not None
+        header, tail = content[: fmap.pixel.start], content[fmap.pixel.end :] or None
+        with_plan = split(fmap, header, scrubber, originals=True, tail=tail)
+        kept = scrubber.lane_memo.pop("plans", None)
+        without = split(fmap, header, scrubber, originals=True, tail=tail)
+        scrubber.lane_memo["plans"] = kept if kept is not None else {}
+        assert with_plan == without, n
+        path = tmp_path / f"{case}-{n}.dcm"
+        path.write_bytes(content)
+        assert_same(path, tmp_path / str(n), key, "basic")
