@@ -7,6 +7,7 @@ vendor's block, not a person), decisions and reasons.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -99,8 +100,9 @@ class AuditWriter:
         if self._unsynced >= _WRITE_OUT and hasattr(os, "posix_fadvise"):
             # start writing the rows to disk now, without waiting (the final fsync then has
             # little left to wait for: the audit of a large run is tens of megabytes)
-            os.posix_fadvise(self._fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
             self._unsynced = 0
+            with contextlib.suppress(OSError):  # (a file system without it: only slower)
+                os.posix_fadvise(self._fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
     def __exit__(
         self,

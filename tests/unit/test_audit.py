@@ -105,3 +105,16 @@ def test_rows_whose_writing_out_is_started_early_are_all_there(
     results = [_result(n, RECORDS[n % 5 :]) for n in range(30)]
     expected = _expected([_result(n, RECORDS[n % 5 :]) for n in range(30)])
     assert _write(tmp_path / "audit.csv", [pack(r) for r in results]) == expected
+
+
+def test_a_file_system_that_refuses_to_start_writing_out_early_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> None:
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(audit, "_WRITE_OUT", 1000)
+    monkeypatch.setattr(audit.os, "posix_fadvise", refuse, raising=False)
+    results = [_result(n, RECORDS) for n in range(5)]
+    expected = _expected([_result(n, RECORDS) for n in range(5)])
+    assert _write(tmp_path / "audit.csv", [pack(r) for r in results]) == expected
