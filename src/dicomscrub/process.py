@@ -57,7 +57,7 @@ from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.encode import CannotSplice, MetaItems, encode_file, syntax, write_elements
 from dicomscrub.lanes import LanesRefused, Split, check_creators, split
 from dicomscrub.needles import meta_from_map
-from dicomscrub.pipeline import PrivateRecord, Scrubber
+from dicomscrub.pipeline import PrivateRecord, Scrubber, text_at
 from dicomscrub.structure import (
     DEFLATED,
     UNDEFINED,
@@ -66,6 +66,7 @@ from dicomscrub.structure import (
     Damaged,
     FileMap,
     TopElement,
+    read_bytes,
     scan,
 )
 from dicomscrub.writer import Collision, FileRange, OutputPlan, Part, probe, write_atomic
@@ -201,13 +202,9 @@ def _read_whole(fh: BinaryIO, kind: Kind) -> Dataset:
 
 
 def _read_exact(fh: BinaryIO, start: int, end: int) -> bytes:
-    fh.seek(start)
-    data = fh.read(end - start)
-    while len(data) < end - start:  # an unbuffered read may return less than asked
-        more = fh.read(end - start - len(data))
-        if not more:
-            raise Damaged(f"file got shorter while being read (byte {start + len(data)})")
-        data += more
+    data = read_bytes(fh, start, end - start)
+    if data is None:
+        raise Damaged(f"file got shorter while being read (from byte {start})")
     return data
 
 
@@ -251,9 +248,9 @@ class _Loaded:
 
     def sop_class(self, ds: Dataset) -> str:
         """The SOP Class UID as text ("" if none), also when the lanes kept it unparsed."""
-        if self.lanes is not None and 0x00080016 in self.lanes.lane.values:
-            return self.lanes.lane.values[0x00080016][0]
-        return str(value_of(ds, 0x00080016) or "")
+        if self.lanes is None:
+            return text_at(ds, 0x00080016)
+        return self.lanes.lane.value(ds, 0x00080016, new=False)
 
     def meta_uid(self, meta: Dataset, tag: int) -> str:
         """A UID of the file meta as text ("" if none), as pydicom decodes it."""
@@ -443,12 +440,10 @@ def _load(fh: BinaryIO, fmap: FileMap, job: Job, *, lanes: bool) -> _Loaded:
         if sp.meta_items is not None or not job.leak_check:
             # the leak check reads the file meta from its bytes: not made into a data set
             meta_uids = _meta_uids(header, fmap)
-        if sp.parsed:
-            ds = header_from_elements(header, fmap, sp.elements, with_meta=meta_uids is None)
-        else:  # every element decided unparsed (Specific Character Set and SOP Class UID kept)
-            ds = _empty_header(header, fmap, with_meta=meta_uids is None)
+        # (no element at all when the lanes decided every one: the file meta alone)
+        ds = header_from_elements(header, fmap, sp.elements, with_meta=meta_uids is None)
     if ds is None and sp is not None and not sp.parsed:
-        sp = None  # (not expected: _empty_header reads what split accepts)
+        sp = None  # (not expected: header_from_elements reads what split accepts)
     if ds is None:
         ds = read_header(prefix + (header if sp is None else sp.head), fmap)
     if ds.original_encoding != (fmap.implicit, fmap.little):
@@ -510,10 +505,12 @@ def header_from_elements(
     """What :func:`read_header` reads from the file meta followed by ``elements`` (top-level
     elements of defined length in ``header``, the file's bytes up to Pixel Data, as :func:`scan`
     found them), made from their bytes where they lie: nothing is read twice. None where
-    :func:`read_header` is needed. Without ``with_meta``, its file meta is left empty (for a
-    caller that reads the file meta from its bytes)."""
+    :func:`read_header` is needed. With no ``elements`` (the lanes decided every one), the file
+    meta alone, in the encoding of the file (which ``dcmread``, given no element, cannot tell).
+    Without ``with_meta``, its file meta is left empty (for a caller that reads the
+    file meta from its bytes)."""
     encoding = _encoding(fmap)
-    if encoding != (fmap.implicit, fmap.little) or not elements or elements[0][0] < 0x00030000:
+    if encoding != (fmap.implicit, fmap.little) or (elements and elements[0][0] < 0x00030000):
         return None
     implicit, little = encoding
     meta = _file_meta(header, fmap) if with_meta else FileMetaDataset()
@@ -525,19 +522,6 @@ def header_from_elements(
 
 
 _META_UIDS = frozenset({0x00020002, 0x00020003, 0x00020010})
-
-
-def _empty_header(header: bytes, fmap: FileMap, *, with_meta: bool) -> Dataset | None:
-    """The data set :func:`header_from_elements` makes when no element is parsed: the file meta
-    alone (or none, without ``with_meta``), encoded as the file is; None where it cannot."""
-    encoding = _encoding(fmap)
-    if encoding != (fmap.implicit, fmap.little):
-        return None
-    meta = _file_meta(header, fmap) if with_meta else FileMetaDataset()
-    if meta is None:
-        return None
-    preamble = header[:128] if fmap.kind is Kind.PART10 else b"\0" * 128
-    return _file_dataset({}, preamble, meta, fmap.implicit, fmap.little)
 
 
 def _meta_uids(header: bytes, fmap: FileMap) -> dict[int, str] | None:

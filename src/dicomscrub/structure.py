@@ -465,7 +465,7 @@ _LAYOUTS: dict[tuple[Kind, int], _Layout] = {}
 """The layout last seen for each kind and size of file (the slices of a series share one)."""
 
 
-def _read_bytes(fh: BinaryIO, start: int, n: int) -> bytes | None:
+def read_bytes(fh: BinaryIO, start: int, n: int) -> bytes | None:
     """``n`` bytes of the file from ``start`` (None if it is shorter): one system call."""
     try:
         fd = fh.fileno()
@@ -564,7 +564,7 @@ def _recall(fh: BinaryIO, size: int, kind: Kind, first: bytes) -> FileMap | None
     if size <= len(first):
         tail = first[pixel.end :]
     elif pixel.end < size:
-        tail = _read_bytes(fh, pixel.end, size - pixel.end)
+        tail = read_bytes(fh, pixel.end, size - pixel.end)
     if tail is None or int.from_bytes(tail, "little") & layout.tail_mask != layout.tail_bits:
         return None
     return replace(
