@@ -31,7 +31,7 @@ command elements.
 from __future__ import annotations
 
 import functools
-import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -62,6 +62,7 @@ from dicomscrub.pipeline import (
     Scrubber,
     decodes,
     private_creators,
+    ui_element,
 )
 from dicomscrub.private import SEQUENCE_TAG
 from dicomscrub.structure import LONG_VRS, UNDEFINED, FileMap, TopElement, remembered
@@ -282,6 +283,29 @@ def _standard_outcome(
     return _PARSE
 
 
+def _outcome(
+    memo: dict[tuple[object, ...], Outcome],
+    scrubber: Scrubber,
+    el: TopElement,
+    data: bytes,
+    base: int,
+    context: tuple[bytes, bool, bool],
+    plain: bool,
+) -> Outcome:
+    """:func:`_standard_outcome` of a standard element as scan found it (``data`` holds the file
+    from offset ``base``), remembered by what it depends on: the element's tag, VR and length
+    (modulo 8: whether it holds whole binary numbers), and how the data set is encoded (``memo``
+    is per ``context``; values never enter a key: LANE_REPLACE outcomes do not depend on them)."""
+    tag, raw_vr, start, _, length, after = el
+    key = (tag, raw_vr, length & 7, plain)
+    found = memo.get(key)
+    if found is None:
+        vr = raw_vr.decode("ascii") if raw_vr is not None else None
+        element = data[start - base : after - base]
+        found = memo[key] = _standard_outcome(scrubber, tag, vr, element, length, context, plain)
+    return found
+
+
 def _as_read_op(raw_vr: bytes | None) -> int:
     """How a plan makes an element kept as read (see :func:`_as_written`)."""
     return _OP_AS_READ if raw_vr in LONG_VRS else _OP_SLICE
@@ -486,14 +510,7 @@ def split(
             if originals:
                 note_parsed(tag, raw_vr, value, length, after)
             continue
-        plain = tag not in odd_inside
-        skey = (tag, raw_vr, length & 7, plain)
-        outcome = standard_memo.get(skey)
-        if outcome is None:
-            vr = raw_vr.decode("ascii") if raw_vr is not None else None
-            element_bytes = header[start:after]
-            outcome = _standard_outcome(scrubber, tag, vr, element_bytes, length, context, plain)
-            standard_memo[skey] = outcome
+        outcome = _outcome(standard_memo, scrubber, el, header, 0, context, tag not in odd_inside)
         if tag == PATIENT_ID:  # read later: what the lanes decide is kept aside, as text
             aside = _patient_id(outcome, header[value:after], fmap.implicit)
             if aside is None:
@@ -573,9 +590,7 @@ def split(
         lane.creators += decided.creator_rows  # after the header's: in tag order
     if len(private_memo) > 100_000 or len(standard_memo) > 100_000:
         scrubber.lane_memo.clear()
-    meta = b""
-    if originals:
-        meta = header[132 if fmap.kind is Kind.PART10 else 4 : fmap.dataset_start]
+    meta = _meta_bytes(header, fmap) if originals else b""
     to_parse = [e for e in parse if e is not None]
     encodings = None
     unparsed_all = None
@@ -599,10 +614,8 @@ def split(
             )
             ops = _kept_ops(ops, added)
         to_parse = []
-    pieces = [header[: fmap.dataset_start]]
-    pieces += [header[e[2] : e[5]] for e in to_parse]
     result = Split(
-        b"".join(pieces),
+        _parsed_head(header, fmap, to_parse),
         parsed,
         kept,
         lane,
@@ -748,13 +761,9 @@ def _replay(
         for tag, vr, v, a, who in plan.tail_values:
             item = (tag, vr, tail[v:a], who)
             (removed_long if a - v > SHORT_VALUE else removed).append(item)
-    meta = b""
-    if originals:
-        meta = header[132 if fmap.kind is Kind.PART10 else 4 : fmap.dataset_start]
-    pieces = [header[: fmap.dataset_start]]
-    pieces += [header[e[2] : e[5]] for e in plan.parse]
+    meta = _meta_bytes(header, fmap) if originals else b""
     return Split(
-        b"".join(pieces),
+        _parsed_head(header, fmap, plan.parse),
         was.parsed,
         kept,
         lane,
@@ -768,6 +777,17 @@ def _replay(
         trailing,
         encodings=was.encodings,
     )
+
+
+def _meta_bytes(header: bytes, fmap: FileMap) -> bytes:
+    """The file meta elements as found in the file (:attr:`Split.meta`)."""
+    return header[132 if fmap.kind is Kind.PART10 else 4 : fmap.dataset_start]
+
+
+def _parsed_head(header: bytes, fmap: FileMap, elements: Sequence[TopElement]) -> bytes:
+    """What pydicom parses (:attr:`Split.head`): the bytes before the data set, then
+    ``elements``."""
+    return b"".join([header[: fmap.dataset_start], *(header[e[2] : e[5]] for e in elements)])
 
 
 class TailDecisions(NamedTuple):
@@ -801,7 +821,8 @@ def _split_tail(
     creators: dict[int, tuple[str, str]] = {}  # (tag >> 8 of the block's elements) -> creator
     changes = 0
     values: list[Unparsed] = []
-    for tag, raw_vr, start, value, length, after in fmap.elements:
+    for el in fmap.elements:
+        tag, raw_vr, start, value, length, after = el
         if tag <= fmap.pixel.tag:
             continue
         group, element = tag >> 16, tag & 0xFFFF
@@ -838,12 +859,7 @@ def _split_tail(
         if tag in ALWAYS_PARSED or group & 1:
             return None
         plain = tag not in fmap.odd_inside
-        skey = (tag, raw_vr, length & 7, plain)
-        outcome = standard_memo.get(skey)
-        if outcome is None:
-            element_bytes = tail[start - base : after - base]
-            outcome = _standard_outcome(scrubber, tag, vr, element_bytes, length, context, plain)
-            standard_memo[skey] = outcome
+        outcome = _outcome(standard_memo, scrubber, el, tail, base, context, plain)
         which = outcome[0]
         if which == LANE_KEEP:
             kept.append((tag, _as_written(tail, raw_vr, start - base, after - base)))
@@ -920,7 +936,8 @@ def _unparsed_all(
     values: dict[int, tuple[str, str]] = {}
     added: list[tuple[int, bytes, _KeptOp]] = []
     _, implicit, little = context
-    for tag, raw_vr, start, value, length, after in to_parse:
+    for el in to_parse:
+        tag, raw_vr, start, value, _, after = el
         text = header[value:after].rstrip(b"\0 ")
         if tag in _UNPARSED_ALL and (
             not text or not plain_ascii(text) or b"\\" in text or text[:1] == b" "
@@ -932,28 +949,17 @@ def _unparsed_all(
             if scrubber.profile.standard_rule(tag) is not None or raw_vr not in (None, b"UI"):
                 return None
             uid = str(UID(text.decode("ascii")))
+            data = ui_element(tag, uid, implicit, little)
+            if data is None:
+                return None
             values[tag] = (uid, uid)
-            raw = uid.encode("ascii") + b"\0" * (len(uid) % 2)
-            e = "<" if little else ">"
-            if implicit:
-                data = struct.pack(e + "HHL", tag >> 16, tag & 0xFFFF, len(raw)) + raw
-            else:
-                data = struct.pack(e + "HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(raw)) + raw
             added.append((tag, data, (_OP_FIXED, tag, data, 0, 0)))
             continue
         group, element = tag >> 16, tag & 0xFFFF
         if group & 1 or not element or (tag in ALWAYS_PARSED and tag != 0x00080005):
             return None  # (a first element that is private, a group length, or read later)
-        vr = raw_vr.decode("ascii") if raw_vr is not None else None
         plain = tag not in fmap.odd_inside
-        skey = (tag, raw_vr, length & 7, plain)
-        outcome = standard_memo.get(skey)
-        if outcome is None:
-            outcome = _standard_outcome(
-                scrubber, tag, vr, header[start:after], length, context, plain
-            )
-            standard_memo[skey] = outcome
-        if outcome[0] != LANE_KEEP:
+        if _outcome(standard_memo, scrubber, el, header, 0, context, plain)[0] != LANE_KEEP:
             return None
         if tag == 0x00080005:
             # pydicom decodes it (the parsed path then writes it anew): kept as read only where

@@ -204,6 +204,20 @@ def is_structural_uid_tag(tag: int) -> bool:
     return keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in STRUCTURAL_UID_KEYWORDS
 
 
+def ui_element(tag: int, text: str, implicit: bool, little: bool) -> bytes | None:
+    """A top-level UI element of ASCII ``text`` as pydicom's encoder writes it (padded with a NUL
+    to an even length); None where pydicom would write it otherwise (too long: as UN)."""
+    raw = text.encode("ascii")
+    if len(raw) % 2:
+        raw += b"\0"
+    e = "<" if little else ">"
+    if implicit:
+        return struct.pack(e + "HHL", tag >> 16, tag & 0xFFFF, len(raw)) + raw
+    if len(raw) > 0xFFFF:
+        return None
+    return struct.pack(e + "HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(raw)) + raw
+
+
 LANE_PARSE, LANE_KEEP, LANE_DROP, LANE_REPLACE, LANE_UID = 0, 1, 2, 3, 4
 """What :meth:`Scrubber.standard_lane` says about a top-level element read from its bytes."""
 RECORD_TAGS = (0x00120062, 0x00120063, 0x00120064, 0x00280303)
@@ -808,15 +822,8 @@ class Scrubber:
             return None
         items = value.decode("ascii").rstrip("\0 ").split("\\")
         text = "\\".join(self.pseudo.uid(item) for item in items)
-        raw = text.encode("ascii")
-        if len(raw) % 2:
-            raw += b"\0"
-        e = "<" if little else ">"
-        if implicit:
-            return struct.pack(e + "HHL", tag >> 16, tag & 0xFFFF, len(raw)) + raw, text
-        if len(raw) > 0xFFFF:
-            return None  # pydicom would write it as UN
-        return struct.pack(e + "HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(raw)) + raw, text
+        element = ui_element(tag, text, implicit, little)
+        return None if element is None else (element, text)
 
     def action_for(
         self, elem: DataElement, replace_uids: bool = False
