@@ -110,6 +110,9 @@ def write_elements(
         write_dataset(fp, ds, parent_encoding)
         return
     extra = kept or []
+    if not len(ds):  # (the lanes decided every element: nothing but those kept as bytes)
+        fp.write(b"".join([data for _, data in extra]))
+        return
     next_kept = 0
     encodings = value_of(ds, 0x00080005, parent_encoding)
     e = "<" if little else ">"
@@ -151,8 +154,8 @@ def write_elements(
                 write(data)
                 continue
         write_data_element(fp, elem, encodings)
-    for _, data in extra[next_kept:]:
-        write(data)
+    if next_kept < len(extra):
+        write(b"".join([data for _, data in extra[next_kept:]]))
 
 
 _META_TAGS = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
@@ -187,22 +190,35 @@ def file_meta_bytes(items: MetaItems) -> bytes | None:
         return None
     parts = []
     for tag, vr, value in items:
-        if tag == 0x00020001:
-            if vr != "OB" or value != b"\x00\x01":
-                return None
-            parts.append(struct.pack("<HH2sHL", 0x0002, 0x0001, b"OB", 0, 2) + value)
-            continue
-        want = "SH" if tag == 0x00020013 else "UI"
-        if want != vr or not isinstance(value, str) or not value or value != value.strip():
+        if not isinstance(value, str | bytes):
             return None
-        raw = value.encode("latin-1", "replace")
-        if not plain_ascii(raw) or len(raw) > 0xFFF0:
+        # (the SOP Instance UID differs from file to file; the others repeat, and are cached)
+        part = _meta_element(tag, vr, value) if tag == 0x00020003 else _meta_cached(tag, vr, value)
+        if part is None:
             return None
-        if len(raw) % 2:
-            raw += b" " if vr == "SH" else b"\0"
-        parts.append(struct.pack("<HH2sH", 0x0002, tag & 0xFFFF, vr.encode(), len(raw)) + raw)
+        parts.append(part)
     body = b"".join(parts)
     return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
+
+
+def _meta_element(tag: int, vr: str, value: Any) -> bytes | None:
+    """One element of :func:`file_meta_bytes`; None where pydicom must write it."""
+    if tag == 0x00020001:
+        if vr != "OB" or value != b"\x00\x01":
+            return None
+        return struct.pack("<HH2sHL", 0x0002, 0x0001, b"OB", 0, 2) + b"\x00\x01"
+    want = "SH" if tag == 0x00020013 else "UI"
+    if want != vr or not isinstance(value, str) or not value or value != value.strip():
+        return None
+    raw = value.encode("latin-1", "replace")
+    if not plain_ascii(raw) or len(raw) > 0xFFF0:
+        return None
+    if len(raw) % 2:
+        raw += b" " if vr == "SH" else b"\0"
+    return struct.pack("<HH2sH", 0x0002, tag & 0xFFFF, vr.encode(), len(raw)) + raw
+
+
+_meta_cached = functools.lru_cache(maxsize=256)(_meta_element)
 
 
 class Syntax(NamedTuple):

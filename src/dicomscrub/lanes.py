@@ -640,21 +640,42 @@ def split(
             else (),
             result,
             tuple(to_parse),
-            tuple(ops),
+            _program(ops),
             (tuple(value_ops[0]), tuple(value_ops[1]), tuple(value_ops[2])),
-            tuple(tail_ops) if trailing is not None else None,
+            _program(tail_ops) if trailing is not None else None,
             tuple(tail_values) if trailing is not None else (),
         )
     return result
 
 
-_OP_SLICE, _OP_AS_READ, _OP_FIXED, _OP_UID, _OP_PATIENT = range(5)
+_OP_SLICE, _OP_AS_READ, _OP_FIXED, _OP_UID, _OP_PATIENT, _OP_RUN = range(6)
 _KeptOp = tuple[int, int, Any, int, int]
 """How an element of :attr:`Split.kept` is made: (_OP_SLICE, or _OP_AS_READ for a long VR, whose
 reserved bytes are written as zero; tag, VR as written, offset of its tag, offset after it),
 (_OP_FIXED, tag, the bytes, 0, 0) or (_OP_UID, tag, None, offset of its value, offset after it);
 (_OP_PATIENT, tag, outcome, offset of its value, offset after it) sets the Patient ID kept aside
-(and writes nothing itself)."""
+(and writes nothing itself). In a plan, consecutive _OP_SLICE ops are one
+(_OP_RUN, 0, ((tag, offset of its tag, offset after it), ...), 0, 0) (see :func:`_program`)."""
+
+
+def _program(ops: Sequence[_KeptOp]) -> tuple[_KeptOp, ...]:
+    """``ops`` as a plan replays them: each run of consecutive _OP_SLICE ops made one _OP_RUN
+    (its slices taken in one comprehension: most of a header's elements are kept as read)."""
+    program: list[_KeptOp] = []
+    run: list[tuple[int, int, int]] = []
+    for op in ops:
+        if op[0] == _OP_SLICE:
+            run.append((op[1], op[3], op[4]))
+            continue
+        if run:
+            program.append((_OP_RUN, 0, tuple(run), 0, 0))
+            run = []
+        program.append(op)
+    if run:
+        program.append((_OP_RUN, 0, tuple(run), 0, 0))
+    return tuple(program)
+
+
 _ValueOp = tuple[int, bytes | None, int, int, str]
 """An element's value for the leak check: (tag, VR as written, offset of its value, offset after
 it, creator text)."""
@@ -672,10 +693,11 @@ class _Plan(NamedTuple):
     tail_checks: tuple[tuple[int, int, bytes], ...]  # the same after Pixel Data
     split: Split  # what was found for the file the plan was made from
     parse: tuple[TopElement, ...]  # the elements parsed
-    kept: tuple[_KeptOp, ...]
+    kept: tuple[_KeptOp, ...]  # (as _program makes them)
     values: tuple[tuple[_ValueOp, ...], tuple[_ValueOp, ...], tuple[_ValueOp, ...]]
     """For :attr:`Split.removed`, :attr:`Split.removed_long` and :attr:`Split.parsed_values`."""
     tail_kept: tuple[_KeptOp, ...] | None  # None: the elements after Pixel Data are parsed
+    # (as _program makes them)
     tail_values: tuple[_ValueOp, ...]
 
 
@@ -699,7 +721,9 @@ def _kept(
 ) -> list[tuple[int, bytes]] | None:
     kept: list[tuple[int, bytes]] = []
     for op, tag, arg, start, after in ops:
-        if op == _OP_SLICE:  # (most: their bytes as they are)
+        if op == _OP_RUN:  # (most: their bytes as they are)
+            kept += [(t, data[s:a]) for t, s, a in arg]
+        elif op == _OP_SLICE:
             kept.append((tag, data[start:after]))
         elif op == _OP_AS_READ:
             kept.append((tag, _as_written(data, arg, start, after)))

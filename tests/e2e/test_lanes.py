@@ -825,3 +825,24 @@ def test_a_plan_replays_only_what_split_would_decide(case: str, tmp_path: Path, 
         path = tmp_path / f"{case}-{n}.dcm"
         path.write_bytes(content)
         assert_same(path, tmp_path / str(n), key, "basic")
+
+
+def test_a_plan_takes_runs_of_elements_kept_as_read_in_one_step() -> None:
+    m = lanes_module
+    data = bytes(range(256)) * 4
+    ops = [
+        (m._OP_SLICE, 0x00080020, b"DA", 0, 18),
+        (m._OP_SLICE, 0x00080030, b"TM", 18, 32),
+        (m._OP_FIXED, 0x00100010, b"fixed bytes", 0, 0),
+        (m._OP_AS_READ, 0x00101002, b"SQ", 40, 60),
+        (m._OP_SLICE, 0x00180050, b"DS", 60, 70),
+        (m._OP_SLICE, 0x00200011, b"IS", 70, 80),
+        (m._OP_SLICE, 0x00200013, b"IS", 80, 96),
+    ]
+    program = m._program(ops)
+    assert [op[0] for op in program] == [m._OP_RUN, m._OP_FIXED, m._OP_AS_READ, m._OP_RUN]
+    assert program[-1][2] == ((0x00180050, 60, 70), (0x00200011, 70, 80), (0x00200013, 80, 96))
+    made = m._kept(program, data, Any, Any, Any)  # (none of these ops reads the last three)
+    assert made == m._kept(tuple(ops), data, Any, Any, Any)
+    assert [tag for tag, _ in made] == [op[1] for op in ops]
+    assert m._program([]) == ()

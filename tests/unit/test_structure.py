@@ -11,7 +11,7 @@ import pytest
 from pydicom.dataelem import RawDataElement
 
 from corpus import TEST_FILES, bundled
-from dicomscrub import structure
+from dicomscrub import process, structure
 from dicomscrub.discover import Kind, sniff
 from dicomscrub.needles import meta_from_bytes, meta_from_map
 from dicomscrub.process import _meta_uids, _quiet_pydicom, header_from_elements, read_header
@@ -194,6 +194,70 @@ def test_most_bundled_headers_are_made_from_their_elements() -> None:
     assert len(made) >= 60
     assert "CT_small.dcm" in made and "MR_small_bigendian.dcm" in made
     assert "MR_small_implicit.dcm" in made
+
+
+def _attributes(ds: pydicom.Dataset) -> dict[str, object]:
+    """A data set's attributes, comparable: data sets by theirs, buffers by their content."""
+    found: dict[str, object] = {}
+    for name, value in ds.__dict__.items():
+        if isinstance(value, pydicom.Dataset):
+            value = (type(value), _attributes(value))
+        elif isinstance(value, io.BytesIO):
+            value = (io.BytesIO, value.getvalue())
+        found[name] = value
+    return found
+
+
+@pytest.mark.parametrize(
+    "name", ["CT_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm"]
+)
+def test_a_header_of_no_element_is_the_data_set_the_constructor_makes(name: str) -> None:
+    # header_from_elements makes empty data sets from a blank, not through pydicom's constructor
+    data = bundled(name).read_bytes()
+    fmap = scan_bytes(data)
+    end = fmap.pixel.start if fmap.pixel is not None else len(data)
+    made = header_from_elements(data[:end], fmap, [], with_meta=False)
+    assert isinstance(made, pydicom.FileDataset)
+    preamble = data[:128] if fmap.kind is Kind.PART10 else b"\0" * 128
+    with _quiet_pydicom():
+        built = process._file_dataset(
+            {}, preamble, pydicom.dataset.FileMetaDataset(), fmap.implicit, fmap.little
+        )
+    assert _attributes(made) == _attributes(built)
+    assert made.original_encoding == (fmap.implicit, fmap.little)
+
+
+def test_data_sets_made_from_a_blank_share_nothing_they_change() -> None:
+    data = bundled("CT_small.dcm").read_bytes()
+    fmap = scan_bytes(data)
+    assert fmap.pixel is not None
+    header = data[: fmap.pixel.start]
+    first = header_from_elements(header, fmap, [], with_meta=False)
+    second = header_from_elements(header, fmap, [], with_meta=False)
+    assert first is not None and second is not None
+    first.PatientName = "CHANGED"
+    first.file_meta.MediaStorageSOPInstanceUID = "1.2.3"
+    first.private_block(0x0009, "A CREATOR", create=True)
+    assert len(second) == 0 and len(second.file_meta) == 0
+    assert second._private_blocks == {} and second._pixel_id == {}
+    blank = process._BLANKS[fmap.implicit, fmap.little]
+    assert blank is not None and blank.attrs["_dict"] == {}
+    assert blank.attrs["_private_blocks"] == {}
+
+
+def test_an_unknown_attribute_of_a_data_set_leaves_it_to_the_constructor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    empty = pydicom.Dataset()
+    empty.__dict__["_new_in_another_version"] = []
+    assert process._Blank.of(empty) is None
+    data = bundled("CT_small.dcm").read_bytes()
+    fmap = scan_bytes(data)
+    assert fmap.pixel is not None
+    monkeypatch.setattr(process, "_BLANKS", {(fmap.implicit, fmap.little): None})
+    made = header_from_elements(data[: fmap.pixel.start], fmap, [])
+    assert isinstance(made, pydicom.FileDataset)
+    assert made.original_encoding == (fmap.implicit, fmap.little)
 
 
 def test_the_walk_hands_back_the_header_and_trailing_bytes_it_read() -> None:
