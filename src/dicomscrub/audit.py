@@ -11,6 +11,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, cast
@@ -128,7 +129,13 @@ key of ``_TAIL_BY_ID`` (both are cleared together), so that an id found is that 
 _LIMIT = 50_000
 
 
+_QUOTED = re.compile(r'[,"\r\n]')
+"""What makes csv.writer quote a field (QUOTE_MINIMAL, its default)."""
+
+
 def _csv_line(fields: tuple[object, ...]) -> str:
+    if len(fields) > 1 and all(type(f) is str and not _QUOTED.search(f) for f in fields):
+        return ",".join(cast(tuple[str, ...], fields)) + "\n"  # (as csv.writer writes them)
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(fields)
     return buffer.getvalue()
@@ -150,6 +157,12 @@ def _suffix(rec: PrivateRecord) -> str:
     return tail
 
 
+def _head(result: FileResult) -> str:
+    """The columns of a private row up to ``tag``."""
+    head = _csv_line(("private", result.root, result.input, result.output, result.status.value))
+    return head[:-1] + ",,,,,"
+
+
 def _private_rows(result: FileResult) -> tuple[str, list[str]]:
     """The ``private`` rows of one file as (head, tails): each row is the head (the columns up to
     ``tag``) then a tail, so the rows are ``head + head.join(tails)``; the same text csv.writer
@@ -157,12 +170,17 @@ def _private_rows(result: FileResult) -> tuple[str, list[str]]:
     records = result.private
     if not records:
         return "", []
-    head = _csv_line(("private", result.root, result.input, result.output, result.status.value))
-    head = head[:-1] + ",,,,,"
+    head = _head(result)
     tails = list(map(_TAIL_BY_ID.get, map(id, records)))
     if None in tails:
         tails = [tail or _suffix(rec) for tail, rec in zip(tails, records, strict=True)]
     return head, cast(list[str], tails)
+
+
+_PACKED: dict[tuple[int, ...], tuple[list[str], int, list[PrivateRecord]]] = {}
+"""The tails and the count of rows removed of a file's private rows, by the identities of its
+records (the files of one series have the very same records, shared by the lanes' plan): each
+value holds those records, so that the identities stay theirs while it is kept."""
 
 
 def pack(result: FileResult) -> FileResult:
@@ -170,10 +188,21 @@ def pack(result: FileResult) -> FileResult:
     tail is one shared string object for all files whose element has the same row, so pickling a
     batch of results sends each once (some 180 rows of 270 bytes for every CT slice of a vendor
     were 48 KB per file through the pool's pipe, and as much again to join in the parent, which
-    writes them). The counts are kept."""
-    if result.private:
-        removed = result.private_removed
-        result.counts = (len(result.private) - removed, removed)
-        result.private_rows = _private_rows(result)
+    writes them). The counts are kept. Files with the same records share one list of tails (never
+    changed: the parent only joins it), which a batch also pickles once."""
+    records = result.private
+    if records:
+        ids = tuple(map(id, records))
+        known = _PACKED.get(ids)
+        if known is None:
+            head, tails = _private_rows(result)
+            if len(_PACKED) >= 256:
+                _PACKED.clear()
+            known = _PACKED[ids] = (tails, result.private_removed, records)
+        else:
+            head = _head(result)
+        tails, removed, _ = known
+        result.counts = (len(records) - removed, removed)
+        result.private_rows = (head, tails)
         result.private = []
     return result

@@ -67,8 +67,15 @@ def keyword_for(tag: int) -> str:
     return datadict.keyword_for_tag(tag)
 
 
+def has(ds: Dataset, tag: int) -> bool:
+    """``tag in ds`` for a tag given as a number, without making it a ``Tag`` first (as
+    ``Dataset.__contains__`` does, at a microsecond a time: it is asked many times of every
+    file): the data set's elements are keyed by tags, which are numbers."""
+    return tag in ds._dict
+
+
 def value_of(ds: Dataset, tag: int, default: Any = None) -> Any:
     """What ``ds.get(keyword, default)`` gives for the element ``tag``: its value, or ``default``
     when ``ds`` does not hold it (without looking a keyword up, nor raising and catching an
     error when the element is not there, as ``get`` does: it is asked of every file)."""
-    return ds[tag].value if tag in ds else default
+    return ds[tag].value if tag in ds._dict else default

@@ -20,7 +20,7 @@ from pydicom.filewriter import write_data_element, write_dataset, write_file_met
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
-from dicomscrub.dictionary import value_of
+from dicomscrub.dictionary import has, value_of
 
 _LONG = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 
@@ -252,7 +252,7 @@ def encode_file(ds: Dataset, ts: UID, meta: MetaItems, kept: Kept | None = None)
         fp = DicomBytesIO()
         ds.save_as(fp, enforce_file_format=True)  # deflates; refuses misplaced groups
         return fp.getvalue()
-    if facts is not None and 0x7FE00010 in ds:  # a public transfer syntax, as dcmwrite does
+    if facts is not None and has(ds, 0x7FE00010):  # a public transfer syntax, as dcmwrite does
         ds[0x7FE00010].is_undefined_length = facts.compressed
     fp = DicomBytesIO()
     if facts is not None:

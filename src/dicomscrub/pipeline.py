@@ -31,7 +31,7 @@ from pydicom.valuerep import PersonName
 from pydicom.values import converters
 
 from dicomscrub.actions import Action, Effect, resolve
-from dicomscrub.dictionary import ensure_registered, keyword_for, value_of, vm_of, vr_of
+from dicomscrub.dictionary import ensure_registered, has, keyword_for, value_of, vm_of, vr_of
 from dicomscrub.encode import write_elements
 from dicomscrub.private import (
     SEQUENCE_TAG,
@@ -174,7 +174,7 @@ class LaneResult:
         """The value of element ``tag`` of ``ds`` as text (see :func:`text_at`), or, when the
         lanes decided it unparsed, the value written (``new``) or the value as read."""
         found = self.values.get(tag)
-        if found is None or tag in ds:
+        if found is None or has(ds, tag):
             return text_at(ds, tag)
         return found[1 if new else 0]
 
@@ -543,7 +543,7 @@ class Scrubber:
         if (
             lanes is not None
             and lanes.context is not None
-            and not any(tag in ds for tag in RECORD_TAGS)
+            and not any(has(ds, tag) for tag in RECORD_TAGS)
         ):
             lanes.written = self._recorded(state, lanes.context)
         else:
@@ -1301,7 +1301,7 @@ class Scrubber:
         """(0008,0300) in the output describes the private blocks that are left, each now SAFE:
         everything identifying in them was removed or replaced. Other blocks' items are dropped."""
         old_items: dict[tuple[int, str], Dataset] = {}
-        if SEQUENCE_TAG in ds and ds[SEQUENCE_TAG].VR == "SQ":
+        if has(ds, SEQUENCE_TAG) and ds[SEQUENCE_TAG].VR == "SQ":
             for item in ds[SEQUENCE_TAG].value or []:
                 try:
                     group = int(item.get(0x00080301).value)
@@ -1310,7 +1310,7 @@ class Scrubber:
                 creator = str(item.get(0x00080302).value if 0x00080302 in item else "").strip()
                 old_items.setdefault((group, creator), item)
         if not state.present:
-            if SEQUENCE_TAG in ds:
+            if has(ds, SEQUENCE_TAG):
                 del ds[SEQUENCE_TAG]
             return
         items: list[Dataset] = []

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from dicomscrub.dictionary import has
 from dicomscrub.tags import format_tag, is_private_group
 
 SEQUENCE_TAG = 0x00080300
@@ -175,7 +176,7 @@ def read_declarations(ds: Dataset) -> dict[tuple[int, str], Declaration]:
     an item with neither names no block at all. A block declared twice is UNSAFE.
     """
     out: dict[tuple[int, str], Declaration] = {}
-    if SEQUENCE_TAG not in ds:
+    if not has(ds, SEQUENCE_TAG):
         return out
     elem = ds[SEQUENCE_TAG]
     items = elem.value if elem.VR == "SQ" else []

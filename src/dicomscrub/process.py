@@ -54,7 +54,7 @@ from pydicom.uid import (
 
 from dicomscrub import __version__
 from dicomscrub.check import scrub_checked
-from dicomscrub.dictionary import value_of
+from dicomscrub.dictionary import has, value_of
 from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.encode import CannotSplice, MetaItems, encode_file, syntax, write_elements
 from dicomscrub.lanes import LanesRefused, Split, check_creators, split
@@ -340,7 +340,7 @@ def _process_map(
     if meta is None:
         meta = FileMetaDataset()
     media_class = loaded.meta_uid(meta, 0x00020002)
-    if media_class == MEDIA_STORAGE_DIRECTORY or 0x00041220 in ds:
+    if media_class == MEDIA_STORAGE_DIRECTORY or has(ds, 0x00041220):
         result.status, result.detail = Status.SKIPPED, DICOMDIR_DETAIL
         return result
     sop_class = loaded.sop_class(ds) or media_class
@@ -392,11 +392,11 @@ def _image_without_pixels(ds: Dataset, sop_class: str) -> bool:
     """An image (an "... Image Storage" SOP Class, or Rows, Columns and Bits Allocated) needs
     Pixel Data, Float or Double Float Pixel Data, or a Pixel Data Provider URL: without any, the
     file was most likely cut at an element boundary, which the structural check cannot see."""
-    if any(tag in ds for tag in (0x7FE00008, 0x7FE00009, 0x7FE00010, 0x00287FE0)):
+    if any(has(ds, tag) for tag in (0x7FE00008, 0x7FE00009, 0x7FE00010, 0x00287FE0)):
         return False
     if UID(sop_class).name.endswith("Image Storage"):
         return True
-    return all(tag in ds for tag in (0x00280010, 0x00280011, 0x00280100))
+    return all(has(ds, tag) for tag in (0x00280010, 0x00280011, 0x00280100))
 
 
 def _streamable(fmap: FileMap, job: Job) -> BulkElement | None:

@@ -118,3 +118,33 @@ def test_a_file_system_that_refuses_to_start_writing_out_early_is_no_error(
     results = [_result(n, RECORDS) for n in range(5)]
     expected = _expected([_result(n, RECORDS) for n in range(5)])
     assert _write(tmp_path / "audit.csv", [pack(r) for r in results]) == expected
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ("private", "/data/in", "a/b.dcm", "", "written"),
+        ("private", " leading space", "trailing ", "", ""),
+        ("private", "comma, inside", 'quote " inside', "x", "y"),
+        ("private", "line\nbreak", "carriage\rreturn", "x", "y"),
+        ("private", "é ü 漢字", "tab\there", "x", "y"),
+        ("file", 3, 0, "", "kept"),
+        ("",),
+        ("only",),
+    ],
+)
+def test_a_line_is_what_csv_writer_writes(fields: tuple[object, ...]) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
+    assert audit._csv_line(fields) == buffer.getvalue()
+
+
+def test_files_with_the_same_records_share_their_packed_rows() -> None:
+    first, second = pack(_result(1, RECORDS)), pack(_result(2, RECORDS))
+    assert first.private_rows is not None and second.private_rows is not None
+    assert first.private_rows[1] is second.private_rows[1]
+    assert first.private_rows[0] != second.private_rows[0]  # (each file's own columns)
+    other = [PrivateRecord(r.tag, r.creator, r.block_status, "kept", r.basis) for r in RECORDS]
+    third = pack(_result(3, other))
+    assert third.private_rows is not None and third.counts == (len(other), 0)
+    assert third.private_rows[1] is not first.private_rows[1]
