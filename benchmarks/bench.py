@@ -3,7 +3,9 @@
 Each round copies the corpus with ``cp -r`` and de-identifies it with ``dicomscrub run`` into a
 fresh folder (order alternating between rounds, outputs deleted and ``sync`` run between commands,
 nothing of that timed). It prints the medians: seconds, files/s, MB/s, peak resident memory per
-process and the ratio to ``cp -r``; then the fastest round of each (``cp -r``'s time is mostly
+process, the ratio to ``cp -r`` and the CPU time each command used, in user space and in the
+kernel (all processes: ``cp -r``'s is nearly all kernel time, copying and creating files, which
+``dicomscrub run`` pays as well); then the fastest round of each (``cp -r``'s time is mostly
 the kernel's, and moves a lot from round to round: its fastest round is the stricter yardstick).
 ``--memory-gb 2`` also generates one sparse multi-frame file of that size and reports the peak
 resident memory of de-identifying it with ``--jobs 1``.
@@ -37,8 +39,18 @@ def measure(cmd: list[str]) -> None:
     started = time.perf_counter()
     code = subprocess.call(cmd)
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_kb / 1024, "exit": code}))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_rss_mb": usage.ru_maxrss / 1024,
+                "user": usage.ru_utime,
+                "sys": usage.ru_stime,
+                "exit": code,
+            }
+        )
+    )
 
 
 def timed(cmd: list[str]) -> dict[str, float]:
@@ -119,17 +131,18 @@ def main() -> None:
             )
         cp_s = statistics.median(r["seconds"] for r in cp_runs)
         ds_s = statistics.median(r["seconds"] for r in ds_runs)
-        rows = [
-            ("cp -r", cp_s, statistics.median(r["peak_rss_mb"] for r in cp_runs)),
-            ("dicomscrub run", ds_s, statistics.median(r["peak_rss_mb"] for r in ds_runs)),
-        ]
+        rows = [("cp -r", cp_s, cp_runs), ("dicomscrub run", ds_s, ds_runs)]
         print(
             f"\n{'':16}{'seconds':>9}{'files/s':>10}{'MB/s':>9}{'peak RSS/process':>18}{'× cp':>7}"
+            f"{'CPU user':>10}{'CPU kernel':>12}"
         )
-        for name, seconds, rss in rows:
+        for name, seconds, runs in rows:
+            rss = statistics.median(r["peak_rss_mb"] for r in runs)
+            user = statistics.median(r["user"] for r in runs)
+            kernel = statistics.median(r["sys"] for r in runs)
             print(
                 f"{name:16}{seconds:9.2f}{files / seconds:10.0f}{total / 1e6 / seconds:9.0f}"
-                f"{rss:15.0f} MB{seconds / cp_s:7.2f}"
+                f"{rss:15.0f} MB{seconds / cp_s:7.2f}{user:8.2f} s{kernel:10.2f} s"
             )
         # cp -r's time is mostly the kernel's, and moves a lot from round to round (ext4 looking
         # past the inodes the round before freed): its fastest round is the stricter yardstick

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -75,6 +76,12 @@ def run_digest(
         "subjects": key.digest("subjects", json.dumps(sorted((subjects or {}).items()))).hex(),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _json_list(items: tuple[str, ...]) -> str:
+    """``items`` as a JSON list (the same few lists for every file of a run)."""
+    return json.dumps(list(items))
 
 
 def input_id(key: Key, root: Path, rel: str, *, resolved: bool = False) -> str:
@@ -226,8 +233,8 @@ class StateStore:
                 fingerprint,
                 self.digest,
                 rec.output,
-                json.dumps(list(rec.methods)),
-                json.dumps(list(rec.method_codes)),
+                _json_list(rec.methods),
+                _json_list(rec.method_codes),
                 rec.private_kept,
                 rec.private_removed,
             ),
