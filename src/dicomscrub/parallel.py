@@ -2,13 +2,14 @@
 
 Workers are forked once; the pool initializer hands each one the compiled profile and the key (in
 memory, through the pool's pipe, never through a file) and builds the pipeline once. Each task is a
-batch of up to :data:`BATCH` consecutive :class:`Source` s and returns their plain
-:class:`FileResult` s (one task per file cost more in the pool's queues, threads and pipes than a
-file costs to de-identify). At most ``window`` batches are in flight, so memory stays flat however
-many files a run has, and results are handed back in the order the files were given. A worker that
-dies (out of memory, a crash in a library) breaks the pool: the pool is rebuilt and the files that
-were in flight are retried one at a time, so that only the file that kills a worker is reported
-failed.
+batch of consecutive :class:`Source` s and returns their plain :class:`FileResult` s (one task per
+file cost more in the pool's queues, threads and pipes than a file costs to de-identify). Given
+the number of files, batches are guided (see :func:`batch_size`): up to :data:`BATCH` files while
+many are left, fewer towards the end. At most ``window`` batches are in flight, so memory stays
+flat however many files a run has, and results are handed back in the order the files were given.
+A worker that dies (out of memory, a crash in a library) breaks the pool: the pool is rebuilt and
+the files that were in flight are retried one at a time, so that only the file that kills a worker
+is reported failed.
 
 On Ctrl-C (KeyboardInterrupt in the parent; workers ignore SIGINT) no new file is started (workers
 see a shared flag between the files of a batch), the files being processed are finished and handed
@@ -37,8 +38,20 @@ from dicomscrub.writer import OutputPlan
 
 _JOB: Job | None = None
 _STOP: Any = None  # a multiprocessing Event: set when the parent stops starting files
-BATCH = 16
-"""Files per task."""
+BATCH = 64
+"""The most files in one task."""
+SMALL_BATCH = 16
+"""Files per task when the number of files is not known."""
+
+
+def batch_size(left: int, jobs: int) -> int:
+    """Files in the next task when ``left`` files are still to be handed out: each worker's share
+    of them, from 1 to :data:`BATCH`. Large tasks cost less in the pool's queues
+    and pipes, and give a worker the slices of a series together (the first slice of a layout
+    it has not seen costs it several times what the next ones do: see
+    :mod:`dicomscrub.structure`); small ones at the end keep every worker busy to the last
+    file."""
+    return max(1, min(BATCH, left // jobs))
 
 
 @dataclass(frozen=True)
@@ -159,26 +172,34 @@ class OrderedPool:
             proc.join(5)
         self._executor = None
 
-    def run(self, items: Iterable[Item]) -> Iterator[FileResult]:
-        """Results in input order. On KeyboardInterrupt, call :meth:`drain`, then :meth:`close`."""
+    def run(self, items: Iterable[Item], total: int | None = None) -> Iterator[FileResult]:
+        """Results in input order (``total``: how many ``items`` there are, for the size of the
+        batches). On KeyboardInterrupt, call :meth:`drain`, then :meth:`close`."""
         ex = self._executor or self._start()
         pending = self.pending
         it = iter(items)
         exhausted = False
         batch: list[Source] = []
+        left = total  # items not yet taken from ``it``
+        size = SMALL_BATCH
         while True:
             while not exhausted and len(pending) < self.window:
                 item = next(it, None)
                 if item is None:
                     exhausted = True
-                elif isinstance(item, FileResult):
+                    continue
+                if left is not None:
+                    left -= 1
+                if isinstance(item, FileResult):
                     if batch:  # results stay in input order
                         pending.append((batch, ex.submit(_work, batch)))
                         batch = []
                     pending.append((item, None))
                 else:
+                    if not batch and left is not None:
+                        size = batch_size(left + 1, self.jobs)
                     batch.append(item)
-                    if len(batch) == BATCH:
+                    if len(batch) >= size:
                         pending.append((batch, ex.submit(_work, batch)))
                         batch = []
             if exhausted and batch:

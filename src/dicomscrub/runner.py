@@ -428,6 +428,9 @@ def _run(
                 if pool is None:
                     for result in run_inline(spec.build(), items):
                         handle(result)
+                elif isinstance(pool, OrderedPool):
+                    for result in pool.run(items, total=len(sources)):
+                        handle(result)
                 else:
                     for result in pool.run(items):
                         handle(result)

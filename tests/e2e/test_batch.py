@@ -281,3 +281,36 @@ def test_statuses_cover_every_audit_status() -> None:
         "rejected",
         "would-write",
     ]
+
+
+def test_batches_are_large_while_many_files_are_left_and_small_at_the_end() -> None:
+    sizes, left = [], 2000
+    while left:
+        sizes.append(min(left, dicomscrub.parallel.batch_size(left, 2)))
+        left -= sizes[-1]
+    assert sizes[0] == dicomscrub.parallel.BATCH
+    assert sizes == sorted(sizes, reverse=True) and sizes[-2:] == [1, 1]
+    assert dicomscrub.parallel.batch_size(20, 2) == 10
+    assert dicomscrub.parallel.batch_size(0, 4) == 1
+
+
+def test_a_resumed_run_with_two_workers_hands_back_every_file_in_order(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    # (done files, known in the parent, among those sent to the workers in guided batches)
+    inputs = tree(30)
+    out = tmp_path / "out"
+    done = sorted(inputs.rglob("*.dcm"))[::3]
+    elsewhere = tmp_path / "later"
+    elsewhere.mkdir()
+    later = [p for p in sorted(inputs.rglob("*.dcm")) if p not in done]
+    for path in later:
+        path.rename(elsewhere / path.name)
+    execute(plan_run([inputs], out, key=key, jobs=2))
+    for path in later:
+        (elsewhere / path.name).rename(path)
+    report = execute(plan_run([inputs], out, key=key, jobs=2))
+    rows = audit_rows(tmp_path / "out.audit.csv")
+    assert [r["input"] for r in rows] == sorted(r["input"] for r in rows)
+    assert report.counts["unchanged"] == len(done)
+    assert report.counts["written"] == len(later)
