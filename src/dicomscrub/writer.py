@@ -98,7 +98,6 @@ class FileRange:
 
 Part = bytes | memoryview | FileRange
 _CHUNK = 1 << 20
-_NO_COPY_FILE_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
 
 
 class InputChanged(OSError):
@@ -223,26 +222,56 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
 
 
 def copy_range(part: FileRange, out_fd: int) -> None:
-    """Append ``part`` to ``out_fd``: ``os.copy_file_range`` (in the kernel, no copy through
-    Python), else buffered reads and writes when the file systems cannot do it."""
+    """Append ``part`` to ``out_fd`` without bringing it into Python where the kernel can copy it:
+    ``os.copy_file_range`` (within a file system), else ``os.sendfile`` (across file systems,
+    where copy_file_range refuses), else reads and writes through one buffer reused from file to
+    file."""
     done = 0
-    fast = hasattr(os, "copy_file_range")
+    how = _IN_KERNEL[0] if hasattr(os, "copy_file_range") else _IN_KERNEL[1]
     while done < part.count:
+        want, at = part.count - done, part.offset + done
         n = -1
-        if fast:
+        if how == "copy_file_range":
             try:
-                n = os.copy_file_range(part.fd, out_fd, part.count - done, part.offset + done)
+                n = os.copy_file_range(part.fd, out_fd, want, at)
             except OSError as exc:
-                if exc.errno not in _NO_COPY_FILE_RANGE:
+                if exc.errno not in _NOT_IN_KERNEL:
                     raise
-                fast = False
+                how = _IN_KERNEL[1]
+        if n < 0 and how == "sendfile":
+            try:
+                n = os.sendfile(out_fd, part.fd, at, want)
+            except OSError as exc:
+                if exc.errno not in _NOT_IN_KERNEL:
+                    raise
+                how = ""
         if n < 0:
-            chunk = os.pread(part.fd, min(_CHUNK, part.count - done), part.offset + done)
-            _write_all(out_fd, chunk)
-            n = len(chunk)
+            n = _copy_buffered(part.fd, out_fd, at, want)
         if n == 0:
             raise InputChanged(errno.EIO, "input file got shorter while it was being copied")
         done += n
+
+
+_IN_KERNEL = ("copy_file_range", "sendfile" if hasattr(os, "sendfile") else "")
+_NOT_IN_KERNEL = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+"""What copy_file_range or sendfile answer when they cannot copy between these two files."""
+_buffer: bytearray | None = None
+
+
+def _copy_buffered(in_fd: int, out_fd: int, at: int, want: int) -> int:
+    """Up to a chunk of ``want`` bytes from ``at`` in ``in_fd``, appended to ``out_fd``; how many
+    (0 at the end of the input)."""
+    global _buffer
+    if not hasattr(os, "preadv"):
+        chunk = os.pread(in_fd, min(_CHUNK, want), at)
+        _write_all(out_fd, chunk)
+        return len(chunk)
+    if _buffer is None:
+        _buffer = bytearray(_CHUNK)
+    view = memoryview(_buffer)[: min(_CHUNK, want)]
+    n = os.preadv(in_fd, [view], at)
+    _write_all(out_fd, view[:n])
+    return n
 
 
 def _chunks(parts: list[Part]) -> Iterator[bytes]:

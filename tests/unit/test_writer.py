@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
 
+from dicomscrub import writer
 from dicomscrub.discover import Source
 from dicomscrub.pseudonym import Key, Pseudonymizer
 from dicomscrub.writer import (
     TEMP_PREFIX,
     Collision,
+    FileRange,
     Layout,
     OutputPlan,
     mirror_labels,
@@ -133,3 +138,66 @@ def test_mirror_path_with_several_roots_goes_under_each_root_s_label(
     first = plan.relative_path(Dataset(), source(roots[0], "IM1", 0), pseudo)
     second = plan.relative_path(Dataset(), source(roots[1], "IM1", 1), pseudo)
     assert (first, second) == ("export/IM1", "export-2/IM1")
+
+
+# ---- copying a range of the input ---------------------------------------------------------------
+
+
+def _refuse(number: int) -> object:
+    def refused(*args: object) -> int:
+        raise OSError(number, "refused")
+
+    return refused
+
+
+@pytest.mark.parametrize("refused", [(), ("copy_file_range",), ("copy_file_range", "sendfile")])
+def test_a_range_is_copied_whichever_way_the_kernel_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: tuple[str, ...]
+) -> None:
+    # copy_file_range refuses across file systems (EXDEV), where sendfile copies; the last way
+    # is a buffer (here 3 chunks long, and shared by the files one after the other)
+    used: list[str] = []
+    for name in ("copy_file_range", "sendfile", "preadv"):
+        call = _refuse(errno.EXDEV if name == "copy_file_range" else 22)
+        if name not in refused:
+            call = _counted(getattr(os, name), name, used)
+        monkeypatch.setattr(os, name, call)
+    monkeypatch.setattr(writer, "_CHUNK", 1000)
+    data = bytes(range(256)) * 12
+    (tmp_path / "in").write_bytes(data)
+    with open(tmp_path / "in", "rb") as src:
+        for name, offset, count in (("a", 7, 2500), ("b", 0, len(data)), ("c", 3000, 72)):
+            write_atomic(tmp_path / name, [b"head", FileRange(src.fileno(), offset, count)])
+            assert (tmp_path / name).read_bytes() == b"head" + data[offset : offset + count]
+    expected = ("copy_file_range", "sendfile", "preadv")[len(refused)]
+    assert set(used) == {expected}
+
+
+def _counted(call: Any, name: str, used: list[str]) -> Any:
+    def counted(*args: object) -> Any:
+        used.append(name)
+        return call(*args)
+
+    return counted
+
+
+@pytest.mark.parametrize("refused", [(), ("copy_file_range",), ("copy_file_range", "sendfile")])
+def test_an_input_that_got_shorter_is_never_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: tuple[str, ...]
+) -> None:
+    for name in refused:
+        monkeypatch.setattr(os, name, _refuse(errno.EXDEV if name == "copy_file_range" else 22))
+    (tmp_path / "in").write_bytes(b"x" * 100)
+    with open(tmp_path / "in", "rb") as src, pytest.raises(writer.InputChanged):
+        write_atomic(tmp_path / "out", [b"head", FileRange(src.fileno(), 50, 80)])
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+def test_an_error_other_than_a_refusal_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "copy_file_range", _refuse(errno.EIO))
+    (tmp_path / "in").write_bytes(b"x" * 100)
+    with open(tmp_path / "in", "rb") as src, pytest.raises(OSError) as caught:
+        write_atomic(tmp_path / "out", [FileRange(src.fileno(), 0, 100)])
+    assert caught.value.errno == errno.EIO and not (tmp_path / "out").exists()
