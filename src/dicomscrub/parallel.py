@@ -120,6 +120,18 @@ Entry = tuple[list[Source] | FileResult, "Future[list[FileResult]] | None"]
 """A batch of files and its task, or a result already known."""
 
 
+def _submit(ex: ProcessPoolExecutor, batch: list[Source]) -> Future[list[FileResult]]:
+    """``batch``'s task; a pool that broke before it could take it (a worker died since the last
+    task was handed over) gives a task failed as if the pool had broken while it ran, so that its
+    files are retried as those in flight are (the run is never stopped by it)."""
+    try:
+        return ex.submit(_work, batch)
+    except BrokenProcessPool as exc:
+        broken: Future[list[FileResult]] = Future()
+        broken.set_exception(exc)
+        return broken
+
+
 def _finished(item: list[Source] | FileResult, fut: Future[list[FileResult]] | None) -> list[Item]:
     """The results of the files done before the pool broke, and the files to do again."""
     if isinstance(item, FileResult):
@@ -192,7 +204,7 @@ class OrderedPool:
                     left -= 1
                 if isinstance(item, FileResult):
                     if batch:  # results stay in input order
-                        pending.append((batch, ex.submit(_work, batch)))
+                        pending.append((batch, _submit(ex, batch)))
                         batch = []
                     pending.append((item, None))
                 else:
@@ -200,10 +212,10 @@ class OrderedPool:
                         size = batch_size(left + 1, self.jobs)
                     batch.append(item)
                     if len(batch) >= size:
-                        pending.append((batch, ex.submit(_work, batch)))
+                        pending.append((batch, _submit(ex, batch)))
                         batch = []
             if exhausted and batch:
-                pending.append((batch, ex.submit(_work, batch)))
+                pending.append((batch, _submit(ex, batch)))
                 batch = []
             if not pending:
                 return

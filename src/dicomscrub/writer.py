@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import secrets
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,8 +253,19 @@ def copy_range(part: FileRange, out_fd: int) -> None:
         done += n
 
 
-_IN_KERNEL = ("copy_file_range", "sendfile" if hasattr(os, "sendfile") else "")
-_NOT_IN_KERNEL = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+_IN_KERNEL = (
+    "copy_file_range",
+    # (elsewhere sendfile writes to sockets only)
+    "sendfile" if hasattr(os, "sendfile") and sys.platform.startswith("linux") else "",
+)
+_NOT_IN_KERNEL = {
+    errno.EXDEV,
+    errno.ENOSYS,
+    errno.EINVAL,
+    errno.EOPNOTSUPP,
+    errno.EPERM,
+    errno.ENOTSOCK,
+}
 """What copy_file_range or sendfile answer when they cannot copy between these two files."""
 _buffer: bytearray | None = None
 

@@ -314,3 +314,26 @@ def test_a_resumed_run_with_two_workers_hands_back_every_file_in_order(
     assert [r["input"] for r in rows] == sorted(r["input"] for r in rows)
     assert report.counts["unchanged"] == len(done)
     assert report.counts["written"] == len(later)
+
+
+def test_a_pool_broken_before_a_batch_is_handed_over_stops_nothing(
+    tree: Tree, tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a worker that dies between two tasks: the next submit raises BrokenProcessPool at once
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    inputs = tree(12)
+    real = ProcessPoolExecutor.submit
+    refused: list[int] = []
+
+    def submit(self: ProcessPoolExecutor, fn: Callable[..., object], *args: object) -> object:
+        if fn is dicomscrub.parallel._work and not refused:
+            refused.append(1)
+            raise BrokenProcessPool("a worker died")
+        return real(self, fn, *args)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", submit)
+    report = execute(plan_run([inputs], tmp_path / "out", key=key, jobs=2))
+    assert refused and report.counts["written"] == len(list(inputs.rglob("*.dcm")))
+    assert not report.failures

@@ -201,3 +201,17 @@ def test_an_error_other_than_a_refusal_is_raised(
     with open(tmp_path / "in", "rb") as src, pytest.raises(OSError) as caught:
         write_atomic(tmp_path / "out", [FileRange(src.fileno(), 0, 100)])
     assert caught.value.errno == errno.EIO and not (tmp_path / "out").exists()
+
+
+def test_a_sendfile_that_writes_to_sockets_only_leaves_the_copy_to_the_buffer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (macOS and the BSDs: sendfile answers ENOTSOCK for a file; there is no copy_file_range)
+    monkeypatch.delattr(os, "copy_file_range")
+    monkeypatch.setattr(os, "sendfile", _refuse(errno.ENOTSOCK))
+    monkeypatch.setattr(writer, "_IN_KERNEL", ("copy_file_range", "sendfile"))
+    data = bytes(range(256)) * 5
+    (tmp_path / "in").write_bytes(data)
+    with open(tmp_path / "in", "rb") as src:
+        write_atomic(tmp_path / "out", [b"head", FileRange(src.fileno(), 10, 1000)])
+    assert (tmp_path / "out").read_bytes() == b"head" + data[10:1010]
