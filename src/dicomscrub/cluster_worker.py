@@ -7,7 +7,7 @@ The job (profile, key, output plan) reaches each worker as a worker plugin: the 
 in memory and hands it to every worker, including workers that join or are restarted during the
 run, and it never enters the worker's data store, which Dask may spill to disk. The plugin builds
 the :class:`Job` once per worker process; every task is then a batch of files, each processed
-exactly as the local pool processes it (``pack(process_file(source, job))``), and returns their
+exactly as the local pool processes it (``process_files`` then ``pack``), and returns their
 plain :class:`FileResult` s. A task never raises: a failure is a result record, so that Dask logs
 nothing about a file (its arguments name input paths, which can hold patient names).
 """
@@ -25,14 +25,14 @@ from dicomscrub import __version__
 from dicomscrub.audit import pack
 from dicomscrub.discover import Source
 from dicomscrub.parallel import JobSpec
-from dicomscrub.process import FileResult, Job, Status, process_file, safe_message
+from dicomscrub.process import FileResult, Job, Status, process_files, safe_message
 
 _JOBS: dict[str, Job | str] = {}
 """Plugin name -> the job built from it, or why this worker cannot do it. The client withdraws
 the plugin when the run ends or is interrupted: a task that starts after that does nothing."""
 
 _ONE_AT_A_TIME = threading.Lock()
-"""Files are processed one at a time per worker process: process_file sets pydicom's global
+"""Batches are processed one at a time per worker process: process_file sets pydicom's global
 validation mode and warning filters for the file it works on, which threads would share. Start
 workers with ``--nthreads 1`` and as many processes as cores (``--nworkers``)."""
 
@@ -84,20 +84,30 @@ def scrub(sources: list[Source], *, job_name: str) -> list[FileResult]:
 
     The results are in order. The job is looked up before each file: once the client has
     withdrawn it (Ctrl-C), the batch ends, and the files not started are not in the list."""
+    job = _JOBS.get(job_name)
+    if job is None:
+        return []
+    if isinstance(job, str):
+        return [_failed(source, job) for source in sources]
+
+    def withdrawn() -> bool:
+        return _JOBS.get(job_name) is not job
+
+    try:
+        with _ONE_AT_A_TIME:
+            done = process_files(sources, job, withdrawn)
+    except Exception as exc:  # process_files never raises
+        return [
+            _failed(s, f"internal error on the Dask worker: {safe_message(exc)}") for s in sources
+        ]
     results = []
-    for source in sources:
-        job = _JOBS.get(job_name)
-        if job is None:
-            break
-        if isinstance(job, str):
-            results.append(_failed(source, job))
-            continue
+    for source, result in zip(sources, done, strict=False):
         try:
-            with _ONE_AT_A_TIME:
-                results.append(pack(process_file(source, job)))
-        except Exception as exc:  # process_file never raises; pack could only fail on a bug
-            detail = f"internal error on the Dask worker: {safe_message(exc)}"
-            results.append(_failed(source, detail))
+            results.append(pack(result))
+        except Exception as exc:  # pack could only fail on a bug
+            results.append(
+                _failed(source, f"internal error on the Dask worker: {safe_message(exc)}")
+            )
     return results
 
 

@@ -1,12 +1,14 @@
-"""Run :func:`process_file` over many files in worker processes, results in input order.
+"""Run :func:`process_files` over many files in worker processes, results in input order.
 
 Workers are forked once; the pool initializer hands each one the compiled profile and the key (in
 memory, through the pool's pipe, never through a file) and builds the pipeline once. Each task is a
-batch of consecutive :class:`Source` s and returns their plain :class:`FileResult` s (one task per
-file cost more in the pool's queues, threads and pipes than a file costs to de-identify). Given
-the number of files, batches are guided (see :func:`batch_size`): up to :data:`BATCH` files while
-many are left, fewer towards the end. At most ``window`` batches are in flight, so memory stays
-flat however many files a run has, and results are handed back in the order the files were given.
+batch of consecutive :class:`Source` s, processed together (their outputs written after their
+headers are processed: see :func:`process_files`), and returns their plain :class:`FileResult` s
+(one task per file cost more in the pool's queues, threads and pipes than a file costs to
+de-identify). Given the number of files, batches are guided (see :func:`batch_size`): up to
+:data:`BATCH` files while many are left, fewer towards the end. At most ``window`` batches are in
+flight, so memory stays flat however many files a run has, and results are handed back in the
+order the files were given.
 A worker that dies (out of memory, a crash in a library) breaks the pool: the pool is rebuilt and
 the files that were in flight are retried one at a time, so that only the file that kills a worker
 is reported failed.
@@ -31,7 +33,7 @@ from typing import Any
 from dicomscrub.audit import pack
 from dicomscrub.discover import Source
 from dicomscrub.pipeline import Scrubber
-from dicomscrub.process import FileResult, Job, Status, process_file
+from dicomscrub.process import FileResult, Job, Status, process_files
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import Key, Pseudonymizer
 from dicomscrub.writer import OutputPlan
@@ -94,12 +96,8 @@ def _work(sources: list[Source]) -> list[FileResult]:
     """A batch, in order; it ends early when the parent stops starting files (the files not
     started are not in the list)."""
     assert _JOB is not None
-    results = []
-    for source in sources:
-        if _STOP is not None and _STOP.is_set():
-            break
-        results.append(pack(process_file(source, _JOB)))
-    return results
+    stop = _STOP.is_set if _STOP is not None else None
+    return [pack(result) for result in process_files(sources, _JOB, stop)]
 
 
 def _died(source: Source) -> FileResult:
@@ -290,6 +288,17 @@ class OrderedPool:
 
 
 def run_inline(job: Job, items: Iterable[Item]) -> Iterator[FileResult]:
-    """``--jobs 1``: everything in this process, in order (simple to debug and test)."""
+    """``--jobs 1``: everything in this process, in order (simple to debug and test), in batches
+    of :data:`SMALL_BATCH` files (see :func:`process_files`)."""
+    batch: list[Source] = []
     for item in items:
-        yield item if isinstance(item, FileResult) else process_file(item, job)
+        if isinstance(item, FileResult):
+            yield from process_files(batch, job)
+            batch = []
+            yield item
+            continue
+        batch.append(item)
+        if len(batch) >= SMALL_BATCH:
+            yield from process_files(batch, job)
+            batch = []
+    yield from process_files(batch, job)

@@ -13,6 +13,10 @@ the same bytes as a full parse (a deflated transfer syntax, a data set not encod
 syntax says, an odd-length or UN Pixel Data element, a profile that changes Pixel Data), the file
 takes the full path: parsed whole, de-identified, written by pydicom. Both paths write the same
 bytes for the same input.
+
+**Batches.** :func:`process_files` processes several files and then writes their outputs together:
+the kernel's copy of each file's pixel data would otherwise evict the processing's working set from
+the processor's caches before every file.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -233,6 +237,7 @@ class Job:
         self.leak_check = leak_check  # off only to measure what it costs (benchmarks/)
         self.dry_run = dry_run
         self.lanes = lanes
+        self.deferred: list[_Write] | None = None  # set by process_files: writes to do later
 
 
 @dataclass
@@ -273,10 +278,20 @@ def process_file(source: Source, job: Job) -> FileResult:
         try:
             return _process_file(source, job, result)
         except Exception as exc:  # the contract: never raise, whatever happens
-            result.status = Status.FAILED
-            result.detail = f"internal error: {safe_message(exc)}"
-            result.private = []
+            _internal_error(result, exc)
             return result
+
+
+def _internal_error(result: FileResult, exc: Exception) -> None:
+    result.status = Status.FAILED
+    result.detail = f"internal error: {safe_message(exc)}"
+    result.private = []
+
+
+def _cannot_write(result: FileResult, exc: OSError) -> None:
+    result.status = Status.FAILED
+    result.detail = f"cannot read or write: {exc.strerror or type(exc).__name__}"
+    result.private = []
 
 
 def _process_file(source: Source, job: Job, result: FileResult) -> FileResult:
@@ -295,8 +310,7 @@ def _process_file(source: Source, job: Job, result: FileResult) -> FileResult:
         except Damaged as exc:
             result.status, result.detail = Status.REJECTED, f"damaged input: {exc}"
         except OSError as exc:
-            result.status = Status.FAILED
-            result.detail = f"cannot read or write: {exc.strerror or type(exc).__name__}"
+            _cannot_write(result, exc)
         result.private = []
         return result
 
@@ -768,6 +782,15 @@ def _deidentify(
     if leak:
         result.status, result.detail = Status.REJECTED, leak
         return result
+    if job.deferred is not None and not job.dry_run:
+        job.deferred.append(_Write.of(result, rel_out, parts))
+        return result  # status and output set when written (see process_files)
+    _store(result, job, rel_out, parts)
+    return result
+
+
+def _store(result: FileResult, job: Job, rel_out: str, parts: list[Part]) -> None:
+    """Write (or, in a dry run, probe) the output and set the result's status; OSError is raised."""
     try:
         if job.dry_run:
             probe(job.plan.root / rel_out, parts)
@@ -781,7 +804,95 @@ def _deidentify(
         else:
             result.status = Status.FAILED
             result.detail = "output path already holds a different file; not overwritten"
-        return result
+        return
     result.status = Status.WOULD_WRITE if job.dry_run else Status.WRITTEN
     result.output = rel_out
-    return result
+
+
+@dataclass
+class _Write:
+    """An output decided but not yet written (see :func:`process_files`)."""
+
+    result: FileResult
+    rel_out: str
+    parts: list[Part]
+    fd: int  # a duplicate of the input's descriptor for the ranges to copy (-1: none)
+    held: int  # bytes of the parts in memory
+
+    @classmethod
+    def of(cls, result: FileResult, rel_out: str, parts: list[Part]) -> _Write:
+        fd = -1
+        owned: list[Part] = []
+        held = 0
+        for part in parts:
+            if isinstance(part, FileRange):
+                if fd < 0:
+                    fd = os.dup(part.fd)  # the input is closed when its processing ends
+                part = FileRange(fd, part.offset, part.count)
+            else:
+                held += len(part)
+            owned.append(part)
+        return cls(result, rel_out, owned, fd, held)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+DEFER_BYTES = 32 << 20
+"""Outputs held in memory by :func:`process_files` before they are written."""
+
+
+def process_files(
+    sources: Iterable[Source], job: Job, stop: Callable[[], bool] | None = None
+) -> list[FileResult]:
+    """:func:`process_file` for each source, in order, with the writes done together after the
+    files are processed (when ``DEFER_BYTES`` of output are held in memory, and at the end); it
+    ends early when ``stop()`` says so before a file (the files not started are not in the list).
+
+    Processing a file is Python working on a header of a few kilobytes; writing it is the kernel
+    copying its pixel data, which evicts that Python's working set from the processor's caches.
+    Done one after the other for each file, every header is processed with cold caches (about a
+    fifth more processor time per file). A file's result reports the write's outcome, as
+    process_file's does. On an exception (KeyboardInterrupt in ``--jobs 1``) the outputs not yet
+    written are not written."""
+    results: list[FileResult] = []
+    pending: list[_Write] = []
+    job.deferred = pending
+    try:
+        held = 0
+        for source in sources:
+            if stop is not None and stop():
+                break
+            results.append(process_file(source, job))
+            if pending and pending[-1].result is results[-1]:
+                held += pending[-1].held
+                if held > DEFER_BYTES:
+                    _write_all(pending, job)
+                    held = 0
+        _write_all(pending, job)
+    finally:
+        job.deferred = None
+        for write in pending:  # not written (an exception)
+            write.close()
+    return results
+
+
+def _write_all(pending: list[_Write], job: Job) -> None:
+    for write in pending:
+        try:
+            _write_deferred(write, job)
+        finally:
+            write.close()
+    pending.clear()
+
+
+def _write_deferred(write: _Write, job: Job) -> None:
+    result = write.result
+    try:
+        _store(result, job, write.rel_out, write.parts)
+    except OSError as exc:
+        _cannot_write(result, exc)
+    except Exception as exc:  # the contract of process_file: never raise
+        _internal_error(result, exc)

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import dicomscrub.parallel
+import dicomscrub.process
 from corpus import TEST_FILES, bundled, fictional, snapshot
 from dicomscrub.cli import cli
 from dicomscrub.process import FileResult, Status
@@ -135,14 +136,14 @@ def test_a_worker_that_dies_fails_only_its_own_file(
 ) -> None:
     inputs = tree(8)
     victim = sorted(p.relative_to(inputs).as_posix() for p in inputs.rglob("*.dcm"))[3]
-    real = dicomscrub.parallel.process_file
+    real = dicomscrub.process.process_file
 
     def dying(source: object, job: object) -> FileResult:
         if getattr(source, "rel", "") == victim:
             os._exit(3)  # as if killed by the out-of-memory killer
         return real(source, job)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(dicomscrub.parallel, "process_file", dying)  # inherited by the fork
+    monkeypatch.setattr(dicomscrub.process, "process_file", dying)  # inherited by the fork
     report = execute(plan_run([inputs], tmp_path / "out", key=key, jobs=2))
     # a file whose worker was stopped when the pool broke, after its output was linked, is
     # found identical when retried

@@ -215,7 +215,7 @@ class Poison(WorkerPlugin):
         self.victim = victim
 
     def setup(self, worker: Any) -> None:
-        import dicomscrub.cluster_worker as tasks
+        import dicomscrub.process as tasks
 
         real = tasks.process_file
 
@@ -228,7 +228,7 @@ class Poison(WorkerPlugin):
         self.real = real
 
     def teardown(self, worker: Any) -> None:
-        import dicomscrub.cluster_worker as tasks
+        import dicomscrub.process as tasks
 
         tasks.process_file = self.real  # type: ignore[method-assign]
 

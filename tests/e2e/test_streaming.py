@@ -3,16 +3,20 @@ on every bundled file where both apply."""
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
 
-from corpus import TEST_FILES
+import dicomscrub.process
+from corpus import TEST_FILES, snapshot
 from dicomscrub.discover import Source
 from dicomscrub.pipeline import Scrubber
-from dicomscrub.process import FileResult, Job, Status, process_file
+from dicomscrub.process import FileResult, Job, Status, process_file, process_files
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import Key, Pseudonymizer
@@ -83,3 +87,111 @@ def test_a_profile_that_removes_pixel_data_takes_the_full_path(tmp_path: Path, k
     )
     assert result.status is Status.WRITTEN and not result.streamed
     assert "PixelData" not in pydicom.dcmread(tmp_path / "o" / result.output)
+
+
+def _job(out: Path, key: Key) -> Job:
+    scrubber = Scrubber(compiled("basic"), Pseudonymizer(key))
+    return Job(scrubber, OutputPlan(out, Layout.HIERARCHY, ("in",)))
+
+
+def _sources() -> list[Source]:
+    """Every bundled file, and CT_small.dcm twice (the second gives the same output path)."""
+    names = [*BUNDLED, "CT_small.dcm"]
+    return [Source(TEST_FILES / n, 0, TEST_FILES, n) for n in names]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _outcome(result: FileResult) -> tuple[object, ...]:
+    return (result.status, result.detail, result.output, result.streamed, len(result.private))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+def test_writes_done_together_give_the_results_and_files_of_writes_done_at_once(
+    tmp_path: Path, key: Key
+) -> None:
+    sources = _sources()
+    one_by_one = [process_file(s, _job(tmp_path / "a", key)) for s in sources]
+    before = _open_fds()
+    together = process_files(sources, _job(tmp_path / "b", key))
+    assert _open_fds() == before  # the inputs' duplicated descriptors are all closed
+    assert [_outcome(r) for r in together] == [_outcome(r) for r in one_by_one]
+    assert together[-1].status is Status.SKIPPED  # the same file again: found identical
+    assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
+    assert sum(r.status is Status.WRITTEN for r in together) > 30
+
+
+def test_writes_are_done_together_until_the_bytes_held_pass_the_limit(
+    tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    real_process, real_write = dicomscrub.process.process_file, dicomscrub.process.write_atomic
+
+    def processing(source: Source, job: Job) -> FileResult:
+        events.append("p")
+        return real_process(source, job)
+
+    def writing(*args: Any, **kwargs: Any) -> None:
+        events.append("w")
+        real_write(*args, **kwargs)
+
+    monkeypatch.setattr(dicomscrub.process, "process_file", processing)
+    monkeypatch.setattr(dicomscrub.process, "write_atomic", writing)
+    sources = [Source(TEST_FILES / n, 0, TEST_FILES, n) for n in ("CT_small.dcm", "MR_small.dcm")]
+    process_files(sources, _job(tmp_path / "a", key))
+    assert "".join(events) == "ppww"
+    events.clear()
+    monkeypatch.setattr(dicomscrub.process, "DEFER_BYTES", 0)
+    process_files(sources, _job(tmp_path / "b", key))
+    assert "".join(events) == "pwpw"
+
+
+def test_a_write_that_fails_later_is_reported_on_its_own_file(
+    tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = dicomscrub.process.write_atomic
+
+    calls: list[Path] = []
+
+    def full_disk(target: Path, parts: Any, *, fsync: bool = True) -> None:
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(target, parts, fsync=fsync)
+
+    monkeypatch.setattr(dicomscrub.process, "write_atomic", full_disk)
+    sources = [Source(TEST_FILES / n, 0, TEST_FILES, n) for n in ("CT_small.dcm", "MR_small.dcm")]
+    results = process_files(
+        [*sources, Source(TEST_FILES / "rtplan.dcm", 0, TEST_FILES, "rtplan.dcm")],
+        _job(tmp_path, key),
+    )
+    assert [r.status for r in results] == [Status.WRITTEN, Status.FAILED, Status.WRITTEN]
+    assert results[1].detail == "cannot read or write: No space left on device"
+    assert results[1].private == [] and results[1].output == ""
+    assert len(list(tmp_path.rglob("*.dcm"))) == 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+def test_an_interruption_writes_nothing_held_and_closes_the_inputs(
+    tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = dicomscrub.process.process_file
+    seen: list[str] = []
+
+    def interrupted(source: Source, job: Job) -> FileResult:
+        seen.append(source.rel)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        return real(source, job)
+
+    monkeypatch.setattr(dicomscrub.process, "process_file", interrupted)
+    before = _open_fds()
+    job = _job(tmp_path, key)
+    with pytest.raises(KeyboardInterrupt):
+        process_files(_sources()[:5], job)
+    assert _open_fds() == before
+    assert not list(tmp_path.rglob("*.dcm")) and job.deferred is None
+    assert process_files(_sources()[:5], job, stop=lambda: True) == []
+    assert not list(tmp_path.rglob("*.dcm"))
