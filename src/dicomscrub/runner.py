@@ -222,6 +222,7 @@ class _Resume:
         self.state = state
         self._roots: dict[int, Path] = {}
         self.ids: dict[tuple[int, str], str] = {}
+        self.nothing_done = not state.has_done()  # (no input to look up: not stat'ed again)
 
     def input_key(self, source: Source) -> str:
         root = self._roots.get(source.root_index)
@@ -232,6 +233,9 @@ class _Resume:
     def item(self, source: Source) -> Item:
         """The source itself, or its result when an earlier run already wrote it."""
         if source.skip_reason:
+            return source
+        if self.nothing_done:
+            self.ids[source.sort_key] = self.input_key(source)
             return source
         try:
             st = os.stat(source.path)
@@ -277,6 +281,9 @@ class _Resume:
 
 class _NoState:
     """The resume state of a dry run: nothing was done before, and nothing is remembered."""
+
+    def has_done(self) -> bool:
+        return False
 
     def lookup(self, input_key: str, fingerprint: str) -> DoneRecord | None:
         return None

@@ -209,6 +209,10 @@ class StateStore:
 
     # ---- files -------------------------------------------------------------------------------
 
+    def has_done(self) -> bool:
+        """True if any input was recorded done (by this or an earlier run)."""
+        return self.db.execute("SELECT 1 FROM done LIMIT 1").fetchone() is not None
+
     def lookup(self, input_key: str, fingerprint: str) -> DoneRecord | None:
         row = self.db.execute(
             "SELECT output, methods, method_codes, private_kept, private_removed FROM done "

@@ -338,3 +338,24 @@ def test_a_pool_broken_before_a_batch_is_handed_over_stops_nothing(
     report = execute(plan_run([inputs], tmp_path / "out", key=key, jobs=2))
     assert refused and report.counts["written"] == len(list(inputs.rglob("*.dcm")))
     assert not report.failures
+
+
+def test_inputs_are_looked_up_in_the_state_only_once_something_is_done(
+    tree: Tree, tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs, out = tree(3), tmp_path / "out"
+    looked_up: list[str] = []
+    real = StateStore.lookup
+
+    def lookup(self: StateStore, input_key: str, fingerprint: str) -> object:
+        looked_up.append(input_key)
+        return real(self, input_key, fingerprint)
+
+    monkeypatch.setattr(StateStore, "lookup", lookup)
+    (out / ".dicomscrub").mkdir(parents=True)
+    assert not StateStore(out, "x").has_done()
+    first = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert first.counts["written"] == 3 and looked_up == []
+    assert StateStore(out, "x").has_done()
+    second = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert second.counts["unchanged"] == 3 and len(looked_up) == 3
