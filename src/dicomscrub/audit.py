@@ -53,10 +53,15 @@ def keep_interrupted(tmp: Path) -> Path | None:
 
 
 class AuditWriter:
-    """Context manager; rows go to ``<path>.partial`` and are renamed to ``path`` on close."""
+    """Context manager; rows go to ``<path>.partial`` and are renamed to ``path`` on close.
 
-    def __init__(self, path: Path) -> None:
+    ``fsync``: the rows are flushed to disk before the rename (``run --fsync``, as the outputs
+    are), so that the audit survives a power loss; without it, as the outputs, it survives
+    dicomscrub being killed."""
+
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.path = path
+        self.fsync = fsync
         self.tmp = path.with_name(path.name + ".partial")
         self._fh: BinaryIO | None = None
         self.kept_partial: Path | None = None
@@ -98,7 +103,7 @@ class AuditWriter:
             (row + head + head.join(tails) if tails else row).encode("utf-8")
         )
         self._fh.flush()
-        if self._unsynced >= _WRITE_OUT and hasattr(os, "posix_fadvise"):
+        if self.fsync and self._unsynced >= _WRITE_OUT and hasattr(os, "posix_fadvise"):
             # start writing the rows to disk now, without waiting (the final fsync then has
             # little left to wait for: the audit of a large run is tens of megabytes)
             self._unsynced = 0
@@ -113,7 +118,8 @@ class AuditWriter:
     ) -> None:
         assert self._fh is not None
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if self.fsync:
+            os.fsync(self._fh.fileno())
         self._fh.close()
         os.replace(self.tmp, self.path)
 

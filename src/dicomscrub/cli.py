@@ -141,9 +141,9 @@ def cli() -> None:
 @click.option(
     "--fsync",
     is_flag=True,
-    help="Flush each output file to disk before it appears under its name: complete files "
-    "even after a power loss or system crash (slower). Without it, complete files whenever "
-    "dicomscrub itself is killed.",
+    help="Flush each output file to disk before it appears under its name, and the audit "
+    "before it is closed: complete files even after a power loss or system crash (slower). "
+    "Without it, complete files whenever dicomscrub itself is killed.",
 )
 @click.option(
     "--dry-run",

@@ -428,7 +428,7 @@ def _run(
             if on_result:
                 on_result(result)
 
-        with AuditWriter(plan.audit) as audit:
+        with AuditWriter(plan.audit, fsync=plan.fsync) as audit:
             if audit.kept_partial is not None:
                 report.kept_partial_audit = str(audit.kept_partial)
             try:

@@ -359,3 +359,26 @@ def test_inputs_are_looked_up_in_the_state_only_once_something_is_done(
     assert StateStore(out, "x").has_done()
     second = execute(plan_run([inputs], out, key=key, jobs=1))
     assert second.counts["unchanged"] == 3 and len(looked_up) == 3
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names descriptors in /proc")
+@pytest.mark.parametrize("fsync", [False, True])
+def test_the_audit_is_flushed_to_disk_when_the_outputs_are(
+    tree: Tree, tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch, fsync: bool
+) -> None:
+    inputs, out = tree(3), tmp_path / "out"
+    flushed: list[str] = []
+    real = os.fsync
+
+    def recorded(fd: int) -> None:
+        flushed.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recorded)
+    report = execute(plan_run([inputs], out, key=key, jobs=1, fsync=fsync))
+    assert report.counts["written"] == 3
+    if fsync:
+        assert flushed.count("out.audit.csv.partial") == 1 and len(flushed) == 4
+    else:
+        assert flushed == []
+    assert (tmp_path / "out.audit.csv").is_file()
