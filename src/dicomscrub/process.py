@@ -841,7 +841,9 @@ class _Write:
 
 
 DEFER_BYTES = 32 << 20
-"""Outputs held in memory by :func:`process_files` before they are written."""
+"""Bytes of outputs held in memory by :func:`process_files` before they are written."""
+DEFER_FILES = 64
+"""Outputs held by :func:`process_files` before they are written (each holds an open input)."""
 
 
 def process_files(
@@ -850,6 +852,7 @@ def process_files(
     """:func:`process_file` for each source, in order, with the writes done together after the
     files are processed (when ``DEFER_BYTES`` of output are held in memory, and at the end); it
     ends early when ``stop()`` says so before a file (the files not started are not in the list).
+    At most :data:`DEFER_FILES` outputs are held.
 
     Processing a file is Python working on a header of a few kilobytes; writing it is the kernel
     copying its pixel data, which evicts that Python's working set from the processor's caches.
@@ -868,7 +871,7 @@ def process_files(
             results.append(process_file(source, job))
             if pending and pending[-1].result is results[-1]:
                 held += pending[-1].held
-                if held > DEFER_BYTES:
+                if held > DEFER_BYTES or len(pending) >= DEFER_FILES:
                     _write_all(pending, job)
                     held = 0
         _write_all(pending, job)

@@ -146,6 +146,11 @@ def test_writes_are_done_together_until_the_bytes_held_pass_the_limit(
     monkeypatch.setattr(dicomscrub.process, "DEFER_BYTES", 0)
     process_files(sources, _job(tmp_path / "b", key))
     assert "".join(events) == "pwpw"
+    events.clear()
+    monkeypatch.setattr(dicomscrub.process, "DEFER_BYTES", 1 << 30)
+    monkeypatch.setattr(dicomscrub.process, "DEFER_FILES", 1)
+    process_files(sources, _job(tmp_path / "c", key))
+    assert "".join(events) == "pwpw"
 
 
 def test_a_write_that_fails_later_is_reported_on_its_own_file(
