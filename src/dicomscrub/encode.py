@@ -32,6 +32,46 @@ class CannotSplice(Exception):
     """Elements kept as bytes cannot be merged into this data set: it is not written as read."""
 
 
+def _encoding_attributes(implicit: bool, little: bool) -> dict[str, Any] | None:
+    """The attributes pydicom's ``is_implicit_VR`` and ``is_little_endian`` setters give a
+    :class:`DicomBytesIO` (the endianness setter makes six ``struct.Struct`` s, a few
+    microseconds); None unless a buffer given them encodes as one given the setters."""
+    try:
+        plain = DicomBytesIO()
+        before = dict(vars(plain))
+        plain.is_implicit_VR, plain.is_little_endian = implicit, little
+        found = {k: v for k, v in vars(plain).items() if k not in before or before[k] is not v}
+        copied = DicomBytesIO()
+        vars(copied).update(found)
+        for fp in (plain, copied):
+            fp.write_tag(0x00280010)
+            fp.write_US(512)
+            fp.write_UL(0x01020304)
+    except Exception:  # (a pydicom whose buffers are made otherwise)
+        return None
+    same = plain.getvalue() == copied.getvalue() and copied.is_little_endian is little
+    return found if same and copied.is_implicit_VR is implicit else None
+
+
+_ENCODING_ATTRIBUTES = {
+    (implicit, little): _encoding_attributes(implicit, little)
+    for implicit in (False, True)
+    for little in (False, True)
+}
+
+
+def bytes_io(implicit: bool, little: bool) -> DicomBytesIO:
+    """An empty :class:`DicomBytesIO` set to this encoding (the setters' attributes copied from
+    one set once, where they are plain attributes)."""
+    fp = DicomBytesIO()
+    attributes = _ENCODING_ATTRIBUTES[(implicit, little)]
+    if attributes is None:
+        fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    else:
+        vars(fp).update(attributes)
+    return fp
+
+
 PLAIN_CHARSETS = frozenset(
     {
         "",
@@ -254,11 +294,10 @@ def encode_file(ds: Dataset, ts: UID, meta: MetaItems, kept: Kept | None = None)
         return fp.getvalue()
     if facts is not None and has(ds, 0x7FE00010):  # a public transfer syntax, as dcmwrite does
         ds[0x7FE00010].is_undefined_length = facts.compressed
-    fp = DicomBytesIO()
     if facts is not None:
-        fp.is_implicit_VR, fp.is_little_endian = facts.implicit, facts.little
+        fp = bytes_io(facts.implicit, facts.little)
     else:
-        fp.is_implicit_VR, fp.is_little_endian = ts.is_implicit_VR, ts.is_little_endian
+        fp = bytes_io(ts.is_implicit_VR, ts.is_little_endian)
     fp.write(ds.preamble or b"\0" * 128)
     fp.write(b"DICM")
     meta_bytes = file_meta_bytes(meta)

@@ -45,7 +45,6 @@ from pydicom.dataelem import (
     empty_value_for_VR,
 )
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import ENCODED_VR
 from pydicom.filereader import read_dataset as read_raw_dataset
 from pydicom.tag import BaseTag
@@ -60,7 +59,14 @@ from dicomscrub import __version__
 from dicomscrub.check import scrub_checked
 from dicomscrub.dictionary import has, value_of
 from dicomscrub.discover import Kind, Source, sniff
-from dicomscrub.encode import CannotSplice, MetaItems, encode_file, syntax, write_elements
+from dicomscrub.encode import (
+    CannotSplice,
+    MetaItems,
+    bytes_io,
+    encode_file,
+    syntax,
+    write_elements,
+)
 from dicomscrub.lanes import LanesRefused, Split, check_creators, split
 from dicomscrub.needles import meta_from_map
 from dicomscrub.pipeline import PrivateRecord, Scrubber, text_at
@@ -764,8 +770,7 @@ def _deidentify(
         if pixel.length == UNDEFINED:
             parts.append(struct.pack("<HHL" if little else ">HHL", 0xFFFE, 0xE0DD, 0))
         if after is not None:
-            tail = DicomBytesIO()
-            tail.is_implicit_VR, tail.is_little_endian = implicit, little
+            tail = bytes_io(implicit, little)
             after.set_original_encoding(implicit, little, ds.original_character_set)
             write_elements(tail, after, value_of(ds, 0x00080005, "iso8859"))
             tail_bytes = tail.getvalue()

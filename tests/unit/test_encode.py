@@ -11,8 +11,10 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import UID
 
+import dicomscrub.encode
 from corpus import TEST_FILES
 from dicomscrub.encode import (
+    bytes_io,
     encode_file,
     file_meta_bytes,
     file_meta_dataset,
@@ -196,3 +198,26 @@ def test_file_meta_items_written_directly_equal_their_data_set(sop_instance: str
 )
 def test_plain_ascii_is_printable_ascii_without_backslash(raw: bytes, plain: bool) -> None:
     assert plain_ascii(raw) is plain
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+@pytest.mark.parametrize("little", [False, True])
+@pytest.mark.parametrize("copied", [True, False])
+def test_a_buffer_made_for_an_encoding_writes_as_one_given_the_setters(
+    implicit: bool, little: bool, copied: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if copied:
+        assert dicomscrub.encode._ENCODING_ATTRIBUTES[(implicit, little)] is not None
+    else:  # a pydicom whose buffers cannot be given the attributes: the setters are used
+        monkeypatch.setitem(dicomscrub.encode._ENCODING_ATTRIBUTES, (implicit, little), None)
+    ds = pydicom.dcmread(TEST_FILES / "CT_small.dcm")
+    ds.set_original_encoding(implicit, little, ds._character_set)
+    made = bytes_io(implicit, little)
+    plain = DicomBytesIO()
+    plain.is_implicit_VR, plain.is_little_endian = implicit, little
+    for fp in (made, plain):
+        write_dataset(fp, ds)
+    assert (made.is_implicit_VR, made.is_little_endian) == (implicit, little)
+    assert made.getvalue() == plain.getvalue()
+    again = bytes_io(implicit, little)  # nothing written is shared
+    assert again.getvalue() == b""
