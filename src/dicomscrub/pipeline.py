@@ -226,6 +226,7 @@ its codes, Longitudinal Temporal Information Modified)."""
 _UID_TEXT = bytes(range(0x20, 0x7F)) + b"\0"
 """The bytes of a UI value that decode alike in every reading: printable ASCII and NUL."""
 _CACHE_LIMIT = 100_000
+_UID_CACHE_LIMIT = 10_000
 
 MAPPED_KEYWORDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 """The top-level attributes whose original -> new values go to the --mapping-out crosswalk."""
@@ -495,6 +496,7 @@ class Scrubber:
         self.check_memo: Any = None  # for dicomscrub.check: the leak check's NeedleMemo
         self._recorded_cache: dict[tuple[str, bytes, bool, bool], list[tuple[int, bytes]]] = {}
         self._replacements: dict[tuple[int, str | None, bool, bool, bytes], tuple[bytes, int]] = {}
+        self._uid_elements: dict[tuple[int, bytes, bool, bool], tuple[bytes, str] | None] = {}
 
     @property
     def lanes_allowed(self) -> bool:
@@ -817,13 +819,21 @@ class Scrubber:
         replaces each UID (stripped; empty ones and standard ones stay as they are), pydicom encodes
         the result (joined, padded with a NUL to an even length); with the new value as text.
         None for a value with other than printable ASCII and NUL bytes, or too long for its
-        length field (then it is parsed)."""
-        if value.translate(None, _UID_TEXT):
-            return None
-        items = value.decode("ascii").rstrip("\0 ").split("\\")
-        text = "\\".join(self.pseudo.uid(item) for item in items)
-        element = ui_element(tag, text, implicit, little)
-        return None if element is None else (element, text)
+        length field (then it is parsed). Remembered (most UIDs of a file, those of its study,
+        series and frame of reference, are the file before's)."""
+        key = (tag, value, implicit, little)
+        if key in self._uid_elements:
+            return self._uid_elements[key]
+        found = None
+        if not value.translate(None, _UID_TEXT):
+            items = value.decode("ascii").rstrip("\0 ").split("\\")
+            text = "\\".join(self.pseudo.uid(item) for item in items)
+            element = ui_element(tag, text, implicit, little)
+            found = None if element is None else (element, text)
+        if len(self._uid_elements) >= _UID_CACHE_LIMIT:
+            self._uid_elements.clear()
+        self._uid_elements[key] = found
+        return found
 
     def action_for(
         self, elem: DataElement, replace_uids: bool = False

@@ -800,3 +800,31 @@ def test_scrubbing_the_same_data_set_twice_gives_the_same_result(
     scrub(first, basic, key)
     scrub(second, basic, key)
     assert first == second
+
+
+def test_new_uid_elements_are_made_once_per_value(
+    key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scrubber = Scrubber(load_profile("basic"), Pseudonymizer(key))
+    made: list[str] = []
+    real = Pseudonymizer.uid
+
+    def counted(self: Pseudonymizer, original: str) -> str:
+        made.append(original)
+        return real(self, original)
+
+    monkeypatch.setattr(Pseudonymizer, "uid", counted)
+    value = b"1.2.3.4.5.6.7.8\\1.2.3.9\0"
+    first = scrubber.uid_element(0x0020000D, value, False, True)
+    assert first is not None and len(made) == 2
+    fresh = Scrubber(load_profile("basic"), Pseudonymizer(key))
+    assert fresh.uid_element(0x0020000D, value, False, True) == first
+    assert scrubber.uid_element(0x0020000D, value, False, True) == first
+    assert len(made) == 4  # (the fresh scrubber's two) none for the value seen before
+    element, text = first
+    assert text == "\\".join(real(Pseudonymizer(key), u) for u in ("1.2.3.4.5.6.7.8", "1.2.3.9"))
+    assert element.endswith(text.encode("ascii") + b"\0" * (len(text) % 2))
+    assert scrubber.uid_element(0x0020000D, b"1.2.\xe9", False, True) is None
+    assert scrubber.uid_element(0x0020000D, b"1.2.\xe9", False, True) is None
+    other_tag = scrubber.uid_element(0x0020000E, value, True, True)
+    assert other_tag is not None and other_tag[1] == text and other_tag[0] != element
