@@ -21,6 +21,7 @@ workers.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import signal
 from collections import deque
@@ -90,6 +91,20 @@ def _init_worker(spec: JobSpec, stop: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # die at once; the parent removes temp files
     _JOB = spec.build()
     _STOP = stop
+    tune_gc()
+
+
+GC_THRESHOLD = 10_000
+"""Allocations between two collections of the youngest generation in a worker (Python's default,
+700, collected some 35 times a second while a worker de-identifies files, 3 % of its time)."""
+
+
+def tune_gc() -> None:
+    """For a process that only processes files from now on: what exists now (modules, the job)
+    is moved out of the collector's sight (never garbage), and the youngest generation is collected
+    less often (the objects of a file are freed by reference counting when it is done)."""
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 50, 100)
 
 
 def _work(sources: list[Source]) -> list[FileResult]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
+import multiprocessing
 import os
 import sqlite3
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from corpus import TEST_FILES, bundled, fictional, snapshot
 from dicomscrub.cli import cli
 from dicomscrub.process import FileResult, Status
 from dicomscrub.pseudonym import Key
-from dicomscrub.runner import RunError, execute, plan_run
+from dicomscrub.runner import RunError, execute, job_spec, plan_run
 from dicomscrub.state import OutputLock, StateStore
 from dicomscrub.writer import TEMP_PREFIX
 
@@ -382,3 +384,18 @@ def test_the_audit_is_flushed_to_disk_when_the_outputs_are(
     else:
         assert flushed == []
     assert (tmp_path / "out.audit.csv").is_file()
+
+
+def _gc_state() -> tuple[tuple[int, int, int], int]:
+    return gc.get_threshold(), gc.get_freeze_count()
+
+
+def test_workers_collect_garbage_less_often_and_never_look_at_what_they_inherited(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    spec = job_spec(plan_run([tree(1)], tmp_path / "out", key=key, jobs=2))
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1, dicomscrub.parallel._init_worker, (spec, None)) as pool:
+        threshold, frozen = pool.apply(_gc_state)
+    assert threshold[0] == dicomscrub.parallel.GC_THRESHOLD > gc.get_threshold()[0]
+    assert frozen > 10_000  # the modules and the job
