@@ -19,7 +19,7 @@ import io
 import os
 import struct
 from dataclasses import dataclass, field, replace
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from pydicom.datadict import dictionary_VR
 
@@ -455,10 +455,47 @@ class _Layout:
     fmap: FileMap
     first: int  # bytes in the first read
     windows: tuple[bool, ...]  # for each window of the walk: the tail (True) or the first read
-    head_mask: int
-    head_bits: int
-    tail_mask: int
-    tail_bits: int
+    head: tuple[_Segment, ...]
+    tail: tuple[_Segment, ...]
+
+
+class _Segment(NamedTuple):
+    """Bytes ``start`` to ``end`` of the header or tail, and what they must be under ``mask`` (as
+    little-endian numbers): the spans the walk reads, in segments that leave out long values
+    (a vendor blob of kilobytes is not turned into a number for nothing)."""
+
+    start: int
+    end: int
+    mask: int
+    bits: int
+
+
+_GAP = 64
+"""Unread bytes between two spans the walk reads, above which they fall in two segments."""
+
+
+def _segments(spans: list[tuple[int, int]], data: bytes | memoryview) -> tuple[_Segment, ...]:
+    """``spans`` of ``data`` as :class:`_Segment` s."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start - merged[-1][1] <= _GAP:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    found = []
+    for start, end in merged:
+        mask = _mask([(a - start, b - start) for a, b in spans if start <= a < end], end - start)
+        bits = int.from_bytes(data[start:end], "little") & mask
+        found.append(_Segment(start, end, mask, bits))
+    return tuple(found)
+
+
+def _matches(data: bytes | memoryview, segments: tuple[_Segment, ...]) -> bool:
+    """``data`` holds, under each segment's mask, the bits it holds."""
+    for start, end, mask, bits in segments:
+        if int.from_bytes(data[start:end], "little") & mask != bits:
+            return False
+    return True
 
 
 _LAYOUTS: dict[tuple[Kind, int], _Layout] = {}
@@ -531,18 +568,14 @@ def _remember(fmap: FileMap, first: bytes) -> None:
             tail.append((start - pixel.end, end - pixel.end))
         else:
             return  # (the fragments of another bulk element inside Pixel Data: not expected)
-    head_mask = _mask(head, pixel.value_start)
-    tail_mask = _mask(tail, tail_n)
     if len(_LAYOUTS) >= 64:
         _LAYOUTS.clear()
     _LAYOUTS[(fmap.kind, fmap.size)] = _Layout(
         replace(fmap, windows=()),
         len(first),
         tuple(shapes),
-        head_mask,
-        int.from_bytes(memoryview(first)[: pixel.value_start], "little") & head_mask,
-        tail_mask,
-        int.from_bytes(tail_bytes, "little") & tail_mask,
+        _segments(head, memoryview(first)[: pixel.value_start]),
+        _segments(tail, tail_bytes),
     )
 
 
@@ -557,15 +590,14 @@ def _recall(fh: BinaryIO, size: int, kind: Kind, first: bytes) -> FileMap | None
     fmap = layout.fmap
     pixel = fmap.pixel
     assert pixel is not None
-    head = int.from_bytes(memoryview(first)[: pixel.value_start], "little")
-    if head & layout.head_mask != layout.head_bits:
+    if not _matches(memoryview(first)[: pixel.value_start], layout.head):
         return None
     tail: bytes | None = b""
     if size <= len(first):
         tail = first[pixel.end :]
     elif pixel.end < size:
         tail = read_bytes(fh, pixel.end, size - pixel.end)
-    if tail is None or int.from_bytes(tail, "little") & layout.tail_mask != layout.tail_bits:
+    if tail is None or not _matches(tail, layout.tail):
         return None
     recalled = object.__new__(FileMap)  # (dataclasses.replace, without its checks: a tenth)
     vars(recalled).update(vars(fmap))

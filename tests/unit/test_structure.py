@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 from typing import Any, cast
 
@@ -390,6 +391,21 @@ def test_a_layout_is_recalled_only_where_the_walk_would_find_the_same(name: str)
     assert fmap.pixel is not None
     positions = [*range(fmap.pixel.value_start), *range(fmap.pixel.end, len(data))]
     _assert_recalled_as_walked(data, positions, (0xFF, 0x01), layout)
+
+
+def test_long_values_split_what_a_layout_compares_into_segments() -> None:
+    """(so that the test above also changes bytes in a gap between two segments)"""
+    counts = {}
+    for name in LAID_OUT:
+        data = (TEST_FILES / name).read_bytes()
+        kind = sniff(data[:512])
+        structure._LAYOUTS.clear()
+        scan(io.BytesIO(data), len(data), kind, first=data[: structure.WINDOW])
+        layout = structure._LAYOUTS[(kind, len(data))]
+        counts[name] = len(layout.head)
+        for before, after in itertools.pairwise(layout.head):
+            assert after.start - before.end > structure._GAP
+    assert max(counts.values()) > 1, counts
 
 
 def _assert_recalled_as_walked(
