@@ -308,12 +308,24 @@ def run_inline(job: Job, items: Iterable[Item]) -> Iterator[FileResult]:
     batch: list[Source] = []
     for item in items:
         if isinstance(item, FileResult):
-            yield from process_files(batch, job)
+            yield from _inline_batch(job, batch)
             batch = []
             yield item
             continue
         batch.append(item)
         if len(batch) >= SMALL_BATCH:
-            yield from process_files(batch, job)
+            yield from _inline_batch(job, batch)
             batch = []
-    yield from process_files(batch, job)
+    yield from _inline_batch(job, batch)
+
+
+def _inline_batch(job: Job, batch: list[Source]) -> Iterator[FileResult]:
+    """The results of ``batch``; on Ctrl-C, those of the files done before it (their outputs are
+    in place: the caller records them), then KeyboardInterrupt again."""
+    done: list[FileResult] = []
+    try:
+        process_files(batch, job, results=done)
+    except KeyboardInterrupt:
+        yield from done
+        raise
+    yield from done

@@ -227,6 +227,8 @@ _UID_TEXT = bytes(range(0x20, 0x7F)) + b"\0"
 """The bytes of a UI value that decode alike in every reading: printable ASCII and NUL."""
 _CACHE_LIMIT = 100_000
 _UID_CACHE_LIMIT = 10_000
+_UID_CACHE_VALUE = 256
+"""Longest UI value (bytes as read) whose new element is remembered."""
 
 MAPPED_KEYWORDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 """The top-level attributes whose original -> new values go to the --mapping-out crosswalk."""
@@ -824,15 +826,17 @@ class Scrubber:
         key = (tag, value, implicit, little)
         if key in self._uid_elements:
             return self._uid_elements[key]
+        remember = len(value) <= _UID_CACHE_VALUE  # (not a value of many UIDs: memory)
         found = None
         if not value.translate(None, _UID_TEXT):
             items = value.decode("ascii").rstrip("\0 ").split("\\")
             text = "\\".join(self.pseudo.uid(item) for item in items)
             element = ui_element(tag, text, implicit, little)
             found = None if element is None else (element, text)
-        if len(self._uid_elements) >= _UID_CACHE_LIMIT:
-            self._uid_elements.clear()
-        self._uid_elements[key] = found
+        if remember:
+            if len(self._uid_elements) >= _UID_CACHE_LIMIT:
+                self._uid_elements.clear()
+            self._uid_elements[key] = found
         return found
 
     def action_for(

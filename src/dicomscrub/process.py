@@ -823,6 +823,8 @@ class _Write:
     parts: list[Part]
     fd: int  # a duplicate of the input's descriptor for the ranges to copy (-1: none)
     held: int  # bytes of the parts in memory
+    at: int = 0  # the result's place in the list process_files returns
+    written: bool = False  # (or given its final status: failed, skipped)
 
     @classmethod
     def of(cls, result: FileResult, rel_out: str, parts: list[Part]) -> _Write:
@@ -852,45 +854,68 @@ DEFER_FILES = 64
 
 
 def process_files(
-    sources: Iterable[Source], job: Job, stop: Callable[[], bool] | None = None
+    sources: Iterable[Source],
+    job: Job,
+    stop: Callable[[], bool] | None = None,
+    results: list[FileResult] | None = None,
 ) -> list[FileResult]:
     """:func:`process_file` for each source, in order, with the writes done together after the
-    files are processed (when ``DEFER_BYTES`` of output are held in memory, and at the end); it
-    ends early when ``stop()`` says so before a file (the files not started are not in the list).
-    At most :data:`DEFER_FILES` outputs are held.
+    files are processed (when ``DEFER_BYTES`` of output are held in memory, and at the end);
+    ``results`` (the list returned, or a new one): the results are appended to it. At most
+    :data:`DEFER_FILES` outputs are held.
+
+    It ends early when ``stop()`` says so before a file: the files not started, and those
+    processed whose outputs are held, not yet written, are then not in the list (they are not
+    done). On an exception (KeyboardInterrupt in ``--jobs 1``) the outputs held are not written,
+    and ``results`` holds those of the files done before it, in order (the caller records them:
+    their outputs are in place).
 
     Processing a file is Python working on a header of a few kilobytes; writing it is the kernel
     copying its pixel data, which evicts that Python's working set from the processor's caches.
     Done one after the other for each file, every header is processed with cold caches (about a
     fifth more processor time per file). A file's result reports the write's outcome, as
-    process_file's does. On an exception (KeyboardInterrupt in ``--jobs 1``) the outputs not yet
-    written are not written."""
-    results: list[FileResult] = []
+    process_file's does."""
+    if results is None:
+        results = []
     pending: list[_Write] = []
     job.deferred = pending
     try:
         held = 0
         for source in sources:
             if stop is not None and stop():
-                break
+                del results[_done(results, pending) :]  # the outputs held are not written
+                return results
             results.append(process_file(source, job))
             if pending and pending[-1].result is results[-1]:
+                pending[-1].at = len(results) - 1
                 held += pending[-1].held
                 if held > DEFER_BYTES or len(pending) >= DEFER_FILES:
                     _write_all(pending, job)
                     held = 0
         _write_all(pending, job)
+    except BaseException:
+        del results[_done(results, pending) :]
+        raise
     finally:
         job.deferred = None
-        for write in pending:  # not written (an exception)
+        for write in pending:  # not written
             write.close()
     return results
+
+
+def _done(results: list[FileResult], pending: list[_Write]) -> int:
+    """How many of ``results`` are done: up to the first whose output is held, not written."""
+    for write in pending:
+        if not write.written:
+            return write.at
+    return len(results)
 
 
 def _write_all(pending: list[_Write], job: Job) -> None:
     for write in pending:
         try:
             _write_deferred(write, job)
+            write.written = True
         finally:
             write.close()
     pending.clear()
@@ -902,5 +927,7 @@ def _write_deferred(write: _Write, job: Job) -> None:
         _store(result, job, write.rel_out, write.parts)
     except OSError as exc:
         _cannot_write(result, exc)
-    except Exception as exc:  # the contract of process_file: never raise
-        _internal_error(result, exc)
+    except Exception as exc:  # the contract of process_file: never raise (as _process_map says)
+        result.status = Status.FAILED
+        result.detail = f"cannot de-identify: {safe_message(exc)}"
+        result.private = []

@@ -399,3 +399,27 @@ def test_workers_collect_garbage_less_often_and_never_look_at_what_they_inherite
         threshold, frozen = pool.apply(_gc_state)
     assert threshold[0] == dicomscrub.parallel.GC_THRESHOLD > gc.get_threshold()[0]
     assert frozen > 10_000  # the modules and the job
+
+
+def test_ctrl_c_while_writing_with_one_job_records_the_files_already_written(
+    tree: Tree, tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs, out = tree(6), tmp_path / "out"
+    real = dicomscrub.process.write_atomic
+    calls: list[Path] = []
+
+    def interrupted(target: Path, parts: object, *, fsync: bool = True) -> None:
+        calls.append(target)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        real(target, parts, fsync=fsync)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dicomscrub.process, "write_atomic", interrupted)
+    report = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert report.interrupted and report.counts["written"] == 3
+    written = audit_rows(tmp_path / "out.audit.csv")
+    assert [r["status"] for r in written] == ["written"] * 3
+    assert len(list(out.rglob("*.dcm"))) == 3
+    monkeypatch.undo()
+    again = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert again.counts["unchanged"] == 3 and again.counts["written"] == 3

@@ -200,3 +200,27 @@ def test_an_interruption_writes_nothing_held_and_closes_the_inputs(
     assert not list(tmp_path.rglob("*.dcm")) and job.deferred is None
     assert process_files(_sources()[:5], job, stop=lambda: True) == []
     assert not list(tmp_path.rglob("*.dcm"))
+
+
+def test_a_stop_before_a_file_drops_the_outputs_held_and_reports_only_files_done(
+    tmp_path: Path, key: Key
+) -> None:
+    sources = _sources()[:4]
+    answers = iter([False, False, True])
+    results = process_files(sources, _job(tmp_path, key), stop=lambda: next(answers))
+    assert results == []  # both files processed were held, not written: not done
+    assert not list(tmp_path.rglob("*.dcm"))
+
+
+def test_an_error_other_than_os_error_while_writing_fails_that_file_as_before(
+    tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(target: Path, parts: Any, *, fsync: bool = True) -> None:
+        raise ValueError("no")
+
+    monkeypatch.setattr(dicomscrub.process, "write_atomic", broken)
+    sources = [Source(TEST_FILES / "CT_small.dcm", 0, TEST_FILES, "CT_small.dcm")]
+    [deferred] = process_files(sources, _job(tmp_path / "a", key))
+    [at_once] = [process_file(s, _job(tmp_path / "b", key)) for s in sources]
+    assert _outcome(deferred) == _outcome(at_once)
+    assert deferred.status is Status.FAILED and deferred.detail.startswith("cannot de-identify")

@@ -828,3 +828,19 @@ def test_new_uid_elements_are_made_once_per_value(
     assert scrubber.uid_element(0x0020000D, b"1.2.\xe9", False, True) is None
     other_tag = scrubber.uid_element(0x0020000E, value, True, True)
     assert other_tag is not None and other_tag[1] == text and other_tag[0] != element
+
+
+def test_long_uid_values_are_not_remembered(key: Key, monkeypatch: pytest.MonkeyPatch) -> None:
+    scrubber = Scrubber(load_profile("basic"), Pseudonymizer(key))
+    made: list[str] = []
+    real = Pseudonymizer.uid
+
+    def counted(self: Pseudonymizer, original: str) -> str:
+        made.append(original)
+        return real(self, original)
+
+    monkeypatch.setattr(Pseudonymizer, "uid", counted)
+    value = "\\".join(f"1.2.3.{n}" for n in range(100)).encode("ascii")  # 790 bytes
+    first = scrubber.uid_element(0x0020000D, value, True, True)
+    assert first == scrubber.uid_element(0x0020000D, value, True, True)
+    assert len(made) == 200
