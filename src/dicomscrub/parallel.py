@@ -16,8 +16,8 @@ is reported failed.
 On Ctrl-C (KeyboardInterrupt in the parent; workers ignore SIGINT) no new file is started (workers
 see a shared flag between the files of a batch), the file being processed is finished, the outputs
 of a batch processed but not yet written are dropped (see :func:`process_files`), the results of
-the files done are handed back, and KeyboardInterrupt is raised again. A second Ctrl-C while they finish terminates the
-workers.
+the files done are handed back, and KeyboardInterrupt is raised again. A second Ctrl-C while they
+finish terminates the workers.
 """
 
 from __future__ import annotations
