@@ -83,7 +83,8 @@ def scrub(sources: list[Source], *, job_name: str) -> list[FileResult]:
     """A batch of files on a worker: the task of ``run --scheduler``. Never raises.
 
     The results are in order. The job is looked up before each file: once the client has
-    withdrawn it (Ctrl-C), the batch ends, and the files not started are not in the list."""
+    withdrawn it (Ctrl-C), the batch ends, and the files not done are not in the list (see
+    :func:`process_files`)."""
     job = _JOBS.get(job_name)
     if job is None:
         return []
@@ -93,13 +94,13 @@ def scrub(sources: list[Source], *, job_name: str) -> list[FileResult]:
     def withdrawn() -> bool:
         return _JOBS.get(job_name) is not job
 
+    done: list[FileResult] = []
     try:
         with _ONE_AT_A_TIME:
-            done = process_files(sources, job, withdrawn)
-    except Exception as exc:  # process_files never raises
-        return [
-            _failed(s, f"internal error on the Dask worker: {safe_message(exc)}") for s in sources
-        ]
+            process_files(sources, job, withdrawn, results=done)
+    except Exception as exc:  # process_files never raises: the files done, the others failed
+        detail = f"internal error on the Dask worker: {safe_message(exc)}"
+        done += [_failed(s, detail) for s in sources[len(done) :]]
     results = []
     for source, result in zip(sources, done, strict=False):
         try:

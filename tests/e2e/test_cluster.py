@@ -439,3 +439,33 @@ def test_a_run_without_scheduler_never_imports_dask(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "[]\n"
+
+
+def test_a_task_that_breaks_keeps_the_results_of_the_files_it_finished(
+    tree: Tree, tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dicomscrub.cluster_worker as tasks
+    import dicomscrub.process
+    from dicomscrub.discover import discover
+    from dicomscrub.runner import job_spec
+
+    inputs = tree(4)
+    sources = discover([inputs])
+    spec = job_spec(plan_run([inputs], tmp_path / "out", key=key, jobs=2))
+    real = dicomscrub.process.process_file
+    seen: list[str] = []
+
+    def broken(source: Any, job: Any) -> FileResult:
+        seen.append(source.rel)
+        if len(seen) == 3:
+            raise RuntimeError("a bug")
+        return real(source, job)
+
+    monkeypatch.setattr(dicomscrub.process, "process_file", broken)
+    monkeypatch.setitem(tasks._JOBS, "test-job", spec.build())
+    monkeypatch.setattr(dicomscrub.process, "DEFER_FILES", 1)  # each output written at once
+    results = tasks.scrub(sources, job_name="test-job")
+    assert [r.input for r in results] == [s.rel for s in sources]
+    assert [r.status for r in results] == [Status.WRITTEN] * 2 + [Status.FAILED] * 2
+    assert "internal error on the Dask worker: RuntimeError" in results[2].detail
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) == 2
