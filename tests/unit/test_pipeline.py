@@ -802,10 +802,9 @@ def test_scrubbing_the_same_data_set_twice_gives_the_same_result(
     assert first == second
 
 
-def test_new_uid_elements_are_made_once_per_value(
-    key: Key, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    scrubber = Scrubber(load_profile("basic"), Pseudonymizer(key))
+@pytest.fixture
+def uids_made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The UIDs given to :meth:`Pseudonymizer.uid` from now on, in order."""
     made: list[str] = []
     real = Pseudonymizer.uid
 
@@ -814,15 +813,21 @@ def test_new_uid_elements_are_made_once_per_value(
         return real(self, original)
 
     monkeypatch.setattr(Pseudonymizer, "uid", counted)
+    return made
+
+
+def test_new_uid_elements_are_made_once_per_value(key: Key, uids_made: list[str]) -> None:
+    scrubber = Scrubber(load_profile("basic"), Pseudonymizer(key))
     value = b"1.2.3.4.5.6.7.8\\1.2.3.9\0"
     first = scrubber.uid_element(0x0020000D, value, False, True)
-    assert first is not None and len(made) == 2
+    assert first is not None and len(uids_made) == 2
     fresh = Scrubber(load_profile("basic"), Pseudonymizer(key))
     assert fresh.uid_element(0x0020000D, value, False, True) == first
     assert scrubber.uid_element(0x0020000D, value, False, True) == first
-    assert len(made) == 4  # (the fresh scrubber's two) none for the value seen before
+    assert len(uids_made) == 4  # (the fresh scrubber's two) none for the value seen before
     element, text = first
-    assert text == "\\".join(real(Pseudonymizer(key), u) for u in ("1.2.3.4.5.6.7.8", "1.2.3.9"))
+    expected = [Pseudonymizer(key).uid(u) for u in ("1.2.3.4.5.6.7.8", "1.2.3.9")]
+    assert text == "\\".join(expected)
     assert element.endswith(text.encode("ascii") + b"\0" * (len(text) % 2))
     assert scrubber.uid_element(0x0020000D, b"1.2.\xe9", False, True) is None
     assert scrubber.uid_element(0x0020000D, b"1.2.\xe9", False, True) is None
@@ -830,17 +835,9 @@ def test_new_uid_elements_are_made_once_per_value(
     assert other_tag is not None and other_tag[1] == text and other_tag[0] != element
 
 
-def test_long_uid_values_are_not_remembered(key: Key, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_long_uid_values_are_not_remembered(key: Key, uids_made: list[str]) -> None:
     scrubber = Scrubber(load_profile("basic"), Pseudonymizer(key))
-    made: list[str] = []
-    real = Pseudonymizer.uid
-
-    def counted(self: Pseudonymizer, original: str) -> str:
-        made.append(original)
-        return real(self, original)
-
-    monkeypatch.setattr(Pseudonymizer, "uid", counted)
     value = "\\".join(f"1.2.3.{n}" for n in range(100)).encode("ascii")  # 790 bytes
     first = scrubber.uid_element(0x0020000D, value, True, True)
     assert first == scrubber.uid_element(0x0020000D, value, True, True)
-    assert len(made) == 200
+    assert len(uids_made) == 200
