@@ -172,14 +172,15 @@ class OrderedPool:
     def _start(self) -> ProcessPoolExecutor:
         # fork: workers start at once with everything imported. The first submit launches all
         # of them before the executor's own thread starts; start() does it before the progress
-        # bar starts its thread, so no thread is running when the process forks.
+        # bar starts its thread, so no thread is running when the process forks. (Its result is
+        # not waited for: the inputs are walked while the workers start.)
         self._executor = ProcessPoolExecutor(
             self.jobs,
             mp_context=self._context,
             initializer=_init_worker,
             initargs=(self.spec, self._stop),
         )
-        self._executor.submit(int).result()
+        self._executor.submit(int)
         return self._executor
 
     def start(self) -> None:
