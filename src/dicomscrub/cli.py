@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import multiprocessing
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -604,4 +609,32 @@ def profiles_validate(files: tuple[Path, ...], options: tuple[str, ...]) -> None
 
 
 def main() -> None:
-    cli(prog_name="dicomscrub")
+    """The console script (and ``python -m dicomscrub``): :func:`cli`, then :func:`fast_exit`."""
+    try:
+        cli(prog_name="dicomscrub")  # (standalone: it ends with SystemExit)
+    except SystemExit as exc:
+        fast_exit(exc.code)
+    fast_exit(0)
+
+
+def fast_exit(code: object) -> NoReturn:
+    """Exit with ``code`` as ``sys.exit`` does, without tearing the interpreter down: freeing
+    every module and object one by one takes some 30 ms once pydicom is loaded (a twentieth of a
+    run of 2,000 files). Everything the commands write is closed by the time they return; the
+    standard streams and logging are flushed here. Where another thread or process may still be
+    at work (a Dask client, a child process), the ordinary exit is taken."""
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if others or multiprocessing.active_children() or "distributed" in sys.modules:
+        sys.exit(code)  # type: ignore[arg-type]
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # as sys.exit does with a message
+        print(code, file=sys.stderr)
+        status = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # (a closed pipe: nothing more to say)
+            stream.flush()
+    os._exit(status & 0xFF)

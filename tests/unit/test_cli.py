@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -149,6 +150,53 @@ def test_python_dash_m_dicomscrub_help_works() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Usage: dicomscrub [OPTIONS] COMMAND [ARGS]...")
+
+
+def _console(*args: str | Path, code: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m dicomscrub ARGS`` (or ``python -c CODE``) in a process of its own."""
+    command = ["-c", code] if code is not None else ["-m", "dicomscrub", *map(str, args)]
+    return subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def test_the_console_script_exits_with_the_command_s_code_and_all_it_wrote(
+    tmp_path: Path, good_tree: Path, key_file: Path
+) -> None:
+    out, summary = tmp_path / "out", tmp_path / "summary.json"
+    done = _console("run", good_tree, "-o", out, "--key-file", key_file, "--summary-json", summary)
+    assert done.returncode == 0, done.stderr
+    assert "dicomscrub summary" in done.stdout + done.stderr  # (flushed before the exit)
+    assert json.loads(summary.read_text(encoding="utf-8"))["counts"]["written"] == 2
+    with (tmp_path / "out.audit.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["status"] for r in rows if r["record"] == "file"].count("written") == 2
+    missing = _console("run", tmp_path / "nowhere", "-o", out, "--key-file", key_file)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_a_fast_exit_exits_as_sys_exit_does() -> None:
+    message = _console(code="from dicomscrub.cli import fast_exit; fast_exit('stopped: why')")
+    assert (message.returncode, message.stderr) == (1, "stopped: why\n")
+    none = _console(
+        code="from dicomscrub.cli import fast_exit; print('out', end=''); fast_exit(None)"
+    )
+    assert (none.returncode, none.stdout) == (0, "out")
+    assert _console(code="from dicomscrub.cli import fast_exit; fast_exit(130)").returncode == 130
+
+
+def test_a_fast_exit_waits_for_a_thread_still_at_work(tmp_path: Path) -> None:
+    mark = tmp_path / "mark"
+    code = (
+        "import threading, time\n"
+        "from dicomscrub.cli import fast_exit\n"
+        f"def work(): time.sleep(0.3); open({str(mark)!r}, 'w').write('done')\n"
+        "threading.Thread(target=work).start()\n"
+        "fast_exit(3)\n"
+    )
+    done = _console(code=code)
+    assert done.returncode == 3, done.stderr
+    assert mark.read_text(encoding="utf-8") == "done"
 
 
 def test_version_option_prints_the_version() -> None:
