@@ -110,7 +110,7 @@ def tune_gc() -> None:
 
 def _work(sources: list[Source]) -> list[FileResult]:
     """A batch, in order; it ends early when the parent stops starting files (the files not
-    started are not in the list)."""
+    done are not in the list: see :func:`process_files`)."""
     assert _JOB is not None
     stop = _STOP.is_set if _STOP is not None else None
     return [pack(result) for result in process_files(sources, _JOB, stop)]
