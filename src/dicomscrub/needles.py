@@ -239,7 +239,7 @@ def meta_from_bytes(meta: bytes) -> list[Unparsed] | None:
         if end > size:
             return None
         tag = 0x00020000 | element
-        if end - start >= MIN_CHARS and vr not in NUMERIC_RAW and not names_a_standard_uid(tag):
+        if _meta_counts(tag, vr, end - start):
             items.append((tag, vr, meta[start:end], ""))
         pos = end
     return items
@@ -252,8 +252,13 @@ def meta_from_map(header: bytes, elements: Sequence[TopElement]) -> list[Unparse
     return [
         (tag, vr, header[value:after], "")
         for tag, vr, _, value, _, after in elements
-        if after - value >= MIN_CHARS and vr not in NUMERIC_RAW and not _names_standard_uid(tag)
+        if _meta_counts(tag, vr, after - value)
     ]
+
+
+def _meta_counts(tag: int, vr: bytes | None, length: int) -> bool:
+    """Whether a file meta value of ``length`` bytes counts for the leak check."""
+    return length >= MIN_CHARS and vr not in NUMERIC_RAW and not _names_standard_uid(tag)
 
 
 @functools.lru_cache(maxsize=256)

@@ -284,20 +284,17 @@ def process_file(source: Source, job: Job) -> FileResult:
         try:
             return _process_file(source, job, result)
         except Exception as exc:  # the contract: never raise, whatever happens
-            _internal_error(result, exc)
-            return result
+            return _failed(result, f"internal error: {safe_message(exc)}")
 
 
-def _internal_error(result: FileResult, exc: Exception) -> None:
-    result.status = Status.FAILED
-    result.detail = f"internal error: {safe_message(exc)}"
-    result.private = []
+def _failed(result: FileResult, detail: str) -> FileResult:
+    """``result`` made a failure: with ``detail``, and no private rows (nothing was written)."""
+    result.status, result.detail, result.private = Status.FAILED, detail, []
+    return result
 
 
-def _cannot_write(result: FileResult, exc: OSError) -> None:
-    result.status = Status.FAILED
-    result.detail = f"cannot read or write: {exc.strerror or type(exc).__name__}"
-    result.private = []
+def _cannot_read_or_write(exc: OSError) -> str:
+    return f"cannot read or write: {exc.strerror or type(exc).__name__}"
 
 
 def _process_file(source: Source, job: Job, result: FileResult) -> FileResult:
@@ -316,7 +313,7 @@ def _process_file(source: Source, job: Job, result: FileResult) -> FileResult:
         except Damaged as exc:
             result.status, result.detail = Status.REJECTED, f"damaged input: {exc}"
         except OSError as exc:
-            _cannot_write(result, exc)
+            return _failed(result, _cannot_read_or_write(exc))
         result.private = []
         return result
 
@@ -387,10 +384,7 @@ def _process_map(
     except (Damaged, OSError, LanesRefused, CannotSplice):
         raise
     except Exception as exc:
-        result.status = Status.FAILED
-        result.detail = f"cannot de-identify: {safe_message(exc)}"
-        result.private = []
-        return result
+        return _failed(result, f"cannot de-identify: {safe_message(exc)}")
 
 
 DICOMDIR_DETAIL = "DICOMDIR (media directory): indexes identifying values; not copied"
@@ -926,8 +920,6 @@ def _write_deferred(write: _Write, job: Job) -> None:
     try:
         _store(result, job, write.rel_out, write.parts)
     except OSError as exc:
-        _cannot_write(result, exc)
+        _failed(result, _cannot_read_or_write(exc))
     except Exception as exc:  # the contract of process_file: never raise (as _process_map says)
-        result.status = Status.FAILED
-        result.detail = f"cannot de-identify: {safe_message(exc)}"
-        result.private = []
+        _failed(result, f"cannot de-identify: {safe_message(exc)}")

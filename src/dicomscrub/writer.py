@@ -227,25 +227,21 @@ def copy_range(part: FileRange, out_fd: int) -> None:
     ``os.copy_file_range`` (within a file system), else ``os.sendfile`` (across file systems,
     where copy_file_range refuses), else reads and writes through one buffer reused from file to
     file."""
+    ways = [how for how in _IN_KERNEL if how and hasattr(os, how)]  # those not refused yet
     done = 0
-    how = _IN_KERNEL[0] if hasattr(os, "copy_file_range") else _IN_KERNEL[1]
     while done < part.count:
         want, at = part.count - done, part.offset + done
         n = -1
-        if how == "copy_file_range":
+        while n < 0 and ways:
             try:
-                n = os.copy_file_range(part.fd, out_fd, want, at)
+                if ways[0] == "copy_file_range":
+                    n = os.copy_file_range(part.fd, out_fd, want, at)
+                else:
+                    n = os.sendfile(out_fd, part.fd, at, want)
             except OSError as exc:
                 if exc.errno not in _NOT_IN_KERNEL:
                     raise
-                how = _IN_KERNEL[1]
-        if n < 0 and how == "sendfile":
-            try:
-                n = os.sendfile(out_fd, part.fd, at, want)
-            except OSError as exc:
-                if exc.errno not in _NOT_IN_KERNEL:
-                    raise
-                how = ""
+                del ways[0]
         if n < 0:
             n = _copy_buffered(part.fd, out_fd, at, want)
         if n == 0:
