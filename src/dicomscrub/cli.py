@@ -328,6 +328,12 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
         err.print(f"removed {report.swept} temporary files left by an interrupted run")
     if report.kept_partial_audit:
         err.print(f"the audit of an interrupted run was kept as {report.kept_partial_audit}")
+    if report.state_set_aside:
+        err.print(
+            "[yellow]warning:[/] the resume state of this output folder was damaged (a power loss "
+            "or a system crash?); it was moved to "
+            f"{report.state_set_aside} and every input was processed again"
+        )
     if report.other_settings:
         err.print(
             "[yellow]warning:[/] this output folder also holds files written with other settings "

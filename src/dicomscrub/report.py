@@ -46,6 +46,7 @@ class Report:
     swept: int = 0  # temporary files of a killed run removed at start
     kept_partial_audit: str = ""  # the partial audit of a killed run, kept under this name
     other_settings: bool = False  # the output folder holds files written with other settings
+    state_set_aside: str = ""  # a damaged resume state was moved here; every input was done again
 
     def add(self, result: FileResult) -> None:
         self.counts[result.status.value] += 1
@@ -101,6 +102,7 @@ class Report:
             "streamed": self.streamed,
             "private_elements_kept": self.private_kept,
             "private_elements_removed": self.private_removed,
+            "resume_state_set_aside": self.state_set_aside or None,
             "failures": [
                 {
                     "root_index": r.sort_key[0],

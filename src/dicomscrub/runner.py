@@ -365,7 +365,9 @@ def _execute(
         return report
     try:
         with OutputLock(plan.output):
-            state = StateStore(plan.output, digest)
+            state = StateStore(plan.output, digest, durable=plan.fsync)
+            if state.set_aside is not None:
+                report.state_set_aside = str(state.set_aside)
             try:
                 if not state.previous_run_clean():
                     report.swept = sweep_temp_files(plan.output)

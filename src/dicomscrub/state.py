@@ -141,19 +141,50 @@ class OutputLock:
             self._fd = -1
 
 
+class _Damaged(Exception):
+    """The state database is not a sound SQLite database."""
+
+
 class StateStore:
     """The resume state of one output folder. Used by the parent process only."""
 
-    def __init__(self, output: Path, digest: str) -> None:
+    def __init__(self, output: Path, digest: str, *, durable: bool = False) -> None:
         self.path = output / STATE_DIR / "state.sqlite"
         self.digest = digest
         self._pending = 0
         self._last_commit = time.monotonic()
+        self.set_aside: Path | None = None  # where a damaged database was moved, if one was
         try:
-            self.db = sqlite3.connect(self.path, isolation_level="DEFERRED")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(
+            self.db = self._open(durable)
+        except _Damaged:
+            # Only a power loss or an operating system crash damages it (and, without
+            # ``--fsync``, may also have lost outputs): keep it aside, start a new one, and let
+            # this run do every input again (an identical output already present is skipped).
+            self.set_aside = self.path.with_name(f"{self.path.name}.damaged-{_stamp()}")
+            try:
+                for suffix in ("-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(f"{self.path}{suffix}")
+                os.replace(self.path, self.set_aside)
+                self.db = self._open(durable)
+            except (OSError, _Damaged) as exc:
+                raise StateError(f"cannot use the state database {self.path}: {exc}") from None
+        self.run_id = 0
+
+    def _open(self, durable: bool) -> sqlite3.Connection:
+        db = None
+        try:
+            db = sqlite3.connect(self.path, isolation_level="DEFERRED")
+            # A process killed at any moment leaves a sound database either way (SQLite's writes
+            # are in the page cache). Flushing it to disk, which only a power loss or an operating
+            # system crash needs, is worth paying for only when the outputs are flushed as well
+            # (``--fsync``): otherwise the checkpoint at the end of a run waited 40 to 60 ms for
+            # the journal of a file system busy with the outputs.
+            db.execute(f"PRAGMA synchronous={'NORMAL' if durable else 'OFF'}")
+            db.execute("PRAGMA journal_mode=WAL")
+            if db.execute("PRAGMA quick_check").fetchone() != ("ok",):  # ~50 ms per 200,000 rows
+                raise _Damaged("failed its integrity check")
+            db.executescript(
                 """
                 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS done (
@@ -174,13 +205,19 @@ class StateStore:
                 );
                 """
             )
-            self.db.execute(
+            db.execute(
                 "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)", (str(SCHEMA),)
             )
-            self.db.commit()
-        except sqlite3.Error as exc:
+            db.commit()
+            return db
+        except (sqlite3.Error, _Damaged) as exc:
+            if db is not None:
+                db.close()
+            # "file is not a database" and "database disk image is malformed" are plain
+            # DatabaseErrors; a locked, unreadable or read-only file is an OperationalError.
+            if isinstance(exc, _Damaged) or type(exc) is sqlite3.DatabaseError:
+                raise _Damaged(str(exc)) from None
             raise StateError(f"cannot use the state database {self.path}: {exc}") from None
-        self.run_id = 0
 
     # ---- runs --------------------------------------------------------------------------------
 
@@ -271,6 +308,10 @@ def sweep_temp_files(output: Path) -> int:
                     os.unlink(os.path.join(dirpath, name))
                     removed += 1
     return removed
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _now() -> str:

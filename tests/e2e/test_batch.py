@@ -386,6 +386,62 @@ def test_the_audit_is_flushed_to_disk_when_the_outputs_are(
     assert (tmp_path / "out.audit.csv").is_file()
 
 
+@pytest.mark.parametrize("fsync", [False, True])
+def test_the_resume_state_is_flushed_to_disk_only_when_the_outputs_are(
+    tmp_path: Path, fsync: bool
+) -> None:
+    (tmp_path / ".dicomscrub").mkdir()
+    state = StateStore(tmp_path, "x", durable=fsync)
+    assert state.db.execute("PRAGMA synchronous").fetchone() == ((1,) if fsync else (0,))
+    assert state.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    state.close()
+
+
+def _damage_a_page(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    assert len(data) >= 4 * page
+    data[2 * page : 3 * page] = bytes(range(256)) * (page // 256)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["not a database", "a damaged page"])
+def test_a_damaged_resume_state_is_set_aside_and_every_input_done_again(
+    tree: Tree, tmp_path: Path, key_file: Path, damage: str
+) -> None:
+    inputs, out = tree(12), tmp_path / "out"
+    summary = tmp_path / "summary.json"
+    code, _ = run_cli(inputs, "-o", out, "--key-file", key_file)
+    assert code == 0
+    written = snapshot(out)
+    db = out / ".dicomscrub" / "state.sqlite"
+    if damage == "not a database":
+        db.write_bytes(b"\x00not sqlite at all" * 300)
+    else:
+        _damage_a_page(db)
+    code, output = run_cli(inputs, "-o", out, "--key-file", key_file, "--summary-json", summary)
+    assert code == 0, output
+    aside = json.loads(summary.read_text())["resume_state_set_aside"]
+    assert aside and Path(aside).parent == db.parent and Path(aside).is_file()
+    assert "resume state of this output folder was damaged" in " ".join(output.split())
+    assert statuses(tmp_path / "out.audit.csv") == ["skipped"] * 12  # identical outputs found
+    assert snapshot(out) == written
+    code, _ = run_cli(inputs, "-o", out, "--key-file", key_file, "--summary-json", summary)
+    assert code == 0 and statuses(tmp_path / "out.audit.csv") == ["unchanged"] * 12
+    assert json.loads(summary.read_text())["resume_state_set_aside"] is None
+
+
+def test_a_resume_state_that_cannot_be_opened_is_not_set_aside(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    inputs, out = tree(2), tmp_path / "out"
+    (out / ".dicomscrub" / "state.sqlite").mkdir(parents=True)  # not a file: cannot be opened
+    code, output = run_cli(inputs, "-o", out, "--key-file", key_file)
+    assert code == 2 and "cannot use the state database" in output
+    assert sorted(p.name for p in (out / ".dicomscrub").iterdir()) == ["lock", "state.sqlite"]
+    assert not any(out.rglob("*.dcm"))
+
+
 def _gc_state() -> tuple[tuple[int, int, int], int]:
     return gc.get_threshold(), gc.get_freeze_count()
 
