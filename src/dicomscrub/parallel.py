@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -86,13 +89,29 @@ class JobSpec:
         )
 
 
-def _init_worker(spec: JobSpec, stop: Any) -> None:
+def _init_worker(spec: JobSpec, stop: Any, parent: int | None = None) -> None:
     global _JOB, _STOP
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C does
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # die at once; the parent removes temp files
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent,), name="parent-watch", daemon=True).start()
     _JOB = spec.build()
     _STOP = stop
     tune_gc()
+
+
+PARENT_POLL = 0.2
+"""Seconds between two checks by a worker that its parent is alive."""
+
+
+def _end_with(parent: int) -> None:
+    """End this worker process once ``parent`` is gone. A parent killed with SIGKILL (the
+    out-of-memory killer, ``kill -9``) tells its workers nothing: they would wait for work forever,
+    holding the output folder's lock (inherited), so that every later run is refused. Ending at
+    any moment is safe: an output being written has no name yet (see :mod:`dicomscrub.writer`)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL)
+    os._exit(1)
 
 
 GC_THRESHOLD = 10_000
@@ -178,7 +197,7 @@ class OrderedPool:
             self.jobs,
             mp_context=self._context,
             initializer=_init_worker,
-            initargs=(self.spec, self._stop),
+            initargs=(self.spec, self._stop, os.getpid()),
         )
         self._executor.submit(int)
         return self._executor

@@ -15,6 +15,7 @@ from pathlib import Path
 import pydicom
 
 from corpus import snapshot
+from dicomscrub.state import LockedError, OutputLock
 from dicomscrub.writer import TEMP_PREFIX
 
 Tree = Callable[..., Path]
@@ -114,3 +115,38 @@ def test_ctrl_c_mid_run_exits_130_keeping_finished_files_and_no_partial_one(
     rerun = start(inputs, out, key_file)
     rerun.communicate()
     assert rerun.returncode == 0 and len(finished_outputs(out)) == FILES
+
+
+def _lock_free(out: Path) -> bool:
+    try:
+        with OutputLock(out):
+            return True
+    except LockedError:
+        return False
+
+
+def test_workers_end_when_the_parent_alone_is_killed_and_the_next_run_is_not_refused(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    inputs = tree(FILES, pixel_bytes=1 << 20)
+    out = tmp_path / "killed"
+    proc = start(inputs, out, key_file)
+    wait_for_outputs(proc, out, 5)
+    os.kill(proc.pid, signal.SIGKILL)  # the parent only (as the out-of-memory killer does)
+    proc.wait()  # (not communicate(): living workers would keep its stderr open)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert len(finished_outputs(out)) < FILES
+    for _ in range(POLL_LIMIT):  # the workers held the lock: it is free once they are gone
+        if _lock_free(out):
+            break
+        time.sleep(0.002)
+    assert _lock_free(out), "the workers of the killed run still hold the output folder's lock"
+    assert_only_complete_files(out)
+    rerun = start(inputs, out, key_file)
+    _, err = rerun.communicate()
+    assert rerun.returncode == 0, err.decode()
+    reference = start(inputs, tmp_path / "reference", key_file)
+    reference.communicate()
+    assert snapshot(out) == snapshot(tmp_path / "reference")
