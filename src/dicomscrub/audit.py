@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, cast
 
+from dicomscrub.discover import NAME_BYTES
 from dicomscrub.pipeline import PrivateRecord
 from dicomscrub.process import FileResult
 
@@ -71,7 +72,7 @@ class AuditWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.kept_partial = keep_interrupted(self.tmp)
         self._fh = self.tmp.open("wb")
-        self._fh.write(_csv_line(COLUMNS).encode("utf-8"))
+        self._fh.write(_csv_line(COLUMNS).encode("ascii"))
         self._fh.flush()  # a killed run's partial audit has at least its header
         return self
 
@@ -100,7 +101,7 @@ class AuditWriter:
         )
         head, tails = result.private_rows or _private_rows(result)
         self._unsynced += self._fh.write(
-            (row + head + head.join(tails) if tails else row).encode("utf-8")
+            (row + head + head.join(tails) if tails else row).encode("utf-8", NAME_BYTES)
         )
         self._fh.flush()
         if self.fsync and self._unsynced >= _WRITE_OUT and hasattr(os, "posix_fadvise"):

@@ -16,6 +16,7 @@ import click
 
 from dicomscrub import __version__
 from dicomscrub.check import CheckReport, check_tree, report_csv, report_json
+from dicomscrub.discover import name_text
 from dicomscrub.explain import ExplainError, explain_file, render_json, render_text
 from dicomscrub.process import FileResult, Status
 from dicomscrub.profile.loader import (
@@ -272,7 +273,9 @@ def run(
         _print_summary(err, report, plan)
     elif report.failures:
         for result in report.failures:
-            click.echo(f"{result.status.value}: {result.input}: {result.detail}", err=True)
+            click.echo(
+                f"{result.status.value}: {name_text(result.input)}: {result.detail}", err=True
+            )
     sys.exit(int(report.exit_code))
 
 
@@ -295,7 +298,7 @@ def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
         if bar is not None:
             bar.update(1)
         if not quiet and result.status in (Status.FAILED, Status.REJECTED):
-            msg = f"{result.status.value}: {result.input}: {result.detail}"
+            msg = f"{result.status.value}: {name_text(result.input)}: {result.detail}"
             (bar.write(msg, file=sys.stderr) if bar is not None else click.echo(msg, err=True))
 
     previous = signal.signal(signal.SIGTERM, _sigterm)
@@ -334,6 +337,8 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
             "or a system crash?); it was moved to "
             f"{report.state_set_aside} and every input was processed again"
         )
+    if report.state_problem:
+        err.print(f"[yellow]warning:[/] {report.state_problem}")
     if report.other_settings:
         err.print(
             "[yellow]warning:[/] this output folder also holds files written with other settings "

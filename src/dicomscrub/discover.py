@@ -6,11 +6,38 @@ is reported, never silently skipped.
 
 from __future__ import annotations
 
+import codecs
 import enum
 import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+NAME_BYTES = "dicomscrub-name-bytes"
+"""The error handler under which text that holds file names is encoded (the audit, the quarantine
+index): a byte of a name that is not UTF-8, which Python reads as a lone surrogate (U+DC80 to
+U+DCFF), is written as ``\\xNN``, as :func:`name_text` shows it."""
+
+
+def _name_bytes(exc: UnicodeError) -> tuple[str, int]:
+    if isinstance(exc, UnicodeEncodeError):
+        bad = exc.object[exc.start : exc.end]
+        if all(0xDC80 <= ord(c) <= 0xDCFF for c in bad):
+            return "".join(f"\\x{ord(c) - 0xDC00:02x}" for c in bad), exc.end
+    raise exc
+
+
+codecs.register_error(NAME_BYTES, _name_bytes)
+
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+
+
+def name_text(name: str) -> str:
+    """``name`` (a path as Python reads it) as text that can be written anywhere on one line: the
+    bytes of a name that are not UTF-8, and control characters (a newline), as ``\\xNN``."""
+    if name.isprintable():
+        return name
+    return name.encode("utf-8", NAME_BYTES).decode("utf-8").translate(_CONTROLS)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import csv
 import os
 from pathlib import Path
 
+from dicomscrub.discover import NAME_BYTES
 from dicomscrub.process import FileResult
 from dicomscrub.writer import Collision, FileRange, write_atomic
 
@@ -45,7 +46,7 @@ class Quarantine:
             return f"quarantine copy failed: {exc.strerror or type(exc).__name__}"
         if target not in self._known:
             new = not self.index.exists()
-            with self.index.open("a", encoding="utf-8", newline="") as fh:
+            with self.index.open("a", encoding="utf-8", errors=NAME_BYTES, newline="") as fh:
                 writer = csv.writer(fh, lineterminator="\n")
                 if new:
                     writer.writerow(COLUMNS)

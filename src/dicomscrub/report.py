@@ -47,6 +47,7 @@ class Report:
     kept_partial_audit: str = ""  # the partial audit of a killed run, kept under this name
     other_settings: bool = False  # the output folder holds files written with other settings
     state_set_aside: str = ""  # a damaged resume state was moved here; every input was done again
+    state_problem: str = ""  # what went wrong with the resume state during the run, if anything
 
     def add(self, result: FileResult) -> None:
         self.counts[result.status.value] += 1
@@ -103,6 +104,7 @@ class Report:
             "private_elements_kept": self.private_kept,
             "private_elements_removed": self.private_removed,
             "resume_state_set_aside": self.state_set_aside or None,
+            "resume_state_problem": self.state_problem or None,
             "failures": [
                 {
                     "root_index": r.sort_key[0],

@@ -380,6 +380,18 @@ def _execute(
                 state.end_run("interrupted" if report.interrupted else "finished")
             finally:
                 state.close()
+                report.state_problem = state.problem
+                if state.unreadable:
+                    report.state_problem = "; ".join(
+                        filter(
+                            None,
+                            (
+                                f"{state.unreadable} records of the resume state could not be "
+                                "read (damaged?); their inputs were processed again",
+                                state.problem,
+                            ),
+                        )
+                    )
     except (LockedError, StateError) as exc:
         raise RunError(str(exc)) from None
     report.seconds = time.monotonic() - clock

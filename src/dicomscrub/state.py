@@ -154,24 +154,34 @@ class StateStore:
         self._pending = 0
         self._last_commit = time.monotonic()
         self.set_aside: Path | None = None  # where a damaged database was moved, if one was
+        self.unreadable = 0  # rows that could not be read (their inputs are processed again)
+        self.problem = ""  # why the state stopped being written, if it did
         try:
             self.db = self._open(durable)
         except _Damaged:
             # Only a power loss or an operating system crash damages it (and, without
             # ``--fsync``, may also have lost outputs): keep it aside, start a new one, and let
             # this run do every input again (an identical output already present is skipped).
-            self.set_aside = self.path.with_name(f"{self.path.name}.damaged-{_stamp()}")
+            stamp, n = _stamp(), 1
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+            while aside.exists():  # (another one set aside in the same second)
+                n += 1
+                aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}")
+            self.set_aside = aside
             try:
-                for suffix in ("-wal", "-shm"):
+                for suffix in ("-wal", "-shm"):  # (if SQLite left them) kept with it
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(f"{self.path}{suffix}")
-                os.replace(self.path, self.set_aside)
+                        os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+                os.replace(self.path, aside)
                 self.db = self._open(durable)
             except (OSError, _Damaged) as exc:
                 raise StateError(f"cannot use the state database {self.path}: {exc}") from None
         self.run_id = 0
 
     def _open(self, durable: bool) -> sqlite3.Connection:
+        with contextlib.suppress(OSError):
+            if self.path.stat().st_size == 0:  # SQLite would take it for a new database
+                raise _Damaged("empty")
         db = None
         try:
             db = sqlite3.connect(self.path, isolation_level="DEFERRED")
@@ -209,6 +219,9 @@ class StateStore:
                 "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)", (str(SCHEMA),)
             )
             db.commit()
+            db.text_factory = bytes  # (decoded here: a damaged text is a row not done)
+            if not _our_schema(db):
+                raise _Damaged("not the tables of this version of dicomscrub")
             return db
         except (sqlite3.Error, _Damaged) as exc:
             if db is not None:
@@ -223,76 +236,127 @@ class StateStore:
 
     def previous_run_clean(self) -> bool:
         """True if the last run on this folder finished (did not crash or get killed)."""
-        row = self.db.execute("SELECT status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        return row is not None and row[0] == "finished"
+        try:
+            row = self.db.execute("SELECT status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return row is not None and row[0] == b"finished"
 
     def has_other_settings(self) -> bool:
         """True if files here were written with other settings (profile, key, version...)."""
-        row = self.db.execute(
-            "SELECT 1 FROM done WHERE digest != ? LIMIT 1", (self.digest,)
-        ).fetchone()
+        try:
+            row = self.db.execute(
+                "SELECT 1 FROM done WHERE digest != ? LIMIT 1", (self.digest,)
+            ).fetchone()
+        except sqlite3.Error:
+            return False
         return row is not None
 
     def begin_run(self) -> None:
-        cur = self.db.execute("INSERT INTO runs (started, status) VALUES (?, 'running')", (_now(),))
-        self.run_id = int(cur.lastrowid or 0)
-        self.db.commit()
+        try:
+            cur = self.db.execute(
+                "INSERT INTO runs (started, status) VALUES (?, 'running')", (_now(),)
+            )
+            self.run_id = int(cur.lastrowid or 0)
+            self.db.commit()
+        except sqlite3.Error as exc:
+            self._cannot_write(exc)
 
     def end_run(self, status: str) -> None:
-        self.db.execute(
-            "UPDATE runs SET finished = ?, status = ? WHERE id = ?", (_now(), status, self.run_id)
-        )
-        self.db.commit()
+        if self.problem:
+            return
+        try:
+            self.db.execute(
+                "UPDATE runs SET finished = ?, status = ? WHERE id = ?",
+                (_now(), status, self.run_id),
+            )
+            self.db.commit()
+        except sqlite3.Error as exc:
+            self._cannot_write(exc)
 
     # ---- files -------------------------------------------------------------------------------
 
     def has_done(self) -> bool:
         """True if any input was recorded done (by this or an earlier run)."""
-        return self.db.execute("SELECT 1 FROM done LIMIT 1").fetchone() is not None
+        try:
+            return self.db.execute("SELECT 1 FROM done LIMIT 1").fetchone() is not None
+        except sqlite3.Error:
+            return True  # (then each input is looked up, and found or not)
 
     def lookup(self, input_key: str, fingerprint: str) -> DoneRecord | None:
-        row = self.db.execute(
-            "SELECT output, methods, method_codes, private_kept, private_removed FROM done "
-            "WHERE input = ? AND fingerprint = ? AND digest = ?",
-            (input_key, fingerprint, self.digest),
-        ).fetchone()
-        if row is None:
+        """The record of the input, if it was done with these settings; None also when its row
+        cannot be read (damaged by a power loss: the input is processed again)."""
+        try:
+            row = self.db.execute(
+                "SELECT output, methods, method_codes, private_kept, private_removed FROM done "
+                "WHERE input = ? AND fingerprint = ? AND digest = ?",
+                (input_key, fingerprint, self.digest),
+            ).fetchone()
+            if row is None:
+                return None
+            output = bytes(row[0]).decode("utf-8", "surrogateescape")
+            if not _inside_output(output):
+                raise ValueError("not a path inside the output folder")
+            return DoneRecord(
+                output,
+                _texts(row[1]),
+                _texts(row[2]),
+                int(row[3]),
+                int(row[4]),
+            )
+        except (sqlite3.Error, ValueError, TypeError):  # (never shown: a cell may name a path)
+            self.unreadable += 1
             return None
-        return DoneRecord(
-            row[0],
-            tuple(json.loads(row[1])),
-            tuple(json.loads(row[2])),
-            int(row[3]),
-            int(row[4]),
-        )
 
     def record(self, input_key: str, fingerprint: str, rec: DoneRecord) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                input_key,
-                fingerprint,
-                self.digest,
-                rec.output,
-                _json_list(rec.methods),
-                _json_list(rec.method_codes),
-                rec.private_kept,
-                rec.private_removed,
-            ),
-        )
-        self._pending += 1
-        now = time.monotonic()
-        if self._pending >= _COMMIT_EVERY or now - self._last_commit >= _COMMIT_SECONDS:
-            self.commit()
+        if self.problem:
+            return
+        try:
+            self.db.execute(
+                "INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    input_key,
+                    fingerprint,
+                    self.digest,
+                    # (bytes: a mirrored name that is not UTF-8 is kept as it is)
+                    rec.output.encode("utf-8", "surrogateescape"),
+                    _json_list(rec.methods),
+                    _json_list(rec.method_codes),
+                    rec.private_kept,
+                    rec.private_removed,
+                ),
+            )
+            self._pending += 1
+            now = time.monotonic()
+            if self._pending >= _COMMIT_EVERY or now - self._last_commit >= _COMMIT_SECONDS:
+                self.commit()
+        except sqlite3.Error as exc:
+            self._cannot_write(exc)
 
     def commit(self) -> None:
-        self.db.commit()
+        if self.problem:
+            return
+        try:
+            self.db.commit()
+        except sqlite3.Error as exc:
+            self._cannot_write(exc)
         self._pending = 0
         self._last_commit = time.monotonic()
+
+    def _cannot_write(self, exc: sqlite3.Error) -> None:
+        """Writing the state failed (a full disk): the run goes on without recording more; the
+        next run checks again the inputs not recorded (identical outputs are found)."""
+        self.problem = (
+            f"the resume state could not be updated ({exc}); "
+            "the next run checks again the inputs this run did not record"
+        )
+        with contextlib.suppress(sqlite3.Error):
+            self.db.rollback()
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self.db.commit()
+        with contextlib.suppress(sqlite3.Error):
             self.db.close()
 
 
@@ -308,6 +372,47 @@ def sweep_temp_files(output: Path) -> int:
                     os.unlink(os.path.join(dirpath, name))
                     removed += 1
     return removed
+
+
+_TABLES = {
+    "meta": ["name", "value"],
+    "done": [
+        "input",
+        "fingerprint",
+        "digest",
+        "output",
+        "methods",
+        "method_codes",
+        "private_kept",
+        "private_removed",
+    ],
+    "runs": ["id", "started", "finished", "status"],
+}
+
+
+def _our_schema(db: sqlite3.Connection) -> bool:
+    """The database holds this version's tables (SCHEMA), not another program's or version's."""
+    for table, columns in _TABLES.items():
+        if [row[1] for row in db.execute(f"PRAGMA table_info({table})")] != [
+            c.encode("ascii") for c in columns
+        ]:
+            return False
+    row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+    return row is not None and row[0] == str(SCHEMA).encode("ascii")
+
+
+def _inside_output(rel: str) -> bool:
+    """``rel`` is a relative path that stays inside the folder it is relative to."""
+    parts = rel.split("/")
+    return bool(rel) and not rel.startswith("/") and ".." not in parts and "" not in parts
+
+
+def _texts(cell: object) -> tuple[str, ...]:
+    """A JSON list of texts, as :func:`_json_list` stores it."""
+    items = json.loads(cell)  # type: ignore[arg-type]
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ValueError("not a list of texts")
+    return tuple(items)
 
 
 def _stamp() -> str:

@@ -393,7 +393,7 @@ def test_the_resume_state_is_flushed_to_disk_only_when_the_outputs_are(
     (tmp_path / ".dicomscrub").mkdir()
     state = StateStore(tmp_path, "x", durable=fsync)
     assert state.db.execute("PRAGMA synchronous").fetchone() == ((1,) if fsync else (0,))
-    assert state.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert state.db.execute("PRAGMA journal_mode").fetchone() == (b"wal",)
     state.close()
 
 
