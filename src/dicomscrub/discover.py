@@ -49,6 +49,7 @@ class Source:
     root: Path
     rel: str  # POSIX path relative to its root
     skip_reason: str | None = None
+    unreadable: bool = False  # the reason is an error (a folder that cannot be listed): failed
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -75,8 +76,10 @@ def discover(inputs: list[Path]) -> list[Source]:
     sources: list[Source] = []
     for index, given in enumerate(inputs):
         if given.is_file():
-            real_root = given.resolve().parent
             sources.append(Source(given, index, given.parent, given.name))
+            continue
+        if given.exists() and not given.is_dir():  # (a FIFO, a device)
+            sources.append(Source(given, index, given.parent, given.name, "not a regular file"))
             continue
         root = given
         real_root = root.resolve()
@@ -95,6 +98,7 @@ def discover(inputs: list[Path]) -> list[Source]:
                         root,
                         rel_dir or ".",
                         f"cannot list folder: {exc.strerror}",
+                        unreadable=True,
                     )
                 )
                 continue
@@ -122,6 +126,8 @@ def discover(inputs: list[Path]) -> list[Source]:
                         if target not in visited:
                             visited.add(target)
                             stack.append((path, rel))
+                        else:
+                            found.append(Source(path, index, root, rel, _WALKED))
                         continue
                     if not target.exists():
                         found.append(Source(path, index, root, rel, "broken symbolic link"))
@@ -131,12 +137,18 @@ def discover(inputs: list[Path]) -> list[Source]:
                     if real not in visited:
                         visited.add(real)
                         stack.append((path, rel))
+                    else:  # (walked through a link found before it)
+                        found.append(Source(path, index, root, rel, _WALKED_BY_LINK))
                 elif entry.is_file():
                     found.append(Source(path, index, root, rel))
                 else:
                     found.append(Source(path, index, root, rel, "not a regular file"))
         sources.extend(sorted(found, key=lambda s: s.rel))
     return sorted(sources, key=lambda s: s.sort_key)
+
+
+_WALKED = "symbolic link to a folder already walked (a loop, or a second way in); not followed"
+_WALKED_BY_LINK = "folder already walked through a symbolic link; not walked again"
 
 
 def _own_file(name: str, is_dir: bool) -> str | None:

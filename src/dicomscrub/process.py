@@ -299,7 +299,8 @@ def _cannot_read_or_write(exc: OSError) -> str:
 
 def _process_file(source: Source, job: Job, result: FileResult) -> FileResult:
     if source.skip_reason:
-        result.status, result.detail = Status.SKIPPED, source.skip_reason
+        result.status = Status.FAILED if source.unreadable else Status.SKIPPED
+        result.detail = source.skip_reason
         return result
     try:
         fh = open(source.path, "rb", buffering=0)  # noqa: SIM115 (closed below)
@@ -800,9 +801,8 @@ def _store(result: FileResult, job: Job, rel_out: str, parts: list[Part]) -> Non
         if exc.identical:
             result.status = Status.SKIPPED
             result.detail = "identical output already present"
-        else:
-            result.status = Status.FAILED
-            result.detail = "output path already holds a different file; not overwritten"
+        else:  # nothing written: no private element left the hospital
+            _failed(result, "output path already holds a different file; not overwritten")
         return
     result.status = Status.WOULD_WRITE if job.dry_run else Status.WRITTEN
     result.output = rel_out

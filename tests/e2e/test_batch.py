@@ -479,3 +479,47 @@ def test_ctrl_c_while_writing_with_one_job_records_the_files_already_written(
     monkeypatch.undo()
     again = execute(plan_run([inputs], out, key=key, jobs=1))
     assert again.counts["unchanged"] == 3 and again.counts["written"] == 3
+
+
+def test_a_folder_that_cannot_be_listed_fails_the_run(
+    tree: Tree, tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = tree(2)
+    (inputs / "locked").mkdir()
+    real = os.scandir
+
+    def scandir(path: object) -> object:
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = execute(plan_run([inputs], tmp_path / "out", key=key, jobs=1))
+    assert report.counts["written"] == 2 and report.counts["failed"] == 1
+    assert int(report.exit_code) == 1
+    assert [(r.input, r.detail) for r in report.failures] == [
+        ("locked", "cannot list folder: Permission denied")
+    ]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_collision_writes_nothing_and_counts_no_private_element(
+    tree: Tree, tmp_path: Path, key: Key, jobs: int
+) -> None:
+    inputs, out = tree(3), tmp_path / "out"
+    first = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert first.counts["written"] == 3 and first.private_removed > 0
+    with (tmp_path / "out.audit.csv").open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["record"] == "file"]
+    chosen = next(r for r in rows if int(r["private_removed"]) > 0)
+    target = out / chosen["output"]
+    target.write_bytes(target.read_bytes() + b"\0\0")  # no longer what the input gives
+    (out / ".dicomscrub" / "state.sqlite").unlink()  # (so that every input is examined again)
+    report = execute(plan_run([inputs], out, key=key, jobs=jobs))
+    assert report.counts["failed"] == 1 and report.counts["skipped"] == 2
+    with (tmp_path / "out.audit.csv").open(encoding="utf-8", newline="") as fh:
+        failed = [r for r in csv.DictReader(fh) if r["status"] == "failed"]
+    assert [(r["record"], r["private_kept"], r["private_removed"]) for r in failed] == [
+        ("file", "0", "0")
+    ]
+    assert report.private_removed == first.private_removed - int(chosen["private_removed"])

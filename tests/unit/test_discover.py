@@ -161,4 +161,49 @@ def test_symlink_loop_inside_the_tree_does_not_repeat_files(tmp_path: Path) -> N
     (root / "a" / "1.dcm").write_bytes(b"x")
     os.symlink("..", root / "a" / "up")
     sources = discover([root])
-    assert [s.rel for s in sources] == ["a/1.dcm"]
+    assert [s.rel for s in sources] == ["a/1.dcm", "a/up"]  # the loop reported, not walked
+    assert sources[0].skip_reason is None
+    assert sources[1].skip_reason is not None and "already walked" in sources[1].skip_reason
+    assert not sources[1].unreadable
+
+
+def test_a_folder_walked_through_a_link_before_it_is_reported_once_walked(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    (root / "series").mkdir(parents=True)
+    (root / "series" / "1.dcm").write_bytes(b"x")
+    os.symlink("series", root / "alias")  # sorted before the folder itself
+    sources = discover([root])
+    assert [(s.rel, s.skip_reason is None) for s in sources] == [
+        ("alias/1.dcm", True),
+        ("series", False),
+    ]
+    assert "already walked through a symbolic link" in str(sources[1].skip_reason)
+
+
+def test_a_folder_that_cannot_be_listed_is_an_unreadable_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "in"
+    (root / "locked").mkdir(parents=True)
+    (root / "1.dcm").write_bytes(b"x")
+    real = os.scandir
+
+    def scandir(path: object) -> object:
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    sources = discover([root])
+    assert [(s.rel, s.skip_reason, s.unreadable) for s in sources] == [
+        ("1.dcm", None, False),
+        ("locked", "cannot list folder: Permission denied", True),
+    ]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_an_input_that_is_neither_file_nor_folder_is_reported_as_such(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    sources = discover([fifo])
+    assert [(s.rel, s.skip_reason) for s in sources] == [("pipe", "not a regular file")]
