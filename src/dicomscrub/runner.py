@@ -222,7 +222,11 @@ class _Resume:
         self.state = state
         self._roots: dict[int, Path] = {}
         self.ids: dict[tuple[int, str], str] = {}
-        self.nothing_done = not state.has_done()  # (no input to look up: not stat'ed again)
+        # (no input to look up: not stat'ed again). A crosswalk needs the values of every input,
+        # which only reading it again gives: with --mapping-out nothing counts as done (a run
+        # killed before its crosswalk was written, or one without --mapping-out, recorded inputs
+        # whose rows no crosswalk holds).
+        self.nothing_done = plan.mapping_out is not None or not state.has_done()
 
     def input_key(self, source: Source) -> str:
         root = self._roots.get(source.root_index)

@@ -170,3 +170,28 @@ def test_file_names_that_are_not_utf8_are_audited_resumed_and_quarantined(
         r["input"].rsplit("/", 1)[-1]: r["status"] for r in file_rows(out.parent / "out.audit.csv")
     }
     assert again["b\\xe9\nname.dcm"] == "unchanged" and code == 1
+
+
+def test_a_crosswalk_holds_the_inputs_an_earlier_run_did_without_one(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    inputs, out = tree(4), tmp_path / "out"
+    assert run_cli(inputs, "-o", out, "--key-file", key_file)[0] == 0  # (or killed before it)
+    code, output = run_cli(
+        inputs, "-o", out, "--key-file", key_file, "--mapping-out", tmp_path / "late.csv"
+    )
+    assert code == 0, output
+    assert statuses(tmp_path / "out.audit.csv") == ["skipped"] * 4  # read again, not rewritten
+    code, _ = run_cli(
+        inputs,
+        "-o",
+        tmp_path / "fresh",
+        "--key-file",
+        key_file,
+        "--mapping-out",
+        tmp_path / "ref.csv",
+    )
+    assert code == 0
+    late = (tmp_path / "late.csv").read_text(encoding="utf-8")
+    assert late == (tmp_path / "ref.csv").read_text(encoding="utf-8")
+    assert late.count("SOPInstanceUID") == 4
