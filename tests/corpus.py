@@ -4,7 +4,9 @@ of fictional patients (import with ``from corpus import ...``)."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -69,3 +71,16 @@ def snapshot(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and ".dicomscrub" not in p.relative_to(root).parts
     }
+
+
+def refuse_listing(monkeypatch: Any, name: str) -> None:
+    """Make folders named ``name`` fail to be listed, as without read permission (the tests run
+    as root, whom permissions do not stop)."""
+    real = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if os.path.basename(str(path)) == name:
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)

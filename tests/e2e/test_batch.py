@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import dicomscrub.parallel
 import dicomscrub.process
-from corpus import TEST_FILES, bundled, fictional, snapshot
+from corpus import TEST_FILES, bundled, fictional, refuse_listing, snapshot
 from dicomscrub.cli import cli
 from dicomscrub.process import FileResult, Status
 from dicomscrub.pseudonym import Key
@@ -486,14 +486,7 @@ def test_a_folder_that_cannot_be_listed_fails_the_run(
 ) -> None:
     inputs = tree(2)
     (inputs / "locked").mkdir()
-    real = os.scandir
-
-    def scandir(path: object) -> object:
-        if str(path).endswith("locked"):
-            raise PermissionError(13, "Permission denied")
-        return real(path)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    refuse_listing(monkeypatch, "locked")
     report = execute(plan_run([inputs], tmp_path / "out", key=key, jobs=1))
     assert report.counts["written"] == 2 and report.counts["failed"] == 1
     assert int(report.exit_code) == 1

@@ -67,6 +67,19 @@ def assert_only_complete_files(out: Path) -> None:
     assert all(not p.name.endswith(".dcm") for p in leftovers)
 
 
+def assert_rerun_matches_an_uninterrupted_run(
+    inputs: Path, out: Path, key_file: Path, reference: Path
+) -> None:
+    rerun = start(inputs, out, key_file)
+    _, err = rerun.communicate()
+    assert rerun.returncode == 0, err.decode()
+    fresh = start(inputs, reference, key_file)
+    _, err = fresh.communicate()
+    assert fresh.returncode == 0, err.decode()
+    assert not [p for p in out.rglob("*") if p.name.startswith(TEMP_PREFIX)]
+    assert snapshot(out) == snapshot(reference)
+
+
 def test_sigkill_mid_run_leaves_complete_files_and_rerun_matches_uninterrupted_run(
     tree: Tree, tmp_path: Path, key_file: Path
 ) -> None:
@@ -80,14 +93,7 @@ def test_sigkill_mid_run_leaves_complete_files_and_rerun_matches_uninterrupted_r
     assert 5 <= len(finished_outputs(out)) < FILES
     assert_only_complete_files(out)
 
-    rerun = start(inputs, out, key_file)
-    _, err = rerun.communicate()
-    assert rerun.returncode == 0, err.decode()
-    reference = start(inputs, tmp_path / "reference", key_file)
-    _, err = reference.communicate()
-    assert reference.returncode == 0, err.decode()
-    assert not [p for p in out.rglob("*") if p.name.startswith(TEMP_PREFIX)]
-    assert snapshot(out) == snapshot(tmp_path / "reference")
+    assert_rerun_matches_an_uninterrupted_run(inputs, out, key_file, tmp_path / "reference")
     kept = tmp_path / "killed.audit.interrupted-1.csv"  # the killed run's rows are kept
     assert kept.read_text(encoding="utf-8").startswith("record,root,input,output,status")
     assert len(snapshot(out)) == FILES
@@ -144,9 +150,4 @@ def test_workers_end_when_the_parent_alone_is_killed_and_the_next_run_is_not_ref
         time.sleep(0.002)
     assert _lock_free(out), "the workers of the killed run still hold the output folder's lock"
     assert_only_complete_files(out)
-    rerun = start(inputs, out, key_file)
-    _, err = rerun.communicate()
-    assert rerun.returncode == 0, err.decode()
-    reference = start(inputs, tmp_path / "reference", key_file)
-    reference.communicate()
-    assert snapshot(out) == snapshot(tmp_path / "reference")
+    assert_rerun_matches_an_uninterrupted_run(inputs, out, key_file, tmp_path / "reference")

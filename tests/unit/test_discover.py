@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydicom.dataset import Dataset
 
+from corpus import refuse_listing
 from dicomscrub.discover import Kind, Source, discover, sniff
 from dicomscrub.process import read_dataset
 
@@ -186,14 +187,7 @@ def test_a_folder_that_cannot_be_listed_is_an_unreadable_input(
     root = tmp_path / "in"
     (root / "locked").mkdir(parents=True)
     (root / "1.dcm").write_bytes(b"x")
-    real = os.scandir
-
-    def scandir(path: object) -> object:
-        if str(path).endswith("locked"):
-            raise PermissionError(13, "Permission denied")
-        return real(path)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    refuse_listing(monkeypatch, "locked")
     sources = discover([root])
     assert [(s.rel, s.skip_reason, s.unreadable) for s in sources] == [
         ("1.dcm", None, False),
