@@ -38,7 +38,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from dicomscrub.actions import Action, Effect, resolve
-from dicomscrub.discover import discover
+from dicomscrub.discover import ALREADY_WALKED, discover
 from dicomscrub.identity import (
     MIN_BINARY_RUN,
     MIN_BINARY_WORD,
@@ -456,6 +456,8 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
     identity = Identity()
     for source in discover(inputs):
         label = f"{source.root.name}/{source.rel}" if len(inputs) > 1 else source.rel
+        if source.skip_reason in ALREADY_WALKED:
+            continue
         if source.skip_reason:
             identity.skipped.append((label, source.skip_reason))
             continue
@@ -541,13 +543,15 @@ def check_tree(
     for source in discover([output]):
         if STATE_DIR in PurePosixPath(source.rel).parts:
             continue  # dicomscrub's own resume state and lock: no DICOM, no identifying value
-        report.files += 1
         rel = _redact(source.rel, matcher) if matcher else source.rel
         if matcher:
             for tok in matcher.search_text(source.path.name):
                 findings.add(
                     Finding(rel, "file name", Problem.IDENTIFYING, tok.kind, mask(tok.text))
                 )
+        if source.skip_reason in ALREADY_WALKED:  # (its files are checked where first found)
+            continue
+        report.files += 1
         if source.skip_reason:
             findings.add(Finding(rel, "", Problem.UNVERIFIABLE, "file", source.skip_reason))
             continue

@@ -333,9 +333,9 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
         err.print(f"the audit of an interrupted run was kept as {report.kept_partial_audit}")
     if report.state_set_aside:
         err.print(
-            "[yellow]warning:[/] the resume state of this output folder was damaged (a power loss "
-            "or a system crash?); it was moved to "
-            f"{report.state_set_aside} and every input was processed again"
+            "[yellow]warning:[/] the resume state of this output folder could not be used "
+            "(damaged by a power loss or a system crash, empty, or not this version's); it was "
+            f"moved to {report.state_set_aside} and every input was processed again"
         )
     if report.state_problem:
         err.print(f"[yellow]warning:[/] {report.state_problem}")

@@ -29,15 +29,26 @@ def _name_bytes(exc: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error(NAME_BYTES, _name_bytes)
 
-_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
-
 
 def name_text(name: str) -> str:
     """``name`` (a path as Python reads it) as text that can be written anywhere on one line: the
-    bytes of a name that are not UTF-8, and control characters (a newline), as ``\\xNN``."""
+    bytes of a name that are not UTF-8 as ``\\xNN``, and the characters that do not print
+    (controls such as a newline, line separators) as ``\\xNN`` or ``\\uNNNN``."""
     if name.isprintable():
         return name
-    return name.encode("utf-8", NAME_BYTES).decode("utf-8").translate(_CONTROLS)
+    text = name.encode("utf-8", NAME_BYTES).decode("utf-8")
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+def _escaped(c: str) -> str:
+    code = ord(c)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,8 @@ def discover(inputs: list[Path]) -> list[Source]:
 
 _WALKED = "symbolic link to a folder already walked (a loop, or a second way in); not followed"
 _WALKED_BY_LINK = "folder already walked through a symbolic link; not walked again"
+ALREADY_WALKED = frozenset({_WALKED, _WALKED_BY_LINK})
+"""The reasons given to a second way into a folder: every file in it is listed by the first."""
 
 
 def _own_file(name: str, is_dir: bool) -> str | None:

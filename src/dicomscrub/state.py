@@ -318,8 +318,7 @@ class StateStore:
                     input_key,
                     fingerprint,
                     self.digest,
-                    # (bytes: a mirrored name that is not UTF-8 is kept as it is)
-                    rec.output.encode("utf-8", "surrogateescape"),
+                    _stored_name(rec.output),
                     _json_list(rec.methods),
                     _json_list(rec.method_codes),
                     rec.private_kept,
@@ -399,6 +398,16 @@ def _our_schema(db: sqlite3.Connection) -> bool:
             return False
     row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
     return row is not None and row[0] == str(SCHEMA).encode("ascii")
+
+
+def _stored_name(name: str) -> str | bytes:
+    """A path as the state stores it: text, but a mirrored name that is not UTF-8 as its bytes
+    (a BLOB; earlier versions, which read text only, never wrote such a name)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape")
+    return name
 
 
 def _inside_output(rel: str) -> bool:

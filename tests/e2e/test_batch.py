@@ -423,7 +423,7 @@ def test_a_damaged_resume_state_is_set_aside_and_every_input_done_again(
     assert code == 0, output
     aside = json.loads(summary.read_text())["resume_state_set_aside"]
     assert aside and Path(aside).parent == db.parent and Path(aside).is_file()
-    assert "resume state of this output folder was damaged" in " ".join(output.split())
+    assert "resume state of this output folder could not be used" in " ".join(output.split())
     assert statuses(tmp_path / "out.audit.csv") == ["skipped"] * 12  # identical outputs found
     assert snapshot(out) == written
     code, _ = run_cli(inputs, "-o", out, "--key-file", key_file, "--summary-json", summary)

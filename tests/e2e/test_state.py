@@ -77,7 +77,7 @@ def test_a_state_database_that_is_not_this_versions_is_set_aside(
         db.close()
     code, output = run_cli(inputs, "-o", out, "--key-file", key_file)
     assert code == 0, output
-    assert "resume state of this output folder was damaged" in output
+    assert "resume state of this output folder could not be used" in output
     assert [p.name.startswith("state.sqlite.damaged-") for p in path.parent.iterdir()].count(True)
     assert statuses(tmp_path / "out.audit.csv") == ["skipped"] * 3
 
@@ -165,6 +165,14 @@ def test_file_names_that_are_not_utf8_are_audited_resumed_and_quarantined(
     )
     index = (quarantine / "index.csv").read_text(encoding="utf-8")
     assert "cut\\xff.dcm" in index
+    with sqlite3.connect(out / ".dicomscrub" / "state.sqlite") as db:
+        kinds = sorted(row[0] for row in db.execute("SELECT typeof(output) FROM done"))
+    db.close()
+    assert kinds == [
+        "blob",
+        "text",
+        "text",
+    ]  # text as earlier versions read it, but for the odd name
     code, output = run_cli(inputs, *args)
     again = {
         r["input"].rsplit("/", 1)[-1]: r["status"] for r in file_rows(out.parent / "out.audit.csv")

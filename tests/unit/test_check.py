@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import warnings
 from collections.abc import Callable
@@ -126,6 +127,15 @@ def test_check_passes_on_dicomscrubs_own_output(deid: Path, tree: Path) -> None:
     assert report["inputs_searched"] == 3
     assert isinstance(report["identifying_values_searched"], int)
     assert report["identifying_values_searched"] > 10
+
+
+def test_a_link_to_a_folder_already_checked_is_no_finding(deid: Path, tree: Path) -> None:
+    top = next(p for p in deid.iterdir() if p.is_dir() and p.name != ".dicomscrub")
+    os.symlink(top.name, deid / "latest")  # a convenience link
+    os.symlink(".", next(p for p in top.iterdir() if p.is_dir()) / "loop")  # and a loop
+    code, report = check_json(deid, "--against", tree)
+    assert code == 0, findings(report)
+    assert report["clean"] is True and report["files"] == 3
 
 
 def test_check_flags_an_untouched_copy_of_the_inputs(tmp_path: Path, tree: Path) -> None:

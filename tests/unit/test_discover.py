@@ -10,7 +10,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from corpus import refuse_listing
-from dicomscrub.discover import Kind, Source, discover, sniff
+from dicomscrub.discover import Kind, Source, discover, name_text, sniff
 from dicomscrub.process import read_dataset
 
 WriteDicom = Callable[..., Path]
@@ -201,3 +201,17 @@ def test_an_input_that_is_neither_file_nor_folder_is_reported_as_such(tmp_path: 
     os.mkfifo(fifo)
     sources = discover([fifo])
     assert [(s.rel, s.skip_reason) for s in sources] == [("pipe", "not a regular file")]
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("plain é.dcm", "plain é.dcm"),
+        ("b\udce9.dcm", "b\\xe9.dcm"),  # the byte 0xE9 of a name that is not UTF-8
+        ("two\nlines.dcm", "two\\x0alines.dcm"),
+        ("c1\x9bcontrol", "c1\\x9bcontrol"),
+        ("line\u2028separator", "line\\u2028separator"),
+    ],
+)
+def test_names_are_shown_on_one_printable_line(name: str, shown: str) -> None:
+    assert name_text(name) == shown
