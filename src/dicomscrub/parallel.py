@@ -44,7 +44,7 @@ from dicomscrub.pseudonym import Key, Pseudonymizer
 from dicomscrub.writer import OutputPlan
 
 _JOB: Job | None = None
-_STOP: Any = None  # a multiprocessing Event: set when the parent stops starting files
+_STOP: Any = None  # a shared byte (see OrderedPool): 1 when the parent stops starting files
 BATCH = 64
 """The most files in one task."""
 SMALL_BATCH = 16
@@ -131,7 +131,8 @@ def _work(sources: list[Source]) -> list[FileResult]:
     """A batch, in order; it ends early when the parent stops starting files (the files not
     done are not in the list: see :func:`process_files`)."""
     assert _JOB is not None
-    stop = _STOP.is_set if _STOP is not None else None
+    flag = _STOP
+    stop = (lambda: flag.value != 0) if flag is not None else None
     return [pack(result) for result in process_files(sources, _JOB, stop)]
 
 
@@ -184,7 +185,9 @@ class OrderedPool:
         self.window = window or jobs * 4  # batches in flight
         self._executor: ProcessPoolExecutor | None = None
         self._context = multiprocessing.get_context("fork")
-        self._stop = self._context.Event()
+        # a byte of shared memory without a lock (an Event's lock, held by a worker killed while
+        # it looked at it, is never released: every worker after it waited forever)
+        self._stop = self._context.RawValue("b", 0)
         self.pending: deque[Entry] = deque()
         self.died = False  # a worker died: it may have left a temporary file
 
@@ -297,7 +300,7 @@ class OrderedPool:
         """After Ctrl-C: start no other file (cancel what has not started, and tell the workers
         to end their batches); hand back, in order, what finishes. A second Ctrl-C terminates
         the workers (the caller then removes temporary files)."""
-        self._stop.set()
+        self._stop.value = 1
         pending = self.pending
         for _, fut in pending:
             if fut is not None:

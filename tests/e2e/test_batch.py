@@ -516,3 +516,17 @@ def test_a_collision_writes_nothing_and_counts_no_private_element(
         ("file", "0", "0")
     ]
     assert report.private_removed == first.private_removed - int(chosen["private_removed"])
+
+
+def test_the_stop_flag_the_workers_share_has_no_lock_a_killed_worker_could_keep(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    # An Event's lock, held by a worker killed while it looked at the flag (a worker that died,
+    # or the pool terminated to retry a batch), was never released: the others waited forever.
+    spec = job_spec(plan_run([tree(1)], tmp_path / "out", key=key, jobs=2))
+    pool = dicomscrub.parallel.OrderedPool(spec, 2)
+    assert not hasattr(pool._stop, "get_lock") and not hasattr(pool._stop, "_cond")
+    assert pool._stop.value == 0
+    list(pool.drain())
+    assert pool._stop.value == 1
+    pool.close()
