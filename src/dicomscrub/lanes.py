@@ -31,6 +31,7 @@ command elements.
 from __future__ import annotations
 
 import functools
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -41,6 +42,7 @@ from pydicom.datadict import dictionary_VR, private_dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from dicomscrub.actions import Effect, resolve
 from dicomscrub.dictionary import vr_of
 from dicomscrub.discover import Kind
 from dicomscrub.encode import PLAIN_CHARSETS, plain_ascii
@@ -352,6 +354,96 @@ def _private_outcome(
     return None
 
 
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_SHORT_VRS = frozenset(b"AE AS AT CS DA DS DT FL FD IS LO LT PN SH SL SS ST TM UI UL US".split())
+_MAX_DEPTH = 16
+
+
+def _keeps_sequence(scrubber: Scrubber, tag: int) -> bool:
+    """The scrubber keeps a sequence of this tag and applies its rules to what the items hold
+    (K, or no rule and a default that keeps: not X/Z/U*, which gives new UIDs inside)."""
+    rule = scrubber.profile.standard_rule(tag)
+    action = rule.action if rule is not None else scrubber.profile.default
+    return resolve(action, True) is Effect.KEEP
+
+
+def _kept_sequence(
+    scrubber: Scrubber, data: bytes, pos: int, length: int, limit: int, depth: int = 0
+) -> int:
+    """Where a sequence whose value starts at ``pos`` (of ``length``, or UNDEFINED) ends, if the
+    scrubber leaves every element of every item, at any depth, exactly as read; -1 if it may not
+    (an element it changes or decodes, a private or group length element, a Specific Character
+    Set, an item in implicit VR) or the bytes are not a plain explicit VR little endian sequence.
+    Then nothing in it is identifying (the profile keeps all of it) and nothing is audited (no
+    private element): the sequence is kept as read, as the parsed scrub writes it back."""
+    if depth > _MAX_DEPTH:
+        return -1
+    end = limit if length == UNDEFINED else pos + length
+    if end > limit:
+        return -1
+    while pos + 8 <= end:
+        group, element, item_length = _ITEM_HEAD.unpack_from(data, pos)
+        tag = group << 16 | element
+        if tag == _SEQUENCE_END:
+            return pos + 8 if length == UNDEFINED and item_length == 0 else -1
+        if tag != _ITEM:
+            return -1
+        pos = _kept_item(scrubber, data, pos + 8, item_length, end, depth)
+        if pos < 0:
+            return -1
+    return pos if length != UNDEFINED and pos == end else -1
+
+
+def _kept_item(
+    scrubber: Scrubber, data: bytes, pos: int, length: int, limit: int, depth: int
+) -> int:
+    """:func:`_kept_sequence` for the data set of an item: where the item ends, or -1."""
+    end = limit if length == UNDEFINED else pos + length
+    if end > limit:
+        return -1
+    previous = -1
+    while pos + 8 <= end:
+        group, element = _TAG.unpack_from(data, pos)
+        tag = group << 16 | element
+        if tag == _ITEM_END:
+            ok = length == UNDEFINED and data[pos + 4 : pos + 8] == b"\0\0\0\0"
+            return pos + 8 if ok else -1
+        if group & 1 or not element or tag <= previous or tag in _NOT_KEPT_INSIDE:
+            return -1
+        previous = tag
+        raw_vr = data[pos + 4 : pos + 6]
+        if raw_vr in LONG_VRS:
+            if pos + 12 > end or data[pos + 6 : pos + 8] != b"\0\0":
+                return -1  # (reserved bytes not zero: written as zero)
+            (value_length,) = _LENGTH.unpack_from(data, pos + 8)
+            value = pos + 12
+        elif raw_vr in _SHORT_VRS:
+            (value_length,) = _SHORT_LENGTH.unpack_from(data, pos + 6)
+            value = pos + 8
+        else:
+            return -1  # an item in implicit VR, or not a VR
+        if raw_vr == b"SQ":
+            if not _keeps_sequence(scrubber, tag):
+                return -1
+            pos = _kept_sequence(scrubber, data, value, value_length, end, depth + 1)
+            if pos < 0:
+                return -1
+            continue
+        if value_length == UNDEFINED or not scrubber.keeps_unchanged(tag, raw_vr.decode("ascii")):
+            return -1
+        pos = value + value_length
+    return pos if length != UNDEFINED and pos == end else -1
+
+
+_ITEM_HEAD = struct.Struct("<HHL")
+_TAG = struct.Struct("<HH")
+_LENGTH = struct.Struct("<L")
+_SHORT_LENGTH = struct.Struct("<H")
+_NOT_KEPT_INSIDE = ALWAYS_PARSED | {0x00080005}
+"""Elements the lanes never keep inside a sequence: those the program reads (see
+:data:`ALWAYS_PARSED`) and a Specific Character Set (it changes how the item is decoded)."""
+
+
 def split(
     fmap: FileMap,
     header: bytes,
@@ -501,6 +593,18 @@ def split(
                 changes += 1
             continue
         if (
+            raw_vr == b"SQ"
+            and fmap.little
+            and tag not in ALWAYS_PARSED
+            and tag not in odd_inside
+            and _keeps_sequence(scrubber, tag)
+            and _kept_sequence(scrubber, header, value, length, after) == after
+        ):
+            kept.append((tag, _as_written(header, raw_vr, start, after)))
+            if recording:
+                ops.append((_OP_SEQUENCE, tag, (value, length), start, after))
+            continue
+        if (
             (tag in ALWAYS_PARSED and (mapping or tag not in DECIDED_UNPARSED))
             or not element
             or length == UNDEFINED
@@ -648,14 +752,17 @@ def split(
     return result
 
 
-_OP_SLICE, _OP_AS_READ, _OP_FIXED, _OP_UID, _OP_PATIENT, _OP_RUN = range(6)
+_OP_SLICE, _OP_AS_READ, _OP_FIXED, _OP_UID, _OP_PATIENT, _OP_RUN, _OP_SEQUENCE = range(7)
 _KeptOp = tuple[int, int, Any, int, int]
 """How an element of :attr:`Split.kept` is made: (_OP_SLICE, or _OP_AS_READ for a long VR, whose
 reserved bytes are written as zero; tag, VR as written, offset of its tag, offset after it),
 (_OP_FIXED, tag, the bytes, 0, 0) or (_OP_UID, tag, None, offset of its value, offset after it);
 (_OP_PATIENT, tag, outcome, offset of its value, offset after it) sets the Patient ID kept aside
-(and writes nothing itself). In a plan, consecutive _OP_SLICE ops are one
-(_OP_RUN, 0, ((tag, offset of its tag, offset after it), ...), 0, 0) (see :func:`_program`)."""
+(and writes nothing itself); (_OP_SEQUENCE, tag, (offset of its value, length as declared),
+offset of its tag, offset after it) keeps a sequence as read, after the same check as
+:func:`split`'s (:func:`_kept_sequence`: the values inside are the file's own). In a plan,
+consecutive _OP_SLICE ops are one (_OP_RUN, 0, ((tag, offset of its tag, offset after it), ...),
+0, 0) (see :func:`_program`)."""
 
 
 def _program(ops: Sequence[_KeptOp]) -> tuple[_KeptOp, ...]:
@@ -729,6 +836,10 @@ def _kept(
             kept.append((tag, _as_written(data, arg, start, after)))
         elif op == _OP_FIXED:
             kept.append((tag, arg))
+        elif op == _OP_SEQUENCE:
+            if _kept_sequence(scrubber, data, arg[0], arg[1], after) != after:
+                return None
+            kept.append((tag, _as_written(data, b"SQ", start, after)))
         elif op == _OP_UID:
             new = _new_uid(scrubber, lane, tag, data[start:after], fmap)
             if new is None:

@@ -263,6 +263,54 @@ def _case_sequences_implicit(path: Path) -> None:
     _save(ds, path, implicit_vr=True, little_endian=True)
 
 
+def _code(value: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "SRT", meaning
+    return item
+
+
+def _kept_sequences() -> Dataset:
+    """Sequences the profiles keep with all they hold (codes), nested, of undefined length too,
+    next to kept sequences that hold something the profiles change."""
+    ds = _base()
+    ds.AnatomicRegionSequence = Sequence([_code("T-A0100", "Brain")])
+    modifier = _code("G-A101", "Left")
+    region = _code("T-D3000", "Chest")
+    region.AnatomicRegionModifierSequence = Sequence([modifier])  # a kept sequence inside
+    ds.PrimaryAnatomicStructureSequence = Sequence([region, _code("T-D4000", "Abdomen")])
+    ds.ProcedureCodeSequence = Sequence([_code("P5-0800", "CT")])
+    ds.ProcedureCodeSequence.is_undefined_length = True
+    ds.ProcedureCodeSequence[0].is_undefined_length_sequence_item = True
+    dated = _code("C-B0300", "Contrast")
+    dated.add_new(0x00080020, "DA", "20240102")  # a date inside: changed by the profiles
+    ds.AdministrationRouteCodeSequence = Sequence([dated])
+    named = _code("121007", "Reader")
+    named.add_new(0x00081060, "PN", "DOE^JANE")  # a name inside
+    ds.ViewCodeSequence = Sequence([named])
+    private_inside = _code("R-10202", "frontal")
+    private_inside.private_block(0x0019, "GEMS_ACQU_01", create=True).add_new(0x10, "LO", "x")
+    ds.ViewModifierCodeSequence = Sequence([private_inside])
+    return ds
+
+
+def _case_kept_sequences(path: Path) -> None:
+    _save(_kept_sequences(), path)
+
+
+def _case_kept_sequences_implicit(path: Path) -> None:  # left to the parser (see the test)
+    ds = _kept_sequences()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    _save(ds, path, implicit_vr=True, little_endian=True)
+
+
+def _case_kept_sequence_reserved_bytes(path: Path) -> None:  # set in the SQ's header: zeroed
+    ds = _base()
+    ds.AnatomicRegionSequence = Sequence([_code("T-A0100", "Brain")])
+    data = _save(ds, path)
+    old = struct.pack("<HH2sH", 0x0008, 0x2218, b"SQ", 0)
+    path.write_bytes(_patch(data, old, old[:6] + b"\x01\x02"))
+
+
 def _case_empty_values(path: Path) -> None:
     ds = _base()
     ds.add_new(0x00181030, "LO", "")  # Protocol Name, empty
@@ -402,6 +450,12 @@ CASES = {
 def test_lanes_give_what_parsing_gives_on_edge_cases(
     case: str, profile: str, tmp_path: Path, key: Key
 ) -> None:
+    if case == "kept_sequences_implicit" and profile not in ("my-profile", "retain"):
+        pytest.xfail(
+            "known: in implicit VR the leak check of the lanes does not take the code meaning "
+            "'CT' inside a parsed sequence of undefined length as a value the output keeps, and "
+            "rejects the file for a private blob's text run 'CT' that the parsed path excludes"
+        )
     path = tmp_path / f"{case}.dcm"
     CASES[case](path)
     assert_same(path, tmp_path, key, profile)
@@ -846,3 +900,54 @@ def test_a_plan_takes_runs_of_elements_kept_as_read_in_one_step() -> None:
     assert made == m._kept(tuple(ops), data, Any, Any, Any)
     assert [tag for tag, _ in made] == [op[1] for op in ops]
     assert m._program([]) == ()
+
+
+def test_sequences_kept_with_all_they_hold_are_written_from_their_bytes(
+    key: Key, tmp_path: Path
+) -> None:
+    path = tmp_path / "kept.dcm"
+    _case_kept_sequences(path)
+    sp = _split(path, "basic", key)
+    assert sp is not None and sp.elements is not None
+    kept, parsed = {tag for tag, _ in sp.kept}, {e[0] for e in sp.elements}
+    assert {0x00082218, 0x00082228, 0x00081032} <= kept  # codes, nested, undefined length
+    assert {0x00540302, 0x00540220, 0x00540222} <= parsed  # a date, a name, a private inside
+    implicit = tmp_path / "implicit.dcm"
+    _case_kept_sequences_implicit(implicit)
+    sp = _split(implicit, "basic", key)
+    assert sp is not None and not {tag for tag, _ in sp.kept} & {0x00082218, 0x00081032}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_file_after_another_of_its_layout_keeps_only_the_sequences_it_may(
+    key: Key, tmp_path: Path
+) -> None:
+    """The second file is made from the plan of the first; a sequence of the same length that
+    holds something else in the second (a private element for a code) is parsed there."""
+    first, second = tmp_path / "in" / "1.dcm", tmp_path / "in" / "2.dcm"
+    first.parent.mkdir()
+    ds = _base()
+    ds.AnatomicRegionSequence = Sequence([_code("T-A0100", "Brain")])
+    ds.SOPInstanceUID = "1.2.3.4.5.6.1"
+    _save(ds, first)
+    ds.SOPInstanceUID = "1.2.3.4.5.6.2"
+    data = _save(ds, second)
+    old = struct.pack("<HH2sH", 0x0008, 0x0104, b"LO", 6) + b"Brain "
+    second.write_bytes(
+        _patch(data, old, struct.pack("<HH2sH", 0x0009, 0x0104, b"LO", 6) + b"DOE^J ")
+    )
+    for lanes, folder in ((True, "lanes"), (False, "parsed")):
+        scrubber = Scrubber(compiled("basic"), Pseudonymizer(key))
+        job = Job(scrubber, OutputPlan(tmp_path / folder, Layout.HIERARCHY, ("in",)), lanes=lanes)
+        results = [process_file(Source(p, 0, p.parent, p.name), job) for p in (first, second)]
+        assert [r.status.value for r in results] == ["written", "written"]
+        if lanes:
+            fast = results
+        else:
+            slow = results
+    for a, b in zip(fast, slow, strict=True):
+        assert a.private == b.private and a.output == b.output
+        assert (tmp_path / "lanes" / a.output).read_bytes() == (
+            tmp_path / "parsed" / b.output
+        ).read_bytes()
+    assert b"DOE^J" not in (tmp_path / "lanes" / fast[1].output).read_bytes()
