@@ -594,6 +594,8 @@ def split(
             continue
         if (
             raw_vr == b"SQ"
+            and element  # (not a group length, which the scrub drops whatever its VR)
+            and not group & 1  # (a forbidden odd group: removed whole)
             and fmap.little
             and tag not in ALWAYS_PARSED
             and tag not in odd_inside

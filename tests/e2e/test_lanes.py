@@ -303,6 +303,26 @@ def _case_kept_sequences_implicit(path: Path) -> None:  # left to the parser (se
     _save(ds, path, implicit_vr=True, little_endian=True)
 
 
+def _identifying_codes(ds: Dataset) -> Sequence:
+    item = _code(str(ds.PatientID), str(ds.PatientName))
+    return Sequence([item])
+
+
+def _case_sequence_as_group_length(path: Path) -> None:  # (0018,0000) written as SQ: dropped
+    ds = _base()
+    ds.add_new(0x00180001, "SQ", _identifying_codes(ds))
+    data = _save(ds, path)
+    old = struct.pack("<HH2sH", 0x0018, 0x0001, b"SQ", 0)
+    path.write_bytes(_patch(data, old, struct.pack("<HH2sH", 0x0018, 0x0000, b"SQ", 0)))
+
+
+def _case_sequence_in_a_forbidden_odd_group(path: Path) -> None:  # removed whole
+    ds = _base()
+    ds.add_new(0x00070001, "LO", "x")
+    ds.add_new(0x00071000, "SQ", Sequence([_code("MRN-778899", "SECRET HOSPITAL NOTE")]))
+    _save(ds, path)
+
+
 def _case_kept_sequence_reserved_bytes(path: Path) -> None:  # set in the SQ's header: zeroed
     ds = _base()
     ds.AnatomicRegionSequence = Sequence([_code("T-A0100", "Brain")])
@@ -951,3 +971,19 @@ def test_a_file_after_another_of_its_layout_keeps_only_the_sequences_it_may(
             tmp_path / "parsed" / b.output
         ).read_bytes()
     assert b"DOE^J" not in (tmp_path / "lanes" / fast[1].output).read_bytes()
+
+
+@pytest.mark.parametrize("case", ["sequence_as_group_length", "sequence_in_a_forbidden_odd_group"])
+def test_sequences_the_scrub_removes_whatever_they_hold_are_never_kept(
+    case: str, key: Key, tmp_path: Path
+) -> None:
+    path = tmp_path / f"{case}.dcm"
+    CASES[case](path)
+    sp = _split(path, "basic", key)
+    assert sp is not None
+    assert not {tag for tag, _ in sp.kept} & {0x00180000, 0x00071000}
+    result = run(path, tmp_path / "out", key, "basic", lanes=True)
+    if result.status.value == "written":
+        data = (tmp_path / "out" / result.output).read_bytes()
+        for value in (b"CompressedSamples", b"MRN-778899", b"SECRET HOSPITAL"):
+            assert value not in data
