@@ -178,6 +178,14 @@ def _creator(vr: str | None, value: bytes) -> tuple[str, str] | None:
 _vr_cache: dict[tuple[int, str | None, str], str | None] = {}
 
 
+def _numeric_private(tag: int, creator: tuple[str, str] | None) -> bool:
+    """A private element read in implicit VR that pydicom decodes as numbers (its creator's
+    private dictionary says so): no text to search for, as the parsed path finds (an SL of -1 is
+    four 0xFF bytes, which an undefined length in the output also is)."""
+    vr = _private_vr(tag, None, creator[0]) if creator is not None else _creatorless_vr(tag, None)
+    return vr is not None and vr.encode("ascii") in NUMERIC_RAW
+
+
 def _private_vr(tag: int, vr: str | None, creator_value: str) -> str | None:
     """The VR pydicom gives a private element read with ``vr`` (None in implicit VR) in the block
     of a creator whose decoded value is ``creator_value``; None when that is not known here."""
@@ -583,7 +591,12 @@ def split(
             records.append(removal[0])
             record_tags.append(tag)
             # (inline, not a call: some 50 elements of every file come this way)
-            if originals and raw_vr not in NUMERIC_RAW and after - value >= MIN_CHARS:
+            if (
+                originals
+                and raw_vr not in NUMERIC_RAW
+                and after - value >= MIN_CHARS
+                and (raw_vr is not None or not _numeric_private(tag, creator))
+            ):
                 who = creator[1] if creator is not None else ""
                 short = after - value <= SHORT_VALUE
                 (removed if short else removed_long).append((tag, raw_vr, header[value:after], who))
