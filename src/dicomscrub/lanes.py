@@ -178,12 +178,22 @@ def _creator(vr: str | None, value: bytes) -> tuple[str, str] | None:
 _vr_cache: dict[tuple[int, str | None, str], str | None] = {}
 
 
-def _numeric_private(tag: int, creator: tuple[str, str] | None) -> bool:
-    """A private element read in implicit VR that pydicom decodes as numbers (its creator's
-    private dictionary says so): no text to search for, as the parsed path finds (an SL of -1 is
-    four 0xFF bytes, which an undefined length in the output also is)."""
-    vr = _private_vr(tag, None, creator[0]) if creator is not None else _creatorless_vr(tag, None)
-    return vr is not None and vr.encode("ascii") in NUMERIC_RAW
+def _searched_private(tag: int, raw_vr: bytes | None, creator: tuple[str, str] | None) -> bool:
+    """Whether the leak check searches a removed private element's value as text: not when
+    pydicom decodes it as numbers, by its VR as written or, read in implicit VR or as UN, by its
+    creator's private dictionary (as the parsed path finds: an SL of -1 is four 0xFF bytes,
+    which an undefined length in the output also is)."""
+    if raw_vr in NUMERIC_RAW:
+        return False
+    if raw_vr is not None and raw_vr != b"UN":
+        return True
+    vr_text = None if raw_vr is None else "UN"
+    vr = (
+        _private_vr(tag, vr_text, creator[0])
+        if creator is not None
+        else _creatorless_vr(tag, vr_text)
+    )
+    return vr is None or vr.encode("ascii") not in NUMERIC_RAW
 
 
 def _private_vr(tag: int, vr: str | None, creator_value: str) -> str | None:
@@ -591,12 +601,7 @@ def split(
             records.append(removal[0])
             record_tags.append(tag)
             # (inline, not a call: some 50 elements of every file come this way)
-            if (
-                originals
-                and raw_vr not in NUMERIC_RAW
-                and after - value >= MIN_CHARS
-                and (raw_vr is not None or not _numeric_private(tag, creator))
-            ):
+            if originals and after - value >= MIN_CHARS and _searched_private(tag, raw_vr, creator):
                 who = creator[1] if creator is not None else ""
                 short = after - value <= SHORT_VALUE
                 (removed if short else removed_long).append((tag, raw_vr, header[value:after], who))
@@ -1001,7 +1006,7 @@ def _split_tail(
             rows.append((tag, removal[0]))
             changes += removal[1]
             who = creator[1] if creator is not None else ""
-            if raw_vr not in NUMERIC_RAW and len(raw) >= MIN_CHARS:
+            if len(raw) >= MIN_CHARS and _searched_private(tag, raw_vr, creator):
                 values.append((tag, raw_vr, raw, who))
                 if record is not None:
                     record[1].append((tag, raw_vr, value - base, after - base, who))

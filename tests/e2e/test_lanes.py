@@ -323,6 +323,47 @@ def _case_sequence_in_a_forbidden_odd_group(path: Path) -> None:  # removed whol
     _save(ds, path)
 
 
+def _numeric_private(path: Path, *, tail: bool, un: bool) -> None:
+    """A private SL of -1 (four 0xFF bytes, as an undefined length) that pydicom decodes as a
+    number from its creator's private dictionary: read in implicit VR, or written as UN; in the
+    header or after Pixel Data; beside a sequence of undefined length."""
+    ds = _base()
+    ds.ProcedureCodeSequence = Sequence([_code("P5-0800", "CT")])
+    ds.ProcedureCodeSequence.is_undefined_length = True
+    ds.ProcedureCodeSequence[0].is_undefined_length_sequence_item = True
+    group, creator = (
+        (0x7FE1, "GEMS_Ultrasound_MovieGroup_001") if tail else (0x0043, "GEMS_PARM_01")
+    )
+    ds.private_block(group, creator, create=True).add_new(0x54 if tail else 0x47, "SL", 0x11111111)
+    element = 0x1054 if tail else 0x1047
+    if un:
+        data = _save(ds, path)
+        old = struct.pack("<HH2sH", group, element, b"SL", 4) + b"\x11" * 4
+        new = struct.pack("<HH2s2sL", group, element, b"UN", b"\0\0", 4) + b"\xff" * 4
+    else:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        data = _save(ds, path, implicit_vr=True, little_endian=True)
+        old = struct.pack("<HHL", group, element, 4) + b"\x11" * 4
+        new = old[:8] + b"\xff" * 4
+    path.write_bytes(_patch(data, old, new))
+
+
+def _case_numeric_private_implicit(path: Path) -> None:
+    _numeric_private(path, tail=False, un=False)
+
+
+def _case_numeric_private_un(path: Path) -> None:
+    _numeric_private(path, tail=False, un=True)
+
+
+def _case_numeric_private_implicit_tail(path: Path) -> None:
+    _numeric_private(path, tail=True, un=False)
+
+
+def _case_numeric_private_un_tail(path: Path) -> None:
+    _numeric_private(path, tail=True, un=True)
+
+
 def _case_kept_sequence_reserved_bytes(path: Path) -> None:  # set in the SQ's header: zeroed
     ds = _base()
     ds.AnatomicRegionSequence = Sequence([_code("T-A0100", "Brain")])
