@@ -384,18 +384,7 @@ def _execute(
                 state.end_run("interrupted" if report.interrupted else "finished")
             finally:
                 state.close()
-                report.state_problem = state.problem
-                if state.unreadable:
-                    report.state_problem = "; ".join(
-                        filter(
-                            None,
-                            (
-                                f"{state.unreadable} records of the resume state could not be "
-                                "read (damaged?); their inputs were processed again",
-                                state.problem,
-                            ),
-                        )
-                    )
+                report.state_problem = state.problems()
     except (LockedError, StateError) as exc:
         raise RunError(str(exc)) from None
     report.seconds = time.monotonic() - clock

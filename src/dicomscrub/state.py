@@ -253,26 +253,15 @@ class StateStore:
         return row is not None
 
     def begin_run(self) -> None:
-        try:
-            cur = self.db.execute(
-                "INSERT INTO runs (started, status) VALUES (?, 'running')", (_now(),)
-            )
-            self.run_id = int(cur.lastrowid or 0)
-            self.db.commit()
-        except sqlite3.Error as exc:
-            self._cannot_write(exc)
+        cur = self._write("INSERT INTO runs (started, status) VALUES (?, 'running')", (_now(),))
+        self.run_id = int(cur.lastrowid or 0) if cur is not None else 0
+        self.commit()
 
     def end_run(self, status: str) -> None:
-        if self.problem:
-            return
-        try:
-            self.db.execute(
-                "UPDATE runs SET finished = ?, status = ? WHERE id = ?",
-                (_now(), status, self.run_id),
-            )
-            self.db.commit()
-        except sqlite3.Error as exc:
-            self._cannot_write(exc)
+        self._write(
+            "UPDATE runs SET finished = ?, status = ? WHERE id = ?", (_now(), status, self.run_id)
+        )
+        self.commit()
 
     # ---- files -------------------------------------------------------------------------------
 
@@ -309,38 +298,44 @@ class StateStore:
             return None
 
     def record(self, input_key: str, fingerprint: str, rec: DoneRecord) -> None:
-        if self.problem:
+        done = self._write(
+            "INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                input_key,
+                fingerprint,
+                self.digest,
+                _stored_name(rec.output),
+                _json_list(rec.methods),
+                _json_list(rec.method_codes),
+                rec.private_kept,
+                rec.private_removed,
+            ),
+        )
+        if done is None:
             return
-        try:
-            self.db.execute(
-                "INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    input_key,
-                    fingerprint,
-                    self.digest,
-                    _stored_name(rec.output),
-                    _json_list(rec.methods),
-                    _json_list(rec.method_codes),
-                    rec.private_kept,
-                    rec.private_removed,
-                ),
-            )
-            self._pending += 1
-            now = time.monotonic()
-            if self._pending >= _COMMIT_EVERY or now - self._last_commit >= _COMMIT_SECONDS:
-                self.commit()
-        except sqlite3.Error as exc:
-            self._cannot_write(exc)
+        self._pending += 1
+        now = time.monotonic()
+        if self._pending >= _COMMIT_EVERY or now - self._last_commit >= _COMMIT_SECONDS:
+            self.commit()
 
     def commit(self) -> None:
-        if self.problem:
-            return
-        try:
-            self.db.commit()
-        except sqlite3.Error as exc:
-            self._cannot_write(exc)
+        if not self.problem:
+            try:
+                self.db.commit()
+            except sqlite3.Error as exc:
+                self._cannot_write(exc)
         self._pending = 0
         self._last_commit = time.monotonic()
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor | None:
+        """``sql`` executed, or None once writing has failed (then nothing more is written)."""
+        if self.problem:
+            return None
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            self._cannot_write(exc)
+            return None
 
     def _cannot_write(self, exc: sqlite3.Error) -> None:
         """Writing the state failed (a full disk): the run goes on without recording more; the
@@ -351,6 +346,18 @@ class StateStore:
         )
         with contextlib.suppress(sqlite3.Error):
             self.db.rollback()
+
+    def problems(self) -> str:
+        """What went wrong with the state in this run, for the report ("" if nothing)."""
+        said = []
+        if self.unreadable:
+            said.append(
+                f"{self.unreadable} records of the resume state could not be read (damaged?); "
+                "their inputs were processed again"
+            )
+        if self.problem:
+            said.append(self.problem)
+        return "; ".join(said)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
