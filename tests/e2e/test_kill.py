@@ -80,16 +80,27 @@ def assert_rerun_matches_an_uninterrupted_run(
     assert snapshot(out) == snapshot(reference)
 
 
+def kill_mid_run(inputs: Path, out: Path, key_file: Path, *, whole_group: bool) -> None:
+    """Start a run and kill it with SIGKILL once it has written a few outputs: the parent and
+    its workers (``whole_group``), or the parent alone."""
+    proc = start(inputs, out, key_file)
+    wait_for_outputs(proc, out, 5)
+    if whole_group:
+        os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()  # (not communicate(): living workers would keep its stderr open)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+
+
 def test_sigkill_mid_run_leaves_complete_files_and_rerun_matches_uninterrupted_run(
     tree: Tree, tmp_path: Path, key_file: Path
 ) -> None:
     inputs = tree(FILES, pixel_bytes=1 << 20)
     out = tmp_path / "killed"
-    proc = start(inputs, out, key_file)
-    wait_for_outputs(proc, out, 5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    kill_mid_run(inputs, out, key_file, whole_group=True)
     assert 5 <= len(finished_outputs(out)) < FILES
     assert_only_complete_files(out)
 
@@ -136,13 +147,7 @@ def test_workers_end_when_the_parent_alone_is_killed_and_the_next_run_is_not_ref
 ) -> None:
     inputs = tree(FILES, pixel_bytes=1 << 20)
     out = tmp_path / "killed"
-    proc = start(inputs, out, key_file)
-    wait_for_outputs(proc, out, 5)
-    os.kill(proc.pid, signal.SIGKILL)  # the parent only (as the out-of-memory killer does)
-    proc.wait()  # (not communicate(): living workers would keep its stderr open)
-    assert proc.stderr is not None
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    kill_mid_run(inputs, out, key_file, whole_group=False)  # as the out-of-memory killer does
     assert len(finished_outputs(out)) < FILES
     for _ in range(POLL_LIMIT):  # the workers held the lock: it is free once they are gone
         if _lock_free(out):
