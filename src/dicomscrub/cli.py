@@ -103,7 +103,8 @@ def cli() -> None:
     "--mapping-out",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write (merge into) a crosswalk CSV original,deidentified,kind of Patient IDs and "
-    "Study/Series/SOP Instance UIDs. It holds identity: mode 0600, never inside OUTPUT.",
+    "Study/Series/SOP Instance UIDs. It holds identity: mode 0600, never inside OUTPUT. "
+    "Every input is read again, those done by earlier runs included (reported skipped).",
 )
 @click.option(
     "--mapping-in",
@@ -148,7 +149,8 @@ def cli() -> None:
     "--fsync",
     is_flag=True,
     help="Flush each output file to disk before it appears under its name, and the audit "
-    "before it is closed: complete files even after a power loss or system crash (slower). "
+    "and resume state before they are closed: complete files even after a power loss or "
+    "system crash (slower). "
     "Without it, complete files whenever dicomscrub itself is killed.",
 )
 @click.option(
