@@ -17,7 +17,6 @@ import click
 from dicomscrub import __version__
 from dicomscrub.check import CheckReport, check_tree, report_csv, report_json
 from dicomscrub.discover import name_text
-from dicomscrub.explain import ExplainError, explain_file, render_json, render_text
 from dicomscrub.process import FileResult, Status
 from dicomscrub.profile.loader import (
     ProfileError,
@@ -503,6 +502,9 @@ def explain(file: Path, profile: str, options: tuple[str, ...], as_json: bool) -
       dicomscrub explain ./incoming/IM0001.dcm
       dicomscrub explain ./incoming/IM0001.dcm --option retain-safe-private --json
     """
+    from dicomscrub.explain import ExplainError, explain_file, render_json, render_text
+
+    # (imported here: only this command uses it, and every command pays for what is imported)
     try:
         compiled = load_profile(profile, options)
     except ProfileError as exc:

@@ -1,0 +1,78 @@
+"""Keep two of pydicom's modules that dicomscrub never uses from being loaded at start-up.
+
+``import pydicom`` loads ``pydicom.examples``, which walks pydicom's folder of test files some
+thirteen times to find its example files, and, through its pixel handlers, ``pydicom.data.download``
+(the downloader of pydicom's extra test files), which imports ``urllib.request`` with ``http`` and
+``ssl``, and ``tqdm``. That is some 50 ms of every run's start on the 2-core machine of the
+benchmark, paid before the first file is read, while one core waits: a run's start is not
+shared among its workers.
+
+Before pydicom is imported, each of these two modules gets a stand-in in ``sys.modules`` that loads
+the real module the first time anything in it is used (an attribute read, or one of the functions
+that ``pydicom.data.data_manager`` imports from ``download`` by name, called). Nothing changes for
+code that uses them (``pydicom.examples.ct``, ``pydicom.data.get_testdata_file``): it only waits for
+the module then, once. When pydicom was imported before dicomscrub, nothing is done.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+DEFERRED: dict[str, tuple[str, ...]] = {
+    "pydicom.examples": (),
+    # the names pydicom.data.data_manager imports from it when it is itself imported
+    "pydicom.data.download": (
+        "data_path_with_download",
+        "calculate_file_hash",
+        "get_cached_filehash",
+        "get_url_map",
+        "get_data_dir",
+    ),
+}
+
+
+class Deferred(types.ModuleType):
+    """A stand-in for the module ``name``: the real one is imported on first use."""
+
+    def __init__(self, name: str, functions: tuple[str, ...]) -> None:
+        super().__init__(name, "(pydicom's module, loaded on first use by dicomscrub)")
+        for function in functions:
+            setattr(self, function, self._forward(function))
+
+    def load(self) -> types.ModuleType:
+        """The real module (imported now if it was not yet)."""
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return importlib.import_module(self.__name__)
+
+    def _forward(self, function: str) -> Callable[..., Any]:
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            return getattr(self.load(), function)(*args, **kwargs)
+
+        forward.__name__ = forward.__qualname__ = function
+        return forward
+
+    def __getattr__(self, attr: str) -> Any:  # (only for what the stand-in does not hold)
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)  # e.g. __path__, __file__: asked by the import system
+        return getattr(self.load(), attr)
+
+
+def defer_unused_pydicom_modules() -> None:
+    """Install the stand-ins, then import pydicom (see the module's docstring)."""
+    if "pydicom" in sys.modules:
+        return
+    stand_ins: dict[str, types.ModuleType] = {}
+    for name, functions in DEFERRED.items():
+        stand_ins[name] = sys.modules.setdefault(name, Deferred(name, functions))
+    import pydicom.data  # noqa: F401 (pydicom, then the package that holds ``download``)
+
+    # a module found in sys.modules is not made an attribute of its package, as an imported one is
+    for name, module in stand_ins.items():
+        package, _, child = name.rpartition(".")
+        if not hasattr(sys.modules[package], child):
+            setattr(sys.modules[package], child, module)
