@@ -9,8 +9,10 @@ Reads, from the standard folder (default ``<repo>/../shared/standard``):
 
 Writes ``profiles/basic.yaml``, one ``profiles/<option>.yaml`` per option column of Table E.1-1, and
 ``src/dicomscrub/data/dictionary-additions.csv`` (the non-pattern attributes of Table E.1-1 that
-pydicom's dictionary does not know). The output depends only on the CSVs and on the installed
-pydicom dictionary, so running the script twice gives the same bytes.
+pydicom's dictionary does not know), then ``src/dicomscrub/data/builtin-profiles.json`` (the
+profiles as dicomscrub's loader reads them, for a faster start: ``dicomscrub.profile.builtin``).
+The output depends only on the CSVs, on the installed pydicom dictionary and on dicomscrub's
+loader, so running the script twice gives the same bytes.
 
 Usage::
 
@@ -37,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_STANDARD = REPO.parent / "shared" / "standard"
 PROFILES_DIR = REPO / "profiles"
 ADDITIONS_PATH = REPO / "src" / "dicomscrub" / "data" / "dictionary-additions.csv"
+LOADED_PATH = REPO / "src" / "dicomscrub" / "data" / "builtin-profiles.json"
 
 E11_CSV = "ps3.15-table-e1-1.csv"
 CID_CSV = "cid7050-deidentification-methods.csv"
@@ -499,7 +502,30 @@ def generate(standard: Path) -> dict[Path, str]:
         doc = build_option(name, column, rows, methods, safe_private)
         outputs[path] = render_checked(doc, path.name)
     outputs[ADDITIONS_PATH] = build_additions(rows)
+    outputs[LOADED_PATH] = build_loaded(outputs)
     return outputs
+
+
+def build_loaded(outputs: Mapping[Path, str]) -> str:
+    """The built-in profiles, generated and written by hand, as dicomscrub loads them (see
+    ``dicomscrub.profile.builtin``): each YAML text read by dicomscrub's own loader, at the path
+    the installed package finds it. The loader knows keywords from the dictionary additions on
+    disk: after a change of the tables, run the script (without --check) to write them first."""
+    from dicomscrub.profile import builtin
+    from dicomscrub.profile.loader import ProfileError, builtin_dir, load_document
+
+    texts = {p: t for p, t in outputs.items() if p.suffix == ".yaml"}
+    for path in sorted(PROFILES_DIR.glob("*.yaml")):  # the profiles written by hand
+        texts.setdefault(path, path.read_text(encoding="utf-8"))
+    docs = {}
+    for path, text in texts.items():
+        installed = builtin_dir() / path.name  # (the path rules name as where they were written)
+        try:
+            doc = load_document(installed, builtin=True, text=text)
+        except ProfileError as exc:
+            raise GenerationError(f"{path.name} does not load: {exc}") from None
+        docs[path.stem] = (text.encode("utf-8"), doc)
+    return builtin.render(docs)
 
 
 # --- writing -------------------------------------------------------------------------------------

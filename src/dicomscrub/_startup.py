@@ -17,6 +17,7 @@ the module then, once. When pydicom was imported before dicomscrub, nothing is d
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from collections.abc import Callable
@@ -76,3 +77,19 @@ def defer_unused_pydicom_modules() -> None:
         package, _, child = name.rpartition(".")
         if not hasattr(sys.modules[package], child):
             setattr(sys.modules[package], child, module)
+
+
+def lazy_import(name: str) -> types.ModuleType:
+    """The module ``name``, imported when one of its attributes is first read (the standard
+    library's :class:`importlib.util.LazyLoader`); at once if it was imported already."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        return importlib.import_module(name)  # (raises ModuleNotFoundError)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module

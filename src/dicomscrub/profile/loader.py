@@ -9,17 +9,19 @@ file is touched, e.g.::
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydicom.valuerep import VR as VR_ENUM
 
+from dicomscrub._startup import lazy_import
 from dicomscrub.actions import ACTION_CODES, Action
 from dicomscrub.dictionary import keyword_suggestions, tag_for_keyword
+from dicomscrub.profile.builtin import cached_document
 from dicomscrub.profile.model import (
     PRIVATE,
     CompiledProfile,
@@ -30,6 +32,11 @@ from dicomscrub.profile.model import (
     compile_layers,
 )
 from dicomscrub.tags import Mask, TagSyntaxError, parse_tag_or_mask, private_mask
+
+if TYPE_CHECKING:
+    import yaml
+else:  # imported when a profile is read from YAML (the built-in ones seldom are: see builtin.py)
+    yaml = lazy_import("yaml")
 
 CID7050 = {
     "113100": "Basic Application Confidentiality Profile",
@@ -83,6 +90,7 @@ class ProfileError(Exception):
         super().__init__(f"{where}: {path}: {message}" if path else f"{where}: {message}")
 
 
+@functools.lru_cache(maxsize=1)
 def builtin_dir() -> Path:
     """The folder of built-in profiles: package data when installed, ``profiles/`` in a checkout."""
     packaged = resources.files("dicomscrub") / "profiles"
@@ -155,9 +163,10 @@ class _Ctx:
             ) from None
 
 
-def _read_yaml(path: Path, ctx: _Ctx) -> yaml.Node:
+def _read_yaml(path: Path, ctx: _Ctx, text: str | None = None) -> yaml.Node:
     try:
-        text = path.read_text(encoding="utf-8")
+        if text is None:
+            text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProfileError(str(path), 0, 0, "", f"cannot read profile: {exc.strerror}") from None
     except UnicodeDecodeError:
@@ -212,10 +221,11 @@ def _selector(
     return parsed
 
 
-def load_document(path: Path, *, builtin: bool = False) -> ProfileDoc:
-    """Read and validate one profile file (``extends`` names are checked by :func:`load_stack`)."""
+def load_document(path: Path, *, builtin: bool = False, text: str | None = None) -> ProfileDoc:
+    """Read and validate one profile file (``extends`` names are checked by :func:`load_stack`);
+    ``text``: the file's text, already read (or not yet written: the profiles' generator)."""
     ctx = _Ctx(str(path))
-    root = _read_yaml(path, ctx)
+    root = _read_yaml(path, ctx, text)
     top = ctx.mapping(root, "", TOP_KEYS)
     name = path.stem
     if "name" in top:
@@ -430,7 +440,11 @@ def _linearize(
     path: Path, builtin: bool, stack: tuple[Path, ...], done: dict[Path, ProfileDoc]
 ) -> Iterator[ProfileDoc]:
     real = path.resolve()
-    doc = done.get(real) or load_document(path, builtin=builtin)
+    doc = (
+        done.get(real)
+        or (cached_document(path) if builtin else None)
+        or load_document(path, builtin=builtin)
+    )
     for i, ref in enumerate(doc.extends):
         try:
             parent_path, parent_builtin = _resolve_ref(ref, path)
