@@ -89,9 +89,18 @@ logging.getLogger("pydicom").addHandler(logging.NullHandler())
 logging.getLogger("pydicom").propagate = False
 
 
+_quiet = False  # inside _quiet_pydicom
+
+
 @contextlib.contextmanager
 def _quiet_pydicom() -> Iterator[None]:
-    """No warnings (they quote values) and no value validation while one file is processed."""
+    """No warnings (they quote values) and no value validation while files are processed (one,
+    or a worker's batch: entered again inside, it does nothing, which saves a fiftieth of the
+    time of a file whose header is copied by the lanes)."""
+    global _quiet
+    if _quiet:
+        yield
+        return
     settings = pydicom.config.settings
     saved = (settings.reading_validation_mode, settings.writing_validation_mode)
     settings.reading_validation_mode = pydicom.config.IGNORE
@@ -99,8 +108,10 @@ def _quiet_pydicom() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            _quiet = True
             yield
     finally:
+        _quiet = False
         settings.reading_validation_mode, settings.writing_validation_mode = saved
 
 
@@ -869,8 +880,16 @@ def process_files(
     Done one after the other for each file, every header is processed with cold caches (about a
     fifth more processor time per file). A file's result reports the write's outcome, as
     process_file's does."""
-    if results is None:
-        results = []
+    with _quiet_pydicom():  # (once for the batch)
+        return _process_files(sources, job, stop, [] if results is None else results)
+
+
+def _process_files(
+    sources: Iterable[Source],
+    job: Job,
+    stop: Callable[[], bool] | None,
+    results: list[FileResult],
+) -> list[FileResult]:
     pending: list[_Write] = []
     job.deferred = pending
     try:
