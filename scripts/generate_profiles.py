@@ -511,6 +511,8 @@ def build_loaded(outputs: Mapping[Path, str]) -> str:
     ``dicomscrub.profile.builtin``): each YAML text read by dicomscrub's own loader, at the path
     the installed package finds it. The loader knows keywords from the dictionary additions on
     disk: after a change of the tables, run the script (without --check) to write them first."""
+    if str(REPO / "src") not in sys.path:  # this checkout's loader, not an installed copy's
+        sys.path.insert(0, str(REPO / "src"))
     from dicomscrub.profile import builtin
     from dicomscrub.profile.loader import ProfileError, builtin_dir, load_document
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -68,4 +69,28 @@ def test_process_files_enters_it_once_and_leaves_it(
     assert [r.status.value for r in results] == ["written"] * 3
     assert len(entered) == 1
     assert _modes() == before
-    assert process._quiet is False
+    assert process._quiet.inside is False
+
+
+def test_left_after_an_exception_in_a_batch(tmp_path: Path) -> None:
+    before = _modes()
+    with pytest.raises(KeyboardInterrupt), _quiet_pydicom(), _quiet_pydicom():
+        raise KeyboardInterrupt
+    assert _modes() == before
+    assert process._quiet.inside is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning):
+            warnings.warn("after", UserWarning, stacklevel=1)
+
+
+def test_another_thread_is_not_inside_this_ones_batch() -> None:
+    seen: list[bool] = []
+    with _quiet_pydicom():
+        thread = threading.Thread(
+            target=lambda: seen.append(getattr(process._quiet, "inside", False))
+        )
+        thread.start()
+        thread.join()
+        seen.append(process._quiet.inside)
+    assert seen == [False, True]

@@ -1,16 +1,30 @@
-"""pydicom's examples and downloader are loaded only when used (dicomscrub._startup)."""
+"""The command's start leaves pydicom's unused modules unloaded (dicomscrub._startup)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+DEFER = (
+    "from dicomscrub._startup import defer_unused_pydicom_modules\ndefer_unused_pydicom_modules()\n"
+)
 
 
-def _run(code: str) -> dict[str, object]:
+def _run(code: str, env: dict[str, str] | None = None) -> dict[str, object]:
     """Run ``code`` in a new interpreter (sys.modules as a run starts) and read its JSON."""
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
     ).stdout
     return dict(json.loads(out.splitlines()[-1]))
 
@@ -24,8 +38,8 @@ def loaded():
 """
 
 
-def test_a_run_starts_without_pydicoms_examples_and_downloader() -> None:
-    got = _run(LOADED + "import dicomscrub.cli\nprint(json.dumps(loaded()))")
+def test_the_command_starts_without_pydicoms_examples_downloader_and_metadata() -> None:
+    got = _run(LOADED + DEFER + "import dicomscrub.cli\nprint(json.dumps(loaded()))")
     assert got == {
         "pydicom.examples": "Deferred",
         "pydicom.data.download": "Deferred",
@@ -36,36 +50,62 @@ def test_a_run_starts_without_pydicoms_examples_and_downloader() -> None:
     }
 
 
+def test_the_console_entry_defers_them() -> None:
+    """``python -m dicomscrub`` (the console script's function): the real modules are never
+    imported (-X importtime lists every module imported)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "dicomscrub", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "dicomscrub" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "pydicom.dataset" in imported  # (the listing is what it seems)
+    assert not imported & {"pydicom.examples", "pydicom.data.download", "urllib.request"}
+
+
+def test_a_library_user_gets_pydicom_as_it_is() -> None:
+    got = _run(LOADED + "import dicomscrub.cli, dicomscrub.runner\nprint(json.dumps(loaded()))")
+    assert got["pydicom.examples"] == got["pydicom.data.download"] == "module"
+
+
 def test_both_work_when_used() -> None:
     got = _run(
         LOADED
+        + DEFER
         + """
-import dicomscrub, pydicom
+import pickle, pydicom, pydicom.data.data_manager as manager
 from pydicom.data import get_testdata_file
 import pydicom.data.download as download
 name = str(pydicom.examples.ct.PatientName)
 test_file = get_testdata_file("CT_small.dcm")
 data_dir = str(download.get_data_dir())
-print(json.dumps({"name": name, "test_file": test_file, "data_dir": data_dir, **loaded()}))
+again = pickle.loads(pickle.dumps(manager.get_url_map))
+print(json.dumps({"name": name, "test_file": test_file, "data_dir": data_dir,
+                  "pickled": callable(again), **loaded()}))
 """
     )
     assert got["name"] == "CompressedSamples^CT1"
     assert str(got["test_file"]).endswith("CT_small.dcm")
     assert got["data_dir"]
+    assert got["pickled"] is True
     # the real modules have replaced the stand-ins
     assert got["pydicom.examples"] == got["pydicom.data.download"] == "module"
 
 
 def test_nothing_is_done_when_pydicom_came_first() -> None:
-    got = _run(LOADED + "import pydicom\nimport dicomscrub.cli\nprint(json.dumps(loaded()))")
+    got = _run(LOADED + "import pydicom\n" + DEFER + "print(json.dumps(loaded()))")
     assert got["pydicom.examples"] == got["pydicom.data.download"] == "module"
 
 
 def test_pydicoms_version_is_the_one_importlib_metadata_gives() -> None:
     got = _run(
         LOADED
+        + DEFER
         + """
-import dicomscrub, pydicom
+import pydicom
 import importlib.metadata
 print(json.dumps({"ours": pydicom.__version__, "info": list(pydicom.__version_info__),
                   "real": importlib.metadata.version("pydicom"), **loaded()}))
@@ -76,6 +116,36 @@ print(json.dumps({"ours": pydicom.__version__, "info": list(pydicom.__version_in
     assert got["importlib.metadata"] == "module"  # imported for real when asked for
 
 
+def test_a_plugin_that_uses_importlib_metadata_while_pydicom_is_imported(
+    tmp_path: Path,
+) -> None:
+    """pydicom imports its optional plugins (jpeg_ls among them) while the stand-in for
+    importlib.metadata is in place: each way of using that module works."""
+    plugin = tmp_path / "jpeg_ls"
+    plugin.mkdir()
+    (plugin / "__init__.py").write_text(
+        "import importlib.metadata\n"
+        "from importlib.metadata import version\n"
+        "A = importlib.metadata.version('pydicom')\n"
+        "B = version(distribution_name='pydicom')\n"
+        "C = sorted(importlib.metadata.packages_distributions())[:1]\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    got = _run(
+        LOADED
+        + DEFER
+        + """
+import importlib, importlib.metadata, jpeg_ls, pydicom
+print(json.dumps({"a": jpeg_ls.A, "b": jpeg_ls.B, "real": importlib.metadata.version("pydicom"),
+                  "attr": type(importlib.metadata).__name__, **loaded()}))
+""",
+        env=env,
+    )
+    assert got["a"] == got["b"] == got["real"]
+    assert got["attr"] == "module"
+
+
 def test_installed_version_beside_the_package_or_as_importlib_metadata_says() -> None:
     import importlib.metadata
 
@@ -84,3 +154,38 @@ def test_installed_version_beside_the_package_or_as_importlib_metadata_says() ->
     assert installed_version("pydicom") == importlib.metadata.version("pydicom")
     # an editable install has no dist-info beside its package: importlib.metadata answers
     assert installed_version("dicomscrub") == importlib.metadata.version("dicomscrub")
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        installed_version("no-such-distribution-here")
+
+
+def test_two_threads_loading_one_stand_in() -> None:
+    """Both get the real module; the stand-in is taken out once (it used to raise KeyError when
+    the second thread found it gone)."""
+    from dicomscrub._startup import Deferred
+
+    name = "json.tool"  # (a small module of the standard library not imported by the tests)
+    was = sys.modules.pop(name, None)
+    stand_in = Deferred(name, ())
+    sys.modules[name] = stand_in
+    results: list[object] = []
+    barrier = threading.Barrier(8)
+
+    def load() -> None:
+        barrier.wait()
+        try:
+            results.append(stand_in.load())
+        except Exception as exc:  # pragma: no cover (the failure this test looks for)
+            results.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len({id(r) for r in results}) == 1
+        assert isinstance(results[0], type(sys))
+        assert sys.modules[name] is results[0]
+    finally:
+        if was is not None:
+            sys.modules[name] = was
