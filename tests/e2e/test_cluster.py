@@ -253,10 +253,32 @@ def test_a_file_that_keeps_killing_workers_is_recorded_failed_and_the_batch_goes
     assert no_temp_files(tmp_path / "dask")
 
 
+class SlowFiles(WorkerPlugin):
+    """Workers take at least 40 ms a file, so that a run of small files is far from done when
+    the parent has its first results (else the two workers can finish them all before)."""
+
+    def setup(self, worker: Any) -> None:
+        import dicomscrub.process
+
+        self.saved = real = dicomscrub.process.process_file
+
+        def slow(*args: Any, **kwargs: Any) -> Any:
+            time.sleep(0.04)
+            return real(*args, **kwargs)
+
+        dicomscrub.process.process_file = slow
+
+    def teardown(self, worker: Any) -> None:
+        import dicomscrub.process
+
+        dicomscrub.process.process_file = self.saved
+
+
 def test_an_interrupted_cluster_run_keeps_finished_files_and_the_rerun_finishes_it(
-    cluster: Any, tree: Tree, tmp_path: Path, key: Key
+    cluster: Any, client: Any, tree: Tree, tmp_path: Path, key: Key
 ) -> None:
     inputs, out = tree(96), tmp_path / "dask"  # 12 tasks: far from done after 5 files
+    client.register_plugin(SlowFiles(), name="slow-files")
     seen: list[FileResult] = []
 
     def ctrl_c_after_five(result: FileResult) -> None:
@@ -265,7 +287,10 @@ def test_an_interrupted_cluster_run_keeps_finished_files_and_the_rerun_finishes_
             raise KeyboardInterrupt
 
     plan = plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address)
-    first = execute(plan, on_result=ctrl_c_after_five)
+    try:
+        first = execute(plan, on_result=ctrl_c_after_five)
+    finally:
+        client.unregister_worker_plugin("slow-files")
     assert first.interrupted and int(first.exit_code) == 130
     assert 5 <= first.counts["written"] < 96 and first.counts["failed"] == 0
     assert no_temp_files(out)
