@@ -314,7 +314,9 @@ def test_a_lost_scheduler_stops_the_run_as_an_interruption_and_the_rerun_finishe
         distributed.LocalCluster(
             n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
         ) as doomed,
+        distributed.Client(doomed, set_as_default=False) as helper,
     ):
+        helper.register_plugin(SlowFiles(), name="slow-files")  # (not done when it is closed)
         seen: list[FileResult] = []
 
         def close_the_cluster_after_three(result: FileResult) -> None:
