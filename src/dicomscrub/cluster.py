@@ -8,7 +8,9 @@ the workers share nothing but the job they are handed and the storage they read 
 
 * **The job** goes to the workers as a worker plugin (:mod:`dicomscrub.cluster_worker`): pickled
   over Dask's connections, held in the scheduler's and the workers' memory, never written to a file
-  and never in a worker's data store (which may spill to disk). It is removed when the run ends.
+  and never in a worker's data store (which may spill to disk). It is removed when the run ends;
+  if this process is killed before it can remove it, a guard on the scheduler does
+  (:mod:`dicomscrub.cluster_guard`).
 * **Tasks** are batches of :data:`FILES_PER_TASK` consecutive files, named
   ``dicomscrub-<run>-<keyed hash of the first file's input path>``: the name says nothing about a
   file to anyone without the key, and a retry is the same task.
@@ -124,6 +126,7 @@ class ClusterPool:
         self._marker: Path | None = None
         self._registered = False
         self._withdrawn = False
+        self.guarded = False  # the scheduler holds this run's JobGuard
         self._roots: dict[int, Path] = {}
 
     # ---- connecting ----------------------------------------------------------------------------
@@ -214,6 +217,7 @@ class ClusterPool:
             self._marker = self.spec.plan.root / STATE_DIR / f"cluster-{self.token}"
             self._marker.write_text(self.token + "\n", encoding="ascii")
             marker = (str(self._marker), self.token)
+        self._guard(client)
         try:
             client.register_plugin(JobPlugin(self.name, self.spec, marker), name=self.name)
         except Exception as exc:  # the scheduler went away since connect()
@@ -221,6 +225,19 @@ class ClusterPool:
                 f"cannot hand the job to the Dask scheduler at {self.scheduler}: {_reason(exc)}"
             ) from None
         self._registered = True
+
+    def _guard(self, client: Client) -> None:
+        """Before the job: the scheduler's guard that takes it back if this process is killed
+        (:mod:`dicomscrub.cluster_guard`). A scheduler that cannot load it (dicomscrub is not
+        installed there) runs without it."""
+        from dicomscrub.cluster_guard import JobGuard, guard_name
+
+        try:
+            client.register_plugin(JobGuard(self.name, client.id), name=guard_name(self.name))
+        except Exception:  # (a lost scheduler is found by the job's own registration, next)
+            self.guarded = False
+        else:
+            self.guarded = True
 
     # ---- running -------------------------------------------------------------------------------
 
@@ -405,6 +422,12 @@ class ClusterPool:
             return
         self._withdraw()
         self._cancel_all()
+        if self.guarded:
+            from dicomscrub.cluster_guard import guard_name
+
+            with contextlib.suppress(Exception):
+                client.unregister_scheduler_plugin(guard_name(self.name))
+            self.guarded = False
         if self._marker is not None:
             with contextlib.suppress(OSError):
                 self._marker.unlink()

@@ -298,10 +298,65 @@ def test_an_interrupted_cluster_run_keeps_finished_files_and_the_rerun_finishes_
     assert written == set(snapshot(out))  # every file the audit names is there, and only those
 
     second = execute(plan)
+    assert _jobs_held(client) == []  # each run took its job and its guard back
     assert second.counts["unchanged"] == first.counts["written"]
     assert second.counts["unchanged"] + second.counts["written"] + second.counts["skipped"] == 96
     assert int(second.exit_code) == 0
     assert snapshot(out) == snapshot(local_reference(inputs, tmp_path, key))
+
+
+def _jobs_held(client: Any) -> list[str]:
+    """The names of dicomscrub's plugins on the scheduler (jobs and guards) and on the workers."""
+
+    def on_scheduler(dask_scheduler: Any) -> list[str]:
+        names = [*dask_scheduler.worker_plugins, *dask_scheduler.plugins]
+        return [n for n in names if n.startswith("dicomscrub-")]
+
+    def on_worker(dask_worker: Any) -> list[str]:
+        return [n for n in dask_worker.plugins if n.startswith("dicomscrub-")]
+
+    held: list[str] = client.run_on_scheduler(on_scheduler)
+    for names in client.run(on_worker).values():
+        held += names
+    return held
+
+
+def test_a_killed_client_leaves_no_job_on_the_cluster(
+    cluster: Any, client: Any, tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    """The job holds the key: a client killed with SIGKILL cannot take it back, so the
+    scheduler's guard does, and no file starts after that."""
+    inputs, out = tree(96), tmp_path / "dask"
+    client.register_plugin(SlowFiles(), name="slow-files")
+    command = [sys.executable, "-m", "dicomscrub", "run", str(inputs), "-o", str(out)]
+    command += ["--key-file", str(key_file), "--scheduler", cluster.scheduler_address, "-q"]
+
+    def written() -> int:
+        return len(list(out.rglob("*.dcm")))
+
+    try:
+        run = subprocess.Popen(command, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while written() < 8:
+                assert run.poll() is None and time.monotonic() < deadline, "the run did not start"
+                time.sleep(0.01)
+            held = _jobs_held(client)
+            assert any(name.endswith("-guard") for name in held), held
+            run.send_signal(signal.SIGKILL)
+        finally:
+            run.kill()
+            run.wait()
+        deadline = time.monotonic() + 30
+        while _jobs_held(client):
+            assert time.monotonic() < deadline, f"still held: {_jobs_held(client)}"
+            time.sleep(0.05)
+        done = written()  # (a file being processed when the job was taken back is finished)
+        time.sleep(0.5)
+        assert written() == done < 96
+        assert no_temp_files(out)
+    finally:
+        client.unregister_worker_plugin("slow-files")
 
 
 def test_a_lost_scheduler_stops_the_run_as_an_interruption_and_the_rerun_finishes_it(
