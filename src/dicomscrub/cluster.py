@@ -188,12 +188,34 @@ class ClusterPool:
                     f"worker {address} cannot see {reply['missing'][0]}: inputs and output must "
                     "be on storage every worker reaches, under the same paths"
                 )
+        problems += self._scheduler_problems(client, where)
         if problems:
             raise ClusterError("; ".join(problems))
         nthreads = client.nthreads()
         self.workers = len(nthreads)
         self.threads = sum(nthreads.values())
         self.window = self.window or max(WINDOW_MIN, 4 * self.threads)
+
+    @staticmethod
+    def _scheduler_problems(client: Client, where: str) -> list[str]:
+        """The scheduler runs dicomscrub too: it reads the tasks, and it holds the job's guard
+        (:mod:`dicomscrub.cluster_guard`); the same version as this client."""
+        from dicomscrub import __version__
+        from dicomscrub.cluster_guard import version
+
+        try:
+            theirs = client.run_on_scheduler(version)
+        except Exception as exc:
+            return [
+                f"the Dask scheduler at {where} cannot run dicomscrub ({_reason(exc)}); "
+                f"install dicomscrub with its dask extra there too ({EXTRA_HINT})"
+            ]
+        if theirs != __version__:
+            return [
+                f"the Dask scheduler at {where} runs dicomscrub {theirs}, this client "
+                f"{__version__}; install the same version everywhere"
+            ]
+        return []
 
     def _event(self, event: tuple[float, dict[str, Any]]) -> None:
         """Scheduler events (in the client's own thread): note any worker that leaves."""
@@ -228,16 +250,20 @@ class ClusterPool:
 
     def _guard(self, client: Client) -> None:
         """Before the job: the scheduler's guard that takes it back if this process is killed
-        (:mod:`dicomscrub.cluster_guard`). A scheduler that cannot load it (dicomscrub is not
-        installed there) runs without it."""
+        (:mod:`dicomscrub.cluster_guard`). The scheduler runs the same dicomscrub (checked on
+        connecting), so it can load it."""
         from dicomscrub.cluster_guard import JobGuard, guard_name
 
+        grace = 2 * _connect_timeout()  # (how long a client tries to reconnect, twice)
+        guard = JobGuard(self.name, client.id, grace)
         try:
-            client.register_plugin(JobGuard(self.name, client.id), name=guard_name(self.name))
-        except Exception:  # (a lost scheduler is found by the job's own registration, next)
-            self.guarded = False
-        else:
-            self.guarded = True
+            client.register_plugin(guard, name=guard_name(self.name))
+        except Exception as exc:
+            raise SchedulerLost(
+                f"cannot hand the job's guard to the Dask scheduler at {self.scheduler}: "
+                f"{_reason(exc)}"
+            ) from None
+        self.guarded = True
 
     # ---- running -------------------------------------------------------------------------------
 

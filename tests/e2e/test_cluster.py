@@ -325,7 +325,7 @@ def test_a_killed_client_leaves_no_job_on_the_cluster(
     cluster: Any, client: Any, tree: Tree, tmp_path: Path, key_file: Path
 ) -> None:
     """The job holds the key: a client killed with SIGKILL cannot take it back, so the
-    scheduler's guard does, and no file starts after that."""
+    scheduler's guard does once the client has not come back, and no file starts after that."""
     inputs, out = tree(96), tmp_path / "dask"
     client.register_plugin(SlowFiles(), name="slow-files")
     command = [sys.executable, "-m", "dicomscrub", "run", str(inputs), "-o", str(out)]
@@ -334,8 +334,10 @@ def test_a_killed_client_leaves_no_job_on_the_cluster(
     def written() -> int:
         return len(list(out.rglob("*.dcm")))
 
+    # the guard waits twice the client's connect timeout for it to come back: 2 s here
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
     try:
-        run = subprocess.Popen(command, start_new_session=True)
+        run = subprocess.Popen(command, start_new_session=True, env=env)
         try:
             deadline = time.monotonic() + 60
             while written() < 8:
@@ -357,6 +359,45 @@ def test_a_killed_client_leaves_no_job_on_the_cluster(
         assert no_temp_files(out)
     finally:
         client.unregister_worker_plugin("slow-files")
+
+
+def _drop_clients_but(dask_scheduler: Any, keep: str) -> list[str]:
+    """Close the connection of every client but ``keep`` (a network failure, as they see it)."""
+    dropped = []
+    for client_id, stream in list(dask_scheduler.client_comms.items()):
+        if client_id not in (keep, "fire-and-forget") and stream.comm is not None:
+            stream.comm.abort()
+            dropped.append(client_id)
+    return dropped
+
+
+def test_a_client_that_reconnects_keeps_its_job(
+    cluster: Any, client: Any, tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    """A network failure between client and scheduler is not a killed client: the guard waits
+    for the client to come back (it does, under the same id) and leaves its job alone."""
+    inputs, out = tree(200), tmp_path / "dask"
+    client.register_plugin(SlowFiles(), name="slow-files")
+    seen: list[FileResult] = []
+    held_after: list[list[str]] = []
+
+    def drop_after_five(result: FileResult) -> None:
+        seen.append(result)
+        if len(seen) == 5:
+            assert client.run_on_scheduler(_drop_clients_but, keep=client.id)
+            time.sleep(3)  # (more than the guard's 2 s)
+            held_after.append(_jobs_held(client))
+
+    try:
+        with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+            plan = plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address)
+            report = execute(plan, on_result=drop_after_five)
+    finally:
+        client.unregister_worker_plugin("slow-files")
+    assert held_after and any(not name.endswith("-guard") for name in held_after[0])
+    assert not [r for r in seen if "had no job" in r.detail]
+    assert report.counts["written"] > 5
+    assert _jobs_held(client) == []
 
 
 def test_a_lost_scheduler_stops_the_run_as_an_interruption_and_the_rerun_finishes_it(
@@ -462,6 +503,26 @@ def test_an_unreachable_scheduler_is_a_usage_error_before_anything_is_touched(
     assert output.startswith(f"Error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}: ")
     assert "Traceback" not in output
     assert not out.exists() and not (tmp_path / "out.audit.csv").exists()
+
+
+def test_a_scheduler_of_another_version_is_a_usage_error(
+    cluster: Any, tree: Tree, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler reads the tasks and holds the job's guard: it runs the client's version."""
+    import dicomscrub.cluster_guard
+
+    # (this test's scheduler runs in this process: what it is asked, it answers from here)
+    monkeypatch.setattr(dicomscrub.cluster_guard, "version", lambda: "0.0.1")
+    inputs, out = tree(2), tmp_path / "out"
+    code, output = run_cli(
+        inputs, "-o", out, "--key-file", key_file, "--scheduler", cluster.scheduler_address
+    )
+    assert code == 2
+    assert output == (
+        f"Error: the Dask scheduler at {cluster.scheduler_address} runs dicomscrub 0.0.1, this "
+        "client 0.1.0; install the same version everywhere\n"
+    )
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
