@@ -57,8 +57,6 @@ Future = Any
 EXTRA_HINT = "pip install 'dicomscrub[dask]'"
 FILES_PER_TASK = 8
 """Files per Dask task: a task costs the scheduler about a millisecond, a file a few."""
-AGAIN = "-again"
-"""The suffix of a task handed out again after this client reconnected (see ``_released``)."""
 WINDOW_MIN = 64  # tasks in flight at least: enough for an adaptive cluster to see the demand
 GATHER_MAX = 64  # tasks whose results are fetched from the workers in one round trip
 _ADDRESS = re.compile(r"^[A-Za-z0-9+.-]+://\S+$|^[^\s/:]+:\d+$|^\[[0-9A-Fa-f:.]+\]:\d+$")
@@ -389,23 +387,7 @@ class ClusterPool:
             if len(batch) > 1:
                 singles = [[s] for s in batch]
                 return list(zip(singles, self._submit(singles, "-alone"), strict=True))
-        if self._released(fut):
-            return list(zip([batch], self._submit([batch], AGAIN), strict=True))
         return [(self._settle(s, fut, value), None) for s in batch]
-
-    def _released(self, fut: Future) -> bool:
-        """A task cancelled though this run did not cancel it, once: this client's connection to
-        the scheduler failed, and it has reconnected (a Dask client cancels its tasks when the
-        connection fails, and the scheduler releases them). It is handed out again, once; a file
-        its first run wrote meanwhile is then found identical (``skipped``)."""
-        client = self._client
-        return (
-            fut.cancelled()
-            and not self._withdrawn
-            and not str(fut.key).endswith(AGAIN)
-            and client is not None
-            and client.status == "running"
-        )
 
     def _settle(self, source: Source, fut: Future, exc: Any) -> FileResult:
         """The result of a file whose task did not finish: killed workers, cancelled, lost."""
