@@ -404,7 +404,13 @@ class ClusterPool:
                 "(out of memory or a crash); not written",
             )
         if fut.cancelled():
-            return _failed(source, "the Dask cluster cancelled this file's task; not written")
+            # (a Dask client cancels its tasks when its connection to the scheduler fails; one
+            # already running on a worker may still have written the file)
+            return _failed(
+                source,
+                "the Dask cluster cancelled this file's task (the connection to the scheduler "
+                "failed?); its output may be in place all the same: the next run checks it",
+            )
         return _failed(source, f"internal error on the Dask cluster: {type(exc).__name__}")
 
     # ---- stopping ------------------------------------------------------------------------------
