@@ -22,8 +22,13 @@ the workers share nothing but the job they are handed and the storage they read 
   is set and the runner removes the temporary files left behind.
 * **Ctrl-C**: the job is withdrawn from the workers, so that no file starts any more (a worker
   looks for it before each file); the files being processed are finished and handed back.
-* **The scheduler lost** mid-run: the run stops as if interrupted (finished files kept and
-  recorded); running the same command again finishes it.
+* **The connection to the scheduler fails** and comes back (the client tries again for its
+  connect timeout): Dask cancels every task of the client; once the client is connected again to
+  the same scheduler, those tasks are handed out again (at most :data:`AGAIN_MAX` times; a file
+  whose output a cancelled task wrote all the same is then found identical).
+* **The scheduler lost** mid-run (the client could not connect again, or the scheduler at that
+  address is another one, without the job): the run stops as if interrupted (finished files kept
+  and recorded); running the same command again finishes it.
 
 Dask is imported only when a pool is connected: ``import dicomscrub.cli`` never imports it.
 """
@@ -35,6 +40,7 @@ import importlib.util
 import os
 import re
 import secrets
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -59,6 +65,10 @@ FILES_PER_TASK = 8
 """Files per Dask task: a task costs the scheduler about a millisecond, a file a few."""
 WINDOW_MIN = 64  # tasks in flight at least: enough for an adaptive cluster to see the demand
 GATHER_MAX = 64  # tasks whose results are fetched from the workers in one round trip
+AGAIN_MAX = 3
+"""Times the tasks of a batch are handed out again after a failed connection cancelled them."""
+CONNECTION_LOST = "scheduler-connection-lost"  # the reason Dask gives a future it cancels so
+RECONNECT_POLL = 0.05  # seconds between two looks at a reconnecting client
 _ADDRESS = re.compile(r"^[A-Za-z0-9+.-]+://\S+$|^[^\s/:]+:\d+$|^\[[0-9A-Fa-f:.]+\]:\d+$")
 
 
@@ -128,6 +138,8 @@ class ClusterPool:
         self._withdrawn = False
         self.guarded = False  # the scheduler holds this run's JobGuard
         self._roots: dict[int, Path] = {}
+        self._scheduler_id: str | None = None  # the scheduler that holds the job
+        self._again: dict[tuple[int, str], int] = {}  # a batch's first file -> times handed again
 
     # ---- connecting ----------------------------------------------------------------------------
 
@@ -191,6 +203,7 @@ class ClusterPool:
         problems += self._scheduler_problems(client, where)
         if problems:
             raise ClusterError("; ".join(problems))
+        self._scheduler_id = _scheduler_id(client)
         nthreads = client.nthreads()
         self.workers = len(nthreads)
         self.threads = sum(nthreads.values())
@@ -387,7 +400,45 @@ class ClusterPool:
             if len(batch) > 1:
                 singles = [[s] for s in batch]
                 return list(zip(singles, self._submit(singles, "-alone"), strict=True))
+        if getattr(value, "reason", None) == CONNECTION_LOST and fut.cancelled():
+            again = self._hand_out_again(batch)
+            if again is not None:
+                return [(batch, again)]
         return [(self._settle(s, fut, value), None) for s in batch]
+
+    def _hand_out_again(self, batch: list[Source]) -> Future | None:
+        """The batch's task, submitted again after a failed connection cancelled it, once the
+        client is connected again to the scheduler that holds the job (else SchedulerLost);
+        None after :data:`AGAIN_MAX` times (the files then fail as cancelled)."""
+        first = (batch[0].root_index, batch[0].rel)
+        times = self._again.get(first, 0) + 1
+        if times > AGAIN_MAX or self._withdrawn:
+            return None
+        self._await_connection()
+        self._again[first] = times
+        return self._submit([batch], f"-again{times}")[0]
+
+    def _await_connection(self) -> None:
+        """Wait while the client connects again (it tries for its connect timeout); raise
+        SchedulerLost if it gave up, or if the scheduler it reached is not the one that holds
+        this run's job (restarted at the same address: a new scheduler has no job)."""
+        client = self._client
+        assert client is not None
+        deadline = time.monotonic() + 2 * _connect_timeout() + 1
+        while client.status == "connecting" and time.monotonic() < deadline:
+            time.sleep(RECONNECT_POLL)
+        lost = f"lost the connection to the Dask scheduler at {self.scheduler}"
+        if client.status != "running":
+            raise SchedulerLost(lost)
+        try:
+            now = _scheduler_id(client)
+        except Exception:
+            raise SchedulerLost(lost) from None
+        if now != self._scheduler_id:
+            raise SchedulerLost(
+                f"the Dask scheduler at {self.scheduler} was replaced during the run (a new "
+                "scheduler holds no job)"
+            )
 
     def _settle(self, source: Source, fut: Future, exc: Any) -> FileResult:
         """The result of a file whose task did not finish: killed workers, cancelled, lost."""
@@ -473,6 +524,10 @@ class ClusterPool:
                 client.unsubscribe_topic("all")
             with contextlib.suppress(Exception):
                 client.close()
+
+
+def _scheduler_id(client: Client) -> str:
+    return str(client.scheduler_info(n_workers=0)["id"])
 
 
 def _no_job(source: Source) -> FileResult:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,10 +30,11 @@ from distributed.diagnostics.plugin import WorkerPlugin  # noqa: E402
 
 from corpus import KEY_TEXT, bundled, fictional, snapshot  # noqa: E402
 from dicomscrub.cli import cli  # noqa: E402
+from dicomscrub.cluster import ClusterPool, SchedulerLost  # noqa: E402
 from dicomscrub.process import FileResult, Status  # noqa: E402
 from dicomscrub.pseudonym import Key  # noqa: E402
 from dicomscrub.report import Report  # noqa: E402
-from dicomscrub.runner import execute, plan_run  # noqa: E402
+from dicomscrub.runner import execute, job_spec, plan_run  # noqa: E402
 from dicomscrub.writer import TEMP_PREFIX  # noqa: E402
 
 Tree = Callable[..., Path]
@@ -400,6 +402,77 @@ def test_a_client_that_reconnects_keeps_its_job(
     assert _jobs_held(client) == []
 
 
+def test_the_tasks_a_dropped_connection_cancelled_are_handed_out_again(
+    cluster: Any, client: Any, tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    """Dask cancels every task of a client whose connection fails; dicomscrub waits for the
+    client to connect again and hands them out again: no file fails, twice over, and the output
+    is the local engine's. (No pause after a drop: the run sees the cancelled tasks at once.)"""
+    inputs, out = tree(120), tmp_path / "dask"
+    client.register_plugin(SlowFiles(), name="slow-files")
+    seen: list[FileResult] = []
+    dropped: list[list[str]] = []
+
+    def drop_twice(result: FileResult) -> None:
+        seen.append(result)
+        if len(seen) in (5, 40):
+            dropped.append(client.run_on_scheduler(_drop_clients_but, keep=client.id))
+
+    try:
+        with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+            plan = plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address)
+            report = execute(plan, on_result=drop_twice)
+    finally:
+        client.unregister_worker_plugin("slow-files")
+    assert len(dropped) == 2 and all(dropped)  # the run's client lost its connection twice
+    assert not report.interrupted and report.counts["failed"] == 0, [
+        r.detail for r in seen if r.status is Status.FAILED
+    ]
+    # a task cancelled while its worker ran it may have written files all the same: found again
+    assert report.counts["written"] + report.counts["skipped"] == 120
+    again = [r.detail for r in seen if r.status is Status.SKIPPED]
+    assert all(detail == "identical output already present" for detail in again)
+    assert int(report.exit_code) == 0
+    assert _jobs_held(client) == []
+    assert no_temp_files(out)
+    assert snapshot(out) == snapshot(local_reference(inputs, tmp_path, key))
+
+
+class _Reconnecting:
+    """A client whose connection failed: ``connecting`` for a few looks, then ``after``, with
+    the scheduler ``now`` behind it."""
+
+    def __init__(self, after: str, now: str) -> None:
+        self.looks, self.after, self.now = 0, after, now
+
+    @property
+    def status(self) -> str:
+        self.looks += 1
+        return "connecting" if self.looks < 4 else self.after
+
+    def scheduler_info(self, n_workers: int = -1) -> dict[str, str]:
+        return {"id": self.now}
+
+
+@pytest.mark.parametrize(
+    ("after", "now", "says"),
+    [
+        ("closed", "scheduler-1", "lost the connection to the Dask scheduler at tcp://sched:8786"),
+        ("running", "scheduler-2", "was replaced during the run (a new scheduler holds no job)"),
+    ],
+)
+def test_cancelled_tasks_are_not_handed_to_a_client_that_gave_up_or_to_another_scheduler(
+    tmp_path: Path, key: Key, after: str, now: str, says: str
+) -> None:
+    (tmp_path / "in").mkdir()
+    plan = plan_run([tmp_path / "in"], tmp_path / "out", key=key, jobs=1)
+    pool = ClusterPool(job_spec(plan), "tcp://sched:8786")
+    pool._client, pool._scheduler_id = _Reconnecting(after, now), "scheduler-1"
+    with pytest.raises(SchedulerLost, match=re.escape(says)):
+        pool._await_connection()
+    pool._client = None
+
+
 def test_a_lost_scheduler_stops_the_run_as_an_interruption_and_the_rerun_finishes_it(
     tree: Tree, tmp_path: Path, key: Key
 ) -> None:
@@ -590,7 +663,6 @@ def test_a_task_that_breaks_keeps_the_results_of_the_files_it_finished(
     import dicomscrub.cluster_worker as tasks
     import dicomscrub.process
     from dicomscrub.discover import discover
-    from dicomscrub.runner import job_spec
 
     inputs = tree(4)
     sources = discover([inputs])
