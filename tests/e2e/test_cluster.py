@@ -373,29 +373,52 @@ def _drop_clients_but(dask_scheduler: Any, keep: str) -> list[str]:
     return dropped
 
 
+def _run_dropping_connection(
+    cluster: Any,
+    client: Any,
+    inputs: Path,
+    out: Path,
+    key: Key,
+    at: tuple[int, ...],
+    then: Callable[[], None] = lambda: None,
+    connect: str = "1s",
+) -> tuple[Report, list[FileResult], list[list[str]]]:
+    """A run (40 ms a file) whose connection to the scheduler is dropped when it has ``at``
+    results, ``then()`` called after each drop; the report, the results and the clients dropped."""
+    client.register_plugin(SlowFiles(), name="slow-files")
+    seen: list[FileResult] = []
+    dropped: list[list[str]] = []
+
+    def drop(result: FileResult) -> None:
+        seen.append(result)
+        if len(seen) in at:
+            dropped.append(client.run_on_scheduler(_drop_clients_but, keep=client.id))
+            then()
+
+    try:
+        with dask.config.set({"distributed.comm.timeouts.connect": connect}):
+            plan = plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address)
+            report = execute(plan, on_result=drop)
+    finally:
+        client.unregister_worker_plugin("slow-files")
+    return report, seen, dropped
+
+
 def test_a_client_that_reconnects_keeps_its_job(
     cluster: Any, client: Any, tree: Tree, tmp_path: Path, key: Key
 ) -> None:
     """A network failure between client and scheduler is not a killed client: the guard waits
     for the client to come back (it does, under the same id) and leaves its job alone."""
-    inputs, out = tree(200), tmp_path / "dask"
-    client.register_plugin(SlowFiles(), name="slow-files")
-    seen: list[FileResult] = []
     held_after: list[list[str]] = []
 
-    def drop_after_five(result: FileResult) -> None:
-        seen.append(result)
-        if len(seen) == 5:
-            assert client.run_on_scheduler(_drop_clients_but, keep=client.id)
-            time.sleep(3)  # (more than the guard's 2 s)
-            held_after.append(_jobs_held(client))
+    def wait_past_the_guard() -> None:
+        time.sleep(3)  # (more than the guard's 2 s)
+        held_after.append(_jobs_held(client))
 
-    try:
-        with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-            plan = plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address)
-            report = execute(plan, on_result=drop_after_five)
-    finally:
-        client.unregister_worker_plugin("slow-files")
+    report, seen, dropped = _run_dropping_connection(
+        cluster, client, tree(200), tmp_path / "dask", key, (5,), wait_past_the_guard
+    )
+    assert len(dropped) == 1 and dropped[0]  # the run's client lost its connection
     assert held_after and any(not name.endswith("-guard") for name in held_after[0])
     assert not [r for r in seen if "had no job" in r.detail]
     assert report.counts["written"] > 5
@@ -409,21 +432,9 @@ def test_the_tasks_a_dropped_connection_cancelled_are_handed_out_again(
     client to connect again and hands them out again: no file fails, twice over, and the output
     is the local engine's. (No pause after a drop: the run sees the cancelled tasks at once.)"""
     inputs, out = tree(120), tmp_path / "dask"
-    client.register_plugin(SlowFiles(), name="slow-files")
-    seen: list[FileResult] = []
-    dropped: list[list[str]] = []
-
-    def drop_twice(result: FileResult) -> None:
-        seen.append(result)
-        if len(seen) in (5, 40):
-            dropped.append(client.run_on_scheduler(_drop_clients_but, keep=client.id))
-
-    try:
-        with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
-            plan = plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address)
-            report = execute(plan, on_result=drop_twice)
-    finally:
-        client.unregister_worker_plugin("slow-files")
+    report, seen, dropped = _run_dropping_connection(
+        cluster, client, inputs, out, key, (5, 40), connect="2s"
+    )
     assert len(dropped) == 2 and all(dropped)  # the run's client lost its connection twice
     assert not report.interrupted and report.counts["failed"] == 0, [
         r.detail for r in seen if r.status is Status.FAILED
