@@ -6,7 +6,15 @@ nothing of that timed). It prints the medians: seconds, files/s, MB/s, peak resi
 process, the ratio to ``cp -r`` and the CPU time each command used, in user space and in the
 kernel (all processes: ``cp -r``'s is nearly all kernel time, copying and creating files, which
 ``dicomscrub run`` pays as well); then the fastest round of each (``cp -r``'s time is mostly
-the kernel's, and moves a lot from round to round: its fastest round is the stricter yardstick).
+the kernel's: its fastest round is the stricter yardstick).
+Right before each timed command, the script touches and frees three times the corpus's size of
+anonymous memory (untimed). On a virtual machine whose balloon driver reports free memory to the
+host (Linux's free page reporting, ``virtio_balloon``), memory freed a few seconds earlier is given
+back to the host, and the first touch of each page then costs a fault in the host: a ``cp -r`` that
+ran right after another had deleted its copy took 0.65 s, and 1.0 to 1.6 s when a few seconds
+passed in between (a ``dicomscrub run`` with its start-up, say), so which command ran first
+decided the ratio. With the memory touched just before, both commands start with memory the host
+backs, and ``cp -r`` takes the same time round after round (``--no-touch`` leaves that out).
 ``--memory-gb 2`` also generates one sparse multi-frame file of that size and reports the peak
 resident memory of de-identifying it with ``--jobs 1``.
 
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mmap
 import os
 import resource
 import shutil
@@ -84,6 +93,20 @@ def clean(*paths: Path) -> None:
     subprocess.run(["sync"], check=True)
 
 
+def touch_memory(nbytes: int) -> None:
+    """Touch ``nbytes`` of anonymous memory (capped at half of what is available) and free it."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            info = dict(line.split(":", 1) for line in fh)
+        nbytes = min(nbytes, int(info["MemAvailable"].split()[0]) * 1024 // 2)
+    except (OSError, KeyError, ValueError):
+        nbytes = min(nbytes, 1 << 30)
+    block = bytes(64 * mmap.PAGESIZE)
+    with mmap.mmap(-1, nbytes) as mem:
+        for offset in range(0, nbytes - len(block) + 1, len(block)):
+            mem[offset : offset + len(block)] = block
+
+
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--measure":
         measure(sys.argv[sys.argv.index("--") + 1 :])
@@ -95,6 +118,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="scratch folder (default: beside the corpus)")
     parser.add_argument("--memory-gb", type=float, help="also check memory on a file this big")
     parser.add_argument("--fsync", action="store_true", help="pass --fsync to dicomscrub")
+    parser.add_argument(
+        "--no-touch", action="store_true", help="do not touch memory before each command"
+    )
     args = parser.parse_args()
 
     if not args.corpus.is_dir():
@@ -120,6 +146,8 @@ def main() -> None:
             for which in order:
                 target = work / f"{which}-{i}"
                 clean(target)
+                if not args.no_touch:
+                    touch_memory(3 * total)
                 if which == "cp":
                     cp_runs.append(timed(["cp", "-r", str(args.corpus), str(target)]))
                 else:
@@ -144,8 +172,9 @@ def main() -> None:
                 f"{name:16}{seconds:9.2f}{files / seconds:10.0f}{total / 1e6 / seconds:9.0f}"
                 f"{rss:15.0f} MB{seconds / cp_s:7.2f}{user:8.2f} s{kernel:10.2f} s"
             )
-        # cp -r's time is mostly the kernel's, and moves a lot from round to round (ext4 looking
-        # past the inodes the round before freed): its fastest round is the stricter yardstick
+        # cp -r's time is mostly the kernel's, and can move from round to round (ext4 without a
+        # journal looking past the inodes the round before freed): its fastest round is the
+        # stricter yardstick
         cp_best = min(r["seconds"] for r in cp_runs)
         ds_best = min(r["seconds"] for r in ds_runs)
         print(
