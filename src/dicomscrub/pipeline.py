@@ -118,6 +118,7 @@ class Basis(str, enum.Enum):
     UNLISTED_DATE = "unlisted-date"  # no rule, DA/DT/TM: settings.unlisted_dates
     UID_IN_SEQUENCE = "uid-in-x-z-u-sequence"  # no rule, a UID inside an X/Z/U* sequence: U
     GROUP_LENGTH = "group-length"  # (gggg,0000): dropped, recomputed on write when needed
+    UNREADABLE_ITEMS = "unreadable-items"  # a UN value that starts with an item but cannot be read
 
 
 class Decision(NamedTuple):
@@ -382,6 +383,32 @@ def _walk_items(raw: bytes, pos: int, end: int, defined: bool) -> int:
         else:
             pos += length
     return pos if defined else -1
+
+
+_LISTED_SAFE = frozenset({"safe-private-table", "profile-safe-list"})
+_VALUE_TEXT = {
+    "DS": re.compile(rb"[0-9+\-.eE \\]*\0?"),
+    "IS": re.compile(rb"[0-9+\- \\]*\0?"),
+    "CS": re.compile(rb"[A-Z0-9 _\\]*\0?"),
+    "UI": re.compile(rb"[0-9.\\]*[\0 ]?"),
+    "AS": re.compile(rb"[0-9DWMY \\]*"),
+    "DA": re.compile(rb"[0-9.\- \\]*"),
+    "TM": re.compile(rb"[0-9.:\- \\]*"),
+}
+"""What the bytes of a value of these VRs may be (PS3.5 6.2), padding included."""
+
+
+def _of_vr(vr: str, data: bytes) -> bool:
+    """Could ``data`` be the value of an element of ``vr``? For the VRs whose values have a
+    form: binary numbers a whole number of them, number and code strings their characters, a
+    sequence its items; any bytes for text."""
+    size = _FIXED_SIZE.get(vr) or (4 if vr in ("AT", "OL", "OF") else 0) or (8 if vr == "OD" else 0)
+    if size:
+        return len(data) % size == 0
+    if vr == "SQ":
+        return not data or looks_like_items(data)
+    form = _VALUE_TEXT.get(vr)
+    return form is None or form.fullmatch(data) is not None
 
 
 def parse_un_sequence(raw: bytes) -> Sequence | None:
@@ -686,6 +713,28 @@ class Scrubber:
         elem = ds[tag]
         if elem.VR == "UN":
             elem = self._retype(ds, elem)
+            if elem.VR == "UN" and isinstance(elem.value, bytes) and looks_like_items(elem.value):
+                # an attribute the dictionary does not know (newer than pydicom's), read from
+                # implicit VR or written as UN, that holds items: a sequence, cleaned inside
+                # like any other; removed when its items cannot be read
+                parsed = parse_un_sequence(elem.value)
+                if parsed is None:
+                    del ds[tag]
+                    state.result.changed += 1
+                    if state.decisions is not None:
+                        state.decisions.append(
+                            Decision(
+                                prefix + format_tag(tag),
+                                tag,
+                                "UN",
+                                Action.X,
+                                Effect.REMOVE,
+                                Basis.UNREADABLE_ITEMS,
+                            )
+                        )
+                    return
+                elem = DataElement(tag, "SQ", parsed)
+                ds[tag] = elem
         action, basis, rule = self.action_for(elem, replace_uids)
         effect = resolve(action, elem.VR == "SQ")
         if state.decisions is not None:
@@ -1104,6 +1153,10 @@ class Scrubber:
         if action is Action.C:
             table_hit, profile_hit = self.safe_hits(tag, creator)
             verdict = safe_verdict(decl, byte, table_hit, profile_hit)
+            if verdict.fate is Fate.KEEP and verdict.basis in _LISTED_SAFE:
+                unlike = self._unlike_listed(ds, tag, creator, verdict.basis)
+                if unlike:
+                    verdict = Verdict(Fate.REMOVE, "not-declared", verdict.status, detail=unlike)
         elif not catch_all and resolve(action, is_seq) is Effect.KEEP:
             flagged = identifying_verdict(decl, byte)
             if flagged is not None:
@@ -1215,6 +1268,41 @@ class Scrubber:
                 else:
                     profile = True
         return table, profile
+
+    def _unlike_listed(self, ds: Dataset, tag: int, creator: str, basis: str) -> str:
+        """Why a private element that Table E.3.10-1 (or the profile's safe list) keeps is not
+        the element listed: written with another VR, or a value that is not of the listed VR
+        (a DS with letters, say); "" when it is, or when the list gives no VR. Never shows the
+        value."""
+        table = basis == "safe-private-table"
+        listed = {
+            entry.vr or ""
+            for entry in self.profile.safe_private
+            if (entry.source == SAFE_PRIVATE_TABLE_PROFILE) == table
+            and entry.mask.matches(tag, creator)
+        }
+        if not listed or "" in listed:
+            return ""
+        allowed = {vr for text in listed for vr in text.split("/")}
+        where = "Table E.3.10-1" if table else "the profile's safe_private list"
+        name = " or ".join(sorted(listed))
+        raw: Any = ds.get_item(tag)
+        written = raw.VR if raw.VR not in (None, "UN") else None
+        if written is not None and written not in allowed:
+            return f"{where} lists it as {name}, but it is written as {written}; removed"
+        check = written or (next(iter(allowed)) if len(allowed) == 1 else None)
+        if check is None:
+            return ""
+        if isinstance(raw, RawDataElement):
+            data = bytes(raw.value or b"")
+        else:
+            values = _values(raw)
+            if check in _FIXED_SIZE or check in BYTES_VRS or check == "SQ":
+                return ""  # (decoded as a number, bytes or items: of its VR)
+            data = "\\".join(str(v) for v in values).encode("latin-1", "replace")
+        if not _of_vr(check, data):
+            return f"{where} lists it as {name}, but its value is not one; removed"
+        return ""
 
     def _keep_private(
         self,

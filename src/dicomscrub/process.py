@@ -384,11 +384,12 @@ def _process_map(
             "short); not written"
         )
         return result
-    if str(value_of(ds, 0x00280301, "") or "").strip().upper() == "YES":
+    burned = burned_in_annotation(value_of(ds, 0x00280301))
+    if burned is not None:
         result.status = Status.REJECTED
         result.detail = (
-            "Burned In Annotation (0028,0301) is YES: the pixels may show identifying text, "
-            "and pixel cleaning is not supported"
+            f"Burned In Annotation (0028,0301) is {burned}: the pixels may show identifying "
+            "text, and pixel cleaning is not supported"
         )
         return result
     try:
@@ -412,6 +413,25 @@ def _is_dicomdir_meta(head: bytes) -> bool:
     (length,) = struct.unpack_from("<H", head, at + 6)
     value = head[at + 8 : at + 8 + length].rstrip(b"\0 ")
     return value == _DICOMDIR_UID
+
+
+def burned_in_annotation(value: Any) -> str | None:
+    """Why a file whose Burned In Annotation (0028,0301) is ``value`` is rejected, or None when
+    it is NO, or empty or absent (nothing declared, as in most files). Anything but a single NO
+    (case and padding aside) counts as YES: ``YES``, but also ``YES\\NO``, ``Y`` or any other
+    text, whose meaning is unknown (never shown: a value not of the standard may be anything)."""
+    if value is None or isinstance(value, bytes | bytearray):
+        text = bytes(value or b"").decode("latin-1").strip(" \0")
+        values = [v.strip(" \0") for v in text.split("\\")] if text else []
+    elif isinstance(value, str):
+        values = [value.strip()] if value.strip() else []
+    else:
+        values = [str(v).strip() for v in value]  # (a multi-valued element)
+    if not values or [v.upper() for v in values] == ["NO"]:
+        return None
+    if [v.upper() for v in values] == ["YES"]:
+        return "YES"
+    return "not a single YES or NO (read as YES)"
 
 
 def _image_without_pixels(ds: Dataset, sop_class: str) -> bool:

@@ -15,7 +15,7 @@ from pydicom import config
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.filereader import dcmread
+from pydicom.filereader import dcmread, read_dataset
 from pydicom.filewriter import dcmwrite
 from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, MRImageStorage
@@ -640,6 +640,53 @@ def test_retain_safe_private_keeps_safe_element_and_its_creator_in_any_block(key
         ("(0019,1023)", "OTHER VENDOR", "removed", "not-declared"),
         ("(0019,0010)", "OTHER VENDOR", "removed", "creator-of-removed-block"),
     }
+
+
+def _table_speed_as(vr: str | None, value: bytes) -> Dataset:
+    """GEMS_ACQU_01 (0019,xx23), Table Speed, DS in Table E.3.10-1, with ``value`` read from
+    bytes with VR ``vr`` (None: implicit VR)."""
+    data = b"\x08\x00\x05\x00CS\x0a\x00ISO_IR 100"  # (a head, so the reader has a charset)
+    data += b"\x19\x00\x10\x00LO\x0c\x00GEMS_ACQU_01"
+    if vr is None:
+        ds = read_dataset(io.BytesIO(data), False, True)
+        implicit = b"\x19\x00\x23\x10" + len(value).to_bytes(4, "little") + value
+        for tag, elem in read_dataset(io.BytesIO(implicit), True, True).items():
+            ds[tag] = elem
+        return ds
+    head = b"\x19\x00\x23\x10" + vr.encode()
+    if vr in ("UN", "SQ", "OB"):
+        head += b"\0\0" + len(value).to_bytes(4, "little")
+    else:
+        head += len(value).to_bytes(2, "little")
+    return read_dataset(io.BytesIO(data + head + value), False, True)
+
+
+@pytest.mark.parametrize(
+    ("vr", "value", "kept", "detail"),
+    [
+        ("DS", b"39.375", True, ""),
+        (None, b"39.375", True, ""),
+        ("UN", b"39.375", True, ""),
+        ("LO", b"ZZNEEDLE0444", False, "lists it as DS, but it is written as LO"),
+        ("DS", b"DOE^JANE", False, "lists it as DS, but its value is not one"),
+        (None, b"DOE^JANE", False, "lists it as DS, but its value is not one"),
+        ("UN", b"MRN0012345", False, "lists it as DS, but its value is not one"),
+    ],
+)
+def test_safe_table_keeps_an_element_only_when_its_value_is_of_the_listed_vr(
+    vr: str | None, value: bytes, kept: bool, detail: str, key: Key
+) -> None:
+    ds = _table_speed_as(vr, value)
+    result = scrub(ds, with_options("retain-safe-private"), key)
+    (row,) = [r for r in result.private if r.tag == "(0019,1023)"]
+    if kept:
+        assert (row.decision, row.basis) == ("kept", "safe-private-table")
+        assert 0x00191023 in ds
+    else:
+        assert (row.decision, row.basis) == ("removed", "not-declared")
+        assert detail in row.detail
+        assert value.decode() not in row.detail
+        assert 0x00191023 not in ds
 
 
 def test_user_creator_mask_rule_keeps_that_private_element(

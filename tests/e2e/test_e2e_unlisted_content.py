@@ -1,0 +1,153 @@
+"""Content a profile's rules do not name, which could still carry identity: a sequence under an
+attribute pydicom's dictionary does not know (read as UN, its items undecoded), and Burned In
+Annotation values other than YES or NO."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+from e2e_support import Keys, read_output, run_cli
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from corpus import bundled, fictional
+from dicomscrub.process import burned_in_annotation
+
+UNKNOWN = 0x00109997
+"""An even-group tag no dictionary knows (as an attribute newer than pydicom's dictionary)."""
+INNER = ("Innerfamily^Innergiven", "INNERID0042", "19230417")
+
+
+def _inner_item() -> Dataset:
+    item = Dataset()
+    item.PatientName, item.PatientID, item.PatientBirthDate = INNER
+    return item
+
+
+def _write(path: Path, ds: Dataset, syntax: str) -> None:
+    ds.file_meta.TransferSyntaxUID = syntax
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(path, implicit_vr=syntax == ImplicitVRLittleEndian, little_endian=True)
+
+
+def _unknown_sequence_file(path: Path, syntax: str, patient: int) -> None:
+    """CT_small with a defined-length sequence under ``UNKNOWN``: in implicit VR pydicom reads
+    it back as UN; in explicit VR it is written as UN (its raw, implicit VR items)."""
+    ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), patient, 1, 1, 1)
+    if syntax == ImplicitVRLittleEndian:
+        seq = Sequence([_inner_item()])
+        seq.is_undefined_length = False
+        ds.add_new(UNKNOWN, "SQ", seq)
+        ds[UNKNOWN].is_undefined_length = False
+        seq[0].is_undefined_length_sequence_item = False
+    else:
+        ds.add_new(UNKNOWN, "UN", _implicit_items(_inner_item()))
+    _write(path, ds, syntax)
+
+
+def _implicit_items(item: Dataset) -> bytes:
+    """``item`` as one defined-length item in implicit VR little endian (a UN sequence value)."""
+    body = DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, True
+    write_dataset(body, item)
+    data = body.getvalue()
+    return b"\xfe\xff\x00\xe0" + len(data).to_bytes(4, "little") + data
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_sequence_under_an_unknown_attribute_is_cleaned_inside(
+    tmp_path: Path, keys: Keys, jobs: str
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    # two files of each syntax: the second is laid out as the first (a replayed plan)
+    for i, syntax in enumerate([ImplicitVRLittleEndian, ExplicitVRLittleEndian] * 2):
+        _unknown_sequence_file(inputs / f"f{i}.dcm", syntax, 800 + i)
+    run = run_cli([inputs], tmp_path / "out", keys.a, "--jobs", jobs)
+    assert run.exit_code == 0, run.output_text
+    written = run.written()
+    assert len(written) == 4
+    for path in written.values():
+        data = path.read_bytes()
+        for value in (*INNER, "Innerfamily", "Innergiven"):
+            assert value.encode() not in data, (path.name, value)
+        elem = read_output(path)[UNKNOWN]
+        assert elem.VR in ("SQ", "UN")  # (UN again when written in implicit VR)
+    assert all(row["status"] == "written" for row in run.file_rows)
+
+
+def test_an_unknown_attribute_that_starts_like_items_but_cannot_be_read_is_removed(
+    tmp_path: Path, keys: Keys
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 810, 1, 1, 1)
+    broken = _implicit_items(_inner_item())[:-6] + b"\0\0"  # an item length past its value
+    ds.add_new(UNKNOWN, "UN", broken)
+    _write(inputs / "broken.dcm", ds, ExplicitVRLittleEndian)
+    run = run_cli([inputs], tmp_path / "out", keys.a)
+    assert run.exit_code == 0, run.output_text
+    (path,) = run.written().values()
+    assert UNKNOWN not in read_output(path)
+    assert INNER[1].encode() not in path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("value", "rejected"),
+    [
+        ("YES", True),
+        ("yes ", True),
+        ("YES\\NO", True),
+        ("NO\\YES", True),
+        ("Y", True),
+        ("UNKNOWN", True),
+        ("NO", False),
+        ("no", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_burned_in_annotation_other_than_a_single_no_is_rejected(
+    tmp_path: Path, keys: Keys, value: str | None, rejected: bool
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 820, 1, 1, 1)
+    if value is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (pydicom warns of an invalid CS value)
+            ds.BurnedInAnnotation = value.split("\\") if "\\" in value else value
+    _write(inputs / "f.dcm", ds, ExplicitVRLittleEndian)
+    run = run_cli([inputs], tmp_path / "out", keys.a)
+    (row,) = run.file_rows
+    if rejected:
+        assert run.exit_code == 1, run.output_text
+        assert row["status"] == "rejected"
+        assert row["detail"].startswith("Burned In Annotation (0028,0301) is ")
+        assert not run.written()
+        assert not any(p.is_file() for p in (tmp_path / "out").rglob("*.dcm"))
+    else:
+        assert run.exit_code == 0, run.output_text
+        assert row["status"] == "written"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"YES ", "YES"),
+        (b"NO", None),
+        (b"", None),
+        (["NO", "NO"], "not a single YES or NO (read as YES)"),
+        (["YES"], "YES"),
+        ("MAYBE", "not a single YES or NO (read as YES)"),
+    ],
+)
+def test_burned_in_annotation_reads_raw_and_multi_values(value: object, expected: str) -> None:
+    assert burned_in_annotation(value) == expected
