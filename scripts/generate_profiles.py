@@ -73,7 +73,14 @@ OPTION_SETTINGS: Mapping[str, Mapping[str, str]] = {
     "retain-long-full-dates": {"unlisted_dates": "K"},
     "retain-long-modified-dates": {"unlisted_dates": "C"},
 }
-BASIC_SETTINGS: Mapping[str, str] = {"default": "K", "unlisted_uids": "U", "unlisted_dates": "X/Z"}
+# A person's name in an attribute the table does not list (a reviewer, an evaluator, an author)
+# names someone as the listed ones do: emptied, as PS3.15's advice to handle values by VR suggests.
+BASIC_SETTINGS: Mapping[str, str] = {
+    "default": "K",
+    "unlisted_uids": "U",
+    "unlisted_dates": "X/Z",
+    "unlisted_names": "X/Z",
+}
 
 ACTION_CODES = frozenset({"D", "Z", "X", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*"})
 PRIVATE_ROW = "(gggg,eeee) where gggg is odd"

@@ -118,6 +118,8 @@ def _rule_text(decision: Decision, profile: CompiledProfile) -> str:
         return f"UID not defined by the standard: {setting('unlisted_uids')} {action}"
     if basis is Basis.UNLISTED_DATE:
         return f"date/time not listed: {setting('unlisted_dates')} {action}"
+    if basis is Basis.UNLISTED_NAME:
+        return f"person name not listed: {setting('unlisted_names')} {action}"
     if basis is Basis.STANDARD_UID:
         return "only UIDs defined by the standard (1.2.840.10008.*): kept"
     if basis is Basis.STRUCTURAL_UID:

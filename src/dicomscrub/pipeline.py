@@ -116,6 +116,7 @@ class Basis(str, enum.Enum):
     STANDARD_UID = "standard-uid"  # no rule, only UIDs defined by the standard: kept
     STRUCTURAL_UID = "structural-uid"  # no rule, a class/syntax/organisation UID: kept
     UNLISTED_DATE = "unlisted-date"  # no rule, DA/DT/TM: settings.unlisted_dates
+    UNLISTED_NAME = "unlisted-name"  # no rule, PN: settings.unlisted_names
     UID_IN_SEQUENCE = "uid-in-x-z-u-sequence"  # no rule, a UID inside an X/Z/U* sequence: U
     GROUP_LENGTH = "group-length"  # (gggg,0000): dropped, recomputed on write when needed
     UNREADABLE_ITEMS = "unreadable-items"  # a UN value that starts with an item but cannot be read
@@ -512,6 +513,7 @@ class Scrubber:
             profile.default,
             profile.unlisted_dates,
             profile.unlisted_uids,
+            profile.unlisted_names,
         ) or any(
             r.action is Action.C
             for r in (*profile.exact.values(), *profile.masks, *profile.creator_masks)
@@ -771,7 +773,10 @@ class Scrubber:
             return False
         if vr == "AS" and self.profile.age_cap_years is not None:
             return False
-        action = rule.action if rule is not None else self.profile.default
+        if rule is not None:
+            action = rule.action
+        else:
+            action = self.profile.unlisted_names if vr == "PN" else self.profile.default
         return resolve(action, False) is Effect.KEEP
 
     def standard_lane(
@@ -819,7 +824,13 @@ class Scrubber:
             if rule is not None:
                 action = rule.action
             else:
-                action = self.profile.unlisted_dates if exact in DATE_VRS else self.profile.default
+                action = (
+                    self.profile.unlisted_dates
+                    if exact in DATE_VRS
+                    else self.profile.unlisted_names
+                    if exact == "PN"
+                    else self.profile.default
+                )
             effect = resolve(action, exact == "SQ")
             if effect is Effect.EMPTY or (
                 effect is Effect.DUMMY and (rule is None or rule.pseudonym is None)
@@ -907,6 +918,8 @@ class Scrubber:
             return Action.K, Basis.STANDARD_UID, None
         if elem.VR in DATE_VRS:
             return self.profile.unlisted_dates, Basis.UNLISTED_DATE, None
+        if elem.VR == "PN":
+            return self.profile.unlisted_names, Basis.UNLISTED_NAME, None
         return self.profile.default, Basis.DEFAULT, None
 
     def _retype(self, ds: Dataset, elem: DataElement) -> DataElement:

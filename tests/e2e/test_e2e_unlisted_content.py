@@ -151,3 +151,24 @@ def test_burned_in_annotation_other_than_a_single_no_is_rejected(
 )
 def test_burned_in_annotation_reads_raw_and_multi_values(value: object, expected: str) -> None:
     assert burned_in_annotation(value) == expected
+
+
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
+def test_person_names_the_table_does_not_list_are_emptied(
+    tmp_path: Path, keys: Keys, syntax: str
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(2):  # the second laid out as the first (a replayed plan)
+        ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 830 + i, 1, 1, 1)
+        ds.EvaluatorName = "Evaluator^Eva"
+        ds.SecondaryReviewerName = "Reviewer^Rita"
+        _write(inputs / f"f{i}.dcm", ds, syntax)
+    run = run_cli([inputs], tmp_path / "out", keys.a)
+    assert run.exit_code == 0, run.output_text
+    assert len(run.written()) == 2
+    for path in run.written().values():
+        data = path.read_bytes()
+        assert b"Evaluator" not in data and b"Reviewer" not in data
+        out = read_output(path)
+        assert out["EvaluatorName"].is_empty and out["SecondaryReviewerName"].is_empty

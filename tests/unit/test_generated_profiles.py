@@ -46,7 +46,12 @@ def test_basic_profile_rows() -> None:
     assert doc["name"] == "basic"
     assert doc["kind"] == "profile"
     assert doc["method"] == {"label": "Basic Application Confidentiality Profile", "code": "113100"}
-    assert doc["settings"] == {"default": "K", "unlisted_uids": "U", "unlisted_dates": "X/Z"}
+    assert doc["settings"] == {
+        "default": "K",
+        "unlisted_uids": "U",
+        "unlisted_dates": "X/Z",
+        "unlisted_names": "X/Z",
+    }
     assert len(doc["rules"]) == 655
     rules = rules_by_tag(doc)
     assert len(rules) == 655  # no tag twice

@@ -529,6 +529,21 @@ def test_unlisted_uid_is_kept_with_retain_uids(ct: Dataset, key: Key) -> None:
     assert ct.SOPInstanceUID == sop
 
 
+@pytest.mark.parametrize("keyword", ["SecondaryReviewerName", "EvaluatorName"])
+def test_unlisted_person_name_is_emptied_under_basic(
+    keyword: str, basic: CompiledProfile, key: Key
+) -> None:
+    ds = single(keyword, "Reviewer^Rita")  # PN attributes with no row of Table E.1-1
+    scrub(ds, basic, key)
+    assert ds[keyword].is_empty
+
+
+def test_unlisted_person_name_follows_settings_unlisted_names(key: Key) -> None:
+    ds = single("EvaluatorName", "Reviewer^Rita")
+    scrub(ds, layer(settings={"unlisted_names": "K"}), key)
+    assert ds.EvaluatorName == "Reviewer^Rita"
+
+
 def _unlisted_dates() -> Dataset:
     ds = Dataset()
     ds.DateOfGainCalibration = "20230101"

@@ -70,7 +70,7 @@ RULE_KEYS = ("tag", "keyword", "action", "value", "name", "creator", "pseudonym"
 PSEUDONYM_PREFIX_RE = re.compile(r"^[A-Za-z0-9_-]{0,16}$")
 DEFAULT_PSEUDONYM_PREFIX = "ANON-"
 METHOD_KEYS = ("label", "code")
-SETTING_KEYS = ("default", "unlisted_uids", "unlisted_dates")
+SETTING_KEYS = ("default", "unlisted_uids", "unlisted_dates", "unlisted_names")
 SAFE_KEYS = ("tag", "creator", "vr", "name")
 VALID_VRS = {vr.value for vr in VR_ENUM}
 

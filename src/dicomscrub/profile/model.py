@@ -84,6 +84,7 @@ SETTINGS_DEFAULTS: dict[str, Action] = {
     "default": Action.K,
     "unlisted_uids": Action.K,
     "unlisted_dates": Action.K,
+    "unlisted_names": Action.K,
 }
 
 
@@ -102,6 +103,7 @@ class CompiledProfile:
     default: Action
     unlisted_uids: Action
     unlisted_dates: Action
+    unlisted_names: Action
     safe_private: tuple[SafePrivate, ...]
     date_shift_days: tuple[int, int] = DEFAULT_DATE_SHIFT_DAYS
     age_cap_years: int | None = None
@@ -110,8 +112,9 @@ class CompiledProfile:
     """Names of the layers that still decide something after later layers overrode theirs."""
 
     setting_sources: dict[str, str] = field(default_factory=dict)
-    """For each of ``default``, ``unlisted_uids``, ``unlisted_dates``: the layer that set it (absent
-    when no layer did and the built-in default applies); ``explain`` names it."""
+    """For each of ``default``, ``unlisted_uids``, ``unlisted_dates``, ``unlisted_names``: the
+    layer that set it (absent when no layer did and the built-in default applies); ``explain``
+    names it."""
 
     @property
     def methods(self) -> tuple[Method, ...]:
@@ -218,6 +221,7 @@ def compile_layers(layers: tuple[ProfileDoc, ...]) -> CompiledProfile:
         default=settings["default"],
         unlisted_uids=settings["unlisted_uids"],
         unlisted_dates=settings["unlisted_dates"],
+        unlisted_names=settings["unlisted_names"],
         safe_private=tuple(safe.values()),
         date_shift_days=next(
             (x.date_shift_days for x in reversed(layers) if x.date_shift_days),
