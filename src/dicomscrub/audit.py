@@ -67,6 +67,7 @@ class AuditWriter:
         self._fh: BinaryIO | None = None
         self.kept_partial: Path | None = None
         self._unsynced = 0  # bytes written since the kernel was last asked to write them out
+        self.broken = False  # a write failed: the partial audit is kept as it is
 
     def __enter__(self) -> AuditWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +119,10 @@ class AuditWriter:
         tb: TracebackType | None,
     ) -> None:
         assert self._fh is not None
+        if self.broken:  # left as .partial, as a killed run's: the next run keeps it aside
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            return
         self._fh.flush()
         if self.fsync:
             os.fsync(self._fh.fileno())

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+MAX_JOBS = max(64, 4 * default_jobs())
+"""The most worker processes ``--jobs`` accepts: more than four per core only costs memory (a
+mistyped count, one process per input file, would fork thousands)."""
+
 
 class UsageProblem(click.ClickException):
     """A usage, profile or key error: exit code 2, before any file is touched."""
@@ -114,10 +118,11 @@ def cli() -> None:
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_JOBS),
     default=None,
     metavar="N",
-    help=f"Worker processes. Default: all cores ({default_jobs()} here). 1: no pool.",
+    help=f"Worker processes. Default: all cores ({default_jobs()} here). 1: no pool. "
+    f"At most {MAX_JOBS} (4 per core, or 64).",
 )
 @click.option(
     "--scheduler",
@@ -264,6 +269,8 @@ def run(
     report = _run_with_progress(plan, quiet)
     if report.stop_reason:
         click.echo(f"stopped: {report.stop_reason}", err=True)
+    if report.summary_problem:
+        click.echo(f"error: {report.summary_problem}", err=True)
     if report.interrupted:
         click.echo(
             "interrupted: finished files kept and recorded, no partial file left; "

@@ -121,7 +121,11 @@ def discover(inputs: list[Path]) -> list[Source]:
                     found.append(Source(path, index, root, rel, reason))
                     continue
                 if entry.is_symlink():
-                    target = path.resolve()
+                    try:
+                        target = path.resolve()
+                    except (RuntimeError, OSError):  # (Python 3.11: RuntimeError for a loop)
+                        found.append(Source(path, index, root, rel, _LINK_LOOP))
+                        continue
                     if not _inside(target, real_root):
                         found.append(
                             Source(
@@ -158,6 +162,7 @@ def discover(inputs: list[Path]) -> list[Source]:
     return sorted(sources, key=lambda s: s.sort_key)
 
 
+_LINK_LOOP = "symbolic link that leads back to itself (a loop of links); not followed"
 _WALKED = "symbolic link to a folder already walked (a loop, or a second way in); not followed"
 _WALKED_BY_LINK = "folder already walked through a symbolic link; not walked again"
 ALREADY_WALKED = frozenset({_WALKED, _WALKED_BY_LINK})

@@ -48,6 +48,7 @@ class Report:
     other_settings: bool = False  # the output folder holds files written with other settings
     state_set_aside: str = ""  # a damaged resume state was moved here; every input was done again
     state_problem: str = ""  # what went wrong with the resume state during the run, if anything
+    summary_problem: str = ""  # why --summary-json could not be written (then the exit code is 1+)
 
     def add(self, result: FileResult) -> None:
         self.counts[result.status.value] += 1
@@ -72,7 +73,7 @@ class Report:
     def exit_code(self) -> ExitCode:
         if self.interrupted:
             return ExitCode.INTERRUPTED
-        if self.counts[Status.FAILED.value]:
+        if self.counts[Status.FAILED.value] or self.summary_problem:
             return ExitCode.SOME_FAILED
         if self.counts[Status.REJECTED.value] and not self.allow_rejected:
             return ExitCode.SOME_FAILED

@@ -117,9 +117,16 @@ def plan_run(
             scheduler = scheduler_target(scheduler)
         except ClusterError as exc:
             raise RunError(str(exc)) from None
-    out = output.resolve()
+    try:
+        out = output.resolve()
+    except (RuntimeError, OSError):  # (Python 3.11: RuntimeError for a loop of links)
+        raise RunError(f"output {output} is a symbolic link that leads back to itself") from None
     for given in inputs:
         if not given.exists():
+            if given.is_symlink():
+                raise RunError(
+                    f"input {given} is a symbolic link that leads nowhere (broken, or a loop)"
+                )
             raise RunError(f"input {given} does not exist")
         real = given.resolve()
         if real.is_dir() and _contains(real, out):
@@ -130,6 +137,7 @@ def plan_run(
         raise RunError(f"output {output} exists and is not a folder")
     audit_path = (audit or default_audit_path(output)).resolve()
     _outside(audit_path, "audit file", out, inputs)
+    _writable(audit_path, "audit file")
     quarantine_path = quarantine.resolve() if quarantine is not None else None
     if quarantine_path is not None:
         if _contains(quarantine_path, out):
@@ -140,6 +148,7 @@ def plan_run(
     summary_path = summary_json.resolve() if summary_json is not None else None
     if summary_path is not None:
         _outside(summary_path, "summary file", out, inputs)
+        _writable(summary_path, "summary file")
     if mapping_out is not None and dry_run:
         raise RunError("--dry-run writes no crosswalk; leave out --mapping-out")
     if quarantine is not None and dry_run:
@@ -204,6 +213,27 @@ def _plan_mapping_in(mapping_in: Path | None, compiled: CompiledProfile) -> dict
         raise RunError(str(exc)) from None
 
 
+def _write_summary(path: Path, report: Report) -> None:
+    try:
+        write_summary_json(path, report)
+    except OSError as exc:
+        report.summary_problem = f"cannot write the summary {path}: {exc.strerror}"
+
+
+def _writable(path: Path, what: str) -> None:
+    """A file ``path`` can be written: not a folder, and its nearest existing folder writable
+    (checked before any file is touched, so that a run does not end in a failure to write it)."""
+    if path.is_dir():
+        raise RunError(f"{what} {path} is a folder")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise RunError(f"{what} {path}: cannot write in {folder}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise RunError(f"{what} {path} exists and cannot be written")
+
+
 def _outside(path: Path, what: str, out: Path, inputs: list[Path]) -> None:
     """``path`` must be neither in the output tree (it is shared) nor in an input."""
     if _contains(out, path):
@@ -212,6 +242,11 @@ def _outside(path: Path, what: str, out: Path, inputs: list[Path]) -> None:
         real = given.resolve()
         if path == real or (real.is_dir() and _contains(real, path)):
             raise RunError(f"{what} {path} must not be inside an input")
+
+
+class AuditBroken(KeyboardInterrupt):
+    """The audit cannot be written (a full disk): the run stops as if interrupted, since what
+    it writes from then on would not be audited."""
 
 
 class _Resume:
@@ -365,7 +400,7 @@ def _execute(
         report.seconds = time.monotonic() - clock
         report.finished = utc_now()
         if plan.summary_json is not None:
-            write_summary_json(plan.summary_json, report)
+            _write_summary(plan.summary_json, report)
         return report
     try:
         with OutputLock(plan.output):
@@ -390,7 +425,7 @@ def _execute(
     report.seconds = time.monotonic() - clock
     report.finished = utc_now()
     if plan.summary_json is not None:
-        write_summary_json(plan.summary_json, report)
+        _write_summary(plan.summary_json, report)
     return report
 
 
@@ -426,8 +461,16 @@ def _run(
                 name = f"{resume.input_key(source)}-{stamp}"
                 note = quarantine.add(source.path, name, result, report.started)
                 result.detail = f"{result.detail}; {note}"
-            audit.write(result)
-            resume.record(result)
+            if not audit.broken:
+                try:
+                    audit.write(result)
+                except OSError as exc:
+                    audit.broken = True
+                    raise AuditBroken(
+                        f"cannot write the audit {plan.audit}: {exc.strerror}; its rows so far "
+                        "are kept beside it (.partial)"
+                    ) from None
+                resume.record(result)  # (not once the audit is broken: the next run audits it)
             report.add(result)
             if result.output and result.status in (Status.WRITTEN, Status.SKIPPED):
                 crosswalk.update(result.mapping)

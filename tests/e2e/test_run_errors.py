@@ -1,0 +1,123 @@
+"""What a run says when the machine gets in its way: a loop of symbolic links in an input, an
+audit or summary that cannot be written, a full disk under the audit, a mistyped --jobs. Never a
+traceback; a located message, and an exit code from the README's table."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pydicom
+import pytest
+from click.testing import CliRunner
+from e2e_support import Keys
+
+import dicomscrub.audit
+from corpus import bundled, fictional
+from dicomscrub.cli import cli
+
+
+def _inputs(folder: Path, count: int) -> Path:
+    folder.mkdir(parents=True)
+    for i in range(count):
+        ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 700 + i, 1, 1, i)
+        ds.save_as(folder / f"f{i}.dcm", enforce_file_format=True)
+    return folder
+
+
+def _run(*args: object) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["run", *map(str, args)])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"crashed: {result.output}") from result.exception
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def test_a_loop_of_symbolic_links_in_an_input_is_skipped_and_the_rest_is_done(
+    tmp_path: Path,
+) -> None:
+    inputs = _inputs(tmp_path / "in", 2)
+    os.symlink("loop2", inputs / "loop1")
+    os.symlink("loop1", inputs / "loop2")
+    code, output = _run(inputs, "-o", tmp_path / "out", "--jobs", "1")
+    assert code == 0, output
+    rows = (tmp_path / "out.audit.csv").read_text(encoding="utf-8").splitlines()
+    statuses = {r.split(",")[2]: r.split(",")[4] for r in rows[1:] if r.startswith("file,")}
+    assert statuses == {
+        "f0.dcm": "written",
+        "f1.dcm": "written",
+        "loop1": "skipped",
+        "loop2": "skipped",
+    }
+    assert "loop of links" in "\n".join(rows)
+
+
+def test_an_input_that_is_a_loop_of_links_is_named_as_one(tmp_path: Path) -> None:
+    os.symlink("self", tmp_path / "self")
+    code, output = _run(tmp_path / "self", "-o", tmp_path / "out")
+    assert code == 2
+    assert "symbolic link that leads nowhere" in output
+
+
+@pytest.mark.parametrize("jobs", ["0", "100000", "99999999999999999999"])
+def test_jobs_out_of_range_is_a_usage_error(tmp_path: Path, jobs: str) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    code, output = _run(inputs, "-o", tmp_path / "out", "--jobs", jobs)
+    assert code == 2
+    assert "--jobs" in output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option", ["--audit", "--summary-json"])
+def test_an_audit_or_summary_that_cannot_be_written_is_refused_before_any_file(
+    tmp_path: Path, option: str
+) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder", encoding="utf-8")
+    code, output = _run(inputs, "-o", tmp_path / "out", option, blocked / "x" / "y.csv")
+    assert code == 2, output
+    assert "cannot write in" in output
+    assert not (tmp_path / "out").exists()
+    code, output = _run(inputs, "-o", tmp_path / "out", option, tmp_path)  # a folder
+    assert code == 2, output
+    assert "is a directory" in output
+
+
+def test_a_full_disk_under_the_audit_stops_the_run_as_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: Keys
+) -> None:
+    inputs = _inputs(tmp_path / "in", 6)
+    real_write = dicomscrub.audit.AuditWriter.write
+    rows = 0
+
+    def write(self: dicomscrub.audit.AuditWriter, result: object) -> None:
+        nonlocal rows
+        rows += 1
+        if rows > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write(self, result)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dicomscrub.audit.AuditWriter, "write", write)
+    summary = tmp_path / "summary.json"
+    args = (inputs, "-o", tmp_path / "out", "--jobs", "1", "--summary-json", summary)
+    args += ("--key-file", keys.a)
+    code, output = _run(*args)
+    assert code == 130, output
+    assert "cannot write the audit" in output and "No space left on device" in output
+    assert not (tmp_path / "out.audit.csv").exists()  # not presented as a whole audit
+    partial = (tmp_path / "out.audit.csv.partial").read_text(encoding="utf-8")
+    assert partial.count("\nfile,") == 2
+    assert json.loads(summary.read_text(encoding="utf-8"))["interrupted"] is True
+    monkeypatch.setattr(dicomscrub.audit.AuditWriter, "write", real_write)
+    code, output = _run(*args)  # the next run finishes the job and audits every file
+    assert code == 0, output
+    audit = (tmp_path / "out.audit.csv").read_text(encoding="utf-8")
+    assert audit.count("\nfile,") == 6
+    statuses = sorted(r.split(",")[4] for r in audit.splitlines() if r.startswith("file,"))
+    # the two audited files are done; those written but not audited are found identical
+    assert statuses.count("unchanged") == 2
+    assert statuses.count("skipped") >= 1
+    assert set(statuses) <= {"unchanged", "skipped", "written"}
