@@ -13,11 +13,12 @@ A worker that dies (out of memory, a crash in a library) breaks the pool: the po
 the files that were in flight are retried one at a time, so that only the file that kills a worker
 is reported failed.
 
-On Ctrl-C (KeyboardInterrupt in the parent; workers ignore SIGINT) no new file is started (workers
-see a shared flag between the files of a batch), the file being processed is finished, the outputs
-of a batch processed but not yet written are dropped (see :func:`process_files`), the results of
-the files done are handed back, and KeyboardInterrupt is raised again. A second Ctrl-C while they
-finish terminates the workers.
+On Ctrl-C or SIGTERM (KeyboardInterrupt in the parent; workers ignore both, the parent decides)
+no new file is started (workers see a shared flag between the files of a batch), the file being
+processed is finished, the outputs of a batch processed but not yet written are dropped (see
+:func:`process_files`), the results of the files done are handed back, and KeyboardInterrupt is
+raised again. A signal that arrives while the parent records a result is held until it is
+recorded (:class:`HeldInterrupts`). A second signal while they finish kills the workers.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -89,10 +90,37 @@ class JobSpec:
         )
 
 
+_WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _quiet_cancelled_futures() -> None:
+    """Python 3.11's pool thread, when a worker dies after the parent cancelled the tasks still
+    queued (a second Ctrl-C), tries to fail those cancelled tasks and dies printing a traceback
+    of InvalidStateError (the tasks stay cancelled; nothing else goes wrong). That one error of
+    that thread is not printed; every other goes to the hook as before."""
+    previous = threading.excepthook
+    if getattr(previous, "_dicomscrub", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is InvalidStateError and type(args.thread).__name__ == (
+            "_ExecutorManagerThread"
+        ):
+            return
+        previous(args)
+
+    hook._dicomscrub = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
+
+
 def _init_worker(spec: JobSpec, stop: Any, parent: int | None = None) -> None:
     global _JOB, _STOP
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C does
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # die at once; the parent removes temp files
+    # the parent decides what Ctrl-C and SIGTERM (sent to the whole process group by timeout,
+    # cron or CI) do: it stops starting files and records those done (see HeldInterrupts); a
+    # worker ends when its parent is gone (_end_with), or is killed by a second signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)  # (blocked by the fork)
     if parent is not None:
         threading.Thread(target=_end_with, args=(parent,), name="parent-watch", daemon=True).start()
     _JOB = spec.build()
@@ -154,6 +182,53 @@ Entry = tuple[list[Source] | FileResult, "Future[list[FileResult]] | None"]
 """A batch of files and its task, or a result already known."""
 
 
+class HeldInterrupts:
+    """Ctrl-C and SIGTERM in the parent, held while it hands a result over and records it.
+
+    A KeyboardInterrupt raised at any bytecode could land between the audit row of a result and
+    its resume record, or after a finished batch was taken from the pool and before all of its
+    results were recorded: files written, never audited. While :attr:`holding` is set, the
+    signal is only noted; :meth:`check` raises it once the result is recorded. Waiting for a
+    worker is not held: Ctrl-C stops a run at once, and the batch waited for stays in the pool's
+    queue for :meth:`OrderedPool.drain`. Used as a context manager around the run's loop; a
+    no-op outside the main thread (signals cannot be handled there)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.held = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> HeldInterrupts:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _signal(self, signum: int, frame: object) -> None:
+        if self.holding:
+            self.held = True
+            return
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise the interrupt held while results were recorded, if any."""
+        self.holding = False
+        if self.held:
+            self.held = False
+            raise KeyboardInterrupt
+
+
+NO_HOLD = HeldInterrupts()
+"""A guard never entered: holding it changes nothing (a signal raises at once)."""
+
+
 def _submit(ex: ProcessPoolExecutor, batch: list[Source]) -> Future[list[FileResult]]:
     """``batch``'s task; a pool that broke before it could take it (a worker died since the last
     task was handed over) gives a task failed as if the pool had broken while it ran, so that its
@@ -189,6 +264,7 @@ class OrderedPool:
         # it looked at it, is never released: every worker after it waited forever)
         self._stop = self._context.RawValue("b", 0)
         self.pending: deque[Entry] = deque()
+        self.ready: deque[FileResult] = deque()  # results of a finished batch not yet handed over
         self.died = False  # a worker died: it may have left a temporary file
 
     def _start(self) -> ProcessPoolExecutor:
@@ -202,12 +278,24 @@ class OrderedPool:
             initializer=_init_worker,
             initargs=(self.spec, self._stop, os.getpid()),
         )
-        self._executor.submit(int)
+        # Ctrl-C and SIGTERM are blocked while the workers fork, and each worker unblocks them
+        # once it has its own handlers: one signalled before that would run the parent's handler
+        # (a KeyboardInterrupt traceback from a worker). The parent gets them after the fork.
+        _quiet_cancelled_futures()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
+        try:
+            self._executor.submit(int)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return self._executor
 
     def start(self) -> None:
         if self._executor is None:
             self._start()
+
+    def terminate(self) -> None:
+        """A second Ctrl-C: end the workers now (the caller removes temporary files)."""
+        self._terminate()
 
     def _terminate(self) -> None:
         ex = self._executor
@@ -216,15 +304,20 @@ class OrderedPool:
         processes = list(getattr(ex, "_processes", {}).values())
         ex.shutdown(wait=False, cancel_futures=True)
         for proc in processes:
-            proc.terminate()
+            proc.kill()  # (workers ignore SIGTERM: see _init_worker)
         for proc in processes:
             proc.join(5)
         self._executor = None
 
-    def run(self, items: Iterable[Item], total: int | None = None) -> Iterator[FileResult]:
+    def run(
+        self, items: Iterable[Item], total: int | None = None, hold: HeldInterrupts = NO_HOLD
+    ) -> Iterator[FileResult]:
         """Results in input order (``total``: how many ``items`` there are, for the size of the
-        batches). On KeyboardInterrupt, call :meth:`drain`, then :meth:`close`."""
+        batches). On KeyboardInterrupt, call :meth:`drain`, then :meth:`close`. ``hold`` is set
+        from the moment a result is taken off the queue: the caller records it, then calls
+        ``hold.check()`` (a Ctrl-C meanwhile is raised there, with nothing lost)."""
         ex = self._executor or self._start()
+        ready = self.ready
         pending = self.pending
         it = iter(items)
         exhausted = False
@@ -258,11 +351,13 @@ class OrderedPool:
                 return
             entry, fut = pending[0]  # left in place until done, for drain() after Ctrl-C
             if fut is None:
+                hold.holding = True
                 pending.popleft()
                 assert isinstance(entry, FileResult)
                 yield entry
                 continue
             assert isinstance(entry, list)
+            hold.check()  # (a Ctrl-C held while the last result was recorded)
             try:
                 results = fut.result()
             except BrokenProcessPool:
@@ -278,8 +373,12 @@ class OrderedPool:
                     result = _died(source)
                     result.detail = f"internal error in the worker: {type(exc).__name__}"
                     results.append(result)
+            hold.holding = True
+            ready.extend(results)
             pending.popleft()
-            yield from results
+            while ready:
+                hold.holding = True
+                yield ready.popleft()
 
     def _recover(self, items: list[Item]) -> Iterator[FileResult]:
         """After a worker died: retry the files in flight one by one in a fresh pool."""
@@ -306,6 +405,8 @@ class OrderedPool:
             if fut is not None:
                 fut.cancel()
         try:
+            while self.ready:
+                yield self.ready.popleft()
             while pending:
                 item, fut = pending.popleft()
                 if fut is None:

@@ -15,7 +15,7 @@ from dicomscrub.audit import AuditWriter
 from dicomscrub.cluster import ClusterError, ClusterPool, scheduler_target
 from dicomscrub.crosswalk import CrosswalkError, read_crosswalk, read_subjects, write_crosswalk
 from dicomscrub.discover import Source, discover
-from dicomscrub.parallel import Item, JobSpec, OrderedPool, run_inline
+from dicomscrub.parallel import HeldInterrupts, Item, JobSpec, OrderedPool, run_inline
 from dicomscrub.process import FileResult, Status
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
@@ -478,25 +478,34 @@ def _run(
             if on_result:
                 on_result(result)
 
-        with AuditWriter(plan.audit, fsync=plan.fsync) as audit:
+        def record(result: FileResult) -> None:
+            hold.holding = True  # (a Ctrl-C now is raised once the result is recorded)
+            handle(result)
+            hold.check()
+
+        with AuditWriter(plan.audit, fsync=plan.fsync) as audit, HeldInterrupts() as hold:
             if audit.kept_partial is not None:
                 report.kept_partial_audit = str(audit.kept_partial)
             try:
                 if pool is None:
                     for result in run_inline(spec.build(), items):
-                        handle(result)
+                        record(result)
                 elif isinstance(pool, OrderedPool):
-                    for result in pool.run(items, total=len(sources)):
-                        handle(result)
+                    for result in pool.run(items, total=len(sources), hold=hold):
+                        record(result)
                 else:
                     for result in pool.run(items):
-                        handle(result)
+                        record(result)
             except KeyboardInterrupt as exc:
                 report.interrupted = True
                 report.stop_reason = str(exc)  # e.g. the Dask scheduler was lost
                 if pool is not None:
-                    for result in pool.drain():
-                        handle(result)
+                    try:
+                        for result in pool.drain():
+                            record(result)
+                    except KeyboardInterrupt:  # a second Ctrl-C, held while a result was recorded
+                        if isinstance(pool, OrderedPool):
+                            pool.terminate()
     finally:
         if pool is not None:
             pool.close()

@@ -4,6 +4,7 @@ outputs, and the next run finishes with the same bytes as an uninterrupted run."
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
+import pytest
 
 from corpus import snapshot
 from dicomscrub.state import LockedError, OutputLock
@@ -132,6 +134,36 @@ def test_ctrl_c_mid_run_exits_130_keeping_finished_files_and_no_partial_one(
     rerun = start(inputs, out, key_file)
     rerun.communicate()
     assert rerun.returncode == 0 and len(finished_outputs(out)) == FILES
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_group_leaves_every_output_audited_recorded_and_counted(
+    tree: Tree, tmp_path: Path, key_file: Path, signum: int
+) -> None:
+    """Ctrl-C from a terminal, or SIGTERM from timeout, cron or CI, reaches the parent and its
+    workers: the parent stops starting files, and every file whose output is in place has its
+    audit row, its resume record and its count in the summary (none is lost between them)."""
+    inputs = tree(400)
+    out, summary = tmp_path / "out", tmp_path / "summary.json"
+    proc = start(inputs, out, key_file, "--summary-json", str(summary))
+    wait_for_outputs(proc, out, 60)
+    os.killpg(proc.pid, signum)
+    _, err = proc.communicate()
+    assert proc.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode()
+    with (tmp_path / "out.audit.csv").open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["record"] == "file"]
+    written = {r["output"] for r in rows if r["status"] == "written"}
+    outputs = {p.relative_to(out).as_posix() for p in finished_outputs(out)}
+    assert written == outputs
+    assert json.loads(summary.read_text(encoding="utf-8"))["counts"]["written"] == len(written)
+    rerun = start(inputs, out, key_file)  # every file recorded is unchanged, none done again
+    _, err = rerun.communicate()
+    assert rerun.returncode == 0, err.decode()
+    with (tmp_path / "out.audit.csv").open(encoding="utf-8", newline="") as fh:
+        again = [r for r in csv.DictReader(fh) if r["record"] == "file"]
+    assert sum(r["status"] == "unchanged" for r in again) == len(written)
+    assert sum(r["status"] == "written" for r in again) == 400 - len(written)
 
 
 def _lock_free(out: Path) -> bool:
