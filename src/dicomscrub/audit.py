@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import io
 import os
 import re
@@ -53,6 +54,34 @@ def keep_interrupted(tmp: Path) -> Path | None:
     return target
 
 
+def keep_earlier(path: Path) -> Path | None:
+    """The audit of an earlier run into the same file, kept as ``<audit>.earlier-<n>.csv``: it
+    holds the private rows of the files that run wrote (a re-run lists them as unchanged)."""
+    if not path.exists():
+        return None
+    base = path.name.removesuffix(".csv")
+    n = 1
+    while (path.parent / f"{base}.earlier-{n}.csv").exists():
+        n += 1
+    target = path.parent / f"{base}.earlier-{n}.csv"
+    os.replace(path, target)
+    return target
+
+
+class AuditInUse(Exception):
+    """Another run is writing the same audit file."""
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without flock: no lock, as before
+        return True
+    return True
+
+
 class AuditWriter:
     """Context manager; rows go to ``<path>.partial`` and are renamed to ``path`` on close.
 
@@ -66,16 +95,38 @@ class AuditWriter:
         self.tmp = path.with_name(path.name + ".partial")
         self._fh: BinaryIO | None = None
         self.kept_partial: Path | None = None
+        self.kept_earlier: Path | None = None
         self._unsynced = 0  # bytes written since the kernel was last asked to write them out
         self.broken = False  # a write failed: the partial audit is kept as it is
 
     def __enter__(self) -> AuditWriter:
+        if self._fh is not None:  # (opened already, to tell its errors apart)
+            return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.kept_partial = keep_interrupted(self.tmp)
-        self._fh = self.tmp.open("wb")
+        self._fh = self._claim()
         self._fh.write(_csv_line(COLUMNS).encode("ascii"))
         self._fh.flush()  # a killed run's partial audit has at least its header
         return self
+
+    def _claim(self) -> BinaryIO:
+        """``<path>.partial``, new, created by this run and locked (``flock``) while it writes.
+        One left by a killed run (no lock on it) is kept aside first; one locked by a run still
+        going (another output folder, the same ``--audit``) stops this run before any file."""
+        while True:
+            try:
+                fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                with self.tmp.open("rb") as other:
+                    if not _try_lock(other.fileno()):
+                        raise AuditInUse(
+                            f"audit file {self.path} is being written by another dicomscrub run "
+                            f"({self.tmp.name} is locked); give this run its own --audit"
+                        ) from None
+                    self.kept_partial = keep_interrupted(self.tmp)
+                continue
+            fh = os.fdopen(fd, "wb")
+            _try_lock(fd)  # (new and unlinked by no one: always free)
+            return fh
 
     def write(self, result: FileResult) -> None:
         """One ``file`` row, then one ``private`` row per private element (columns as COLUMNS),
@@ -126,8 +177,9 @@ class AuditWriter:
         self._fh.flush()
         if self.fsync:
             os.fsync(self._fh.fileno())
-        self._fh.close()
+        self.kept_earlier = keep_earlier(self.path)
         os.replace(self.tmp, self.path)
+        self._fh.close()  # (the lock held until the audit has its name)
 
 
 _WRITE_OUT = 8 << 20

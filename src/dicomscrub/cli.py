@@ -339,6 +339,8 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
         err.print(f"removed {report.swept} temporary files left by an interrupted run")
     if report.kept_partial_audit:
         err.print(f"the audit of an interrupted run was kept as {report.kept_partial_audit}")
+    if report.kept_earlier_audit:
+        err.print(f"the audit of the run before was kept as {report.kept_earlier_audit}")
     if report.state_set_aside:
         err.print(
             "[yellow]warning:[/] the resume state of this output folder could not be used "

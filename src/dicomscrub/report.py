@@ -45,6 +45,7 @@ class Report:
     allow_rejected: bool = False
     swept: int = 0  # temporary files of a killed run removed at start
     kept_partial_audit: str = ""  # the partial audit of a killed run, kept under this name
+    kept_earlier_audit: str = ""  # the audit of an earlier run into the same file, kept so
     other_settings: bool = False  # the output folder holds files written with other settings
     state_set_aside: str = ""  # a damaged resume state was moved here; every input was done again
     state_problem: str = ""  # what went wrong with the resume state during the run, if anything

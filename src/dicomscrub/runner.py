@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dicomscrub.audit import AuditWriter
+from dicomscrub.audit import AuditInUse, AuditWriter
 from dicomscrub.cluster import ClusterError, ClusterPool, scheduler_target
 from dicomscrub.crosswalk import CrosswalkError, read_crosswalk, read_subjects, write_crosswalk
 from dicomscrub.discover import Source, discover
@@ -483,7 +483,13 @@ def _run(
             handle(result)
             hold.check()
 
-        with AuditWriter(plan.audit, fsync=plan.fsync) as audit, HeldInterrupts() as hold:
+        try:
+            writer = AuditWriter(plan.audit, fsync=plan.fsync).__enter__()
+        except AuditInUse as exc:
+            raise RunError(str(exc)) from None
+        except OSError as exc:
+            raise RunError(f"cannot write the audit {plan.audit}: {exc.strerror}") from None
+        with writer as audit, HeldInterrupts() as hold:
             if audit.kept_partial is not None:
                 report.kept_partial_audit = str(audit.kept_partial)
             try:
@@ -506,6 +512,8 @@ def _run(
                     except KeyboardInterrupt:  # a second Ctrl-C, held while a result was recorded
                         if isinstance(pool, OrderedPool):
                             pool.terminate()
+        if writer.kept_earlier is not None:
+            report.kept_earlier_audit = str(writer.kept_earlier)
     finally:
         if pool is not None:
             pool.close()

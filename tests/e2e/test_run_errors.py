@@ -5,6 +5,7 @@ traceback; a located message, and an exit code from the README's table."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -121,3 +122,38 @@ def test_a_full_disk_under_the_audit_stops_the_run_as_interrupted(
     assert statuses.count("unchanged") == 2
     assert statuses.count("skipped") >= 1
     assert set(statuses) <= {"unchanged", "skipped", "written"}
+
+
+def test_a_rerun_keeps_the_audit_of_the_run_before(tmp_path: Path, keys: Keys) -> None:
+    inputs = _inputs(tmp_path / "in", 2)
+    args = (inputs, "-o", tmp_path / "out", "--key-file", keys.a)
+    assert _run(*args)[0] == 0
+    first = (tmp_path / "out.audit.csv").read_text(encoding="utf-8")
+    code, output = _run(*args)
+    assert code == 0, output
+    assert "the audit of the run before was kept as" in output
+    assert (tmp_path / "out.audit.earlier-1.csv").read_text(encoding="utf-8") == first
+    second = (tmp_path / "out.audit.csv").read_text(encoding="utf-8")
+    assert second.count(",unchanged,") == 2 and first.count(",written,") >= 2
+    assert _run(*args)[0] == 0
+    assert (tmp_path / "out.audit.earlier-2.csv").read_text(encoding="utf-8") == second
+
+
+def test_an_audit_being_written_by_another_run_is_refused(tmp_path: Path, keys: Keys) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    shared = tmp_path / "shared.csv"
+    partial = tmp_path / "shared.csv.partial"
+    partial.write_text("record,root\n", encoding="utf-8")
+    with partial.open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as a run still writing it holds it
+        code, output = _run(inputs, "-o", tmp_path / "out", "--audit", shared, "--key-file", keys.a)
+    assert code == 2, output
+    assert "being written by another dicomscrub run" in output
+    assert partial.read_text(encoding="utf-8") == "record,root\n"  # left to its run
+    assert not list((tmp_path / "out").rglob("*.dcm"))
+    # once that run is gone (killed: its lock went with it), its rows are kept aside
+    code, output = _run(inputs, "-o", tmp_path / "out", "--audit", shared, "--key-file", keys.a)
+    assert code == 0, output
+    kept = tmp_path / "shared.interrupted-1.csv"
+    assert kept.read_text(encoding="utf-8") == "record,root\n"
+    assert shared.read_text(encoding="utf-8").count("\nfile,") == 1
