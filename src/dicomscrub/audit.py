@@ -43,27 +43,23 @@ COLUMNS = (
 def keep_interrupted(tmp: Path) -> Path | None:
     """The partial audit of a killed run holds the private rows of the files it wrote: keep it
     as ``<audit>.interrupted-<n>.csv`` rather than overwrite it."""
-    if not tmp.exists():
-        return None
-    base = tmp.name.removesuffix(".partial").removesuffix(".csv")
-    n = 1
-    while (tmp.parent / f"{base}.interrupted-{n}.csv").exists():
-        n += 1
-    target = tmp.parent / f"{base}.interrupted-{n}.csv"
-    os.replace(tmp, target)
-    return target
+    return _keep_aside(tmp, tmp.name.removesuffix(".partial").removesuffix(".csv"), "interrupted")
 
 
 def keep_earlier(path: Path) -> Path | None:
     """The audit of an earlier run into the same file, kept as ``<audit>.earlier-<n>.csv``: it
     holds the private rows of the files that run wrote (a re-run lists them as unchanged)."""
+    return _keep_aside(path, path.name.removesuffix(".csv"), "earlier")
+
+
+def _keep_aside(path: Path, base: str, kind: str) -> Path | None:
+    """``path`` renamed to ``<base>.<kind>-<n>.csv``, the first such name not taken."""
     if not path.exists():
         return None
-    base = path.name.removesuffix(".csv")
     n = 1
-    while (path.parent / f"{base}.earlier-{n}.csv").exists():
+    while (path.parent / f"{base}.{kind}-{n}.csv").exists():
         n += 1
-    target = path.parent / f"{base}.earlier-{n}.csv"
+    target = path.parent / f"{base}.{kind}-{n}.csv"
     os.replace(path, target)
     return target
 
