@@ -23,6 +23,7 @@ recorded (:class:`HeldInterrupts`). A second signal while they finish kills the 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -183,15 +184,16 @@ Entry = tuple[list[Source] | FileResult, "Future[list[FileResult]] | None"]
 
 
 class HeldInterrupts:
-    """Ctrl-C and SIGTERM in the parent, held while it hands a result over and records it.
+    """Ctrl-C and SIGTERM in the parent, held except while it waits for files to be processed.
 
     A KeyboardInterrupt raised at any bytecode could land between the audit row of a result and
     its resume record, or after a finished batch was taken from the pool and before all of its
     results were recorded: files written, never audited. While :attr:`holding` is set, the
-    signal is only noted; :meth:`check` raises it once the result is recorded. Waiting for a
-    worker is not held: Ctrl-C stops a run at once, and the batch waited for stays in the pool's
-    queue for :meth:`OrderedPool.drain`. Used as a context manager around the run's loop; a
-    no-op outside the main thread (signals cannot be handled there)."""
+    signal is only noted; :meth:`check`, called after each result is recorded, raises it then.
+    Waiting for the workers (or, with ``--jobs 1``, processing a batch) is done in
+    :meth:`waiting`, where a signal raises at once: a run stops without delay, and the files
+    being processed are finished and handed back by ``drain``. Used as a context manager
+    around the run's loop; a no-op outside the main thread (signals cannot be handled there)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -207,6 +209,7 @@ class HeldInterrupts:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.holding = False
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
@@ -218,11 +221,21 @@ class HeldInterrupts:
         raise KeyboardInterrupt
 
     def check(self) -> None:
-        """Raise the interrupt held while results were recorded, if any."""
-        self.holding = False
+        """Raise the interrupt held meanwhile, if any."""
         if self.held:
             self.held = False
             raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Signals raise at once in here (one held before is raised on entry)."""
+        was = self.holding
+        self.check()
+        self.holding = False
+        try:
+            yield
+        finally:
+            self.holding = was
 
 
 NO_HOLD = HeldInterrupts()
@@ -266,6 +279,8 @@ class OrderedPool:
         self.pending: deque[Entry] = deque()
         self.ready: deque[FileResult] = deque()  # results of a finished batch not yet handed over
         self.died = False  # a worker died: it may have left a temporary file
+        self._broken = False  # the pool broke while draining: its workers are killed at close
+        self._hold = NO_HOLD
 
     def _start(self) -> ProcessPoolExecutor:
         # fork: workers start at once with everything imported. The first submit launches all
@@ -313,10 +328,12 @@ class OrderedPool:
         self, items: Iterable[Item], total: int | None = None, hold: HeldInterrupts = NO_HOLD
     ) -> Iterator[FileResult]:
         """Results in input order (``total``: how many ``items`` there are, for the size of the
-        batches). On KeyboardInterrupt, call :meth:`drain`, then :meth:`close`. ``hold`` is set
-        from the moment a result is taken off the queue: the caller records it, then calls
-        ``hold.check()`` (a Ctrl-C meanwhile is raised there, with nothing lost)."""
+        batches). On KeyboardInterrupt, call :meth:`drain`, then :meth:`close`. With ``hold``
+        held by the caller, a signal is raised only while a batch is waited for, or by the
+        caller's ``hold.check()`` once it has recorded a result: nothing taken off the queue is
+        lost (see :class:`HeldInterrupts`)."""
         ex = self._executor or self._start()
+        self._hold = hold
         ready = self.ready
         pending = self.pending
         it = iter(items)
@@ -351,15 +368,14 @@ class OrderedPool:
                 return
             entry, fut = pending[0]  # left in place until done, for drain() after Ctrl-C
             if fut is None:
-                hold.holding = True
                 pending.popleft()
                 assert isinstance(entry, FileResult)
                 yield entry
                 continue
             assert isinstance(entry, list)
-            hold.check()  # (a Ctrl-C held while the last result was recorded)
             try:
-                results = fut.result()
+                with hold.waiting():
+                    results = fut.result()
             except BrokenProcessPool:
                 self.died = True
                 items_left = [x for i, f in pending for x in _finished(i, f)]
@@ -373,11 +389,9 @@ class OrderedPool:
                     result = _died(source)
                     result.detail = f"internal error in the worker: {type(exc).__name__}"
                     results.append(result)
-            hold.holding = True
             ready.extend(results)
             pending.popleft()
             while ready:
-                hold.holding = True
                 yield ready.popleft()
 
     def _recover(self, items: list[Item]) -> Iterator[FileResult]:
@@ -414,43 +428,58 @@ class OrderedPool:
                     yield item
                 elif not fut.cancelled():
                     try:
-                        results = fut.result()
+                        with self._hold.waiting():
+                            results = fut.result()
                     except Exception:  # e.g. BrokenProcessPool: the files were not finished
+                        self._broken = self.died = True  # (the others wait for work: see close)
                         continue
                     yield from results
         except KeyboardInterrupt:
             self._terminate()
 
     def close(self) -> None:
+        if self._broken:  # a worker died while draining: waiting for the others never ends
+            self._terminate()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
 
-def run_inline(job: Job, items: Iterable[Item]) -> Iterator[FileResult]:
+class InlineRun:
     """``--jobs 1``: everything in this process, in order (simple to debug and test), in batches
-    of :data:`SMALL_BATCH` files (see :func:`process_files`)."""
-    batch: list[Source] = []
-    for item in items:
-        if isinstance(item, FileResult):
-            yield from _inline_batch(job, batch)
-            batch = []
-            yield item
-            continue
-        batch.append(item)
-        if len(batch) >= SMALL_BATCH:
-            yield from _inline_batch(job, batch)
-            batch = []
-    yield from _inline_batch(job, batch)
+    of :data:`SMALL_BATCH` files (see :func:`process_files`). The results of a batch wait in
+    :attr:`ready` until handed over, so that after Ctrl-C :meth:`drain` hands over those of the
+    files done (their outputs are in place)."""
 
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.ready: deque[FileResult] = deque()
 
-def _inline_batch(job: Job, batch: list[Source]) -> Iterator[FileResult]:
-    """The results of ``batch``; on Ctrl-C, those of the files done before it (their outputs are
-    in place: the caller records them), then KeyboardInterrupt again."""
-    done: list[FileResult] = []
-    try:
-        process_files(batch, job, results=done)
-    except KeyboardInterrupt:
-        yield from done
-        raise
-    yield from done
+    def run(self, items: Iterable[Item], hold: HeldInterrupts = NO_HOLD) -> Iterator[FileResult]:
+        batch: list[Source] = []
+        for item in items:
+            if isinstance(item, FileResult):
+                yield from self._batch(batch, hold)
+                batch = []
+                yield item
+                continue
+            batch.append(item)
+            if len(batch) >= SMALL_BATCH:
+                yield from self._batch(batch, hold)
+                batch = []
+        yield from self._batch(batch, hold)
+
+    def _batch(self, batch: list[Source], hold: HeldInterrupts) -> Iterator[FileResult]:
+        if not batch:
+            return
+        done: list[FileResult] = []
+        try:
+            with hold.waiting():
+                process_files(batch, self.job, results=done)
+        finally:  # (on Ctrl-C, the files done before it)
+            self.ready.extend(done)
+        yield from self.drain()
+
+    def drain(self) -> Iterator[FileResult]:
+        while self.ready:
+            yield self.ready.popleft()

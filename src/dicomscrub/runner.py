@@ -15,7 +15,7 @@ from dicomscrub.audit import AuditInUse, AuditWriter
 from dicomscrub.cluster import ClusterError, ClusterPool, scheduler_target
 from dicomscrub.crosswalk import CrosswalkError, read_crosswalk, read_subjects, write_crosswalk
 from dicomscrub.discover import Source, discover
-from dicomscrub.parallel import HeldInterrupts, Item, JobSpec, OrderedPool, run_inline
+from dicomscrub.parallel import HeldInterrupts, InlineRun, Item, JobSpec, OrderedPool
 from dicomscrub.process import FileResult, Status
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
@@ -479,8 +479,13 @@ def _run(
                 on_result(result)
 
         def record(result: FileResult) -> None:
-            hold.holding = True  # (a Ctrl-C now is raised once the result is recorded)
+            if pool is None or isinstance(pool, OrderedPool):
+                handle(result)  # (held throughout but while waiting: see HeldInterrupts)
+                hold.check()
+                return
+            hold.holding = True  # (a Dask run: held while the result is recorded)
             handle(result)
+            hold.holding = False
             hold.check()
 
         try:
@@ -489,29 +494,33 @@ def _run(
             raise RunError(str(exc)) from None
         except OSError as exc:
             raise RunError(f"cannot write the audit {plan.audit}: {exc.strerror}") from None
+        inline = InlineRun(spec.build()) if pool is None else None
         with writer as audit, HeldInterrupts() as hold:
             if audit.kept_partial is not None:
                 report.kept_partial_audit = str(audit.kept_partial)
             try:
-                if pool is None:
-                    for result in run_inline(spec.build(), items):
+                if inline is not None:
+                    hold.holding = True
+                    for result in inline.run(items, hold):
                         record(result)
                 elif isinstance(pool, OrderedPool):
+                    hold.holding = True
                     for result in pool.run(items, total=len(sources), hold=hold):
                         record(result)
                 else:
+                    assert pool is not None
                     for result in pool.run(items):
                         record(result)
             except KeyboardInterrupt as exc:
                 report.interrupted = True
                 report.stop_reason = str(exc)  # e.g. the Dask scheduler was lost
-                if pool is not None:
-                    try:
-                        for result in pool.drain():
-                            record(result)
-                    except KeyboardInterrupt:  # a second Ctrl-C, held while a result was recorded
-                        if isinstance(pool, OrderedPool):
-                            pool.terminate()
+                drain = inline.drain() if inline is not None else pool.drain() if pool else ()
+                try:
+                    for result in drain:
+                        record(result)
+                except KeyboardInterrupt:  # a second Ctrl-C, held while a result was recorded
+                    if isinstance(pool, OrderedPool):
+                        pool.terminate()
         if writer.kept_earlier is not None:
             report.kept_earlier_audit = str(writer.kept_earlier)
     finally:
