@@ -13,6 +13,7 @@ import fcntl
 import io
 import os
 import re
+import secrets
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, cast
@@ -105,24 +106,45 @@ class AuditWriter:
         return self
 
     def _claim(self) -> BinaryIO:
-        """``<path>.partial``, new, created by this run and locked (``flock``) while it writes.
-        One left by a killed run (no lock on it) is kept aside first; one locked by a run still
-        going (another output folder, the same ``--audit``) stops this run before any file."""
-        while True:
+        """``<path>.partial``, new, made by this run and locked (``flock``) while it writes: made
+        under a name of its own, locked, then linked to ``.partial`` (which fails if another run
+        made one first). One left by a killed run (no lock on it) is kept aside first; one locked
+        by a run still going (another output folder, the same ``--audit``) stops this run
+        before any file."""
+        mine = self.tmp.with_name(f"{self.tmp.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fh = mine.open("xb")
+        try:
+            _try_lock(fh.fileno())  # (a name no one else knows: always free)
+            while True:
+                try:
+                    os.link(mine, self.tmp)
+                    return fh
+                except FileExistsError:
+                    self._set_aside_if_stale()
+        except BaseException:
+            fh.close()
+            raise
+        finally:
+            mine.unlink(missing_ok=True)
+
+    def _set_aside_if_stale(self) -> None:
+        """The ``.partial`` found: kept aside if no run holds it, refused if one does."""
+        try:
+            other = self.tmp.open("rb")
+        except FileNotFoundError:  # (set aside meanwhile by another run: try again)
+            return
+        with other:
+            if not _try_lock(other.fileno()):
+                raise AuditInUse(
+                    f"audit file {self.path} is being written by another dicomscrub run "
+                    f"({self.tmp.name} is locked); give this run its own --audit"
+                )
             try:
-                fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:
-                with self.tmp.open("rb") as other:
-                    if not _try_lock(other.fileno()):
-                        raise AuditInUse(
-                            f"audit file {self.path} is being written by another dicomscrub run "
-                            f"({self.tmp.name} is locked); give this run its own --audit"
-                        ) from None
-                    self.kept_partial = keep_interrupted(self.tmp)
-                continue
-            fh = os.fdopen(fd, "wb")
-            _try_lock(fd)  # (new and unlinked by no one: always free)
-            return fh
+                same = os.path.samestat(os.fstat(other.fileno()), os.stat(self.tmp))
+            except FileNotFoundError:
+                return
+            if same:  # (still the file this lock is on: no other run replaced it meanwhile)
+                self.kept_partial = keep_interrupted(self.tmp)
 
     def write(self, result: FileResult) -> None:
         """One ``file`` row, then one ``private`` row per private element (columns as COLUMNS),

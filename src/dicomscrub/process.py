@@ -48,6 +48,7 @@ from pydicom.dataelem import (
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.filereader import ENCODED_VR
 from pydicom.filereader import read_dataset as read_raw_dataset
+from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.uid import (
     UID,
@@ -425,8 +426,10 @@ def burned_in_annotation(value: Any) -> str | None:
         values = [v.strip(" \0") for v in text.split("\\")] if text else []
     elif isinstance(value, str):
         values = [value.strip()] if value.strip() else []
-    else:
+    elif isinstance(value, list | tuple | MultiValue):
         values = [str(v).strip() for v in value]  # (a multi-valued element)
+    else:
+        values = [str(value)]  # (a number, a tag: written with another VR, and not NO)
     if not values or [v.upper() for v in values] == ["NO"]:
         return None
     if [v.upper() for v in values] == ["YES"]:

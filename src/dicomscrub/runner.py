@@ -135,17 +135,17 @@ def plan_run(
             raise RunError(f"input {given} is inside output folder {output}; refusing")
     if out.exists() and not out.is_dir():
         raise RunError(f"output {output} exists and is not a folder")
-    audit_path = (audit or default_audit_path(output)).resolve()
+    audit_path = _resolve(audit or default_audit_path(output), "audit file")
     _outside(audit_path, "audit file", out, inputs)
     _writable(audit_path, "audit file")
-    quarantine_path = quarantine.resolve() if quarantine is not None else None
+    quarantine_path = _resolve(quarantine, "quarantine") if quarantine is not None else None
     if quarantine_path is not None:
         if _contains(quarantine_path, out):
             raise RunError(f"output folder {output} must not be inside the quarantine folder")
         _outside(quarantine_path, "quarantine folder", out, inputs)
         if quarantine_path.exists() and not quarantine_path.is_dir():
             raise RunError(f"quarantine {quarantine} exists and is not a folder")
-    summary_path = summary_json.resolve() if summary_json is not None else None
+    summary_path = _resolve(summary_json, "summary file") if summary_json is not None else None
     if summary_path is not None:
         _outside(summary_path, "summary file", out, inputs)
         _writable(summary_path, "summary file")
@@ -183,7 +183,7 @@ def _plan_mapping_out(
     """Check where the crosswalk goes (it holds identity) and read the rows it already has."""
     if mapping_out is None:
         return None, set()
-    path = mapping_out.resolve()
+    path = _resolve(mapping_out, "crosswalk")
     if _contains(out, path):
         raise RunError(
             f"crosswalk {mapping_out} must not be inside the output folder: it holds identity"
@@ -213,6 +213,14 @@ def _plan_mapping_in(mapping_in: Path | None, compiled: CompiledProfile) -> dict
         raise RunError(str(exc)) from None
 
 
+def _resolve(path: Path, what: str) -> Path:
+    """``path`` made absolute, links followed; a loop of links is a usage error."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # (Python 3.11: RuntimeError for a loop of links)
+        raise RunError(f"{what} {path} leads through a loop of symbolic links") from None
+
+
 def _write_summary(path: Path, report: Report) -> None:
     try:
         write_summary_json(path, report)
@@ -230,8 +238,6 @@ def _writable(path: Path, what: str) -> None:
         folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise RunError(f"{what} {path}: cannot write in {folder}")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise RunError(f"{what} {path} exists and cannot be written")
 
 
 def _outside(path: Path, what: str, out: Path, inputs: list[Path]) -> None:

@@ -172,3 +172,18 @@ def test_person_names_the_table_does_not_list_are_emptied(
         assert b"Evaluator" not in data and b"Reviewer" not in data
         out = read_output(path)
         assert out["EvaluatorName"].is_empty and out["SecondaryReviewerName"].is_empty
+
+
+@pytest.mark.parametrize(("vr", "value"), [("US", 1), ("DS", "0"), ("FL", 0.0), ("AT", 0x00100010)])
+def test_burned_in_annotation_written_with_another_vr_is_rejected(
+    tmp_path: Path, keys: Keys, vr: str, value: object
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 840, 1, 1, 1)
+    ds.add_new(0x00280301, vr, value)
+    _write(inputs / "f.dcm", ds, ExplicitVRLittleEndian)
+    run = run_cli([inputs], tmp_path / "out", keys.a)
+    (row,) = run.file_rows
+    assert row["status"] == "rejected", row["detail"]
+    assert row["detail"].startswith("Burned In Annotation (0028,0301) is not a single YES or NO")

@@ -157,3 +157,50 @@ def test_an_audit_being_written_by_another_run_is_refused(tmp_path: Path, keys: 
     kept = tmp_path / "shared.interrupted-1.csv"
     assert kept.read_text(encoding="utf-8") == "record,root\n"
     assert shared.read_text(encoding="utf-8").count("\nfile,") == 1
+
+
+@pytest.mark.parametrize("option", ["--audit", "--summary-json", "--quarantine", "--mapping-out"])
+def test_an_option_path_through_a_loop_of_links_is_a_usage_error(
+    tmp_path: Path, option: str
+) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    os.symlink("l2", tmp_path / "l1")
+    os.symlink("l1", tmp_path / "l2")
+    code, output = _run(inputs, "-o", tmp_path / "out", option, tmp_path / "l1" / "x.csv")
+    assert code == 2, output
+    assert "loop of symbolic links" in output
+
+
+def test_an_existing_audit_file_without_write_permission_is_kept_aside_not_refused(
+    tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    audit = tmp_path / "a.csv"
+    audit.write_text("an earlier run's rows\n", encoding="utf-8")
+    audit.chmod(0o444)  # (replaced by a rename: the file's own mode does not matter)
+    real_access = os.access
+
+    def access(path: object, mode: int, **kwargs: object) -> bool:
+        if Path(str(path)) == audit and mode & os.W_OK:  # as for a user other than root
+            return False
+        return real_access(path, mode, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", access)
+    code, output = _run(inputs, "-o", tmp_path / "out", "--audit", audit, "--key-file", keys.a)
+    assert code == 0, output
+    assert (tmp_path / "a.earlier-1.csv").read_text(encoding="utf-8") == "an earlier run's rows\n"
+
+
+def test_a_run_that_claims_the_audit_first_keeps_it(tmp_path: Path, keys: Keys) -> None:
+    """Two runs start together on one --audit: the second to link its .partial finds the first
+    one's, locked, and stops; the first run's file is never set aside."""
+    inputs = _inputs(tmp_path / "in", 1)
+    audit = tmp_path / "shared.csv"
+    first = dicomscrub.audit.AuditWriter(audit).__enter__()  # (claimed, locked, still open)
+    code, output = _run(inputs, "-o", tmp_path / "out", "--audit", audit, "--key-file", keys.a)
+    assert code == 2, output
+    assert "being written by another dicomscrub run" in output
+    assert not list(tmp_path.glob("shared.interrupted-*"))
+    first.__exit__(None, None, None)
+    assert audit.read_text(encoding="utf-8").startswith("record,root,input")
+    assert [p.name for p in tmp_path.glob("shared.csv.partial*")] == []
