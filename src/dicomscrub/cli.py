@@ -271,7 +271,14 @@ def run(
         click.echo(f"stopped: {report.stop_reason}", err=True)
     if report.summary_problem:
         click.echo(f"error: {report.summary_problem}", err=True)
-    if report.interrupted:
+    if report.interrupted and report.audit_broken:
+        click.echo(
+            "interrupted: no partial output file left; the outputs written after the audit "
+            "failed are not in it: run the same command again (once it can be written) to "
+            "audit them and finish",
+            err=True,
+        )
+    elif report.interrupted:
         click.echo(
             "interrupted: finished files kept and recorded, no partial file left; "
             "run the same command again to finish",

@@ -49,6 +49,7 @@ class Report:
     other_settings: bool = False  # the output folder holds files written with other settings
     state_set_aside: str = ""  # a damaged resume state was moved here; every input was done again
     state_problem: str = ""  # what went wrong with the resume state during the run, if anything
+    audit_broken: bool = False  # the run stopped because its audit could not be written
     summary_problem: str = ""  # why --summary-json could not be written (then the exit code is 1+)
 
     def add(self, result: FileResult) -> None:

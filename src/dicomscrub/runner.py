@@ -520,6 +520,7 @@ def _run(
             except KeyboardInterrupt as exc:
                 report.interrupted = True
                 report.stop_reason = str(exc)  # e.g. the Dask scheduler was lost
+                report.audit_broken = isinstance(exc, AuditBroken)
                 drain = inline.drain() if inline is not None else pool.drain() if pool else ()
                 try:
                     for result in drain:
