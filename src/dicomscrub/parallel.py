@@ -278,6 +278,7 @@ class OrderedPool:
         self._stop = self._context.RawValue("b", 0)
         self.pending: deque[Entry] = deque()
         self.ready: deque[FileResult] = deque()  # results of a finished batch not yet handed over
+        self.retry: deque[Item] = deque()  # after a worker died: what is left to hand over or retry
         self.died = False  # a worker died: it may have left a temporary file
         self._broken = False  # the pool broke while draining: its workers are killed at close
         self._hold = NO_HOLD
@@ -380,7 +381,7 @@ class OrderedPool:
                 self.died = True
                 items_left = [x for i, f in pending for x in _finished(i, f)]
                 pending.clear()
-                yield from self._recover(items_left)
+                yield from self._recover(items_left, hold)
                 ex = self._start()
                 continue
             except Exception as exc:  # process_file never raises; a result that cannot travel
@@ -394,19 +395,33 @@ class OrderedPool:
             while ready:
                 yield ready.popleft()
 
-    def _recover(self, items: list[Item]) -> Iterator[FileResult]:
-        """After a worker died: retry the files in flight one by one in a fresh pool."""
+    def _recover(self, items: list[Item], hold: HeldInterrupts) -> Iterator[FileResult]:
+        """After a worker died: retry the files in flight one by one in a fresh pool. What is
+        left stays where :meth:`drain` finds it after Ctrl-C: the results not yet handed over in
+        :attr:`retry`, the file being retried in :attr:`pending`."""
         self._terminate()
-        for item in items:
+        retry = self.retry = deque(items)
+        while retry:
+            item = retry.popleft()
             if isinstance(item, FileResult):
                 yield item
                 continue
             ex = self._executor or self._start()
+            fut = _submit(ex, [item])
+            self.pending.append(([item], fut))
             try:
-                yield from ex.submit(_work, [item]).result()
+                with hold.waiting():
+                    results = fut.result()
             except BrokenProcessPool:
                 self._terminate()
-                yield _died(item)
+                results = [_died(item)]
+            except Exception as exc:  # (a result that cannot travel: as in run)
+                results = [_died(item)]
+                results[0].detail = f"internal error in the worker: {type(exc).__name__}"
+            self.pending.popleft()
+            self.ready.extend(results)
+            while self.ready:
+                yield self.ready.popleft()
         self._terminate()
 
     def drain(self) -> Iterator[FileResult]:
@@ -421,7 +436,12 @@ class OrderedPool:
         try:
             while self.ready:
                 yield self.ready.popleft()
-            while pending:
+            while pending or self.retry:
+                if not pending:  # (after a worker died: the results waiting behind the retry)
+                    left = self.retry.popleft()
+                    if isinstance(left, FileResult):
+                        yield left
+                    continue
                 item, fut = pending.popleft()
                 if fut is None:
                     assert isinstance(item, FileResult)

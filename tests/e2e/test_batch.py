@@ -453,8 +453,12 @@ def test_workers_collect_garbage_less_often_and_never_look_at_what_they_inherite
 ) -> None:
     spec = job_spec(plan_run([tree(1)], tmp_path / "out", key=key, jobs=2))
     context = multiprocessing.get_context("fork")
-    with context.Pool(1, dicomscrub.parallel._init_worker, (spec, None)) as pool:
+    pool = context.Pool(1, dicomscrub.parallel._init_worker, (spec, None))
+    try:
         threshold, frozen = pool.apply(_gc_state)
+    finally:  # (ended by its queue: workers ignore SIGTERM, which Pool.terminate sends)
+        pool.close()
+        pool.join()
     assert threshold[0] == dicomscrub.parallel.GC_THRESHOLD > gc.get_threshold()[0]
     assert frozen > 10_000  # the modules and the job
 
