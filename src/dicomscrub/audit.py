@@ -97,8 +97,10 @@ class AuditWriter:
         self.broken = False  # a write failed: the partial audit is kept as it is
 
     def __enter__(self) -> AuditWriter:
-        if self._fh is not None:  # (opened already, to tell its errors apart)
-            return self
+        return self if self._fh is not None else self.open()
+
+    def open(self) -> AuditWriter:
+        """Claim ``<path>.partial`` and write the header (AuditInUse, OSError: nothing to undo)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self._claim()
         self._fh.write(_csv_line(COLUMNS).encode("ascii"))

@@ -242,6 +242,14 @@ NO_HOLD = HeldInterrupts()
 """A guard never entered: holding it changes nothing (a signal raises at once)."""
 
 
+def _lost(batch: list[Source], exc: Exception) -> list[FileResult]:
+    """Failed results for a batch whose results could not come back from the worker."""
+    results = [_died(source) for source in batch]
+    for result in results:
+        result.detail = f"internal error in the worker: {type(exc).__name__}"
+    return results
+
+
 def _submit(ex: ProcessPoolExecutor, batch: list[Source]) -> Future[list[FileResult]]:
     """``batch``'s task; a pool that broke before it could take it (a worker died since the last
     task was handed over) gives a task failed as if the pool had broken while it ran, so that its
@@ -310,10 +318,8 @@ class OrderedPool:
             self._start()
 
     def terminate(self) -> None:
-        """A second Ctrl-C: end the workers now (the caller removes temporary files)."""
-        self._terminate()
-
-    def _terminate(self) -> None:
+        """End the workers now: a second Ctrl-C, a broken pool (the caller removes temporary
+        files)."""
         ex = self._executor
         if ex is None:
             return
@@ -385,11 +391,7 @@ class OrderedPool:
                 ex = self._start()
                 continue
             except Exception as exc:  # process_file never raises; a result that cannot travel
-                results = []
-                for source in entry:
-                    result = _died(source)
-                    result.detail = f"internal error in the worker: {type(exc).__name__}"
-                    results.append(result)
+                results = _lost(entry, exc)
             ready.extend(results)
             pending.popleft()
             while ready:
@@ -399,7 +401,7 @@ class OrderedPool:
         """After a worker died: retry the files in flight one by one in a fresh pool. What is
         left stays where :meth:`drain` finds it after Ctrl-C: the results not yet handed over in
         :attr:`retry`, the file being retried in :attr:`pending`."""
-        self._terminate()
+        self.terminate()
         retry = self.retry = deque(items)
         while retry:
             item = retry.popleft()
@@ -413,16 +415,15 @@ class OrderedPool:
                 with hold.waiting():
                     results = fut.result()
             except BrokenProcessPool:
-                self._terminate()
+                self.terminate()
                 results = [_died(item)]
             except Exception as exc:  # (a result that cannot travel: as in run)
-                results = [_died(item)]
-                results[0].detail = f"internal error in the worker: {type(exc).__name__}"
+                results = _lost([item], exc)
             self.pending.popleft()
             self.ready.extend(results)
             while self.ready:
                 yield self.ready.popleft()
-        self._terminate()
+        self.terminate()
 
     def drain(self) -> Iterator[FileResult]:
         """After Ctrl-C: start no other file (cancel what has not started, and tell the workers
@@ -455,11 +456,11 @@ class OrderedPool:
                         continue
                     yield from results
         except KeyboardInterrupt:
-            self._terminate()
+            self.terminate()
 
     def close(self) -> None:
         if self._broken:  # a worker died while draining: waiting for the others never ends
-            self._terminate()
+            self.terminate()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None

@@ -44,7 +44,7 @@ from dicomscrub.private import (
     read_declarations,
     safe_verdict,
 )
-from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule
+from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule, SafePrivate
 from dicomscrub.pseudonym import Pseudonymizer, is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -410,6 +410,12 @@ def _of_vr(vr: str, data: bytes) -> bool:
         return not data or looks_like_items(data)
     form = _VALUE_TEXT.get(vr)
     return form is None or form.fullmatch(data) is not None
+
+
+def _hits(entries: list[SafePrivate]) -> tuple[bool, bool]:
+    """Whether Table E.3.10-1, and whether a profile's own safe list, is among ``entries``."""
+    table = any(e.source == SAFE_PRIVATE_TABLE_PROFILE for e in entries)
+    return table, any(e.source != SAFE_PRIVATE_TABLE_PROFILE for e in entries)
 
 
 def parse_un_sequence(raw: bytes) -> Sequence | None:
@@ -1164,10 +1170,10 @@ class Scrubber:
         catch_all = rule is None or rule.selector == PRIVATE
         verdict: Verdict | None = None
         if action is Action.C:
-            table_hit, profile_hit = self.safe_hits(tag, creator)
-            verdict = safe_verdict(decl, byte, table_hit, profile_hit)
+            entries = self.safe_entries(tag, creator)
+            verdict = safe_verdict(decl, byte, *_hits(entries))
             if verdict.fate is Fate.KEEP and verdict.basis in _LISTED_SAFE:
-                unlike = self._unlike_listed(ds, tag, creator, verdict.basis)
+                unlike = self._unlike_listed(ds, tag, entries, verdict.basis)
                 if unlike:
                     verdict = Verdict(Fate.REMOVE, "not-declared", verdict.status, detail=unlike)
         elif not catch_all and resolve(action, is_seq) is Effect.KEEP:
@@ -1271,29 +1277,22 @@ class Scrubber:
                     )
                 self._drop_nested_private(sub, sub_path, state)
 
+    def safe_entries(self, tag: int, creator: str) -> list[SafePrivate]:
+        """The entries of Table E.3.10-1 and of the profiles' own safe lists for this element."""
+        return [e for e in self.profile.safe_private if e.mask.matches(tag, creator)]
+
     def safe_hits(self, tag: int, creator: str) -> tuple[bool, bool]:
         """Does Table E.3.10-1 list this element? Does a profile's own safe list?"""
-        table = profile = False
-        for entry in self.profile.safe_private:
-            if entry.mask.matches(tag, creator):
-                if entry.source == SAFE_PRIVATE_TABLE_PROFILE:
-                    table = True
-                else:
-                    profile = True
-        return table, profile
+        return _hits(self.safe_entries(tag, creator))
 
-    def _unlike_listed(self, ds: Dataset, tag: int, creator: str, basis: str) -> str:
+    @staticmethod
+    def _unlike_listed(ds: Dataset, tag: int, entries: list[SafePrivate], basis: str) -> str:
         """Why a private element that Table E.3.10-1 (or the profile's safe list) keeps is not
         the element listed: written with another VR, or a value that is not of the listed VR
         (a DS with letters, say); "" when it is, or when the list gives no VR. Never shows the
         value."""
         table = basis == "safe-private-table"
-        listed = {
-            entry.vr or ""
-            for entry in self.profile.safe_private
-            if (entry.source == SAFE_PRIVATE_TABLE_PROFILE) == table
-            and entry.mask.matches(tag, creator)
-        }
+        listed = {e.vr or "" for e in entries if (e.source == SAFE_PRIVATE_TABLE_PROFILE) == table}
         if not listed or "" in listed:
             return ""
         allowed = {vr for text in listed for vr in text.split("/")}

@@ -484,18 +484,18 @@ def _run(
             if on_result:
                 on_result(result)
 
+        # Local runs hold signals throughout but while waiting (see HeldInterrupts); a Dask
+        # run, whose pool does not wait through the guard, only while a result is recorded.
+        held_throughout = not isinstance(pool, ClusterPool)
+
         def record(result: FileResult) -> None:
-            if pool is None or isinstance(pool, OrderedPool):
-                handle(result)  # (held throughout but while waiting: see HeldInterrupts)
-                hold.check()
-                return
-            hold.holding = True  # (a Dask run: held while the result is recorded)
+            hold.holding = True
             handle(result)
-            hold.holding = False
+            hold.holding = held_throughout
             hold.check()
 
         try:
-            writer = AuditWriter(plan.audit, fsync=plan.fsync).__enter__()
+            writer = AuditWriter(plan.audit, fsync=plan.fsync).open()
         except AuditInUse as exc:
             raise RunError(str(exc)) from None
         except OSError as exc:
@@ -504,13 +504,12 @@ def _run(
         with writer as audit, HeldInterrupts() as hold:
             if audit.kept_partial is not None:
                 report.kept_partial_audit = str(audit.kept_partial)
+            hold.holding = held_throughout
             try:
                 if inline is not None:
-                    hold.holding = True
                     for result in inline.run(items, hold):
                         record(result)
                 elif isinstance(pool, OrderedPool):
-                    hold.holding = True
                     for result in pool.run(items, total=len(sources), hold=hold):
                         record(result)
                 else:
