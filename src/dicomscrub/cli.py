@@ -122,7 +122,7 @@ def cli() -> None:
     default=None,
     metavar="N",
     help=f"Worker processes. Default: all cores ({default_jobs()} here). 1: no pool. "
-    f"At most {MAX_JOBS} (4 per core, or 64).",
+    f"At most 4 per core or 64, whichever is more ({MAX_JOBS} here).",
 )
 @click.option(
     "--scheduler",
