@@ -107,6 +107,16 @@ class AuditWriter:
         self._fh.flush()  # a killed run's partial audit has at least its header
         return self
 
+    def abandon(self) -> None:
+        """Undo :meth:`open` for a run refused before it processed any file: its ``.partial``
+        (still locked by this run, so no other run's) is removed. Nothing after the audit was
+        closed."""
+        if self._fh is None or self._fh.closed:
+            return
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+        self._fh.close()
+
     def _claim(self) -> BinaryIO:
         """``<path>.partial``, new, made by this run and locked (``flock``) while it writes: made
         under a name of its own, locked, then linked to ``.partial`` (which fails if another run

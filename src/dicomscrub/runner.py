@@ -393,6 +393,29 @@ def _execute(
     on_discovered: Callable[[int], None] | None,
     on_result: Callable[[FileResult], None] | None,
 ) -> Report:
+    # The audit is claimed first: a run refused because another run writes the same audit
+    # file has then created nothing in the output folder.
+    try:
+        writer = AuditWriter(plan.audit, fsync=plan.fsync).open()
+    except AuditInUse as exc:
+        raise RunError(str(exc)) from None
+    except OSError as exc:
+        raise RunError(f"cannot write the audit {plan.audit}: {exc.strerror}") from None
+    try:
+        return _execute_claimed(plan, report, clock, cluster, writer, on_discovered, on_result)
+    finally:
+        writer.abandon()  # (refused or failed before the audit was closed: no audit of it)
+
+
+def _execute_claimed(
+    plan: RunPlan,
+    report: Report,
+    clock: float,
+    cluster: ClusterPool | None,
+    writer: AuditWriter,
+    on_discovered: Callable[[int], None] | None,
+    on_result: Callable[[FileResult], None] | None,
+) -> Report:
     if not plan.dry_run:
         try:
             plan.output.mkdir(parents=True, exist_ok=True)
@@ -402,7 +425,7 @@ def _execute(
     spec = job_spec(plan)
     digest = run_digest(plan.profile, plan.key, plan.layout.value, labels, plan.subjects)
     if plan.dry_run:  # no output folder, no lock, no state: nothing is written but the audit
-        _run(plan, spec, _NoState(), report, on_discovered, on_result, cluster)
+        _run(plan, spec, _NoState(), writer, report, on_discovered, on_result, cluster)
         report.seconds = time.monotonic() - clock
         report.finished = utc_now()
         if plan.summary_json is not None:
@@ -418,7 +441,7 @@ def _execute(
                     report.swept = sweep_temp_files(plan.output)
                 report.other_settings = state.has_other_settings()
                 state.begin_run()
-                died = _run(plan, spec, state, report, on_discovered, on_result, cluster)
+                died = _run(plan, spec, state, writer, report, on_discovered, on_result, cluster)
                 state.commit()
                 if report.interrupted or died:
                     sweep_temp_files(plan.output)
@@ -439,6 +462,7 @@ def _run(
     plan: RunPlan,
     spec: JobSpec,
     state: StateStore | _NoState,
+    writer: AuditWriter,
     report: Report,
     on_discovered: Callable[[int], None] | None,
     on_result: Callable[[FileResult], None] | None,
@@ -494,12 +518,6 @@ def _run(
             hold.holding = held_throughout
             hold.check()
 
-        try:
-            writer = AuditWriter(plan.audit, fsync=plan.fsync).open()
-        except AuditInUse as exc:
-            raise RunError(str(exc)) from None
-        except OSError as exc:
-            raise RunError(f"cannot write the audit {plan.audit}: {exc.strerror}") from None
         inline = InlineRun(spec.build()) if pool is None else None
         with writer as audit, HeldInterrupts() as hold:
             if audit.kept_partial is not None:

@@ -160,12 +160,21 @@ def test_a_second_run_on_a_locked_output_is_refused_with_exit_2(
 ) -> None:
     inputs, out = tree(2), tmp_path / "out"
     with OutputLock(out):
+        before = sorted(p.name for p in tmp_path.iterdir())
         code, output = run_cli(inputs, "-o", out, "--key-file", key_file)
     assert code == 2
     assert f"output folder {out} is in use by another dicomscrub run" in output
     assert not any(out.rglob("*.dcm"))
+    # the refused run claimed the audit first, and gave it up: no audit and no .partial of it
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
     code, _ = run_cli(inputs, "-o", out, "--key-file", key_file)  # the lock is gone with it
     assert code == 0
+    audit = (tmp_path / "out.audit.csv").read_bytes()
+    with OutputLock(out):
+        assert run_cli(inputs, "-o", out, "--key-file", key_file)[0] == 2
+    # the audit of the run before is left as it was, not kept aside as "earlier"
+    assert (tmp_path / "out.audit.csv").read_bytes() == audit
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "out.audit.csv"])
 
 
 def test_temporary_files_of_a_killed_run_are_removed_at_start(
