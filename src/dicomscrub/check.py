@@ -248,7 +248,7 @@ def scrub_checked(
         data = header + tail
         pieces = [(0, data)] if streamed else None
         return find_leaks(
-            data, ds, originals, decisions, result, scrubber, judged, unparsed, pieces
+            data, ds, originals, decisions, result, scrubber, judged, unparsed, pieces, context[0]
         )
 
     return result, leaks
@@ -351,6 +351,7 @@ def find_leaks(
     judged: Callable[[set[str]], Iterable[tuple[str, str]]] | None = None,
     unparsed: Callable[[tuple[str, ...], set[bytes]], list[Needles]] | None = None,
     pieces: list[tuple[int, bytes]] | None = None,
+    encoded_in: Iterable[str] = (),
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
     ``judged``: the standard values of the output to judge exclusions by (see
@@ -358,9 +359,13 @@ def find_leaks(
     may leave out values that hold none of them);
     ``unparsed``: the needles, in the given encodings, of the values that were not parsed into
     ``ds`` (those that can be found in an output with the given words); ``pieces``: the parts of
-    ``data`` to search ((offset, bytes)), when known (else found by :func:`_searchable`)."""
+    ``data`` to search ((offset, bytes)), when known (else found by :func:`_searchable`);
+    ``encoded_in``: the encodings of the input's data set, when its Specific Character Set may
+    not be among ``originals`` (the lanes keep it as read): the tokens are searched for in them
+    too, as in those its values name."""
     ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
-    encodings = encodings_of(ident.charsets)
+    charsets = ident.charsets | set(encoded_in)
+    encodings = encodings_of(charsets)
     layout = None
     if pieces is None:
         pieces, layout = _searchable(data, ds)
@@ -370,7 +375,7 @@ def find_leaks(
     groups = [Needles.of(ident.tokens.values(), encodings)]
     if unparsed is not None:
         groups += unparsed(encodings, words)
-    hits = search_needles(groups, pieces, ident.charsets, words)
+    hits = search_needles(groups, pieces, charsets, words)
     if not hits:
         return ""
     # Only now (a candidate was found): drop what is not a leak (see Exclusions).

@@ -537,6 +537,48 @@ def test_a_leak_is_found_in_the_file_s_own_character_set_and_letter_case(
     assert "(0019,1010)" in result.detail
 
 
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("charset", "name"),
+    [
+        ("ISO_IR 101", "Dvořák^Řehoř"),
+        ("ISO_IR 126", "Παπαδόπουλος^Νίκος"),
+        ("ISO_IR 127", "قباني^نزار"),
+        ("ISO_IR 138", "כהן^דוד"),
+        ("ISO_IR 144", "ИВАНОВА^МАРИЯ"),
+        ("ISO_IR 148", "Çelikşah^Ayşegül"),
+        ("ISO_IR 166", "ศรีสุข^สมชาย"),
+        ("GB18030", "王小明^明华"),
+        ("GBK", "王小明^明华"),
+        ("\\ISO 2022 IR 87", "山田^太郎"),
+        ("\\ISO 2022 IR 149", "김희중^희중"),
+    ],
+)
+def test_a_name_in_a_standard_element_the_basic_profile_keeps_is_found_in_any_charset(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    charset: str,
+    name: str,
+) -> None:
+    """The Basic Profile keeps Overlay Label (6000,1500) and the Specific Character Set as read:
+    with no sequence to parse, the lanes parse neither, and the patient's name written there in
+    the file's own character set is still found (as when the file is parsed)."""
+    from dicomscrub.process import Status
+
+    family, given = name.split("^")
+    ds = make_ct(patient_name=name)
+    del ds.AnatomicRegionSequence, ds.ReferencedImageSequence  # nothing parsed in the lanes
+    ds.SpecificCharacterSet = charset
+    ds.add_new(0x60001500, "LO", f"scan {given} {family}")
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    result = _runner(tmp_path, key, lanes, "basic")(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert "(6000,1500)" in result.detail
+
+
 FAULTS = {
     # fault: (the element the scrub decides on and leaves as read, options, where it leaks)
     "name-left": (0x00100010, (), "(0010,0010)"),
