@@ -2,7 +2,8 @@
 
 Written by the parent process only, in input order, to a temporary file renamed into place when the
 run ends. It never holds an original attribute value: only paths, tags, creators (which name a
-vendor's block, not a person), decisions and reasons.
+vendor's block, not a person: one that holds an identifying value of its input is masked, see
+:func:`dicomscrub.process._creators_masked`), decisions and reasons.
 """
 
 from __future__ import annotations

@@ -23,9 +23,11 @@ A report names the file, the tag path (or ``preamble``, ``raw bytes at offset N`
 
 from __future__ import annotations
 
+import bisect
 import csv
 import enum
 import io
+import itertools
 import json
 import os
 import weakref
@@ -46,6 +48,7 @@ from dicomscrub.identity import (
     MIN_DIGITS,
     Context,
     Exclusions,
+    FileIdentity,
     Matcher,
     Original,
     Token,
@@ -140,13 +143,27 @@ THRESHOLDS = {
 # ---- the leak check inside run -------------------------------------------------------------------
 
 
-LeakCheck = Callable[[bytes, bytes], str]
-"""Given the encoded output before Pixel Data (a data set on its own) and what follows Pixel Data,
-"" or the reason not to write the output."""
+@dataclass(frozen=True)
+class LeakCheck:
+    """What ``run`` asks of the leak check for one file (see :func:`scrub_checked`)."""
+
+    output: Callable[[bytes, bytes], str]
+    """Given the encoded output before Pixel Data (a data set on its own) and what follows Pixel
+    Data, "" or the reason not to write the output."""
+    naming: Callable[[Iterable[str]], set[str]]
+    """Given texts the audit would write (the creators of private blocks), those that hold a
+    whole name, ID, UID, date or time of the input (see :func:`texts_naming`)."""
 
 
 def _no_leak(header: bytes, tail: bytes) -> str:
     return ""
+
+
+def _names_nothing(texts: Iterable[str]) -> set[str]:
+    return set()
+
+
+NO_LEAK_CHECK = LeakCheck(_no_leak, _names_nothing)
 
 
 def scrub_checked(
@@ -170,7 +187,7 @@ def scrub_checked(
     """
     lane = lanes.lane if lanes is not None else None
     if not enabled:
-        return scrubber.scrub(ds, None, lane), _no_leak
+        return scrubber.scrub(ds, None, lane), NO_LEAK_CHECK
     # file meta values are searched for from their bytes, as read (run replaces the file meta
     # and never decodes it); so are the values removed or replaced before ``ds`` was parsed
     from_bytes = None
@@ -244,14 +261,36 @@ def scrub_checked(
         unchanged = _unchanged_values(decisions, lanes, originals, pending, context, memo)
         return output_values(ds, kept, context, memo, texts, unchanged)
 
+    known: list[FileIdentity] = []
+
+    def identity() -> FileIdentity:  # made once, when first asked
+        if not known:
+            known.append(
+                candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
+            )
+        return known[0]
+
     def leaks(header: bytes, tail: bytes) -> str:
         data = header + tail
         pieces = [(0, data)] if streamed else None
         return find_leaks(
-            data, ds, originals, decisions, result, scrubber, judged, unparsed, pieces, context[0]
+            data,
+            ds,
+            originals,
+            decisions,
+            result,
+            scrubber,
+            judged,
+            unparsed,
+            pieces,
+            context[0],
+            identity(),
         )
 
-    return result, leaks
+    def naming(texts: Iterable[str]) -> set[str]:
+        return texts_naming(texts, identity(), unparsed, context[0])
+
+    return result, LeakCheck(leaks, naming)
 
 
 _CHANGED = frozenset({Effect.DUMMY, Effect.EMPTY, Effect.REMOVE, Effect.UID})
@@ -352,6 +391,7 @@ def find_leaks(
     unparsed: Callable[[tuple[str, ...], set[bytes]], list[Needles]] | None = None,
     pieces: list[tuple[int, bytes]] | None = None,
     encoded_in: Iterable[str] = (),
+    ident: FileIdentity | None = None,
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
     ``judged``: the standard values of the output to judge exclusions by (see
@@ -362,8 +402,9 @@ def find_leaks(
     ``data`` to search ((offset, bytes)), when known (else found by :func:`_searchable`);
     ``encoded_in``: the encodings of the input's data set, when its Specific Character Set may
     not be among ``originals`` (the lanes keep it as read): the tokens are searched for in them
-    too, as in those its values name."""
-    ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
+    too, as in those its values name; ``ident``: the candidates of ``originals``, when known."""
+    if ident is None:
+        ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
     charsets = ident.charsets | set(encoded_in)
     encodings = encodings_of(charsets)
     layout = None
@@ -401,6 +442,34 @@ def find_leaks(
         f"leak check: the output would hold identifying values of its input "
         f"({'; '.join(places[:3])}{more}); not written"
     )
+
+
+def texts_naming(
+    texts: Iterable[str],
+    ident: FileIdentity,
+    unparsed: Callable[[tuple[str, ...], set[bytes]], list[Needles]],
+    encoded_in: Iterable[str] = (),
+) -> set[str]:
+    """The texts among ``texts`` that hold, as a whole word, a whole name, ID, UID, date or time
+    of the input the scrub did not keep (``ident``; ``unparsed``: the needles of the values that
+    were not parsed, as for :func:`find_leaks`). Used on the creators of private blocks, which
+    no rule judges and the audit names: a creator is a vendor's label, never a person's, so one
+    that holds the patient's ID is masked there. Names kept elsewhere are not excused."""
+    texts = sorted(set(texts))
+    if not texts:
+        return set()
+    charsets = ident.charsets | set(encoded_in)
+    encodings = encodings_of(charsets)
+    hays = [text.encode("utf-8", "surrogateescape") for text in texts]
+    hay = b"\n".join(hays)
+    words = words_of(hay.lower())
+    groups = [Needles.of(ident.tokens.values(), encodings), *unparsed(encodings, words)]
+    starts = list(itertools.accumulate((len(h) + 1 for h in hays), initial=0))
+    found: set[str] = set()
+    for offset, token in search_needles(groups, [(0, hay)], charsets, words):
+        if token.strict:
+            found.add(texts[bisect.bisect_right(starts, offset) - 1])
+    return found
 
 
 _TOOL_TEXT: weakref.WeakKeyDictionary[Scrubber, str] = weakref.WeakKeyDictionary()

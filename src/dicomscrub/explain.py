@@ -19,7 +19,7 @@ from pydicom.multival import MultiValue
 
 from dicomscrub.actions import Effect
 from dicomscrub.check import SET_AFTER_RULES
-from dicomscrub.dictionary import keyword_for
+from dicomscrub.dictionary import keyword_for, vr_of
 from dicomscrub.identity import Original, snapshot
 from dicomscrub.pipeline import Basis, Decision, PrivateRecord, Scrubber
 from dicomscrub.private import BlockStatus, Declaration, find_declaration, read_declarations
@@ -114,12 +114,17 @@ def _rule_text(decision: Decision, profile: CompiledProfile) -> str:
         return f"{rule.source}: {rule.key} {rule.action.value}"
     if basis is Basis.DEFAULT:
         return f"not listed: {setting('default')} {action}"
+    # an attribute the dictionary does not know, read as UN, handled by the form of its value
+    shaped = "unknown attribute shaped like a " if vr_of(decision.tag) in (None, "UN") else ""
     if basis is Basis.UNLISTED_UID:
-        return f"UID not defined by the standard: {setting('unlisted_uids')} {action}"
+        what = f"{shaped}UID" if shaped else "UID not defined by the standard"
+        return f"{what}: {setting('unlisted_uids')} {action}"
     if basis is Basis.UNLISTED_DATE:
-        return f"date/time not listed: {setting('unlisted_dates')} {action}"
+        what = f"{shaped}date/time" if shaped else "date/time not listed"
+        return f"{what}: {setting('unlisted_dates')} {action}"
     if basis is Basis.UNLISTED_NAME:
-        return f"person name not listed: {setting('unlisted_names')} {action}"
+        what = f"{shaped}person name" if shaped else "person name not listed"
+        return f"{what}: {setting('unlisted_names')} {action}"
     if basis is Basis.STANDARD_UID:
         return "only UIDs defined by the standard (1.2.840.10008.*): kept"
     if basis is Basis.STRUCTURAL_UID:

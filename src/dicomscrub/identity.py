@@ -594,6 +594,15 @@ def standard_values(ds: Dataset) -> Iterator[tuple[str, str]]:
         yield vr, value
 
 
+CREATOR_REFERENCE = 0x00080302
+"""Private Creator Reference: it copies the text of a block's creator, which no rule judges, so
+its values never show that the profile kept a whole name, ID, UID or date (see
+:data:`CREATOR_TEXT`)."""
+CREATOR_TEXT = "creator"
+"""The VR :func:`standard_values` gives the values of a Private Creator Reference: they excuse
+only loose tokens (a word of a vendor's name), never a strict one."""
+
+
 def standard_values_at(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str, str]]:
     """(tag path, VR, value) of :func:`standard_values`, paths as the scrub records them."""
     for elem in ds:
@@ -606,7 +615,7 @@ def standard_values_at(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str
                 yield from standard_values_at(item, f"{path}[{i}]/")
         else:
             for vr, value in element_values(elem):
-                yield path, vr, value
+                yield path, CREATOR_TEXT if tag == CREATOR_REFERENCE else vr, value
 
 
 def element_values(elem: DataElement) -> Iterator[tuple[str, str]]:
@@ -650,7 +659,7 @@ class Exclusions:
         for path, vr, value in standard_values_at(ds):
             if unchanged is not None and unchanged(path, value):
                 continue
-            for text, _ in forms(vr, value):
+            for text, _ in forms(vr, value) if vr != CREATOR_TEXT else ():
                 self.values.add(text.lower())
             low = value.strip(" \0").lower()
             if low:
@@ -680,7 +689,7 @@ def still_identifying(
             if text not in low:
                 continue
             if token.strict:
-                if any(form.lower() == text for form, _ in forms(vr, value)):
+                if vr != CREATOR_TEXT and any(form.lower() == text for form, _ in forms(vr, value)):
                     del remaining[text]
             elif contains_word(low, text):
                 del remaining[text]

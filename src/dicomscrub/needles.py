@@ -31,6 +31,8 @@ from pydicom.tag import BaseTag
 from dicomscrub.dictionary import vr_of
 from dicomscrub.identity import (
     BINARY_VRS,
+    CREATOR_REFERENCE,
+    CREATOR_TEXT,
     MAX_CHARS,
     MIN_CHARS,
     MIN_DIGITS,
@@ -554,7 +556,7 @@ def _kept_values(
             values = memo.values(tag, element[4:6], element[8:], context)
         path = format_tag(tag)
         for vr, value in values:
-            yield path, vr, value
+            yield path, CREATOR_TEXT if tag == CREATOR_REFERENCE else vr, value
 
 
 def _values_in(
@@ -580,7 +582,7 @@ def _values_in(
             if not needles or any(needle in found.value.lower() for needle in needles):
                 path = prefix + format_tag(tag)
                 for vr, value in memo.values(tag, found.VR.encode("ascii"), found.value, context):
-                    yield path, vr, value
+                    yield path, CREATOR_TEXT if tag == CREATOR_REFERENCE else vr, value
             continue
         path = prefix + format_tag(tag)
         elem = ds[base_tag]
@@ -590,7 +592,7 @@ def _values_in(
                 yield from _values_in(item, f"{path}[{i}]/", context, memo, needles, own)
         else:
             for vr, value in element_values(elem):
-                yield path, vr, value
+                yield path, CREATOR_TEXT if tag == CREATOR_REFERENCE else vr, value
 
 
 def _holding(kept: list[tuple[int, bytes]], needles: tuple[bytes, ...]) -> list[int]:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from pydicom.charset import decode_bytes
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
@@ -500,6 +501,46 @@ def shift_datetime(value: str, offset: dt.timedelta) -> str | None:
     return None
 
 
+_UID_FORM = re.compile(rb"[0-9]+(?:\.[0-9]+){2,}")
+"""A UID as an unknown attribute may hold one: three components at least (a DS has one dot)."""
+_DA_FORM = re.compile(rb"[0-9]{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])")
+_DT_FORM = re.compile(
+    rb"[0-9]{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+    rb"[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:\.[0-9]{1,6})?)?)?(?:[+-][0-9]{4})?"
+)
+_NOT_IN_TEXT = re.compile(rb"[\x00-\x1a\x1c-\x1f]")
+
+
+def shaped_as(ds: Dataset, elem: DataElement) -> DataElement | None:
+    """An element the dictionary does not know, read as UN (implicit VR, or written as UN), made
+    the UI, DA, DT or PN element its value has the form of (every value: a UID of three
+    components or more, a calendar date YYYYMMDD, a date and time, or text with a ``^``); None
+    when its value has none of these forms. Times are not guessed: six digits are as likely a
+    number."""
+    raw = elem.value
+    if not isinstance(raw, bytes) or not raw or len(raw) > 1024:
+        return None
+    if vr_of(int(elem.tag)) not in (None, "UN"):
+        return None
+    text = raw.rstrip(b"\0 ")
+    parts = text.split(b"\\")
+    if not text or not all(parts):
+        return None
+    for vr, form in (("UI", _UID_FORM), ("DA", _DA_FORM), ("DT", _DT_FORM)):
+        if all(form.fullmatch(part.strip(b" ")) for part in parts):
+            values = [part.strip(b" ").decode("ascii") for part in parts]
+            return DataElement(elem.tag, vr, values if len(values) > 1 else values[0])
+    if b"^" not in text or _NOT_IN_TEXT.search(text):
+        return None
+    try:
+        encodings = ds._character_set
+        names = decode_bytes(text, list(encodings), {0x5E, 0x3D})
+    except Exception:  # not text pydicom can decode: not a name to handle as one
+        return None
+    values = names.split("\\")
+    return DataElement(elem.tag, "PN", values if len(values) > 1 else values[0])
+
+
 class Scrubber:
     """A compiled profile plus a key, applied to datasets."""
 
@@ -743,6 +784,14 @@ class Scrubber:
                     return
                 elem = DataElement(tag, "SQ", parsed)
                 ds[tag] = elem
+            elif rule is None:
+                # a value of unknown VR shaped like a UID, a date or a person's name is handled
+                # as one (unlisted_uids, unlisted_dates, unlisted_names) unless that keeps it
+                shaped = shaped_as(ds, elem)
+                if shaped is not None:
+                    action = self.action_for(shaped, replace_uids)[0]
+                    if resolve(action, False) is not Effect.KEEP:
+                        ds[tag] = elem = shaped
         action, basis, rule = self.action_for(elem, replace_uids)
         effect = resolve(action, elem.VR == "SQ")
         if state.decisions is not None:
@@ -1118,7 +1167,13 @@ class Scrubber:
                         tokens.add(text.replace("^", " ").strip())
                         tokens.update(p for p in re.split(r"[\^=\s,]+", text))
                     else:
-                        tokens.add(str(v).strip())
+                        text = str(v).strip()
+                        tokens.add(text)
+                        if elem.VR in ("DA", "DT") and text[:8].isdigit():
+                            # as people write the date too: 1961-04-23, 1961.04.23, 1961/04/23
+                            day = text[:8]
+                            tokens.add(day)
+                            tokens.update(f"{day[:4]}{s}{day[4:6]}{s}{day[6:8]}" for s in "-./")
 
         visit(ds)
         return sorted((t for t in tokens if len(t) >= MIN_TOKEN), key=lambda t: (-len(t), t))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import enum
 import io
 import logging
@@ -69,6 +70,7 @@ from dicomscrub.encode import (
     syntax,
     write_elements,
 )
+from dicomscrub.identity import mask
 from dicomscrub.lanes import LanesRefused, Split, check_creators, split
 from dicomscrub.needles import meta_from_map
 from dicomscrub.pipeline import PrivateRecord, Scrubber, text_at
@@ -725,6 +727,31 @@ def _raw_elements(
     return raws
 
 
+def _creators_masked(
+    private: list[PrivateRecord], naming: Callable[[Iterable[str]], set[str]]
+) -> list[PrivateRecord]:
+    """``private`` with each creator that holds an identifying value of the input (see
+    :func:`dicomscrub.check.texts_naming`) masked as reports mask such values: the audit names
+    creators, and never an original value."""
+    if not private:
+        return private
+    named = naming({record.creator for record in private if record.creator})
+    if not named:
+        return private
+    return [
+        dataclasses.replace(
+            record,
+            creator=mask(record.creator),
+            detail="; ".join(
+                filter(None, [record.detail, "creator masked: it holds an identifying value"])
+            ),
+        )
+        if record.creator in named
+        else record
+        for record in private
+    ]
+
+
 def _element_header(bulk: BulkElement, implicit: bool, little: bool) -> bytes:
     """The element header as pydicom writes it (reserved bytes zero)."""
     e = "<" if little else ">"
@@ -743,7 +770,7 @@ def _deidentify(
     lanes = loaded.lanes
     streamed = loaded.pixel is not None
     scrub, leaks_in = scrub_checked(job.scrubber, ds, job.leak_check, lanes, streamed=streamed)
-    result.private = scrub.private
+    result.private = _creators_masked(scrub.private, leaks_in.naming)
     result.mapping = scrub.mapping
     result.methods = scrub.methods
     result.method_codes = scrub.method_codes
@@ -812,7 +839,7 @@ def _deidentify(
     # copied unchanged) for the input's identifying values; a file that would leak is not written.
     header = parts[0]
     assert not isinstance(header, FileRange)
-    leak = leaks_in(bytes(header), tail_bytes)
+    leak = leaks_in.output(bytes(header), tail_bytes)
     if leak:
         result.status, result.detail = Status.REJECTED, leak
         return result

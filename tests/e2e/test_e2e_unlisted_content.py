@@ -1,6 +1,7 @@
 """Content a profile's rules do not name, which could still carry identity: a sequence under an
 attribute pydicom's dictionary does not know (read as UN, its items undecoded), and Burned In
-Annotation values other than YES or NO."""
+Annotation values other than YES or NO, and values of such attributes shaped like UIDs, dates or
+names."""
 
 from __future__ import annotations
 
@@ -187,3 +188,67 @@ def test_burned_in_annotation_written_with_another_vr_is_rejected(
     (row,) = run.file_rows
     assert row["status"] == "rejected", row["detail"]
     assert row["detail"].startswith("Burned In Annotation (0028,0301) is not a single YES or NO")
+
+
+SHAPED = {
+    # unknown tag: (value as read, what the Basic Profile does, and with the options below)
+    0x00109991: (b"1.2.826.0.1.3680043.99.4242", "new UID", "kept"),
+    0x00109992: (b"19230417", "emptied", "shifted"),
+    0x00109993: (b"20190605101500 ", "emptied", "shifted"),
+    0x00109994: (b"Unknownfamily^Unknowngiven ", "emptied", "emptied"),
+    0x00109995: (b"plain words ", "kept", "kept"),
+    0x00109996: (b"1.5\\2.25", "kept", "kept"),  # numbers (one dot each): not UIDs
+}
+
+
+@pytest.mark.parametrize("options", [(), ("retain-uids", "retain-long-modified-dates")])
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
+def test_an_unknown_attribute_shaped_like_a_uid_date_or_name_is_handled_as_one(
+    tmp_path: Path, keys: Keys, syntax: str, options: tuple[str, ...]
+) -> None:
+    """An attribute the dictionary does not know, read as UN, gets the unlisted_uids,
+    unlisted_dates or unlisted_names action of the VR its value has the form of; other values
+    are kept as read (settings.default)."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(2):  # the second laid out as the first (a replayed plan)
+        ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 850 + i, 1, 1, 1)
+        for tag, (value, _, _) in SHAPED.items():
+            ds.add_new(tag, "UN", value)
+        _write(inputs / f"f{i}.dcm", ds, syntax)
+    extra = [arg for name in options for arg in ("--option", name)]
+    run = run_cli([inputs], tmp_path / "out", keys.a, *extra)
+    assert run.exit_code == 0, run.output_text
+    assert len(run.written()) == 2
+    for path in run.written().values():
+        out = read_output(path)
+        for tag, (value, basic, optioned) in SHAPED.items():
+            expected = optioned if options else basic
+            written = out[tag].value
+            written = written if isinstance(written, bytes | None) else str(written).encode()
+            written = (written or b"").rstrip(b"\0 ")
+            if expected == "kept":
+                assert written == value.rstrip(b"\0 "), hex(tag)
+            elif expected == "emptied":
+                assert written == b"", hex(tag)
+            else:  # a new UID, or a date shifted: another value of the same form
+                assert written and written != value.rstrip(b"\0 "), hex(tag)
+                assert len(written.split(b".")) > 2 or written[:8].isdigit(), hex(tag)
+
+
+def test_explain_says_an_unknown_attribute_was_handled_by_its_form(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dicomscrub.cli import cli
+
+    ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 860, 1, 1, 1)
+    for tag, (value, _, _) in SHAPED.items():
+        ds.add_new(tag, "UN", value)
+    _write(tmp_path / "f.dcm", ds, ImplicitVRLittleEndian)
+    result = CliRunner().invoke(cli, ["explain", str(tmp_path / "f.dcm")])
+    assert result.exit_code == 0, result.output
+    lines = {line[:11]: line for line in result.output.splitlines()}
+    assert "unknown attribute shaped like a UID: settings.unlisted_uids" in lines["(0010,9991)"]
+    assert "shaped like a date/time: settings.unlisted_dates" in lines["(0010,9993)"]
+    assert "shaped like a person name: settings.unlisted_names" in lines["(0010,9994)"]
+    assert "not listed: settings.default (basic) K" in lines["(0010,9995)"]

@@ -3,6 +3,7 @@ outputs, and the next run finishes with the same bytes as an uninterrupted run."
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -87,10 +88,11 @@ def kill_mid_run(inputs: Path, out: Path, key_file: Path, *, whole_group: bool) 
     its workers (``whole_group``), or the parent alone."""
     proc = start(inputs, out, key_file)
     wait_for_outputs(proc, out, 5)
-    if whole_group:
-        os.killpg(proc.pid, signal.SIGKILL)
-    else:
-        os.kill(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):  # (ended already: said below)
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
     proc.wait()  # (not communicate(): living workers would keep its stderr open)
     assert proc.stderr is not None
     proc.stderr.close()

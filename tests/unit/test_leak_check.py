@@ -692,3 +692,56 @@ def test_values_inside_a_private_sequence_read_as_un_are_identifying(
     leaked = outcomes["CT AB1234XY protocol"]
     assert leaked.status is Status.REJECTED, leaked.detail
     assert "(0008,1030)" in leaked.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("options", [(), ("retain-safe-private",)], ids=["basic", "safe-private"])
+def test_a_creator_that_holds_the_patient_id_is_masked_in_the_audit_and_never_written(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    options: tuple[str, ...],
+) -> None:
+    """A block whose creator is the patient's ID, declared SAFE in (0008,0300): the audit names
+    creators, so that one is masked there; kept under Retain Safe Private it (and the Private
+    Creator Reference that copies it, which excuses no whole ID) would be written: rejected."""
+    from pydicom.sequence import Sequence
+
+    from dicomscrub.process import Status
+
+    ds = make_ct(patient_id="PID4242X9", private=False)
+    ds.private_block(0x0009, "PID4242X9", create=True).add_new(0x01, "LO", "safe words")
+    declared = Dataset()
+    declared.PrivateGroupReference = 0x0009
+    declared.PrivateCreatorReference = "PID4242X9"
+    declared.BlockIdentifyingInformationStatus = "SAFE"
+    ds.PrivateDataElementCharacteristicsSequence = Sequence([declared])
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    result = _runner(tmp_path, key, lanes, "basic", options)(path)
+    creators = {record.creator for record in result.private}
+    assert creators == {"P*** (9 chars)"}
+    assert all("creator masked" in record.detail for record in result.private)
+    if options:
+        assert result.status is Status.REJECTED, result.detail
+        assert "PatientID at (0008,0300)[0]/(0008,0302)" in result.detail
+        assert "(0009,0010)" in result.detail
+    else:
+        assert result.status is Status.WRITTEN, result.detail
+        assert b"PID4242X9" not in next(iter(_outputs(tmp_path / f"out-{lanes}"))).read_bytes()
+
+
+def test_a_vendor_creator_is_not_masked(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key
+) -> None:
+    """Creators that hold no identifying value of the input are written to the audit as read,
+    even where a removed private value equals one (only whole names, IDs, UIDs, dates and times
+    mask a creator)."""
+    ds = make_ct()
+    ds.private_block(0x0029, "SIEMENS CSA HEADER", create=True).add_new(
+        0x10, "LO", "SIEMENS CSA HEADER"
+    )
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    result = _runner(tmp_path, key, True, "basic")(path)
+    assert {record.creator for record in result.private} == {"GEMS_ACQU_01", "SIEMENS CSA HEADER"}

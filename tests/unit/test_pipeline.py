@@ -423,6 +423,16 @@ def test_c_on_text_matches_tokens_case_insensitively(make_ct: BuildCT, key: Key)
     assert ds.SeriesDescription == "axial"
 
 
+@pytest.mark.parametrize("written", ["19700101", "1970-01-01", "1970.01.01", "1970/01/01"])
+def test_c_on_text_removes_a_date_as_people_write_it(
+    make_ct: BuildCT, key: Key, written: str
+) -> None:
+    ds = make_ct()  # Patient's Birth Date 19700101
+    ds.SeriesDescription = f"born {written} axial"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.SeriesDescription == "born axial"
+
+
 def test_c_on_text_keeps_text_without_identifying_tokens(make_ct: BuildCT, key: Key) -> None:
     ds = make_ct()
     ds.SeriesDescription = "AXIAL 5mm"
