@@ -3,7 +3,7 @@
 Written by the parent process only, in input order, to a temporary file renamed into place when the
 run ends. It never holds an original attribute value: only paths, tags, creators (which name a
 vendor's block, not a person: one that holds an identifying value of its input is masked, see
-:func:`dicomscrub.process._creators_masked`), decisions and reasons.
+:func:`dicomscrub.check.find_leaks`), decisions and reasons.
 """
 
 from __future__ import annotations

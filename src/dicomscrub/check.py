@@ -31,7 +31,7 @@ import itertools
 import json
 import os
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -48,7 +48,6 @@ from dicomscrub.identity import (
     MIN_DIGITS,
     Context,
     Exclusions,
-    FileIdentity,
     Matcher,
     Original,
     Token,
@@ -143,27 +142,14 @@ THRESHOLDS = {
 # ---- the leak check inside run -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LeakCheck:
-    """What ``run`` asks of the leak check for one file (see :func:`scrub_checked`)."""
-
-    output: Callable[[bytes, bytes], str]
-    """Given the encoded output before Pixel Data (a data set on its own) and what follows Pixel
-    Data, "" or the reason not to write the output."""
-    naming: Callable[[Iterable[str]], set[str]]
-    """Given texts the audit would write (the creators of private blocks), those that hold a
-    whole name, ID, UID, date or time of the input (see :func:`texts_naming`)."""
+LeakCheck = Callable[[bytes, bytes, Collection[str]], tuple[str, set[str]]]
+"""Given the encoded output before Pixel Data (a data set on its own), what follows Pixel Data,
+and the creators of the input's private blocks (which the audit names): "" or the reason not to
+write the output, and the creators that hold an identifying value (see :func:`find_leaks`)."""
 
 
-def _no_leak(header: bytes, tail: bytes) -> str:
-    return ""
-
-
-def _names_nothing(texts: Iterable[str]) -> set[str]:
-    return set()
-
-
-NO_LEAK_CHECK = LeakCheck(_no_leak, _names_nothing)
+def _no_leak(header: bytes, tail: bytes, creators: Collection[str]) -> tuple[str, set[str]]:
+    return "", set()
 
 
 def scrub_checked(
@@ -187,7 +173,7 @@ def scrub_checked(
     """
     lane = lanes.lane if lanes is not None else None
     if not enabled:
-        return scrubber.scrub(ds, None, lane), NO_LEAK_CHECK
+        return scrubber.scrub(ds, None, lane), _no_leak
     # file meta values are searched for from their bytes, as read (run replaces the file meta
     # and never decodes it); so are the values removed or replaced before ``ds`` was parsed
     from_bytes = None
@@ -261,19 +247,11 @@ def scrub_checked(
         unchanged = _unchanged_values(decisions, lanes, originals, pending, context, memo)
         return output_values(ds, kept, context, memo, texts, unchanged)
 
-    known: list[FileIdentity] = []
-
-    def identity() -> FileIdentity:  # made once, when first asked
-        if not known:
-            known.append(
-                candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
-            )
-        return known[0]
-
-    def leaks(header: bytes, tail: bytes) -> str:
+    def leaks(header: bytes, tail: bytes, creators: Collection[str]) -> tuple[str, set[str]]:
         data = header + tail
         pieces = [(0, data)] if streamed else None
-        return find_leaks(
+        named: set[str] = set()
+        reason = find_leaks(
             data,
             ds,
             originals,
@@ -284,13 +262,12 @@ def scrub_checked(
             unparsed,
             pieces,
             context[0],
-            identity(),
+            creators,
+            named,
         )
+        return reason, named
 
-    def naming(texts: Iterable[str]) -> set[str]:
-        return texts_naming(texts, identity(), unparsed, context[0])
-
-    return result, LeakCheck(leaks, naming)
+    return result, leaks
 
 
 _CHANGED = frozenset({Effect.DUMMY, Effect.EMPTY, Effect.REMOVE, Effect.UID})
@@ -391,7 +368,8 @@ def find_leaks(
     unparsed: Callable[[tuple[str, ...], set[bytes]], list[Needles]] | None = None,
     pieces: list[tuple[int, bytes]] | None = None,
     encoded_in: Iterable[str] = (),
-    ident: FileIdentity | None = None,
+    creators: Collection[str] = (),
+    named: set[str] | None = None,
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
     ``judged``: the standard values of the output to judge exclusions by (see
@@ -402,9 +380,13 @@ def find_leaks(
     ``data`` to search ((offset, bytes)), when known (else found by :func:`_searchable`);
     ``encoded_in``: the encodings of the input's data set, when its Specific Character Set may
     not be among ``originals`` (the lanes keep it as read): the tokens are searched for in them
-    too, as in those its values name; ``ident``: the candidates of ``originals``, when known."""
-    if ident is None:
-        ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
+    too, as in those its values name.
+
+    ``creators``: the creators of the input's private blocks, which the audit names although no
+    rule judges them; those that hold a whole name, ID, UID, date or time the scrub did not keep
+    (a block named after the patient's ID) are added to ``named``, to be masked there. Kept
+    values elsewhere do not excuse them: a creator is a vendor's label, never a person's."""
+    ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
     charsets = ident.charsets | set(encoded_in)
     encodings = encodings_of(charsets)
     layout = None
@@ -413,9 +395,14 @@ def find_leaks(
     words = words_of(pieces[0][1]) if pieces else set()
     for _, piece in pieces[1:]:
         words |= words_of(piece)
+    texts = sorted(set(creators))
+    hay = b"\n".join(text.encode("utf-8", "surrogateescape") for text in texts)
+    hay_words = words_of(hay) if texts else set()
     groups = [Needles.of(ident.tokens.values(), encodings)]
     if unparsed is not None:
-        groups += unparsed(encodings, words)
+        groups += unparsed(encodings, words | hay_words)
+    if texts and named is not None:
+        named |= _naming(texts, hay, groups, charsets, hay_words)
     hits = search_needles(groups, pieces, charsets, words)
     if not hits:
         return ""
@@ -444,27 +431,15 @@ def find_leaks(
     )
 
 
-def texts_naming(
-    texts: Iterable[str],
-    ident: FileIdentity,
-    unparsed: Callable[[tuple[str, ...], set[bytes]], list[Needles]],
-    encoded_in: Iterable[str] = (),
+def _naming(
+    texts: list[str], hay: bytes, groups: list[Needles], charsets: set[str], words: set[bytes]
 ) -> set[str]:
-    """The texts among ``texts`` that hold, as a whole word, a whole name, ID, UID, date or time
-    of the input the scrub did not keep (``ident``; ``unparsed``: the needles of the values that
-    were not parsed, as for :func:`find_leaks`). Used on the creators of private blocks, which
-    no rule judges and the audit names: a creator is a vendor's label, never a person's, so one
-    that holds the patient's ID is masked there. Names kept elsewhere are not excused."""
-    texts = sorted(set(texts))
-    if not texts:
-        return set()
-    charsets = ident.charsets | set(encoded_in)
-    encodings = encodings_of(charsets)
-    hays = [text.encode("utf-8", "surrogateescape") for text in texts]
-    hay = b"\n".join(hays)
-    words = words_of(hay.lower())
-    groups = [Needles.of(ident.tokens.values(), encodings), *unparsed(encodings, words)]
-    starts = list(itertools.accumulate((len(h) + 1 for h in hays), initial=0))
+    """The texts (``hay``: joined by newlines) where a strict token of ``groups`` is found."""
+    starts = list(
+        itertools.accumulate(
+            (len(t.encode("utf-8", "surrogateescape")) + 1 for t in texts), initial=0
+        )
+    )
     found: set[str] = set()
     for offset, token in search_needles(groups, [(0, hay)], charsets, words):
         if token.strict:

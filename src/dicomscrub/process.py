@@ -727,17 +727,10 @@ def _raw_elements(
     return raws
 
 
-def _creators_masked(
-    private: list[PrivateRecord], naming: Callable[[Iterable[str]], set[str]]
-) -> list[PrivateRecord]:
-    """``private`` with each creator that holds an identifying value of the input (see
-    :func:`dicomscrub.check.texts_naming`) masked as reports mask such values: the audit names
-    creators, and never an original value."""
-    if not private:
-        return private
-    named = naming({record.creator for record in private if record.creator})
-    if not named:
-        return private
+def _creators_masked(private: list[PrivateRecord], named: set[str]) -> list[PrivateRecord]:
+    """``private`` with each creator in ``named`` (those that hold an identifying value of the
+    input: see :func:`dicomscrub.check.find_leaks`) masked as reports mask such values: the audit
+    names creators, and never an original value."""
     return [
         dataclasses.replace(
             record,
@@ -770,7 +763,7 @@ def _deidentify(
     lanes = loaded.lanes
     streamed = loaded.pixel is not None
     scrub, leaks_in = scrub_checked(job.scrubber, ds, job.leak_check, lanes, streamed=streamed)
-    result.private = _creators_masked(scrub.private, leaks_in.naming)
+    result.private = scrub.private
     result.mapping = scrub.mapping
     result.methods = scrub.methods
     result.method_codes = scrub.method_codes
@@ -839,7 +832,10 @@ def _deidentify(
     # copied unchanged) for the input's identifying values; a file that would leak is not written.
     header = parts[0]
     assert not isinstance(header, FileRange)
-    leak = leaks_in.output(bytes(header), tail_bytes)
+    creators = {record.creator for record in result.private if record.creator}
+    leak, named = leaks_in(bytes(header), tail_bytes, creators)
+    if named:
+        result.private = _creators_masked(result.private, named)
     if leak:
         result.status, result.detail = Status.REJECTED, leak
         return result
