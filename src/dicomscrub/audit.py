@@ -21,7 +21,7 @@ from typing import BinaryIO, cast
 
 from dicomscrub.discover import NAME_BYTES
 from dicomscrub.pipeline import PrivateRecord
-from dicomscrub.process import FileResult
+from dicomscrub.process import FileResult, Status
 
 COLUMNS = (
     "record",
@@ -270,6 +270,17 @@ def _private_rows(result: FileResult) -> tuple[str, list[str]]:
     if None in tails:
         tails = [tail or _suffix(rec) for tail, rec in zip(tails, records, strict=True)]
     return head, cast(list[str], tails)
+
+
+def restatus(result: FileResult, status: Status, detail: str) -> FileResult:
+    """``result`` given another status and detail, its private rows (packed or not) made to say
+    so; a failure has none (nothing was written)."""
+    result.status, result.detail = status, detail
+    if status is Status.FAILED:
+        result.private, result.private_rows, result.counts, result.mapping = [], None, None, []
+    elif result.private_rows is not None:
+        result.private_rows = (_head(result), result.private_rows[1])
+    return result
 
 
 _PACKED: dict[tuple[int, ...], tuple[list[str], int, list[PrivateRecord]]] = {}

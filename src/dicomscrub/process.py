@@ -301,6 +301,12 @@ def process_file(source: Source, job: Job) -> FileResult:
             return _failed(result, f"internal error: {safe_message(exc)}")
 
 
+IDENTICAL = "identical output already present"
+"""The detail of an input ``skipped`` because its output path holds the same bytes."""
+COLLISION = "output path already holds a different file; not overwritten"
+"""The detail of an input ``failed`` because its output path holds other bytes."""
+
+
 def _failed(result: FileResult, detail: str) -> FileResult:
     """``result`` made a failure: with ``detail``, and no private rows (nothing was written)."""
     result.status, result.detail, result.private = Status.FAILED, detail, []
@@ -857,9 +863,9 @@ def _store(result: FileResult, job: Job, rel_out: str, parts: list[Part]) -> Non
         result.output = rel_out
         if exc.identical:
             result.status = Status.SKIPPED
-            result.detail = "identical output already present"
+            result.detail = IDENTICAL
         else:  # nothing written: no private element left the hospital
-            _failed(result, "output path already holds a different file; not overwritten")
+            _failed(result, COLLISION)
         return
     result.status = Status.WOULD_WRITE if job.dry_run else Status.WRITTEN
     result.output = rel_out

@@ -5,18 +5,19 @@ The CLI is a thin layer over :func:`plan_run` and :func:`execute`; neither needs
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dicomscrub.audit import AuditInUse, AuditWriter
+from dicomscrub.audit import AuditInUse, AuditWriter, restatus
 from dicomscrub.cluster import ClusterError, ClusterPool, scheduler_target
 from dicomscrub.crosswalk import CrosswalkError, read_crosswalk, read_subjects, write_crosswalk
 from dicomscrub.discover import Source, discover
 from dicomscrub.parallel import HeldInterrupts, InlineRun, Item, JobSpec, OrderedPool
-from dicomscrub.process import FileResult, Status
+from dicomscrub.process import COLLISION, IDENTICAL, FileResult, Job, Status, process_file
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import Key
@@ -149,11 +150,21 @@ def plan_run(
     if summary_path is not None:
         _outside(summary_path, "summary file", out, inputs)
         _writable(summary_path, "summary file")
+        if summary_path == audit_path:
+            raise RunError(f"summary file {summary_json} must not be the audit file")
     if mapping_out is not None and dry_run:
         raise RunError("--dry-run writes no crosswalk; leave out --mapping-out")
     if quarantine is not None and dry_run:
         raise RunError("--dry-run copies nothing aside; leave out --quarantine")
-    mapping_path, earlier = _plan_mapping_out(mapping_out, out, inputs, audit_path)
+    mapping_path, earlier = _plan_mapping_out(mapping_out, out, inputs, audit_path, summary_path)
+    if quarantine_path is not None:  # its index is the only key to its copies' names
+        for what, path in (
+            ("audit file", audit_path),
+            ("summary file", summary_path),
+            ("crosswalk", mapping_path),
+        ):
+            if path is not None and _contains(quarantine_path, path):
+                raise RunError(f"{what} {path} must not be inside the quarantine folder")
     subjects = _plan_mapping_in(mapping_in, compiled)
     return RunPlan(
         tuple(inputs),
@@ -178,7 +189,11 @@ def plan_run(
 
 
 def _plan_mapping_out(
-    mapping_out: Path | None, out: Path, inputs: list[Path], audit_path: Path
+    mapping_out: Path | None,
+    out: Path,
+    inputs: list[Path],
+    audit_path: Path,
+    summary_path: Path | None,
 ) -> tuple[Path | None, set[tuple[str, str, str]]]:
     """Check where the crosswalk goes (it holds identity) and read the rows it already has."""
     if mapping_out is None:
@@ -191,8 +206,9 @@ def _plan_mapping_out(
     _outside(path, "crosswalk", out, inputs)
     if path == audit_path:
         raise RunError(f"crosswalk {mapping_out} must not be the audit file")
-    if path.is_dir():
-        raise RunError(f"crosswalk {mapping_out} is a folder")
+    if path == summary_path:
+        raise RunError(f"crosswalk {mapping_out} must not be the summary file")
+    _writable(path, "crosswalk")
     try:
         return path, read_crosswalk(path) if path.exists() else set()
     except CrosswalkError as exc:
@@ -458,6 +474,76 @@ def _execute_claimed(
     return report
 
 
+class _FirstInOrder:
+    """With workers, two inputs whose outputs share a path race to it, and the first to link its
+    file wins; ``--jobs 1`` gives it to the first in input order, and so must any N (the audit
+    and the outputs are the same for any N). Settled here, as results are recorded in input
+    order: an input that lost the race to a file written in this run by an input later in the
+    order takes the path back (the later input's file, when not the same bytes, is removed and
+    the earlier input done again), and the later input is then recorded as it would have been
+    had it come second. A file there from before the run (older than :attr:`since`) is not one
+    of this run's: those collisions stand."""
+
+    def __init__(self, spec: JobSpec, sources: dict[tuple[int, str], Source]) -> None:
+        self.spec = spec
+        self.sources = sources
+        self.since = time.time_ns()
+        self.taken: dict[str, bool] = {}  # output path -> taken back from a later input: same bytes
+        self.owned: set[str] = set()  # output paths written in this run, by input order
+        self.job: Job | None = None
+
+    def __call__(self, result: FileResult) -> FileResult:
+        out = result.output
+        if not out or self.spec.dry_run:
+            return result
+        if result.status is Status.WRITTEN:
+            same = self.taken.get(out)
+            if same is None:
+                self.owned.add(out)
+            elif same:  # the earlier input's output: these bytes
+                restatus(result, Status.SKIPPED, IDENTICAL)
+            else:  # replaced by the earlier input's output
+                restatus(result, Status.FAILED, COLLISION)
+            return result
+        lost = (result.status is Status.SKIPPED and result.detail == IDENTICAL) or (
+            result.status is Status.FAILED and result.detail == COLLISION
+        )
+        if not lost or out in self.owned or not self._this_run(out):
+            return result
+        self.owned.add(out)
+        if result.status is Status.SKIPPED:  # the same bytes: this input's output is there
+            self.taken[out] = True
+            return restatus(result, Status.WRITTEN, "")
+        self.taken[out] = False
+        return self._again(result, out)
+
+    def _this_run(self, out: str) -> bool:
+        try:
+            return (self.spec.plan.root / out).stat().st_ctime_ns >= self.since
+        except OSError:
+            return False
+
+    def _again(self, result: FileResult, out: str) -> FileResult:
+        """The input of ``result`` done again, in this process, once the later input's file at
+        ``out`` is removed (again if yet another later input's takes its place meanwhile)."""
+        if self.job is None:
+            self.job = self.spec.build()
+        source = self.sources[result.sort_key]
+        for _ in range(_TAKE_BACK):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.spec.plan.root / out)
+            again = process_file(source, self.job)
+            if not (again.status is Status.FAILED and again.detail == COLLISION):
+                return again
+            if not self._this_run(out):
+                break
+        return again
+
+
+_TAKE_BACK = 8
+"""Attempts to take an output path back from later inputs that keep racing to it."""
+
+
 def _run(
     plan: RunPlan,
     spec: JobSpec,
@@ -483,8 +569,11 @@ def _run(
         if on_discovered:
             on_discovered(len(sources))
         items: Iterator[Item] = (resume.item(s) for s in sources)
+        in_order = _FirstInOrder(spec, by_key) if pool is not None else None
 
         def handle(result: FileResult) -> None:
+            if in_order is not None:
+                result = in_order(result)
             if result.status is Status.REJECTED and quarantine is not None:
                 source = by_key[result.sort_key]
                 stamp = input_fingerprint(plan.key, result.size, result.mtime_ns)[:8]

@@ -545,3 +545,98 @@ def test_the_stop_flag_the_workers_share_has_no_lock_a_killed_worker_could_keep(
     list(pool.drain())
     assert pool._stop.value == 1
     pool.close()
+
+
+# ---- two inputs, one output path -----------------------------------------------------------------
+
+
+def _colliding_pair(root: Path, same_bytes: bool) -> tuple[Path, Path]:
+    """a/x.dcm and b/x.dcm with the same UIDs (one output path): the same bytes, or another
+    Instance Number (kept by the Basic Profile: another output)."""
+    paths = []
+    for folder, number in (("a", 1), ("b", 1 if same_bytes else 2)):
+        ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 900, 1, 1, 1)
+        ds.InstanceNumber = number
+        path = root / folder / "x.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+@pytest.mark.parametrize("same_bytes", [False, True], ids=["other-bytes", "same-bytes"])
+def test_the_first_input_in_order_keeps_a_shared_output_path_when_a_later_one_won_the_race(
+    tmp_path: Path, key: Key, same_bytes: bool
+) -> None:
+    """Workers race to a shared output path: here the later input (b/) wins, as a worker that
+    ran ahead would. Recorded in input order, the earlier input (a/) takes the path back, and
+    the later one is recorded as with --jobs 1: failed (a collision) or skipped (identical)."""
+    from dicomscrub.discover import discover
+    from dicomscrub.process import COLLISION, IDENTICAL, process_file
+    from dicomscrub.runner import _FirstInOrder
+
+    inputs = tmp_path / "in"
+    _colliding_pair(inputs, same_bytes)
+    reference = tmp_path / "reference"
+    expected = execute(plan_run([inputs], reference, key=key, jobs=1))
+    assert expected.counts["written"] == 1
+
+    out = tmp_path / "out"
+    spec = job_spec(plan_run([inputs], out, key=key, jobs=2))
+    first, second = discover([inputs])
+    settle = _FirstInOrder(spec, {s.sort_key: s for s in (first, second)})
+    job = spec.build()
+    later = process_file(second, job)  # b/ linked first
+    earlier = process_file(first, job)  # a/ then finds the path taken
+    assert later.status is Status.WRITTEN
+    assert earlier.detail == (IDENTICAL if same_bytes else COLLISION)
+
+    settled = [settle(earlier), settle(later)]
+    assert [r.status for r in settled] == [
+        Status.WRITTEN,
+        Status.SKIPPED if same_bytes else Status.FAILED,
+    ]
+    assert settled[1].detail == (IDENTICAL if same_bytes else COLLISION)
+    assert settled[1].private_kept + settled[1].private_removed == (
+        later.private_kept + later.private_removed if same_bytes else 0
+    )
+    assert snapshot(out) == snapshot(reference)
+
+
+def test_a_collision_with_a_file_from_before_the_run_stands(tmp_path: Path, key: Key) -> None:
+    from dicomscrub.discover import discover
+    from dicomscrub.process import COLLISION, process_file
+    from dicomscrub.runner import _FirstInOrder
+
+    inputs = tmp_path / "in"
+    _colliding_pair(inputs, same_bytes=False)
+    out = tmp_path / "out"
+    spec = job_spec(plan_run([inputs], out, key=key, jobs=2))
+    first, second = discover([inputs])
+    job = spec.build()
+    process_file(second, job)  # b/'s output, written before the run
+    settle = _FirstInOrder(spec, {s.sort_key: s for s in (first, second)})
+    earlier = settle(process_file(first, job))
+    assert (earlier.status, earlier.detail) == (Status.FAILED, COLLISION)
+
+
+def test_inputs_sharing_output_paths_give_the_same_audit_and_outputs_for_any_jobs(
+    tmp_path: Path, key: Key
+) -> None:
+    inputs = tmp_path / "in"
+    for i in range(12):
+        for folder, number in (("a", 1), ("b", 2)):
+            ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 910 + i, 1, 1, 1)
+            ds.InstanceNumber = number
+            path = inputs / folder / f"{i:02d}.dcm"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            ds.save_as(path, enforce_file_format=True)
+    audits = {}
+    for jobs in (1, 2, 4):
+        out = tmp_path / f"out{jobs}"
+        execute(plan_run([inputs], out, key=key, jobs=jobs, audit=tmp_path / f"{jobs}.csv"))
+        audits[jobs] = (
+            (tmp_path / f"{jobs}.csv").read_text(encoding="utf-8").replace(f"out{jobs}", "OUT"),
+            snapshot(out),
+        )
+    assert audits[2] == audits[1] and audits[4] == audits[1]

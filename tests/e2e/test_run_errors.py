@@ -71,7 +71,7 @@ def test_jobs_out_of_range_is_a_usage_error(tmp_path: Path, jobs: str) -> None:
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("option", ["--audit", "--summary-json"])
+@pytest.mark.parametrize("option", ["--audit", "--summary-json", "--mapping-out"])
 def test_an_audit_or_summary_that_cannot_be_written_is_refused_before_any_file(
     tmp_path: Path, option: str
 ) -> None:
@@ -84,7 +84,30 @@ def test_an_audit_or_summary_that_cannot_be_written_is_refused_before_any_file(
     assert not (tmp_path / "out").exists()
     code, output = _run(inputs, "-o", tmp_path / "out", option, tmp_path)  # a folder
     assert code == 2, output
-    assert "is a directory" in output
+    assert "is a directory" in output or "is a folder" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--mapping-out", "{t}/same.json", "--summary-json", "{t}/same.json"), "summary file"),
+        (("--summary-json", "{t}/same.csv", "--audit", "{t}/same.csv"), "the audit file"),
+        (("--quarantine", "{t}/q", "--mapping-out", "{t}/q/index.csv"), "quarantine folder"),
+        (("--quarantine", "{t}/q", "--summary-json", "{t}/q/s.json"), "quarantine folder"),
+        (("--quarantine", "{t}/q", "--audit", "{t}/q/a.csv"), "quarantine folder"),
+    ],
+)
+def test_files_a_run_writes_beside_its_output_may_not_overwrite_each_other(
+    tmp_path: Path, keys: Keys, args: tuple[str, ...], message: str
+) -> None:
+    """The crosswalk, the summary, the audit and the quarantine's index are four files: two
+    options naming one of them is refused before any file is touched."""
+    inputs = _inputs(tmp_path / "in", 1)
+    given = [arg.format(t=tmp_path) for arg in args]
+    code, output = _run(inputs, "-o", tmp_path / "out", "--key-file", keys.a, *given)
+    assert code == 2, output
+    assert "must not be" in output and message in output
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_full_disk_under_the_audit_stops_the_run_as_interrupted(
