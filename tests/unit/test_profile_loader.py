@@ -131,6 +131,61 @@ def test_value_on_an_action_other_than_d_is_an_error(tmp_path: Path, action: str
     )
 
 
+@pytest.mark.parametrize(
+    ("keyword", "value", "message"),
+    [
+        ("PatientBirthDate", '"notadate"', "'notadate' is not a date YYYYMMDD (VR DA)"),
+        ("PatientBirthDate", '"19610231"', "'19610231' is not a date YYYYMMDD (VR DA)"),
+        ("PatientID", "P" * 70, f"{'P' * 70!r} is longer than 64 characters (VR LO)"),
+        ("PatientName", "[A, B]", "gives 2 value(s); the attribute takes 1 (VM)"),
+        ("Rows", "abc", "'abc' is not a whole number (VR US)"),
+        ("Rows", "70000", "'70000' is out of range for VR US"),
+        ("StudyInstanceUID", '"not a uid"', "a UID attribute takes no value: D gives it a UID"),
+        ("PixelData", "x", "an attribute of VR OB takes no value: D gives it a fixed dummy"),
+        ("PatientAge", "42", "'42' is not an age nnnD, nnnW, nnnM or nnnY (VR AS)"),
+        ("PatientSex", "female", "'female' holds a character other than A-Z, 0-9"),
+        ("StudyTime", "25h", "'25h' is not a time HHMMSS.FFFFFF (VR TM)"),
+        ("SliceThickness", "thin", "'thin' is not a decimal number (VR DS)"),
+    ],
+)
+def test_a_value_its_attribute_cannot_hold_is_a_located_error(
+    tmp_path: Path, keyword: str, value: str, message: str
+) -> None:
+    path = write(
+        tmp_path / "p.yaml",
+        f"rules:\n  - keyword: {keyword}\n    action: D\n    value: {value}\n",
+    )
+    error = error_of(path)
+    assert error.startswith(f"{path}:4:12: rules[0].value: "), error
+    assert message in error
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [
+        ("PatientBirthDate", '"19610423"'),
+        ("PatientID", "ANON-0001"),
+        ("PatientName", "Anonymous^Patient"),
+        ("ImageType", "[DERIVED, SECONDARY]"),
+        ("Rows", "512"),
+        ("PatientAge", "042Y"),
+        ("PatientSex", "O"),
+        ("StudyTime", '"120000.5"'),
+        ("AcquisitionDateTime", '"20200101120000+0100"'),
+        ("SliceThickness", '"2.5"'),
+        ("StudyDescription", "'free text, 5 mm'"),
+    ],
+)
+def test_a_value_its_attribute_can_hold_is_accepted(
+    tmp_path: Path, keyword: str, value: str
+) -> None:
+    path = write(
+        tmp_path / "p.yaml",
+        f"rules:\n  - keyword: {keyword}\n    action: D\n    value: {value}\n",
+    )
+    load_profile(str(path))
+
+
 def test_same_selector_twice_in_one_file_is_an_error(tmp_path: Path) -> None:
     path = write(
         tmp_path / "p.yaml",

@@ -31,6 +31,7 @@ from dicomscrub.profile.model import (
     SafePrivate,
     compile_layers,
 )
+from dicomscrub.profile.values import value_problem
 from dicomscrub.tags import Mask, TagSyntaxError, parse_tag_or_mask, private_mask
 
 if TYPE_CHECKING:
@@ -363,6 +364,10 @@ def _rule(ctx: _Ctx, node: yaml.Node, path: str, source: str) -> Rule:
             value = "\\".join(ctx.string(v, f"{path}.value") for v in vnode.value)
         else:
             value = ctx.string(vnode, f"{path}.value")
+        if isinstance(selector, int):  # a standard attribute: its VR and VM are known
+            problem = value_problem(selector, value)
+            if problem:
+                raise ctx.error(vnode, f"{path}.value", problem)
     pseudonym: str | None = None
     if "pseudonym" in fields:
         pnode = fields["pseudonym"][1]

@@ -1,0 +1,143 @@
+"""Whether a rule's replacement ``value`` (action D) can stand in the attribute it names.
+
+A profile is validated completely before any file is touched, so a value that its attribute's
+VR or VM cannot hold (a date that is not a date, an LO of 70 characters, two names where one
+is allowed, text in a number) is a located profile error, not a file written with an invalid
+value, nor a run whose every file fails to encode.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from dicomscrub.dictionary import vm_of, vr_of
+
+MAX_CHARS = {
+    "AE": 16,
+    "AS": 4,
+    "CS": 16,
+    "DA": 8,
+    "DS": 16,
+    "DT": 26,
+    "IS": 12,
+    "LO": 64,
+    "LT": 10240,
+    "PN": 64 * 3 + 2,
+    "SH": 16,
+    "ST": 1024,
+    "TM": 14,
+}
+"""The longest value of each text VR (PS3.5 Table 6.2-1); PN: three groups of 64."""
+
+_ONE_VALUE = frozenset({"LT", "ST", "UT", "UR"})
+"""VRs whose value is always one value (a backslash is a character of it)."""
+_NOT_GIVEN = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UN", "UI"})
+"""VRs D never takes a value for: bytes and sequences get a fixed dummy, UIDs a keyed one."""
+_INTEGERS = {
+    "US": (0, 0xFFFF),
+    "SS": (-0x8000, 0x7FFF),
+    "UL": (0, 0xFFFFFFFF),
+    "SL": (-0x80000000, 0x7FFFFFFF),
+    "UV": (0, 0xFFFFFFFFFFFFFFFF),
+    "SV": (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
+    "IS": (-0x80000000, 0x7FFFFFFF),
+    "AT": (0, 0xFFFFFFFF),
+}
+_TM = re.compile(r"[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:\.[0-9]{1,6})?)?)?")
+_DT = re.compile(
+    r"(?P<date>[0-9]{4}(?:[0-9]{2}(?:[0-9]{2})?)?)"
+    r"(?:[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:\.[0-9]{1,6})?)?)?)?(?:[+-][0-9]{4})?"
+)
+_AS = re.compile(r"[0-9]{3}[DWMY]")
+_CS = re.compile(r"[A-Z0-9 _]*")
+_DS = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def value_problem(tag: int, value: str) -> str | None:
+    """Why ``value`` (several values joined by backslashes) cannot replace the value of the
+    standard attribute ``tag``, or None when it can (or the attribute's VR is not known)."""
+    vr = vr_of(tag)
+    if vr is None:
+        return None
+    if vr in _NOT_GIVEN:
+        if vr == "UI":
+            return "a UID attribute takes no value: D gives it a UID made from the key"
+        return f"an attribute of VR {vr} takes no value: D gives it a fixed dummy"
+    values = [value] if vr in _ONE_VALUE else value.split("\\")
+    count = _vm_problem(vm_of(tag), len(values))
+    if count:
+        return count
+    for one in values:
+        problem = _one_value_problem(vr, one)
+        if problem:
+            return problem
+    return None
+
+
+def _vm_problem(vm: str, count: int) -> str | None:
+    low, _, high = vm.partition("-")
+    try:
+        least = int(low)
+    except ValueError:
+        return None  # (not a multiplicity this reads: not judged)
+    if high and "n" in high:
+        most = None
+    elif high:
+        try:
+            most = int(high)
+        except ValueError:
+            return None
+    else:
+        most = least
+    if count < least or (most is not None and count > most):
+        return f"gives {count} value(s); the attribute takes {vm} (VM)"
+    return None
+
+
+def _one_value_problem(vr: str, value: str) -> str | None:
+    longest = MAX_CHARS.get(vr)
+    if longest is not None and len(value) > longest:
+        return f"{value!r} is longer than {longest} characters (VR {vr})"
+    if vr in _INTEGERS:
+        low, high = _INTEGERS[vr]
+        try:
+            number = int(value.strip(), 16 if vr == "AT" else 10)
+        except ValueError:
+            return f"{value!r} is not a whole number (VR {vr})"
+        if not low <= number <= high:
+            return f"{value!r} is out of range for VR {vr}"
+        return None
+    if vr in ("FL", "FD"):
+        try:
+            float(value)
+        except ValueError:
+            return f"{value!r} is not a number (VR {vr})"
+        return None
+    if vr == "DS" and not _DS.fullmatch(value.strip()):
+        return f"{value!r} is not a decimal number (VR DS)"
+    if vr == "DA" and not _is_date(value):
+        return f"{value!r} is not a date YYYYMMDD (VR DA)"
+    if vr == "TM" and not _TM.fullmatch(value.strip()):
+        return f"{value!r} is not a time HHMMSS.FFFFFF (VR TM)"
+    if vr == "DT":
+        found = _DT.fullmatch(value.strip())
+        if found is None or (len(found["date"]) == 8 and not _is_date(found["date"])):
+            return f"{value!r} is not a date and time YYYYMMDDHHMMSS.FFFFFF&ZZXX (VR DT)"
+    if vr == "AS" and not _AS.fullmatch(value):
+        return f"{value!r} is not an age nnnD, nnnW, nnnM or nnnY (VR AS)"
+    if vr == "CS" and not _CS.fullmatch(value):
+        return f"{value!r} holds a character other than A-Z, 0-9, space and _ (VR CS)"
+    if any(ord(c) < 32 and c not in "\r\n\t\f\x1b" for c in value):
+        return f"{value!r} holds a control character"
+    return None
+
+
+def _is_date(text: str) -> bool:
+    if not re.fullmatch(r"[0-9]{8}", text):
+        return False
+    try:
+        dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return False
+    return True
