@@ -56,6 +56,7 @@ from dicomscrub.identity import (
     candidates,
     contains_word,
     encodings_of,
+    kind_masked,
     mask,
     raw_counts,
     snapshot,
@@ -423,7 +424,11 @@ def find_leaks(
             by_place[place] = tok
     if not by_place:
         return ""
-    places = [f"{tok.kind} at {place}" for place, tok in by_place.items()]
+    hidden = named if named is not None else set()
+    places = [
+        f"{kind_masked(tok.kind, hidden.__contains__)} at {place}"
+        for place, tok in by_place.items()
+    ]
     more = f" and {len(places) - 3} more" if len(places) > 3 else ""
     return (
         f"leak check: the output would hold identifying values of its input "
@@ -678,8 +683,14 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
                 continue
             covered_until = end
             where = layout.locate(offset)
-            found.add(Finding(rel, where, Problem.IDENTIFYING, tok.kind, mask(tok.text)))
+            kind = kind_masked(tok.kind, lambda creator: _names_someone(creator, matcher))
+            found.add(Finding(rel, where, Problem.IDENTIFYING, kind, mask(tok.text)))
     return found
+
+
+def _names_someone(text: str, matcher: Matcher) -> bool:
+    """``text`` holds a whole name, ID, UID, date or time that ``matcher`` searches for."""
+    return any(tok.strict for tok in matcher.search_text(text))
 
 
 def _has_value(elem: DataElement) -> bool:

@@ -442,6 +442,24 @@ def _kind(tag: int, creator: str, category: Category, suffix: str) -> str:
     return f"{keyword_for(tag) or format_tag(tag)}{suffix}"
 
 
+_PRIVATE_KIND = "private value ("
+_KIND_SUFFIXES = (" (text in a binary value)", " component", "")
+
+
+def kind_masked(kind: str, identifying: Callable[[str], bool]) -> str:
+    """``kind`` (see :func:`_kind`) with the creator it names masked (see :func:`mask`) when
+    ``identifying(creator)``: a creator holding the patient's ID must not reach a report."""
+    if not kind.startswith(_PRIVATE_KIND):
+        return kind
+    for suffix in _KIND_SUFFIXES:
+        if kind.endswith(")" + suffix):
+            creator = kind[len(_PRIVATE_KIND) : len(kind) - len(suffix) - 1]
+            if creator and identifying(creator):
+                return f"{_PRIVATE_KIND}{mask(creator)}){suffix}"
+            return kind
+    return kind
+
+
 # ---- identifying values of one input -------------------------------------------------------------
 
 

@@ -501,35 +501,62 @@ def shift_datetime(value: str, offset: dt.timedelta) -> str | None:
     return None
 
 
-_UID_FORM = re.compile(rb"[0-9]+(?:\.[0-9]+){2,}")
-"""A UID as an unknown attribute may hold one: three components at least (a DS has one dot)."""
-_DA_FORM = re.compile(rb"[0-9]{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])")
+_UID_FORM = re.compile(rb"[012](?:\.(?:0|[1-9][0-9]*)){2,}")
+"""A UID as an unknown attribute may hold one: a first arc 0, 1 or 2 (every OID's), three
+components at least (a DS has one dot), none with a leading zero. A version number such as
+3.2.1 or an address such as 192.168.1.20 is not one."""
+_DA_FORM = re.compile(rb"(?:1[89]|2[01])[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])")
 _DT_FORM = re.compile(
-    rb"[0-9]{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-    rb"[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:\.[0-9]{1,6})?)?)?(?:[+-][0-9]{4})?"
+    rb"(?P<date>[0-9]{8})(?:[01][0-9]|2[0-3])(?:[0-5][0-9](?:[0-5][0-9](?:\.[0-9]{1,6})?)?)?"
+    rb"(?:[+-][0-9]{4})?"
 )
-_NOT_IN_TEXT = re.compile(rb"[\x00-\x1a\x1c-\x1f]")
+_NOT_IN_TEXT = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+_NOT_IN_NAMES = re.compile(r"[0-9+*/<>|{}\[\]@#$%&]")
+
+
+def _calendar_date(text: bytes) -> bool:
+    if not _DA_FORM.fullmatch(text):
+        return False
+    try:
+        dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return False
+    return True
+
+
+def _shaped_vr(parts: list[bytes]) -> str | None:
+    """UI, DA or DT when every value of ``parts`` (none empty) has that form."""
+    if all(_UID_FORM.fullmatch(part) and len(part) <= 64 for part in parts):
+        return "UI"
+    if all(_calendar_date(part) for part in parts):
+        return "DA"
+    dts = [_DT_FORM.fullmatch(part) for part in parts]
+    if all(found is not None and _calendar_date(found["date"]) for found in dts):
+        return "DT"
+    return None
 
 
 def shaped_as(ds: Dataset, elem: DataElement) -> DataElement | None:
     """An element the dictionary does not know, read as UN (implicit VR, or written as UN), made
-    the UI, DA, DT or PN element its value has the form of (every value: a UID of three
-    components or more, a calendar date YYYYMMDD, a date and time, or text with a ``^``); None
-    when its value has none of these forms. Times are not guessed: six digits are as likely a
-    number."""
+    the UI, DA, DT or PN element its value has the form of (every value that is not empty: a UID,
+    see :data:`_UID_FORM`; a calendar date YYYYMMDD from 1800 to 2199; a date and time; or text
+    with a ``^`` and no digit); None when its value has none of these forms, or is longer than
+    1024 bytes (a document, not a value of one of these VRs). Times are not guessed: six digits
+    are as likely a number."""
     raw = elem.value
     if not isinstance(raw, bytes) or not raw or len(raw) > 1024:
         return None
     if vr_of(int(elem.tag)) not in (None, "UN"):
         return None
     text = raw.rstrip(b"\0 ")
-    parts = text.split(b"\\")
-    if not text or not all(parts):
+    parts = [part.strip(b" ") for part in text.split(b"\\")]
+    given = [part for part in parts if part]
+    if not given:
         return None
-    for vr, form in (("UI", _UID_FORM), ("DA", _DA_FORM), ("DT", _DT_FORM)):
-        if all(form.fullmatch(part.strip(b" ")) for part in parts):
-            values = [part.strip(b" ").decode("ascii") for part in parts]
-            return DataElement(elem.tag, vr, values if len(values) > 1 else values[0])
+    vr = _shaped_vr(given)
+    if vr is not None:
+        values = [part.decode("ascii") for part in parts]
+        return DataElement(elem.tag, vr, values if len(values) > 1 else values[0])
     if b"^" not in text or _NOT_IN_TEXT.search(text):
         return None
     try:
@@ -537,8 +564,10 @@ def shaped_as(ds: Dataset, elem: DataElement) -> DataElement | None:
         names = decode_bytes(text, list(encodings), {0x5E, 0x3D})
     except Exception:  # not text pydicom can decode: not a name to handle as one
         return None
-    values = names.split("\\")
-    return DataElement(elem.tag, "PN", values if len(values) > 1 else values[0])
+    if _NOT_IN_NAMES.search(names):
+        return None
+    found = [name.strip() for name in names.split("\\")]
+    return DataElement(elem.tag, "PN", found if len(found) > 1 else found[0])
 
 
 class Scrubber:
@@ -1157,7 +1186,11 @@ class Scrubber:
                         visit(item)
                     continue
                 rule = self.profile.standard_rule(tag)
-                if rule is None or rule.action in (Action.K, Action.C):
+                if elem.VR in ("DA", "DT"):  # a date shifted (C) is a date changed too
+                    action = rule.action if rule is not None else self.profile.unlisted_dates
+                    if resolve(action, False) is Effect.KEEP:
+                        continue
+                elif rule is None or rule.action in (Action.K, Action.C):
                     continue
                 for v in _values(elem):
                     if isinstance(v, bytes):

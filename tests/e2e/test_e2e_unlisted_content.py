@@ -198,6 +198,13 @@ SHAPED = {
     0x00109994: (b"Unknownfamily^Unknowngiven ", "emptied", "emptied"),
     0x00109995: (b"plain words ", "kept", "kept"),
     0x00109996: (b"1.5\\2.25", "kept", "kept"),  # numbers (one dot each): not UIDs
+    0x001099A1: (b"Smith^Jane\\", "emptied", "emptied"),  # an empty value beside a name
+    0x001099A2: (b"\\19230417", "emptied", "emptied"),  # (a date list with a gap: emptied)
+    0x001099A3: (b"3.2.1 ", "kept", "kept"),  # a version: no UID starts with 3
+    0x001099A4: (b"192.168.10.20 ", "kept", "kept"),  # an address
+    0x001099A5: (b"10000101", "kept", "kept"),  # a number: no date of the year 1000
+    0x001099A6: (b"20230229", "kept", "kept"),  # no such day
+    0x001099A7: (b"x^2 + y^2 ", "kept", "kept"),  # a formula, not a name
 }
 
 
@@ -252,3 +259,25 @@ def test_explain_says_an_unknown_attribute_was_handled_by_its_form(tmp_path: Pat
     assert "shaped like a date/time: settings.unlisted_dates" in lines["(0010,9993)"]
     assert "shaped like a person name: settings.unlisted_names" in lines["(0010,9994)"]
     assert "not listed: settings.default (basic) K" in lines["(0010,9995)"]
+
+
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
+def test_an_unknown_attribute_inside_a_kept_sequence_is_handled_by_its_form(
+    tmp_path: Path, keys: Keys, syntax: str
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 870, 1, 1, 1)
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "T-D3000", "SRT", "Chest"
+    item.add_new(0x00109994, "UN", b"Unknownfamily^Unknowngiven ")
+    item.add_new(0x00109995, "UN", b"plain words ")
+    ds.AnatomicRegionSequence = Sequence([item])  # kept by the Basic Profile
+    _write(inputs / "f.dcm", ds, syntax)
+    run = run_cli([inputs], tmp_path / "out", keys.a)
+    assert run.exit_code == 0, run.output_text
+    (path,) = run.written().values()
+    assert b"Unknownfamily" not in path.read_bytes()
+    kept = read_output(path).AnatomicRegionSequence[0]
+    assert kept.CodeMeaning == "Chest"
+    assert bytes(kept[0x00109995].value).rstrip(b"\0 ") == b"plain words"

@@ -732,6 +732,61 @@ def test_a_creator_that_holds_the_patient_id_is_masked_in_the_audit_and_never_wr
         assert b"PID4242X9" not in next(iter(_outputs(tmp_path / f"out-{lanes}"))).read_bytes()
 
 
+def _pid_named_block(ds: Dataset, creator: str) -> None:
+    """A block named ``creator``, declared SAFE in (0008,0300), holding free text."""
+    from pydicom.sequence import Sequence
+
+    ds.private_block(0x0009, creator, create=True).add_new(0x01, "LO", "xyzzy secret 1234")
+    declared = Dataset()
+    declared.PrivateGroupReference = 0x0009
+    declared.PrivateCreatorReference = creator
+    declared.BlockIdentifyingInformationStatus = "SAFE"
+    ds.PrivateDataElementCharacteristicsSequence = Sequence([declared])
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_rejection_never_names_a_creator_that_holds_the_patient_id(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
+) -> None:
+    """The value of a removed private element is found in a kept unknown attribute: the reason
+    names its kind by the block's creator, masked when the creator holds the patient's ID (the
+    reason reaches the audit, the summary, the terminal and the quarantine index); a vendor's
+    creator in the same file stays as read."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(patient_id="PID4242X9")  # with the vendor block GEMS_ACQU_01
+    _pid_named_block(ds, "ACME PID4242X9")
+    ds.add_new(0x00109995, "UN", b"xyzzy secret 1234 ")  # unknown, kept as read
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    result = _runner(tmp_path, key, lanes, "basic")(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert "PID4242X9" not in result.detail
+    assert "private value (A*** (14 chars)) at (0010,9995)" in result.detail
+    creators = {record.creator for record in result.private}
+    assert creators == {"A*** (14 chars)", "GEMS_ACQU_01"}
+
+
+def test_check_does_not_excuse_a_whole_id_by_a_private_creator_reference(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
+) -> None:
+    """An output whose kept block (and its Private Creator Reference) is named after the
+    patient's ID, made with the leak check off: check --against finds the ID there."""
+    ds = make_ct(patient_id="PID4242X9", private=False)
+    _pid_named_block(ds, "PID4242X9")
+    inputs = tmp_path / "in"
+    write_dicom(inputs / "one.dcm", ds)
+    out = tmp_path / "out"
+    made = invoke(
+        "run", inputs, "-o", out, "--key-file", key_file,
+        "--option", "retain-safe-private", "--benchmark-no-leak-check",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    found = invoke("check", out, "--against", inputs, "--option", "retain-safe-private", "--csv")
+    assert found.exit_code == 1, found.output
+    assert '"(0009,0010)",identifying-value,PatientID' in found.output
+    assert "PID4242X9" not in found.output
+
+
 def test_a_vendor_creator_is_not_masked(
     tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key
 ) -> None:

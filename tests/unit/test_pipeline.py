@@ -433,6 +433,14 @@ def test_c_on_text_removes_a_date_as_people_write_it(
     assert ds.SeriesDescription == "born axial"
 
 
+def test_c_on_text_removes_a_date_the_profile_shifts(make_ct: BuildCT, key: Key) -> None:
+    ds = make_ct()  # Study Date 20240305, shifted under Modified Dates
+    ds.SeriesDescription = "study of 2024-03-05 axial"
+    scrub(ds, with_options("clean-descriptors", "retain-long-modified-dates"), key)
+    assert ds.SeriesDescription == "study of axial"
+    assert ds.StudyDate != "20240305"
+
+
 def test_c_on_text_keeps_text_without_identifying_tokens(make_ct: BuildCT, key: Key) -> None:
     ds = make_ct()
     ds.SeriesDescription = "AXIAL 5mm"
