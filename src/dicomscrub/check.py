@@ -400,8 +400,8 @@ def find_leaks(
     hay = b"\n".join(text.encode("utf-8", "surrogateescape") for text in texts)
     hay_words = words_of(hay) if texts else set()
     groups = [Needles.of(ident.tokens.values(), encodings)]
-    if unparsed is not None:
-        groups += unparsed(encodings, words | hay_words)
+    if unparsed is not None:  # (the words of a value seen once are those of a binary value's
+        groups += unparsed(encodings, words)  # text: loose tokens, which name no creator)
     if texts and named is not None:
         named |= _naming(texts, hay, groups, charsets, hay_words)
     hits = search_needles(groups, pieces, charsets, words)
@@ -440,16 +440,18 @@ def _naming(
     texts: list[str], hay: bytes, groups: list[Needles], charsets: set[str], words: set[bytes]
 ) -> set[str]:
     """The texts (``hay``: joined by newlines) where a strict token of ``groups`` is found."""
-    starts = list(
-        itertools.accumulate(
-            (len(t.encode("utf-8", "surrogateescape")) + 1 for t in texts), initial=0
-        )
-    )
-    found: set[str] = set()
-    for offset, token in search_needles(groups, [(0, hay)], charsets, words):
-        if token.strict:
-            found.add(texts[bisect.bisect_right(starts, offset) - 1])
-    return found
+    findable: dict[str, Token] = {}
+    for group in groups:
+        group.add_findable(words, findable)
+    strict = [token for token in findable.values() if token.strict]
+    if not strict:  # (most files: their creators' words are no whole name's, ID's or date's)
+        return set()
+    sizes = (len(text.encode("utf-8", "surrogateescape")) + 1 for text in texts)
+    starts = list(itertools.accumulate(sizes, initial=0))
+    return {
+        texts[bisect.bisect_right(starts, offset) - 1]
+        for offset, _ in Matcher(strict, charsets).search(hay, 0, words)
+    }
 
 
 _TOOL_TEXT: weakref.WeakKeyDictionary[Scrubber, str] = weakref.WeakKeyDictionary()

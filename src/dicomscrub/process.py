@@ -733,6 +733,9 @@ def _raw_elements(
     return raws
 
 
+_CREATOR = attrgetter("creator")
+
+
 def _creators_masked(private: list[PrivateRecord], named: set[str]) -> list[PrivateRecord]:
     """``private`` with each creator in ``named`` (those that hold an identifying value of the
     input: see :func:`dicomscrub.check.find_leaks`) masked as reports mask such values: the audit
@@ -838,7 +841,8 @@ def _deidentify(
     # copied unchanged) for the input's identifying values; a file that would leak is not written.
     header = parts[0]
     assert not isinstance(header, FileRange)
-    creators = {record.creator for record in result.private if record.creator}
+    creators = set(map(_CREATOR, result.private)) if job.leak_check else set()
+    creators.discard("")
     leak, named = leaks_in(bytes(header), tail_bytes, creators)
     if named:
         result.private = _creators_masked(result.private, named)
