@@ -46,6 +46,7 @@ from dicomscrub.private import (
     safe_verdict,
 )
 from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule, SafePrivate
+from dicomscrub.profile.values import is_date
 from dicomscrub.pseudonym import Pseudonymizer, is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -515,13 +516,7 @@ _NOT_IN_NAMES = re.compile(r"[0-9+*/<>|{}\[\]@#$%&]")
 
 
 def _calendar_date(text: bytes) -> bool:
-    if not _DA_FORM.fullmatch(text):
-        return False
-    try:
-        dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
-    except ValueError:
-        return False
-    return True
+    return _DA_FORM.fullmatch(text) is not None and is_date(text.decode("ascii"))
 
 
 def _shaped_vr(parts: list[bytes]) -> str | None:

@@ -116,13 +116,13 @@ def _one_value_problem(vr: str, value: str) -> str | None:
         return None
     if vr == "DS" and not _DS.fullmatch(value.strip()):
         return f"{value!r} is not a decimal number (VR DS)"
-    if vr == "DA" and not _is_date(value):
+    if vr == "DA" and not is_date(value):
         return f"{value!r} is not a date YYYYMMDD (VR DA)"
     if vr == "TM" and not _TM.fullmatch(value.strip()):
         return f"{value!r} is not a time HHMMSS.FFFFFF (VR TM)"
     if vr == "DT":
         found = _DT.fullmatch(value.strip())
-        if found is None or (len(found["date"]) == 8 and not _is_date(found["date"])):
+        if found is None or (len(found["date"]) == 8 and not is_date(found["date"])):
             return f"{value!r} is not a date and time YYYYMMDDHHMMSS.FFFFFF&ZZXX (VR DT)"
     if vr == "AS" and not _AS.fullmatch(value):
         return f"{value!r} is not an age nnnD, nnnW, nnnM or nnnY (VR AS)"
@@ -133,7 +133,8 @@ def _one_value_problem(vr: str, value: str) -> str | None:
     return None
 
 
-def _is_date(text: str) -> bool:
+def is_date(text: str) -> bool:
+    """``text`` is a date YYYYMMDD that the calendar has."""
     if not re.fullmatch(r"[0-9]{8}", text):
         return False
     try:
