@@ -498,7 +498,7 @@ class InlineRun:
             with hold.waiting():
                 process_files(batch, self.job, results=done)
         finally:  # (on Ctrl-C, the files done before it)
-            self.ready.extend(done)
+            self.ready.extend(map(pack, done))  # (as a worker's: counted once, rows shared)
         yield from self.drain()
 
     def drain(self) -> Iterator[FileResult]:
