@@ -534,7 +534,8 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
                 decisions: list[Decision] = []
                 result = scrubber.scrub(ds, decisions)
                 # (decodes what the scrub kept as read; a value it failed to change is no proof)
-                exclusions.add_dataset(ds, _unchanged_values(decisions, None, originals, []))
+                unchanged = _unchanged_values(decisions, None, originals, [])
+                exclusions.add_dataset(ds, unchanged, profile)
             except Exception as exc:
                 identity.skipped.append((label, f"cannot de-identify: {type(exc).__name__}"))
                 continue

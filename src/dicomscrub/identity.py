@@ -40,6 +40,7 @@ from dicomscrub.pipeline import (
     parse_un_sequence,
 )
 from dicomscrub.profile.loader import CID7050
+from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -619,6 +620,25 @@ its values never show that the profile kept a whole name, ID, UID or date (see
 CREATOR_TEXT = "creator"
 """The VR :func:`standard_values` gives the values of a Private Creator Reference: they excuse
 only loose tokens (a word of a vendor's name), never a strict one."""
+UNRULED = "unruled"
+"""The VR :func:`excusing` gives a value that no rule of the profile kept (the profile's
+default did: an attribute Table E.1-1 does not list): it excuses only loose tokens. A whole
+name, ID, UID, date or time that a technologist typed into such an attribute (a model name, a
+report's text, an unknown attribute) is the leak, not a proof that the profile keeps it."""
+LOOSE_ONLY = frozenset({CREATOR_TEXT, UNRULED})
+_EXCUSING_VRS = frozenset({"IS", "DS", "CS"})
+"""Numbers and code strings kept by default still excuse a strict token equal to them (a
+Patient ID 1001 and an Acquisition Number 1001): they hold no identity."""
+
+
+def excusing(path: str, vr: str, profile: CompiledProfile) -> str:
+    """The VR by which a value of a de-identified data set at ``path`` (a tag path ending in
+    "(gggg,eeee)") excuses tokens: ``vr``, or :data:`UNRULED` when no rule of ``profile`` (at its
+    own tag; in a sequence kept whole, at the sequence's) decided on it."""
+    if vr in _EXCUSING_VRS or vr in LOOSE_ONLY:
+        return vr
+    tag = int(path[-10:-6], 16) << 16 | int(path[-5:-1], 16)
+    return vr if profile.standard_rule(tag) is not None else UNRULED
 
 
 def standard_values_at(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str, str]]:
@@ -670,14 +690,22 @@ class Exclusions:
     text: set[str] = field(default_factory=set)
     tool_text: str = ""
 
-    def add_dataset(self, ds: Dataset, unchanged: Callable[[str, str], bool] | None = None) -> None:
+    def add_dataset(
+        self,
+        ds: Dataset,
+        unchanged: Callable[[str, str], bool] | None = None,
+        profile: CompiledProfile | None = None,
+    ) -> None:
         """Add the values of ``ds`` but those for which ``unchanged(path, value)`` is true (the
         input's values where the scrub should have written others: see
-        :func:`dicomscrub.check.scrub_checked`)."""
+        :func:`dicomscrub.check.scrub_checked`). Given the ``profile`` that made ``ds``, the
+        values no rule kept excuse loose tokens only (see :data:`UNRULED`)."""
         for path, vr, value in standard_values_at(ds):
             if unchanged is not None and unchanged(path, value):
                 continue
-            for text, _ in forms(vr, value) if vr != CREATOR_TEXT else ():
+            if profile is not None:
+                vr = excusing(path, vr, profile)
+            for text, _ in forms(vr, value) if vr not in LOOSE_ONLY else ():
                 self.values.add(text.lower())
             low = value.strip(" \0").lower()
             if low:
@@ -707,7 +735,9 @@ def still_identifying(
             if text not in low:
                 continue
             if token.strict:
-                if vr != CREATOR_TEXT and any(form.lower() == text for form, _ in forms(vr, value)):
+                if vr not in LOOSE_ONLY and any(
+                    form.lower() == text for form, _ in forms(vr, value)
+                ):
                     del remaining[text]
             elif contains_word(low, text):
                 del remaining[text]

@@ -51,6 +51,7 @@ from dicomscrub.identity import (
     candidates,
     category_of,
     element_values,
+    excusing,
     item_vr,
     keyed_forms,
     names_a_standard_uid,
@@ -60,6 +61,7 @@ from dicomscrub.identity import (
 )
 from dicomscrub.layout import BULK_TAGS
 from dicomscrub.pipeline import Scrubber, looks_like_items, parse_un_sequence
+from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import is_standard_uid
 from dicomscrub.structure import LONG_VRS, TopElement
 from dicomscrub.tags import format_tag
@@ -351,6 +353,10 @@ class NeedleMemo:
         self._seen: set[int] = set()  # hashes of long values seen once
         self._uids: dict[bytes, Needles] = {}  # standard UID values, whatever the context
 
+    @property
+    def profile(self) -> CompiledProfile:
+        return self._scrubber.profile
+
     def _once(self, item: Unparsed) -> bool:
         """True the first time a long value is seen (a random blob is never seen again), told
         by its tag, length and ends: hashing all of a blob that is never seen again would cost
@@ -536,9 +542,10 @@ def output_values(
     found = _values_in(ds, "", context, memo, needles, False)
     if needles:
         kept = [kept[i] for i in _holding(kept, needles)]
+    profile = memo.profile
     for path, vr, value in itertools.chain(found, _kept_values(kept, context, memo)):
         if unchanged is None or not unchanged(path, value):
-            yield vr, value
+            yield excusing(path, vr, profile), value
 
 
 def _kept_values(

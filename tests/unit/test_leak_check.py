@@ -335,6 +335,69 @@ def test_a_removed_value_the_profile_keeps_elsewhere_is_not_a_leak(
 
 
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("Featherstonehaugh Hugo", "PatientName"),
+        ("MRN0099887", "PatientID"),
+        ("1.2.826.0.1.3680043.2.1143.777.1", "UID"),
+        ("19610317", "date"),
+    ],
+)
+def test_a_whole_value_copied_into_an_attribute_no_rule_lists_is_a_leak(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    value: str,
+    kind: str,
+) -> None:
+    """Manufacturer's Model Name is not in Table E.1-1: the profile's default keeps it, and a
+    value typed there that equals the whole name, ID, UID or date the profile removes is the
+    leak (it used to excuse itself, being a value the output holds). A Patient ID equal to a
+    number the output holds (Acquisition Number) is still no leak: a number names no one."""
+    from dicomscrub.process import Status
+
+    run_one = _runner(tmp_path, key, lanes, "basic")
+    ds = make_ct(
+        patient_name="Featherstonehaugh^Hugo",
+        patient_id="MRN0099887",
+        study_uid="1.2.826.0.1.3680043.2.1143.777.1",
+    )
+    ds.PatientBirthDate = "19610317"
+    ds.ManufacturerModelName = value
+    result = run_one(write_dicom(tmp_path / "in" / "copied.dcm", ds))
+    assert result.status is Status.REJECTED, result.detail
+    assert f"{kind} at (0008,1090)" in result.detail
+    assert value not in result.detail
+
+    number = make_ct(patient_id="4400917")
+    number.AcquisitionNumber = "4400917"  # IS, no rule: kept
+    result = run_one(write_dicom(tmp_path / "in" / "number.dcm", number))
+    assert result.status is Status.WRITTEN, result.detail
+
+
+def test_check_against_finds_a_whole_value_copied_into_an_attribute_no_rule_lists(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
+) -> None:
+    """``check --against`` judges as ``run`` does: the Patient ID written whole in Manufacturer's
+    Model Name (kept by the default, no rule) is found in an output written without the check."""
+    ds = make_ct(private=False, patient_id="MRN0099887")
+    ds.ManufacturerModelName = "MRN0099887"
+    write_dicom(tmp_path / "in" / "img1.dcm", ds)
+    out = tmp_path / "out"
+    ran = invoke(
+        "run", tmp_path / "in", "-o", out, "--key-file", key_file, "--benchmark-no-leak-check"
+    )
+    assert ran.exit_code == 0, ran.output
+    checked = invoke("check", out, "--against", tmp_path / "in", "--json")
+    assert checked.exit_code == 1, checked.output
+    assert "(0008,1090)" in checked.output
+    assert "MRN0099887" not in checked.output
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
 def test_values_inside_private_sequences_are_identifying_unless_kept(
     tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
 ) -> None:
