@@ -20,7 +20,13 @@ from pydicom.filewriter import write_data_element, write_dataset, write_file_met
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
+from dicomscrub import __version__
 from dicomscrub.dictionary import has, value_of
+
+IMPLEMENTATION_CLASS_UID = UID("2.25.203283536178416316722493390717806498765")
+IMPLEMENTATION_VERSION = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
+"""What dicomscrub writes as Implementation Class UID and Version Name (0002,0012-0013) of every
+output: its own identity, which an input written by dicomscrub holds too (not the patient's)."""
 
 _LONG = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 

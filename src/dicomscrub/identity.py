@@ -31,6 +31,7 @@ from pydicom.multival import MultiValue
 
 from dicomscrub.actions import Effect, resolve
 from dicomscrub.dictionary import keyword_for, vr_of
+from dicomscrub.encode import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION
 from dicomscrub.layout import BULK_TAGS
 from dicomscrub.pipeline import (
     DUMMY_BY_VR,
@@ -750,6 +751,7 @@ def tool_text(scrubber: Scrubber) -> str:
     """Everything dicomscrub itself may write into a data set, lower case, one value per line."""
     profile = scrubber.profile
     parts = [*DUMMY_BY_VR.values(), *CID7050.values(), "YES", "MODIFIED", "UNMODIFIED", "REMOVED"]
+    parts += [IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION]  # (an input dicomscrub wrote)
     for method in profile.methods:
         parts += [method.label, method.meaning or ""]
     for rule in (*profile.exact.values(), *profile.masks, *profile.creator_masks):

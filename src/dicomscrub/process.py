@@ -58,11 +58,12 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from dicomscrub import __version__
 from dicomscrub.check import scrub_checked
 from dicomscrub.dictionary import has, value_of
 from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.encode import (
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION,
     CannotSplice,
     MetaItems,
     bytes_io,
@@ -120,8 +121,6 @@ def _quiet_pydicom() -> Iterator[None]:
 
 quiet_pydicom = _quiet_pydicom  # check and explain read files exactly as run does
 
-IMPLEMENTATION_CLASS_UID = UID("2.25.203283536178416316722493390717806498765")
-IMPLEMENTATION_VERSION = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
-from e2e_support import EXAMPLES_INCOMING, Run, read_output
+from e2e_support import EXAMPLES_INCOMING, Keys, Run, read_output, run_cli
 
 FICTIONAL = ("DOE", "JANE", "MUSTERMANN", "ERIKA", "ROSSI", "MARIO", "MRN0012345")
 PREAMBLE_INPUT = "DOE_JANE_MRN0012345/2024-03-05_CT_CHEST/SE002_MR_SURVEY/IM0001.dcm"
@@ -56,3 +57,15 @@ def test_reference_inside_the_example_series_follows_the_new_uid(examples_run: R
     assert im3.ReferencedImageSequence[0].ReferencedSOPInstanceUID == im1.SOPInstanceUID
     assert im3.SeriesInstanceUID == im1.SeriesInstanceUID
     assert im3.FrameOfReferenceUID == im1.FrameOfReferenceUID
+
+
+def test_a_de_identified_tree_is_de_identified_again_with_another_key(
+    examples_run: Run, keys: Keys, tmp_path: Path
+) -> None:
+    """Re-keying for a second recipient: dicomscrub's own Implementation Class UID and Version
+    Name, which its outputs (now the inputs) hold as every output does, are not the patient's
+    values; the leak check does not reject them."""
+    again = run_cli([examples_run.out], tmp_path / "again", keys.b)
+    statuses = Counter(r["status"] for r in again.file_rows)
+    assert statuses == {"written": 10, "skipped": 1}, again.output_text  # (.dicomscrub skipped)
+    assert again.exit_code == 0, again.output_text
