@@ -46,6 +46,7 @@ from dicomscrub.identity import (
     MIN_BINARY_WORD,
     MIN_CHARS,
     MIN_DIGITS,
+    NAMING,
     Context,
     Exclusions,
     Matcher,
@@ -384,8 +385,9 @@ def find_leaks(
     too, as in those its values name.
 
     ``creators``: the creators of the input's private blocks, which the audit names although no
-    rule judges them; those that hold a whole name, ID, UID, date or time the scrub did not keep
-    (a block named after the patient's ID) are added to ``named``, to be masked there. Kept
+    rule judges them; those that hold a value of a standard attribute the scrub did not keep (a
+    name or one of its components, an ID, UID, date, time, institution: :data:`NAMING`; a block
+    named after the patient's ID or the hospital) are added to ``named``, to be masked there. Kept
     values elsewhere do not excuse them: a creator is a vendor's label, never a person's."""
     ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
     charsets = ident.charsets | set(encoded_in)
@@ -439,12 +441,13 @@ def find_leaks(
 def _naming(
     texts: list[str], hay: bytes, groups: list[Needles], charsets: set[str], words: set[bytes]
 ) -> set[str]:
-    """The texts (``hay``: joined by newlines) where a strict token of ``groups`` is found."""
+    """The texts (``hay``: joined by newlines) where a token of ``groups`` that names someone
+    (:data:`NAMING`) is found."""
     findable: dict[str, Token] = {}
     for group in groups:
         group.add_findable(words, findable)
-    strict = [token for token in findable.values() if token.strict]
-    if not strict:  # (most files: their creators' words are no whole name's, ID's or date's)
+    strict = [token for token in findable.values() if token.category in NAMING]
+    if not strict:  # (most files: their creators' words are no name's, ID's or institution's)
         return set()
     sizes = (len(text.encode("utf-8", "surrogateescape")) + 1 for text in texts)
     starts = list(itertools.accumulate(sizes, initial=0))
@@ -692,8 +695,9 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
 
 
 def _names_someone(text: str, matcher: Matcher) -> bool:
-    """``text`` holds a whole name, ID, UID, date or time that ``matcher`` searches for."""
-    return any(tok.strict for tok in matcher.search_text(text))
+    """``text`` holds a value of a standard attribute that ``matcher`` searches for (a name or
+    one of its components, an ID, UID, date, time, institution: see :data:`NAMING`)."""
+    return any(tok.category in NAMING for tok in matcher.search_text(text))
 
 
 def _has_value(elem: DataElement) -> bool:

@@ -106,6 +106,13 @@ CHEST) do not count where they are also a word of a standard attribute's value t
 de-identified data set holds: the profile kept that text."""
 
 
+NAMING = STRICT | {Category.NAME_PART, Category.TEXT}
+"""The tokens that mark a private block's creator as identifying, to be masked wherever it is
+shown (the audit, a rejection's reason): a standard attribute's value, whole or one component of
+a name (a block named after the hospital or the patient's surname). Not a private value's
+(the vendor's own words, such as the GEMS of GEMS_ACQU_01, are often private values too)."""
+
+
 class Token(NamedTuple):
     """One identifying value as searched (a named tuple: run makes dozens per file)."""
 

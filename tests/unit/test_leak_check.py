@@ -854,8 +854,8 @@ def test_a_vendor_creator_is_not_masked(
     tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key
 ) -> None:
     """Creators that hold no identifying value of the input are written to the audit as read,
-    even where a removed private value equals one (only whole names, IDs, UIDs, dates and times
-    mask a creator)."""
+    even where a removed private value equals one (only the values of standard attributes mask a
+    creator)."""
     ds = make_ct()
     ds.private_block(0x0029, "SIEMENS CSA HEADER", create=True).add_new(
         0x10, "LO", "SIEMENS CSA HEADER"
@@ -863,3 +863,39 @@ def test_a_vendor_creator_is_not_masked(
     path = write_dicom(tmp_path / "in" / "one.dcm", ds)
     result = _runner(tmp_path, key, True, "basic")(path)
     assert {record.creator for record in result.private} == {"GEMS_ACQU_01", "SIEMENS CSA HEADER"}
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("creator", "shown"),
+    [
+        ("GRIMSBY INFIRMARY", "G*** (17 chars)"),  # the whole Institution Name
+        ("FEATHERSTONEHAUGH", "F*** (17 chars)"),  # the patient's surname
+        ("Dr Plimsoll-Wyatt", "D*** (17 chars)"),  # the referring physician's surname
+    ],
+)
+def test_a_creator_that_holds_a_name_part_or_the_institution_is_masked(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    creator: str,
+    shown: str,
+) -> None:
+    """Not only whole names and IDs: a block named after the hospital or a surname is masked in
+    the audit's rows and in the reason of a rejection (which reaches the terminal, the summary and
+    the quarantine index), as the value of a standard attribute the scrub did not keep."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(patient_name="Featherstonehaugh^Hugo", private=False)
+    ds.InstitutionName = "Grimsby Infirmary"
+    ds.ReferringPhysicianName = "Plimsoll-Wyatt^Anne"
+    _pid_named_block(ds, creator)
+    ds.add_new(0x00109995, "UN", b"xyzzy secret 1234 ")  # the block's text, kept as read
+    result = _runner(tmp_path, key, lanes, "basic")(write_dicom(tmp_path / "in" / "one.dcm", ds))
+    assert result.status is Status.REJECTED, result.detail
+    assert f"private value ({shown}) at (0010,9995)" in result.detail
+    assert {record.creator for record in result.private} == {shown}
+    for word in creator.split():
+        assert word.lower() not in result.detail.lower()
