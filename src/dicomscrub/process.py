@@ -151,6 +151,7 @@ class FileResult:
     sort_key: tuple[int, str] = (0, "")
     size: int = 0  # bytes of the input, as read
     mtime_ns: int = 0  # modification time of the input, as read (for the resume state only)
+    ctime_ns: int = 0  # its status change time, as read (for the resume state only)
     streamed: bool = False  # pixel data copied by byte range (else parsed whole or none)
 
     counts: tuple[int, int] | None = None  # (kept, removed) when ``private`` was packed
@@ -342,6 +343,7 @@ def _process_open(fh: BinaryIO, source: Source, job: Job, result: FileResult) ->
     stat = os.fstat(fh.fileno())
     size = result.size = stat.st_size
     result.mtime_ns = stat.st_mtime_ns
+    result.ctime_ns = stat.st_ctime_ns
     first = fh.read(WINDOW)  # the structural walk starts from it
     head = first[:512]
     kind = sniff(head)

@@ -304,7 +304,8 @@ class _Resume:
             return source  # the worker reports why
         ikey = self.input_key(source)
         self.ids[source.sort_key] = ikey
-        done = self.state.lookup(ikey, input_fingerprint(self.plan.key, st.st_size, st.st_mtime_ns))
+        stamp = input_fingerprint(self.plan.key, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        done = self.state.lookup(ikey, stamp)
         if done is None or not (self.plan.output / done.output).is_file():
             return source
         return FileResult(
@@ -329,7 +330,7 @@ class _Resume:
             return
         self.state.record(
             ikey,
-            input_fingerprint(self.plan.key, result.size, result.mtime_ns),
+            input_fingerprint(self.plan.key, result.size, result.mtime_ns, result.ctime_ns),
             DoneRecord(
                 result.output,
                 result.methods,
@@ -576,8 +577,10 @@ def _run(
                 result = in_order(result)
             if result.status is Status.REJECTED and quarantine is not None:
                 source = by_key[result.sort_key]
-                stamp = input_fingerprint(plan.key, result.size, result.mtime_ns)[:8]
-                name = f"{resume.input_key(source)}-{stamp}"
+                stamp = input_fingerprint(plan.key, result.size, result.mtime_ns, result.ctime_ns)[
+                    :8
+                ]
+                name = f"{resume.input_key(source)}-{stamp[:8]}"
                 note = quarantine.add(source.path, name, result, report.started)
                 result.detail = f"{result.detail}; {note}"
             if not audit.broken:

@@ -5,11 +5,11 @@ database. Neither holds an identifying value.
   on the same output folder is refused; a killed run's lock goes away with its processes.
 * ``state.sqlite``: one row per input already written, keyed by HMAC(key, input root and relative
   path), never the path itself (folder names often hold patient names). Each row holds an HMAC of
-  the input's size and modification time, a digest of every setting that changes the output
-  (:func:`run_digest`), and what the audit's ``file`` row needs again (output path, methods,
-  private element counts). Output paths are those of the output tree itself. A ``runs`` table
-  records when runs started and whether they finished, so a run after a crash knows to remove the
-  temporary files the crash left.
+  the input's size, modification time and change time, a digest of every setting that changes
+  the output (:func:`run_digest`), and what the audit's ``file`` row needs again (output path,
+  methods, private element counts). Output paths are those of the output tree itself. A ``runs``
+  table records when runs started and whether they finished, so a run after a crash knows to
+  remove the temporary files the crash left.
 
 A row is written only after its output file is linked in place, so a crash can lose a row (the
 next run then finds the identical output and records it) but never claim a file that is not there.
@@ -91,9 +91,12 @@ def input_id(key: Key, root: Path, rel: str, *, resolved: bool = False) -> str:
     return key.digest("input-path", f"{real}\0{rel}").hex()[:32]
 
 
-def input_fingerprint(key: Key, size: int, mtime_ns: int) -> str:
-    """HMAC of an input's size and modification time (a time can be a date of care)."""
-    return key.digest("input-stat", f"{size}:{mtime_ns}").hex()[:32]
+def input_fingerprint(key: Key, size: int, mtime_ns: int, ctime_ns: int) -> str:
+    """HMAC of an input's size, modification time and status change time (a time can be a date
+    of care). The change time is the one a copy cannot set: a file replaced by another of the
+    same size with its modification time kept (``cp -p``, ``rsync -a``, an archive unpacked) is
+    a new file to the next run, not one already done."""
+    return key.digest("input-stat", f"{size}:{mtime_ns}:{ctime_ns}").hex()[:32]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ import gc
 import json
 import multiprocessing
 import os
+import shutil
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,6 +106,30 @@ def test_an_input_touched_since_is_checked_again_and_found_identical(
     assert report.counts["unchanged"] == 2 and report.counts["skipped"] == 1
     third = execute(plan_run([inputs], out, key=key, jobs=1))
     assert third.counts["unchanged"] == 3  # the identical output was recorded as done
+
+
+def test_an_input_replaced_by_another_of_the_same_size_and_time_is_processed_again(
+    tree: Tree, tmp_path: Path, key: Key
+) -> None:
+    """``cp -p`` of another patient's file of the same size over a done input keeps its size and
+    modification time; its change time is new, so the next run de-identifies it (it used to be
+    "unchanged", its output the earlier patient's)."""
+    inputs, out = tree(2), tmp_path / "out"
+    execute(plan_run([inputs], out, key=key, jobs=1))
+    first, _ = sorted(inputs.rglob("*.dcm"))
+    ds = pydicom.dcmread(first)
+    uid = ds.SOPInstanceUID  # another instance, its UID of the same length: the same size
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid[:-1] + str(9 - int(uid[-1]))
+    replacement = tmp_path / "replacement.dcm"
+    ds.save_as(replacement)
+    assert replacement.stat().st_size == first.stat().st_size
+    before = first.stat()
+    time.sleep(0.02)  # (a change time that can differ at the file system's resolution)
+    shutil.copyfile(replacement, first)
+    os.utime(first, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (first.stat().st_size, first.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    report = execute(plan_run([inputs], out, key=key, jobs=1))
+    assert report.counts["unchanged"] == 1 and report.counts["written"] == 1, report.counts
 
 
 def test_other_key_does_not_count_earlier_files_as_done(
