@@ -131,6 +131,8 @@ def _rule_text(decision: Decision, profile: CompiledProfile) -> str:
         return "class, syntax or organisation UID: kept"
     if basis is Basis.UID_IN_SEQUENCE:
         return "UID inside an X/Z/U* sequence: U"
+    if basis is Basis.IN_CLEANED_SEQUENCE:
+        return f"not listed, inside a sequence cleaned (C): {action}"
     if basis is Basis.UNREADABLE_ITEMS:
         return "unknown value that starts like a sequence but cannot be read: removed"
     return "group length: dropped (recomputed on write when needed)"

@@ -122,6 +122,7 @@ class Basis(str, enum.Enum):
     UID_IN_SEQUENCE = "uid-in-x-z-u-sequence"  # no rule, a UID inside an X/Z/U* sequence: U
     GROUP_LENGTH = "group-length"  # (gggg,0000): dropped, recomputed on write when needed
     UNREADABLE_ITEMS = "unreadable-items"  # a UN value that starts with an item but cannot be read
+    IN_CLEANED_SEQUENCE = "in-cleaned-sequence"  # no rule, kept by default, inside a C sequence: C
 
 
 class Decision(NamedTuple):
@@ -198,6 +199,9 @@ class _State:
     present: set[tuple[int, str]] = field(default_factory=set)
     dates_shifted: bool = False
     dates_kept: bool = False
+    cleaning: bool = False
+    """Inside a sequence cleaned (C): what no rule lists, which the default would keep, is cleaned
+    too (PS3.15 E.3.4: the content items of a report are cleaned, their Text Value included)."""
     decisions: list[Decision] | None = None
     record_kept: bool = True  # record elements left as read too (False: the leak check)
 
@@ -771,7 +775,7 @@ class Scrubber:
             del ds[tag]  # removed: no need to decode the value first
             state.result.changed += 1
             effect, action, vr = Effect.REMOVE, Action.X, del_vr
-        elif not replace_uids and self._kept_as_is(ds, tag, rule):
+        elif not replace_uids and not state.cleaning and self._kept_as_is(ds, tag, rule):
             # left as read: written back byte for byte, never decoded
             if state.decisions is None or not state.record_kept:
                 return
@@ -818,6 +822,9 @@ class Scrubber:
                         ds[tag] = elem = shaped
         action, basis, rule = self.action_for(elem, replace_uids)
         effect = resolve(action, elem.VR == "SQ")
+        if state.cleaning and basis is Basis.DEFAULT and effect is Effect.KEEP:
+            action, basis = Action.C, Basis.IN_CLEANED_SEQUENCE
+            effect = resolve(action, elem.VR == "SQ")
         if state.decisions is not None:
             state.decisions.append(
                 Decision(prefix + format_tag(tag), tag, elem.VR, action, effect, basis, rule)
@@ -1128,7 +1135,11 @@ class Scrubber:
         replaced; numbers are kept; binary values, which cannot be cleaned, are removed."""
         vr = elem.VR
         if vr == "SQ":
-            self._recurse(elem, path, state, replace_uids)
+            cleaning, state.cleaning = state.cleaning, True
+            try:
+                self._recurse(elem, path, state, replace_uids)
+            finally:
+                state.cleaning = cleaning
         elif vr in ("DA", "DT"):
             offset = self.pseudo.date_offset(state.patient, self.profile.date_shift_days)
             shift = shift_date if vr == "DA" else shift_datetime

@@ -433,6 +433,59 @@ def test_c_on_text_removes_a_date_as_people_write_it(
     assert ds.SeriesDescription == "born axial"
 
 
+def _text_item(text: str, nested: Dataset | None = None) -> Dataset:
+    item = Dataset()
+    item.RelationshipType = "CONTAINS"
+    item.ValueType = "TEXT"
+    concept = Dataset()
+    concept.CodeValue, concept.CodingSchemeDesignator, concept.CodeMeaning = (
+        "121106",
+        "DCM",
+        "Comment",
+    )
+    item.ConceptNameCodeSequence = Sequence([concept])
+    item.TextValue = text
+    item.MeasurementUnitsCodeSequence = Sequence()
+    if nested is not None:
+        item.ContentSequence = Sequence([nested])
+    return item
+
+
+def test_c_on_content_sequence_cleans_the_text_of_its_items_at_any_depth(
+    make_ct: BuildCT, key: Key
+) -> None:
+    """Clean Structured Content (PS3.15 E.3.4): Text Value, which Table E.1-1 does not list
+    (the default keeps it), is cleaned inside a Content Sequence that is cleaned, in nested
+    items too; the codes around it are kept as they were. Outside such a sequence it is kept."""
+    ds = make_ct(patient_name="Quixotic^Zebulon", private=False)
+    ds.InstitutionName = "Grimsby Infirmary"
+    nested = _text_item("Zebulon Quixotic again, Grimsby Infirmary")
+    ds.ContentSequence = Sequence([_text_item("Pt Quixotic seen at Grimsby Infirmary", nested)])
+    ds.TextValue = "Quixotic outside"  # top level: no sequence cleaned around it
+    result = scrub(ds, with_options("clean-structured-content"), key)
+    item = ds.ContentSequence[0]
+    assert item.TextValue == "Pt seen at"
+    assert item.ContentSequence[0].TextValue == "again,"
+    assert item.ConceptNameCodeSequence[0].CodeMeaning == "Comment"
+    assert item.ConceptNameCodeSequence[0].CodeValue == "121106"
+    assert item.ValueType == "TEXT" and item.RelationshipType == "CONTAINS"
+    assert ds.TextValue == "Quixotic outside"
+    assert "Clean Structured Content Option" in result.methods
+
+
+def test_text_in_a_content_sequence_is_cleaned_only_where_the_sequence_is(
+    make_ct: BuildCT, key: Key
+) -> None:
+    """Under a profile that keeps Content Sequence (K), its items' text is kept: only C asks
+    for the content to be cleaned."""
+    ds = make_ct(patient_name="Quixotic^Zebulon", private=False)
+    ds.ContentSequence = Sequence([_text_item("Pt Quixotic")])
+    keep = layer(rule("ContentSequence", "K"), name="keep-content")
+    profile = compile_layers((*basic_layers(), keep))
+    scrub(ds, profile, key)
+    assert ds.ContentSequence[0].TextValue == "Pt Quixotic"
+
+
 def test_c_on_text_removes_a_date_the_profile_shifts(make_ct: BuildCT, key: Key) -> None:
     ds = make_ct()  # Study Date 20240305, shifted under Modified Dates
     ds.SeriesDescription = "study of 2024-03-05 axial"
