@@ -86,6 +86,14 @@ ACTION_CODES = frozenset({"D", "Z", "X", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/
 PRIVATE_ROW = "(gggg,eeee) where gggg is odd"
 MASK_ROWS = frozenset({"(50xx,xxxx)", "(60xx,3000)", "(60xx,4000)"})
 PARTIAL_COMMENT = "after 2025b, PARTIAL"
+BEYOND_TABLE = (
+    ("(0010,0033)", "X", "Patient's Birth Date in Alternative Calendar"),
+    ("(0010,0034)", "X", "Patient's Death Date in Alternative Calendar"),
+)
+"""Rules ``basic`` adds to Table E.1-1, which does not list these attributes: a date of birth or
+death written in another calendar (LO, so no setting for unlisted dates reaches it) identifies as
+Patient's Birth Date (Z) does. Removed under every option (the table's birth date is never kept)."""
+BEYOND_COMMENT = "not in Table E.1-1 2025b: added by dicomscrub"
 MAX_LO = 64  # the method label goes into (0012,0063), VR LO
 
 E11_COLUMNS = (
@@ -425,7 +433,11 @@ def header(rows: Sequence[E11Row], *, safe_private_rows: int = 0) -> list[str]:
 def build_basic(rows: Sequence[E11Row], methods: Mapping[str, Method]) -> Document:
     method = methods[BASIC_COLUMN]
     return Document(
-        header=header(rows),
+        header=[
+            *header(rows),
+            f"Added: {len(BEYOND_TABLE)} rules for attributes the table does not list",
+            f"  (BEYOND_TABLE in the generator), each marked '{BEYOND_COMMENT}'.",
+        ],
         name="basic",
         kind="profile",
         description=(
@@ -435,7 +447,8 @@ def build_basic(rows: Sequence[E11Row], methods: Mapping[str, Method]) -> Docume
         method_code=method.code,
         settings=BASIC_SETTINGS,
         rules=[
-            rule_item(row.tag, row.actions[BASIC_COLUMN], row.name, row.comment) for row in rows
+            *(rule_item(row.tag, row.actions[BASIC_COLUMN], row.name, row.comment) for row in rows),
+            *(rule_item(tag, code, name, BEYOND_COMMENT) for tag, code, name in BEYOND_TABLE),
         ],
     )
 
