@@ -31,7 +31,7 @@ import itertools
 import json
 import os
 import weakref
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -144,13 +144,19 @@ THRESHOLDS = {
 # ---- the leak check inside run -------------------------------------------------------------------
 
 
-LeakCheck = Callable[[bytes, bytes, Collection[str]], tuple[str, set[str]]]
+Embedded = Sequence[tuple[str, bytes]]
+"""Text carried in the pixel data, unchanged in the output: (where, bytes) (see
+:mod:`dicomscrub.embedded`)."""
+LeakCheck = Callable[[bytes, bytes, Collection[str], Embedded], tuple[str, set[str]]]
 """Given the encoded output before Pixel Data (a data set on its own), what follows Pixel Data,
-and the creators of the input's private blocks (which the audit names): "" or the reason not to
-write the output, and the creators that hold an identifying value (see :func:`find_leaks`)."""
+the creators of the input's private blocks (which the audit names) and the text its compressed
+frames carry: "" or the reason not to write the output, and the creators that hold an
+identifying value (see :func:`find_leaks`)."""
 
 
-def _no_leak(header: bytes, tail: bytes, creators: Collection[str]) -> tuple[str, set[str]]:
+def _no_leak(
+    header: bytes, tail: bytes, creators: Collection[str], embedded: Embedded
+) -> tuple[str, set[str]]:
     return "", set()
 
 
@@ -249,7 +255,9 @@ def scrub_checked(
         unchanged = _unchanged_values(decisions, lanes, originals, pending, context, memo)
         return output_values(ds, kept, context, memo, texts, unchanged)
 
-    def leaks(header: bytes, tail: bytes, creators: Collection[str]) -> tuple[str, set[str]]:
+    def leaks(
+        header: bytes, tail: bytes, creators: Collection[str], embedded: Embedded
+    ) -> tuple[str, set[str]]:
         data = header + tail
         pieces = [(0, data)] if streamed else None
         named: set[str] = set()
@@ -266,6 +274,7 @@ def scrub_checked(
             context[0],
             creators,
             named,
+            embedded,
         )
         return reason, named
 
@@ -372,6 +381,7 @@ def find_leaks(
     encoded_in: Iterable[str] = (),
     creators: Collection[str] = (),
     named: set[str] | None = None,
+    embedded: Embedded = (),
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
     ``judged``: the standard values of the output to judge exclusions by (see
@@ -388,13 +398,18 @@ def find_leaks(
     rule judges them; those that hold a value of a standard attribute the scrub did not keep (a
     name or one of its components, an ID, UID, date, time, institution: :data:`NAMING`; a block
     named after the patient's ID or the hospital) are added to ``named``, to be masked there. Kept
-    values elsewhere do not excuse them: a creator is a vendor's label, never a person's."""
+    values elsewhere do not excuse them: a creator is a vendor's label, never a person's.
+
+    ``embedded``: the text the compressed frames carry (a JPEG's comment and Exif segments),
+    copied unchanged with the pixels: searched as the output is."""
     ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
     charsets = ident.charsets | set(encoded_in)
     encodings = encodings_of(charsets)
     layout = None
     if pieces is None:
         pieces, layout = _searchable(data, ds)
+    if embedded:  # (placed below 0, one 2**40 apart: a hit's offset tells which)
+        pieces = pieces + [(-(i + 1) << 40, text) for i, (_, text) in enumerate(embedded)]
     words = words_of(pieces[0][1]) if pieces else set()
     for _, piece in pieces[1:]:
         words |= words_of(piece)
@@ -418,9 +433,12 @@ def find_leaks(
     layout = layout or read_layout(bytes(data))
     by_place: dict[str, Token] = {}  # one kind per place: a whole name before its components
     for offset, tok in hits:
-        if layout.is_bulk(offset):
+        if offset < 0:
+            place = embedded[(-offset - 1) >> 40][0]
+        elif layout.is_bulk(offset):
             continue
-        place = layout.locate(offset)
+        else:
+            place = layout.locate(offset)
         old = by_place.get(place)
         if old is None or (tok.strict and not old.strict):
             by_place[place] = tok

@@ -58,6 +58,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from dicomscrub import embedded
 from dicomscrub.check import scrub_checked
 from dicomscrub.dictionary import has, value_of
 from dicomscrub.discover import Kind, Source, sniff
@@ -844,7 +845,8 @@ def _deidentify(
     assert not isinstance(header, FileRange)
     creators = set(map(_CREATOR, result.private)) if job.leak_check else set()
     creators.discard("")
-    leak, named = leaks_in(bytes(header), tail_bytes, creators)
+    carried = _embedded(loaded, ds) if job.leak_check else []
+    leak, named = leaks_in(bytes(header), tail_bytes, creators, carried)
     if named:
         result.private = _creators_masked(result.private, named)
     if leak:
@@ -855,6 +857,24 @@ def _deidentify(
         return result  # status and output set when written (see process_files)
     _store(result, job, rel_out, parts)
     return result
+
+
+def _embedded(loaded: _Loaded, ds: Dataset) -> list[tuple[str, bytes]]:
+    """The text the compressed frames of the Pixel Data carry (see :mod:`dicomscrub.embedded`),
+    read from the input where the value is copied by range, else from ``ds``."""
+    pixel = loaded.pixel
+    if pixel is not None:
+        if pixel.length != UNDEFINED or pixel.tag != 0x7FE00010:
+            return []
+        fd, base, size = loaded.fd, pixel.value_start, pixel.value_end - pixel.value_start
+        return embedded.segments(lambda at, n: os.pread(fd, min(n, size - at), base + at), size)
+    elem = ds.get_item(0x7FE00010) if 0x7FE00010 in ds else None
+    if elem is None:
+        return []
+    if not getattr(elem, "is_undefined_length", False) and getattr(elem, "length", 0) != UNDEFINED:
+        return []  # (native pixels: no codestream)
+    value = elem.value
+    return embedded.from_bytes(value) if isinstance(value, bytes) else []
 
 
 def _store(result: FileResult, job: Job, rel_out: str, parts: list[Part]) -> None:

@@ -1,0 +1,119 @@
+"""Text that compressed pixel data carries beside the pixels: the comment and application segments
+of a JPEG frame (COM, APP0-APP15: a JFIF or Exif header, a converter's note) and the comments of
+a JPEG 2000 codestream (COM). They are metadata, not pixels: an Exif header holds the date and
+time a photograph was taken, the camera's owner and serial number, a converter may write the
+patient's name into a comment. dicomscrub copies Pixel Data unchanged, so ``run``'s leak check
+searches these segments too (see :func:`dicomscrub.check.find_leaks`): a frame whose segments hold
+an identifying value of its input makes the file ``rejected``, never written.
+
+Only the frames' headers are read (up to :data:`HEADER_LIMIT` bytes of each fragment that starts
+a JPEG or JPEG 2000 codestream, and the segments found there), never the compressed pixels.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+Read = Callable[[int, int], bytes]
+"""``read(offset, size)``: at most ``size`` bytes of the encapsulated value from ``offset``."""
+
+HEADER_LIMIT = 1 << 20
+"""Bytes of a codestream read at most for its header segments (they precede the pixels)."""
+FRAMES_LIMIT = 100_000
+"""Fragments looked at, at most (a file of more frames has its first ones looked at)."""
+CHUNK = 1 << 16
+"""Bytes of a codestream read at once: a header with an Exif segment (at most 64 KB) fits."""
+
+_ITEM = b"\xfe\xff\x00\xe0"
+_SOI, _SOS, _COM = 0xD8, 0xDA, 0xFE
+_J2K_SOC, _J2K_SOT, _J2K_COM = 0xFF4F, 0xFF90, 0xFF64
+_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length
+
+
+def from_bytes(value: bytes) -> list[tuple[str, bytes]]:
+    """:func:`segments` of an encapsulated value held in memory."""
+    return segments(lambda offset, size: value[offset : offset + size], len(value))
+
+
+def segments(read: Read, length: int) -> list[tuple[str, bytes]]:
+    """(where, payload) of every comment and application segment in the frames of an
+    encapsulated Pixel Data value of ``length`` bytes, e.g. ("JPEG APP1 segment of fragment 2",
+    b"Exif..."). Malformed data ends the walk quietly (the structural walk already vouched for the
+    items; a codestream's inside is the decoder's business)."""
+    found: list[tuple[str, bytes]] = []
+    pos, fragment = 0, 0
+    while pos + 8 <= length and fragment <= FRAMES_LIMIT:
+        head = read(pos, 8)
+        if len(head) < 8 or head[:4] != _ITEM:
+            break
+        size = struct.unpack("<L", head[4:])[0]
+        start = pos + 8
+        if fragment > 0 and size >= 2:  # (the first item is the Basic Offset Table)
+            found += _codestream(read, start, min(size, HEADER_LIMIT), fragment)
+        pos = start + size
+        fragment += 1
+    return found
+
+
+def _codestream(read: Read, start: int, size: int, fragment: int) -> list[tuple[str, bytes]]:
+    first = read(start, 2)
+    if first not in (b"\xff\xd8", b"\xff\x4f"):
+        return []
+    chunk = read(start, min(size, CHUNK))  # the header, nearly always, in one read
+
+    def at(offset: int, count: int) -> bytes:  # (relative to the fragment's start)
+        if offset + count <= len(chunk):
+            return chunk[offset : offset + count]
+        return read(start + offset, count)
+
+    return (_jpeg if first == b"\xff\xd8" else _j2k)(at, size, fragment)
+
+
+def _jpeg(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
+    """The APPn and COM segments of a JPEG (or JPEG-LS) stream, up to its first scan."""
+    found: list[tuple[str, bytes]] = []
+    pos = 2
+    while pos + 2 <= end:
+        marker = at(pos, 2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            break
+        code = marker[1]
+        if code == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if code in _STANDALONE or code == _SOI:
+            pos += 2
+            continue
+        if code == _SOS:
+            break
+        field = at(pos + 2, 2)
+        if len(field) < 2:
+            break
+        seg = struct.unpack(">H", field)[0]
+        if seg < 2 or pos + 2 + seg > end:
+            break
+        if 0xE0 <= code <= 0xEF or code == _COM:
+            payload = at(pos + 4, seg - 2)
+            what = "comment" if code == _COM else f"APP{code - 0xE0} segment"
+            found.append((f"JPEG {what} in fragment {fragment} of Pixel Data", payload))
+        pos += 2 + seg
+    return found
+
+
+def _j2k(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
+    """The COM segments of a JPEG 2000 codestream's main header (up to its first tile)."""
+    found: list[tuple[str, bytes]] = []
+    pos = 2
+    while pos + 4 <= end:
+        head = at(pos, 4)
+        if len(head) < 4:
+            break
+        marker, seg = struct.unpack(">HH", head)
+        if marker == _J2K_SOT or marker >> 8 != 0xFF or seg < 2 or pos + 2 + seg > end:
+            break
+        if marker == _J2K_COM and seg > 4:
+            payload = at(pos + 6, seg - 4)  # after Lcom and Rcom
+            found.append((f"JPEG 2000 comment in fragment {fragment} of Pixel Data", payload))
+        pos += 2 + seg
+    return found

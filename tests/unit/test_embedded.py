@@ -1,0 +1,111 @@
+"""The text compressed frames carry beside their pixels, and the leak check that searches it."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.encaps import encapsulate, generate_frames
+
+from dicomscrub.embedded import from_bytes, segments
+from dicomscrub.pseudonym import Key
+
+EXIF = b"Exif\0\0MM\0*\0\0\0\x08 DateTimeOriginal 2019:04:23 Owner Zebulon Quixotic"
+
+
+def _segment(code: int, payload: bytes) -> bytes:
+    return bytes([0xFF, code]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _jpeg(*segments: bytes) -> bytes:
+    """A JPEG stream's markers: SOI, the given segments, a quantisation table, SOS and data."""
+    return (
+        b"\xff\xd8"
+        + b"".join(segments)
+        + _segment(0xDB, bytes(65))
+        + _segment(0xDA, bytes(10))
+        + b"\xff\xfe\x00\x10 after the scan"  # (entropy-coded data: not a segment)
+        + b"\xff\xd9"
+    )
+
+
+def _j2k(comment: bytes) -> bytes:
+    siz = b"\xff\x51" + struct.pack(">H", 41) + bytes(39)
+    com = b"\xff\x64" + struct.pack(">HH", len(comment) + 4, 1) + comment
+    sot = b"\xff\x90" + struct.pack(">H", 10) + bytes(8)
+    return b"\xff\x4f" + siz + com + sot + bytes(16) + b"\xff\xd9"
+
+
+def test_comment_and_application_segments_of_each_frame_are_found() -> None:
+    frames = [
+        _jpeg(_segment(0xE0, b"JFIF\0\1\1"), _segment(0xE1, EXIF), _segment(0xFE, b"by dcmtk")),
+        _jpeg(),
+        _j2k(b"Zebulon Quixotic"),
+    ]
+    found = from_bytes(encapsulate(frames))
+    assert found == [
+        ("JPEG APP0 segment in fragment 1 of Pixel Data", b"JFIF\0\1\1"),
+        ("JPEG APP1 segment in fragment 1 of Pixel Data", EXIF),
+        ("JPEG comment in fragment 1 of Pixel Data", b"by dcmtk"),
+        ("JPEG 2000 comment in fragment 3 of Pixel Data", b"Zebulon Quixotic"),
+    ]
+
+
+def test_fragments_that_start_no_codestream_and_damaged_ones_end_quietly() -> None:
+    """A frame split over fragments: the later ones start no codestream; a segment whose length
+    runs past the fragment ends that fragment's walk with what was found before it."""
+    frame = _jpeg(_segment(0xFE, b"note"))
+    cut = frame[:-30]  # the quantisation table's length now runs past the end
+    value = encapsulate([frame[:20] + frame[20:]], fragments_per_frame=1)
+    value += b"\xfe\xff\x00\xe0" + struct.pack("<L", len(cut)) + cut
+    value += b"\xfe\xff\x00\xe0" + struct.pack("<L", 4) + b"\x00\x01\x02\x03"
+    found = segments(lambda at, n: value[at : at + n], len(value))
+    assert [text for _, text in found] == [b"note", b"note"]
+    assert from_bytes(b"\xfe\xff\x00\xe0" + b"\xff" * 4) == []  # a length past the end
+
+
+def _with_comment(comment: bytes) -> pydicom.Dataset:
+    path = get_testdata_file("SC_rgb_jpeg_dcmtk.dcm", download=False)
+    assert path is not None
+    ds = pydicom.dcmread(path)
+    ds.PatientName = "Quixotic^Zebulon"
+    ds.PatientID = "PID7734521"
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([frame[:2] + _segment(0xFE, comment) + frame[2:]])
+    return ds
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "parsed"])
+def test_a_frame_whose_comment_holds_the_patient_s_name_is_rejected(
+    tmp_path: Path, key: Key, stream: bool
+) -> None:
+    """Pixel Data is copied unchanged: a JPEG comment that holds the patient's name would reach
+    the output, so the file is rejected (named by where, never by the value); a comment without
+    one is written, streamed (copied by range) or parsed."""
+    from dicomscrub.discover import Source
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.profile.loader import load_profile
+    from dicomscrub.pseudonym import Pseudonymizer
+    from dicomscrub.writer import Layout, OutputPlan
+
+    job = Job(
+        Scrubber(load_profile("basic"), Pseudonymizer(key)),
+        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
+        stream=stream,
+    )
+    outcomes = {}
+    for name, comment in (("named", b"Quixotic Zebulon PID7734521"), ("plain", b"by dcmtk")):
+        path = tmp_path / "in" / f"{name}.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _with_comment(comment).save_as(path)
+        outcomes[name] = process_file(Source(path, 0, path.parent, path.name), job)
+    named = outcomes["named"]
+    assert named.status is Status.REJECTED, named.detail
+    assert "JPEG comment in fragment 1 of Pixel Data" in named.detail
+    assert "Quixotic" not in named.detail and "PID7734521" not in named.detail
+    assert named.streamed is stream
+    assert outcomes["plain"].status is Status.WRITTEN, outcomes["plain"].detail
