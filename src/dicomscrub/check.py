@@ -39,6 +39,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from dicomscrub import embedded
 from dicomscrub.actions import Action, Effect, resolve
 from dicomscrub.discover import ALREADY_WALKED, discover
 from dicomscrub.identity import (
@@ -47,6 +48,8 @@ from dicomscrub.identity import (
     MIN_CHARS,
     MIN_DIGITS,
     NAMING,
+    STRICT,
+    Category,
     Context,
     Exclusions,
     Matcher,
@@ -434,6 +437,8 @@ def find_leaks(
     by_place: dict[str, Token] = {}  # one kind per place: a whole name before its components
     for offset, tok in hits:
         if offset < 0:
+            if tok.category not in IN_FRAMES:
+                continue
             place = embedded[(-offset - 1) >> 40][0]
         elif layout.is_bulk(offset):
             continue
@@ -709,7 +714,22 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
             where = layout.locate(offset)
             kind = kind_masked(tok.kind, lambda creator: _names_someone(creator, matcher))
             found.add(Finding(rel, where, Problem.IDENTIFYING, kind, mask(tok.text)))
+    # the text compressed frames carry beside their pixels (as run's leak check searches it)
+    frames = [layout.data[s.start : s.end] for s in layout.spans if s.bulk and s.path == _FRAMES]
+    for where, text in embedded.from_fragments(frames):
+        for _, tok in matcher.search(text, 0):
+            if tok.category not in IN_FRAMES:
+                continue
+            kind = kind_masked(tok.kind, lambda creator: _names_someone(creator, matcher))
+            found.add(Finding(rel, where, Problem.IDENTIFYING, kind, mask(tok.text)))
     return found
+
+
+_FRAMES = "(7FE0,0010)"
+IN_FRAMES = STRICT | {Category.NAME_PART}
+"""What counts in the text of compressed frames: a person's name or part of it, an ID, UID, date
+or time. Not other text (a software's name in a comment, GDCM, equal to some input's Source AE
+Title) nor private values: that text is the encoder's, not the data set's."""
 
 
 def _names_someone(text: str, matcher: Matcher) -> bool:

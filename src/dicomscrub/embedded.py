@@ -13,7 +13,7 @@ a JPEG or JPEG 2000 codestream, and the segments found there), never the compres
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 Read = Callable[[int, int], bytes]
 """``read(offset, size)``: at most ``size`` bytes of the encapsulated value from ``offset``."""
@@ -28,12 +28,28 @@ CHUNK = 1 << 16
 _ITEM = b"\xfe\xff\x00\xe0"
 _SOI, _SOS, _COM = 0xD8, 0xDA, 0xFE
 _J2K_SOC, _J2K_SOT, _J2K_COM = 0xFF4F, 0xFF90, 0xFF64
+_STARTS = (b"\xff\xd8", b"\xff\x4f")  # SOI of JPEG (and JPEG-LS), SOC of JPEG 2000
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length
 
 
 def from_bytes(value: bytes) -> list[tuple[str, bytes]]:
     """:func:`segments` of an encapsulated value held in memory."""
-    return segments(lambda offset, size: value[offset : offset + size], len(value))
+    return segments(_reader(value), len(value))
+
+
+def from_fragments(fragments: Sequence[bytes]) -> list[tuple[str, bytes]]:
+    """:func:`segments` of the fragments of an encapsulated value, numbered as there: the Basic
+    Offset Table is fragment 0 (left out of ``fragments`` when empty: then the first one starts a
+    codestream)."""
+    found: list[tuple[str, bytes]] = []
+    first = 1 if fragments and fragments[0][:2] in _STARTS else 0
+    for number, fragment in enumerate(fragments, start=first):
+        found += _codestream(_reader(fragment), 0, min(len(fragment), HEADER_LIMIT), number)
+    return found
+
+
+def _reader(data: bytes) -> Read:
+    return lambda offset, size: data[offset : offset + size]
 
 
 def segments(read: Read, length: int) -> list[tuple[str, bytes]]:
@@ -58,7 +74,7 @@ def segments(read: Read, length: int) -> list[tuple[str, bytes]]:
 
 def _codestream(read: Read, start: int, size: int, fragment: int) -> list[tuple[str, bytes]]:
     first = read(start, 2)
-    if first not in (b"\xff\xd8", b"\xff\x4f"):
+    if first not in _STARTS:
         return []
     chunk = read(start, min(size, CHUNK))  # the header, nearly always, in one read
 

@@ -84,7 +84,9 @@ def test_a_frame_whose_comment_holds_the_patient_s_name_is_rejected(
 ) -> None:
     """Pixel Data is copied unchanged: a JPEG comment that holds the patient's name would reach
     the output, so the file is rejected (named by where, never by the value); a comment without
-    one is written, streamed (copied by range) or parsed."""
+    one is written, streamed (copied by range) or parsed, and so is one holding only other text
+    of the input (a software's name equal to the Station Name: only names, IDs, UIDs, dates and
+    times count there)."""
     from dicomscrub.discover import Source
     from dicomscrub.pipeline import Scrubber
     from dicomscrub.process import Job, Status, process_file
@@ -98,10 +100,16 @@ def test_a_frame_whose_comment_holds_the_patient_s_name_is_rejected(
         stream=stream,
     )
     outcomes = {}
-    for name, comment in (("named", b"Quixotic Zebulon PID7734521"), ("plain", b"by dcmtk")):
+    for name, comment in (
+        ("named", b"Quixotic Zebulon PID7734521"),
+        ("plain", b"by dcmtk"),
+        ("software", b"made by GDCM 3.0"),  # the Station Name's text: the encoder's, not a name
+    ):
         path = tmp_path / "in" / f"{name}.dcm"
         path.parent.mkdir(parents=True, exist_ok=True)
-        _with_comment(comment).save_as(path)
+        ds = _with_comment(comment)
+        ds.StationName = "GDCM"  # removed under basic: a value of the input
+        ds.save_as(path)
         outcomes[name] = process_file(Source(path, 0, path.parent, path.name), job)
     named = outcomes["named"]
     assert named.status is Status.REJECTED, named.detail
@@ -109,3 +117,27 @@ def test_a_frame_whose_comment_holds_the_patient_s_name_is_rejected(
     assert "Quixotic" not in named.detail and "PID7734521" not in named.detail
     assert named.streamed is stream
     assert outcomes["plain"].status is Status.WRITTEN, outcomes["plain"].detail
+    assert outcomes["software"].status is Status.WRITTEN, outcomes["software"].detail
+
+
+def test_check_against_finds_the_name_in_a_frame_s_comment(tmp_path: Path) -> None:
+    """``check --against`` searches the frames' segments as ``run`` does: an output written with
+    the leak check off still holds the comment, and check names where, never the value."""
+    from click.testing import CliRunner
+
+    from dicomscrub.cli import cli
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    _with_comment(b"Quixotic Zebulon PID7734521").save_as(inputs / "a.dcm")
+    key = tmp_path / "site.key"
+    key.write_bytes(b"k" * 32)
+    made = CliRunner().invoke(
+        cli,
+        ["run", str(inputs), "-o", str(out), "--key-file", str(key), "--benchmark-no-leak-check"],
+    )
+    assert made.exit_code == 0, made.output
+    found = CliRunner().invoke(cli, ["check", str(out), "--against", str(inputs), "--csv"])
+    assert found.exit_code == 1, found.output
+    assert "JPEG comment in fragment 1 of Pixel Data" in found.output
+    assert "PID7734521" not in found.output and "Quixotic" not in found.output
