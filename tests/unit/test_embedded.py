@@ -109,6 +109,7 @@ def test_a_frame_whose_comment_holds_the_patient_s_name_is_rejected(
         path.parent.mkdir(parents=True, exist_ok=True)
         ds = _with_comment(comment)
         ds.StationName = "GDCM"  # removed under basic: a value of the input
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.3.{len(outcomes)}"
         ds.save_as(path)
         outcomes[name] = process_file(Source(path, 0, path.parent, path.name), job)
     named = outcomes["named"]
