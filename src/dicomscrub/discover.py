@@ -7,6 +7,7 @@ is reported, never silently skipped.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import enum
 import os
 import struct
@@ -82,9 +83,16 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
-def discover(inputs: list[Path]) -> list[Source]:
-    """Every file under ``inputs``, sorted by (input index, relative path)."""
+def discover(inputs: list[Path], output: Path | None = None) -> list[Source]:
+    """Every file under ``inputs``, sorted by (input index, relative path). ``output``: the
+    output folder, never walked where an input reaches it under another name (a bind mount of it,
+    or of a folder above it: ``run`` refuses an output inside an input by name)."""
     sources: list[Source] = []
+    avoid: tuple[int, int] | None = None
+    if output is not None:
+        with contextlib.suppress(OSError):
+            st = output.stat()
+            avoid = (st.st_dev, st.st_ino)
     for index, given in enumerate(inputs):
         if given.is_file():
             sources.append(Source(given, index, given.parent, given.name))
@@ -148,6 +156,9 @@ def discover(inputs: list[Path]) -> list[Source]:
                         found.append(Source(path, index, root, rel, "broken symbolic link"))
                         continue
                 if entry.is_dir(follow_symlinks=False):
+                    if avoid is not None and _same(entry, avoid):
+                        found.append(Source(path, index, root, rel, _OUTPUT))
+                        continue
                     real = path.resolve()
                     if real not in visited:
                         visited.add(real)
@@ -162,6 +173,15 @@ def discover(inputs: list[Path]) -> list[Source]:
     return sorted(sources, key=lambda s: s.sort_key)
 
 
+def _same(entry: os.DirEntry[str], identity: tuple[int, int]) -> bool:
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == identity
+
+
+_OUTPUT = "the output folder, reached under another name (a bind mount); not walked"
 _LINK_LOOP = "symbolic link that leads back to itself (a loop of links); not followed"
 _WALKED = "symbolic link to a folder already walked (a loop, or a second way in); not followed"
 _WALKED_BY_LINK = "folder already walked through a symbolic link; not walked again"

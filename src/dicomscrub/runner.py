@@ -565,7 +565,7 @@ def _run(
     try:
         if pool is not None:
             pool.start()  # fork the workers before any thread (the progress bar's) exists
-        sources: list[Source] = discover(list(plan.inputs))
+        sources: list[Source] = discover(list(plan.inputs), plan.output)
         by_key = {s.sort_key: s for s in sources}
         if on_discovered:
             on_discovered(len(sources))

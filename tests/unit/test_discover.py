@@ -215,3 +215,21 @@ def test_an_input_that_is_neither_file_nor_folder_is_reported_as_such(tmp_path: 
 )
 def test_names_are_shown_on_one_printable_line(name: str, shown: str) -> None:
     assert name_text(name) == shown
+
+
+def test_the_output_folder_reached_under_another_name_is_not_walked(tmp_path: Path) -> None:
+    """``run`` refuses an output inside an input by name; a bind mount can put it there under
+    another name, so the walk also knows the output folder by device and inode: it is reported,
+    its files (the outputs of earlier runs) are not inputs. The folder beside it is walked."""
+    root = tmp_path / "in"
+    (root / "mounted" / "out").mkdir(parents=True)
+    (root / "mounted" / "out" / "written.dcm").write_bytes(b"x")
+    (root / "other").mkdir()
+    (root / "other" / "a.dcm").write_bytes(b"x")
+    elsewhere = root / "mounted" / "out"  # as if mounted at another path: the same folder
+    found = {s.rel: s.skip_reason for s in discover([root], elsewhere)}
+    assert found == {
+        "mounted/out": "the output folder, reached under another name (a bind mount); not walked",
+        "other/a.dcm": None,
+    }
+    assert {s.rel for s in discover([root])} == {"mounted/out/written.dcm", "other/a.dcm"}
