@@ -20,7 +20,7 @@ from dicomscrub.parallel import HeldInterrupts, InlineRun, Item, JobSpec, Ordere
 from dicomscrub.process import COLLISION, IDENTICAL, FileResult, Job, Status, process_file
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
-from dicomscrub.pseudonym import Key
+from dicomscrub.pseudonym import KEY_ENV, Key
 from dicomscrub.quarantine import Quarantine
 from dicomscrub.report import Report, utc_now, write_summary_json
 from dicomscrub.state import (
@@ -29,6 +29,7 @@ from dicomscrub.state import (
     OutputLock,
     StateError,
     StateStore,
+    holds_outputs,
     input_fingerprint,
     input_id,
     run_digest,
@@ -136,6 +137,13 @@ def plan_run(
             raise RunError(f"input {given} is inside output folder {output}; refusing")
     if out.exists() and not out.is_dir():
         raise RunError(f"output {output} exists and is not a folder")
+    if key.origin == "random" and out.is_dir() and holds_outputs(out):
+        # (from cron, each run would write the whole tree again under other UIDs)
+        raise RunError(
+            f"output folder {output} holds files an earlier run wrote, and no key was given "
+            f"(--key-file or ${KEY_ENV}): a random key would write every input again under other "
+            "UIDs; give the earlier run's key, or a new output folder"
+        )
     audit_path = _resolve(audit or default_audit_path(output), "audit file")
     _outside(audit_path, "audit file", out, inputs)
     _writable(audit_path, "audit file")

@@ -91,6 +91,19 @@ def input_id(key: Key, root: Path, rel: str, *, resolved: bool = False) -> str:
     return key.digest("input-path", f"{real}\0{rel}").hex()[:32]
 
 
+def holds_outputs(output: Path) -> bool:
+    """Whether ``output`` is the output folder of an earlier run that wrote something: it has
+    the state folder and anything beside it (told without opening the state, which would leave
+    files behind it)."""
+    if not (output / STATE_DIR).is_dir():
+        return False
+    try:
+        with os.scandir(output) as entries:
+            return any(entry.name != STATE_DIR for entry in entries)
+    except OSError:
+        return False
+
+
 def input_fingerprint(key: Key, size: int, mtime_ns: int, ctime_ns: int) -> str:
     """HMAC of an input's size, modification time and status change time (a time can be a date
     of care). The change time is the one a copy cannot set: a file replaced by another of the

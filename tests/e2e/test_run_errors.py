@@ -228,3 +228,24 @@ def test_a_run_that_claims_the_audit_first_keeps_it(tmp_path: Path, keys: Keys) 
     first.__exit__(None, None, None)
     assert audit.read_text(encoding="utf-8").startswith("record,root,input")
     assert [p.name for p in tmp_path.glob("shared.csv.partial*")] == []
+
+
+def test_no_key_is_refused_where_an_earlier_run_wrote_files(
+    tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From cron without a key, each run would write every input again under new UIDs (and,
+    under -q, say nothing): a random key is refused (exit 2, nothing touched) where the output
+    folder holds files an earlier run recorded; a new output folder, or the key, still works."""
+    monkeypatch.delenv("DICOMSCRUB_KEY", raising=False)
+    inputs, out = _inputs(tmp_path / "in", 2), tmp_path / "out"
+    code, text = _run(inputs, "-o", out, "-q")
+    assert code == 0, text
+    before = sorted(p for p in out.rglob("*") if p.is_file())
+    code, text = _run(inputs, "-o", out, "-q")
+    assert code == 2, text
+    assert "holds files an earlier run wrote, and no key was given" in text
+    assert sorted(p for p in out.rglob("*") if p.is_file()) == before
+    code, text = _run(inputs, "-o", tmp_path / "other", "-q")
+    assert code == 0, text
+    code, text = _run(inputs, "-o", out, "-q", "--key-file", keys.a)
+    assert code == 0, text  # (other settings: written beside, never overwritten)
