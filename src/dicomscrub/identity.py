@@ -9,7 +9,7 @@ Matching is case-insensitive (ASCII, and upper/lower forms of non-ASCII tokens),
 padding (values are stripped of spaces and NULs), and is whole-word: a match may not touch a letter
 or digit on either side (so "JANE" is not found in "JANET", and a UID is not found inside a longer
 UID). Tokens too short to search without false hits are dropped (:data:`MIN_CHARS`,
-:data:`MIN_DIGITS`).
+:data:`MIN_DIGITS`, :data:`MIN_CJK_NAME`).
 
 Nothing here writes a value anywhere: tokens live in memory and are reported only as
 :func:`mask` forms.
@@ -49,6 +49,16 @@ MIN_CHARS = 4
 """A token with a letter in it is searched only if it has at least this many characters."""
 MIN_DIGITS = 6
 """A token without a letter (a number, a date, a time, a UID) needs at least this many digits."""
+MIN_CJK_NAME = 3
+"""A whole person name (never one component) with at least two CJK characters (ideographs, kana,
+hangul) needs only this many characters: 王小明 and 王^明 are searched. Each such character is a
+syllable drawn from thousands, so two of them tell a name apart better than the four Latin
+letters of :data:`MIN_CHARS`, and most Chinese names have three characters. A component keeps
+:data:`MIN_CHARS`: family names such as 山田 or 中村 are common words, and in CJK text the search
+has no word boundary to stop at (bytes from 0x80 up are not letters to it), so 山田 would be found
+inside a kept 山田病院 that no exclusion can excuse (CJK characters are letters to
+:func:`contains_word`). Two characters with nothing between them (王明) stay below it too: they
+cannot be told from a single component."""
 MIN_BINARY_RUN = 8
 """Text inside a binary or undecoded value: runs of at least this many text characters (letters,
 digits, Latin-1 letters, and the space and ``^ . , ' / _ = -`` that names, IDs and dates are
@@ -68,6 +78,11 @@ NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
 """The same as they are written in explicit VR."""
 BINARY_VRS = frozenset({"OB", "OW", "UN"})
 _PN_SPLIT = re.compile(r"[\^=\s,]+")
+_CJK = re.compile(
+    "[\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf"
+    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
+)
+"""A CJK character: hangul, ideographs (with 々), kana. CJK names are written without a space."""
 _RUN_PUNCTUATION = " ^.,'/_=-"
 _ASCII_WORD = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _RUN_CLASS = bytes(
@@ -138,6 +153,12 @@ def searchable(text: str) -> bool:
     if _LETTER.search(text):
         return True
     return len(text) - len(text.translate(_NO_DIGITS)) >= MIN_DIGITS
+
+
+def searchable_cjk_name(text: str) -> bool:
+    """A whole name short of :data:`MIN_CHARS` that is searched all the same: see
+    :data:`MIN_CJK_NAME`."""
+    return MIN_CJK_NAME <= len(text) <= MAX_CHARS and len(_CJK.findall(text)) >= 2
 
 
 # ---- the input, before the scrub -----------------------------------------------------------------
@@ -416,11 +437,9 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
         return
     if vr == "PN":
         yield text, ""
-        parts = [p.strip() for p in text.split("=")[0].split("^")]
-        if len(parts) > 1 and parts[0] and parts[1]:  # as people write it: Jane Doe, Doe, Jane
-            family, given = parts[0], parts[1]
-            for written in (f"{given} {family}", f"{family} {given}", f"{family}, {given}"):
-                yield written, ""
+        groups = text.split("=")
+        for group in groups:  # alphabetic, ideographic, phonetic: each is the whole name
+            yield from _name_forms(group.strip(), len(groups) > 1)
         for part in _PN_SPLIT.split(text):
             if part:
                 yield part, " component"
@@ -439,6 +458,24 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
             yield text, ""
     else:
         yield text, ""
+
+
+def _name_forms(group: str, several: bool) -> Iterator[tuple[str, str]]:
+    """The whole-name forms of one component group of a person name: the group as written (when
+    the name has other groups: ``Yamada^Tarou`` of ``Yamada^Tarou=山田^太郎``), and as people
+    write a name: Jane Doe, Doe Jane, Doe, Jane; a CJK name also as it is written in CJK text,
+    family name first and joined without a space or with an ideographic one (山田太郎,
+    山田\u3000太郎). Its components alone are :func:`forms`' own."""
+    parts = [p.strip() for p in group.split("^")]
+    if several and sum(1 for p in parts if p) > 1:
+        yield group.rstrip("^ "), ""
+    if len(parts) > 1 and parts[0] and parts[1]:
+        family, given = parts[0], parts[1]
+        for written in (f"{given} {family}", f"{family} {given}", f"{family}, {given}"):
+            yield written, ""
+        if _CJK.search(group):
+            yield f"{family}{given}", ""
+            yield f"{family}\u3000{given}", ""
 
 
 @functools.lru_cache(maxsize=8192)
@@ -489,7 +526,9 @@ def _tokens_of(
     loose = category not in STRICT
     if isinstance(value, str):  # quick rejects before the forms (most values are short)
         bare = value.strip(" \0")
-        if len(bare) < MIN_CHARS or (loose and _NUMBER.fullmatch(bare)):
+        if len(bare) < MIN_CHARS and not (vr == "PN" and searchable_cjk_name(bare)):
+            return ()
+        if loose and _NUMBER.fullmatch(bare):
             return ()
     return tokens_from(forms(vr, value), tag, creator, category)
 
@@ -501,9 +540,11 @@ def tokens_from(
     found: dict[str, Token] = {}
     for text, suffix in pairs:
         low = text.lower()
-        if low in found or not searchable(low):
-            continue
         kind = Category.NAME_PART if suffix == " component" else category
+        if low in found or not (
+            searchable(low) or (kind is Category.NAME and searchable_cjk_name(low))
+        ):
+            continue
         if kind not in STRICT and _NUMBER.fullmatch(low):
             continue  # a measurement in text or private data, not an identity
         found[low] = Token(low, _kind(tag, creator, category, suffix), kind)

@@ -71,6 +71,7 @@ def test_searchable_applies_the_documented_thresholds(text: str, expected: bool)
 def test_person_name_forms_are_the_whole_name_as_written_and_each_component() -> None:
     assert list(forms("PN", "DOE^JANE^^Dr.=ドウ")) == [
         ("DOE^JANE^^Dr.=ドウ", ""),
+        ("DOE^JANE^^Dr.", ""),  # a group as written, when there are several
         ("JANE DOE", ""),
         ("DOE JANE", ""),
         ("DOE, JANE", ""),
@@ -79,6 +80,51 @@ def test_person_name_forms_are_the_whole_name_as_written_and_each_component() ->
         ("Dr.", " component"),
         ("ドウ", " component"),
     ]
+
+
+def test_every_group_of_a_person_name_has_whole_name_forms_cjk_ones_joined() -> None:
+    """The ideographic and phonetic groups are names as much as the alphabetic one; CJK names
+    are written family name first, without a space (or with an ideographic one)."""
+    found = {f for f, suffix in forms("PN", "Yamada^Tarou=山田^太郎=やまだ^たろう") if not suffix}
+    assert found >= {
+        "Yamada^Tarou",
+        "Tarou Yamada",
+        "山田^太郎",
+        "山田 太郎",
+        "太郎 山田",
+        "山田, 太郎",
+        "山田太郎",
+        "山田\u3000太郎",
+        "やまだ^たろう",
+        "やまだ たろう",
+        "やまだたろう",
+    }
+    assert "DoeJane" not in {f for f, _ in forms("PN", "Doe^Jane")}  # Latin names: with a space
+
+
+def test_whole_cjk_names_of_three_characters_are_searched_but_not_their_components() -> None:
+    def texts(value: str) -> dict[str, Category]:
+        return {
+            t.text: t.category
+            for t in identity._tokens_of("PN", value, 0x00100010, "", Category.NAME)
+        }
+
+    single = texts("王^小明")
+    assert single["王小明"] is Category.NAME
+    assert single["王 小明"] is Category.NAME
+    assert "小明" not in single and "王" not in single  # components: below MIN_CHARS
+    assert set(texts("王^明")) == {"王^明", "明 王", "王 明", "王, 明", "王\u3000明"}
+    assert texts("王明") == {}  # two characters alone: one component, as far as anyone can tell
+    assert set(texts("Yamada^Tarou=山田^太郎")) >= {"山田太郎", "山田 太郎"}
+    assert "山田" not in texts("Yamada^Tarou=山田^太郎")
+    assert texts("DOE^JO") == {
+        "doe^jo": Category.NAME,
+        "jo doe": Category.NAME,
+        "doe jo": Category.NAME,
+        "doe, jo": Category.NAME,
+    }
+    assert identity.searchable_cjk_name("王^明")
+    assert not identity.searchable_cjk_name("ab^明")  # one CJK character: MIN_CHARS applies
 
 
 def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
@@ -122,6 +168,10 @@ def test_readme_states_the_thresholds_the_code_uses() -> None:
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert f"a value with a letter needs at least **{identity.MIN_CHARS}** characters" in readme
     assert f"a value without a letter at least **{identity.MIN_DIGITS}** digits" in readme
+    assert (
+        "a whole person name with at least two CJK characters (ideographs, kana, hangul) at least "
+        f"**{identity.MIN_CJK_NAME}** characters" in readme
+    )
     assert f"values longer than **{identity.MAX_CHARS}** characters" in readme
     assert f"runs of at least {identity.MIN_BINARY_RUN} text characters" in readme
     assert f"a word of at least {identity.MIN_BINARY_WORD} ASCII letters or digits" in readme

@@ -642,6 +642,51 @@ def test_a_name_in_a_standard_element_the_basic_profile_keeps_is_found_in_any_ch
     assert "(6000,1500)" in result.detail
 
 
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("where", ["unknown", "description"])
+@pytest.mark.parametrize(
+    ("charset", "name", "copy"),
+    [
+        ("ISO_IR 192", "Yamada^Tarou=山田^太郎=やまだ^たろう", "山田 太郎"),
+        ("ISO_IR 192", "Yamada^Tarou=山田^太郎=やまだ^たろう", "山田太郎"),
+        ("ISO_IR 192", "Yamada^Tarou=山田^太郎=やまだ^たろう", "やまだ たろう"),
+        ("\\ISO 2022 IR 87", "Yamada^Tarou=山田^太郎=やまだ^たろう", "山田 太郎"),
+        ("\\ISO 2022 IR 87", "Yamada^Tarou=山田^太郎=やまだ^たろう", "山田\u3000太郎"),
+        ("ISO_IR 192", "王^小明", "王小明"),
+        ("GB18030", "王^小明", "王小明"),
+        ("ISO_IR 192", "=김^희중", "김희중"),
+    ],
+)
+def test_a_name_s_ideographic_and_phonetic_groups_are_found_as_cjk_names_are_written(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    where: str,
+    charset: str,
+    name: str,
+    copy: str,
+) -> None:
+    """The whole name of any group (not only the first), written as CJK names are (family name
+    first, joined or with a space), copied into an attribute the dictionary does not know (read
+    as UN in implicit VR) or into a description the profile keeps, is found."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(patient_name=name)
+    ds.SpecificCharacterSet = charset
+    if where == "unknown":
+        ds.add_new(0x12345678, "LO", copy)
+        expected = "(1234,5678)"
+    else:
+        ds.StudyDescription = f"CT {copy} follow-up"  # (a kept value equal to it excuses it)
+        expected = "(0008,1030)"
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds, "raw-implicit")
+    result = _keeping_descriptions(tmp_path, key, lanes)(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert f"PatientName at {expected}" in result.detail
+
+
 FAULTS = {
     # fault: (the element the scrub decides on and leaves as read, options, where it leaks)
     "name-left": (0x00100010, (), "(0010,0010)"),
