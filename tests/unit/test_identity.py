@@ -333,6 +333,44 @@ def test_non_ascii_tokens_are_found_in_utf8_latin1_and_either_case(strategy: str
     assert hits(matcher, b"MULLER") == []
 
 
+@pytest.mark.parametrize(
+    ("charset", "name", "written"),
+    [
+        ("ISO 2022 IR 149", "김희중", b"\x1b$)C\xb1\xe8\xc8\xf1\xc1\xdf"),
+        ("ISO 2022 IR 144", "Иванов", b"\x1b-L\xb8\xd2\xd0\xdd\xde\xd2"),
+        ("ISO 2022 IR 126", "Νίκος", b"\x1b-F\xcd\xdf\xea\xef\xf2"),
+        ("ISO 2022 IR 87", "山田太郎", b"\x1b$B;3EDB@O:\x1b(B"),
+    ],
+)
+def test_an_iso_2022_escape_sequence_is_a_boundary_and_tokens_are_written_as_after_it(
+    strategy: str, charset: str, name: str, written: bytes
+) -> None:
+    """The escape's final byte (C, L, F, B) is no letter touching the name, and the name's bytes
+    are those after the escape (in 7-bit JIS X 0208 for ISO 2022 IR 87, whose Python codec adds
+    escapes of its own). The bytes are spelled out, and pydicom writes them so."""
+    import pydicom.charset
+
+    encodings = pydicom.charset.convert_encodings(["", charset])
+    assert pydicom.charset.encode_string(name, encodings) == written
+    lead = 3 if written[1:3] in (b"-L", b"-F", b"$B") else 4
+    matcher = Matcher([tok(name)], ["\\" + charset])
+    around = [(b"x", b""), (b"CT ", b" y"), (b"A", b"\x1b(BZ"), (b"\x1b(BQ", b"\x1b(BQ")]
+    for before, after in around:
+        found = hits(matcher, before + written + after)
+        assert found == [(len(before) + lead, name.lower())], (before, after)
+    assert hits(matcher, b"x" + written[lead:]) == []  # no escape: a letter touches it
+
+
+def test_words_after_an_escape_sequence_are_words_of_their_own(strategy: str) -> None:
+    """An ASCII name right after ESC ( B (back from a CJK name) is found, and its word is a word
+    of the bytes (the search looks only for tokens whose words the bytes hold)."""
+    data = b"\x1b$B;3ED\x1b(BTarou\x1b$)C\xb1\xe8"
+    assert {b"tarou", b"3ed"} <= identity.words_of(data)
+    assert b"btarou" not in identity.words_of(data)
+    assert hits(Matcher([tok("tarou")]), data) == [(10, "tarou")]
+    assert hits(Matcher([tok("tarou")]), b"\x1b$B;3EDxTarou") == []  # a letter, no escape
+
+
 def test_search_text_finds_tokens_in_a_file_name(strategy: str) -> None:
     matcher = Matcher([tok("jane"), tok("mrn0012345", Category.ID)])
     assert [t.text for t in matcher.search_text("DOE_JANE_MRN0012345")] == ["jane", "mrn0012345"]

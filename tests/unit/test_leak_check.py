@@ -687,6 +687,50 @@ def test_a_name_s_ideographic_and_phonetic_groups_are_found_as_cjk_names_are_wri
     assert f"PatientName at {expected}" in result.detail
 
 
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("where", ["unknown", "description"])
+@pytest.mark.parametrize(
+    ("charset", "name", "copy"),
+    [
+        # (given names too short to search alone: only what follows the escape is found)
+        ("\\ISO 2022 IR 149", "김희중^홍길동", "김희중 홍길동"),
+        ("\\ISO 2022 IR 144", "Иванов^Ян", "Иванов Ян"),
+        ("\\ISO 2022 IR 126", "Παπαδόπουλος^Ιω", "Παπαδόπουλος Ιω"),
+        ("\\ISO 2022 IR 87", "田中^太郎", "田中太郎"),  # JIS X 0208 bytes EDCfB@O:
+        ("\\ISO 2022 IR 87", "Tanaka^Tarou=田中^太郎", "田中 太郎"),
+    ],
+)
+def test_a_name_after_an_iso_2022_escape_sequence_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    where: str,
+    charset: str,
+    name: str,
+    copy: str,
+) -> None:
+    """A name written after the escape sequence that switches to its character set (ESC $ ) C,
+    ESC - L, ESC - F, ESC $ B: each ends in a letter) in an attribute the dictionary does not
+    know (read as UN in implicit VR) or in a description the profile keeps is found: the escape
+    is no letter touching it, and the name's bytes are searched as the file writes them."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(patient_name=name)
+    ds.SpecificCharacterSet = charset
+    if where == "unknown":
+        ds.add_new(0x12345678, "LO", copy)
+        expected = "(1234,5678)"
+    else:
+        ds.StudyDescription = f"{copy} CT"  # (an 8-bit set's escape opens the value)
+        expected = "(0008,1030)"
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds, "raw-implicit")
+    result = _keeping_descriptions(tmp_path, key, lanes)(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert f"at {expected}" in result.detail
+
+
 FAULTS = {
     # fault: (the element the scrub decides on and leaves as read, options, where it leaks)
     "name-left": (0x00100010, (), "(0010,0010)"),
