@@ -371,6 +371,18 @@ def test_words_after_an_escape_sequence_are_words_of_their_own(strategy: str) ->
     assert hits(Matcher([tok("tarou")]), b"\x1b$B;3EDxTarou") == []  # a letter, no escape
 
 
+def test_a_date_is_found_in_an_iso_8601_date_and_time(strategy: str) -> None:
+    """The T that starts the time of a date and time ends the date as a space would; after any
+    other token, or before anything but a digit, it is a letter as before."""
+    matcher = Matcher([Token(f, "date", Category.DATE) for f in ("20190423", "2019-04-23")])
+    assert hits(matcher, b"at 2019-04-23T10:10:10Z") == [(3, "2019-04-23")]
+    assert hits(matcher, b"20190423T101010") == [(0, "20190423")]
+    assert hits(matcher, b"2019-04-23TX") == []
+    assert hits(matcher, b"X2019-04-23T10") == []  # the left side still counts
+    ids = Matcher([Token("pid1234567", "PatientID", Category.ID), tok("jane")])
+    assert hits(ids, b"PID1234567T5 JANET5") == []
+
+
 def test_search_text_finds_tokens_in_a_file_name(strategy: str) -> None:
     matcher = Matcher([tok("jane"), tok("mrn0012345", Category.ID)])
     assert [t.text for t in matcher.search_text("DOE_JANE_MRN0012345")] == ["jane", "mrn0012345"]

@@ -731,6 +731,35 @@ def test_a_name_after_an_iso_2022_escape_sequence_is_found(
     assert f"at {expected}" in result.detail
 
 
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("where", ["unknown", "description"])
+@pytest.mark.parametrize("written", ["2024-03-05T10:15:00", "20240305T101500"])
+def test_a_date_in_an_iso_8601_date_and_time_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    where: str,
+    written: str,
+) -> None:
+    """The study date written as the date of an ISO 8601 date and time (the T touches it) in an
+    attribute the dictionary does not know or in a kept description is found."""
+    from dicomscrub.process import Status
+
+    ds = make_ct()  # Study Date 20240305
+    if where == "unknown":
+        ds.add_new(0x12345678, "LO", written)
+        expected = "(1234,5678)"
+    else:
+        ds.StudyDescription = f"CT {written}"
+        expected = "(0008,1030)"
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds, "raw-implicit")
+    result = _keeping_descriptions(tmp_path, key, lanes)(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert f"date at {expected}" in result.detail
+
+
 FAULTS = {
     # fault: (the element the scrub decides on and leaves as read, options, where it leaks)
     "name-left": (0x00100010, (), "(0010,0010)"),
