@@ -42,6 +42,7 @@ from dicomscrub.pipeline import (
 )
 from dicomscrub.profile.loader import CID7050
 from dicomscrub.profile.model import CompiledProfile
+from dicomscrub.profile.values import spellings
 from dicomscrub.pseudonym import is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -393,15 +394,14 @@ def category_of(vr: str, tag: int, private: bool) -> Category | None:
 
 
 def _date_forms(text: str) -> Iterator[str]:
-    """YYYYMMDD, and the same date written YYYY-MM-DD, YYYY.MM.DD and YYYY/MM/DD (as in folder
-    names and free text)."""
+    """YYYYMMDD, and the same date as people and programs also write it (see
+    :func:`~dicomscrub.profile.values.spellings`: 1961-03-17, 17/03/1961, 1961:03:17 ...)."""
     digits = text.replace(".", "") if len(text) == 10 and text[4] == "." else text
     yield text
     if len(digits) >= 8 and digits[:8].isdigit():
         day = digits[:8]
         yield day
-        for sep in "-./":
-            yield f"{day[:4]}{sep}{day[4:6]}{sep}{day[6:8]}"
+        yield from spellings(day)
 
 
 def text_runs(value: bytes) -> list[str]:

@@ -46,7 +46,7 @@ from dicomscrub.private import (
     safe_verdict,
 )
 from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule, SafePrivate
-from dicomscrub.profile.values import is_date
+from dicomscrub.profile.values import is_date, spellings
 from dicomscrub.pseudonym import Pseudonymizer, is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -1209,10 +1209,10 @@ class Scrubber:
                         text = str(v).strip()
                         tokens.add(text)
                         if elem.VR in ("DA", "DT") and text[:8].isdigit():
-                            # as people write the date too: 1961-04-23, 1961.04.23, 1961/04/23
+                            # as people write the date too: 1961-04-23, 23/04/1961 ...
                             day = text[:8]
                             tokens.add(day)
-                            tokens.update(f"{day[:4]}{s}{day[4:6]}{s}{day[6:8]}" for s in "-./")
+                            tokens.update(spellings(day))
 
         visit(ds)
         return sorted((t for t in tokens if len(t) >= MIN_TOKEN), key=lambda t: (-len(t), t))

@@ -133,6 +133,10 @@ def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
         "2024-03-05",
         "2024.03.05",
         "2024/03/05",
+        *("05/03/2024", "05.03.2024", "05-03-2024", "03/05/2024", "2024:03:05"),
+    }
+    assert {f for f, _ in forms("DA", "20240231")} == {  # (no such day: no day-first forms)
+        *("20240231", "2024-02-31", "2024.02.31", "2024/02/31"),
     }
     assert "20240305" in {f for f, _ in forms("DT", "20240305101500+0100")}
     assert {f for f, _ in forms("DA", "20240101-20240305")} >= {"20240101", "20240305"}

@@ -1017,3 +1017,24 @@ def test_a_creator_that_holds_a_name_part_or_the_institution_is_masked(
     assert {record.creator for record in result.private} == {shown}
     for word in creator.split():
         assert word.lower() not in result.detail.lower()
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    "written", ["17/03/1961", "17.03.1961", "17-03-1961", "03/17/1961", "1961:03:17 08:15:00"]
+)
+def test_a_date_as_people_and_exif_write_it_is_found(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool, written: str
+) -> None:
+    """The birth date in a description the profile keeps, written day first, month first or as
+    an Exif header writes it, is the birth date (they were not searched); a date that the
+    calendar lacks gives no such forms (31/02/1961 is no date)."""
+    from dicomscrub.process import Status
+
+    run_one = _keeping_descriptions(tmp_path, key, lanes)
+    ds = make_ct(private=False)
+    ds.PatientBirthDate = "19610317"
+    ds.StudyDescription = f"CT chest, born {written}, follow-up"
+    result = run_one(write_dicom(tmp_path / "in" / "born.dcm", ds))
+    assert result.status is Status.REJECTED, result.detail
+    assert "date at (0008,1030)" in result.detail

@@ -423,7 +423,13 @@ def test_c_on_text_matches_tokens_case_insensitively(make_ct: BuildCT, key: Key)
     assert ds.SeriesDescription == "axial"
 
 
-@pytest.mark.parametrize("written", ["19700101", "1970-01-01", "1970.01.01", "1970/01/01"])
+@pytest.mark.parametrize(
+    "written",
+    [
+        *("19700101", "1970-01-01", "1970.01.01", "1970/01/01"),
+        *("01/01/1970", "01.01.1970", "01-01-1970", "1970:01:01"),
+    ],
+)
 def test_c_on_text_removes_a_date_as_people_write_it(
     make_ct: BuildCT, key: Key, written: str
 ) -> None:

@@ -142,3 +142,16 @@ def is_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def spellings(day: str) -> tuple[str, ...]:
+    """A date YYYYMMDD as people and programs also write it: YYYY-MM-DD, YYYY.MM.DD, YYYY/MM/DD
+    (folder names, ISO 8601), and, for a date the calendar has, DD/MM/YYYY, DD.MM.YYYY,
+    DD-MM-YYYY, MM/DD/YYYY (a report's or a description's text) and YYYY:MM:DD (the date and
+    time of an Exif header)."""
+    year, month, date = day[:4], day[4:6], day[6:8]
+    forms = tuple(f"{year}{sep}{month}{sep}{date}" for sep in "-./")
+    if not is_date(day):
+        return forms
+    regional = tuple(f"{date}{sep}{month}{sep}{year}" for sep in "/.-")
+    return (*forms, *regional, f"{month}/{date}/{year}", f"{year}:{month}:{date}")
