@@ -23,33 +23,61 @@ COLUMNS = ("quarantine_file", "root", "input", "reason", "quarantined_at")
 
 
 class Quarantine:
-    """Written by the parent process only."""
+    """Written by the parent process only.
+
+    Nothing here raises for a problem of the file system: the folder and its index are checked
+    when the run is planned (see :func:`dicomscrub.runner.plan_run`), but a disk can fill or a
+    folder be changed while a run goes on, and one input that cannot be set aside must not stop
+    the batch or cost the audit its rows: :meth:`add` says so in the input's note instead."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.index = folder / INDEX
-        folder.mkdir(parents=True, exist_ok=True)
-        self._known: set[str] = set()
-        if self.index.is_file():
-            with self.index.open(encoding="utf-8", newline="") as fh:
-                self._known = {row.get("quarantine_file", "") for row in csv.DictReader(fh)}
+        self._known: set[str] | None = None  # the copies the index lists (read at the first add)
+
+    def _prepare(self) -> set[str]:
+        """The folder made, and the names its index lists (OSError: tried again next time)."""
+        if self._known is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            known: set[str] = set()
+            if self.index.is_file():
+                # (an index damaged by hand still lists what it can: names are ASCII)
+                with (
+                    self.index.open(encoding="utf-8", errors="replace", newline="") as fh,
+                    contextlib.suppress(csv.Error),
+                ):
+                    known.update(row.get("quarantine_file") or "" for row in csv.DictReader(fh))
+            self._known = known
+        return self._known
 
     def add(self, source_path: Path, name: str, result: FileResult, when: str) -> str:
-        """Copy the input aside as ``<name>.dcm``; return a note for the audit's detail."""
+        """Copy the input aside as ``<name>.dcm`` and list it in the index; return a note for the
+        audit's detail (what went wrong, if anything)."""
         target = f"{name}.dcm"
         try:
+            known = self._prepare()
             with source_path.open("rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 with contextlib.suppress(Collision):  # set aside by an earlier run
                     write_atomic(self.folder / target, [FileRange(fh.fileno(), 0, size)])
         except OSError as exc:
-            return f"quarantine copy failed: {exc.strerror or type(exc).__name__}"
-        if target not in self._known:
-            new = not self.index.exists()
-            with self.index.open("a", encoding="utf-8", errors=NAME_BYTES, newline="") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                if new:
-                    writer.writerow(COLUMNS)
-                writer.writerow((target, result.root, result.input, result.detail, when))
-            self._known.add(target)
+            return f"quarantine copy failed: {_why(exc)}"
+        if target not in known:
+            try:
+                new = not self.index.exists()
+                with self.index.open("a", encoding="utf-8", errors=NAME_BYTES, newline="") as fh:
+                    writer = csv.writer(fh, lineterminator="\n")
+                    if new:
+                        writer.writerow(COLUMNS)
+                    writer.writerow((target, result.root, result.input, result.detail, when))
+            except OSError as exc:
+                # the copy stays (the next run finds it there and lists it); the audit row names
+                # it, but the index, where a reviewer looks, does not
+                return f"copied to quarantine as {target}, but not listed in its index: {_why(exc)}"
+            known.add(target)
         return f"copied to quarantine as {target}"
+
+
+def _why(exc: OSError) -> str:
+    """The system's reason, without the path (an input's path may hold a patient's name)."""
+    return exc.strerror or type(exc).__name__

@@ -21,7 +21,7 @@ from dicomscrub.process import COLLISION, IDENTICAL, FileResult, Job, Status, pr
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import KEY_ENV, Key
-from dicomscrub.quarantine import Quarantine
+from dicomscrub.quarantine import INDEX, Quarantine
 from dicomscrub.report import Report, utc_now, write_summary_json
 from dicomscrub.state import (
     DoneRecord,
@@ -147,13 +147,13 @@ def plan_run(
     audit_path = _resolve(audit or default_audit_path(output), "audit file")
     _outside(audit_path, "audit file", out, inputs)
     _writable(audit_path, "audit file")
-    quarantine_path = _resolve(quarantine, "quarantine") if quarantine is not None else None
-    if quarantine_path is not None:
+    quarantine_path = None
+    if quarantine is not None:
+        quarantine_path = _resolve(quarantine, "quarantine")
         if _contains(quarantine_path, out):
             raise RunError(f"output folder {output} must not be inside the quarantine folder")
         _outside(quarantine_path, "quarantine folder", out, inputs)
-        if quarantine_path.exists() and not quarantine_path.is_dir():
-            raise RunError(f"quarantine {quarantine} exists and is not a folder")
+        _plan_quarantine(quarantine_path, quarantine)
     summary_path = _resolve(summary_json, "summary file") if summary_json is not None else None
     if summary_path is not None:
         _outside(summary_path, "summary file", out, inputs)
@@ -221,6 +221,25 @@ def _plan_mapping_out(
         return path, read_crosswalk(path) if path.exists() else set()
     except CrosswalkError as exc:
         raise RunError(str(exc)) from None
+
+
+def _plan_quarantine(path: Path, given: Path) -> None:
+    """The quarantine folder can be made and written, and its index appended to: found now,
+    rather than at the first rejected input, after outputs were written."""
+    if path.exists() and not path.is_dir():
+        raise RunError(f"quarantine {given} exists and is not a folder")
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise RunError(f"quarantine {given}: cannot make it in {folder}, which is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RunError(f"quarantine {given}: cannot write in {folder}")
+    index = path / INDEX
+    if index.exists() and not index.is_file():  # (a link to a regular file is one)
+        raise RunError(f"quarantine index {index} exists and is not a regular file")
+    if index.is_file() and not os.access(index, os.W_OK):  # (appended to, not replaced)
+        raise RunError(f"quarantine index {index}: cannot write it")
 
 
 def _plan_mapping_in(mapping_in: Path | None, compiled: CompiledProfile) -> dict[str, str] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import gc
 import json
 import multiprocessing
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 
 import dicomscrub.parallel
 import dicomscrub.process
+import dicomscrub.quarantine
 from corpus import TEST_FILES, bundled, fictional, refuse_listing, snapshot
 from dicomscrub.cli import cli
 from dicomscrub.process import FileResult, Status
@@ -281,6 +283,48 @@ def test_allow_rejected_exits_0_when_only_rejections_happened(
     burned_in(inputs)
     code, _ = run_cli(inputs, "-o", tmp_path / "out", "--key-file", key_file, "--allow-rejected")
     assert code == 0
+
+
+def test_a_quarantine_that_fails_during_the_run_is_noted_per_file_and_the_batch_goes_on(
+    tree: Tree, tmp_path: Path, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quarantine is checked when the run is planned, but it can change (or its disk fill)
+    while the run goes on: each rejected input then says what became of it, and every other
+    input, the audit and the summary are done as ever."""
+    inputs, review = tree(3), tmp_path / "review"
+    burned_in(inputs / "a")
+    burned_in(inputs / "z")
+    summary = tmp_path / "summary.json"
+    plan = plan_run(
+        [inputs], tmp_path / "out", key=key, jobs=1, quarantine=review, summary_json=summary
+    )
+    (review / "index.csv").mkdir(parents=True)  # after the plan: the index cannot be written
+    report = execute(plan)
+    rows = {r["input"]: r for r in audit_rows(tmp_path / "out.audit.csv")}
+    assert [r["status"] for r in rows.values()].count("written") == 3
+    for name in ("a/DOE_JANE900_burned.dcm", "z/DOE_JANE900_burned.dcm"):
+        assert rows[name]["status"] == "rejected"
+        assert "but not listed in its index: Is a directory" in rows[name]["detail"]
+    assert report.counts["rejected"] == 2 and report.counts["written"] == 3
+    doc = json.loads(summary.read_text(encoding="utf-8"))
+    assert doc["counts"]["rejected"] == 2 and doc["files"] == 5
+    assert len([p for p in review.iterdir() if p.suffix == ".dcm"]) == 2  # (copied, unlisted)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(dicomscrub.quarantine, "write_atomic", full)
+    (review / "index.csv").rmdir()
+    for copy in review.iterdir():
+        copy.unlink()
+    plan = plan_run([inputs], tmp_path / "out2", key=key, jobs=1, quarantine=review)
+    report = execute(plan)
+    rows = {r["input"]: r for r in audit_rows(tmp_path / "out2.audit.csv")}
+    assert len(rows) == 5 and report.counts["written"] == 3
+    assert rows["z/DOE_JANE900_burned.dcm"]["detail"].endswith(
+        "; quarantine copy failed: No space left on device"
+    )
+    assert list(review.iterdir()) == []
 
 
 def test_quarantine_inside_the_output_is_refused(tmp_path: Path, key: Key) -> None:

@@ -249,3 +249,35 @@ def test_no_key_is_refused_where_an_earlier_run_wrote_files(
     assert code == 0, text
     code, text = _run(inputs, "-o", out, "-q", "--key-file", keys.a)
     assert code == 0, text  # (other settings: written beside, never overwritten)
+
+
+@pytest.mark.parametrize("where", ["under a file", "index a folder", "unwritable parent"])
+def test_a_quarantine_that_cannot_be_used_is_refused_before_any_file(
+    tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Found when the run is planned, not at the first rejected input after outputs were
+    written: exit 2, the path named, nothing made."""
+    inputs = _inputs(tmp_path / "in", 1)
+    quarantine = tmp_path / "q" / "review"
+    expected = "cannot write in"
+    if where == "under a file":
+        (tmp_path / "q").write_text("a file, not a folder", encoding="utf-8")
+        expected = "which is not a folder"
+    elif where == "index a folder":
+        (quarantine / "index.csv").mkdir(parents=True)
+        expected = "index.csv exists and is not a regular file"
+    else:
+        (tmp_path / "q").mkdir()
+        real_access = os.access
+
+        def access(path: object, mode: int, **kwargs: object) -> bool:
+            if Path(str(path)) == tmp_path / "q" and mode & os.W_OK:  # as for a user, not root
+                return False
+            return real_access(path, mode, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "access", access)
+    args = (inputs, "-o", tmp_path / "out", "--key-file", keys.a, "--quarantine", quarantine)
+    code, output = _run(*args, "--allow-rejected")
+    assert code == 2, output
+    assert expected in output and "quarantine" in output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.audit.csv").exists()
