@@ -147,7 +147,8 @@ def cli() -> None:
 @click.option(
     "--allow-rejected",
     is_flag=True,
-    help="Exit 0 even if inputs were rejected (failures still exit 1).",
+    help="Exit 0 even if inputs were rejected (failures, and rejected inputs that --quarantine "
+    "could not set aside, still exit 1).",
 )
 @click.option(
     "--fsync",
@@ -220,7 +221,8 @@ def run(
 
     \b
     Exit codes: 0 every DICOM input written or already done; 1 some failed or were
-    rejected (rejected: not with --allow-rejected); 2 usage, profile or key error,
+    rejected (rejected: not with --allow-rejected), or a rejected input could not be copied
+    to --quarantine and listed in its index; 2 usage, profile or key error,
     OUTPUT in use by another run, or a Dask cluster that cannot be used (nothing touched);
     130 interrupted (Ctrl-C, SIGTERM, the Dask scheduler lost): finished files kept, no
     partial file left.

@@ -28,7 +28,7 @@ class Quarantine:
     Nothing here raises for a problem of the file system: the folder and its index are checked
     when the run is planned (see :func:`dicomscrub.runner.plan_run`), but a disk can fill or a
     folder be changed while a run goes on, and one input that cannot be set aside must not stop
-    the batch or cost the audit its rows: :meth:`add` says so in the input's note instead."""
+    the batch or cost the audit its rows: :meth:`add` says so instead (and the run exits 1)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -50,9 +50,9 @@ class Quarantine:
             self._known = known
         return self._known
 
-    def add(self, source_path: Path, name: str, result: FileResult, when: str) -> str:
-        """Copy the input aside as ``<name>.dcm`` and list it in the index; return a note for the
-        audit's detail (what went wrong, if anything)."""
+    def add(self, source_path: Path, name: str, result: FileResult, when: str) -> tuple[bool, str]:
+        """Copy the input aside as ``<name>.dcm`` and list it in the index; return whether it was
+        set aside (copied and listed: what a reviewer finds), and a note for the audit's detail."""
         target = f"{name}.dcm"
         try:
             known = self._prepare()
@@ -61,7 +61,7 @@ class Quarantine:
                 with contextlib.suppress(Collision):  # set aside by an earlier run
                     write_atomic(self.folder / target, [FileRange(fh.fileno(), 0, size)])
         except OSError as exc:
-            return f"quarantine copy failed: {_why(exc)}"
+            return False, f"quarantine copy failed: {_why(exc)}"
         if target not in known:
             try:
                 new = not self.index.exists()
@@ -73,9 +73,11 @@ class Quarantine:
             except OSError as exc:
                 # the copy stays (the next run finds it there and lists it); the audit row names
                 # it, but the index, where a reviewer looks, does not
-                return f"copied to quarantine as {target}, but not listed in its index: {_why(exc)}"
+                return False, (
+                    f"copied to quarantine as {target}, but not listed in its index: {_why(exc)}"
+                )
             known.add(target)
-        return f"copied to quarantine as {target}"
+        return True, f"copied to quarantine as {target}"
 
 
 def _why(exc: OSError) -> str:

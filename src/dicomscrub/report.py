@@ -19,7 +19,7 @@ class ExitCode(enum.IntEnum):
     """Documented exit codes of ``dicomscrub``."""
 
     OK = 0  # every DICOM input was written or was already done (non-DICOM files may be skipped)
-    SOME_FAILED = 1  # some inputs failed or were rejected (unless --allow-rejected); others written
+    SOME_FAILED = 1  # inputs failed, rejected (unless --allow-rejected) or not quarantined
     FINDINGS = 1  # check: something was found (an alias of SOME_FAILED)
     USAGE = 2  # bad command line, profile or key, or output folder locked: nothing was touched
     INTERRUPTED = 130  # Ctrl-C or SIGTERM: finished files kept, no partial file left
@@ -51,6 +51,7 @@ class Report:
     state_problem: str = ""  # what went wrong with the resume state during the run, if anything
     audit_broken: bool = False  # the run stopped because its audit could not be written
     summary_problem: str = ""  # why --summary-json could not be written (then the exit code is 1+)
+    quarantine_failed: int = 0  # rejected inputs not set aside in --quarantine (exit code 1+)
 
     def add(self, result: FileResult) -> None:
         self.counts[result.status.value] += 1
@@ -76,6 +77,8 @@ class Report:
         if self.interrupted:
             return ExitCode.INTERRUPTED
         if self.counts[Status.FAILED.value] or self.summary_problem:
+            return ExitCode.SOME_FAILED
+        if self.quarantine_failed:  # (--allow-rejected trusts the copies to be reviewed)
             return ExitCode.SOME_FAILED
         if self.counts[Status.REJECTED.value] and not self.allow_rejected:
             return ExitCode.SOME_FAILED

@@ -604,12 +604,12 @@ def _run(
                 result = in_order(result)
             if result.status is Status.REJECTED and quarantine is not None:
                 source = by_key[result.sort_key]
-                stamp = input_fingerprint(plan.key, result.size, result.mtime_ns, result.ctime_ns)[
-                    :8
-                ]
+                stamp = input_fingerprint(plan.key, result.size, result.mtime_ns, result.ctime_ns)
                 name = f"{resume.input_key(source)}-{stamp[:8]}"
-                note = quarantine.add(source.path, name, result, report.started)
+                set_aside, note = quarantine.add(source.path, name, result, report.started)
                 result.detail = f"{result.detail}; {note}"
+                if not set_aside:  # (not for review: the run must not look fine)
+                    report.quarantine_failed += 1
             if not audit.broken:
                 try:
                     audit.write(result)

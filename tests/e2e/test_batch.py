@@ -296,10 +296,17 @@ def test_a_quarantine_that_fails_during_the_run_is_noted_per_file_and_the_batch_
     burned_in(inputs / "z")
     summary = tmp_path / "summary.json"
     plan = plan_run(
-        [inputs], tmp_path / "out", key=key, jobs=1, quarantine=review, summary_json=summary
+        [inputs],
+        tmp_path / "out",
+        key=key,
+        jobs=1,
+        quarantine=review,
+        summary_json=summary,
+        allow_rejected=True,
     )
     (review / "index.csv").mkdir(parents=True)  # after the plan: the index cannot be written
     report = execute(plan)
+    assert report.exit_code == 1  # not set aside for review: --allow-rejected does not cover it
     rows = {r["input"]: r for r in audit_rows(tmp_path / "out.audit.csv")}
     assert [r["status"] for r in rows.values()].count("written") == 3
     for name in ("a/DOE_JANE900_burned.dcm", "z/DOE_JANE900_burned.dcm"):
@@ -325,6 +332,30 @@ def test_a_quarantine_that_fails_during_the_run_is_noted_per_file_and_the_batch_
         "; quarantine copy failed: No space left on device"
     )
     assert list(review.iterdir()) == []
+
+
+def test_allow_rejected_exits_1_when_a_rejected_input_could_not_be_set_aside(
+    tree: Tree, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--allow-rejected trusts the quarantine to hold the rejected inputs for review: one it
+    could not copy (a full disk) or list makes the run fail."""
+    inputs, review, summary = tree(1), tmp_path / "review", tmp_path / "summary.json"
+    burned_in(inputs)
+    args = (inputs, "--key-file", key_file, "--quarantine", review, "--allow-rejected")
+    code, output = run_cli(*args, "-o", tmp_path / "out")
+    assert code == 0, output  # set aside: --allow-rejected as ever
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    for copy in review.iterdir():
+        copy.unlink()
+    monkeypatch.setattr(dicomscrub.quarantine, "write_atomic", full)
+    code, output = run_cli(*args, "-o", tmp_path / "out2", "--summary-json", summary, "-q")
+    assert code == 1, output
+    assert "quarantine copy failed: No space left on device" in output
+    doc = json.loads(summary.read_text(encoding="utf-8"))
+    assert doc["exit_code"] == 1 and doc["counts"]["rejected"] == 1 and doc["counts"]["failed"] == 0
 
 
 def test_quarantine_inside_the_output_is_refused(tmp_path: Path, key: Key) -> None:
