@@ -237,7 +237,9 @@ def _plan_quarantine(path: Path, given: Path) -> None:
         raise RunError(f"quarantine {given}: cannot write in {folder}")
     index = path / INDEX
     if index.exists() and not index.is_file():  # (a link to a regular file is one)
-        raise RunError(f"quarantine index {index} exists and is not a regular file")
+        raise RunError(
+            f"quarantine index {index} exists and is not a regular file; refusing to append to it"
+        )
     if index.is_file() and not os.access(index, os.W_OK):  # (appended to, not replaced)
         raise RunError(f"quarantine index {index}: cannot write it")
 
@@ -273,9 +275,17 @@ def _write_summary(path: Path, report: Report) -> None:
 
 def _writable(path: Path, what: str) -> None:
     """A file ``path`` can be written: not a folder, and its nearest existing folder writable
-    (checked before any file is touched, so that a run does not end in a failure to write it)."""
+    (checked before any file is touched, so that a run does not end in a failure to write it).
+    What is there already must be a regular file (``path`` is resolved: a link to one is one):
+    it is replaced by a rename, and a device or a FIFO in its place must not be (``--audit
+    /dev/null`` run as root would replace the system's /dev/null with a regular file)."""
     if path.is_dir():
         raise RunError(f"{what} {path} is a folder")
+    if path.exists() and not path.is_file():
+        raise RunError(
+            f"{what} {path} exists and is not a regular file (a device, a FIFO or a socket); "
+            "refusing to replace it"
+        )
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

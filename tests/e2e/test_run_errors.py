@@ -8,6 +8,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 from pathlib import Path
 
 import pydicom
@@ -281,3 +282,51 @@ def test_a_quarantine_that_cannot_be_used_is_refused_before_any_file(
     assert code == 2, output
     assert expected in output and "quarantine" in output
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.audit.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("option", ["--audit", "--summary-json", "--mapping-out", "--quarantine"])
+def test_a_file_a_run_writes_may_not_be_a_device_or_a_fifo(
+    tmp_path: Path, keys: Keys, option: str, kind: str
+) -> None:
+    """The audit, the summary and the crosswalk are replaced by a rename, the quarantine's index
+    is appended to: a device or a FIFO in their place (``--audit /dev/null``) is refused before
+    any file, and left as it is."""
+    inputs = _inputs(tmp_path / "in", 1)
+    node = tmp_path / "node"
+    if option == "--quarantine":
+        (tmp_path / "q").mkdir()
+        node = tmp_path / "q" / "index.csv"
+    if kind == "fifo":
+        os.mkfifo(node)
+    elif os.geteuid() == 0:  # (a null device of this test's own, never the system's)
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        pytest.skip("making a device needs root")
+    given = tmp_path / "q" if option == "--quarantine" else node
+    code, output = _run(inputs, "-o", tmp_path / "out", "--key-file", keys.a, option, given)
+    assert code == 2, output
+    assert "exists and is not a regular file" in output and str(node) in output
+    mode = node.lstat().st_mode
+    assert (stat.S_ISFIFO if kind == "fifo" else stat.S_ISCHR)(mode)
+    made = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
+    assert made - {p.relative_to(tmp_path).as_posix() for p in inputs.rglob("*")} == {
+        "in",
+        node.relative_to(tmp_path).as_posix(),
+        *(["q"] if option == "--quarantine" else []),
+    }
+
+
+def test_an_audit_given_as_a_link_to_a_regular_file_replaces_that_file(
+    tmp_path: Path, keys: Keys
+) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    (tmp_path / "real.csv").write_text("an earlier run's rows\n", encoding="utf-8")
+    os.symlink("real.csv", tmp_path / "link.csv")
+    args = (inputs, "-o", tmp_path / "out", "--key-file", keys.a, "--audit", tmp_path / "link.csv")
+    code, output = _run(*args)
+    assert code == 0, output
+    assert (tmp_path / "real.csv").read_text(encoding="utf-8").count("\nfile,") == 1
+    assert (tmp_path / "real.earlier-1.csv").read_text(
+        encoding="utf-8"
+    ) == "an earlier run's rows\n"
