@@ -1,3 +1,8 @@
 """dicomscrub: batch de-identification of DICOM files by PS3.15 Annex E profiles."""
 
 __version__ = "0.1.0"
+
+INTERRUPTED = "interrupted: finished files kept, no partial file left"
+"""What a run stopped by Ctrl-C or SIGTERM says when it stops before its summary (while it starts,
+is planned or walks its inputs): the same whether or not a file was done yet. (Here, because
+:mod:`dicomscrub.__main__` says it too, before the CLI is imported.)"""

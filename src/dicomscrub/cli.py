@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from dicomscrub import __version__
+from dicomscrub import INTERRUPTED, __version__
 from dicomscrub.check import CheckReport, check_tree, report_csv, report_json
 from dicomscrub.discover import name_text
 from dicomscrub.process import FileResult, Status
@@ -227,47 +227,50 @@ def run(
     130 interrupted (Ctrl-C, SIGTERM, the Dask scheduler lost): finished files kept, no
     partial file left.
     """
-    try:
-        key = load_key(key_file)
-    except KeyError_ as exc:
-        raise UsageProblem(str(exc)) from None
-    try:
-        plan = plan_run(
-            list(inputs),
-            output,
-            profile=profile,
-            options=options,
-            audit=audit,
-            key=key,
-            layout=Layout(layout),
-            mapping_out=mapping_out,
-            mapping_in=mapping_in,
-            jobs=jobs,
-            scheduler=scheduler,
-            quarantine=quarantine,
-            summary_json=summary_json,
-            allow_rejected=allow_rejected,
-            fsync=fsync,
-            dry_run=dry_run,
-            leak_check=not no_leak_check,
-        )
-    except (ProfileError, RunError) as exc:
-        raise UsageProblem(str(exc)) from None
-    err = None if quiet else _console(stderr=True)
-    if err is not None:
-        if key.origin == "random":
-            err.print(
-                f"[yellow]warning:[/] no --key-file and no ${KEY_ENV}: using a random key for this "
-                "run; its new UIDs will not match those of other runs, and nothing an earlier run "
-                "did counts as done"
+    try:  # (stopped before it starts, a run is stopped as later: 130, one line, no traceback)
+        try:
+            key = load_key(key_file)
+        except KeyError_ as exc:
+            raise UsageProblem(str(exc)) from None
+        try:
+            plan = plan_run(
+                list(inputs),
+                output,
+                profile=profile,
+                options=options,
+                audit=audit,
+                key=key,
+                layout=Layout(layout),
+                mapping_out=mapping_out,
+                mapping_in=mapping_in,
+                jobs=jobs,
+                scheduler=scheduler,
+                quarantine=quarantine,
+                summary_json=summary_json,
+                allow_rejected=allow_rejected,
+                fsync=fsync,
+                dry_run=dry_run,
+                leak_check=not no_leak_check,
             )
-        if no_leak_check:
-            err.print("[yellow]warning:[/] leak check disabled (benchmark flag)")
-        if plan.layout is Layout.MIRROR:
-            err.print(
-                "[yellow]warning:[/] --layout mirror copies input folder and file names, which "
-                "often contain patient names or IDs"
-            )
+        except (ProfileError, RunError) as exc:
+            raise UsageProblem(str(exc)) from None
+        err = None if quiet else _console(stderr=True)
+        if err is not None:
+            if key.origin == "random":
+                err.print(
+                    f"[yellow]warning:[/] no --key-file and no ${KEY_ENV}: using a random key for "
+                    "this run; its new UIDs will not match those of other runs, and nothing an "
+                    "earlier run did counts as done"
+                )
+            if no_leak_check:
+                err.print("[yellow]warning:[/] leak check disabled (benchmark flag)")
+            if plan.layout is Layout.MIRROR:
+                err.print(
+                    "[yellow]warning:[/] --layout mirror copies input folder and file names, which "
+                    "often contain patient names or IDs"
+                )
+    except KeyboardInterrupt:
+        _interrupted()
     report = _run_with_progress(plan, quiet)
     if report.stop_reason:
         click.echo(f"stopped: {report.stop_reason}", err=True)
@@ -327,12 +330,17 @@ def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
         if bar is not None:
             bar.close()
             bar = None
-        click.echo("interrupted: finished files kept, no partial file left", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
+        _interrupted()
     finally:
         signal.signal(signal.SIGTERM, previous)
         if bar is not None:
             bar.close()
+
+
+def _interrupted() -> NoReturn:
+    """A run stopped before its summary (see :data:`dicomscrub.INTERRUPTED`)."""
+    click.echo(INTERRUPTED, err=True)
+    sys.exit(int(ExitCode.INTERRUPTED))
 
 
 def _console(*, stderr: bool = False) -> Console:

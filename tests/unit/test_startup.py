@@ -199,3 +199,51 @@ def test_two_threads_loading_one_stand_in() -> None:
     finally:
         if was is not None:
             sys.modules[name] = was
+
+
+SIGNAL_AT = """
+import os, signal, sys, time
+WHEN, SIGNUM = sys.argv[1], getattr(signal, sys.argv[2])
+sys.argv = ["dicomscrub", "run", sys.argv[3], "-o", sys.argv[4]]
+
+class SignalAtImport:  # the signal arrives while the command imports its modules
+    def find_spec(self, name, path=None, target=None):
+        if name == "pydicom" and WHEN == "imports":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), SIGNUM)
+        return None
+
+sys.meta_path.insert(0, SignalAtImport())
+if WHEN == "plan":  # ... or while the run is planned (pydicom then imported first)
+    import dicomscrub.cli
+
+    def plan_run(*args, **kwargs):
+        os.kill(os.getpid(), SIGNUM)
+        time.sleep(30)  # (the signal ends this)
+
+    dicomscrub.cli.plan_run = plan_run
+from dicomscrub.__main__ import main
+
+main()
+"""
+
+
+@pytest.mark.parametrize("when", ["imports", "plan"])
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_command_starts_exits_130_with_one_line(
+    tmp_path: Path, when: str, signame: str
+) -> None:
+    """Ctrl-C, or SIGTERM from a cron or CI timeout, before the run has started: the same line
+    and exit code as later, no traceback (from inside an import), no "Aborted!" (click's)."""
+    (tmp_path / "in").mkdir()
+    out = tmp_path / "out"
+    args = [when, signame, str(tmp_path / "in"), str(out)]
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNAL_AT, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == "interrupted: finished files kept, no partial file left\n"
+    assert not out.exists()
