@@ -405,12 +405,28 @@ def execute(
     """
     report = Report(started=utc_now(), allow_rejected=plan.allow_rejected)
     clock = time.monotonic()
-    cluster = _connect(plan)  # before anything is touched: an unusable cluster is a usage error
+    cluster = None
     try:
+        cluster = _connect(plan)  # before anything is touched: an unusable cluster is a usage error
         return _execute(plan, report, clock, cluster, on_discovered, on_result)
+    except KeyboardInterrupt:
+        # Stopped before the files were processed (while the output folder was locked and its
+        # state opened, say), or a second time after: the summary says so, with the counts so
+        # far, so that a summary of an earlier run is not left looking like this run's result.
+        report.interrupted = True
+        _finish(plan, report, clock)
+        raise
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def _finish(plan: RunPlan, report: Report, clock: float) -> None:
+    """The run's times, and its summary written."""
+    report.seconds = time.monotonic() - clock
+    report.finished = utc_now()
+    if plan.summary_json is not None:
+        _write_summary(plan.summary_json, report)
 
 
 def _connect(plan: RunPlan) -> ClusterPool | None:
@@ -480,10 +496,7 @@ def _execute_claimed(
     digest = run_digest(plan.profile, plan.key, plan.layout.value, labels, plan.subjects)
     if plan.dry_run:  # no output folder, no lock, no state: nothing is written but the audit
         _run(plan, spec, _NoState(), writer, report, on_discovered, on_result, cluster)
-        report.seconds = time.monotonic() - clock
-        report.finished = utc_now()
-        if plan.summary_json is not None:
-            _write_summary(plan.summary_json, report)
+        _finish(plan, report, clock)
         return report
     try:
         with OutputLock(plan.output):
@@ -505,10 +518,7 @@ def _execute_claimed(
                 report.state_problem = state.problems()
     except (LockedError, StateError) as exc:
         raise RunError(str(exc)) from None
-    report.seconds = time.monotonic() - clock
-    report.finished = utc_now()
-    if plan.summary_json is not None:
-        _write_summary(plan.summary_json, report)
+    _finish(plan, report, clock)
     return report
 
 
@@ -602,7 +612,13 @@ def _run(
     try:
         if pool is not None:
             pool.start()  # fork the workers before any thread (the progress bar's) exists
-        sources: list[Source] = discover(list(plan.inputs), plan.output)
+        try:
+            sources: list[Source] = discover(list(plan.inputs), plan.output)
+        except KeyboardInterrupt:
+            # while the inputs are walked (a minute for a large tree): the run ends as one stopped
+            # later does, with nothing processed (an audit of no file, a summary of no file)
+            report.interrupted = True
+            sources = []
         by_key = {s.sort_key: s for s in sources}
         if on_discovered:
             on_discovered(len(sources))

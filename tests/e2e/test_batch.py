@@ -21,6 +21,7 @@ from click.testing import CliRunner
 import dicomscrub.parallel
 import dicomscrub.process
 import dicomscrub.quarantine
+import dicomscrub.runner
 from corpus import TEST_FILES, bundled, fictional, refuse_listing, snapshot
 from dicomscrub.cli import cli
 from dicomscrub.process import FileResult, Status
@@ -356,6 +357,45 @@ def test_allow_rejected_exits_1_when_a_rejected_input_could_not_be_set_aside(
     assert "quarantine copy failed: No space left on device" in output
     doc = json.loads(summary.read_text(encoding="utf-8"))
     assert doc["exit_code"] == 1 and doc["counts"]["rejected"] == 1 and doc["counts"]["failed"] == 0
+
+
+@pytest.mark.parametrize("when", ["walking the inputs", "opening the state"])
+def test_a_run_stopped_before_any_file_says_so_in_its_summary(
+    tree: Tree, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """SIGTERM (or Ctrl-C) while a large tree is walked, or while the output folder is made
+    ready: exit 130, and the summary of an earlier run is replaced by one that says this run
+    was interrupted, with its counts so far (none); once the inputs are being walked, the audit
+    is written too (of no file), the earlier one kept aside as ever."""
+    inputs, summary = tree(2), tmp_path / "summary.json"
+    args = (inputs, "-o", tmp_path / "out", "--key-file", key_file, "--summary-json", summary)
+    assert run_cli(*args)[0] == 0
+    assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 0
+    earlier_audit = (tmp_path / "out.audit.csv").read_text(encoding="utf-8")
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # (as the CLI's SIGTERM handler raises it)
+
+    if when == "walking the inputs":
+        monkeypatch.setattr(dicomscrub.runner, "discover", stop)
+    else:
+        monkeypatch.setattr(StateStore, "begin_run", stop)
+    code, output = run_cli(*args, "-q")
+    assert code == 130, output
+    assert "interrupted: finished files kept" in output and "Traceback" not in output
+    doc = json.loads(summary.read_text(encoding="utf-8"))
+    assert doc["interrupted"] is True and doc["exit_code"] == 130
+    assert doc["files"] == 0 and doc["started"] and doc["finished"]
+    if when == "walking the inputs":
+        assert statuses(tmp_path / "out.audit.csv") == []
+        kept = (tmp_path / "out.audit.earlier-1.csv").read_text(encoding="utf-8")
+        assert kept == earlier_audit
+    else:  # (no audit of this run: the earlier one stays where it is)
+        assert (tmp_path / "out.audit.csv").read_text(encoding="utf-8") == earlier_audit
+    monkeypatch.undo()
+    code, output = run_cli(*args, "-q")  # the next run finds it all done
+    assert code == 0, output
+    assert statuses(tmp_path / "out.audit.csv") == ["unchanged", "unchanged"]
 
 
 def test_quarantine_inside_the_output_is_refused(tmp_path: Path, key: Key) -> None:
