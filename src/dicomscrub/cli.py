@@ -343,10 +343,20 @@ def _interrupted() -> NoReturn:
     sys.exit(int(ExitCode.INTERRUPTED))
 
 
+UNWRAPPED = 1 << 16
+"""The width given to rich when the output is not a terminal (a cron log, a CI job, a pipe):
+rich would otherwise cut every line at 80 columns, and paths with it, mid-name. A table takes
+only the width its cells need."""
+
+
 def _console(*, stderr: bool = False) -> Console:
+    """A rich console on standard error or output: as wide as the terminal, or, when it is not
+    one, never wrapping (see :data:`UNWRAPPED`)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    if (sys.stderr if stderr else sys.stdout).isatty():
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=UNWRAPPED)
 
 
 def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
@@ -482,10 +492,9 @@ def check(
 
 
 def _print_check(report: CheckReport) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = _console()
     if report.findings:
         table = Table(show_header=True, header_style="bold", title="dicomscrub check")
         for column in ("file", "location", "problem", "kind", "detail"):

@@ -407,6 +407,29 @@ def test_random_key_warning_without_key_file(
     )
 
 
+def test_output_that_is_not_a_terminal_is_not_wrapped(
+    tmp_path: Path, good_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron log or a CI job gets each message on one line, and each path whole: rich would
+    cut them at 80 columns, mid-name (CliRunner's streams are not terminals)."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    out = tmp_path / ("a-folder-name-long-enough-to-pass-eighty-columns-on-its-own" * 2) / "out"
+    result = invoke("run", good_tree, "-o", out)
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        "warning: no --key-file and no $DICOMSCRUB_KEY: using a random key for this run; its new "
+        "UIDs will not match those of other runs, and nothing an earlier run did counts as done"
+    )
+    assert any(f"output: {out}; audit: " in line for line in lines)
+    (out / "a-file-whose-name-alone-is-longer-than-a-table-cell-of-an-80-column-screen.txt").touch()
+    result = invoke("check", out)
+    assert result.exit_code == 1
+    assert "a-file-whose-name-alone-is-longer-than-a-table-cell-of-an-80-column-screen.txt" in (
+        result.stdout
+    )
+
+
 def test_no_random_key_warning_with_quiet(
     tmp_path: Path, good_tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
