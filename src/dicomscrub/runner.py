@@ -468,6 +468,14 @@ def _execute(
     try:
         writer = AuditWriter(plan.audit, fsync=plan.fsync).open()
     except AuditInUse as exc:
+        # Two runs on one output folder meet first at its default audit (claimed before the
+        # lock): the problem to name is the folder in use, not the audit (a run given its own
+        # --audit would be refused by the lock next). A dry run takes no lock: its audit it is.
+        lock = OutputLock(plan.output)
+        if not plan.dry_run and (
+            plan.audit == default_audit_path(plan.output) or lock.held_by_another()
+        ):
+            raise RunError(lock.message()) from None
         raise RunError(str(exc)) from None
     except OSError as exc:
         raise RunError(f"cannot write the audit {plan.audit}: {exc.strerror}") from None

@@ -138,12 +138,30 @@ class OutputLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise LockedError(
-                f"output folder {self.path.parent.parent} is in use by another dicomscrub run "
-                f"(lock {self.path}); wait for it to finish or choose another output folder"
-            ) from None
+            raise LockedError(self.message()) from None
         self._fd = fd
         return self
+
+    def message(self) -> str:
+        """What a run refused by this lock says."""
+        return (
+            f"output folder {self.path.parent.parent} is in use by another dicomscrub run "
+            f"(lock {self.path}); wait for it to finish or choose another output folder"
+        )
+
+    def held_by_another(self) -> bool:
+        """Whether another run holds the lock now (found without creating anything)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)  # (flock needs no more)
+        except OSError:  # (no lock file: no run on this folder yet)
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # (which unlocks it, if this took it)
+        return False
 
     def __exit__(
         self,

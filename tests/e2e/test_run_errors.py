@@ -19,6 +19,7 @@ from e2e_support import Keys
 import dicomscrub.audit
 from corpus import bundled, fictional
 from dicomscrub.cli import cli
+from dicomscrub.state import OutputLock
 
 
 def _inputs(folder: Path, count: int) -> Path:
@@ -330,3 +331,29 @@ def test_an_audit_given_as_a_link_to_a_regular_file_replaces_that_file(
     assert (tmp_path / "real.earlier-1.csv").read_text(
         encoding="utf-8"
     ) == "an earlier run's rows\n"
+
+
+@pytest.mark.parametrize("audit", ["default", "shared", "default, before the lock"])
+def test_a_second_run_on_an_output_in_use_says_the_output_is_in_use(
+    tmp_path: Path, keys: Keys, audit: str
+) -> None:
+    """Two runs on one output folder meet at its audit first (claimed before the lock): the
+    second is told the folder is in use, as the lock says, not to give itself its own --audit
+    (which the lock would refuse next). Also in the moment the first run has claimed its
+    default audit and not yet locked the folder."""
+    inputs = _inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    path = tmp_path / ("shared.csv" if audit == "shared" else "out.audit.csv")
+    other_audit = dicomscrub.audit.AuditWriter(path).__enter__()  # (the first run's, held)
+    lock = OutputLock(out)
+    if audit != "default, before the lock":
+        lock.__enter__()
+    given = ("--audit", path) if audit == "shared" else ()
+    try:
+        code, output = _run(inputs, "-o", out, "--key-file", keys.a, *given)
+    finally:
+        lock.__exit__(None, None, None)
+        other_audit.__exit__(None, None, None)
+    assert code == 2, output
+    assert f"output folder {out} is in use by another dicomscrub run" in output
+    assert "--audit" not in output
