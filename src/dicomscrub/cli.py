@@ -540,6 +540,10 @@ def explain(file: Path, profile: str, options: tuple[str, ...], as_json: bool) -
     from dicomscrub.explain import ExplainError, explain_file, render_json, render_text
 
     # (imported here: only this command uses it, and every command pays for what is imported)
+    if not file.is_file():  # (reading a FIFO would wait for a writer forever, a device forever)
+        raise UsageProblem(
+            f"{file} is not a regular file (a FIFO, a device or a socket); explain reads a file"
+        )
     try:
         compiled = load_profile(profile, options)
     except ProfileError as exc:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,6 +131,25 @@ def test_explain_a_file_that_is_not_dicom_exits_1_with_a_located_error(tmp_path:
     assert result.exit_code == 1
     assert result.stderr == (
         f"Error: {path}: not DICOM (no DICM marker and no recognisable data set)\n"
+    )
+
+
+def test_explain_a_fifo_exits_2_at_once(tmp_path: Path) -> None:
+    """Reading a FIFO waits for a writer forever: it is refused as not a regular file. (In a
+    process of its own, with a timeout: a test that hangs tells nothing.)"""
+    fifo = tmp_path / "pipe.dcm"
+    os.mkfifo(fifo)
+    result = subprocess.run(
+        [sys.executable, "-m", "dicomscrub", "explain", str(fifo)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"Error: {fifo} is not a regular file (a FIFO, a device or a socket); explain reads a "
+        "file\n"
     )
 
 
