@@ -76,6 +76,8 @@ def _decode(raw: bytes, where: str) -> bytes:
 def load_key(key_file: Path | None) -> Key:
     """The key from ``key_file``, else from $DICOMSCRUB_KEY, else a random one for this run."""
     if key_file is not None:
+        if key_file.exists() and not key_file.is_file():  # (a FIFO would wait for a writer)
+            raise KeyError_(f"{key_file}: not a regular file (a FIFO, a device or a socket)")
         try:
             raw = key_file.read_bytes()
         except OSError as exc:

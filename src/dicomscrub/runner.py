@@ -252,6 +252,10 @@ def _plan_mapping_in(mapping_in: Path | None, compiled: CompiledProfile) -> dict
             "--mapping-in needs a profile that gives Patient ID a pseudonym "
             "(e.g. --option patient-pseudonyms)"
         )
+    if mapping_in.exists() and not mapping_in.is_file():  # (a FIFO would wait for a writer)
+        raise RunError(
+            f"--mapping-in {mapping_in} is not a regular file (a FIFO, a device or a socket)"
+        )
     try:
         return read_subjects(mapping_in)
     except CrosswalkError as exc:

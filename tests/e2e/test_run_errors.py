@@ -9,6 +9,8 @@ import fcntl
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pydicom
@@ -357,3 +359,23 @@ def test_a_second_run_on_an_output_in_use_says_the_output_is_in_use(
     assert code == 2, output
     assert f"output folder {out} is in use by another dicomscrub run" in output
     assert "--audit" not in output
+
+
+@pytest.mark.parametrize("option", ["--key-file", "--mapping-in"])
+def test_a_file_a_run_reads_may_not_be_a_fifo(tmp_path: Path, keys: Keys, option: str) -> None:
+    """Reading a FIFO waits for a writer (forever, from cron): the key file and the subject
+    table are refused when they are not regular files (run in a process of its own, so that a
+    regression fails on the time limit rather than hangs the suite)."""
+    inputs = _inputs(tmp_path / "in", 1)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    args = ["run", str(inputs), "-o", str(tmp_path / "out"), "-q", option, str(fifo)]
+    if option == "--mapping-in":
+        args += ["--key-file", str(keys.a), "--option", "patient-pseudonyms"]
+    done = subprocess.run(
+        [sys.executable, "-m", "dicomscrub", *args], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "not a regular file" in done.stderr and str(fifo) in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
