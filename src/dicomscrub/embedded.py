@@ -22,8 +22,10 @@ HEADER_LIMIT = 1 << 20
 """Bytes of a codestream read at most for its header segments (they precede the pixels)."""
 FRAMES_LIMIT = 100_000
 """Fragments looked at, at most (a file of more frames has its first ones looked at)."""
-CHUNK = 1 << 16
-"""Bytes of a codestream read at once: a header with an Exif segment (at most 64 KB) fits."""
+CHUNK = 4096
+"""Bytes of a codestream read at once: most headers fit (tables, a JFIF segment); a longer
+segment (an Exif header, up to 64 KB) is read on its own. Small, since the rest of the chunk is
+compressed pixels, read for nothing, frame after frame."""
 
 _ITEM = b"\xfe\xff\x00\xe0"
 _SOI, _SOS, _COM = 0xD8, 0xDA, 0xFE
