@@ -142,3 +142,25 @@ def test_check_against_finds_the_name_in_a_frame_s_comment(tmp_path: Path) -> No
     assert found.exit_code == 1, found.output
     assert "JPEG comment in fragment 1 of Pixel Data" in found.output
     assert "PID7734521" not in found.output and "Quixotic" not in found.output
+
+
+def test_a_segment_longer_than_the_first_read_is_read_whole() -> None:
+    """A frame's first bytes are read at once (see CHUNK); an Exif header past them is read on
+    its own, whole, and the segments after it are still found."""
+    from dicomscrub.embedded import CHUNK
+
+    exif = EXIF + b" " * (3 * CHUNK) + b"Zebulon Quixotic"
+    frames = [_jpeg(_segment(0xE1, exif), _segment(0xFE, b"after"))]
+    value = encapsulate(frames)
+    reads: list[int] = []
+
+    def read(at: int, size: int) -> bytes:
+        reads.append(size)
+        return value[at : at + size]
+
+    found = segments(read, len(value))
+    assert found == [
+        ("JPEG APP1 segment in fragment 1 of Pixel Data", exif),
+        ("JPEG comment in fragment 1 of Pixel Data", b"after"),
+    ]
+    assert max(reads) <= len(exif)  # (never more than the segment itself at once)
