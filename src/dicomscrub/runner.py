@@ -142,7 +142,8 @@ def plan_run(
         raise RunError(
             f"output folder {output} holds files an earlier run wrote, and no key was given "
             f"(--key-file or ${KEY_ENV}): a random key would write every input again under other "
-            "UIDs; give the earlier run's key, or a new output folder"
+            "UIDs; give the earlier run's key, or a new output folder (and a key for the runs to "
+            "come: dicomscrub keygen FILE)"
         )
     audit_path = _resolve(audit or default_audit_path(output), "audit file")
     _outside(audit_path, "audit file", out, inputs)
