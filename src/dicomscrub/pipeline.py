@@ -52,6 +52,18 @@ from dicomscrub.tags import format_tag, is_private_group
 
 DATE_VRS = frozenset({"DA", "DT", "TM"})
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+FREE_TEXT_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+"""What a sequence cleaned by C cleans where no rule lists it: text a person may have typed (a
+report's Text Value). Never codes (CS, such as the Value Type an SR item must have), nor the
+elements of a coded entry (see :func:`_is_code`)."""
+
+
+def _is_code(tag: int) -> bool:
+    """An element of a coded entry (Code Value, Coding Scheme Designator, Code Meaning, Mapping
+    Resource ... (0008,0100)-(0008,0123)): cleaned of a surname, a Code Meaning loses a word."""
+    return 0x00080100 <= tag <= 0x00080123
+
+
 NUMBER_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "AT"})
 BYTES_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
 DUMMY_TEXT = "ANONYMIZED"
@@ -200,8 +212,9 @@ class _State:
     dates_shifted: bool = False
     dates_kept: bool = False
     cleaning: bool = False
-    """Inside a sequence cleaned (C): what no rule lists, which the default would keep, is cleaned
-    too (PS3.15 E.3.4: the content items of a report are cleaned, their Text Value included)."""
+    """Inside a sequence cleaned (C): free text no rule lists, which the default would keep, is
+    cleaned too (PS3.15 E.3.4: the content items of a report are cleaned, their Text Value
+    included; see :data:`FREE_TEXT_VRS`)."""
     decisions: list[Decision] | None = None
     record_kept: bool = True  # record elements left as read too (False: the leak check)
 
@@ -822,7 +835,12 @@ class Scrubber:
                         ds[tag] = elem = shaped
         action, basis, rule = self.action_for(elem, replace_uids)
         effect = resolve(action, elem.VR == "SQ")
-        if state.cleaning and basis is Basis.DEFAULT and effect is Effect.KEEP:
+        if (
+            state.cleaning
+            and basis is Basis.DEFAULT
+            and effect is Effect.KEEP
+            and (elem.VR == "SQ" or (elem.VR in FREE_TEXT_VRS and not _is_code(tag)))
+        ):
             action, basis = Action.C, Basis.IN_CLEANED_SEQUENCE
             effect = resolve(action, elem.VR == "SQ")
         if state.decisions is not None:

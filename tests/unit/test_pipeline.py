@@ -462,17 +462,21 @@ def test_c_on_content_sequence_cleans_the_text_of_its_items_at_any_depth(
 ) -> None:
     """Clean Structured Content (PS3.15 E.3.4): Text Value, which Table E.1-1 does not list
     (the default keeps it), is cleaned inside a Content Sequence that is cleaned, in nested
-    items too; the codes around it are kept as they were. Outside such a sequence it is kept."""
+    items too; codes (CS such as Value Type, and a coded entry's Code Meaning) are kept as they
+    were, even holding a word of a name. Outside such a sequence Text Value is kept."""
     ds = make_ct(patient_name="Quixotic^Zebulon", private=False)
     ds.InstitutionName = "Grimsby Infirmary"
     nested = _text_item("Zebulon Quixotic again, Grimsby Infirmary")
     ds.ContentSequence = Sequence([_text_item("Pt Quixotic seen at Grimsby Infirmary", nested)])
     ds.TextValue = "Quixotic outside"  # top level: no sequence cleaned around it
+    ds.ReferringPhysicianName = "Text^Contains"  # words of codes: removed as a name, never there
+    ds.ContentSequence[0].ConceptNameCodeSequence[0].CodeMeaning = "Zebulon axis length"
     result = scrub(ds, with_options("clean-structured-content"), key)
     item = ds.ContentSequence[0]
     assert item.TextValue == "Pt seen at"
     assert item.ContentSequence[0].TextValue == "again,"
-    assert item.ConceptNameCodeSequence[0].CodeMeaning == "Comment"
+    assert item.ConceptNameCodeSequence[0].CodeMeaning == "Zebulon axis length"
+    assert item.ContentSequence[0].ConceptNameCodeSequence[0].CodeMeaning == "Comment"
     assert item.ConceptNameCodeSequence[0].CodeValue == "121106"
     assert item.ValueType == "TEXT" and item.RelationshipType == "CONTAINS"
     assert ds.TextValue == "Quixotic outside"
