@@ -137,7 +137,7 @@ def plan_run(
             raise RunError(f"input {given} is inside output folder {output}; refusing")
     if out.exists() and not out.is_dir():
         raise RunError(f"output {output} exists and is not a folder")
-    if key.origin == "random" and out.is_dir() and holds_outputs(out):
+    if key.origin == "random" and not dry_run and out.is_dir() and holds_outputs(out):
         # (from cron, each run would write the whole tree again under other UIDs)
         raise RunError(
             f"output folder {output} holds files an earlier run wrote, and no key was given "

@@ -249,6 +249,8 @@ def test_no_key_is_refused_where_an_earlier_run_wrote_files(
     assert code == 2, text
     assert "holds files an earlier run wrote, and no key was given" in text
     assert sorted(p for p in out.rglob("*") if p.is_file()) == before
+    code, text = _run(inputs, "-o", out, "-q", "--dry-run")  # (writes nothing: shows it)
+    assert code == 0, text
     code, text = _run(inputs, "-o", tmp_path / "other", "-q")
     assert code == 0, text
     code, text = _run(inputs, "-o", out, "-q", "--key-file", keys.a)
