@@ -32,6 +32,7 @@ from dicomscrub.state import (
     holds_outputs,
     input_fingerprint,
     input_id,
+    quarantine_stamp,
     run_digest,
     sweep_temp_files,
 )
@@ -643,8 +644,8 @@ def _run(
                 result = in_order(result)
             if result.status is Status.REJECTED and quarantine is not None:
                 source = by_key[result.sort_key]
-                stamp = input_fingerprint(plan.key, result.size, result.mtime_ns, result.ctime_ns)
-                name = f"{resume.input_key(source)}-{stamp[:8]}"
+                stamp = quarantine_stamp(plan.key, result.size, result.mtime_ns)
+                name = f"{resume.input_key(source)}-{stamp}"
                 set_aside, note = quarantine.add(source.path, name, result, report.started)
                 result.detail = f"{result.detail}; {note}"
                 if not set_aside:  # (not for review: the run must not look fine)

@@ -104,6 +104,12 @@ def holds_outputs(output: Path) -> bool:
         return False
 
 
+def quarantine_stamp(key: Key, size: int, mtime_ns: int) -> str:
+    """What tells the quarantine copies of one input apart: an HMAC of its size and modification
+    time, not of its change time (a ``chmod`` makes no second copy of a file set aside)."""
+    return key.digest("input-stat", f"{size}:{mtime_ns}").hex()[:8]
+
+
 def input_fingerprint(key: Key, size: int, mtime_ns: int, ctime_ns: int) -> str:
     """HMAC of an input's size, modification time and status change time (a time can be a date
     of care). The change time is the one a copy cannot set: a file replaced by another of the

@@ -277,6 +277,22 @@ def test_burned_in_annotation_is_rejected_quarantined_and_fails_the_job(
     assert not any("burned" in p.name for p in out.rglob("*"))
 
 
+def test_a_rejected_input_whose_mode_changed_is_not_copied_aside_twice(
+    tree: Tree, tmp_path: Path, key_file: Path
+) -> None:
+    """A chmod changes an input's change time, which the resume state counts; the quarantine
+    names a copy by size and modification time only, so the next run finds it there."""
+    inputs, review = tree(1), tmp_path / "review"
+    burned = burned_in(inputs / "odd")
+    args = (inputs, "-o", tmp_path / "out", "--key-file", key_file, "--quarantine", review)
+    assert run_cli(*args)[0] == 1
+    burned.chmod(0o600)
+    assert run_cli(*args)[0] == 1
+    assert len([p for p in review.iterdir() if p.suffix == ".dcm"]) == 1
+    with (review / "index.csv").open(encoding="utf-8", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 1
+
+
 def test_allow_rejected_exits_0_when_only_rejections_happened(
     tree: Tree, tmp_path: Path, key_file: Path
 ) -> None:
