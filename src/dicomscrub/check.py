@@ -49,7 +49,6 @@ from dicomscrub.identity import (
     MIN_DIGITS,
     NAMING,
     STRICT,
-    Category,
     Context,
     Exclusions,
     Matcher,
@@ -726,10 +725,11 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
 
 
 _FRAMES = "(7FE0,0010)"
-IN_FRAMES = STRICT | {Category.NAME_PART}
-"""What counts in the text of compressed frames: a person's name or part of it, an ID, UID, date
-or time. Not other text (a software's name in a comment, GDCM, equal to some input's Source AE
-Title) nor private values: that text is the encoder's, not the data set's."""
+IN_FRAMES = STRICT
+"""What counts in the text of compressed frames: a whole name, an ID, UID, date or time. Not one
+component of a name (a colour profile's "Hewlett-Packard" and a patient Packard), other text
+(a software's name in a comment, GDCM, equal to some input's Source AE Title) nor private
+values: that text is the encoder's and its vendors', not the data set's."""
 
 
 def _names_someone(text: str, matcher: Matcher) -> bool:

@@ -12,6 +12,7 @@ a JPEG or JPEG 2000 codestream, and the segments found there), never the compres
 
 from __future__ import annotations
 
+import bisect
 import struct
 from collections.abc import Callable, Sequence
 
@@ -43,11 +44,13 @@ def from_fragments(fragments: Sequence[bytes]) -> list[tuple[str, bytes]]:
     """:func:`segments` of the fragments of an encapsulated value, numbered as there: the Basic
     Offset Table is fragment 0 (left out of ``fragments`` when empty: then the first one starts a
     codestream)."""
-    found: list[tuple[str, bytes]] = []
     first = 1 if fragments and fragments[0][:2] in _STARTS else 0
-    for number, fragment in enumerate(fragments, start=first):
-        found += _codestream(_reader(fragment), 0, min(len(fragment), HEADER_LIMIT), number)
-    return found
+    pieces = [
+        (_reader(fragment), len(fragment), number)
+        for number, fragment in enumerate(fragments, start=first)
+        if number > 0
+    ]
+    return _frames(pieces)
 
 
 def _reader(data: bytes) -> Read:
@@ -56,10 +59,11 @@ def _reader(data: bytes) -> Read:
 
 def segments(read: Read, length: int) -> list[tuple[str, bytes]]:
     """(where, payload) of every comment and application segment in the frames of an
-    encapsulated Pixel Data value of ``length`` bytes, e.g. ("JPEG APP1 segment of fragment 2",
-    b"Exif..."). Malformed data ends the walk quietly (the structural walk already vouched for the
-    items; a codestream's inside is the decoder's business)."""
-    found: list[tuple[str, bytes]] = []
+    encapsulated Pixel Data value of ``length`` bytes, e.g. ("JPEG APP1 segment in fragment 2 of
+    Pixel Data", b"Exif..."). A frame may span fragments: its segments are read across them.
+    Malformed data ends the walk quietly (the structural walk already vouched for the items; a
+    codestream's inside is the decoder's business)."""
+    pieces: list[tuple[Read, int, int]] = []
     pos, fragment = 0, 0
     while pos + 8 <= length and fragment <= FRAMES_LIMIT:
         head = read(pos, 8)
@@ -67,25 +71,62 @@ def segments(read: Read, length: int) -> list[tuple[str, bytes]]:
             break
         size = struct.unpack("<L", head[4:])[0]
         start = pos + 8
-        if fragment > 0 and size >= 2:  # (the first item is the Basic Offset Table)
-            found += _codestream(read, start, min(size, HEADER_LIMIT), fragment)
+        if fragment > 0:  # (the first item is the Basic Offset Table)
+            size = min(size, max(0, length - start))
+            pieces.append((_within(read, start), size, fragment))
         pos = start + size
         fragment += 1
+    return _frames(pieces)
+
+
+def _within(read: Read, start: int) -> Read:
+    return lambda offset, size: read(start + offset, size)
+
+
+def _frames(pieces: list[tuple[Read, int, int]]) -> list[tuple[str, bytes]]:
+    """The segments of each codestream that starts a fragment of ``pieces`` ((read, size,
+    number)), read on across the fragments after it as one stream of bytes."""
+    starts = [0]
+    for _, size, _ in pieces:
+        starts.append(starts[-1] + size)
+    total = starts[-1]
+
+    def stream(offset: int, count: int) -> bytes:
+        i = bisect.bisect_right(starts, offset) - 1
+        out = b""
+        while count > 0 and 0 <= i < len(pieces):
+            read, size, _ = pieces[i]
+            within = offset - starts[i]
+            if within < size:
+                part = read(within, min(count, size - within))
+                if not part:
+                    break
+                out += part
+                offset += len(part)
+                count -= len(part)
+            else:
+                i += 1
+        return out
+
+    found: list[tuple[str, bytes]] = []
+    for i, (read, size, number) in enumerate(pieces):
+        if size < 2 or read(0, 2) not in _STARTS:
+            continue
+        at = _within(stream, starts[i])
+        found += _codestream(at, min(total - starts[i], HEADER_LIMIT), number)
     return found
 
 
-def _codestream(read: Read, start: int, size: int, fragment: int) -> list[tuple[str, bytes]]:
-    first = read(start, 2)
-    if first not in _STARTS:
-        return []
-    chunk = read(start, min(size, CHUNK))  # the header, nearly always, in one read
+def _codestream(at: Read, size: int, fragment: int) -> list[tuple[str, bytes]]:
+    chunk = at(0, min(size, CHUNK))  # the header, nearly always, in one read
+    first = chunk[:2]
 
-    def at(offset: int, count: int) -> bytes:  # (relative to the fragment's start)
+    def cached(offset: int, count: int) -> bytes:
         if offset + count <= len(chunk):
             return chunk[offset : offset + count]
-        return read(start + offset, count)
+        return at(offset, count)
 
-    return (_jpeg if first == b"\xff\xd8" else _j2k)(at, size, fragment)
+    return (_jpeg if first == b"\xff\xd8" else _j2k)(cached, size, fragment)
 
 
 def _jpeg(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:

@@ -10,7 +10,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate, generate_frames
 
-from dicomscrub.embedded import from_bytes, segments
+from dicomscrub.embedded import from_bytes, from_fragments, segments
 from dicomscrub.pseudonym import Key
 
 EXIF = b"Exif\0\0MM\0*\0\0\0\x08 DateTimeOriginal 2019:04:23 Owner Zebulon Quixotic"
@@ -71,7 +71,7 @@ def _with_comment(comment: bytes) -> pydicom.Dataset:
     path = get_testdata_file("SC_rgb_jpeg_dcmtk.dcm", download=False)
     assert path is not None
     ds = pydicom.dcmread(path)
-    ds.PatientName = "Quixotic^Zebulon"
+    ds.PatientName = "Quixotic^Packard"
     ds.PatientID = "PID7734521"
     frame = next(generate_frames(ds.PixelData, number_of_frames=1))
     ds.PixelData = encapsulate([frame[:2] + _segment(0xFE, comment) + frame[2:]])
@@ -101,9 +101,10 @@ def test_a_frame_whose_comment_holds_the_patient_s_name_is_rejected(
     )
     outcomes = {}
     for name, comment in (
-        ("named", b"Quixotic Zebulon PID7734521"),
+        ("named", b"Quixotic Packard PID7734521"),
         ("plain", b"by dcmtk"),
         ("software", b"made by GDCM 3.0"),  # the Station Name's text: the encoder's, not a name
+        ("profile", b"Copyright (c) 1998 Hewlett-Packard Company"),  # a surname's word
     ):
         path = tmp_path / "in" / f"{name}.dcm"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +120,7 @@ def test_a_frame_whose_comment_holds_the_patient_s_name_is_rejected(
     assert named.streamed is stream
     assert outcomes["plain"].status is Status.WRITTEN, outcomes["plain"].detail
     assert outcomes["software"].status is Status.WRITTEN, outcomes["software"].detail
+    assert outcomes["profile"].status is Status.WRITTEN, outcomes["profile"].detail
 
 
 def test_check_against_finds_the_name_in_a_frame_s_comment(tmp_path: Path) -> None:
@@ -130,7 +132,7 @@ def test_check_against_finds_the_name_in_a_frame_s_comment(tmp_path: Path) -> No
 
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
-    _with_comment(b"Quixotic Zebulon PID7734521").save_as(inputs / "a.dcm")
+    _with_comment(b"Quixotic Packard PID7734521").save_as(inputs / "a.dcm")
     key = tmp_path / "site.key"
     key.write_bytes(b"k" * 32)
     made = CliRunner().invoke(
@@ -164,3 +166,24 @@ def test_a_segment_longer_than_the_first_read_is_read_whole() -> None:
         ("JPEG comment in fragment 1 of Pixel Data", b"after"),
     ]
     assert max(reads) <= len(exif)  # (never more than the segment itself at once)
+
+
+def test_a_frame_split_over_fragments_is_read_across_them() -> None:
+    """PS3.5 lets one frame span several fragments: a segment that crosses into the next
+    fragment, and the segments after it there, are found (and labelled by the fragment where
+    the frame starts); the fragments that continue a frame start no codestream of their own."""
+    comment = b"Patient: Doe^Jane"
+    frame = _jpeg(_segment(0xE2, bytes(3000)), _segment(0xFE, comment))
+    value = encapsulate([frame, _jpeg(_segment(0xFE, b"second"))], fragments_per_frame=3)
+    found = from_bytes(value)
+    assert [(where, text) for where, text in found if text != bytes(3000)] == [
+        ("JPEG comment in fragment 1 of Pixel Data", comment),
+        ("JPEG comment in fragment 4 of Pixel Data", b"second"),
+    ]
+    fragments = []  # the same value's fragments, as check reads them (no empty offset table)
+    pos = 8 + struct.unpack("<L", value[4:8])[0]
+    while pos < len(value):
+        size = struct.unpack("<L", value[pos + 4 : pos + 8])[0]
+        fragments.append(value[pos + 8 : pos + 8 + size])
+        pos += 8 + size
+    assert from_fragments(fragments) == found
