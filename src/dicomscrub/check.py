@@ -714,7 +714,8 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
             kind = kind_masked(tok.kind, lambda creator: _names_someone(creator, matcher))
             found.add(Finding(rel, where, Problem.IDENTIFYING, kind, mask(tok.text)))
     # the text compressed frames carry beside their pixels (as run's leak check searches it)
-    frames = [layout.data[s.start : s.end] for s in layout.spans if s.bulk and s.path == _FRAMES]
+    view = memoryview(layout.data)  # (slices, not copies: native pixels are one large span)
+    frames = [view[s.start : s.end] for s in layout.spans if s.bulk and s.path == _FRAMES]
     for where, text in embedded.from_fragments(frames):
         for _, tok in matcher.search(text, 0):
             if tok.category not in IN_FRAMES:

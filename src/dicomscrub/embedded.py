@@ -40,7 +40,7 @@ def from_bytes(value: bytes) -> list[tuple[str, bytes]]:
     return segments(_reader(value), len(value))
 
 
-def from_fragments(fragments: Sequence[bytes]) -> list[tuple[str, bytes]]:
+def from_fragments(fragments: Sequence[bytes | memoryview]) -> list[tuple[str, bytes]]:
     """:func:`segments` of the fragments of an encapsulated value, numbered as there: the Basic
     Offset Table is fragment 0 (left out of ``fragments`` when empty: then the first one starts a
     codestream)."""
@@ -53,8 +53,8 @@ def from_fragments(fragments: Sequence[bytes]) -> list[tuple[str, bytes]]:
     return _frames(pieces)
 
 
-def _reader(data: bytes) -> Read:
-    return lambda offset, size: data[offset : offset + size]
+def _reader(data: bytes | memoryview) -> Read:
+    return lambda offset, size: bytes(data[offset : offset + size])
 
 
 def segments(read: Read, length: int) -> list[tuple[str, bytes]]:
