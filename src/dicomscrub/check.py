@@ -157,7 +157,7 @@ identifying value (see :func:`find_leaks`)."""
 
 
 def _no_leak(
-    header: bytes, tail: bytes, creators: Collection[str], embedded: Embedded
+    header: bytes, tail: bytes, creators: Collection[str], carried: Embedded
 ) -> tuple[str, set[str]]:
     return "", set()
 
@@ -258,7 +258,7 @@ def scrub_checked(
         return output_values(ds, kept, context, memo, texts, unchanged)
 
     def leaks(
-        header: bytes, tail: bytes, creators: Collection[str], embedded: Embedded
+        header: bytes, tail: bytes, creators: Collection[str], carried: Embedded
     ) -> tuple[str, set[str]]:
         data = header + tail
         pieces = [(0, data)] if streamed else None
@@ -276,7 +276,7 @@ def scrub_checked(
             context[0],
             creators,
             named,
-            embedded,
+            carried,
         )
         return reason, named
 
@@ -383,7 +383,7 @@ def find_leaks(
     encoded_in: Iterable[str] = (),
     creators: Collection[str] = (),
     named: set[str] | None = None,
-    embedded: Embedded = (),
+    carried: Embedded = (),
 ) -> str:
     """The reason ``data`` (the encoding of the scrubbed ``ds``) may not be written, or "".
     ``judged``: the standard values of the output to judge exclusions by (see
@@ -402,7 +402,7 @@ def find_leaks(
     named after the patient's ID or the hospital) are added to ``named``, to be masked there. Kept
     values elsewhere do not excuse them: a creator is a vendor's label, never a person's.
 
-    ``embedded``: the text the compressed frames carry (a JPEG's comment and Exif segments),
+    ``carried``: the text the compressed frames carry (a JPEG's comment and Exif segments),
     copied unchanged with the pixels: searched as the output is."""
     ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
     charsets = ident.charsets | set(encoded_in)
@@ -410,8 +410,8 @@ def find_leaks(
     layout = None
     if pieces is None:
         pieces, layout = _searchable(data, ds)
-    if embedded:  # (placed below 0, one 2**40 apart: a hit's offset tells which)
-        pieces = pieces + [(-(i + 1) << 40, text) for i, (_, text) in enumerate(embedded)]
+    if carried:  # (placed below 0, one 2**40 apart: a hit's offset tells which)
+        pieces = pieces + [(-(i + 1) << 40, text) for i, (_, text) in enumerate(carried)]
     words = words_of(pieces[0][1]) if pieces else set()
     for _, piece in pieces[1:]:
         words |= words_of(piece)
@@ -438,7 +438,7 @@ def find_leaks(
         if offset < 0:
             if tok.category not in IN_FRAMES:
                 continue
-            place = embedded[(-offset - 1) >> 40][0]
+            place = carried[(-offset - 1) >> 40][0]
         elif layout.is_bulk(offset):
             continue
         else:
@@ -468,14 +468,14 @@ def _naming(
     findable: dict[str, Token] = {}
     for group in groups:
         group.add_findable(words, findable)
-    strict = [token for token in findable.values() if token.category in NAMING]
-    if not strict:  # (most files: their creators' words are no name's, ID's or institution's)
+    naming = [token for token in findable.values() if token.category in NAMING]
+    if not naming:  # (most files: their creators' words are no name's, ID's or institution's)
         return set()
     sizes = (len(text.encode("utf-8", "surrogateescape")) + 1 for text in texts)
     starts = list(itertools.accumulate(sizes, initial=0))
     return {
         texts[bisect.bisect_right(starts, offset) - 1]
-        for offset, _ in Matcher(strict, charsets).search(hay, 0, words)
+        for offset, _ in Matcher(naming, charsets).search(hay, 0, words)
     }
 
 
