@@ -158,31 +158,74 @@ class NamedTemporaryFiles(WorkerPlugin):
         dicomscrub.writer._unnamed = self.saved
 
 
-def killed_run(client: Any, cluster: Any, inputs: Path, out: Path, key: Key, named: bool) -> Report:
+class MarkedFiles(WorkerPlugin):
+    """Workers leave a marker named after their process id as they start each file, then take
+    40 ms before processing it: a worker seen starting a file is caught in the middle of a task."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def setup(self, worker: Any) -> None:
+        import dicomscrub.process
+
+        self.saved = real = dicomscrub.process.process_file
+        folder = self.folder
+
+        def marked(*args: Any, **kwargs: Any) -> Any:
+            (folder / f"{os.getpid()}-{time.monotonic_ns()}").touch()
+            time.sleep(0.04)
+            return real(*args, **kwargs)
+
+        dicomscrub.process.process_file = marked
+
+    def teardown(self, worker: Any) -> None:
+        import dicomscrub.process
+
+        dicomscrub.process.process_file = self.saved
+
+
+class StarterKiller(WriterKiller):
+    """Kills, with SIGKILL, the worker process that starts the ``nth`` file of the run (in the
+    middle of its task: a task is several files). Bounded in polls; stops when told."""
+
+    def __init__(self, markers: Path, pids: set[int], nth: int) -> None:
+        super().__init__(markers, pids)
+        self.nth = nth
+
+    def run(self) -> None:
+        for _ in range(POLL_LIMIT):
+            if self.stop.is_set():
+                return
+            names = sorted(self.out.iterdir(), key=lambda p: int(p.name.split("-")[1]))
+            if len(names) >= self.nth:
+                pid = int(names[-1].name.split("-")[0])
+                if pid in self.pids:
+                    os.kill(pid, signal.SIGKILL)
+                    self.killed = pid
+                    return
+            time.sleep(0.001)
+
+
+def killed_run(
+    client: Any, cluster: Any, inputs: Path, out: Path, key: Key, named: bool, markers: Path
+) -> Report:
     """A run during which one worker is killed with SIGKILL: with named temporary files, one
-    caught writing; else one busy after the first result."""
+    caught writing; else the one that starts the run's twelfth file (after a task of 8 files was
+    done), in the middle of its task."""
     pids: dict[str, int] = client.run(os.getpid)
     plan = plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address)
-    if named:
-        killer = WriterKiller(out, set(pids.values()))
-        killer.start()
-        try:
-            report = execute(plan)
-        finally:
-            killer.stop.set()
-            killer.join()
-        assert killer.killed, "no worker was caught writing"
-        return report
-    killed: list[str] = []
-
-    def kill_a_busy_worker(result: FileResult) -> None:
-        busy = [w for w, keys in client.processing().items() if keys and w in pids]
-        if busy and not killed:
-            os.kill(pids[busy[0]], signal.SIGKILL)
-            killed.append(busy[0])
-
-    report = execute(plan, on_result=kill_a_busy_worker)
-    assert killed, "no worker was busy"
+    killer = (
+        WriterKiller(out, set(pids.values()))
+        if named
+        else StarterKiller(markers, set(pids.values()), 12)
+    )
+    killer.start()
+    try:
+        report = execute(plan)
+    finally:
+        killer.stop.set()
+        killer.join()
+    assert killer.killed, "no worker was caught writing" if named else "no worker was caught"
     return report
 
 
@@ -192,13 +235,18 @@ def test_a_worker_killed_mid_run_loses_no_file_and_leaves_no_partial_one(
 ) -> None:
     inputs = tree(48, pixel_bytes=4 << 20)
     out = tmp_path / "dask"
-    if named:
-        client.register_plugin(NamedTemporaryFiles(), name="named-temporary-files")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    plugin, name = (
+        (NamedTemporaryFiles(), "named-temporary-files")
+        if named
+        else (MarkedFiles(markers), "marked")
+    )
+    client.register_plugin(plugin, name=name)
     try:
-        report = killed_run(client, cluster, inputs, out, key, named)
+        report = killed_run(client, cluster, inputs, out, key, named, markers)
     finally:
-        if named:
-            client.unregister_worker_plugin("named-temporary-files")
+        client.unregister_worker_plugin(name)
     # files of the killed worker's batch whose outputs were linked are found identical
     assert report.counts["written"] + report.counts["skipped"] == 48, report.failures
     assert no_temp_files(out)  # the one a worker killed while writing left was removed
