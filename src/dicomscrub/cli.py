@@ -49,7 +49,22 @@ class UsageProblem(click.ClickException):
     exit_code = int(ExitCode.USAGE)
 
 
-@click.group(context_settings=CONTEXT)
+class Commands(click.Group):
+    """The command group: any command stopped by Ctrl-C or SIGTERM (the console script turns it
+    into Ctrl-C) ends with one line and exit 130, not click's "Aborted!" and exit 1, which
+    ``check`` uses for "findings": a CI job stopped by its timeout must not read as a verdict.
+    ``run`` says more itself (what it kept)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # (a second one: no traceback)
+            click.echo(f"interrupted: {ctx.invoked_subcommand or 'dicomscrub'} stopped", err=True)
+            sys.exit(int(ExitCode.INTERRUPTED))
+
+
+@click.group(cls=Commands, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="dicomscrub")
 def cli() -> None:
     """De-identify folders of DICOM files with PS3.15 Annex E profiles.
@@ -473,7 +488,8 @@ def check(
       dicomscrub check ./deid --against ./incoming --option retain-safe-private --csv
 
     \b
-    Exit codes: 0 nothing found; 1 findings; 2 usage or profile error.
+    Exit codes: 0 nothing found; 1 findings; 2 usage or profile error; 130 stopped (Ctrl-C,
+    SIGTERM) before the end: no verdict.
     """
     if as_json and as_csv:
         raise UsageProblem("give --json or --csv, not both")

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from pydicom.data import get_testdata_file
 
 DEFER = (
     "from dicomscrub._startup import defer_unused_pydicom_modules\ndefer_unused_pydicom_modules()\n"
@@ -247,3 +248,47 @@ def test_a_signal_while_the_command_starts_exits_130_with_one_line(
     assert result.returncode == 130, result.stderr
     assert result.stderr == "interrupted: finished files kept, no partial file left\n"
     assert not out.exists()
+
+
+SIGNAL_IN = """
+import os, signal, sys, time
+import dicomscrub.cli
+SIGNUM, TARGET = getattr(signal, sys.argv[1]), sys.argv[2]
+
+def stopped(*args, **kwargs):  # the signal arrives while the command works
+    os.kill(os.getpid(), SIGNUM)
+    time.sleep(30)  # (the signal ends this)
+
+setattr(dicomscrub.cli, TARGET, stopped)
+sys.argv = ["dicomscrub", *sys.argv[3:]]
+from dicomscrub.__main__ import main
+
+main()
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    ("command", "target"),
+    [("check", "check_tree"), ("explain", "load_profile"), ("profiles", "load_profile")],
+)
+def test_a_signal_while_another_command_works_exits_130_not_as_a_verdict(
+    tmp_path: Path, signame: str, command: str, target: str
+) -> None:
+    """``check`` stopped by Ctrl-C or a CI timeout (SIGTERM) exits 130 with one line: click's
+    "Aborted!" with exit 1 would read as "findings"; the same for the other commands."""
+    args = {
+        "check": ["check", str(tmp_path)],
+        "explain": ["explain", get_testdata_file("CT_small.dcm")],
+        "profiles": ["profiles", "validate", str(tmp_path / "p.yaml")],
+    }[command]
+    (tmp_path / "p.yaml").write_text("name: p\nextends: basic\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNAL_IN, signame, target, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == f"interrupted: {command} stopped\n"
+    assert result.stdout == ""
