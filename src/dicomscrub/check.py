@@ -124,10 +124,17 @@ class CheckReport:
     inputs_skipped: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
     tokens: int = 0  # identifying values searched for
     findings: list[Finding] = field(default_factory=list)
+    against: bool = False  # --against was given
+
+    @property
+    def uncompared(self) -> bool:
+        """--against was given but no input file could be searched (none there, none DICOM):
+        nothing was compared, so the tree cannot be called clean."""
+        return self.against and not self.inputs_searched
 
     @property
     def clean(self) -> bool:
-        return not self.findings
+        return not self.findings and not self.uncompared
 
     @property
     def files_with_findings(self) -> int:
@@ -605,6 +612,7 @@ def check_tree(
     report = CheckReport(str(output), profile.names)
     matcher: Matcher | None = None
     if against:
+        report.against = True
         identity = collect_identity(against, profile)
         report.inputs_searched = identity.searched
         report.tokens = len(identity.tokens)
@@ -903,6 +911,7 @@ def report_dict(report: CheckReport) -> dict[str, object]:
         "files": report.files,
         "dicom_files": report.dicom_files,
         "files_with_findings": report.files_with_findings,
+        "compared": not report.uncompared,
         "inputs_searched": report.inputs_searched,
         "inputs_skipped": [{"input": i, "reason": r} for i, r in report.inputs_skipped],
         "identifying_values_searched": report.tokens,

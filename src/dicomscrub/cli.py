@@ -488,7 +488,8 @@ def check(
       dicomscrub check ./deid --against ./incoming --option retain-safe-private --csv
 
     \b
-    Exit codes: 0 nothing found; 1 findings; 2 usage or profile error; 130 stopped (Ctrl-C,
+    Exit codes: 0 nothing found; 1 findings; 2 usage or profile error, or no input of --against
+    could be searched; 130 stopped (Ctrl-C,
     SIGTERM) before the end: no verdict.
     """
     if as_json and as_csv:
@@ -504,6 +505,13 @@ def check(
         click.echo(report_csv(report), nl=False)
     else:
         _print_check(report)
+    if report.uncompared:
+        click.echo(
+            "error: --against: no input file could be searched (none there, or none DICOM): "
+            "nothing was compared",
+            err=True,
+        )
+        sys.exit(int(ExitCode.USAGE))
     sys.exit(int(ExitCode.FINDINGS if report.findings else ExitCode.OK))
 
 
@@ -528,6 +536,8 @@ def _print_check(report: CheckReport) -> None:
         "clean"
         if report.clean
         else f"{len(report.findings)} findings in {report.files_with_findings} files"
+        if report.findings
+        else "nothing compared"
     )
     console.print(
         f"{report.files} files checked ({report.dicom_files} DICOM){searched}: {verdict}",

@@ -4,6 +4,7 @@ the untouched sample export fails, and no report shows a fictional identity in f
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 from e2e_support import EXAMPLES_INCOMING, Run, Tree
@@ -35,6 +36,25 @@ def test_check_passes_on_dicomscrubs_output_of_the_sample_export(examples_run: R
             "reason": "not DICOM (no DICM marker and no recognisable data set)",
         },
     ]
+
+
+def test_check_against_inputs_none_of_which_could_be_searched_is_not_called_clean(
+    examples_run: Run, tmp_path: Path
+) -> None:
+    """A mistyped --against (an empty folder, or one of reports, not images) compares nothing:
+    exit 2 and "clean": false, not a pass."""
+    (tmp_path / "notes.txt").write_text("not DICOM", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    for against in (tmp_path / "notes.txt", tmp_path / "empty"):
+        code, report, _ = check(examples_run.out, "--against", against)
+        assert (code, report["clean"], report["compared"]) == (2, False, False)
+        assert (report["findings"], report["inputs_searched"]) == ([], 0)
+    result = CliRunner().invoke(cli, ["check", str(examples_run.out), "--against", str(against)])
+    assert result.exit_code == 2
+    assert "nothing compared" in result.stdout
+    assert "error: --against: no input file could be searched" in result.stderr
+    code, report, _ = check(examples_run.out, "--against", EXAMPLES_INCOMING, "--against", against)
+    assert (code, report["clean"], report["compared"]) == (0, True, True)
 
 
 def test_check_passes_on_dicomscrubs_output_of_all_bundled_files(
