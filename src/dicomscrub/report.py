@@ -111,6 +111,7 @@ class Report:
             "private_elements_removed": self.private_removed,
             "resume_state_set_aside": self.state_set_aside or None,
             "resume_state_problem": self.state_problem or None,
+            "quarantine_failed": self.quarantine_failed,
             "failures": [
                 {
                     "root_index": r.sort_key[0],

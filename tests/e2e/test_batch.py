@@ -332,6 +332,7 @@ def test_a_quarantine_that_fails_during_the_run_is_noted_per_file_and_the_batch_
     assert report.counts["rejected"] == 2 and report.counts["written"] == 3
     doc = json.loads(summary.read_text(encoding="utf-8"))
     assert doc["counts"]["rejected"] == 2 and doc["files"] == 5
+    assert (doc["quarantine_failed"], doc["exit_code"]) == (2, 1)
     assert len([p for p in review.iterdir() if p.suffix == ".dcm"]) == 2  # (copied, unlisted)
 
     def full(*args: object, **kwargs: object) -> None:
