@@ -26,7 +26,7 @@ from dicomscrub.profile.loader import (
     load_profile,
 )
 from dicomscrub.pseudonym import KEY_ENV, KeyError_, load_key, write_new_key
-from dicomscrub.report import ExitCode, Report
+from dicomscrub.report import ExitCode, Report, utc_now, write_summary_json
 from dicomscrub.runner import RunError, RunPlan, default_jobs, execute, plan_run
 from dicomscrub.writer import Layout
 
@@ -285,6 +285,9 @@ def run(
                     "often contain patient names or IDs"
                 )
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # (a second one: no traceback)
+        if summary_json is not None:
+            _summary_of_no_run(summary_json)
         _interrupted()
     report = _run_with_progress(plan, quiet)
     if report.stop_reason:
@@ -312,6 +315,20 @@ def run(
                 f"{result.status.value}: {name_text(result.input)}: {result.detail}", err=True
             )
     sys.exit(int(report.exit_code))
+
+
+def _summary_of_no_run(path: Path) -> None:
+    """A run stopped while it was planned (before its paths were checked): its --summary-json
+    says so, as a later stop's does, so that an earlier run's summary is not read as this run's
+    result; only where a regular file is or none (never over a device or a FIFO), else it is
+    left as it is, as is a summary that cannot be written."""
+    try:
+        if path.exists() and not path.is_file():
+            return
+        now = utc_now()
+        write_summary_json(path, Report(started=now, finished=now, interrupted=True))
+    except OSError:
+        return
 
 
 def _sigterm(signum: int, frame: object) -> None:
