@@ -506,8 +506,7 @@ def check(
 
     \b
     Exit codes: 0 nothing found; 1 findings; 2 usage or profile error, or no input of --against
-    could be searched; 130 stopped (Ctrl-C,
-    SIGTERM) before the end: no verdict.
+    could be searched; 130 stopped (Ctrl-C, SIGTERM) before the end: no verdict.
     """
     if as_json and as_csv:
         raise UsageProblem("give --json or --csv, not both")
