@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pydicom
@@ -23,15 +23,47 @@ from dicomscrub.writer import TEMP_PREFIX
 
 Tree = Callable[..., Path]
 FILES = 60
-POLL_LIMIT = 2000  # polls, not a time budget: the test waits for files, never for a duration
+POLL_LIMIT = 60_000  # polls, not a time budget: the test waits for files, never for a duration
+# (a run started on a loaded machine took more than 2,000 polls to write its first file)
+
+HOLD = """
+import sys, time
+from pathlib import Path
+held, release = sys.argv[1], Path(sys.argv[2])
+sys.argv = ["dicomscrub", *sys.argv[3:]]
+from dicomscrub._startup import defer_unused_pydicom_modules
+defer_unused_pydicom_modules()
+import dicomscrub.process
+real = dicomscrub.process.process_file
+
+def holding(source, job):  # (inherited by the forked workers)
+    while source.rel == held and not release.exists():
+        time.sleep(0.005)
+    return real(source, job)
+
+dicomscrub.process.process_file = holding
+from dicomscrub.__main__ import main
+
+main()
+"""
+"""``python -m dicomscrub`` whose workers do not start the file ``held`` until the file
+``release`` exists: a run held so is still running when the test stops it, however fast the
+machine or loaded the test (a run of small files could otherwise finish between the test's last
+look at its outputs and its signal)."""
 
 
-def start(inputs: Path, out: Path, key_file: Path, *extra: str) -> subprocess.Popen[bytes]:
+def start(
+    inputs: Path, out: Path, key_file: Path, *extra: str, release: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """The run; with ``release``, one that holds its last file until ``release`` exists."""
+    command = ["-m", "dicomscrub"]
+    if release is not None:
+        held = max(p.relative_to(inputs).as_posix() for p in inputs.rglob("*.dcm"))
+        command = ["-c", HOLD, held, str(release)]
     return subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "dicomscrub",
+            *command,
             "run",
             str(inputs),
             "-o",
@@ -49,15 +81,35 @@ def start(inputs: Path, out: Path, key_file: Path, *extra: str) -> subprocess.Po
     )
 
 
+@contextlib.contextmanager
+def held_run(
+    inputs: Path, out: Path, key_file: Path, *extra: str
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A run holding its last file (see :data:`HOLD`) and the file that releases it; a run
+    left behind by a failed test is killed, its workers with it."""
+    release = out.parent / f"{out.name}.release"
+    proc = start(inputs, out, key_file, *extra, release=release)
+    try:
+        yield proc, release
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
 def finished_outputs(out: Path) -> list[Path]:
     return [p for p in out.rglob("*.dcm") if ".dicomscrub" not in p.parts]
 
 
 def wait_for_outputs(proc: subprocess.Popen[bytes], out: Path, count: int) -> None:
+    """Until ``count`` outputs are in place (a held run cannot finish before)."""
     for _ in range(POLL_LIMIT):
-        if len(finished_outputs(out)) >= count or proc.poll() is not None:
+        if len(finished_outputs(out)) >= count:
             return
+        assert proc.poll() is None, f"the run ended before it wrote {count} files"
         time.sleep(0.002)
+    raise AssertionError(f"the run wrote fewer than {count} files in {POLL_LIMIT} polls")
 
 
 def assert_only_complete_files(out: Path) -> None:
@@ -85,18 +137,18 @@ def assert_rerun_matches_an_uninterrupted_run(
 
 def kill_mid_run(inputs: Path, out: Path, key_file: Path, *, whole_group: bool) -> None:
     """Start a run and kill it with SIGKILL once it has written a few outputs: the parent and
-    its workers (``whole_group``), or the parent alone."""
-    proc = start(inputs, out, key_file)
-    wait_for_outputs(proc, out, 5)
-    with contextlib.suppress(ProcessLookupError):  # (ended already: said below)
+    its workers (``whole_group``), or the parent alone. (The run holds its last file: it is
+    still running when killed.)"""
+    with held_run(inputs, out, key_file) as (proc, _):
+        wait_for_outputs(proc, out, 5)
         if whole_group:
             os.killpg(proc.pid, signal.SIGKILL)
         else:
             os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()  # (not communicate(): living workers would keep its stderr open)
-    assert proc.stderr is not None
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+        proc.wait()  # (not communicate(): living workers would keep its stderr open)
+        assert proc.stderr is not None
+        proc.stderr.close()
+        assert proc.returncode == -signal.SIGKILL
 
 
 def test_sigkill_mid_run_leaves_complete_files_and_rerun_matches_uninterrupted_run(
@@ -119,10 +171,11 @@ def test_ctrl_c_mid_run_exits_130_keeping_finished_files_and_no_partial_one(
 ) -> None:
     inputs = tree(FILES, pixel_bytes=1 << 20)
     out, summary = tmp_path / "out", tmp_path / "summary.json"
-    proc = start(inputs, out, key_file, "--summary-json", str(summary))
-    wait_for_outputs(proc, out, 5)
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole group
-    _, err = proc.communicate()
+    with held_run(inputs, out, key_file, "--summary-json", str(summary)) as (proc, release):
+        wait_for_outputs(proc, out, 5)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole group
+        release.touch()  # (the file held is finished, as any file being processed is)
+        _, err = proc.communicate()
     assert proc.returncode == 130, err.decode()
     assert "interrupted: finished files kept" in err.decode()
     assert "Traceback" not in err.decode()
@@ -147,10 +200,11 @@ def test_a_signal_to_the_whole_group_leaves_every_output_audited_recorded_and_co
     audit row, its resume record and its count in the summary (none is lost between them)."""
     inputs = tree(400)
     out, summary = tmp_path / "out", tmp_path / "summary.json"
-    proc = start(inputs, out, key_file, "--summary-json", str(summary))
-    wait_for_outputs(proc, out, 60)
-    os.killpg(proc.pid, signum)
-    _, err = proc.communicate()
+    with held_run(inputs, out, key_file, "--summary-json", str(summary)) as (proc, release):
+        wait_for_outputs(proc, out, 60)
+        os.killpg(proc.pid, signum)
+        release.touch()  # (the file held is finished, as any file being processed is)
+        _, err = proc.communicate()
     assert proc.returncode == 130, err.decode()
     assert "Traceback" not in err.decode()
     with (tmp_path / "out.audit.csv").open(encoding="utf-8", newline="") as fh:
