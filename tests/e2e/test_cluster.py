@@ -39,7 +39,6 @@ from dicomscrub.writer import TEMP_PREFIX  # noqa: E402
 
 Tree = Callable[..., Path]
 WORKERS = 3
-POLL_LIMIT = 20_000  # polls, not a time budget
 
 # The poison plugin below is defined here: workers get it by value, not by importing this file.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -120,112 +119,96 @@ def test_cluster_writes_the_same_bytes_and_audit_as_the_local_engine(
     ]  # the workers' token file is gone
 
 
-class WriterKiller(threading.Thread):
-    """Kills, with SIGKILL, a worker process caught writing a file: the temporary file's name
-    carries the writer's process id. Bounded in polls; stops when told."""
+class Caught(WorkerPlugin):
+    """Catches one worker in the middle of its task and holds it there until it is killed: with
+    ``named`` temporary files (as on a file system without O_TMPFILE, NFS, the usual shared
+    storage) the first worker to have written a temporary file in full, before it is linked;
+    else the worker that starts the run's twelfth file (a task is eight). The worker caught
+    writes its process id into ``folder/caught`` and waits there (at most a minute)."""
 
-    def __init__(self, out: Path, pids: set[int]) -> None:
+    def __init__(self, folder: Path, named: bool) -> None:
+        self.folder, self.named = folder, named
+
+    def setup(self, worker: Any) -> None:
+        import dicomscrub.process
+        import dicomscrub.writer
+
+        folder = self.folder
+
+        def catch() -> None:
+            try:  # (the first to claim it: one worker only)
+                fd = os.open(folder / "claim", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            except FileExistsError:
+                return
+            os.close(fd)
+            (folder / "caught.partial").write_text(str(os.getpid()), encoding="ascii")
+            os.replace(folder / "caught.partial", folder / "caught")
+            time.sleep(60)  # (killed here)
+
+        self.saved = (dicomscrub.writer._unnamed, dicomscrub.writer._write_parts)
+        self.saved_process = real_process = dicomscrub.process.process_file
+        if self.named:
+            real_write = dicomscrub.writer._write_parts
+
+            def written(*args: Any, **kwargs: Any) -> None:
+                real_write(*args, **kwargs)
+                catch()  # (the temporary file written, not linked yet)
+
+            dicomscrub.writer._unnamed = False
+            dicomscrub.writer._write_parts = written
+        else:
+
+            def started(*args: Any, **kwargs: Any) -> Any:
+                (folder / f"started-{os.getpid()}-{time.monotonic_ns()}").touch()
+                if len(list(folder.glob("started-*"))) >= 12:
+                    catch()
+                return real_process(*args, **kwargs)
+
+            dicomscrub.process.process_file = started
+
+    def teardown(self, worker: Any) -> None:
+        import dicomscrub.process
+        import dicomscrub.writer
+
+        dicomscrub.writer._unnamed, dicomscrub.writer._write_parts = self.saved
+        dicomscrub.process.process_file = self.saved_process
+
+
+class Killer(threading.Thread):
+    """Kills, with SIGKILL, the worker :class:`Caught` caught, once it is; looks until told to
+    stop (the run has ended)."""
+
+    def __init__(self, folder: Path, pids: set[int]) -> None:
         super().__init__(daemon=True)
-        self.out, self.pids, self.killed = out, pids, 0
+        self.folder, self.pids, self.killed = folder, pids, 0
         self.stop = threading.Event()
 
     def run(self) -> None:
-        for _ in range(POLL_LIMIT):
-            if self.stop.is_set():
+        caught = self.folder / "caught"
+        while not self.stop.is_set():
+            if caught.exists():
+                pid = int(caught.read_text(encoding="ascii"))
+                assert pid in self.pids
+                os.kill(pid, signal.SIGKILL)
+                self.killed = pid
                 return
-            for path in self.out.rglob(f"{TEMP_PREFIX}*"):
-                pid = int(path.name[len(TEMP_PREFIX) :].split("-")[0])
-                if pid in self.pids:
-                    os.kill(pid, signal.SIGKILL)
-                    self.killed = pid
-                    return
-            time.sleep(0.001)
-
-
-class NamedTemporaryFiles(WorkerPlugin):
-    """Workers write through named temporary files, as on a file system without O_TMPFILE (NFS,
-    the usual shared storage): a worker killed while writing leaves one behind."""
-
-    def setup(self, worker: Any) -> None:
-        import dicomscrub.writer
-
-        self.saved = dicomscrub.writer._unnamed
-        dicomscrub.writer._unnamed = False
-
-    def teardown(self, worker: Any) -> None:
-        import dicomscrub.writer
-
-        dicomscrub.writer._unnamed = self.saved
-
-
-class MarkedFiles(WorkerPlugin):
-    """Workers leave a marker named after their process id as they start each file, then take
-    40 ms before processing it: a worker seen starting a file is caught in the middle of a task."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def setup(self, worker: Any) -> None:
-        import dicomscrub.process
-
-        self.saved = real = dicomscrub.process.process_file
-        folder = self.folder
-
-        def marked(*args: Any, **kwargs: Any) -> Any:
-            (folder / f"{os.getpid()}-{time.monotonic_ns()}").touch()
-            time.sleep(0.04)
-            return real(*args, **kwargs)
-
-        dicomscrub.process.process_file = marked
-
-    def teardown(self, worker: Any) -> None:
-        import dicomscrub.process
-
-        dicomscrub.process.process_file = self.saved
-
-
-class StarterKiller(WriterKiller):
-    """Kills, with SIGKILL, the worker process that starts the ``nth`` file of the run (in the
-    middle of its task: a task is several files). Bounded in polls; stops when told."""
-
-    def __init__(self, markers: Path, pids: set[int], nth: int) -> None:
-        super().__init__(markers, pids)
-        self.nth = nth
-
-    def run(self) -> None:
-        for _ in range(POLL_LIMIT):
-            if self.stop.is_set():
-                return
-            names = sorted(self.out.iterdir(), key=lambda p: int(p.name.split("-")[1]))
-            if len(names) >= self.nth:
-                pid = int(names[-1].name.split("-")[0])
-                if pid in self.pids:
-                    os.kill(pid, signal.SIGKILL)
-                    self.killed = pid
-                    return
             time.sleep(0.001)
 
 
 def killed_run(
-    client: Any, cluster: Any, inputs: Path, out: Path, key: Key, named: bool, markers: Path
+    client: Any, cluster: Any, inputs: Path, out: Path, key: Key, folder: Path
 ) -> Report:
-    """A run during which one worker is killed with SIGKILL: with named temporary files, one
-    caught writing; else the one that starts the run's twelfth file (after a task of 8 files was
-    done), in the middle of its task."""
+    """A run during which the worker :class:`Caught` caught is killed with SIGKILL."""
     pids: dict[str, int] = client.run(os.getpid)
     plan = plan_run([inputs], out, key=key, scheduler=cluster.scheduler_address)
-    killer = (
-        WriterKiller(out, set(pids.values()))
-        if named
-        else StarterKiller(markers, set(pids.values()), 12)
-    )
+    killer = Killer(folder, set(pids.values()))
     killer.start()
     try:
         report = execute(plan)
     finally:
         killer.stop.set()
         killer.join()
-    assert killer.killed, "no worker was caught writing" if named else "no worker was caught"
+    assert killer.killed, "no worker was caught"
     return report
 
 
@@ -235,18 +218,13 @@ def test_a_worker_killed_mid_run_loses_no_file_and_leaves_no_partial_one(
 ) -> None:
     inputs = tree(48, pixel_bytes=4 << 20)
     out = tmp_path / "dask"
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    plugin, name = (
-        (NamedTemporaryFiles(), "named-temporary-files")
-        if named
-        else (MarkedFiles(markers), "marked")
-    )
-    client.register_plugin(plugin, name=name)
+    folder = tmp_path / "caught"
+    folder.mkdir()
+    client.register_plugin(Caught(folder, named), name="caught")
     try:
-        report = killed_run(client, cluster, inputs, out, key, named, markers)
+        report = killed_run(client, cluster, inputs, out, key, folder)
     finally:
-        client.unregister_worker_plugin(name)
+        client.unregister_worker_plugin("caught")
     # files of the killed worker's batch whose outputs were linked are found identical
     assert report.counts["written"] + report.counts["skipped"] == 48, report.failures
     assert no_temp_files(out)  # the one a worker killed while writing left was removed
@@ -355,6 +333,13 @@ def test_an_interrupted_cluster_run_keeps_finished_files_and_the_rerun_finishes_
     assert snapshot(out) == snapshot(local_reference(inputs, tmp_path, key))
 
 
+def _in_a_batch() -> bool:
+    """On a worker: whether it is processing a batch of files."""
+    from dicomscrub import cluster_worker
+
+    return cluster_worker._ONE_AT_A_TIME.locked()
+
+
 def _jobs_held(client: Any) -> list[str]:
     """The names of dicomscrub's plugins on the scheduler (jobs and guards) and on the workers."""
 
@@ -403,7 +388,13 @@ def test_a_killed_client_leaves_no_job_on_the_cluster(
         while _jobs_held(client):
             assert time.monotonic() < deadline, f"still held: {_jobs_held(client)}"
             time.sleep(0.05)
-        done = written()  # (a file being processed when the job was taken back is finished)
+        # a file being processed when the job was taken back is finished: then no worker is
+        # in a batch any more, and no file starts after
+        deadline = time.monotonic() + 30
+        while any(client.run(_in_a_batch).values()):
+            assert time.monotonic() < deadline, "a worker is still in a batch"
+            time.sleep(0.05)
+        done = written()
         time.sleep(0.5)
         assert written() == done < 96
         assert no_temp_files(out)
