@@ -268,9 +268,8 @@ def test_a_file_that_keeps_killing_workers_is_recorded_failed_and_the_batch_goes
     victim = sorted(p.relative_to(inputs).as_posix() for p in inputs.rglob("*.dcm"))[4]
     client.register_plugin(Poison(victim), name="poison")
     try:
-        report = execute(
-            plan_run([inputs], tmp_path / "dask", key=key, scheduler=cluster.scheduler_address)
-        )
+        plan = plan_run([inputs], tmp_path / "dask", key=key, scheduler=cluster.scheduler_address)
+        report = not_hung(lambda: execute(plan))
     finally:
         client.unregister_worker_plugin("poison")
     assert report.counts["written"] + report.counts["skipped"] == 8
@@ -279,6 +278,31 @@ def test_a_file_that_keeps_killing_workers_is_recorded_failed_and_the_batch_goes
         "the Dask workers processing this file died 2 times (out of memory or a crash); not written"
     )
     assert no_temp_files(tmp_path / "dask")
+
+
+HUNG = 300  # seconds: a safety net against a hang, not a time budget of the test
+
+
+def not_hung(run: Callable[[], Report]) -> Report:
+    """``run()`` in a thread of its own: a run still waiting after :data:`HUNG` seconds (on a
+    machine so loaded that the killed workers never came back, a run waits for workers, as a
+    Dask client does) fails the test instead of hanging the suite."""
+    done: list[Report | BaseException] = []
+
+    def target() -> None:
+        try:
+            done.append(run())
+        except BaseException as exc:  # (re-raised in the test's thread)
+            done.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(HUNG)
+    if not done:
+        pytest.fail(f"the run was still waiting after {HUNG} s (no worker came back?)")
+    if isinstance(done[0], BaseException):
+        raise done[0]
+    return done[0]
 
 
 class SlowFiles(WorkerPlugin):
