@@ -172,8 +172,8 @@ class AuditWriter:
                 result.status.value,
                 "\\".join(result.methods),
                 "\\".join(result.method_codes),
-                result.private_kept,
-                result.private_removed,
+                str(result.private_kept),  # (as csv.writer writes them: all str, the fast line)
+                str(result.private_removed),
                 "",
                 "",
                 "",
