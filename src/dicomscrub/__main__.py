@@ -6,7 +6,7 @@ import signal
 import sys
 from typing import NoReturn
 
-from dicomscrub import INTERRUPTED
+from dicomscrub import INTERRUPTED, stop_as_ctrl_c
 
 
 def main() -> None:
@@ -17,7 +17,7 @@ def main() -> None:
     ends the command as it ends a run (exit 130, one line), not with a traceback from inside an
     import or, for SIGTERM, with no word at all. (``signal`` costs nothing here: it is imported
     at start-up anyway.)"""
-    signal.signal(signal.SIGTERM, _terminated)  # (the run sets its own, and puts this one back)
+    signal.signal(signal.SIGTERM, stop_as_ctrl_c)  # (the run sets its own, and puts this one back)
     try:
         from dicomscrub._startup import defer_unused_pydicom_modules
 
@@ -26,10 +26,6 @@ def main() -> None:
     except KeyboardInterrupt:
         interrupted()
     cli_main()
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # stopped as Ctrl-C stops it
 
 
 def interrupted() -> NoReturn:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from dicomscrub import INTERRUPTED, __version__
+from dicomscrub import INTERRUPTED, __version__, stop_as_ctrl_c
 from dicomscrub.check import CheckReport, check_tree, report_csv, report_json
 from dicomscrub.discover import name_text
 from dicomscrub.process import FileResult, Status
@@ -59,9 +59,7 @@ class Commands(click.Group):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # (a second one: no traceback)
-            click.echo(f"interrupted: {ctx.invoked_subcommand or 'dicomscrub'} stopped", err=True)
-            sys.exit(int(ExitCode.INTERRUPTED))
+            _interrupted(f"interrupted: {ctx.invoked_subcommand or 'dicomscrub'} stopped")
 
 
 @click.group(cls=Commands, context_settings=CONTEXT)
@@ -331,10 +329,6 @@ def _summary_of_no_run(path: Path) -> None:
         return
 
 
-def _sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # a cron or CI timeout stops the run as Ctrl-C does
-
-
 def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
     show = not quiet and sys.stderr.isatty()
     bar: Any = None  # tqdm's generic type is not worth spelling here
@@ -353,7 +347,7 @@ def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
             msg = f"{result.status.value}: {name_text(result.input)}: {result.detail}"
             (bar.write(msg, file=sys.stderr) if bar is not None else click.echo(msg, err=True))
 
-    previous = signal.signal(signal.SIGTERM, _sigterm)
+    previous = signal.signal(signal.SIGTERM, stop_as_ctrl_c)
     try:
         return execute(plan, on_discovered=discovered, on_result=one)
     except RunError as exc:
@@ -369,9 +363,10 @@ def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
             bar.close()
 
 
-def _interrupted() -> NoReturn:
-    """A run stopped before its summary (see :data:`dicomscrub.INTERRUPTED`)."""
-    click.echo(INTERRUPTED, err=True)
+def _interrupted(message: str = INTERRUPTED) -> NoReturn:
+    """A command stopped by Ctrl-C or SIGTERM: ``message`` and exit 130 (a run stopped before
+    its summary says :data:`dicomscrub.INTERRUPTED`)."""
+    click.echo(message, err=True)
     sys.exit(int(ExitCode.INTERRUPTED))
 
 
