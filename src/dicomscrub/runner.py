@@ -230,9 +230,7 @@ def _plan_quarantine(path: Path, given: Path) -> None:
     rather than at the first rejected input, after outputs were written."""
     if path.exists() and not path.is_dir():
         raise RunError(f"quarantine {given} exists and is not a folder")
-    folder = path
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    folder = _nearest_existing(path)
     if not folder.is_dir():
         raise RunError(f"quarantine {given}: cannot make it in {folder}, which is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -292,11 +290,16 @@ def _writable(path: Path, what: str) -> None:
             f"{what} {path} exists and is not a regular file (a device, a FIFO or a socket); "
             "refusing to replace it"
         )
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    folder = _nearest_existing(path.parent)
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise RunError(f"{what} {path}: cannot write in {folder}")
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path``, or the nearest folder above it that exists (where it would be made)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _outside(path: Path, what: str, out: Path, inputs: list[Path]) -> None:
