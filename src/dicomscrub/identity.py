@@ -945,6 +945,11 @@ class Matcher:
             for form, token in self.forms.items()
             if token.category is Category.DATE and form[-1:] in _DIGITS
         )
+        self._times = frozenset(
+            form
+            for form, token in self.forms.items()
+            if token.category is Category.TIME and form[:1] in _DIGITS
+        )
         self._pattern: re.Pattern[bytes] | None = None
         if len(self.forms) > _REGEX_ABOVE:
             self._pattern = re.compile(
@@ -975,6 +980,7 @@ class Matcher:
                 if (
                     _bounded(hay, pos, end)
                     or (form in self._dates and _time_after(hay, end) and _left_bounded(hay, pos))
+                    or (form in self._times and _date_before(hay, pos) and _right_bounded(hay, end))
                 ) and len(form) > len(found.get(pos, b"")):
                     found[pos] = form
                 pos = hay.find(form, pos + 1)
@@ -988,9 +994,11 @@ class Matcher:
             if m is None:
                 return
             # the right side is checked by the pattern (a T and a digit only after a date)
-            if _left_bounded(hay, m.start()) and (
-                not _time_after(hay, m.end()) or m.group() in self._dates
-            ):
+            form = m.group()
+            if (
+                _left_bounded(hay, m.start())
+                or (form in self._times and _date_before(hay, m.start()))
+            ) and (not _time_after(hay, m.end()) or form in self._dates):
                 yield m.start(), self.forms[m.group()]
             pos = m.start() + 1
 
@@ -1021,10 +1029,19 @@ def _time_after(hay: bytes, end: int) -> bool:
     return end + 1 < len(hay) and hay[end] == _T and hay[end + 1] in _DIGIT
 
 
+def _date_before(hay: bytes, start: int) -> bool:
+    """A digit and a T come right before ``start`` (lower case): a time found there is the time
+    of an ISO 8601 date and time (20190423T101010), bounded by the T as by a space."""
+    return start > 1 and hay[start - 1] == _T and hay[start - 2] in _DIGIT
+
+
 def _bounded(hay: bytes, start: int, end: int) -> bool:
     """No letter or digit touches the match, and a UID-like match is not part of a longer UID."""
-    if not _left_bounded(hay, start):
-        return False
+    return _left_bounded(hay, start) and _right_bounded(hay, end)
+
+
+def _right_bounded(hay: bytes, end: int) -> bool:
+    """No letter or digit after ``end``, and no dot and digit (a longer UID's)."""
     if end < len(hay) and hay[end] in _WORD:
         return False
     return not (end + 1 < len(hay) and hay[end] == _DOT and hay[end + 1] in _DIGIT)

@@ -387,6 +387,16 @@ def test_a_date_is_found_in_an_iso_8601_date_and_time(strategy: str) -> None:
     assert hits(ids, b"PID1234567T5 JANET5") == []
 
 
+def test_a_time_is_found_after_the_t_of_an_iso_8601_date_and_time(strategy: str) -> None:
+    """The T between a date's last digit and a time bounds the time as a space would; a T after a
+    letter, or a digit right after the time, still touches it."""
+    matcher = Matcher([Token("101500", "time", Category.TIME), tok("jane")])
+    assert hits(matcher, b"20240315T101500") == [(9, "101500")]
+    assert hits(matcher, b"at 20240315T101500+0100") == [(12, "101500")]
+    assert hits(matcher, b"AT101500 X20240315T1015001 T101500") == []
+    assert hits(matcher, b"0Tjane") == []  # only a time: a name after it is one word with it
+
+
 def test_search_text_finds_tokens_in_a_file_name(strategy: str) -> None:
     matcher = Matcher([tok("jane"), tok("mrn0012345", Category.ID)])
     assert [t.text for t in matcher.search_text("DOE_JANE_MRN0012345")] == ["jane", "mrn0012345"]
