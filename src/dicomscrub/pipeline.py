@@ -52,6 +52,9 @@ from dicomscrub.tags import format_tag, is_private_group
 
 DATE_VRS = frozenset({"DA", "DT", "TM"})
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+JUDGED_BY_DICTIONARY = DATE_VRS | {"PN"}
+"""VRs whose settings (unlisted_dates, unlisted_names) follow the attribute, not the file: a name or
+a date written with another explicit VR (Evaluator Name as LO) is still a name or a date."""
 FREE_TEXT_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 """What a sequence cleaned by C cleans where no rule lists it: text a person may have typed (a
 report's Text Value). Never codes (CS, such as the Value Type an SR item must have), nor the
@@ -223,6 +226,15 @@ def is_structural_uid_tag(tag: int) -> bool:
     """True for SOP Class, Transfer Syntax and similar UID attributes (not instances)."""
     keyword = keyword_for(tag)
     return keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in STRUCTURAL_UID_KEYWORDS
+
+
+def judged_vr(tag: int, vr: str | None) -> str | None:
+    """The VR a standard element's action is decided by: the dictionary's where that is PN, DA,
+    DT or TM and the file wrote another (not UN, which is retyped on its own); else the file's."""
+    exact = vr_of(tag)
+    if vr and vr != exact and vr not in ("UN", "SQ") and exact in JUDGED_BY_DICTIONARY:
+        return exact
+    return vr or exact
 
 
 def ui_element(tag: int, text: str, implicit: bool, little: bool) -> bytes | None:
@@ -833,6 +845,14 @@ class Scrubber:
                     action = self.action_for(shaped, replace_uids)[0]
                     if resolve(action, False) is not Effect.KEEP:
                         ds[tag] = elem = shaped
+        elif elem.VR in TEXT_VRS and judged_vr(tag, elem.VR) != elem.VR:
+            # a name or date written with another text VR: read again as what it is, so that
+            # its setting applies and what is written has the attribute's own VR
+            exact = vr_of(tag) or elem.VR
+            values = [str(v) for v in _values(elem)]
+            ds[tag] = elem = DataElement(
+                tag, exact, (values if len(values) > 1 else values[0]) if values else ""
+            )
         action, basis, rule = self.action_for(elem, replace_uids)
         effect = resolve(action, elem.VR == "SQ")
         if (
@@ -864,13 +884,15 @@ class Scrubber:
         if found is None:
             if len(self._keeps_unchanged) > 100_000:
                 self._keeps_unchanged.clear()
-            found = self._keeps_unchanged[key] = self._keeps_vr(vr, self.profile.standard_rule(tag))
+            found = self._keeps_unchanged[key] = self._keeps_vr(
+                judged_vr(tag, vr), self.profile.standard_rule(tag)
+            )
         return found
 
     def _kept_as_is(self, ds: Dataset, tag: int, rule: Rule | None) -> bool:
         """True for an element kept without any change (K on a value that is not a sequence,
         UID, date or time, or of unknown VR), judged without decoding its value."""
-        return self._keeps_vr(ds.get_item(tag).VR or vr_of(tag), rule)
+        return self._keeps_vr(judged_vr(tag, ds.get_item(tag).VR), rule)
 
     def _keeps_vr(self, vr: str | None, rule: Rule | None) -> bool:
         if not vr or vr in ("SQ", "UN", "UI") or vr in DATE_VRS or " or " in vr:
@@ -900,7 +922,7 @@ class Scrubber:
         if found is not None:
             return found
         rule = self.profile.standard_rule(tag)
-        known = vr or vr_of(tag)
+        known = judged_vr(tag, vr)
         exact = vr
         if vr is None:
             try:
@@ -908,7 +930,10 @@ class Scrubber:
             except KeyError:
                 exact = None
         if exact is not None and (
-            " or " in exact or exact in ("UN", "UI") or (exact == "SQ" and not plain)
+            " or " in exact
+            or exact in ("UN", "UI")
+            or (exact == "SQ" and not plain)
+            or exact != known  # written with another VR than its own: read again as its own
         ):
             exact = None  # corrected from other elements, retyped, value-dependent, or audited
         lane = LANE_PARSE
@@ -1020,9 +1045,10 @@ class Scrubber:
             if any(not is_standard_uid(str(v)) for v in _values(elem)):
                 return self.profile.unlisted_uids, Basis.UNLISTED_UID, None
             return Action.K, Basis.STANDARD_UID, None
-        if elem.VR in DATE_VRS:
+        vr = judged_vr(int(elem.tag), elem.VR)
+        if vr in DATE_VRS:
             return self.profile.unlisted_dates, Basis.UNLISTED_DATE, None
-        if elem.VR == "PN":
+        if vr == "PN":
             return self.profile.unlisted_names, Basis.UNLISTED_NAME, None
         return self.profile.default, Basis.DEFAULT, None
 

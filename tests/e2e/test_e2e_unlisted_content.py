@@ -281,3 +281,48 @@ def test_an_unknown_attribute_inside_a_kept_sequence_is_handled_by_its_form(
     kept = read_output(path).AnatomicRegionSequence[0]
     assert kept.CodeMeaning == "Chest"
     assert bytes(kept[0x00109995].value).rstrip(b"\0 ") == b"plain words"
+
+
+WRONG_VR = {  # a name or a date written with another text VR than its attribute's
+    0x00142006: ("LO", "Plumbottom^Horatio", "PN"),  # Evaluator Name
+    0x00140104: ("SH", "Grizzelda^Opal", "PN"),  # Secondary Reviewer Name
+    0x0008041F: ("LO", "20240315101010", "DT"),  # Study Update DateTime
+    0x00080013: ("LO", "101010", "TM"),  # Instance Creation Time: a rule's action, not a setting's
+}
+
+
+@pytest.mark.parametrize("options", [(), ("retain-long-modified-dates",)])
+def test_a_name_or_date_written_with_another_vr_is_handled_as_its_attribute(
+    tmp_path: Path, keys: Keys, options: tuple[str, ...]
+) -> None:
+    """settings.unlisted_names and unlisted_dates follow the attribute, not the explicit VR the
+    file wrote: at the top level and inside a kept sequence, a name written as LO or SH is
+    emptied like one written as PN, a date-time written as LO is emptied or shifted like a DT,
+    and what is written has the attribute's own VR."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 880, 1, 1, 1)
+    item = Dataset()
+    for tag, (vr, value, _) in WRONG_VR.items():
+        ds.add_new(tag, vr, value)
+        item.add_new(tag, vr, value)
+    ds.AnatomicRegionSequence = Sequence([item])  # not listed: kept, cleaned inside
+    _write(inputs / "f.dcm", ds, ExplicitVRLittleEndian)
+    extra = [arg for name in options for arg in ("--option", name)]
+    run = run_cli([inputs], tmp_path / "out", keys.a, *extra)
+    assert run.exit_code == 0, run.output_text
+    (path,) = run.written().values()
+    raw = path.read_bytes()
+    for _, value, vr in WRONG_VR.values():
+        assert value.encode() not in raw or (options and vr == "TM")  # times kept with the option
+    out = read_output(path)
+    for where in (out, out.AnatomicRegionSequence[0]):
+        for tag, (_, _, vr) in WRONG_VR.items():
+            if tag not in where:
+                continue
+            assert vr == where[tag].VR, hex(tag)
+            written = str(where[tag].value or "")
+            if options and vr == "DT":
+                assert written[:8].isdigit() and written != WRONG_VR[tag][1], hex(tag)
+            elif not (options and vr == "TM"):
+                assert written in ("", "000000"), hex(tag)
