@@ -397,6 +397,19 @@ def test_a_time_is_found_after_the_t_of_an_iso_8601_date_and_time(strategy: str)
     assert hits(matcher, b"0Tjane") == []  # only a time: a name after it is one word with it
 
 
+def test_a_date_is_found_at_the_start_of_a_dicom_date_and_time(strategy: str) -> None:
+    """A date written as YYYYMMDD with the hour, minutes, seconds, fraction and offset of a
+    DICOM DT right after it is found; digits that cannot be a time, or that run on, are not."""
+    matcher = Matcher([Token("20240315", "date", Category.DATE), tok("jane")])
+    assert hits(matcher, b"Export 20240315101010") == [(7, "20240315")]
+    for tail in (b"10", b"1010", b"101010.123456", b"101010+0100", b"1010-0500", b"101010."):
+        assert hits(matcher, b"at 20240315" + tail + b" x") == [(3, "20240315")], tail
+    for tail in (b"24", b"1060", b"1010101", b"101010123", b"1x", b"1"):
+        assert hits(matcher, b"at 20240315" + tail + b" x") == [], tail
+    assert hits(matcher, b"X20240315101010 120240315101010") == []  # the left side counts
+    assert hits(matcher, b"jane 20240315") == [(0, "jane"), (5, "20240315")]
+
+
 def test_search_text_finds_tokens_in_a_file_name(strategy: str) -> None:
     matcher = Matcher([tok("jane"), tok("mrn0012345", Category.ID)])
     assert [t.text for t in matcher.search_text("DOE_JANE_MRN0012345")] == ["jane", "mrn0012345"]

@@ -733,7 +733,9 @@ def test_a_name_after_an_iso_2022_escape_sequence_is_found(
 
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
 @pytest.mark.parametrize("where", ["unknown", "description"])
-@pytest.mark.parametrize("written", ["2024-03-05T10:15:00", "20240305T101500"])
+@pytest.mark.parametrize(
+    "written", ["2024-03-05T10:15:00", "20240305T101500", "20240305101500", "20240305101500.5"]
+)
 def test_a_date_in_an_iso_8601_date_and_time_is_found(
     tmp_path: Path,
     make_ct: BuildCT,
@@ -743,13 +745,14 @@ def test_a_date_in_an_iso_8601_date_and_time_is_found(
     where: str,
     written: str,
 ) -> None:
-    """The study date written as the date of an ISO 8601 date and time (the T touches it) in an
-    attribute the dictionary does not know or in a kept description is found."""
+    """The study date written as the date of an ISO 8601 date and time (the T touches it) or of
+    a DICOM DT (the time's digits touch it) in an attribute the dictionary does not know or in a
+    kept description is found."""
     from dicomscrub.process import Status
 
     ds = make_ct()  # Study Date 20240305
-    if where == "unknown":
-        ds.add_new(0x12345678, "LO", written)
+    if where == "unknown":  # (a DICOM DT alone is shaped like one: unlisted_dates empties it)
+        ds.add_new(0x12345678, "LO", written if "T" in written else f"at {written}")
         expected = "(1234,5678)"
     else:
         ds.StudyDescription = f"CT {written}"
