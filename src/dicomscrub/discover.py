@@ -262,8 +262,10 @@ def sniff(head: bytes) -> Kind:
     """What kind of file starts with ``head`` (at least 132 bytes when available)?"""
     if len(head) >= 132 and head[128:132] == b"DICM":
         return Kind.PART10
-    if head[:4] == b"DICM" and len(head) >= 12 and head[4:6] == b"\x02\x00":
-        return Kind.BARE_META
+    if head[:4] == b"DICM" and (
+        head[4:6] == b"\x02\x00" if len(head) >= 12 else b"\x02\x00".startswith(head[4:6])
+    ):
+        return Kind.BARE_META  # (cut short, when shorter: damaged, not "not DICOM")
     if _looks_like_dataset(head):
         return Kind.RAW
     return Kind.NOT_DICOM

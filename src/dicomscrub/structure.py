@@ -429,6 +429,10 @@ def _walk(fh: BinaryIO, size: int, kind: Kind, first: bytes) -> FileMap:
             implicit = found_implicit  # as pydicom reads it; the syntax mismatch is reported
     walker = _Walker(reader, little)
     walker.dataset(pos, size, implicit, 0, top=True)
+    if not walker.top and kind is not Kind.RAW:
+        # a DICM marker says DICOM: a file with no data set after it was cut short
+        after = "its file meta" if meta else "its DICM marker"
+        raise _damaged(f"file ends after {after}, with no data set (truncated)", None, pos)
     return FileMap(
         kind,
         size,

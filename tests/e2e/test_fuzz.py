@@ -116,6 +116,8 @@ def test_fuzzed_inputs_never_crash_and_damaged_ones_are_never_written(
     assert report.total == len(kinds)
     for row in rows:
         assert row["status"] in {s.value for s in Status}
+        if kinds[row["input"]] == "truncated":  # (cut after the DICM marker: DICOM, damaged)
+            assert row["status"] == "rejected", row
         if kinds[row["input"]] in ("truncated", "wrong length", "garbage"):
             assert row["status"] in ("rejected", "skipped"), row
             assert row["output"] == "", row
@@ -130,3 +132,32 @@ def test_fuzzed_inputs_never_crash_and_damaged_ones_are_never_written(
         assert ds.PatientIdentityRemoved == "YES"
         assert "PixelData" not in ds or len(ds.PixelData) > 0
     assert {rel: (inputs / rel).read_bytes() for rel in kinds} == before  # inputs untouched
+
+
+def test_a_file_cut_right_after_its_dicm_marker_or_file_meta_is_rejected(tmp_path: Path) -> None:
+    """Not skipped as "not DICOM", and the run fails: the marker says the file is DICOM."""
+    from click.testing import CliRunner
+
+    from dicomscrub.cli import cli
+
+    data = bundled("CT_small.dcm").read_bytes()
+    meta_end = 144 + struct.unpack("<I", data[140:144])[0]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    cuts = {"after-dicm.dcm": data[:132], "after-meta.dcm": data[:meta_end], "dicm": b"DICM"}
+    for name, cut in cuts.items():
+        (inputs / name).write_bytes(cut)
+    key = tmp_path / "site.key"
+    key.write_bytes(bytes(range(32)))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(inputs), "-o", str(out), "--key-file", str(key)])
+    assert result.exit_code == 1, result.output
+    with (tmp_path / "out.audit.csv").open(encoding="utf-8", newline="") as fh:
+        rows = {r["input"]: r for r in csv.DictReader(fh) if r["record"] == "file"}
+    assert sorted(rows) == sorted(cuts)
+    for row in rows.values():
+        assert row["status"] == "rejected", row
+        assert row["detail"].startswith("damaged input: file ends after its "), row
+    explained = CliRunner().invoke(cli, ["explain", str(inputs / "after-meta.dcm")])
+    assert explained.exit_code == 1
+    assert "file ends after its file meta, with no data set (truncated)" in explained.output

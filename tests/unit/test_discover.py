@@ -48,13 +48,13 @@ def test_sniff_recognises_dicom_by_content(
     "data",
     [
         b"",
-        b"DICM",
+        b"DICM notes\n",
         b"Patient list, not DICOM.\nDOE^JANE;MRN0012345\n",
         b'{"study": "CT CHEST", "files": 3}\n',
         b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
         b"%PDF-1.7\n" + b"x" * 200,
     ],
-    ids=["empty", "dicm-only", "text", "json", "png", "pdf"],
+    ids=["empty", "dicm-word", "text", "json", "png", "pdf"],
 )
 def test_sniff_rejects_non_dicom(data: bytes) -> None:
     assert sniff(data) is Kind.NOT_DICOM

@@ -225,6 +225,7 @@ def test_d_with_backslash_value_writes_several_values(key: Key) -> None:
 def test_d_value_from_yaml_list_writes_several_values(tmp_path: Path, key: Key) -> None:
     path = tmp_path / "value.yaml"
     path.write_text(
+        "extends: basic\n"
         "rules:\n  - keyword: OtherPatientIDs\n    action: D\n    value: [SUBJ1, SUBJ2]\n",
         encoding="utf-8",
     )

@@ -15,7 +15,14 @@ from dicomscrub.profile.loader import (
     load_profile,
     validate_file,
 )
-from dicomscrub.profile.model import CompiledProfile
+from dicomscrub.profile.model import CompiledProfile, compile_layers
+
+
+def stack(profile: str, options: tuple[str, ...] = ()) -> CompiledProfile:
+    """The layers compiled without the rule that a run starts from basic, to test how layers
+    combine on their own."""
+    return compile_layers(load_layers(profile, options))
+
 
 ACTIONS = "D, Z, X, K, C, U, Z/D, X/Z, X/D, X/Z/D, X/Z/U*"
 BUILTINS = {
@@ -53,7 +60,7 @@ def private_action(compiled: CompiledProfile, tag: int, creator: str) -> Action 
 
 def error_of(path: Path) -> str:
     with pytest.raises(ProfileError) as info:
-        load_profile(str(path))
+        stack(str(path))
     return str(info.value)
 
 
@@ -183,7 +190,7 @@ def test_a_value_its_attribute_can_hold_is_accepted(
         tmp_path / "p.yaml",
         f"rules:\n  - keyword: {keyword}\n    action: D\n    value: {value}\n",
     )
-    load_profile(str(path))
+    stack(str(path))
 
 
 def test_same_selector_twice_in_one_file_is_an_error(tmp_path: Path) -> None:
@@ -222,7 +229,7 @@ def test_method_label_longer_than_64_characters_is_an_error(tmp_path: Path) -> N
 
 def test_method_label_of_64_characters_is_accepted(tmp_path: Path) -> None:
     path = write(tmp_path / "p.yaml", "method:\n  label: " + "A" * 64 + "\n")
-    assert [m.label for m in load_profile(str(path)).methods] == ["A" * 64]
+    assert [m.label for m in stack(str(path)).methods] == ["A" * 64]
 
 
 def test_method_code_outside_cid_7050_is_an_error(tmp_path: Path) -> None:
@@ -252,7 +259,7 @@ def test_empty_profile_is_an_error(tmp_path: Path, text: str) -> None:
 def test_profile_error_carries_its_parts(tmp_path: Path) -> None:
     path = write(tmp_path / "p.yaml", "rules:\n  - keyword: PatientName\n    action: Y\n")
     with pytest.raises(ProfileError) as info:
-        load_profile(str(path))
+        stack(str(path))
     err = info.value
     assert (err.file, err.line, err.column, err.path) == (str(path), 3, 13, "rules[0].action")
     assert err.message == f"expected one of {ACTIONS}; got 'Y'"
@@ -260,7 +267,7 @@ def test_profile_error_carries_its_parts(tmp_path: Path) -> None:
 
 def test_unknown_profile_name_on_the_command_line_names_the_flag() -> None:
     with pytest.raises(ProfileError) as info:
-        load_profile("basik")
+        stack("basik")
     assert str(info.value) == (
         "--profile: no built-in profile and no file named 'basik' (did you mean 'basic'?)"
     )
@@ -268,7 +275,7 @@ def test_unknown_profile_name_on_the_command_line_names_the_flag() -> None:
 
 def test_unknown_option_name_names_the_flag() -> None:
     with pytest.raises(ProfileError, match=r"^--option: no built-in profile and no file named"):
-        load_profile("basic", ("retain-uid",))
+        stack("basic", ("retain-uid",))
 
 
 # ---- built-ins ----------------------------------------------------------------------------------
@@ -315,7 +322,7 @@ def test_later_layer_replaces_earlier_rule_for_the_same_selector(
         tmp_path / "site.yaml",
         "extends: [basic]\nrules:\n  - keyword: PatientName\n    action: K\n",
     )
-    compiled = load_profile(str(path))
+    compiled = stack(str(path))
     rule = compiled.standard_rule(PATIENT_NAME)
     assert rule is not None
     assert (rule.action, rule.source) == (Action.K, "site")
@@ -328,7 +335,7 @@ def test_exact_tag_beats_a_mask_of_a_later_layer(tmp_path: Path) -> None:
         tmp_path / "child.yaml",
         "extends: [parent.yaml]\nrules:\n  - tag: '(0010,xxxx)'\n    action: K\n",
     )
-    compiled = load_profile(str(child))
+    compiled = stack(str(child))
     assert action_of(compiled, PATIENT_NAME) is Action.X
     assert action_of(compiled, 0x00100020) is Action.K
 
@@ -341,7 +348,7 @@ def test_mask_with_fewer_x_wins(tmp_path: Path) -> None:
         "  - tag: '(0010,xxxx)'\n    action: X\n"
         "  - tag: '(0010,001x)'\n    action: K\n",
     )
-    compiled = load_profile(str(path))
+    compiled = stack(str(path))
     assert action_of(compiled, 0x00100010) is Action.K
     assert action_of(compiled, 0x00100020) is Action.Z
     assert action_of(compiled, 0x00102160) is Action.X
@@ -353,7 +360,7 @@ def test_creator_mask_beats_plain_mask(tmp_path: Path, creator_first: bool) -> N
     with_creator = "  - tag: '(0019,xx10)'\n    creator: GEMS_ACQU_01\n    action: K\n"
     plain = "  - tag: '(0019,xx10)'\n    action: X\n"
     rules = with_creator + plain if creator_first else plain + with_creator
-    compiled = load_profile(str(write(tmp_path / "p.yaml", "rules:\n" + rules)))
+    compiled = stack(str(write(tmp_path / "p.yaml", "rules:\n" + rules)))
     assert private_action(compiled, 0x00191010, "GEMS_ACQU_01") is Action.K
     assert private_action(compiled, 0x00191110, "GEMS_ACQU_01") is Action.K
     assert private_action(compiled, 0x00191010, "SIEMENS MED") is Action.X
@@ -366,18 +373,14 @@ def test_tag_private_applies_only_where_no_mask_matches(tmp_path: Path) -> None:
         "  - tag: private\n    action: X\n"
         "  - tag: '(0019,xx23)'\n    creator: GEMS_ACQU_01\n    action: K\n",
     )
-    compiled = load_profile(str(path))
+    compiled = stack(str(path))
     assert private_action(compiled, 0x00191023, "GEMS_ACQU_01") is Action.K
     assert private_action(compiled, 0x00191010, "GEMS_ACQU_01") is Action.X
 
 
 def test_option_order_decides_which_option_wins(tmp_path: Path) -> None:
-    full_then_modified = load_profile(
-        "basic", ("retain-long-full-dates", "retain-long-modified-dates")
-    )
-    modified_then_full = load_profile(
-        "basic", ("retain-long-modified-dates", "retain-long-full-dates")
-    )
+    full_then_modified = stack("basic", ("retain-long-full-dates", "retain-long-modified-dates"))
+    modified_then_full = stack("basic", ("retain-long-modified-dates", "retain-long-full-dates"))
     assert full_then_modified.names == (
         "basic",
         "retain-long-full-dates",
@@ -401,7 +404,7 @@ def test_extends_gives_parent_methods_in_order_then_own(tmp_path: Path) -> None:
         "method:\n  label: Example Hospital research export v1\n"
         "rules:\n  - keyword: PatientSex\n    action: K\n",
     )
-    compiled = load_profile(str(path))
+    compiled = stack(str(path))
     assert compiled.names == ("basic", "retain-long-modified-dates", "site")
     assert [(m.label, m.code) for m in compiled.methods] == [
         ("Basic Application Confidentiality Profile", "113100"),
@@ -415,12 +418,12 @@ def test_extends_path_is_relative_to_the_extending_file(tmp_path: Path) -> None:
         tmp_path / "parent.yaml", "name: parent\nrules:\n  - keyword: PatientSex\n    action: K\n"
     )
     child = write(tmp_path / "sub" / "child.yaml", "extends: ../parent.yaml\n")
-    assert load_profile(str(child)).names == ("parent", "child")
+    assert stack(str(child)).names == ("parent", "child")
 
 
 def test_option_already_in_the_extends_chain_is_loaded_once(tmp_path: Path) -> None:
     path = write(tmp_path / "site.yaml", "extends: [basic, retain-uids]\n")
-    compiled = load_profile(str(path), ("retain-uids",))
+    compiled = stack(str(path), ("retain-uids",))
     assert compiled.names == ("basic", "retain-uids", "site")
 
 
@@ -428,7 +431,44 @@ def test_later_layer_settings_override_earlier_ones(tmp_path: Path) -> None:
     path = write(
         tmp_path / "site.yaml", "extends: [basic]\nsettings:\n  unlisted_uids: K\n  default: X\n"
     )
-    compiled = load_profile(str(path))
+    compiled = stack(str(path))
     assert compiled.unlisted_uids is Action.K
     assert compiled.default is Action.X
     assert compiled.unlisted_dates is Action.X_Z  # from basic
+
+
+@pytest.mark.parametrize("name", sorted(set(BUILTINS) - {"basic"}))
+def test_a_built_in_option_given_as_the_profile_is_refused(name: str) -> None:
+    with pytest.raises(ProfileError) as info:
+        load_profile(name)
+    assert str(info.value) == (
+        f"--profile: {name!r} is an option, not a profile: it changes what the Basic Profile "
+        f"does and cannot run alone; use --option {name} (the profile is basic by default)"
+    )
+
+
+def test_a_profile_that_does_not_extend_basic_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "site.yaml", "rules:\n  - keyword: PatientName\n    action: X\n")
+    with pytest.raises(ProfileError) as info:
+        validate_file(path)
+    assert str(info.value) == (
+        f"{path}: profile 'site' does not extend basic; every profile must start from the "
+        "Basic Profile (add 'extends: basic'), or attributes no rule names would be kept"
+    )
+
+
+def test_a_profile_that_extends_only_an_option_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "site.yaml", "extends: retain-uids\n")
+    with pytest.raises(ProfileError, match="profile 'site' does not extend basic"):
+        load_profile(str(path), ("clean-descriptors",))
+
+
+def test_basic_reached_through_a_parent_file_is_enough(tmp_path: Path) -> None:
+    write(tmp_path / "parent.yaml", "extends: basic\n")
+    child = write(tmp_path / "child.yaml", "extends: parent.yaml\n")
+    assert load_profile(str(child), ("retain-uids",)).names == (
+        "basic",
+        "parent",
+        "child",
+        "retain-uids",
+    )

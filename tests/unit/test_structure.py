@@ -75,6 +75,32 @@ def test_pydicoms_truncated_files_are_damaged(name: str, reason: str) -> None:
         scan_bytes(bundled(name).read_bytes())
 
 
+def _meta_end(data: bytes) -> int:
+    return 144 + int(struct.unpack("<I", data[140:144])[0])
+
+
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [
+        (lambda data: data[:132], "file ends after its DICM marker, with no data set (truncated)"),
+        (lambda data: data[:144], "file ends after its file meta, with no data set (truncated)"),
+        (
+            lambda data: data[: _meta_end(data)],
+            "file ends after its file meta, with no data set (truncated)",
+        ),
+        (lambda data: b"DICM", "file ends after its DICM marker, with no data set (truncated)"),
+        (lambda data: b"DICM\x02\x00\x10\x00", "file ends inside an element header (truncated)"),
+    ],
+    ids=["after-dicm", "after-group-length", "after-file-meta", "dicm-alone", "dicm-then-a-tag"],
+)
+def test_a_file_with_a_dicm_marker_and_no_data_set_is_damaged(cut: Any, reason: str) -> None:
+    """Not "not DICOM": the marker says what the file is, and it was cut short."""
+    data = cut(bundled("CT_small.dcm").read_bytes())
+    assert sniff(data[:512]) is not Kind.NOT_DICOM
+    with pytest.raises(Damaged, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        scan_bytes(data)
+
+
 @pytest.mark.parametrize(
     ("length", "reason"),
     [

@@ -506,9 +506,34 @@ def load_layers(profile: str, options: tuple[str, ...] = ()) -> tuple[ProfileDoc
     return tuple(layers)
 
 
+def require_basic(profile: str, layers: tuple[ProfileDoc, ...]) -> None:
+    """Every run starts from the Basic Profile: the settings default to K (keep), so a stack
+    without it would keep every attribute no layer names and still mark the files
+    Patient Identity Removed."""
+    if any(layer.builtin and layer.name == "basic" for layer in layers):
+        return
+    path, _ = _resolve_ref(profile, None)
+    top = next(layer for layer in layers if layer.path.resolve() == path.resolve())
+    where = "--profile" if top.builtin else str(top.path)
+    if top.kind == "option":
+        message = (
+            f"{top.name!r} is an option, not a profile: it changes what the Basic Profile "
+            f"does and cannot run alone; use --option {profile} (the profile is basic by default)"
+        )
+    else:
+        message = (
+            f"profile {top.name!r} does not extend basic; every profile must start from the "
+            "Basic Profile (add 'extends: basic'), or attributes no rule names would be kept"
+        )
+    raise ProfileError(where, 0, 0, "", message)
+
+
 def load_profile(profile: str = "basic", options: tuple[str, ...] = ()) -> CompiledProfile:
-    """Load and compile a profile stack; raises :class:`ProfileError` on any problem."""
-    return compile_layers(load_layers(profile, options))
+    """Load and compile a profile stack that starts from the Basic Profile; raises
+    :class:`ProfileError` on any problem."""
+    layers = load_layers(profile, options)
+    require_basic(profile, layers)
+    return compile_layers(layers)
 
 
 def validate_file(path: Path) -> CompiledProfile:
