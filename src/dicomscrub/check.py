@@ -133,8 +133,14 @@ class CheckReport:
         return self.against and not self.inputs_searched
 
     @property
+    def unchecked(self) -> bool:
+        """OUT holds no file (an empty folder, a mistyped or not yet written output): nothing was
+        checked, so it cannot be called clean either."""
+        return self.files == 0
+
+    @property
     def clean(self) -> bool:
-        return not self.findings and not self.uncompared
+        return not self.findings and not self.uncompared and not self.unchecked
 
     @property
     def files_with_findings(self) -> int:
@@ -911,6 +917,7 @@ def report_dict(report: CheckReport) -> dict[str, object]:
         "files": report.files,
         "dicom_files": report.dicom_files,
         "files_with_findings": report.files_with_findings,
+        "checked": not report.unchecked,
         "compared": not report.uncompared,
         "inputs_searched": report.inputs_searched,
         "inputs_skipped": [{"input": i, "reason": r} for i, r in report.inputs_skipped],

@@ -500,8 +500,9 @@ def check(
       dicomscrub check ./deid --against ./incoming --option retain-safe-private --csv
 
     \b
-    Exit codes: 0 nothing found; 1 findings; 2 usage or profile error, or no input of --against
-    could be searched; 130 stopped (Ctrl-C, SIGTERM) before the end: no verdict.
+    Exit codes: 0 nothing found; 1 findings; 2 usage or profile error, OUTPUT holds no file, or
+    no input of --against could be searched; 130 stopped (Ctrl-C, SIGTERM) before the end: no
+    verdict.
     """
     if as_json and as_csv:
         raise UsageProblem("give --json or --csv, not both")
@@ -516,6 +517,9 @@ def check(
         click.echo(report_csv(report), nl=False)
     else:
         _print_check(report)
+    if report.unchecked:
+        click.echo(f"error: {output} holds no file: nothing was checked", err=True)
+        sys.exit(int(ExitCode.USAGE))
     if report.uncompared:
         click.echo(
             "error: --against: no input file could be searched (none there, or none DICOM): "
@@ -548,6 +552,8 @@ def _print_check(report: CheckReport) -> None:
         if report.clean
         else f"{len(report.findings)} findings in {report.files_with_findings} files"
         if report.findings
+        else "nothing checked"
+        if report.unchecked
         else "nothing compared"
     )
     console.print(

@@ -57,6 +57,24 @@ def test_check_against_inputs_none_of_which_could_be_searched_is_not_called_clea
     assert (code, report["clean"], report["compared"]) == (0, True, True)
 
 
+def test_check_of_an_output_that_holds_no_file_is_not_called_clean(
+    examples_run: Run, tmp_path: Path
+) -> None:
+    """An empty OUT (a mistyped or not yet written output) checks nothing: exit 2, "clean":
+    false, with or without --against, not a pass."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for extra in ((), ("--against", EXAMPLES_INCOMING)):
+        code, report, _ = check(empty, *extra)
+        assert (code, report["clean"], report["checked"], report["files"]) == (2, False, False, 0)
+    result = CliRunner().invoke(cli, ["check", str(empty)])
+    assert result.exit_code == 2
+    assert "0 files checked (0 DICOM): nothing checked" in result.stdout
+    assert f"error: {empty} holds no file: nothing was checked" in result.stderr
+    code, report, _ = check(examples_run.out)
+    assert (code, report["clean"], report["checked"]) == (0, True, True)
+
+
 def test_check_passes_on_dicomscrubs_output_of_all_bundled_files(
     corpus: Tree, corpus_hierarchy_run: Run
 ) -> None:

@@ -344,6 +344,7 @@ def test_json_report_has_the_documented_fields(tmp_path: Path, tree: Path) -> No
         "files",
         "dicom_files",
         "files_with_findings",
+        "checked",
         "compared",
         "inputs_searched",
         "inputs_skipped",
