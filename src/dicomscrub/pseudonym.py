@@ -74,7 +74,8 @@ def _decode(raw: bytes, where: str) -> bytes:
 
 
 def load_key(key_file: Path | None) -> Key:
-    """The key from ``key_file``, else from $DICOMSCRUB_KEY, else a random one for this run."""
+    """The key from ``key_file``, else from $DICOMSCRUB_KEY (an error when set but empty), else
+    a random one for this run."""
     if key_file is not None:
         if key_file.exists() and not key_file.is_file():  # (a FIFO would wait for a writer)
             raise KeyError_(f"{key_file}: not a regular file (a FIFO, a device or a socket)")
@@ -84,7 +85,11 @@ def load_key(key_file: Path | None) -> Key:
             raise KeyError_(f"{key_file}: cannot read key file: {exc.strerror}") from None
         return Key(_decode(raw, str(key_file)), "file")
     env = os.environ.get(KEY_ENV)
-    if env:
+    if env is not None:  # set but empty: a missing CI secret, not a wish for a random key
+        if not env.strip():
+            raise KeyError_(
+                f"${KEY_ENV} is set but empty; give it a key (dicomscrub keygen FILE) or unset it"
+            )
         return Key(_decode(env.encode("utf-8"), f"${KEY_ENV}"), "environment")
     return random_key()
 

@@ -55,9 +55,18 @@ def test_random_key_without_file_or_environment() -> None:
     assert first.secret != second.secret
 
 
-def test_empty_environment_variable_gives_random_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, "")
-    assert load_key(None).origin == "random"
+@pytest.mark.parametrize("value", ["", "  \n"])
+def test_an_empty_environment_variable_is_an_error_not_a_random_key(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """Set but empty is a CI secret that did not arrive: a random key would break the linkage
+    with earlier runs without anyone asking for it."""
+    monkeypatch.setenv(KEY_ENV, value)
+    with pytest.raises(KeyError_) as info:
+        load_key(None)
+    assert str(info.value) == (
+        f"${KEY_ENV} is set but empty; give it a key (dicomscrub keygen FILE) or unset it"
+    )
 
 
 def test_too_short_key_file_error_never_shows_the_key(tmp_path: Path) -> None:
