@@ -116,7 +116,7 @@ def _parse_item(item: Dataset, index: int) -> Declaration | tuple[int | None, st
         return (group, creator, "Private Group Reference (0008,0301) is not an odd (private) group")
     if not creator:
         return (group, creator, "Private Creator Reference (0008,0302) missing or empty")
-    status_text = _text(item, 0x00080303).upper()
+    status_text = _text(item, 0x00080303)  # (CS: upper case; "safe" is no Enumerated Value)
     if status_text not in ("SAFE", "UNSAFE", "MIXED"):
         return (
             group,
@@ -144,7 +144,7 @@ def _parse_item(item: Dataset, index: int) -> Declaration | tuple[int | None, st
                 return (group, creator, problem)
             if not ids:
                 return (group, creator, "Identifying Private Elements (0008,0306) missing")
-            action = _text(sub, 0x00080307).upper()
+            action = _text(sub, 0x00080307)
             if action not in DECLARED_ACTIONS:
                 return (group, creator, "Deidentification Action (0008,0307) is not D, Z, X or U")
             for b in ids:

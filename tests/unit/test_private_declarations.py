@@ -115,6 +115,17 @@ def item(
     return it
 
 
+def written_as(it: Dataset, tag: int, raw: bytes, sub: bool = False) -> Dataset:
+    """``it`` (or its first action item) with ``tag`` as the file wrote it, unchecked: values
+    pydicom would not make (a CS in lower case)."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    where = it.DeidentificationActionSequence[0] if sub else it
+    where[tag] = RawDataElement(Tag(tag), "CS", len(raw), raw, 0, False, True)
+    return it
+
+
 def declare(ds: Dataset, *items: Dataset) -> Dataset:
     ds.PrivateDataElementCharacteristicsSequence = Sequence(list(items))
     return ds
@@ -269,6 +280,18 @@ MALFORMED_ITEMS = [
         item(0x0029, "ACME"),
         "(0008,0303) is not SAFE, UNSAFE or MIXED",
         id="missing-status",
+    ),
+    pytest.param(  # CS is upper case: no Enumerated Value, so not a declaration of safety
+        written_as(item(0x0029, "ACME"), 0x00080303, b"safe"),
+        "(0008,0303) is not SAFE, UNSAFE or MIXED",
+        id="lower-case-status",
+    ),
+    pytest.param(
+        written_as(
+            item(0x0029, "ACME", "UNSAFE", actions=[([0x02], "X")]), 0x00080307, b"d", sub=True
+        ),
+        "Deidentification Action (0008,0307) is not D, Z, X or U",
+        id="lower-case-action",
     ),
     pytest.param(
         item(0x0029, "ACME", "MIXED", [0x01], [([0x02], "C")]),
