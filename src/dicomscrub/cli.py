@@ -579,6 +579,11 @@ def explain(file: Path, profile: str, options: tuple[str, ...], as_json: bool) -
     Examples:
       dicomscrub explain ./incoming/IM0001.dcm
       dicomscrub explain ./incoming/IM0001.dcm --option retain-safe-private --json
+
+    \b
+    Exit codes: 0 explained (a file run would reject for what it holds, such as Burned In
+    Annotation YES, is explained under a line that says so); 1 the file cannot be explained
+    (not DICOM, damaged, a DICOMDIR); 2 usage or profile error.
     """
     from dicomscrub.explain import ExplainError, explain_file, render_json, render_text
 

@@ -62,6 +62,8 @@ class Block:
 class Explanation:
     file: str
     profile: tuple[str, ...]
+    rejected: str = ""
+    """Why ``run`` would reject the file and write nothing (empty when it would write it)."""
     elements: list[Row] = field(default_factory=list)
     private_blocks: list[Block] = field(default_factory=list)
     after_the_rules: list[str] = field(default_factory=list)
@@ -341,6 +343,7 @@ def explain_file(path: Path, profile: CompiledProfile) -> Explanation:
         Unreadable,
         quiet_pydicom,
         read_dataset,
+        refusal,
         safe_message,
     )
 
@@ -365,10 +368,14 @@ def explain_file(path: Path, profile: CompiledProfile) -> Explanation:
             raise ExplainError(
                 f"{path}: unsupported object: no SOP Class UID (0008,0016); run rejects it"
             )
+        has_pixels = any(tag in ds for tag in (0x7FE00008, 0x7FE00009, 0x7FE00010))
+        refused = refusal(ds, str(sop_class), has_pixels)
         try:
-            return explain_dataset(ds, profile, path.name)
+            explanation = explain_dataset(ds, profile, path.name)
         except Exception as exc:
             raise ExplainError(f"{path}: cannot de-identify: {safe_message(exc)}") from None
+        explanation.rejected = refused or ""
+        return explanation
 
 
 # ---- output --------------------------------------------------------------------------------------
@@ -391,9 +398,10 @@ def render_text(explanation: Explanation) -> str:
     lines = [
         f"{explanation.file}: profile {' + '.join(explanation.profile)}",
         "values are shown only for kept elements",
-        "",
-        "Elements",
     ]
+    if explanation.rejected:
+        lines.append(f"run rejects this file, nothing is written: {explanation.rejected}")
+    lines += ["", "Elements"]
     lines += _table(
         ("path", "keyword", "VR", "action", "effect", "decided by", "value"),
         [

@@ -388,20 +388,9 @@ def _process_map(
         result.status = Status.REJECTED
         result.detail = "unsupported object: no SOP Class UID (0008,0016); not a composite instance"
         return result
-    if loaded.pixel is None and _image_without_pixels(ds, sop_class):
-        result.status = Status.REJECTED
-        result.detail = (
-            "incomplete image: an image object without Pixel Data (the file may have been cut "
-            "short); not written"
-        )
-        return result
-    burned = burned_in_annotation(value_of(ds, 0x00280301))
-    if burned is not None:
-        result.status = Status.REJECTED
-        result.detail = (
-            f"Burned In Annotation (0028,0301) is {burned}: the pixels may show identifying "
-            "text, and pixel cleaning is not supported"
-        )
+    refused = refusal(ds, sop_class, loaded.pixel is not None)
+    if refused is not None:
+        result.status, result.detail = Status.REJECTED, refused
         return result
     try:
         return _deidentify(loaded, meta, source, job, result)
@@ -424,6 +413,23 @@ def _is_dicomdir_meta(head: bytes) -> bool:
     (length,) = struct.unpack_from("<H", head, at + 6)
     value = head[at + 8 : at + 8 + length].rstrip(b"\0 ")
     return value == _DICOMDIR_UID
+
+
+def refusal(ds: Dataset, sop_class: str, has_pixels: bool) -> str | None:
+    """Why ``run`` rejects a readable data set of class ``sop_class`` by what it holds (an image
+    without its pixels, burned-in text), or None. ``has_pixels``: Pixel Data was found."""
+    if not has_pixels and _image_without_pixels(ds, sop_class):
+        return (
+            "incomplete image: an image object without Pixel Data (the file may have been cut "
+            "short); not written"
+        )
+    burned = burned_in_annotation(value_of(ds, 0x00280301))
+    if burned is not None:
+        return (
+            f"Burned In Annotation (0028,0301) is {burned}: the pixels may show identifying "
+            "text, and pixel cleaning is not supported"
+        )
+    return None
 
 
 def burned_in_annotation(value: Any) -> str | None:

@@ -156,3 +156,31 @@ def test_explain_a_fifo_exits_2_at_once(tmp_path: Path) -> None:
 def test_explain_with_a_bad_profile_exits_2(tmp_path: Path, known_file: Path) -> None:
     assert invoke("explain", known_file, "--option", "retain-uid").exit_code == 2
     assert invoke("explain", tmp_path / "missing.dcm").exit_code == 2
+
+
+def test_explain_says_when_run_would_reject_the_file(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom
+) -> None:
+    """Burned In Annotation YES, or an image without Pixel Data: explain still explains, and
+    says first that run writes nothing, in the text and in the JSON."""
+    burned = make_ct()
+    burned.BurnedInAnnotation = "YES"
+    cut = make_ct()
+    del cut.PixelData
+    cases = {
+        "Burned In Annotation (0028,0301) is YES: the pixels may show identifying text": burned,
+        "incomplete image: an image object without Pixel Data": cut,
+    }
+    for i, (reason, ds) in enumerate(cases.items()):
+        path = write_dicom(tmp_path / f"f{i}.dcm", ds)
+        text = invoke("explain", path)
+        assert text.exit_code == 0, text.output
+        assert text.stdout.splitlines()[2].startswith(
+            f"run rejects this file, nothing is written: {reason}"
+        )
+        report = json.loads(invoke("explain", path, "--json").stdout)
+        assert report["rejected"].startswith(reason)
+    plain = json.loads(
+        invoke("explain", write_dicom(tmp_path / "ok.dcm", make_ct()), "--json").stdout
+    )
+    assert plain["rejected"] == ""
