@@ -134,6 +134,10 @@ def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
         "2024.03.05",
         "2024/03/05",
         *("05/03/2024", "05.03.2024", "05-03-2024", "03/05/2024", "2024:03:05"),
+        *("5/3/2024", "5.3.2024", "5-3-2024", "3/5/2024"),
+        *(f"{d}{sep}{m}{sep}2024" for d in ("5", "05") for m in ("Mar", "March") for sep in " -"),
+        *(f"{d}{m}2024" for d in ("5", "05") for m in ("Mar", "March")),
+        *(f"{m} {d}{sep} 2024" for d in ("5", "05") for m in ("Mar", "March") for sep in ("", ",")),
     }
     assert {f for f, _ in forms("DA", "20240231")} == {  # (no such day: no day-first forms)
         *("20240231", "2024-02-31", "2024.02.31", "2024/02/31"),

@@ -1024,13 +1024,25 @@ def test_a_creator_that_holds_a_name_part_or_the_institution_is_masked(
 
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
 @pytest.mark.parametrize(
-    "written", ["17/03/1961", "17.03.1961", "17-03-1961", "03/17/1961", "1961:03:17 08:15:00"]
+    "written",
+    [
+        *("17/03/1961", "17.03.1961", "17-03-1961", "03/17/1961", "1961:03:17 08:15:00"),
+        *(
+            "17.3.1961",
+            "3/17/1961",
+            "17 Mar 1961",
+            "17 MARCH 1961",
+            "March 17, 1961",
+            "17-Mar-1961",
+        ),
+    ],
 )
 def test_a_date_as_people_and_exif_write_it_is_found(
     tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool, written: str
 ) -> None:
-    """The birth date in a description the profile keeps, written day first, month first or as
-    an Exif header writes it, is the birth date (they were not searched); a date that the
+    """The birth date in a description the profile keeps, written day first, month first (with
+    or without leading zeros, or the month's name) or as an Exif header writes it, is the birth
+    date (they were not searched); a date that the
     calendar lacks gives no such forms (31/02/1961 is no date)."""
     from dicomscrub.process import Status
 

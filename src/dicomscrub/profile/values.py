@@ -144,14 +144,40 @@ def is_date(text: str) -> bool:
     return True
 
 
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
 def spellings(day: str) -> tuple[str, ...]:
     """A date YYYYMMDD as people and programs also write it: YYYY-MM-DD, YYYY.MM.DD, YYYY/MM/DD
     (folder names, ISO 8601), and, for a date the calendar has, DD/MM/YYYY, DD.MM.YYYY,
-    DD-MM-YYYY, MM/DD/YYYY (a report's or a description's text) and YYYY:MM:DD (the date and
-    time of an Exif header)."""
+    DD-MM-YYYY, MM/DD/YYYY, the same without leading zeros (15.3.2024, 3/15/2024), with the
+    month's English name or its first three letters (15 Mar 2024, 15 March 2024, March 15, 2024,
+    Mar 15 2024, 15-Mar-2024, 15MAR2024) (a report's or a description's text), and YYYY:MM:DD
+    (the date and time of an Exif header). Matching ignores case."""
     year, month, date = day[:4], day[4:6], day[6:8]
     forms = tuple(f"{year}{sep}{month}{sep}{date}" for sep in "-./")
     if not is_date(day):
         return forms
     regional = tuple(f"{date}{sep}{month}{sep}{year}" for sep in "/.-")
-    return (*forms, *regional, f"{month}/{date}/{year}", f"{year}:{month}:{date}")
+    out = [*forms, *regional, f"{month}/{date}/{year}", f"{year}:{month}:{date}"]
+    d, m = str(int(date)), str(int(month))
+    out += [f"{d}{sep}{m}{sep}{year}" for sep in "/.-"] + [f"{m}/{d}/{year}"]
+    full = _MONTHS[int(month) - 1]
+    for name in dict.fromkeys((full[:3], full)):
+        for n in dict.fromkeys((d, date)):
+            out += [f"{n} {name} {year}", f"{n}-{name}-{year}", f"{n}{name}{year}"]
+            out += [f"{name} {n}, {year}", f"{name} {n} {year}"]
+    return tuple(dict.fromkeys(out))
