@@ -80,6 +80,26 @@ def _contains(outer: Path, inner: Path) -> bool:
     return inner == outer or outer in inner.parents
 
 
+def _distinct(inputs: list[Path]) -> None:
+    """No input is given twice or inside another: its files would be read, written (twice under
+    --layout mirror) and audited twice."""
+    seen: list[tuple[Path, Path]] = []
+    for given in inputs:
+        real = given.resolve()
+        for other, other_real in seen:
+            if real == other_real:
+                raise RunError(
+                    f"input {given} is given twice (also as {other}): its files would be "
+                    "processed twice"
+                )
+            inner, outer = (given, other) if _contains(other_real, real) else (other, given)
+            if _contains(other_real, real) or _contains(real, other_real):
+                raise RunError(
+                    f"input {inner} is inside input {outer}: its files would be processed twice"
+                )
+        seen.append((given, real))
+
+
 def default_audit_path(output: Path) -> Path:
     """``<OUT>.audit.csv`` beside the output folder (never inside it: the tree gets shared)."""
     out = output.resolve()
@@ -136,6 +156,7 @@ def plan_run(
             raise RunError(f"output folder {output} is inside input folder {given}; refusing")
         if _contains(out, real):
             raise RunError(f"input {given} is inside output folder {output}; refusing")
+    _distinct(inputs)
     if out.exists() and not out.is_dir():
         raise RunError(f"output {output} exists and is not a folder")
     if key.origin == "random" and not dry_run and out.is_dir() and holds_outputs(out):

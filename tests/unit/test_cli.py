@@ -248,6 +248,27 @@ def test_output_inside_input_exits_2(good_tree: Path, key_file: Path) -> None:
     assert not out.exists()
 
 
+def test_an_input_given_twice_or_inside_another_exits_2(
+    tmp_path: Path, good_tree: Path, key_file: Path
+) -> None:
+    """Its files would be processed, audited (and under --layout mirror written) twice."""
+    out = tmp_path / "out"
+    inner = next(p for p in sorted(good_tree.rglob("*")) if p.is_file())
+    link = tmp_path / "link"
+    link.symlink_to(good_tree)
+    cases = {
+        (good_tree, good_tree): f"input {good_tree} is given twice (also as {good_tree})",
+        (good_tree, link): f"input {link} is given twice (also as {good_tree})",
+        (good_tree, inner): f"input {inner} is inside input {good_tree}",
+        (inner, good_tree): f"input {inner} is inside input {good_tree}",
+    }
+    for inputs, message in cases.items():
+        result = invoke("run", *inputs, "-o", out, "--key-file", key_file, "--layout", "mirror")
+        assert result.exit_code == 2
+        assert result.stderr == f"Error: {message}: its files would be processed twice\n"
+        assert not out.exists()
+
+
 def test_audit_inside_output_exits_2(tmp_path: Path, good_tree: Path, key_file: Path) -> None:
     out = tmp_path / "out"
     audit = out / "audit.csv"
