@@ -423,10 +423,12 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
     table.add_row("private elements removed", str(report.private_removed))
     err.print(table)
     seconds = max(report.seconds, 1e-9)
+    done = report.total - report.processed
+    examined = f"{report.processed} examined, {done} already done: " if done else ""
     err.print(
-        f"{report.total} files in {report.seconds:.1f} s "
-        f"({report.processed / seconds:.1f} files/s, {report.bytes_written / 1e6 / seconds:.1f} "
-        f"MB/s, {_engine(plan)}); "
+        f"{_count(report.total, 'file')} in {report.seconds:.1f} s "
+        f"({examined}{report.processed / seconds:.1f} files/s, "
+        f"{report.bytes_written / 1e6 / seconds:.1f} MB/s, {_engine(plan)}); "
         ""
         + (
             f"dry run, nothing written to {plan.output}"
@@ -437,6 +439,11 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
         + (f"; summary: {plan.summary_json}" if plan.summary_json else ""),
         soft_wrap=True,
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _engine(plan: RunPlan) -> str:
@@ -544,20 +551,22 @@ def _print_check(report: CheckReport) -> None:
     searched = ""
     if report.inputs_searched or report.inputs_skipped:
         searched = (
-            f"; searched for {report.tokens} identifying values of {report.inputs_searched} "
-            f"input files ({len(report.inputs_skipped)} input files not searched)"
+            f"; searched for {_count(report.tokens, 'identifying value')} of "
+            f"{_count(report.inputs_searched, 'input file')} "
+            f"({_count(len(report.inputs_skipped), 'input file')} not searched)"
         )
     verdict = (
         "clean"
         if report.clean
-        else f"{len(report.findings)} findings in {report.files_with_findings} files"
+        else f"{_count(len(report.findings), 'finding')} in "
+        f"{_count(report.files_with_findings, 'file')}"
         if report.findings
         else "nothing checked"
         if report.unchecked
         else "nothing compared"
     )
     console.print(
-        f"{report.files} files checked ({report.dicom_files} DICOM){searched}: {verdict}",
+        f"{_count(report.files, 'file')} checked ({report.dicom_files} DICOM){searched}: {verdict}",
         markup=False,
     )
     for name, reason in report.inputs_skipped:

@@ -617,3 +617,17 @@ def test_run_output_is_readable_dicom_with_new_uids(
         assert ds.SOPInstanceUID.startswith("2.25.")
         assert path.name == f"{ds.SOPInstanceUID}.dcm"
         assert path.parent.name == ds.SeriesInstanceUID
+
+
+def test_the_summary_line_counts_in_words_and_says_what_an_earlier_run_did(
+    tmp_path: Path, good_tree: Path, key_file: Path
+) -> None:
+    one = good_tree / "series1" / "img1.dcm"
+    alone = words(invoke("run", one, "-o", tmp_path / "one", "--key-file", key_file).stderr)
+    assert " 1 file in " in f" {alone}" and "already done" not in alone
+    out = tmp_path / "out"
+    first = words(invoke("run", good_tree, "-o", out, "--key-file", key_file).stderr)
+    assert "3 files in " in first and "already done" not in first
+    again = words(invoke("run", good_tree, "-o", out, "--key-file", key_file).stderr)
+    assert "3 files in " in again
+    assert "(1 examined, 2 already done: " in again  # (README.txt is looked at again)
