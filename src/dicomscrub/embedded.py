@@ -6,13 +6,20 @@ patient's name into a comment. dicomscrub copies Pixel Data unchanged, so ``run`
 searches these segments too (see :func:`dicomscrub.check.find_leaks`): a frame whose segments hold
 an identifying value of its input makes the file ``rejected``, never written.
 
-Only the frames' headers are read (up to :data:`HEADER_LIMIT` bytes of each fragment that starts
-a JPEG or JPEG 2000 codestream, and the segments found there), never the compressed pixels.
+A JPEG frame's header is walked segment by segment up to its first scan; the rest of the frame
+is then searched at C speed for the markers of comment and application segments (which may come
+between the scans of a progressive or hierarchical JPEG), since entropy-coded data never holds
+them (a 0xFF byte there is followed by 0x00 or a restart marker, in JPEG-LS by a byte below 0x80);
+bytes after a frame's end of image other than padding count too. A JPEG 2000 codestream's main
+header and each tile-part header are walked (jumping from tile-part to tile-part by their
+lengths, never reading the coded data), and a codestream wrapped in a JP2 file has the contents of
+its boxes other than the codestream (XML, UUID, IPR ...) searched as well.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 import struct
 from collections.abc import Callable, Sequence
 
@@ -28,10 +35,19 @@ CHUNK = 4096
 segment (an Exif header, up to 64 KB) is read on its own. Small, since the rest of the chunk is
 compressed pixels, read for nothing, frame after frame."""
 
+SCAN_CHUNK = 1 << 20
+"""Bytes of a JPEG frame's coded data searched at once for segment markers."""
+TEXT_LIMIT = 1 << 16
+"""Bytes of one box or of the data after an end of image searched, at most."""
+
 _ITEM = b"\xfe\xff\x00\xe0"
 _SOI, _SOS, _COM = 0xD8, 0xDA, 0xFE
-_J2K_SOC, _J2K_SOT, _J2K_COM = 0xFF4F, 0xFF90, 0xFF64
-_STARTS = (b"\xff\xd8", b"\xff\x4f")  # SOI of JPEG (and JPEG-LS), SOC of JPEG 2000
+_J2K_SOC, _J2K_SOT, _J2K_COM, _J2K_SOD = 0xFF4F, 0xFF90, 0xFF64, 0xFF93
+_JP2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n"  # the JP2 signature box
+_STARTS = (b"\xff\xd8", b"\xff\x4f", _JP2[:2])  # SOI of JPEG (and JPEG-LS), SOC, a JP2 box
+_MARKER = re.compile(rb"\xff[\xe0-\xef\xfe]")
+"""An APPn or COM marker: never in entropy-coded data (see the module's notes)."""
+_EOI = b"\xff\xd9"
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length
 
 
@@ -44,13 +60,17 @@ def from_fragments(fragments: Sequence[bytes | memoryview]) -> list[tuple[str, b
     """:func:`segments` of the fragments of an encapsulated value, numbered as there: the Basic
     Offset Table is fragment 0 (left out of ``fragments`` when empty: then the first one starts a
     codestream)."""
-    first = 1 if fragments and fragments[0][:2] in _STARTS else 0
+    first = 1 if fragments and _starts_codestream(bytes(fragments[0][:12])) else 0
     pieces = [
         (_reader(fragment), len(fragment), number)
         for number, fragment in enumerate(fragments, start=first)
         if number > 0
     ]
     return _frames(pieces)
+
+
+def _starts_codestream(head: bytes) -> bool:
+    return head[:2] in _STARTS[:2] or head[:12] == _JP2
 
 
 def _reader(data: bytes | memoryview) -> Read:
@@ -108,35 +128,45 @@ def _frames(pieces: list[tuple[Read, int, int]]) -> list[tuple[str, bytes]]:
                 i += 1
         return out
 
+    heads = [
+        i
+        for i, (read, size, _) in enumerate(pieces)
+        if size >= 2 and read(0, 2) in _STARTS and _starts_codestream(read(0, 12))
+    ]
     found: list[tuple[str, bytes]] = []
-    for i, (read, size, number) in enumerate(pieces):
-        if size < 2 or read(0, 2) not in _STARTS:
-            continue
+    for k, i in enumerate(heads):
+        end = starts[heads[k + 1]] if k + 1 < len(heads) else total
         at = _within(stream, starts[i])
-        found += _codestream(at, min(total - starts[i], HEADER_LIMIT), number)
+        found += _codestream(at, end - starts[i], pieces[i][2])
     return found
 
 
 def _codestream(at: Read, size: int, fragment: int) -> list[tuple[str, bytes]]:
+    """The segments of the frame of ``size`` bytes that ``at`` reads."""
     chunk = at(0, min(size, CHUNK))  # the header, nearly always, in one read
-    first = chunk[:2]
 
     def cached(offset: int, count: int) -> bytes:
         if offset + count <= len(chunk):
             return chunk[offset : offset + count]
         return at(offset, count)
 
-    return (_jpeg if first == b"\xff\xd8" else _j2k)(cached, size, fragment)
+    if chunk[:2] == b"\xff\xd8":
+        return _jpeg(cached, size, fragment)
+    if chunk[:12] == _JP2:
+        return _jp2(cached, size, fragment)
+    return _j2k(cached, size, fragment)
 
 
 def _jpeg(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
-    """The APPn and COM segments of a JPEG (or JPEG-LS) stream, up to its first scan."""
+    """The APPn and COM segments of a JPEG (or JPEG-LS) frame of ``end`` bytes: those of its
+    header, walked up to its first scan, then those after it (:func:`_jpeg_after_scan`)."""
     found: list[tuple[str, bytes]] = []
+    header_end = min(end, HEADER_LIMIT)
     pos = 2
-    while pos + 2 <= end:
+    while pos + 2 <= header_end:
         marker = at(pos, 2)
         if len(marker) < 2 or marker[0] != 0xFF:
-            break
+            return found
         code = marker[1]
         if code == 0xFF:  # fill byte before a marker
             pos += 1
@@ -145,34 +175,120 @@ def _jpeg(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
             pos += 2
             continue
         if code == _SOS:
-            break
+            return found + _jpeg_after_scan(at, pos, end, fragment)
         field = at(pos + 2, 2)
         if len(field) < 2:
-            break
+            return found
         seg = struct.unpack(">H", field)[0]
         if seg < 2 or pos + 2 + seg > end:
-            break
+            return found
         if 0xE0 <= code <= 0xEF or code == _COM:
-            payload = at(pos + 4, seg - 2)
-            what = "comment" if code == _COM else f"APP{code - 0xE0} segment"
-            found.append((f"JPEG {what} in fragment {fragment} of Pixel Data", payload))
+            found.append(_jpeg_segment(at, pos, code, seg, fragment, ""))
         pos += 2 + seg
     return found
 
 
-def _j2k(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
-    """The COM segments of a JPEG 2000 codestream's main header (up to its first tile)."""
+def _jpeg_segment(
+    at: Read, pos: int, code: int, seg: int, fragment: int, where: str
+) -> tuple[str, bytes]:
+    payload = at(pos + 4, seg - 2)
+    what = "comment" if code == _COM else f"APP{code - 0xE0} segment"
+    return (f"JPEG {what}{where} in fragment {fragment} of Pixel Data", payload)
+
+
+def _jpeg_after_scan(at: Read, start: int, end: int, fragment: int) -> list[tuple[str, bytes]]:
+    """The APPn and COM segments from the first scan at ``start`` to the frame's ``end``, found
+    by their markers, and what follows the frame's last end of image (EOI) other than padding."""
     found: list[tuple[str, bytes]] = []
-    pos = 2
+    eoi = -1
+    offset = start
+    while offset < end:
+        chunk = at(offset, min(SCAN_CHUNK + 1, end - offset))  # (+1: a marker across chunks)
+        if not chunk:
+            break
+        for m in _MARKER.finditer(chunk):
+            pos = offset + m.start()
+            field = at(pos + 2, 2)
+            if len(field) < 2:
+                continue
+            seg = struct.unpack(">H", field)[0]
+            if seg >= 2 and pos + 2 + seg <= end:
+                found.append(
+                    _jpeg_segment(at, pos, chunk[m.start() + 1], seg, fragment, " after a scan")
+                )
+        at_eoi = chunk.rfind(_EOI)
+        if at_eoi >= 0:
+            eoi = offset + at_eoi
+        offset += SCAN_CHUNK
+    if eoi >= 0 and eoi + 2 < end:
+        tail = at(eoi + 2, min(end - eoi - 2, TEXT_LIMIT))
+        if tail.strip(b"\0\xff"):  # (padding: zeros, or fill bytes)
+            where = f"data after the end of a JPEG image in fragment {fragment} of Pixel Data"
+            found.append((where, tail))
+    return found
+
+
+def _j2k(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
+    """The COM segments of a JPEG 2000 codestream: of its main header, then of each tile-part
+    header, going from tile-part to tile-part by the length in its SOT segment."""
+    found: list[tuple[str, bytes]] = []
+    pos = _j2k_header(at, 2, end, fragment, found)
+    while pos is not None and pos + 12 <= end:
+        sot = at(pos, 12)
+        if len(sot) < 12 or struct.unpack(">H", sot[:2])[0] != _J2K_SOT:
+            break
+        psot = struct.unpack(">L", sot[6:10])[0]
+        _j2k_header(at, pos + 12, end if psot == 0 else min(end, pos + psot), fragment, found)
+        if psot < 14:  # 0: the last tile-part, to the end of the codestream
+            break
+        pos += psot
+    return found
+
+
+def _j2k_header(
+    at: Read, pos: int, end: int, fragment: int, found: list[tuple[str, bytes]]
+) -> int | None:
+    """Walk a header's marker segments from ``pos`` up to SOT (returned: where it is) or SOD
+    (None), adding the COM segments to ``found``; None where the walk cannot go on."""
     while pos + 4 <= end:
         head = at(pos, 4)
         if len(head) < 4:
-            break
+            return None
         marker, seg = struct.unpack(">HH", head)
-        if marker == _J2K_SOT or marker >> 8 != 0xFF or seg < 2 or pos + 2 + seg > end:
-            break
+        if marker == _J2K_SOT:
+            return pos
+        if marker == _J2K_SOD or marker >> 8 != 0xFF or seg < 2 or pos + 2 + seg > end:
+            return None
         if marker == _J2K_COM and seg > 4:
             payload = at(pos + 6, seg - 4)  # after Lcom and Rcom
             found.append((f"JPEG 2000 comment in fragment {fragment} of Pixel Data", payload))
         pos += 2 + seg
+    return None
+
+
+def _jp2(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
+    """A JPEG 2000 codestream wrapped in JP2 boxes: the contents of every box but the
+    codestream (jp2c), which is read as one (:func:`_j2k`); superboxes whole."""
+    found: list[tuple[str, bytes]] = []
+    pos = 0
+    while pos + 8 <= end:
+        head = at(pos, 16)
+        if len(head) < 8:
+            break
+        length, kind = struct.unpack(">L", head[:4])[0], head[4:8]
+        start = pos + 8
+        if length == 1 and len(head) >= 16:
+            length, start = struct.unpack(">Q", head[8:16])[0], pos + 16
+        elif length == 0:
+            length = end - pos
+        if length < start - pos or pos + length > end:
+            break
+        if kind == b"jp2c":
+            codestream = _within(at, start)
+            found += _j2k(codestream, length - (start - pos), fragment)
+        elif kind not in (b"jP  ", b"ftyp"):
+            name = kind.decode("latin-1").strip()
+            payload = at(start, min(length - (start - pos), TEXT_LIMIT))
+            found.append((f"JP2 {name} box in fragment {fragment} of Pixel Data", payload))
+        pos += length
     return found

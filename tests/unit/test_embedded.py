@@ -27,7 +27,7 @@ def _jpeg(*segments: bytes) -> bytes:
         + b"".join(segments)
         + _segment(0xDB, bytes(65))
         + _segment(0xDA, bytes(10))
-        + b"\xff\xfe\x00\x10 after the scan"  # (entropy-coded data: not a segment)
+        + b"\x12\xff\x00\xfe\x34\xff\xd0\xe1\x56"  # (coded data: 0xFF stuffed, a restart)
         + b"\xff\xd9"
     )
 
@@ -67,14 +67,17 @@ def test_fragments_that_start_no_codestream_and_damaged_ones_end_quietly() -> No
     assert from_bytes(b"\xfe\xff\x00\xe0" + b"\xff" * 4) == []  # a length past the end
 
 
-def _with_comment(comment: bytes) -> pydicom.Dataset:
+def _with_comment(comment: bytes, after_scan: bool = False) -> pydicom.Dataset:
+    """SC_rgb_jpeg_dcmtk with a comment in its frame's header, or right before its end of
+    image (after its scan)."""
     path = get_testdata_file("SC_rgb_jpeg_dcmtk.dcm", download=False)
     assert path is not None
     ds = pydicom.dcmread(path)
     ds.PatientName = "Quixotic^Packard"
     ds.PatientID = "PID7734521"
     frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-    ds.PixelData = encapsulate([frame[:2] + _segment(0xFE, comment) + frame[2:]])
+    at = frame.rindex(b"\xff\xd9") if after_scan else 2
+    ds.PixelData = encapsulate([frame[:at] + _segment(0xFE, comment) + frame[at:]])
     return ds
 
 
@@ -102,13 +105,14 @@ def test_a_frame_whose_comment_holds_the_patient_s_name_is_rejected(
     outcomes = {}
     for name, comment in (
         ("named", b"Quixotic Packard PID7734521"),
+        ("named-after-scan", b"Quixotic Packard"),
         ("plain", b"by dcmtk"),
         ("software", b"made by GDCM 3.0"),  # the Station Name's text: the encoder's, not a name
         ("profile", b"Copyright (c) 1998 Hewlett-Packard Company"),  # a surname's word
     ):
         path = tmp_path / "in" / f"{name}.dcm"
         path.parent.mkdir(parents=True, exist_ok=True)
-        ds = _with_comment(comment)
+        ds = _with_comment(comment, after_scan=name.endswith("after-scan"))
         ds.StationName = "GDCM"  # removed under basic: a value of the input
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.3.{len(outcomes)}"
         ds.save_as(path)
@@ -118,6 +122,9 @@ def test_a_frame_whose_comment_holds_the_patient_s_name_is_rejected(
     assert "JPEG comment in fragment 1 of Pixel Data" in named.detail
     assert "Quixotic" not in named.detail and "PID7734521" not in named.detail
     assert named.streamed is stream
+    late = outcomes["named-after-scan"]
+    assert late.status is Status.REJECTED, late.detail
+    assert "JPEG comment after a scan in fragment 1 of Pixel Data" in late.detail
     assert outcomes["plain"].status is Status.WRITTEN, outcomes["plain"].detail
     assert outcomes["software"].status is Status.WRITTEN, outcomes["software"].detail
     assert outcomes["profile"].status is Status.WRITTEN, outcomes["profile"].detail
@@ -187,3 +194,120 @@ def test_a_frame_split_over_fragments_is_read_across_them() -> None:
         fragments.append(value[pos + 8 : pos + 8 + size])
         pos += 8 + size
     assert from_fragments(fragments) == found
+
+
+def _coded(n: int) -> bytes:
+    """Entropy-coded bytes as a scan holds them: 0xFF only stuffed (FF 00) or as a restart."""
+    return (b"\x12\xff\x00\xe1\x34\xff\xd3\xfe" * n)[: 8 * n]
+
+
+def test_segments_between_scans_and_data_after_the_end_of_image_are_found() -> None:
+    """A progressive JPEG may put a comment or an application segment between its scans, and a
+    writer may leave text after the end of image: neither is coded data, and both reach the
+    output with the pixels. Padding after the end of image is not reported."""
+    scan = _segment(0xDA, bytes(10))
+    frame = (
+        b"\xff\xd8"
+        + _segment(0xDB, bytes(65))
+        + scan
+        + _coded(40)
+        + _segment(0xC4, bytes(20))
+        + scan
+        + _coded(40)
+        + _segment(0xFE, b"Zebulon Quixotic")
+        + _segment(0xE1, EXIF)
+        + scan
+        + _coded(3)
+        + b"\xff\xd9"
+    )
+    assert from_bytes(encapsulate([frame + b"Patient Doe^Jane"])) == [
+        ("JPEG comment after a scan in fragment 1 of Pixel Data", b"Zebulon Quixotic"),
+        ("JPEG APP1 segment after a scan in fragment 1 of Pixel Data", EXIF),
+        ("data after the end of a JPEG image in fragment 1 of Pixel Data", b"Patient Doe^Jane"),
+    ]
+    assert [where for where, _ in from_bytes(encapsulate([frame + b"\0\0"]))] == [
+        "JPEG comment after a scan in fragment 1 of Pixel Data",
+        "JPEG APP1 segment after a scan in fragment 1 of Pixel Data",
+    ]
+
+
+def test_a_marker_split_between_two_reads_of_the_coded_data_is_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dicomscrub import embedded
+
+    monkeypatch.setattr(embedded, "SCAN_CHUNK", 64)
+    head = b"\xff\xd8" + _segment(0xDA, bytes(10))
+    for cut in range(60, 70):  # the comment's FF FE across the 64-byte reads
+        frame = head + b"\x11" * (cut - len(head)) + _segment(0xFE, b"Quixotic") + b"\xff\xd9"
+        assert from_bytes(encapsulate([frame])) == [
+            ("JPEG comment after a scan in fragment 1 of Pixel Data", b"Quixotic")
+        ], cut
+
+
+def _j2k_tiles(comment: bytes) -> bytes:
+    """A codestream of two tile-parts, the second's header holding a comment; the first's coded
+    data holds bytes shaped like a comment marker, which is no segment."""
+    siz = b"\xff\x51" + struct.pack(">H", 41) + bytes(39)
+    sod = b"\xff\x93"
+    fake = b"\xff\x64\x00\x0c\x00\x01NOT THIS"
+    com = b"\xff\x64" + struct.pack(">HH", len(comment) + 4, 1) + comment
+    first_body = sod + fake + bytes(6)
+    first = b"\xff\x90" + struct.pack(">HHLBB", 10, 0, 12 + len(first_body), 0, 2) + first_body
+    second = b"\xff\x90" + struct.pack(">HHLBB", 10, 0, 0, 1, 2) + com + sod + bytes(9)
+    return b"\xff\x4f" + siz + first + second + b"\xff\xd9"
+
+
+def test_a_comment_in_a_jpeg_2000_tile_part_header_is_found() -> None:
+    assert from_bytes(encapsulate([_j2k_tiles(b"Zebulon Quixotic")])) == [
+        ("JPEG 2000 comment in fragment 1 of Pixel Data", b"Zebulon Quixotic")
+    ]
+
+
+def test_the_boxes_of_a_jp2_file_and_its_codestream_are_searched() -> None:
+    """DICOM wants a bare codestream, but some writers store a JP2 file: its XML and other boxes
+    hold text (here a name), and its codestream is read as one."""
+
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">L", 8 + len(payload)) + kind + payload
+
+    xml = b"<patient>Zebulon Quixotic</patient>"
+    jp2 = (
+        b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+        + box(b"ftyp", b"jp2 \0\0\0\0jp2 ")
+        + box(b"jp2h", box(b"ihdr", bytes(14)))
+        + box(b"xml ", xml)
+        + box(b"jp2c", _j2k_tiles(b"by a converter"))
+    )
+    found = from_bytes(encapsulate([jp2]))
+    assert found == [
+        ("JP2 jp2h box in fragment 1 of Pixel Data", box(b"ihdr", bytes(14))),
+        ("JP2 xml box in fragment 1 of Pixel Data", xml),
+        ("JPEG 2000 comment in fragment 1 of Pixel Data", b"by a converter"),
+    ]
+    assert from_fragments([jp2]) == found  # (no offset table: a JP2 box starts the first)
+
+
+def test_the_frames_of_real_files_hold_no_segment_after_their_scans() -> None:
+    """The coded data of pydicom's compressed files (JPEG baseline, extended, lossless, JPEG-LS,
+    JPEG 2000) yields nothing after a scan or an end of image: the markers searched for never
+    occur in it, and their padding after the end of image (zeros, an 0xFF) is not text."""
+    import warnings
+
+    from corpus import TEST_FILES
+
+    looked = 0
+    for path in sorted(TEST_FILES.glob("*.dcm")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                ds = pydicom.dcmread(path)
+                if not ds.file_meta.TransferSyntaxUID.is_compressed or "PixelData" not in ds:
+                    continue
+                value = ds.PixelData
+            except Exception:  # (files pydicom cannot read are tested elsewhere)
+                continue
+        looked += 1
+        found = [where for where, _ in from_bytes(value) if "after" in where]
+        assert found == [], path.name
+    assert looked >= 30
