@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from pydicom.charset import decode_bytes
+from pydicom.charset import decode_bytes, encode_string
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
@@ -228,12 +228,21 @@ def is_structural_uid_tag(tag: int) -> bool:
     return keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in STRUCTURAL_UID_KEYWORDS
 
 
+SHAPED_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT"})
+"""Text VRs that an attribute the dictionary does not know may be written with, whose values are
+judged by their form as values read as UN are (see :func:`shaped_as`)."""
+
+
 def judged_vr(tag: int, vr: str | None) -> str | None:
     """The VR a standard element's action is decided by: the dictionary's where that is PN, DA,
-    DT or TM and the file wrote another (not UN, which is retyped on its own); else the file's."""
+    DT or TM and the file wrote another (not UN, which is retyped on its own); UN for an attribute
+    the dictionary does not know written with a text VR (its value's form decides, as for one
+    read as UN); else the file's."""
     exact = vr_of(tag)
     if vr and vr != exact and vr not in ("UN", "SQ") and exact in JUDGED_BY_DICTIONARY:
         return exact
+    if exact is None and vr in SHAPED_TEXT_VRS:
+        return "UN"
     return vr or exact
 
 
@@ -560,6 +569,14 @@ def _shaped_vr(parts: list[bytes]) -> str | None:
     return None
 
 
+def _encoded(ds: Dataset, text: str) -> bytes:
+    """``text`` in the data set's character set (as it was read), for :func:`shaped_as`."""
+    try:
+        return encode_string(text, list(ds._character_set))
+    except Exception:  # (a value its own character set cannot hold: judged as UTF-8)
+        return text.encode("utf-8", "replace")
+
+
 def shaped_as(ds: Dataset, elem: DataElement) -> DataElement | None:
     """An element the dictionary does not know, read as UN (implicit VR, or written as UN), made
     the UI, DA, DT or PN element its value has the form of (every value that is not empty: a UID,
@@ -845,6 +862,15 @@ class Scrubber:
                     action = self.action_for(shaped, replace_uids)[0]
                     if resolve(action, False) is not Effect.KEEP:
                         ds[tag] = elem = shaped
+        elif rule is None and elem.VR in SHAPED_TEXT_VRS and vr_of(tag) is None:
+            # an attribute the dictionary does not know, written with a text VR: handled by its
+            # value's form as if read as UN (a name written as LO is still a name)
+            raw = _encoded(ds, "\\".join(str(v) for v in _values(elem)))
+            shaped = shaped_as(ds, DataElement(tag, "UN", raw)) if raw else None
+            if shaped is not None:
+                action = self.action_for(shaped, replace_uids)[0]
+                if resolve(action, False) is not Effect.KEEP:
+                    ds[tag] = elem = shaped
         elif elem.VR in TEXT_VRS and judged_vr(tag, elem.VR) != elem.VR:
             # a name or date written with another text VR: read again as what it is, so that
             # its setting applies and what is written has the attribute's own VR
