@@ -73,8 +73,28 @@ def cli() -> None:
     """
 
 
+def _input_paths(
+    ctx: click.Context, param: click.Parameter, given: tuple[str, ...]
+) -> tuple[Path, ...]:
+    """INPUTS as paths; an empty one (a shell variable that was not set) is an error, not the
+    current folder."""
+    if any(not text for text in given):
+        raise click.BadParameter("an empty path is not an input (give . for the current folder)")
+    return tuple(Path(text) for text in given)
+
+
+class _Jobs(click.IntRange):
+    """--jobs N, with a message that says what is expected."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail(f"expected a whole number from 1 to {MAX_JOBS}; got {value!r}", param, ctx)
+
+
 @cli.command(context_settings=CONTEXT)
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(), callback=_input_paths)
 @click.option(
     "-o",
     "--output",
@@ -131,7 +151,7 @@ def cli() -> None:
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(min=1, max=MAX_JOBS),
+    type=_Jobs(min=1, max=MAX_JOBS),
     default=None,
     metavar="N",
     help=f"Worker processes. Default: all cores ({default_jobs()} here). 1: no pool. "
@@ -307,12 +327,20 @@ def run(
         )
     if err is not None:
         _print_summary(err, report, plan)
+        if report.total == 0 and not report.interrupted:
+            err.print("[yellow]warning:[/] the inputs hold no file: nothing was done")
     elif report.failures:
         for result in report.failures:
-            click.echo(
-                f"{result.status.value}: {name_text(result.input)}: {result.detail}", err=True
-            )
+            click.echo(f"{result.status.value}: {_shown(result, plan)}: {result.detail}", err=True)
     sys.exit(int(report.exit_code))
+
+
+def _shown(result: FileResult, plan: RunPlan) -> str:
+    """An input as messages name it: its path relative to its input, and with several inputs
+    under the input's own path (two inputs may hold files of the same relative path)."""
+    if len(plan.inputs) > 1:
+        return name_text(str(Path(result.root) / result.input))
+    return name_text(result.input)
 
 
 def _summary_of_no_run(path: Path) -> None:
@@ -344,7 +372,7 @@ def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:
         if bar is not None:
             bar.update(1)
         if not quiet and result.status in (Status.FAILED, Status.REJECTED):
-            msg = f"{result.status.value}: {name_text(result.input)}: {result.detail}"
+            msg = f"{result.status.value}: {_shown(result, plan)}: {result.detail}"
             (bar.write(msg, file=sys.stderr) if bar is not None else click.echo(msg, err=True))
 
     previous = signal.signal(signal.SIGTERM, stop_as_ctrl_c)
@@ -706,6 +734,11 @@ def profiles_validate(files: tuple[Path, ...], options: tuple[str, ...]) -> None
       dicomscrub profiles validate examples/my-profile.yaml
     """
     for path in files:
+        if not path.is_file() and str(path) in builtin_names():
+            raise UsageProblem(
+                f"{path}: no such file; {path} is a built-in profile, checked when it was made "
+                f"(see it with: dicomscrub profiles show {path})"
+            )
         if not path.is_file():
             raise UsageProblem(f"{path}: no such file")
         try:

@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 
 from dicomscrub import __version__
 from dicomscrub.audit import COLUMNS
-from dicomscrub.cli import cli
+from dicomscrub.cli import MAX_JOBS, cli
 from dicomscrub.profile.loader import builtin_dir
 from dicomscrub.pseudonym import KEY_ENV
 from dicomscrub.state import STATE_DIR
@@ -631,3 +631,44 @@ def test_the_summary_line_counts_in_words_and_says_what_an_earlier_run_did(
     again = words(invoke("run", good_tree, "-o", out, "--key-file", key_file).stderr)
     assert "3 files in " in again
     assert "(1 examined, 2 already done: " in again  # (README.txt is looked at again)
+
+
+def test_usage_errors_say_what_is_expected(tmp_path: Path, good_tree: Path) -> None:
+    out = tmp_path / "out"
+    cases = {
+        ("run", "", "-o", out): "Invalid value for 'INPUTS...': an empty path is not an input "
+        "(give . for the current folder)",
+        ("run", good_tree, "-o", out, "--jobs", "abc"): "Invalid value for '-j' / '--jobs': "
+        f"expected a whole number from 1 to {MAX_JOBS}; got 'abc'",
+        ("profiles", "validate", "basic"): "basic: no such file; basic is a built-in profile, "
+        "checked when it was made (see it with: dicomscrub profiles show basic)",
+    }
+    for args, message in cases.items():
+        result = invoke(*args)
+        assert result.exit_code == 2, args
+        assert words(result.stderr).endswith(f"Error: {message}"), result.stderr
+        assert not out.exists()
+
+
+def test_messages_name_an_input_by_its_root_when_there_are_several(
+    tmp_path: Path, good_tree: Path, key_file: Path
+) -> None:
+    """Two inputs may hold files of the same relative path: with several, a rejected file is
+    named under the input it came from; an empty input folder alone gets a warning."""
+    roots = [tmp_path / "a", tmp_path / "b"]
+    for root in roots:
+        root.mkdir()
+        (root / "cut.dcm").write_bytes(b"\0" * 128 + b"DICM")
+    result = invoke("run", *roots, "-o", tmp_path / "out", "--key-file", key_file)
+    assert result.exit_code == 1
+    for root in roots:
+        assert f"rejected: {root / 'cut.dcm'}: damaged input: file ends after its DICM marker" in (
+            words(result.stderr)
+        )
+    alone = invoke("run", roots[0], "-o", tmp_path / "out-a", "--key-file", key_file, "-q")
+    assert "rejected: cut.dcm: damaged input" in alone.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = invoke("run", empty, "-o", tmp_path / "out-e", "--key-file", key_file)
+    assert nothing.exit_code == 0
+    assert "warning: the inputs hold no file: nothing was done" in words(nothing.stderr)
