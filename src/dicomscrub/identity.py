@@ -42,7 +42,7 @@ from dicomscrub.pipeline import (
 )
 from dicomscrub.profile.loader import CID7050
 from dicomscrub.profile.model import CompiledProfile
-from dicomscrub.profile.values import spellings
+from dicomscrub.profile.values import id_spellings, spellings
 from dicomscrub.pseudonym import is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -465,6 +465,8 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
             yield text, ""
     else:
         yield text, ""
+        for form in id_spellings(text):  # (PIDQX77123 also as PIDQX-77123 ...)
+            yield form, ""
 
 
 def _name_forms(group: str, several: bool) -> Iterator[tuple[str, str]]:

@@ -46,7 +46,7 @@ from dicomscrub.private import (
     safe_verdict,
 )
 from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule, SafePrivate
-from dicomscrub.profile.values import is_date, spellings
+from dicomscrub.profile.values import id_spellings, is_date, spellings
 from dicomscrub.pseudonym import Pseudonymizer, is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -1278,6 +1278,7 @@ class Scrubber:
                     else:
                         text = str(v).strip()
                         tokens.add(text)
+                        tokens.update(id_spellings(text))  # PIDQX77123 also as PIDQX-77123
                         if elem.VR in ("DA", "DT") and text[:8].isdigit():
                             # as people write the date too: 1961-04-23, 23/04/1961 ...
                             day = text[:8]

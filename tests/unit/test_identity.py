@@ -146,6 +146,15 @@ def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
     assert {f for f, _ in forms("DA", "20240101-20240305")} >= {"20240101", "20240305"}
 
 
+def test_an_id_of_letters_and_digits_has_its_forms_with_a_separator() -> None:
+    assert {f for f, _ in forms("LO", "PIDQX77123")} == {
+        *("PIDQX77123", "PIDQX-77123", "PIDQX 77123", "PIDQX_77123", "PIDQX/77123", "PIDQX.77123"),
+    }
+    assert "MRN0012345" in {f for f, _ in forms("LO", "MRN-0012345")}
+    for other in ("CT CHEST", "1234567", "A1234", "X-ray 2", "7734PID"):
+        assert {f for f, _ in forms("LO", other)} == {other}, other
+
+
 def test_time_forms_include_the_value_without_fraction() -> None:
     assert {f for f, _ in forms("TM", "101500.123456")} == {"101500.123456", "101500"}
 
@@ -158,7 +167,7 @@ def test_uids_defined_by_the_standard_have_no_form() -> None:
 
 
 def test_padding_is_stripped_from_values_and_binary_text_runs_are_found() -> None:
-    assert list(forms("LO", " MRN0012345\0")) == [("MRN0012345", "")]
+    assert next(forms("LO", " MRN0012345\0")) == ("MRN0012345", "")
     found = [f for f, _ in forms("UN", b"\x01\x02\x03SECRET^DOE\x00\x00\xff")]
     assert found == ["SECRET^DOE"]
     # other printable bytes end a run; punctuation does not end a run that ends with it

@@ -1053,3 +1053,19 @@ def test_a_date_as_people_and_exif_write_it_is_found(
     result = run_one(write_dicom(tmp_path / "in" / "born.dcm", ds))
     assert result.status is Status.REJECTED, result.detail
     assert "date at (0008,1030)" in result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("written", ["MRN-0012345", "mrn 0012345", "MRN_0012345", "MRN/0012345"])
+def test_an_id_written_with_a_separator_between_its_letters_and_digits_is_found(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool, written: str
+) -> None:
+    """Patient ID MRN0012345 in a kept description as people write it: the ID."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False)
+    assert ds.PatientID == "MRN0012345"
+    ds.StudyDescription = f"CT chest {written} follow-up"
+    result = _keeping_descriptions(tmp_path, key, lanes)(write_dicom(tmp_path / "in" / "f.dcm", ds))
+    assert result.status is Status.REJECTED, result.detail
+    assert "at (0008,1030)" in result.detail

@@ -442,6 +442,16 @@ def test_c_on_text_removes_a_date_as_people_write_it(
     assert ds.SeriesDescription == "born axial"
 
 
+@pytest.mark.parametrize("written", ["MRN0012345", "MRN-0012345", "mrn 0012345", "MRN_0012345"])
+def test_c_on_text_removes_an_id_as_people_write_it(
+    make_ct: BuildCT, key: Key, written: str
+) -> None:
+    ds = make_ct()  # Patient ID MRN0012345
+    ds.SeriesDescription = f"axial {written} thin"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.SeriesDescription == "axial thin"
+
+
 def _text_item(text: str, nested: Dataset | None = None) -> Dataset:
     item = Dataset()
     item.RelationshipType = "CONTAINS"

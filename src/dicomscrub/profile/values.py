@@ -160,6 +160,21 @@ _MONTHS = (
 )
 
 
+_ID_PARTS = re.compile(r"([A-Za-z]{2,})[-_ /.]?([0-9]{3,})")
+
+
+def id_spellings(text: str) -> tuple[str, ...]:
+    """An ID of letters then digits as people also write it, with or without a separator
+    between the two (PIDQX77123, PIDQX-77123, PIDQX 77123, PIDQX_77123, PIDQX/77123,
+    PIDQX.77123); the given form left out. Other values: none."""
+    found = _ID_PARTS.fullmatch(text)
+    if found is None:
+        return ()
+    letters, digits = found.groups()
+    forms = (f"{letters}{sep}{digits}" for sep in ("", "-", " ", "_", "/", "."))
+    return tuple(form for form in forms if form != text)
+
+
 def spellings(day: str) -> tuple[str, ...]:
     """A date YYYYMMDD as people and programs also write it: YYYY-MM-DD, YYYY.MM.DD, YYYY/MM/DD
     (folder names, ISO 8601), and, for a date the calendar has, DD/MM/YYYY, DD.MM.YYYY,
