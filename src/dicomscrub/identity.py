@@ -921,9 +921,11 @@ def words_of(hay: bytes) -> set[bytes]:
         hay = _ESCAPE.sub(b" ", hay)
     text = hay.translate(WORD_BYTES)
     words = set(text.split())
-    if hay.translate(_DIGIT_T).find(b"0t0") >= 0:  # (rare: a C-speed look first)
+    shape = hay.translate(_DIGIT_T)  # (rare cases: a C-speed look first)
+    if shape.find(b"0t0") >= 0:
         words.update(_T_BETWEEN_DIGITS.sub(b" ", text).split())
-    words.update([w[:8] for w in words if len(w) in (10, 12, 14) and w.isdigit()])
+    if shape.find(b"0000000000") >= 0:
+        words.update([w[:8] for w in words if len(w) in (10, 12, 14) and w.isdigit()])
     return words
 
 
