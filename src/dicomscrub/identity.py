@@ -37,12 +37,13 @@ from dicomscrub.pipeline import (
     DUMMY_BY_VR,
     Decision,
     Scrubber,
+    judged_vr,
     looks_like_items,
     parse_un_sequence,
 )
 from dicomscrub.profile.loader import CID7050
 from dicomscrub.profile.model import CompiledProfile
-from dicomscrub.profile.values import id_spellings, spellings
+from dicomscrub.profile.values import id_spellings, is_date, spellings
 from dicomscrub.pseudonym import is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -380,6 +381,8 @@ def _decoded(raw: RawDataElement, encoding: list[str], ds: Dataset) -> DataEleme
 
 @functools.lru_cache(maxsize=8192)
 def category_of(vr: str, tag: int, private: bool) -> Category | None:
+    if not private:
+        vr = judged_vr(tag, vr) or vr  # (a name written as LO is a name: see judged_vr)
     if vr == "PN":
         return Category.NAME
     if vr == "UI":
@@ -428,13 +431,40 @@ def text_runs(value: bytes) -> list[str]:
     return runs
 
 
+_DT_SHAPE = re.compile(r"([0-9]{8})(?:[0-9]{2,6}(?:\.[0-9]{1,6})?)?(?:[+-][0-9]{4})?")
+_NAME_SHAPE = re.compile(r"[^0-9^]+\^[^0-9^]+(?:\^[^0-9]*)?")
+
+
+_AS_DATE, _AS_NAME = " as a date", " as a name"
+_SHAPED = {_AS_DATE: Category.DATE, _AS_NAME: Category.NAME}
+"""The suffixes :func:`_shaped_forms` marks its date and name forms with: for a standard
+attribute of free text (an unknown attribute, read as UN or written as LO), they are tokens of
+those categories (:func:`tokens_from`)."""
+
+
+def _shaped_forms(text: str) -> Iterator[tuple[str, str]]:
+    """A value written with a VR that says nothing of its form (LO, UN ...), shaped like a date
+    or a date and time (20240315, 20240315101010), or like a person's name (Doe^Jane): its forms
+    as a date's or a name's (the scrub handles such values as dates or names too, see
+    :func:`~dicomscrub.pipeline.judged_vr`); an ID's other spellings."""
+    date = _DT_SHAPE.fullmatch(text)
+    if date is not None and is_date(date.group(1)):
+        yield from ((form, _AS_DATE) for form in _date_forms(text) if form != text)
+    elif len(text) <= 194 and _NAME_SHAPE.fullmatch(text):
+        yield from ((form, _AS_NAME) for form, _ in _name_forms(text, False))
+    for form in id_spellings(text):  # (PIDQX77123 also as PIDQX-77123 ...)
+        yield form, ""
+
+
 def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
     """The searchable forms of one value: (text, suffix for the kind), padding stripped."""
     if isinstance(value, bytes):
         text = value.decode("latin-1").strip(" \0")
         if text and text.isprintable():
             for part in text.split("\\"):
-                yield part.strip(" \0"), ""
+                part = part.strip(" \0")
+                yield part, ""
+                yield from _shaped_forms(part)
         else:
             for text in text_runs(value):
                 yield text, " (text in a binary value)"
@@ -465,8 +495,7 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
             yield text, ""
     else:
         yield text, ""
-        for form in id_spellings(text):  # (PIDQX77123 also as PIDQX-77123 ...)
-            yield form, ""
+        yield from _shaped_forms(text)
 
 
 def _name_forms(group: str, several: bool) -> Iterator[tuple[str, str]]:
@@ -550,6 +579,10 @@ def tokens_from(
     for text, suffix in pairs:
         low = text.lower()
         kind = Category.NAME_PART if suffix == " component" else category
+        if suffix in _SHAPED:  # a form of a value shaped like a date or a name
+            if category is Category.TEXT and not (tag >> 16) & 1:
+                kind = _SHAPED[suffix]
+            suffix = ""
         if low in found or not (
             searchable(low) or (kind is Category.NAME and searchable_cjk_name(low))
         ):

@@ -1069,3 +1069,31 @@ def test_an_id_written_with_a_separator_between_its_letters_and_digits_is_found(
     result = _keeping_descriptions(tmp_path, key, lanes)(write_dicom(tmp_path / "in" / "f.dcm", ds))
     assert result.status is Status.REJECTED, result.detail
     assert "at (0008,1030)" in result.detail
+
+
+WRITTEN_AS_TEXT = {  # tag: (VR written, value, how a kept description holds it)
+    0x00142006: ("LO", "Keeper^Roland", "Roland Keeper"),  # Evaluator Name, a PN
+    0x0008041F: ("LO", "19990704101010", "1999-07-04"),  # Study Update DateTime, a DT
+    0x00189999: ("LO", "Keeper^Roland", "Keeper, Roland"),  # unknown: shaped like a name
+    0x00189998: ("UN", "19990704", "04.07.1999"),  # unknown: shaped like a date
+}
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("tag", list(WRITTEN_AS_TEXT), ids=lambda t: f"{t:08X}")
+def test_a_name_or_date_the_scrub_handles_by_attribute_or_form_is_searched_as_one(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool, tag: int
+) -> None:
+    """A name or a date written with a text VR (or read as UN) is emptied as one by the scrub
+    (see judged_vr, shaped_as); its forms as a name's or a date's are searched as such: a kept
+    description holding one does not excuse it as a mere text's word would be."""
+    from dicomscrub.process import Status
+
+    vr, value, written = WRITTEN_AS_TEXT[tag]
+    ds = make_ct(private=False)
+    ds.add_new(tag, vr, value.encode() if vr == "UN" else value)
+    ds.StudyDescription = f"CT {written} follow-up"
+    path = write_dicom(tmp_path / "in" / "f.dcm", ds, "raw-explicit")
+    result = _keeping_descriptions(tmp_path, key, lanes)(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert "at (0008,1030)" in result.detail
