@@ -730,7 +730,12 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
     # the text compressed frames carry beside their pixels (as run's leak check searches it)
     view = memoryview(layout.data)  # (slices, not copies: native pixels are one large span)
     frames = [view[s.start : s.end] for s in layout.spans if s.bulk and s.path == _FRAMES]
-    for where, text in embedded.from_fragments(frames):
+    try:
+        carried = embedded.from_fragments(frames)
+    except embedded.Unsearchable as exc:
+        found.add(Finding(rel, "Pixel Data", Problem.UNVERIFIABLE, "", str(exc)))
+        carried = []
+    for where, text in carried:
         for _, tok in matcher.search(text, 0):
             if tok.category not in IN_FRAMES:
                 continue

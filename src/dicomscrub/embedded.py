@@ -37,8 +37,24 @@ compressed pixels, read for nothing, frame after frame."""
 
 SCAN_CHUNK = 1 << 20
 """Bytes of a JPEG frame's coded data searched at once for segment markers."""
-TEXT_LIMIT = 1 << 16
-"""Bytes of one box or of the data after an end of image searched, at most."""
+SEARCH_LIMIT = 4 << 20
+"""Bytes of text beside the pixels of one frame (segments after its scans, data after its end of
+image, JP2 boxes) searched at most: a frame that holds more (coded data that is not, a file
+appended to a frame) raises :class:`Unsearchable`, and ``run`` rejects it (fail closed)."""
+
+
+class Unsearchable(Exception):
+    """A frame holds more text beside its pixels than is searched (:data:`SEARCH_LIMIT`)."""
+
+
+def _spend(budget: list[int], size: int, what: str, fragment: int) -> None:
+    budget[0] -= size
+    if budget[0] < 0:
+        raise Unsearchable(
+            f"{what} in fragment {fragment} of Pixel Data: more than "
+            f"{SEARCH_LIMIT >> 20} MB of text beside the pixels, too much to search"
+        )
+
 
 _ITEM = b"\xfe\xff\x00\xe0"
 _SOI, _SOS, _COM = 0xD8, 0xDA, 0xFE
@@ -166,7 +182,7 @@ def _jpeg(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
     while pos + 2 <= header_end:
         marker = at(pos, 2)
         if len(marker) < 2 or marker[0] != 0xFF:
-            return found
+            break  # (a stray byte, which decoders skip: the markers are searched from here)
         code = marker[1]
         if code == 0xFF:  # fill byte before a marker
             pos += 1
@@ -175,17 +191,17 @@ def _jpeg(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
             pos += 2
             continue
         if code == _SOS:
-            return found + _jpeg_after_scan(at, pos, end, fragment)
+            break
         field = at(pos + 2, 2)
         if len(field) < 2:
-            return found
+            break
         seg = struct.unpack(">H", field)[0]
         if seg < 2 or pos + 2 + seg > end:
-            return found
+            break
         if 0xE0 <= code <= 0xEF or code == _COM:
             found.append(_jpeg_segment(at, pos, code, seg, fragment, ""))
         pos += 2 + seg
-    return found
+    return found + _jpeg_after_scan(at, pos, end, fragment)
 
 
 def _jpeg_segment(
@@ -197,10 +213,13 @@ def _jpeg_segment(
 
 
 def _jpeg_after_scan(at: Read, start: int, end: int, fragment: int) -> list[tuple[str, bytes]]:
-    """The APPn and COM segments from the first scan at ``start`` to the frame's ``end``, found
-    by their markers, and what follows the frame's last end of image (EOI) other than padding."""
+    """The APPn and COM segments from ``start`` (the first scan, or where the header walk could
+    not go on) to the frame's ``end``, found by their markers, and what follows each end of image
+    (EOI) up to the next EOI or start of image, other than padding; at most
+    :data:`SEARCH_LIMIT` bytes in all (else :class:`Unsearchable`)."""
     found: list[tuple[str, bytes]] = []
-    eoi = -1
+    budget = [SEARCH_LIMIT]
+    eois: list[int] = []
     offset = start
     while offset < end:
         chunk = at(offset, min(SCAN_CHUNK + 1, end - offset))  # (+1: a marker across chunks)
@@ -213,17 +232,24 @@ def _jpeg_after_scan(at: Read, start: int, end: int, fragment: int) -> list[tupl
                 continue
             seg = struct.unpack(">H", field)[0]
             if seg >= 2 and pos + 2 + seg <= end:
-                found.append(
-                    _jpeg_segment(at, pos, chunk[m.start() + 1], seg, fragment, " after a scan")
-                )
-        at_eoi = chunk.rfind(_EOI)
-        if at_eoi >= 0:
-            eoi = offset + at_eoi
+                code = chunk[m.start() + 1]
+                _spend(budget, seg, "JPEG segments after a scan", fragment)
+                found.append(_jpeg_segment(at, pos, code, seg, fragment, " after a scan"))
+        at_eoi = chunk.find(_EOI)
+        while 0 <= at_eoi < SCAN_CHUNK:
+            eois.append(offset + at_eoi)
+            at_eoi = chunk.find(_EOI, at_eoi + 2)
         offset += SCAN_CHUNK
-    if eoi >= 0 and eoi + 2 < end:
-        tail = at(eoi + 2, min(end - eoi - 2, TEXT_LIMIT))
+    where = f"data after the end of a JPEG image in fragment {fragment} of Pixel Data"
+    for i, eoi in enumerate(eois):
+        stop = eois[i + 1] if i + 1 < len(eois) else end
+        if stop <= eoi + 2:
+            continue
+        _spend(budget, stop - eoi - 2, "data after the end of a JPEG image", fragment)
+        tail = at(eoi + 2, stop - eoi - 2)
+        soi = tail.find(b"\xff\xd8")  # (another image: its segments are found by marker)
+        tail = tail if soi < 0 else tail[:soi]
         if tail.strip(b"\0\xff"):  # (padding: zeros, or fill bytes)
-            where = f"data after the end of a JPEG image in fragment {fragment} of Pixel Data"
             found.append((where, tail))
     return found
 
@@ -270,6 +296,7 @@ def _jp2(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
     """A JPEG 2000 codestream wrapped in JP2 boxes: the contents of every box but the
     codestream (jp2c), which is read as one (:func:`_j2k`); superboxes whole."""
     found: list[tuple[str, bytes]] = []
+    budget = [SEARCH_LIMIT]
     pos = 0
     while pos + 8 <= end:
         head = at(pos, 16)
@@ -288,7 +315,8 @@ def _jp2(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
             found += _j2k(codestream, length - (start - pos), fragment)
         elif kind not in (b"jP  ", b"ftyp"):
             name = kind.decode("latin-1").strip()
-            payload = at(start, min(length - (start - pos), TEXT_LIMIT))
+            _spend(budget, length - (start - pos), f"JP2 {name} box", fragment)
+            payload = at(start, length - (start - pos))
             found.append((f"JP2 {name} box in fragment {fragment} of Pixel Data", payload))
         pos += length
     return found

@@ -851,7 +851,11 @@ def _deidentify(
     assert not isinstance(header, FileRange)
     creators = set(map(_CREATOR, result.private)) if job.leak_check else set()
     creators.discard("")
-    carried = _embedded(loaded, ds) if job.leak_check else []
+    try:
+        carried = _embedded(loaded, ds) if job.leak_check else []
+    except embedded.Unsearchable as exc:
+        result.status, result.detail = Status.REJECTED, f"leak check: {exc}; not written"
+        return result
     leak, named = leaks_in(bytes(header), tail_bytes, creators, carried)
     if named:
         result.private = _creators_masked(result.private, named)

@@ -12,6 +12,7 @@ from pydicom.encaps import encapsulate, generate_frames
 
 from dicomscrub.embedded import from_bytes, from_fragments, segments
 from dicomscrub.pseudonym import Key
+from dicomscrub.writer import Layout
 
 EXIF = b"Exif\0\0MM\0*\0\0\0\x08 DateTimeOriginal 2019:04:23 Owner Zebulon Quixotic"
 
@@ -311,3 +312,92 @@ def test_the_frames_of_real_files_hold_no_segment_after_their_scans() -> None:
         found = [where for where, _ in from_bytes(value) if "after" in where]
         assert found == [], path.name
     assert looked >= 30
+
+
+def test_a_stray_byte_in_a_header_does_not_end_the_search() -> None:
+    """Decoders skip a byte that is no marker in a header; the walk cannot go on there, so the
+    segments from there on are found by their markers."""
+    frame = (
+        b"\xff\xd8"
+        + _segment(0xDB, bytes(65))
+        + b"\x00"  # stray
+        + _segment(0xC0, bytes(15))
+        + _segment(0xDA, bytes(10))
+        + _coded(10)
+        + _segment(0xFE, b"Zebulon Quixotic")
+        + b"\xff\xd9"
+        + b"Doe^Jane"
+    )
+    found = [(where, text.rstrip(b"\0")) for where, text in from_bytes(encapsulate([frame]))]
+    assert found == [
+        ("JPEG comment after a scan in fragment 1 of Pixel Data", b"Zebulon Quixotic"),
+        ("data after the end of a JPEG image in fragment 1 of Pixel Data", b"Doe^Jane"),
+    ]
+
+
+def test_text_after_each_end_of_image_is_found_and_long_text_whole() -> None:
+    """Text between two ends of image counts, as does text after the last; long text (a JP2
+    box, data after an end of image) is searched whole, not its first part."""
+    scan = _segment(0xDA, bytes(10)) + _coded(4)
+    long_text = b" " * 70_000 + b"Zebulon Quixotic"
+    frame = b"\xff\xd8" + scan + b"\xff\xd9" + b"Doe^Jane" + b"\xff\xd9" + long_text
+    assert from_bytes(encapsulate([frame])) == [
+        ("data after the end of a JPEG image in fragment 1 of Pixel Data", b"Doe^Jane"),
+        ("data after the end of a JPEG image in fragment 1 of Pixel Data", long_text),
+    ]
+
+
+def test_more_text_beside_the_pixels_than_is_searched_is_unsearchable() -> None:
+    """Coded data that is not (random bytes after a scan, whose accidental markers would each
+    be a segment of up to 64 KB) and text over SEARCH_LIMIT raise Unsearchable at once, never
+    take memory or time in proportion to the frame: run rejects such a file."""
+    import random
+
+    from dicomscrub.embedded import SEARCH_LIMIT, Unsearchable
+
+    noise = random.Random(7).randbytes(16 << 20)
+    garbage = b"\xff\xd8" + _segment(0xDA, bytes(10)) + noise + b"\xff\xd9"
+    reads: list[int] = []
+
+    def read(at: int, size: int) -> bytes:
+        reads.append(size)
+        return garbage[at : at + size]
+
+    with pytest.raises(Unsearchable, match="more than 4 MB of text beside the pixels"):
+        from dicomscrub.embedded import _codestream
+
+        _codestream(read, len(garbage), 1)
+    assert sum(reads) < 4 * SEARCH_LIMIT  # (stopped early, not after reading it all)
+    tail = b"\xff\xd8" + _segment(0xDA, bytes(10)) + b"\xff\xd9" + b"x" * (SEARCH_LIMIT + 2)
+    with pytest.raises(Unsearchable, match="data after the end of a JPEG image in fragment 1"):
+        from_bytes(encapsulate([tail]))
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "parsed"])
+def test_a_frame_too_full_of_text_to_search_is_rejected(
+    tmp_path: Path, key: Key, stream: bool
+) -> None:
+
+    from dicomscrub.discover import Source
+    from dicomscrub.embedded import SEARCH_LIMIT
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.profile.loader import load_profile
+    from dicomscrub.pseudonym import Pseudonymizer
+    from dicomscrub.writer import OutputPlan
+
+    ds = _with_comment(b"by dcmtk")
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([frame + b"x" * (SEARCH_LIMIT + 2)])
+    path = tmp_path / "in" / "full.dcm"
+    path.parent.mkdir(parents=True)
+    ds.save_as(path)
+    job = Job(
+        Scrubber(load_profile("basic"), Pseudonymizer(key)),
+        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
+        stream=stream,
+    )
+    result = process_file(Source(path, 0, path.parent, path.name), job)
+    assert result.status is Status.REJECTED, result.detail
+    assert result.detail.startswith("leak check: data after the end of a JPEG image in fragment 1")
+    assert result.detail.endswith("too much to search; not written")
