@@ -463,6 +463,15 @@ def test_a_profile_that_extends_only_an_option_is_refused(tmp_path: Path) -> Non
         load_profile(str(path), ("clean-descriptors",))
 
 
+def test_basic_given_as_an_option_does_not_make_an_option_a_profile(tmp_path: Path) -> None:
+    """basic layered last would override the option or the profile given before it."""
+    with pytest.raises(ProfileError, match="'retain-uids' is an option, not a profile"):
+        load_profile("retain-uids", ("basic",))
+    path = write(tmp_path / "site.yaml", "rules:\n  - keyword: PatientName\n    action: K\n")
+    with pytest.raises(ProfileError, match="profile 'site' does not extend basic"):
+        load_profile(str(path), ("basic",))
+
+
 def test_basic_reached_through_a_parent_file_is_enough(tmp_path: Path) -> None:
     write(tmp_path / "parent.yaml", "extends: basic\n")
     child = write(tmp_path / "child.yaml", "extends: parent.yaml\n")

@@ -510,10 +510,11 @@ def require_basic(profile: str, layers: tuple[ProfileDoc, ...]) -> None:
     """Every run starts from the Basic Profile: the settings default to K (keep), so a stack
     without it would keep every attribute no layer names and still mark the files
     Patient Identity Removed."""
-    if any(layer.builtin and layer.name == "basic" for layer in layers):
-        return
     path, _ = _resolve_ref(profile, None)
-    top = next(layer for layer in layers if layer.path.resolve() == path.resolve())
+    at = next(i for i, layer in enumerate(layers) if layer.path.resolve() == path.resolve())
+    if any(layer.builtin and layer.name == "basic" for layer in layers[: at + 1]):
+        return  # (in the profile's own chain: basic given as an --option would come last)
+    top = layers[at]
     where = "--profile" if top.builtin else str(top.path)
     if top.kind == "option":
         message = (
