@@ -138,6 +138,10 @@ def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
         *(f"{d}{sep}{m}{sep}2024" for d in ("5", "05") for m in ("Mar", "March") for sep in " -"),
         *(f"{d}{m}2024" for d in ("5", "05") for m in ("Mar", "March")),
         *(f"{m} {d}{sep} 2024" for d in ("5", "05") for m in ("Mar", "March") for sep in ("", ",")),
+        *(f"{d} {m}, 2024" for d in ("5", "05") for m in ("Mar", "March")),
+        *(f"5th {m}{sep} 2024" for m in ("Mar", "March") for sep in ("", ",")),
+        *(f"{m} 5th{sep} 2024" for m in ("Mar", "March") for sep in ("", ",")),
+        *("5th of Mar 2024", "5th of March 2024", "2024-3-5", "2024.3.5", "2024/3/5"),
     }
     assert {f for f, _ in forms("DA", "20240231")} == {  # (no such day: no day-first forms)
         *("20240231", "2024-02-31", "2024.02.31", "2024/02/31"),

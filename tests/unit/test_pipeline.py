@@ -431,6 +431,7 @@ def test_c_on_text_matches_tokens_case_insensitively(make_ct: BuildCT, key: Key)
         *("01/01/1970", "01.01.1970", "01-01-1970", "1970:01:01"),
         *("1.1.1970", "1/1/1970", "1 Jan 1970", "01 JAN 1970", "1 January 1970"),
         *("Jan 1, 1970", "January 1 1970", "01-Jan-1970", "1JAN1970"),
+        *("1 January, 1970", "1st January 1970", "January 1st, 1970", "1970-1-1"),
     ],
 )
 def test_c_on_text_removes_a_date_as_people_write_it(

@@ -178,9 +178,10 @@ def id_spellings(text: str) -> tuple[str, ...]:
 def spellings(day: str) -> tuple[str, ...]:
     """A date YYYYMMDD as people and programs also write it: YYYY-MM-DD, YYYY.MM.DD, YYYY/MM/DD
     (folder names, ISO 8601), and, for a date the calendar has, DD/MM/YYYY, DD.MM.YYYY,
-    DD-MM-YYYY, MM/DD/YYYY, the same without leading zeros (15.3.2024, 3/15/2024), with the
-    month's English name or its first three letters (15 Mar 2024, 15 March 2024, March 15, 2024,
-    Mar 15 2024, 15-Mar-2024, 15MAR2024) (a report's or a description's text), and YYYY:MM:DD
+    DD-MM-YYYY, MM/DD/YYYY, the same without leading zeros (15.3.2024, 3/15/2024, 2024-3-15),
+    with the month's English name or its first three letters (15 Mar 2024, 15 March 2024,
+    15 March, 2024, March 15, 2024, Mar 15 2024, 15-Mar-2024, 15MAR2024) and an ordinal day
+    (15th March 2024, March 15th, 2024) (a report's or a description's text), and YYYY:MM:DD
     (the date and time of an Exif header). Matching ignores case."""
     year, month, date = day[:4], day[4:6], day[6:8]
     forms = tuple(f"{year}{sep}{month}{sep}{date}" for sep in "-./")
@@ -190,9 +191,20 @@ def spellings(day: str) -> tuple[str, ...]:
     out = [*forms, *regional, f"{month}/{date}/{year}", f"{year}:{month}:{date}"]
     d, m = str(int(date)), str(int(month))
     out += [f"{d}{sep}{m}{sep}{year}" for sep in "/.-"] + [f"{m}/{d}/{year}"]
+    out += [f"{year}{sep}{m}{sep}{d}" for sep in "-./"]
     full = _MONTHS[int(month) - 1]
+    nth = d + _ordinal(int(d))
     for name in dict.fromkeys((full[:3], full)):
         for n in dict.fromkeys((d, date)):
             out += [f"{n} {name} {year}", f"{n}-{name}-{year}", f"{n}{name}{year}"]
-            out += [f"{name} {n}, {year}", f"{name} {n} {year}"]
+            out += [f"{name} {n}, {year}", f"{name} {n} {year}", f"{n} {name}, {year}"]
+        out += [f"{nth} {name} {year}", f"{nth} {name}, {year}", f"{nth} of {name} {year}"]
+        out += [f"{name} {nth}, {year}", f"{name} {nth} {year}"]
     return tuple(dict.fromkeys(out))
+
+
+def _ordinal(day: int) -> str:
+    """The English ordinal suffix of a day of the month: 1st, 2nd, 3rd, 4th ... 11th ... 23rd."""
+    if day in (11, 12, 13):
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
