@@ -445,8 +445,8 @@ those categories (:func:`tokens_from`)."""
 def _shaped_forms(text: str) -> Iterator[tuple[str, str]]:
     """A value written with a VR that says nothing of its form (LO, UN ...), shaped like a date
     or a date and time (20240315, 20240315101010), or like a person's name (Doe^Jane): its forms
-    as a date's or a name's (the scrub handles such values as dates or names too, see
-    :func:`~dicomscrub.pipeline.judged_vr`); an ID's other spellings."""
+    as a date's or a name's, marked so (strict tokens only where the scrub handles such values as
+    dates or names too: see :func:`_judged_by_form`); an ID's other spellings."""
     date = _DT_SHAPE.fullmatch(text)
     if date is not None and is_date(date.group(1)):
         yield from ((form, _AS_DATE) for form in _date_forms(text) if form != text)
@@ -571,6 +571,14 @@ def _tokens_of(
     return tokens_from(forms(vr, value), tag, creator, category)
 
 
+@functools.lru_cache(maxsize=4096)
+def _judged_by_form(tag: int) -> bool:
+    """A standard attribute the dictionary does not know: the scrub handles its value by its form
+    (see :func:`~dicomscrub.pipeline.shaped_as`), so the leak check counts a value shaped like a
+    date or a name as one. A known attribute's text (a Protocol Name CT^HEAD) stays text."""
+    return not (tag >> 16) & 1 and vr_of(tag) in (None, "UN")
+
+
 def tokens_from(
     pairs: Iterable[tuple[str, str]], tag: int, creator: str, category: Category
 ) -> tuple[Token, ...]:
@@ -580,7 +588,7 @@ def tokens_from(
         low = text.lower()
         kind = Category.NAME_PART if suffix == " component" else category
         if suffix in _SHAPED:  # a form of a value shaped like a date or a name
-            if category is Category.TEXT and not (tag >> 16) & 1:
+            if category is Category.TEXT and _judged_by_form(tag):
                 kind = _SHAPED[suffix]
             suffix = ""
         if low in found or not (
