@@ -233,6 +233,7 @@ SHAPED_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT"})
 judged by their form as values read as UN are (see :func:`shaped_as`)."""
 
 
+@functools.lru_cache(maxsize=16384)
 def judged_vr(tag: int, vr: str | None) -> str | None:
     """The VR a standard element's action is decided by: the dictionary's where that is PN, DA,
     DT or TM and the file wrote another (not UN, which is retyped on its own); UN for an attribute
