@@ -215,7 +215,7 @@ def _jpeg_segment(
 def _jpeg_after_scan(at: Read, start: int, end: int, fragment: int) -> list[tuple[str, bytes]]:
     """The APPn and COM segments from ``start`` (the first scan, or where the header walk could
     not go on) to the frame's ``end``, found by their markers, and what follows each end of image
-    (EOI) up to the next EOI or start of image, other than padding; at most
+    (EOI) up to the next EOI, other than padding; at most
     :data:`SEARCH_LIMIT` bytes in all (else :class:`Unsearchable`)."""
     found: list[tuple[str, bytes]] = []
     budget = [SEARCH_LIMIT]
@@ -231,12 +231,14 @@ def _jpeg_after_scan(at: Read, start: int, end: int, fragment: int) -> list[tupl
             if len(field) < 2:
                 continue
             seg = struct.unpack(">H", field)[0]
-            if seg >= 2 and pos + 2 + seg <= end:
+            if seg >= 2:  # (one that runs past the frame's end: what the frame holds of it)
+                seg = min(seg, end - pos - 2)
                 code = chunk[m.start() + 1]
                 _spend(budget, seg, "JPEG segments after a scan", fragment)
                 found.append(_jpeg_segment(at, pos, code, seg, fragment, " after a scan"))
         at_eoi = chunk.find(_EOI)
         while 0 <= at_eoi < SCAN_CHUNK:
+            _spend(budget, 64, "ends of a JPEG image", fragment)  # (each costs a list entry)
             eois.append(offset + at_eoi)
             at_eoi = chunk.find(_EOI, at_eoi + 2)
         offset += SCAN_CHUNK
@@ -247,8 +249,6 @@ def _jpeg_after_scan(at: Read, start: int, end: int, fragment: int) -> list[tupl
             continue
         _spend(budget, stop - eoi - 2, "data after the end of a JPEG image", fragment)
         tail = at(eoi + 2, stop - eoi - 2)
-        soi = tail.find(b"\xff\xd8")  # (another image: its segments are found by marker)
-        tail = tail if soi < 0 else tail[:soi]
         if tail.strip(b"\0\xff"):  # (padding: zeros, or fill bytes)
             found.append((where, tail))
     return found
@@ -308,8 +308,9 @@ def _jp2(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
             length, start = struct.unpack(">Q", head[8:16])[0], pos + 16
         elif length == 0:
             length = end - pos
-        if length < start - pos or pos + length > end:
+        if length < start - pos:
             break
+        length = min(length, end - pos)  # (a box that runs past the end: what is there of it)
         if kind == b"jp2c":
             codestream = _within(at, start)
             found += _j2k(codestream, length - (start - pos), fragment)

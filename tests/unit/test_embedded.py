@@ -401,3 +401,35 @@ def test_a_frame_too_full_of_text_to_search_is_rejected(
     assert result.status is Status.REJECTED, result.detail
     assert result.detail.startswith("leak check: data after the end of a JPEG image in fragment 1")
     assert result.detail.endswith("too much to search; not written")
+
+
+def test_text_a_segment_or_box_holds_up_to_the_frame_s_end_is_found() -> None:
+    """A segment or a JP2 box whose length runs past the frame's end, and text after an end of
+    image behind a bare start of image: what the frame holds of them is searched."""
+    head = b"\xff\xd8" + _segment(0xDA, bytes(10)) + _coded(2)
+    past = head + b"\xff\xfe\x40\x00" + b"Zebulon Quixotic"  # (a length of 16 KB)
+    assert [text for _, text in from_bytes(encapsulate([past]))] == [b"Zebulon Quixotic"]
+    after_soi = head + b"\xff\xd9" + b"\xff\xd8" + b" Doe^Jane"
+    assert [text.rstrip(b"\0") for _, text in from_bytes(encapsulate([after_soi]))] == [
+        b"\xff\xd8 Doe^Jane"
+    ]
+    box = struct.pack(">L", 4096) + b"xml " + b"<p>Zebulon Quixotic</p>"
+    jp2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + box
+    assert [text.rstrip(b"\0") for _, text in from_bytes(encapsulate([jp2]))] == [
+        b"<p>Zebulon Quixotic</p>"
+    ]
+
+
+def test_ends_of_image_everywhere_are_unsearchable_without_reading_the_frame() -> None:
+    from dicomscrub.embedded import SEARCH_LIMIT, Unsearchable, _codestream
+
+    frame = b"\xff\xd8" + _segment(0xDA, bytes(10)) + b"\xff\xd9\x00" * (8 << 20)
+    reads: list[int] = []
+
+    def read(at: int, size: int) -> bytes:
+        reads.append(size)
+        return frame[at : at + size]
+
+    with pytest.raises(Unsearchable, match="ends of a JPEG image in fragment 1"):
+        _codestream(read, len(frame), 1)
+    assert sum(reads) < 4 * SEARCH_LIMIT

@@ -160,7 +160,8 @@ _MONTHS = (
 )
 
 
-_ID_PARTS = re.compile(r"([A-Za-z]{2,})[-_ /.]?([0-9]{3,})")
+_ID_PARTS = re.compile(r"([A-Za-z]{2,})[-_ /.]?([0-9]{5,})")
+"""Letters then digits: an ID (MRN0012345), not a model's or a study's short number (CT 001)."""
 
 
 def id_spellings(text: str) -> tuple[str, ...]:
@@ -191,7 +192,7 @@ def spellings(day: str) -> tuple[str, ...]:
     out = [*forms, *regional, f"{month}/{date}/{year}", f"{year}:{month}:{date}"]
     d, m = str(int(date)), str(int(month))
     out += [f"{d}{sep}{m}{sep}{year}" for sep in "/.-"] + [f"{m}/{d}/{year}"]
-    out += [f"{year}{sep}{m}{sep}{d}" for sep in "-./"]
+    out.append(f"{year}-{m}-{d}")  # (not 2024.3.5: a software version's form)
     full = _MONTHS[int(month) - 1]
     nth = d + _ordinal(int(d))
     for name in dict.fromkeys((full[:3], full)):
