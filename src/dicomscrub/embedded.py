@@ -60,7 +60,7 @@ _ITEM = b"\xfe\xff\x00\xe0"
 _SOI, _SOS, _COM = 0xD8, 0xDA, 0xFE
 _J2K_SOC, _J2K_SOT, _J2K_COM, _J2K_SOD = 0xFF4F, 0xFF90, 0xFF64, 0xFF93
 _JP2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n"  # the JP2 signature box
-_STARTS = (b"\xff\xd8", b"\xff\x4f", _JP2[:2])  # SOI of JPEG (and JPEG-LS), SOC, a JP2 box
+_STARTS = (b"\xff\xd8", b"\xff\x4f")  # SOI of JPEG (and JPEG-LS), SOC of JPEG 2000
 _MARKER = re.compile(rb"\xff[\xe0-\xef\xfe]")
 """An APPn or COM marker: never in entropy-coded data (see the module's notes)."""
 _EOI = b"\xff\xd9"
@@ -86,7 +86,8 @@ def from_fragments(fragments: Sequence[bytes | memoryview]) -> list[tuple[str, b
 
 
 def _starts_codestream(head: bytes) -> bool:
-    return head[:2] in _STARTS[:2] or head[:12] == _JP2
+    """A JPEG, JPEG 2000 or JP2 codestream starts with ``head`` (its first 12 bytes)."""
+    return head[:2] in _STARTS or head[:12] == _JP2
 
 
 def _reader(data: bytes | memoryview) -> Read:
@@ -147,7 +148,7 @@ def _frames(pieces: list[tuple[Read, int, int]]) -> list[tuple[str, bytes]]:
     heads = [
         i
         for i, (read, size, _) in enumerate(pieces)
-        if size >= 2 and read(0, 2) in _STARTS and _starts_codestream(read(0, 12))
+        if size >= 2 and _starts_codestream(read(0, 12))
     ]
     found: list[tuple[str, bytes]] = []
     for k, i in enumerate(heads):

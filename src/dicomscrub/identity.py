@@ -37,13 +37,14 @@ from dicomscrub.pipeline import (
     DUMMY_BY_VR,
     Decision,
     Scrubber,
+    form_of,
     judged_vr,
     looks_like_items,
     parse_un_sequence,
 )
 from dicomscrub.profile.loader import CID7050
 from dicomscrub.profile.model import CompiledProfile
-from dicomscrub.profile.values import id_spellings, is_date, spellings
+from dicomscrub.profile.values import id_spellings, spellings
 from dicomscrub.pseudonym import is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -431,10 +432,6 @@ def text_runs(value: bytes) -> list[str]:
     return runs
 
 
-_DT_SHAPE = re.compile(r"([0-9]{8})(?:[0-9]{2,6}(?:\.[0-9]{1,6})?)?(?:[+-][0-9]{4})?")
-_NAME_SHAPE = re.compile(r"[^0-9^]+\^[^0-9^]+(?:\^[^0-9]*)?")
-
-
 _AS_DATE, _AS_NAME = " as a date", " as a name"
 _SHAPED = {_AS_DATE: Category.DATE, _AS_NAME: Category.NAME}
 """The suffixes :func:`_shaped_forms` marks its date and name forms with: for a standard
@@ -447,10 +444,10 @@ def _shaped_forms(text: str) -> Iterator[tuple[str, str]]:
     or a date and time (20240315, 20240315101010), or like a person's name (Doe^Jane): its forms
     as a date's or a name's, marked so (strict tokens only where the scrub handles such values as
     dates or names too: see :func:`_judged_by_form`); an ID's other spellings."""
-    date = _DT_SHAPE.fullmatch(text)
-    if date is not None and is_date(date.group(1)):
+    shape = form_of(text) if len(text) <= 194 else None
+    if shape in ("DA", "DT"):
         yield from ((form, _AS_DATE) for form in _date_forms(text) if form != text)
-    elif len(text) <= 194 and _NAME_SHAPE.fullmatch(text):
+    elif shape == "PN":
         yield from ((form, _AS_NAME) for form, _ in _name_forms(text, False))
     for form in id_spellings(text):  # (PIDQX77123 also as PIDQX-77123 ...)
         yield form, ""

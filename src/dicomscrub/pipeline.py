@@ -578,14 +578,27 @@ def _encoded(ds: Dataset, text: str) -> bytes:
         return text.encode("utf-8", "replace")
 
 
+def form_of(text: str) -> str | None:
+    """DA, DT or PN: the VR one value has the form of, as :func:`shaped_as` judges an unknown
+    attribute's values (the leak check searches such a value in a date's or a name's forms)."""
+    raw = text.encode("utf-8", "replace")
+    if raw.isascii() and raw and _shaped_vr([raw]) in ("DA", "DT"):
+        return _shaped_vr([raw])
+    if "^" in text and not _NOT_IN_TEXT.search(raw) and not _NOT_IN_NAMES.search(text):
+        return "PN"
+    return None
+
+
 def shaped_as(ds: Dataset, elem: DataElement) -> DataElement | None:
-    """An element the dictionary does not know, read as UN (implicit VR, or written as UN), made
-    the UI, DA, DT or PN element its value has the form of (every value that is not empty: a UID,
-    see :data:`_UID_FORM`; a calendar date YYYYMMDD from 1800 to 2199; a date and time; or text
-    with a ``^`` and no digit); None when its value has none of these forms, or is longer than
-    1024 bytes (a document, not a value of one of these VRs). Times are not guessed: six digits
-    are as likely a number."""
+    """An element the dictionary does not know, read as UN (implicit VR, or written as UN) or
+    written with a text VR (:data:`SHAPED_TEXT_VRS`), made the UI, DA, DT or PN element its value
+    has the form of (every value that is not empty: a UID, see :data:`_UID_FORM`; a calendar date
+    YYYYMMDD from 1800 to 2199; a date and time; or text with a ``^`` and no digit); None when its
+    value has none of these forms, or is longer than 1024 bytes (a document, not a value of one of
+    these VRs). Times are not guessed: six digits are as likely a number."""
     raw = elem.value
+    if elem.VR in SHAPED_TEXT_VRS:  # (decoded: judged as the bytes it was read from)
+        raw = _encoded(ds, "\\".join(str(v) for v in _values(elem)))
     if not isinstance(raw, bytes) or not raw or len(raw) > 1024:
         return None
     if vr_of(int(elem.tag)) not in (None, "UN"):
@@ -855,24 +868,7 @@ class Scrubber:
                     return
                 elem = DataElement(tag, "SQ", parsed)
                 ds[tag] = elem
-            elif rule is None:
-                # a value of unknown VR shaped like a UID, a date or a person's name is handled
-                # as one (unlisted_uids, unlisted_dates, unlisted_names) unless that keeps it
-                shaped = shaped_as(ds, elem)
-                if shaped is not None:
-                    action = self.action_for(shaped, replace_uids)[0]
-                    if resolve(action, False) is not Effect.KEEP:
-                        ds[tag] = elem = shaped
-        elif rule is None and elem.VR in SHAPED_TEXT_VRS and vr_of(tag) is None:
-            # an attribute the dictionary does not know, written with a text VR: handled by its
-            # value's form as if read as UN (a name written as LO is still a name)
-            raw = _encoded(ds, "\\".join(str(v) for v in _values(elem)))
-            shaped = shaped_as(ds, DataElement(tag, "UN", raw)) if raw else None
-            if shaped is not None:
-                action = self.action_for(shaped, replace_uids)[0]
-                if resolve(action, False) is not Effect.KEEP:
-                    ds[tag] = elem = shaped
-        elif elem.VR in TEXT_VRS and judged_vr(tag, elem.VR) != elem.VR:
+        elif elem.VR in TEXT_VRS and judged_vr(tag, elem.VR) not in (elem.VR, "UN"):
             # a name or date written with another text VR: read again as what it is, so that
             # its setting applies and what is written has the attribute's own VR
             exact = vr_of(tag) or elem.VR
@@ -880,6 +876,15 @@ class Scrubber:
             ds[tag] = elem = DataElement(
                 tag, exact, (values if len(values) > 1 else values[0]) if values else ""
             )
+        if rule is None and judged_vr(tag, elem.VR) == "UN":
+            # a value of unknown VR (read as UN, or an unknown attribute's text) shaped like a
+            # UID, a date or a person's name is handled as one (unlisted_uids, unlisted_dates,
+            # unlisted_names) unless that keeps it
+            shaped = shaped_as(ds, elem)
+            if shaped is not None:
+                action = self.action_for(shaped, replace_uids)[0]
+                if resolve(action, False) is not Effect.KEEP:
+                    ds[tag] = elem = shaped
         action, basis, rule = self.action_for(elem, replace_uids)
         effect = resolve(action, elem.VR == "SQ")
         if (

@@ -357,17 +357,7 @@ def test_more_text_beside_the_pixels_than_is_searched_is_unsearchable() -> None:
 
     noise = random.Random(7).randbytes(16 << 20)
     garbage = b"\xff\xd8" + _segment(0xDA, bytes(10)) + noise + b"\xff\xd9"
-    reads: list[int] = []
-
-    def read(at: int, size: int) -> bytes:
-        reads.append(size)
-        return garbage[at : at + size]
-
-    with pytest.raises(Unsearchable, match="more than 4 MB of text beside the pixels"):
-        from dicomscrub.embedded import _codestream
-
-        _codestream(read, len(garbage), 1)
-    assert sum(reads) < 4 * SEARCH_LIMIT  # (stopped early, not after reading it all)
+    _unsearchable_early(garbage, "more than 4 MB of text beside the pixels")
     tail = b"\xff\xd8" + _segment(0xDA, bytes(10)) + b"\xff\xd9" + b"x" * (SEARCH_LIMIT + 2)
     with pytest.raises(Unsearchable, match="data after the end of a JPEG image in fragment 1"):
         from_bytes(encapsulate([tail]))
@@ -420,16 +410,21 @@ def test_text_a_segment_or_box_holds_up_to_the_frame_s_end_is_found() -> None:
     ]
 
 
-def test_ends_of_image_everywhere_are_unsearchable_without_reading_the_frame() -> None:
+def _unsearchable_early(frame: bytes, match: str) -> None:
+    """The frame raises Unsearchable (``match``) before much more than the budget was read."""
     from dicomscrub.embedded import SEARCH_LIMIT, Unsearchable, _codestream
 
-    frame = b"\xff\xd8" + _segment(0xDA, bytes(10)) + b"\xff\xd9\x00" * (8 << 20)
     reads: list[int] = []
 
     def read(at: int, size: int) -> bytes:
         reads.append(size)
         return frame[at : at + size]
 
-    with pytest.raises(Unsearchable, match="ends of a JPEG image in fragment 1"):
+    with pytest.raises(Unsearchable, match=match):
         _codestream(read, len(frame), 1)
-    assert sum(reads) < 4 * SEARCH_LIMIT
+    assert sum(reads) < 4 * SEARCH_LIMIT  # (stopped early, not after reading it all)
+
+
+def test_ends_of_image_everywhere_are_unsearchable_without_reading_the_frame() -> None:
+    frame = b"\xff\xd8" + _segment(0xDA, bytes(10)) + b"\xff\xd9\x00" * (8 << 20)
+    _unsearchable_early(frame, "ends of a JPEG image in fragment 1")
