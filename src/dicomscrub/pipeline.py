@@ -619,9 +619,9 @@ def shaped_as(ds: Dataset, elem: DataElement) -> DataElement | None:
         names = decode_bytes(text, list(encodings), {0x5E, 0x3D})
     except Exception:  # not text pydicom can decode: not a name to handle as one
         return None
-    if _NOT_IN_NAMES.search(names):
-        return None
     found = [name.strip() for name in names.split("\\")]
+    if not any("^" in name and not _NOT_IN_NAMES.search(name) for name in found):
+        return None  # (one value shaped as a name is enough: ``Doe^John\Room 12`` holds one)
     return DataElement(elem.tag, "PN", found if len(found) > 1 else found[0])
 
 

@@ -206,6 +206,8 @@ SHAPED = {
     0x001099A5: (b"10000101", "kept", "kept"),  # a number: no date of the year 1000
     0x001099A6: (b"20230229", "kept", "kept"),  # no such day
     0x001099A7: (b"x^2 + y^2 ", "kept", "kept"),  # a formula, not a name
+    0x001099A8: (b"Otherfamily^Othergiven\\Room 12", "emptied", "emptied"),  # one name is enough
+    0x001099A9: (b"x^2\\Bed 7 ", "kept", "kept"),  # neither value a name
 }
 
 
