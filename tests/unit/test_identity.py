@@ -142,7 +142,20 @@ def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
         *(f"5th {m}{sep} 2024" for m in ("Mar", "March") for sep in ("", ",")),
         *(f"{m} 5th{sep} 2024" for m in ("Mar", "March") for sep in ("", ",")),
         *("5th of Mar 2024", "5th of March 2024", "2024-3-5"),  # (not 2024.3.5: a version)
+        *(
+            f"{d}{dot} {m} 2024"
+            for d in ("5", "05")
+            for m in ("März", "Maerz", "Marz")
+            for dot in (".", "")
+        ),
+        *(
+            f"{d} {m} 2024"
+            for d in ("5", "05")
+            for m in ("mars", "marzo", "maart", "março", "marco")
+        ),
+        *(f"{d} de {m} de 2024" for d in ("5", "05") for m in ("marzo", "março", "marco")),
     }
+    assert "1er mars 2024" in {f for f, _ in forms("DA", "20240301")}
     assert {f for f, _ in forms("DA", "20240231")} == {  # (no such day: no day-first forms)
         *("20240231", "2024-02-31", "2024.02.31", "2024/02/31"),
     }

@@ -1035,13 +1035,16 @@ def test_a_creator_that_holds_a_name_part_or_the_institution_is_masked(
             "March 17, 1961",
             "17-Mar-1961",
         ),
+        *("17. März 1961", "17 Maerz 1961", "17 mars 1961", "17 marzo 1961", "17 maart 1961"),
+        *("17 de marzo de 1961", "17 DE MARÇO DE 1961"),
     ],
 )
 def test_a_date_as_people_and_exif_write_it_is_found(
     tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool, written: str
 ) -> None:
     """The birth date in a description the profile keeps, written day first, month first (with
-    or without leading zeros, or the month's name) or as an Exif header writes it, is the birth
+    or without leading zeros, or the month's name, also in German, French, Italian, Dutch,
+    Spanish or Portuguese) or as an Exif header writes it, is the birth
     date (they were not searched); a date that the
     calendar lacks gives no such forms (31/02/1961 is no date)."""
     from dicomscrub.process import Status
@@ -1049,6 +1052,7 @@ def test_a_date_as_people_and_exif_write_it_is_found(
     run_one = _keeping_descriptions(tmp_path, key, lanes)
     ds = make_ct(private=False)
     ds.PatientBirthDate = "19610317"
+    ds.SpecificCharacterSet = "ISO_IR 100"  # (März, março)
     ds.StudyDescription = f"CT chest, born {written}, follow-up"
     result = run_one(write_dicom(tmp_path / "in" / "born.dcm", ds))
     assert result.status is Status.REJECTED, result.detail

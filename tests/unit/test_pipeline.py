@@ -518,6 +518,17 @@ def test_c_on_text_removes_a_date_the_profile_shifts(make_ct: BuildCT, key: Key)
     assert ds.StudyDate != "20240305"
 
 
+@pytest.mark.parametrize("written", ["5. März 2024", "5 mars 2024", "05 de marzo de 2024"])
+def test_c_on_text_removes_a_date_written_with_another_language_s_month_name(
+    make_ct: BuildCT, key: Key, written: str
+) -> None:
+    ds = make_ct()  # Study Date 20240305
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SeriesDescription = f"study of {written} axial"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.SeriesDescription == "study of axial"
+
+
 def test_c_on_text_keeps_text_without_identifying_tokens(make_ct: BuildCT, key: Key) -> None:
     ds = make_ct()
     ds.SeriesDescription = "AXIAL 5mm"

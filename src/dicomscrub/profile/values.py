@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from dicomscrub.dictionary import vm_of, vr_of
 
@@ -160,6 +161,105 @@ _MONTHS = (
 )
 
 
+_OTHER_MONTHS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # (how the language writes a date: "day." German, "er" French, "de" Spanish and Portuguese,
+    # "" the day then the month; the month names, also as they are written without accents)
+    (
+        "day.",
+        (
+            "Januar Jänner Jaenner",
+            "Februar",
+            "März Maerz",
+            "April",
+            "Mai",
+            "Juni",
+            "Juli",
+            "August",
+            "September",
+            "Oktober",
+            "November",
+            "Dezember",
+        ),
+    ),
+    (
+        "er",  # French: 1er for the first day
+        (
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
+        ),
+    ),
+    (
+        "",  # Italian, Dutch
+        (
+            "gennaio januari",
+            "febbraio februari",
+            "marzo maart",
+            "aprile april",
+            "maggio mei",
+            "giugno juni",
+            "luglio juli",
+            "agosto augustus",
+            "settembre september",
+            "ottobre oktober",
+            "novembre november",
+            "dicembre december",
+        ),
+    ),
+    (
+        "de",
+        (
+            "enero janeiro",
+            "febrero fevereiro",
+            "marzo março",
+            "abril",
+            "mayo maio",
+            "junio junho",
+            "julio julho",
+            "agosto",
+            "septiembre setiembre setembro",
+            "octubre outubro",
+            "noviembre novembro",
+            "diciembre dezembro",
+        ),
+    ),
+)
+"""Month names of the languages most often written in European hospitals' reports, by how each
+writes a date with them (see :func:`spellings`)."""
+
+
+def _unaccented(word: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def _other_language_forms(d: str, date: str, month: int, year: str) -> list[str]:
+    """A date with its month named in German, French, Italian, Dutch, Spanish or Portuguese, as
+    each writes it: 15. März 2024, 15 mars 2024, 1er mars 2024, 15 maggio 2024, 15 de marzo de
+    2024 (and without accents: 15 Maerz 2024, 15 Marz 2024, 15 de marco de 2024)."""
+    out: list[str] = []
+    for style, months in _OTHER_MONTHS:
+        names = months[month - 1].split()
+        for name in dict.fromkeys((*names, *map(_unaccented, names))):
+            for n in dict.fromkeys((d, date)):
+                out.append(f"{n} {name} {year}")
+                if style == "day.":
+                    out.append(f"{n}. {name} {year}")
+                elif style == "de":
+                    out.append(f"{n} de {name} de {year}")
+            if style == "er" and d == "1":
+                out.append(f"1er {name} {year}")
+    return out
+
+
 _ID_PARTS = re.compile(r"([A-Za-z]{2,})[-_ /.]?([0-9]{5,})")
 """Letters then digits: an ID (MRN0012345), not a model's or a study's short number (CT 001)."""
 
@@ -182,8 +282,10 @@ def spellings(day: str) -> tuple[str, ...]:
     DD-MM-YYYY, MM/DD/YYYY, the same without leading zeros (15.3.2024, 3/15/2024, 2024-3-15),
     with the month's English name or its first three letters (15 Mar 2024, 15 March 2024,
     15 March, 2024, March 15, 2024, Mar 15 2024, 15-Mar-2024, 15MAR2024) and an ordinal day
-    (15th March 2024, March 15th, 2024) (a report's or a description's text), and YYYY:MM:DD
-    (the date and time of an Exif header). Matching ignores case."""
+    (15th March 2024, March 15th, 2024) (a report's or a description's text), with the month
+    named in German, French, Italian, Dutch, Spanish or Portuguese (15. März 2024, 15 mars 2024,
+    15 de marzo de 2024: see :func:`_other_language_forms`), and YYYY:MM:DD (the date and time of
+    an Exif header). Matching ignores case."""
     year, month, date = day[:4], day[4:6], day[6:8]
     forms = tuple(f"{year}{sep}{month}{sep}{date}" for sep in "-./")
     if not is_date(day):
@@ -201,6 +303,11 @@ def spellings(day: str) -> tuple[str, ...]:
             out += [f"{name} {n}, {year}", f"{name} {n} {year}", f"{n} {name}, {year}"]
         out += [f"{nth} {name} {year}", f"{nth} {name}, {year}", f"{nth} of {name} {year}"]
         out += [f"{name} {nth}, {year}", f"{name} {nth} {year}"]
+    seen = {form.casefold() for form in out}  # (matching ignores case: Mai and mai are one)
+    for form in _other_language_forms(d, date, int(month), year):
+        if form.casefold() not in seen:
+            seen.add(form.casefold())
+            out.append(form)
     return tuple(dict.fromkeys(out))
 
 
