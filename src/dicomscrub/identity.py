@@ -44,7 +44,7 @@ from dicomscrub.pipeline import (
 )
 from dicomscrub.profile.loader import CID7050
 from dicomscrub.profile.model import CompiledProfile
-from dicomscrub.profile.values import id_spellings, spellings
+from dicomscrub.profile.values import id_spellings, latin_spellings, spellings
 from dicomscrub.pseudonym import is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -473,10 +473,15 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
         yield text, ""
         groups = text.split("=")
         for group in groups:  # alphabetic, ideographic, phonetic: each is the whole name
-            yield from _name_forms(group.strip(), len(groups) > 1)
+            group = group.strip()
+            yield from _name_forms(group, len(groups) > 1)
+            for spelled in latin_spellings(group):  # Müller^Jürgen as Mueller^Juergen ...
+                yield from _name_forms(spelled, True)
         for part in _PN_SPLIT.split(text):
             if part:
                 yield part, " component"
+                for spelled in latin_spellings(part):
+                    yield spelled, " component"
     elif vr == "DA":
         for end in text.split("-"):
             for form in _date_forms(end.strip()):
@@ -498,16 +503,28 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
 def _name_forms(group: str, several: bool) -> Iterator[tuple[str, str]]:
     """The whole-name forms of one component group of a person name: the group as written (when
     the name has other groups: ``Yamada^Tarou`` of ``Yamada^Tarou=山田^太郎``), and as people
-    write a name: Jane Doe, Doe Jane, Doe, Jane; a CJK name also as it is written in CJK text,
-    family name first and joined without a space or with an ideographic one (山田太郎,
-    山田\u3000太郎). Its components alone are :func:`forms`' own."""
+    write a name: Jane Doe, Doe Jane, Doe, Jane, Doe,Jane, DOE_JANE, Doe.Jane, Jane_Doe,
+    Jane.Doe; with a middle name also Jane Ann Doe, Doe, Jane Ann, Doe Jane Ann and Doe^Jane (as
+    Doe^Jane too when written with empty components after it: Doe^Jane^^^); a CJK name also as
+    it is written in CJK text, family name first and joined without a space or with an
+    ideographic one (山田太郎, 山田\u3000太郎). Its components alone are :func:`forms`' own."""
     parts = [p.strip() for p in group.split("^")]
-    if several and sum(1 for p in parts if p) > 1:
+    named = sum(1 for p in parts if p)
+    if named > 1 and (several or group.endswith("^")):  # (Doe^Jane^^^ written as Doe^Jane)
         yield group.rstrip("^ "), ""
     if len(parts) > 1 and parts[0] and parts[1]:
         family, given = parts[0], parts[1]
-        for written in (f"{given} {family}", f"{family} {given}", f"{family}, {given}"):
-            yield written, ""
+        if named > 2:  # Doe^Jane^Ann (a middle name, a prefix, a suffix): also Doe^Jane
+            yield f"{family}^{given}", ""
+        for sep in (" ", ", ", ",", "_", "."):  # (folder and file names: DOE_JANE, Doe.Jane)
+            yield f"{family}{sep}{given}", ""
+        for sep in (" ", "_", "."):
+            yield f"{given}{sep}{family}", ""
+        middle = parts[2] if len(parts) > 2 else ""
+        if middle:
+            yield f"{given} {middle} {family}", ""
+            yield f"{family}, {given} {middle}", ""
+            yield f"{family} {given} {middle}", ""
         if _CJK.search(group):
             yield f"{family}{given}", ""
             yield f"{family}\u3000{given}", ""

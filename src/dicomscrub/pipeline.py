@@ -46,7 +46,7 @@ from dicomscrub.private import (
     safe_verdict,
 )
 from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule, SafePrivate
-from dicomscrub.profile.values import id_spellings, is_date, spellings
+from dicomscrub.profile.values import id_spellings, is_date, latin_spellings, spellings
 from dicomscrub.pseudonym import Pseudonymizer, is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -1278,9 +1278,9 @@ class Scrubber:
                     if isinstance(v, bytes):
                         continue
                     if isinstance(v, PersonName) or elem.VR == "PN":
-                        text = str(v)
-                        tokens.add(text.replace("^", " ").strip())
-                        tokens.update(p for p in re.split(r"[\^=\s,]+", text))
+                        for text in (str(v), *latin_spellings(str(v))):  # (Müller as Mueller)
+                            tokens.add(text.replace("^", " ").strip())
+                            tokens.update(p for p in re.split(r"[\^=\s,]+", text))
                     else:
                         text = str(v).strip()
                         tokens.add(text)

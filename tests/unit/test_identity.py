@@ -72,9 +72,15 @@ def test_person_name_forms_are_the_whole_name_as_written_and_each_component() ->
     assert list(forms("PN", "DOE^JANE^^Dr.=ドウ")) == [
         ("DOE^JANE^^Dr.=ドウ", ""),
         ("DOE^JANE^^Dr.", ""),  # a group as written, when there are several
-        ("JANE DOE", ""),
-        ("DOE JANE", ""),
-        ("DOE, JANE", ""),
+        ("DOE^JANE", ""),  # without what follows the given name
+        *(
+            ("DOE JANE", ""),
+            ("DOE, JANE", ""),
+            ("DOE,JANE", ""),
+            ("DOE_JANE", ""),
+            ("DOE.JANE", ""),
+        ),
+        *(("JANE DOE", ""), ("JANE_DOE", ""), ("JANE.DOE", "")),
         ("DOE", " component"),
         ("JANE", " component"),
         ("Dr.", " component"),
@@ -113,16 +119,14 @@ def test_whole_cjk_names_of_three_characters_are_searched_but_not_their_componen
     assert single["王小明"] is Category.NAME
     assert single["王 小明"] is Category.NAME
     assert "小明" not in single and "王" not in single  # components: below MIN_CHARS
-    assert set(texts("王^明")) == {"王^明", "明 王", "王 明", "王, 明", "王\u3000明"}
+    assert set(texts("王^明")) == {"王^明", "明 王", "王 明", "王, 明", "王\u3000明"} | {
+        *("王,明", "王_明", "王.明", "明_王", "明.王")
+    }
     assert texts("王明") == {}  # two characters alone: one component, as far as anyone can tell
     assert set(texts("Yamada^Tarou=山田^太郎")) >= {"山田太郎", "山田 太郎"}
     assert "山田" not in texts("Yamada^Tarou=山田^太郎")
-    assert texts("DOE^JO") == {
-        "doe^jo": Category.NAME,
-        "jo doe": Category.NAME,
-        "doe jo": Category.NAME,
-        "doe, jo": Category.NAME,
-    }
+    doe_jo = ("doe^jo", "jo doe", "doe jo", "doe, jo", "doe,jo", "doe_jo", "doe.jo", "jo_doe")
+    assert texts("DOE^JO") == {form: Category.NAME for form in (*doe_jo, "jo.doe")}
     assert identity.searchable_cjk_name("王^明")
     assert not identity.searchable_cjk_name("ab^明")  # one CJK character: MIN_CHARS applies
 
@@ -142,6 +146,11 @@ def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
         *(f"5th {m}{sep} 2024" for m in ("Mar", "March") for sep in ("", ",")),
         *(f"{m} 5th{sep} 2024" for m in ("Mar", "March") for sep in ("", ",")),
         *("5th of Mar 2024", "5th of March 2024", "2024-3-5"),  # (not 2024.3.5: a version)
+        *("03.05.2024", "03-05-2024", "3.5.2024", "3-5-2024", "2024/3/5"),  # month first
+        *("05/03/24", "03/05/24", "05.03.24"),  # a two-digit year
+        *(f"{d} Mar. 2024" for d in ("5", "05")),
+        *(f"Mar. {d}{sep} 2024" for d in ("5", "05") for sep in ("", ",")),
+        *(f"2024{sep}{m}{sep}{d}" for d in ("5", "05") for m in ("Mar", "March") for sep in " -"),
         *(
             f"{d}{dot} {m} 2024"
             for d in ("5", "05")
@@ -156,6 +165,7 @@ def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
         *(f"{d} de {m} de 2024" for d in ("5", "05") for m in ("marzo", "março", "marco")),
     }
     assert "1er mars 2024" in {f for f, _ in forms("DA", "20240301")}
+    assert {"Sept 12, 2023", "Sept. 12, 2023"} <= {f for f, _ in forms("DA", "20230912")}
     assert {f for f, _ in forms("DA", "20240231")} == {  # (no such day: no day-first forms)
         *("20240231", "2024-02-31", "2024.02.31", "2024/02/31"),
     }

@@ -1037,6 +1037,8 @@ def test_a_creator_that_holds_a_name_part_or_the_institution_is_masked(
         ),
         *("17. März 1961", "17 Maerz 1961", "17 mars 1961", "17 marzo 1961", "17 maart 1961"),
         *("17 de marzo de 1961", "17 DE MARÇO DE 1961"),
+        *("03-17-1961", "03.17.1961", "Mar. 17, 1961", "17 Mar. 1961", "1961/3/17", "03/17/61"),
+        *("17.03.61", "1961-Mar-17"),
     ],
 )
 def test_a_date_as_people_and_exif_write_it_is_found(
@@ -1057,6 +1059,46 @@ def test_a_date_as_people_and_exif_write_it_is_found(
     result = run_one(write_dicom(tmp_path / "in" / "born.dcm", ds))
     assert result.status is Status.REJECTED, result.detail
     assert "date at (0008,1030)" in result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [
+        ("Quixotez^Dulcinella^^^", "Quixotez^Dulcinella"),  # empty components after the name
+        ("Quixotez^Dulcinella^Maribeth", "Quixotez^Dulcinella"),  # without the middle name
+        ("Quixotez^Dulcinella^Maribeth", "Dulcinella Maribeth Quixotez"),
+        ("Quixotez^Dulcinella^Maribeth", "Quixotez, Dulcinella Maribeth"),
+        ("Quixotez^Dulcinella", "Quixotez,Dulcinella"),
+        ("Quixotez^Dulcinella", "QUIXOTEZ_DULCINELLA"),  # as folder and file names write it
+        ("Quixotez^Dulcinella", "Quixotez.Dulcinella"),
+        ("Quixotez^Dulcinella", "dulcinella_quixotez"),
+        ("Müller-Lüdenscheid^Jürgen", "Jurgen Muller-Ludenscheid"),  # where accents cannot be
+        ("Müller-Lüdenscheid^Jürgen", "MUELLER-LUEDENSCHEID^JUERGEN"),
+        ("Ñúñez^Zoë", "Nunez^Zoe"),
+    ],
+)
+def test_a_whole_name_as_people_and_folder_names_write_it_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    name: str,
+    written: str,
+) -> None:
+    """The patient's whole name in a kept description, written as people, folder names and
+    ASCII-only systems write it: the name (each component alone is a word of the description
+    itself, which does not count; the whole name was not searched in these forms)."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = name
+    ds.StudyDescription = f"CT chest {written} follow-up"
+    result = _keeping_descriptions(tmp_path, key, lanes)(write_dicom(tmp_path / "in" / "n.dcm", ds))
+    assert result.status is Status.REJECTED, result.detail
+    assert "PatientName at (0008,1030)" in result.detail
 
 
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])

@@ -529,6 +529,17 @@ def test_c_on_text_removes_a_date_written_with_another_language_s_month_name(
     assert ds.SeriesDescription == "study of axial"
 
 
+@pytest.mark.parametrize("written", ["Jurgen Muller-Ludenscheid", "MUELLER-LUEDENSCHEID"])
+def test_c_on_text_removes_a_name_written_without_its_accents(
+    make_ct: BuildCT, key: Key, written: str
+) -> None:
+    ds = make_ct(patient_name="Müller-Lüdenscheid^Jürgen", private=False)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.SeriesDescription = f"study of {written} axial"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.SeriesDescription == "study of axial"
+
+
 def test_c_on_text_keeps_text_without_identifying_tokens(make_ct: BuildCT, key: Key) -> None:
     ds = make_ct()
     ds.SeriesDescription = "AXIAL 5mm"

@@ -260,6 +260,28 @@ def _other_language_forms(d: str, date: str, month: int, year: str) -> list[str]
     return out
 
 
+_GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+_UNDECOMPOSED = str.maketrans(
+    {"ß": "ss", "ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ł": "l", "Ł": "L"}
+    | {"đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i"}
+)
+"""Letters with no accent to take off (NFKD leaves them whole), as ASCII text writes them."""
+
+
+def latin_spellings(text: str) -> tuple[str, ...]:
+    """``text`` (a name) as it is written where accents cannot be: the accents taken off
+    (Müller → Muller, Zoë Núñez → Zoe Nunez, Łukasz → Lukasz) and the German way (Müller →
+    Mueller); the given form left out. ASCII text, or text without such letters: none."""
+    if text.isascii():
+        return ()
+    forms = []
+    for start in (text, text.translate(_GERMAN)):
+        plain = start.translate(_UNDECOMPOSED)
+        plain = unicodedata.normalize("NFKD", plain)
+        forms.append("".join(c for c in plain if not unicodedata.combining(c)))
+    return tuple(form for form in dict.fromkeys(forms) if form != text and form.isascii())
+
+
 _ID_PARTS = re.compile(r"([A-Za-z]{2,})[-_ /.]?([0-9]{5,})")
 """Letters then digits: an ID (MRN0012345), not a model's or a study's short number (CT 001)."""
 
@@ -279,9 +301,11 @@ def id_spellings(text: str) -> tuple[str, ...]:
 def spellings(day: str) -> tuple[str, ...]:
     """A date YYYYMMDD as people and programs also write it: YYYY-MM-DD, YYYY.MM.DD, YYYY/MM/DD
     (folder names, ISO 8601), and, for a date the calendar has, DD/MM/YYYY, DD.MM.YYYY,
-    DD-MM-YYYY, MM/DD/YYYY, the same without leading zeros (15.3.2024, 3/15/2024, 2024-3-15),
-    with the month's English name or its first three letters (15 Mar 2024, 15 March 2024,
-    15 March, 2024, March 15, 2024, Mar 15 2024, 15-Mar-2024, 15MAR2024) and an ordinal day
+    DD-MM-YYYY, MM/DD/YYYY, MM-DD-YYYY, MM.DD.YYYY, the same without leading zeros (15.3.2024,
+    3/15/2024, 2024-3-15, 2024/3/15), with a two-digit year (15/03/24, 03/15/24, 15.03.24), with
+    the month's English name or its first three letters, also with a dot (15 Mar 2024,
+    15 March 2024, 15 March, 2024, March 15, 2024, Mar. 15, 2024, Sept 15 2024, 15-Mar-2024,
+    15MAR2024, 2024-Mar-15) and an ordinal day
     (15th March 2024, March 15th, 2024) (a report's or a description's text), with the month
     named in German, French, Italian, Dutch, Spanish or Portuguese (15. März 2024, 15 mars 2024,
     15 de marzo de 2024: see :func:`_other_language_forms`), and YYYY:MM:DD (the date and time of
@@ -293,14 +317,24 @@ def spellings(day: str) -> tuple[str, ...]:
     regional = tuple(f"{date}{sep}{month}{sep}{year}" for sep in "/.-")
     out = [*forms, *regional, f"{month}/{date}/{year}", f"{year}:{month}:{date}"]
     d, m = str(int(date)), str(int(month))
-    out += [f"{d}{sep}{m}{sep}{year}" for sep in "/.-"] + [f"{m}/{d}/{year}"]
-    out.append(f"{year}-{m}-{d}")  # (not 2024.3.5: a software version's form)
+    out += [f"{d}{sep}{m}{sep}{year}" for sep in "/.-"]
+    out += [f"{month}{sep}{date}{sep}{year}" for sep in ".-"]  # (US order: 03-15-2024)
+    out += [f"{m}{sep}{d}{sep}{year}" for sep in "/.-"]
+    out += [f"{year}-{m}-{d}", f"{year}/{m}/{d}"]  # (not 2024.3.5: a software version's form)
+    yy = year[2:]  # a two-digit year, as forms and letters write it: 15/03/24, 03/15/24, 15.03.24
+    out += [f"{date}/{month}/{yy}", f"{month}/{date}/{yy}", f"{date}.{month}.{yy}"]
     full = _MONTHS[int(month) - 1]
     nth = d + _ordinal(int(d))
-    for name in dict.fromkeys((full[:3], full)):
+    short = (full[:3], f"{full[:3]}.", *(("Sept", "Sept.") if full == "September" else ()))
+    for name in dict.fromkeys((*short, full)):
+        if name.endswith("."):  # (Apr. 17, 1961; 17 Apr. 1961: a dot, then a space)
+            for n in dict.fromkeys((d, date)):
+                out += [f"{n} {name} {year}", f"{name} {n}, {year}", f"{name} {n} {year}"]
+            continue
         for n in dict.fromkeys((d, date)):
             out += [f"{n} {name} {year}", f"{n}-{name}-{year}", f"{n}{name}{year}"]
             out += [f"{name} {n}, {year}", f"{name} {n} {year}", f"{n} {name}, {year}"]
+            out += [f"{year}-{name}-{n}", f"{year} {name} {n}"]
         out += [f"{nth} {name} {year}", f"{nth} {name}, {year}", f"{nth} of {name} {year}"]
         out += [f"{name} {nth}, {year}", f"{name} {nth} {year}"]
     seen = {form.casefold() for form in out}  # (matching ignores case: Mai and mai are one)
