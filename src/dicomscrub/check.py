@@ -309,10 +309,11 @@ def _unchanged_values(
     context: Context | None = None,
     memo: NeedleMemo | None = None,
 ) -> Callable[[str, str], bool]:
-    """Whether the output holds, at a path, the value its input held there although the scrub
-    replaced, emptied or removed that element there (or the lanes did): a fault of the scrub, and
-    then that value is no proof that a candidate is not a leak. The input's values at a path are
-    gathered (and decoded) only when a value stands at such a path."""
+    """Whether a value of the output is no proof that a candidate is not a leak: one the scrub
+    wrote where it replaced, emptied or removed an element (a dummy, a pseudonym: not a value the
+    profile kept), or the input's own value where the lanes replaced or removed the element or
+    the scrub shifted a date (a fault of the scrub). The input's values at a path are gathered
+    (and decoded) only when a value stands at such a path."""
     suspects = {
         d.path
         for d in decisions
@@ -352,12 +353,12 @@ def _unchanged_values(
             tag = int(path[1:5], 16) << 16 | int(path[6:10], 16)
             if tag not in lane_tags:
                 tag = None
-        if (
-            tag is None
-            and path not in suspects
-            and not (inside and path.startswith(inside))
-            and not (path in shifted and sum(c.isdigit() for c in value) >= 8)
-        ):
+        if path in suspects or (inside and path.startswith(inside)):
+            # what the scrub wrote in place of the input's value (a dummy, a pseudonym, a new
+            # UID) was not kept: it proves nothing. A subject ID of --mapping-in that equals the
+            # patient's real ID, written as Patient's Name, is that ID, not a kept name.
+            return True
+        if tag is None and not (path in shifted and sum(c.isdigit() for c in value) >= 8):
             return False
         found = known.get(path)
         if found is None:

@@ -859,6 +859,26 @@ def test_imported_subjects_do_not_change_the_dates(run_subjects: Run, run_a: Run
         assert dates(a[rel]) == dates(s[rel]), rel
 
 
+@pytest.mark.parametrize("subject", ["4711007", "Doe^Jane", "doe jane"])
+def test_an_imported_subject_id_that_is_the_patients_own_id_or_name_is_rejected(
+    tree: Path, key_files: KeyFiles, tmp_path: Path, subject: str
+) -> None:
+    """A crosswalk whose subject ID for Patient ID 4711007 is that ID, or the patient's name (a
+    table filled in by mistake): written as Patient ID and Patient's Name, each is the other
+    attribute's original value, which no kept value excuses; the patient's files are rejected
+    and the others written."""
+    subjects = tmp_path / "subjects.csv"
+    subjects.write_text(f"original,deidentified\n4711007,{subject}\n", encoding="utf-8")
+    run = _run([tree], tmp_path / "out", key_files.a, *OPTIONS, "--mapping-in", subjects)
+    assert run.exit_code == 1, run.output_text
+    rows = run.file_rows
+    for row in rows:
+        rejected = row["input"].startswith(f"{PATIENTS[0].folder}/")
+        assert row["status"] == ("rejected" if rejected else "written"), row
+        if rejected:
+            assert "leak check" in row["detail"], row
+
+
 BAD_CROSSWALKS = {
     "duplicate original": (
         "original,deidentified,kind\n4711007,SUBJ-001,PatientID\n4711007,SUBJ-009,PatientID\n",
