@@ -30,6 +30,7 @@ import io
 import itertools
 import json
 import os
+import re
 import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -384,6 +385,29 @@ def _needle_memo(scrubber: Scrubber) -> NeedleMemo:
     return memo
 
 
+_UTF16LE = re.compile(rb"(?:[\x20-\x7e]\x00){8,}")
+_UTF16BE = re.compile(rb"(?:\x00[\x20-\x7e]){8,}")
+_WIDE_CLASSES = bytes(97 if 0x20 <= b <= 0x7E else 48 if b == 0 else 120 for b in range(256))
+_WIDE = b"a0" * 7 + b"a"
+"""Eight text characters with a NUL between each two: held by every run of either byte order."""
+
+
+def wide_text(pieces: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """The runs of 8 characters or more of ASCII text written as UTF-16 (little or big endian, as
+    a Windows program writes wide strings into a private binary value) in ``pieces``, as 8-bit
+    text placed at the run's offset (a hit in it is located in the value that holds the run)."""
+    found = []
+    for base, piece in pieces:
+        classes = bytes(piece).translate(_WIDE_CLASSES)  # (a C-speed look first: most have none)
+        if classes.find(_WIDE) < 0:
+            continue
+        for run in _UTF16LE.finditer(piece):
+            found.append((base + run.start(), run.group()[::2]))
+        for run in _UTF16BE.finditer(piece):
+            found.append((base + run.start() + 1, run.group()[1::2]))
+    return found
+
+
 def find_leaks(
     data: bytes | memoryview,
     ds: Dataset,
@@ -426,6 +450,7 @@ def find_leaks(
         pieces, layout = _searchable(data, ds)
     if carried:  # (placed below 0, one 2**40 apart: a hit's offset tells which)
         pieces = pieces + [(-(i + 1) << 40, text) for i, (_, text) in enumerate(carried)]
+    pieces = pieces + wide_text(pieces)
     words = words_of(pieces[0][1]) if pieces else set()
     for _, piece in pieces[1:]:
         words |= words_of(piece)
@@ -718,16 +743,18 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
     place (JANE inside DOE^JANE) is not reported again."""
     layout = read_layout(data)
     found: set[Finding] = set()
-    covered_until = -1
-    for base, piece in layout.segments():
-        for offset, tok in matcher.search(piece, base):
-            end = offset + len(tok.text.encode("utf-8"))
-            if end <= covered_until:
-                continue
-            covered_until = end
-            where = layout.locate(offset)
-            kind = kind_masked(tok.kind, lambda creator: _names_someone(creator, matcher))
-            found.add(Finding(rel, where, Problem.IDENTIFYING, kind, mask(tok.text)))
+    segments = list(layout.segments())
+    for pieces in (segments, wide_text(segments)):  # (the text, then its UTF-16 runs)
+        covered_until = -1
+        for base, piece in pieces:
+            for offset, tok in matcher.search(piece, base):
+                end = offset + len(tok.text.encode("utf-8"))
+                if end <= covered_until:
+                    continue
+                covered_until = end
+                where = layout.locate(offset)
+                kind = kind_masked(tok.kind, lambda creator: _names_someone(creator, matcher))
+                found.add(Finding(rel, where, Problem.IDENTIFYING, kind, mask(tok.text)))
     # the text compressed frames carry beside their pixels (as run's leak check searches it)
     view = memoryview(layout.data)  # (slices, not copies: native pixels are one large span)
     frames = [view[s.start : s.end] for s in layout.spans if s.bulk and s.path == _FRAMES]

@@ -1289,7 +1289,7 @@ class Scrubber:
                             # as people write the date too: 1961-04-23, 23/04/1961 ...
                             day = text[:8]
                             tokens.add(day)
-                            tokens.update(spellings(day))
+                            tokens.update(spellings(day, short_years=True))
 
         visit(ds)
         return sorted((t for t in tokens if len(t) >= MIN_TOKEN), key=lambda t: (-len(t), t))

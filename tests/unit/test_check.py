@@ -189,6 +189,15 @@ def hide_in_undecoded_private_data(out: Path) -> tuple[str, str]:
     return path.relative_to(out).as_posix(), "(0011,1002)"
 
 
+def hide_as_utf16_in_private_data(out: Path) -> tuple[str, str]:
+    path = one_output(out)
+    ds = read(path)
+    block = ds.private_block(0x0011, "ACME 1.0", create=True)
+    block.add_new(0x03, "OB", b"\x01\x02" + "DOE^JANE from a wide string".encode("utf-16-le"))
+    save(ds, path)
+    return path.relative_to(out).as_posix(), "(0011,1003)"
+
+
 def hide_in_nested_sequence(out: Path) -> tuple[str, str]:
     path = one_output(out)
     ds = read(path)
@@ -228,6 +237,7 @@ def hide_in_folder_name(out: Path) -> tuple[str, str]:
     [
         hide_in_private_element,
         hide_in_undecoded_private_data,
+        hide_as_utf16_in_private_data,
         hide_in_nested_sequence,
         hide_in_overlay,
         hide_in_preamble,

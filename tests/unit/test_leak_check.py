@@ -311,6 +311,29 @@ def test_values_removed_unparsed_are_searched_like_parsed_ones(
 
 
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_name_written_as_utf16_in_a_kept_binary_value_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    encoding: str,
+) -> None:
+    """The patient's name and ID as a Windows program writes wide strings, in a private OB value
+    the profile keeps: found (8-bit text runs alone never held them), located at that value."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False)
+    text = f"{ds.PatientName} {ds.PatientID}".encode(encoding)
+    ds.private_block(0x0019, "GEMS_ACQU_01", create=True).add_new(0x11, "OB", text)
+    result = _keeping_descriptions(tmp_path, key, lanes)(write_dicom(tmp_path / "in" / "w.dcm", ds))
+    assert result.status is Status.REJECTED, result.detail
+    assert "at (0019,1011)" in result.detail
+    assert str(ds.PatientID) not in result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
 def test_a_removed_value_the_profile_keeps_elsewhere_is_not_a_leak(
     tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
 ) -> None:
@@ -1037,8 +1060,7 @@ def test_a_creator_that_holds_a_name_part_or_the_institution_is_masked(
         ),
         *("17. März 1961", "17 Maerz 1961", "17 mars 1961", "17 marzo 1961", "17 maart 1961"),
         *("17 de marzo de 1961", "17 DE MARÇO DE 1961"),
-        *("03-17-1961", "03.17.1961", "Mar. 17, 1961", "17 Mar. 1961", "1961/3/17", "03/17/61"),
-        *("17.03.61", "1961-Mar-17"),
+        *("03-17-1961", "03.17.1961", "Mar. 17, 1961", "17 Mar. 1961", "1961/3/17", "1961-Mar-17"),
     ],
 )
 def test_a_date_as_people_and_exif_write_it_is_found(

@@ -518,8 +518,10 @@ def test_c_on_text_removes_a_date_the_profile_shifts(make_ct: BuildCT, key: Key)
     assert ds.StudyDate != "20240305"
 
 
-@pytest.mark.parametrize("written", ["5. März 2024", "5 mars 2024", "05 de marzo de 2024"])
-def test_c_on_text_removes_a_date_written_with_another_language_s_month_name(
+@pytest.mark.parametrize(
+    "written", ["5. März 2024", "5 mars 2024", "05 de marzo de 2024", "05/03/24", "03/05/24"]
+)
+def test_c_on_text_removes_a_date_with_a_foreign_month_name_or_a_two_digit_year(
     make_ct: BuildCT, key: Key, written: str
 ) -> None:
     ds = make_ct()  # Study Date 20240305

@@ -298,15 +298,17 @@ def id_spellings(text: str) -> tuple[str, ...]:
     return tuple(form for form in forms if form != text)
 
 
-def spellings(day: str) -> tuple[str, ...]:
+def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
     """A date YYYYMMDD as people and programs also write it: YYYY-MM-DD, YYYY.MM.DD, YYYY/MM/DD
     (folder names, ISO 8601), and, for a date the calendar has, DD/MM/YYYY, DD.MM.YYYY,
     DD-MM-YYYY, MM/DD/YYYY, MM-DD-YYYY, MM.DD.YYYY, the same without leading zeros (15.3.2024,
-    3/15/2024, 2024-3-15, 2024/3/15), with a two-digit year (15/03/24, 03/15/24, 15.03.24), with
-    the month's English name or its first three letters, also with a dot (15 Mar 2024,
+    3/15/2024, 2024-3-15, 2024/3/15), with a two-digit year (15/03/24, 03/15/24, 15.03.24) when
+    ``short_years`` (the Clean options remove them; the leak check does not search them: every
+    word of such a form is two digits, which most outputs hold, so each file would pay for them),
+    with the month's English name or its first three letters, also with a dot (15 Mar 2024,
     15 March 2024, 15 March, 2024, March 15, 2024, Mar. 15, 2024, Sept 15 2024, 15-Mar-2024,
-    15MAR2024, 2024-Mar-15) and an ordinal day
-    (15th March 2024, March 15th, 2024) (a report's or a description's text), with the month
+    15MAR2024, 2024-Mar-15) and an ordinal day (15th March 2024, March 15th, 2024) (a report's
+    or a description's text), with the month
     named in German, French, Italian, Dutch, Spanish or Portuguese (15. März 2024, 15 mars 2024,
     15 de marzo de 2024: see :func:`_other_language_forms`), and YYYY:MM:DD (the date and time of
     an Exif header). Matching ignores case."""
@@ -321,8 +323,9 @@ def spellings(day: str) -> tuple[str, ...]:
     out += [f"{month}{sep}{date}{sep}{year}" for sep in ".-"]  # (US order: 03-15-2024)
     out += [f"{m}{sep}{d}{sep}{year}" for sep in "/.-"]
     out += [f"{year}-{m}-{d}", f"{year}/{m}/{d}"]  # (not 2024.3.5: a software version's form)
-    yy = year[2:]  # a two-digit year, as forms and letters write it: 15/03/24, 03/15/24, 15.03.24
-    out += [f"{date}/{month}/{yy}", f"{month}/{date}/{yy}", f"{date}.{month}.{yy}"]
+    if short_years:  # as forms and letters write it: 15/03/24, 03/15/24, 15.03.24
+        yy = year[2:]
+        out += [f"{date}/{month}/{yy}", f"{month}/{date}/{yy}", f"{date}.{month}.{yy}"]
     full = _MONTHS[int(month) - 1]
     nth = d + _ordinal(int(d))
     short = (full[:3], f"{full[:3]}.", *(("Sept", "Sept.") if full == "September" else ()))
