@@ -796,6 +796,13 @@ def _deidentify(
     elif loaded.meta_uid(meta, 0x00020003):
         new_uid = job.scrubber.pseudo.uid(loaded.meta_uid(meta, 0x00020003))
         new_meta.append((0x00020003, "UI", UID(new_uid)))
+    else:  # (no instance to name the output after, nor a file meta to write without one)
+        result.status = Status.REJECTED
+        result.detail = (
+            "no SOP Instance UID: (0008,0018) and (0002,0003) are both absent or empty, so "
+            "the output cannot be a valid DICOM file; not written"
+        )
+        return result
     new_meta.append((0x00020010, "UI", ts))
     new_meta.append((0x00020012, "UI", IMPLEMENTATION_CLASS_UID))
     new_meta.append((0x00020013, "SH", IMPLEMENTATION_VERSION))

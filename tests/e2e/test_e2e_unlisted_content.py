@@ -101,6 +101,32 @@ def test_an_unknown_attribute_that_starts_like_items_but_cannot_be_read_is_remov
     assert INNER[1].encode() not in path.read_bytes()
 
 
+@pytest.mark.parametrize("options", [(), ("--option", "retain-uids")])
+def test_a_file_whose_sop_instance_uid_is_empty_everywhere_is_rejected(
+    tmp_path: Path, keys: Keys, options: tuple[str, ...]
+) -> None:
+    """An empty SOP Instance UID, in the data set and the file meta: no valid output can be
+    written (it was `failed` with pydicom's AttributeError); a file with one of the two is
+    written."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name, empty_meta in (("empty.dcm", True), ("meta-only.dcm", False)):
+        ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 830, 1, 1, 1)
+        ds.SOPInstanceUID = ""
+        if empty_meta:
+            ds.file_meta.MediaStorageSOPInstanceUID = ""
+        _write(inputs / name, ds, ExplicitVRLittleEndian)
+    run = run_cli([inputs], tmp_path / "out", keys.a, *options)
+    assert run.exit_code == 1, run.output_text
+    rows = {row["input"]: row for row in run.file_rows}
+    assert rows["empty.dcm"]["status"] == "rejected"
+    assert rows["empty.dcm"]["detail"].startswith(
+        "no SOP Instance UID: (0008,0018) and (0002,0003)"
+    )
+    assert rows["meta-only.dcm"]["status"] == "written", rows["meta-only.dcm"]["detail"]
+    assert "Traceback" not in run.output_text and "AttributeError" not in run.output_text
+
+
 @pytest.mark.parametrize(
     ("value", "rejected"),
     [
