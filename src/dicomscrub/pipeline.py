@@ -427,6 +427,10 @@ def _walk_items(raw: bytes, pos: int, end: int, defined: bool) -> int:
     return pos if defined else -1
 
 
+_TIME_FORM = re.compile(
+    r"(?:[01][0-9]|2[0-3])(?::?[0-5][0-9](?::?(?:[0-5][0-9]|60)(?:\.[0-9]{1,6})?)?)?"
+)
+"""A TM value (PS3.5 6.2: HH, HHMM, HHMMSS, HHMMSS.F to .FFFFFF; with the colons of ACR-NEMA)."""
 _LISTED_SAFE = frozenset({"safe-private-table", "profile-safe-list"})
 _VALUE_TEXT = {
     "DS": re.compile(rb"[0-9+\-.eE \\]*\0?"),
@@ -1207,8 +1211,9 @@ class Scrubber:
         self, ds: Dataset, elem: DataElement, path: str, state: _State, replace_uids: bool
     ) -> None:
         """C: sequences are cleaned item by item; DA/DT are shifted by the patient's offset; TM
-        is kept (the shift is whole days); text loses this file's identifying values; UIDs are
-        replaced; numbers are kept; binary values, which cannot be cleaned, are removed."""
+        is kept (the shift is whole days) if it is a time, else emptied; text loses this file's
+        identifying values; UIDs are replaced; numbers are kept; binary values, which cannot be
+        cleaned, are removed."""
         vr = elem.VR
         if vr == "SQ":
             cleaning, state.cleaning = state.cleaning, True
@@ -1230,7 +1235,10 @@ class Scrubber:
                 elem.value = out if len(out) > 1 else out[0]
                 state.dates_shifted = True
         elif vr == "TM":
-            return
+            # kept (the shift is whole days), when every value is a time: anything else written
+            # as a TM (a date, a name) is not, and is not kept unshifted and unread either
+            if not all(_TIME_FORM.fullmatch(str(v).strip()) for v in _values(elem)):
+                elem.value = elem.empty_value
         elif vr in TEXT_VRS:
             values = [self._scrub_text(str(v), state.tokens) for v in _values(elem)]
             if values:

@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import io
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -547,6 +548,27 @@ def test_c_on_text_keeps_text_without_identifying_tokens(make_ct: BuildCT, key: 
     ds.SeriesDescription = "AXIAL 5mm"
     scrub(ds, with_options("clean-descriptors"), key)
     assert ds.SeriesDescription == "AXIAL 5mm"
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("101500", True),
+        ("101500.123456", True),
+        ("10", True),
+        ("10:15:00", True),
+        ("19610417", False),  # a date written as a time: the birth date
+        ("Quixotez", False),  # a name
+        ("246000", False),  # no such hour
+    ],
+)
+def test_c_on_a_time_keeps_only_a_time(make_ct: BuildCT, key: Key, value: str, kept: bool) -> None:
+    ds = make_ct()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (pydicom warns of an invalid TM)
+        ds.StudyTime = value
+    scrub(ds, with_options("retain-long-modified-dates"), key)
+    assert str(ds.StudyTime) == (value if kept else "")
 
 
 def _days(value: str) -> dt.date:
