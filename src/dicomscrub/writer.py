@@ -77,9 +77,14 @@ class OutputPlan:
 
 
 def mirror_labels(roots: list[Path]) -> tuple[str, ...]:
-    """Distinct folder names for several input roots (``a``, ``b``, ``a-2`` ...)."""
+    """Distinct folder names for several input roots (``a``, ``b``, ``a-2`` ...); none ("") for
+    an input that is a file: it goes to the top of the output under its own name, not into a
+    folder of that name."""
     labels: list[str] = []
     for root in roots:
+        if root.is_file():
+            labels.append("")
+            continue
         base = _component(root.resolve().name, "input")
         label, n = base, 2
         while label in labels:

@@ -140,6 +140,20 @@ def test_mirror_path_with_several_roots_goes_under_each_root_s_label(
     assert (first, second) == ("export/IM1", "export-2/IM1")
 
 
+def test_mirror_path_of_a_file_input_is_its_name_at_the_top(tmp_path: Path, key: Key) -> None:
+    """A file given as an input beside a folder: OUTPUT/<its name> (it was put into a folder of
+    its own name, OUTPUT/IM9.dcm/IM9.dcm)."""
+    (tmp_path / "export").mkdir()
+    (tmp_path / "single").mkdir()
+    (tmp_path / "single" / "IM9.dcm").write_bytes(b"")
+    roots = [tmp_path / "export", tmp_path / "single" / "IM9.dcm"]
+    assert mirror_labels(roots) == ("export", "")
+    plan = OutputPlan(tmp_path / "out", Layout.MIRROR, mirror_labels(roots))
+    pseudo = Pseudonymizer(key)
+    found = plan.relative_path(Dataset(), source(roots[1].parent, "IM9.dcm", 1), pseudo)
+    assert found == "IM9.dcm"
+
+
 # ---- copying a range of the input ---------------------------------------------------------------
 
 
