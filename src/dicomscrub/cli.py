@@ -284,6 +284,7 @@ def run(
                 fsync=fsync,
                 dry_run=dry_run,
                 leak_check=not no_leak_check,
+                key_file=key_file,
             )
         except (ProfileError, RunError) as exc:
             raise UsageProblem(str(exc)) from None

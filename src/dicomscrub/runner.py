@@ -126,8 +126,12 @@ def plan_run(
     dry_run: bool = False,
     leak_check: bool = True,
     scheduler: str | None = None,
+    key_file: Path | None = None,
 ) -> RunPlan:
-    """Validate everything (profile first); raise ProfileError or RunError before touching files."""
+    """Validate everything (profile first); raise ProfileError or RunError before touching files.
+
+    ``key_file`` is the file ``key`` was read from (--key-file), if any: no file the run writes
+    may be it."""
     compiled = load_profile(profile, options)
     if not inputs:
         raise RunError("give at least one input file or folder")
@@ -168,6 +172,14 @@ def plan_run(
             "come: dicomscrub keygen FILE)"
         )
     audit_path = _resolve(audit or default_audit_path(output), "audit file")
+    summary_path = _resolve(summary_json, "summary file") if summary_json is not None else None
+    mapping_path = _resolve(mapping_out, "crosswalk") if mapping_out is not None else None
+    written = [
+        ("--audit" if audit is not None else "audit file", audit or audit_path, audit_path),
+        ("--summary-json", summary_json, summary_path),
+        ("--mapping-out", mapping_out, mapping_path),
+    ]
+    _not_read(written, _read_files(compiled, profile, options, key_file, mapping_in, inputs))
     _outside(audit_path, "audit file", out, inputs)
     _writable(audit_path, "audit file")
     quarantine_path = None
@@ -177,11 +189,10 @@ def plan_run(
             raise RunError(f"output folder {output} must not be inside the quarantine folder")
         _outside(quarantine_path, "quarantine folder", out, inputs)
         _plan_quarantine(quarantine_path, quarantine)
-    summary_path = _resolve(summary_json, "summary file") if summary_json is not None else None
     if summary_path is not None:
         _outside(summary_path, "summary file", out, inputs)
         _writable(summary_path, "summary file")
-        if summary_path == audit_path:
+        if _same(summary_path, audit_path):
             raise RunError(f"summary file {summary_json} must not be the audit file")
     if mapping_out is not None and dry_run:
         raise RunError("--dry-run writes no crosswalk; leave out --mapping-out")
@@ -235,15 +246,84 @@ def _plan_mapping_out(
             f"crosswalk {mapping_out} must not be inside the output folder: it holds identity"
         )
     _outside(path, "crosswalk", out, inputs)
-    if path == audit_path:
+    if _same(path, audit_path):
         raise RunError(f"crosswalk {mapping_out} must not be the audit file")
-    if path == summary_path:
+    if summary_path is not None and _same(path, summary_path):
         raise RunError(f"crosswalk {mapping_out} must not be the summary file")
     _writable(path, "crosswalk")
     try:
         return path, read_crosswalk(path) if path.exists() else set()
     except CrosswalkError as exc:
         raise RunError(str(exc)) from None
+
+
+def _read_files(
+    compiled: CompiledProfile,
+    profile: str,
+    options: tuple[str, ...],
+    key_file: Path | None,
+    mapping_in: Path | None,
+    inputs: list[Path],
+) -> list[tuple[str, Path]]:
+    """The files a run reads, each with its role as a message names it: the key file, every
+    profile file of the stack (those given, those they extend, the built-in ones), the
+    --mapping-in table and the inputs given as files."""
+    given: dict[Path, str] = {}
+    for flag, ref in (*(("--option", o) for o in reversed(options)), ("--profile", profile)):
+        with contextlib.suppress(OSError, RuntimeError):  # (a built-in name is no path)
+            given[Path(ref).expanduser().resolve()] = flag
+    files: list[tuple[str, Path]] = []
+    if key_file is not None:
+        files.append(("the key file (--key-file)", key_file))
+    for layer in compiled.layers:
+        flag = "" if layer.builtin else given.get(layer.path.resolve(), "")
+        if flag == "--profile":
+            files.append(("the profile file (--profile)", layer.path))
+        elif flag:
+            files.append(("an option file (--option)", layer.path))
+        elif layer.builtin:
+            files.append((f"the file of the built-in profile {layer.name}", layer.path))
+        else:
+            files.append(("a profile file that --profile or --option extends", layer.path))
+    if mapping_in is not None:
+        files.append(("the subject table (--mapping-in)", mapping_in))
+    files.extend((f"input {given_input}", given_input) for given_input in inputs)
+    return files
+
+
+def _not_read(
+    written: list[tuple[str, Path | None, Path | None]], read: list[tuple[str, Path]]
+) -> None:
+    """No file the run writes (the audit, the summary, the crosswalk) is one it reads: the
+    audit would move the key (or a profile, or the subject table) aside as an earlier audit,
+    the summary and the crosswalk would replace it. Compared by path, links followed, and as
+    files (a hard link is the same file under another name)."""
+    for option, given, path in written:
+        if given is None or path is None:
+            continue
+        for role, other in read:
+            try:
+                other_path = other.resolve()
+            except (RuntimeError, OSError):  # (a loop of links: not a file this run reads)
+                continue
+            if _same(path, other_path):
+                if option == "audit file":  # (not given: <OUTPUT>.audit.csv)
+                    raise RunError(
+                        f"the audit file {given} (the default, <OUTPUT>.audit.csv) is {role}; "
+                        "give --audit another name"
+                    )
+                raise RunError(f"{option} {given} is {role}; give it another name")
+
+
+def _same(path: Path, other: Path) -> bool:
+    """``path`` and ``other`` (both resolved) are one file: one path, or two names of one file
+    (a hard link, a bind mount), which only a file that exists can be."""
+    if path == other:
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # (one of them is not there)
+        return False
 
 
 def _plan_quarantine(path: Path, given: Path) -> None:

@@ -32,6 +32,11 @@ def _inputs(folder: Path, count: int) -> Path:
     return folder
 
 
+def words(text: str) -> str:
+    """Text with line wrapping undone (click and rich may wrap a long message)."""
+    return " ".join(text.split())
+
+
 def _run(*args: object) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["run", *map(str, args)])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -125,6 +130,98 @@ def test_files_a_run_writes_beside_its_output_may_not_overwrite_each_other(
     assert code == 2, output
     assert "must not be" in output and message in output
     assert not (tmp_path / "out").exists()
+
+
+READ_ROLES = {
+    "key": "the key file (--key-file)",
+    "profile": "the profile file (--profile)",
+    "extended": "a profile file that --profile or --option extends",
+    "option": "an option file (--option)",
+    "mapping-in": "the subject table (--mapping-in)",
+    "input": "input ",
+}
+
+
+def _files_read(tmp_path: Path, keys: Keys) -> tuple[dict[str, Path], list[str]]:
+    """Files a run reads, and the command line (but its inputs) that reads them all."""
+    files = {
+        "key": tmp_path / "k.key",
+        "profile": tmp_path / "p.yaml",
+        "extended": tmp_path / "parent.yaml",
+        "option": tmp_path / "o.yaml",
+        "mapping-in": tmp_path / "subjects.csv",
+        "input": tmp_path / "one.dcm",
+    }
+    files["key"].write_bytes(keys.a.read_bytes())
+    files["extended"].write_text("name: parent\nextends: [basic]\n", encoding="utf-8")
+    files["profile"].write_text("name: p\nextends: [parent.yaml]\n", encoding="utf-8")
+    files["option"].write_text(
+        "name: o\nkind: option\nextends: [patient-pseudonyms]\n", encoding="utf-8"
+    )
+    files["mapping-in"].write_text("original,deidentified\nMRN1,SUBJ-1\n", encoding="utf-8")
+    ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 700, 1, 1, 0)
+    ds.save_as(files["input"], enforce_file_format=True)
+    args = ["--key-file", files["key"], "-p", files["profile"], "--option", files["option"]]
+    args += ["--mapping-in", files["mapping-in"]]
+    return files, [str(a) for a in args]
+
+
+@pytest.mark.parametrize("via", ["path", "symbolic link", "hard link"])
+@pytest.mark.parametrize("read", list(READ_ROLES))
+@pytest.mark.parametrize("option", ["--audit", "--summary-json", "--mapping-out"])
+def test_a_file_a_run_writes_may_not_be_one_it_reads(
+    tmp_path: Path, keys: Keys, option: str, read: str, via: str
+) -> None:
+    """The audit, the summary and the crosswalk may not be the key, a profile or option file
+    (or one they extend), the subject table or an input: the audit would move it aside, the
+    others replace it. Refused before any file is touched, naming both, whatever name the file
+    is given (a symbolic or a hard link to it)."""
+    files, args = _files_read(tmp_path, keys)
+    inputs = _inputs(tmp_path / "in", 1)
+    before = {name: path.read_bytes() for name, path in files.items()}
+    given = files[read]
+    if via != "path":
+        given = tmp_path / "other-name"
+        (os.symlink if via == "symbolic link" else os.link)(files[read], given)
+    code, output = _run(inputs, files["input"], "-o", tmp_path / "out", *args, option, given)
+    assert code == 2, output
+    assert f"{option} {given} is {READ_ROLES[read]}" in words(output), output
+    assert "give it another name" in output
+    assert {name: path.read_bytes() for name, path in files.items()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if "earlier" in p.name) == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_crosswalk_may_not_be_the_subject_table(tmp_path: Path, keys: Keys) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    table = tmp_path / "subjects.csv"
+    table.write_text("original,deidentified\nMRN1,SUBJ-1\n", encoding="utf-8")
+    args = ("--option", "patient-pseudonyms", "--mapping-in", table, "--mapping-out", table)
+    code, output = _run(inputs, "-o", tmp_path / "out", "--key-file", keys.a, *args)
+    assert code == 2, output
+    assert f"--mapping-out {table} is the subject table (--mapping-in)" in words(output)
+    assert table.read_text(encoding="utf-8") == "original,deidentified\nMRN1,SUBJ-1\n"
+
+
+def test_the_default_audit_may_not_be_the_key_file(tmp_path: Path, keys: Keys) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    key = tmp_path / "out.audit.csv"  # (a strange name for a key, but the run's default audit)
+    key.write_bytes(keys.a.read_bytes())
+    code, output = _run(inputs, "-o", tmp_path / "out", "--key-file", key)
+    assert code == 2, output
+    assert "is the key file (--key-file); give --audit another name" in words(output)
+    assert key.read_bytes() == keys.a.read_bytes()
+
+
+@pytest.mark.parametrize("option", ["--summary-json", "--mapping-out"])
+def test_a_hard_link_to_the_audit_is_the_audit(tmp_path: Path, keys: Keys, option: str) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    (tmp_path / "audit.csv").write_text("an earlier run's rows\n", encoding="utf-8")
+    os.link(tmp_path / "audit.csv", tmp_path / "other.csv")
+    args = ("--audit", tmp_path / "audit.csv", option, tmp_path / "other.csv")
+    code, output = _run(inputs, "-o", tmp_path / "out", "--key-file", keys.a, *args)
+    assert code == 2, output
+    assert "must not be the audit file" in output
 
 
 def test_a_full_disk_under_the_audit_stops_the_run_as_interrupted(
