@@ -163,6 +163,12 @@ def plan_run(
     _distinct(inputs)
     if out.exists() and not out.is_dir():
         raise RunError(f"output {output} exists and is not a folder")
+    if key_file is not None and _contains(out, _resolve(key_file, "key file")):
+        # (whoever gets the output tree could then test guesses against its pseudonyms and UIDs)
+        raise RunError(
+            f"key file {key_file} must not be inside the output folder: the output tree is what "
+            "gets shared; keep the key elsewhere"
+        )
     if key.origin == "random" and not dry_run and out.is_dir() and holds_outputs(out):
         # (from cron, each run would write the whole tree again under other UIDs)
         raise RunError(

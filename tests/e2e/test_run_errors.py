@@ -224,6 +224,27 @@ def test_a_hard_link_to_the_audit_is_the_audit(tmp_path: Path, keys: Keys, optio
     assert "must not be the audit file" in output
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_key_file_inside_the_output_is_refused(tmp_path: Path, keys: Keys, dry_run: bool) -> None:
+    """The output tree is what gets shared: a key kept in it would go with it (as the audit,
+    the summary and the crosswalk may not be in it either)."""
+    inputs = _inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    (out / "keys").mkdir(parents=True)
+    key = out / "keys" / "site.key"
+    key.write_bytes(keys.a.read_bytes())
+    os.symlink(key, tmp_path / "link.key")  # (the same, under a name outside)
+    for given in (key, tmp_path / "link.key"):
+        args = ("--dry-run",) if dry_run else ()
+        code, output = _run(inputs, "-o", out, "--key-file", given, *args)
+        assert code == 2, output
+        assert f"key file {given} must not be inside the output folder" in words(output)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "keys",
+        "keys/site.key",
+    ]
+
+
 def test_a_full_disk_under_the_audit_stops_the_run_as_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: Keys
 ) -> None:
