@@ -22,7 +22,7 @@ from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import KEY_ENV, Key
 from dicomscrub.quarantine import INDEX, Quarantine
-from dicomscrub.report import Report, utc_now, write_summary_json
+from dicomscrub.report import Report, is_summary, utc_now, write_summary_json
 from dicomscrub.state import (
     DoneRecord,
     LockedError,
@@ -377,6 +377,22 @@ def _resolve(path: Path, what: str) -> Path:
         raise RunError(f"{what} {path} leads through a loop of symbolic links") from None
 
 
+def summary_before_plan(summary_json: Path, output: Path, inputs: list[Path]) -> Path | None:
+    """Where a run refused or stopped before its plan was made may write its --summary-json
+    (so that a summary of an earlier run is not read as this run's result), or None. The plan
+    did not get as far as to check it, and what is there may be why it was refused (the key
+    file, a profile, an input): only a path outside the output tree and the inputs, where
+    nothing is yet or where an earlier summary is."""
+    try:
+        path = summary_json.resolve()
+        _outside(path, "summary file", output.resolve(), inputs)
+    except (RunError, RuntimeError, OSError):  # (RuntimeError: a loop of links, Python 3.11)
+        return None
+    if not path.exists():
+        return path
+    return path if path.is_file() and is_summary(path) else None
+
+
 def _write_summary(path: Path, report: Report) -> None:
     try:
         write_summary_json(path, report)
@@ -525,6 +541,12 @@ def execute(
     try:
         cluster = _connect(plan)  # before anything is touched: an unusable cluster is a usage error
         return _execute(plan, report, clock, cluster, on_discovered, on_result)
+    except RunError as exc:
+        # Refused before any file was processed (the output folder in use by another run, say):
+        # the summary says so, exit code 2 and why, as after an interruption.
+        report.error = str(exc)
+        _finish(plan, report, clock)
+        raise
     except KeyboardInterrupt:
         # Stopped before the files were processed (while the output folder was locked and its
         # state opened, say), or a second time after: the summary says so, with the counts so

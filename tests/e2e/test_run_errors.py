@@ -245,6 +245,116 @@ def test_a_key_file_inside_the_output_is_refused(tmp_path: Path, keys: Keys, dry
     ]
 
 
+@pytest.mark.parametrize(
+    "refusal", ["profile", "usage", "key", "output in use", "audit in use", "summary is the key"]
+)
+def test_a_refused_run_leaves_no_earlier_summary_as_its_own(
+    tmp_path: Path, keys: Keys, refusal: str
+) -> None:
+    """A run refused with exit code 2 says so in its --summary-json (exit code 2, and why): an
+    earlier run's summary left in place, exit code 0, would read as this run's result in CI. Not
+    where the summary is itself the problem and names a file that is no summary (the key)."""
+    inputs = _inputs(tmp_path / "in", 1)
+    out, summary = tmp_path / "out", tmp_path / "summary.json"
+    code, output = _run(inputs, "-o", out, "--key-file", keys.a, "--summary-json", summary)
+    assert code == 0, output
+    assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 0
+    key = tmp_path / "site.key"
+    key.write_bytes(keys.a.read_bytes())
+    args: list[object] = [inputs, "-o", out, "--key-file", key, "--summary-json", summary]
+    held: list[object] = []
+    if refusal == "profile":
+        args += ["-p", "nonexist"]
+    elif refusal == "usage":
+        args += ["--dry-run", "--mapping-out", tmp_path / "crosswalk.csv"]
+    elif refusal == "key":
+        key.write_bytes(b"short")
+    elif refusal == "output in use":
+        held.append(OutputLock(out).__enter__())
+    elif refusal == "audit in use":
+        args += ["--audit", tmp_path / "shared.csv"]
+        held.append(dicomscrub.audit.AuditWriter(tmp_path / "shared.csv").__enter__())
+    else:
+        args[-1] = key
+    try:
+        code, output = _run(*args)
+    finally:
+        for thing in held:
+            thing.__exit__(None, None, None)  # type: ignore[attr-defined]
+    assert code == 2, output
+    if refusal == "summary is the key":
+        assert key.read_bytes() == keys.a.read_bytes()
+        assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 0  # (not given)
+        return
+    doc = json.loads(summary.read_text(encoding="utf-8"))
+    assert (doc["exit_code"], doc["interrupted"], doc["files"]) == (2, False, 0)
+    assert doc["error"] and f"Error: {doc['error']}" in words(output)
+    assert doc["started"] and doc["finished"]
+    assert not list(tmp_path.glob(".summary.json*"))  # (written by a rename)
+
+
+@pytest.mark.parametrize("problem", ["missing key file", "jobs", "unknown option", "no summary"])
+def test_a_command_line_refused_by_click_leaves_no_earlier_summary_as_its_own(
+    tmp_path: Path, keys: Keys, problem: str
+) -> None:
+    """A command line refused as it is read (a --key-file that is not there: a CI secret not
+    mounted) replaces an earlier summary with one that says exit code 2; where none is, or what
+    is there is no summary, nothing is written (nothing else of the command line is known)."""
+    inputs = _inputs(tmp_path / "in", 1)
+    summary = tmp_path / "summary.json"
+    code, output = _run(
+        inputs, "-o", tmp_path / "out", "--key-file", keys.a, "--summary-json", summary
+    )
+    assert code == 0, output
+    args: list[object] = [inputs, "-o", tmp_path / "out", f"--summary-json={summary}"]
+    if problem == "missing key file":
+        args += ["--key-file", tmp_path / "missing.key"]
+    elif problem == "jobs":
+        args += ["--key-file", keys.a, "--jobs", "0"]
+    else:
+        args += ["--key-file", keys.a, "--no-such-option"]
+    if problem == "no summary":
+        summary.write_text("6b" * 32, encoding="utf-8")
+    code, output = _run(*args)
+    assert code == 2, output
+    if problem == "no summary":
+        assert summary.read_text(encoding="utf-8") == "6b" * 32
+        return
+    doc = json.loads(summary.read_text(encoding="utf-8"))
+    assert (doc["exit_code"], doc["interrupted"], doc["files"]) == (2, False, 0)
+    assert doc["error"] and words(doc["error"]) in words(output)
+
+
+@pytest.mark.parametrize("what", ["key", "profile", "input", "inside an input", "inside output"])
+def test_a_refused_run_writes_no_summary_over_a_file_it_was_not_given_as_one(
+    tmp_path: Path, keys: Keys, what: str
+) -> None:
+    """Refused before its paths are checked (here: by an unknown option profile), a run writes
+    its summary only where nothing is yet or an earlier summary is, outside the output folder
+    and the inputs: a summary path that names the key, the profile or an input may be why it
+    was refused."""
+    inputs = _inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    key = tmp_path / "site.key"
+    key.write_bytes(keys.a.read_bytes())
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: p\nextends: [basic]\n", encoding="utf-8")
+    summary = {
+        "key": key,
+        "profile": profile,
+        "input": inputs / "f0.dcm",
+        "inside an input": inputs / "summary.json",
+        "inside output": out / "summary.json",
+    }[what]
+    before = {p: p.read_bytes() for p in (key, profile, inputs / "f0.dcm")}
+    args = ("--key-file", key, "-p", profile, "--option", "nonexist", "--summary-json", summary)
+    code, output = _run(inputs, "-o", out, *args)
+    assert code == 2, output
+    assert "nonexist" in output
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (inputs / "summary.json").exists() and not out.exists()
+
+
 def test_a_full_disk_under_the_audit_stops_the_run_as_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: Keys
 ) -> None:
