@@ -26,8 +26,15 @@ from dicomscrub.profile.loader import (
     load_profile,
 )
 from dicomscrub.pseudonym import KEY_ENV, KeyError_, load_key, write_new_key
-from dicomscrub.report import ExitCode, Report, utc_now, write_summary_json
-from dicomscrub.runner import RunError, RunPlan, default_jobs, execute, plan_run
+from dicomscrub.report import ExitCode, Report, is_summary, utc_now, write_summary_json
+from dicomscrub.runner import (
+    RunError,
+    RunPlan,
+    default_jobs,
+    execute,
+    plan_run,
+    summary_before_plan,
+)
 from dicomscrub.writer import Layout
 
 if TYPE_CHECKING:
@@ -93,7 +100,43 @@ class _Jobs(click.IntRange):
             self.fail(f"expected a whole number from 1 to {MAX_JOBS}; got {value!r}", param, ctx)
 
 
-@cli.command(context_settings=CONTEXT)
+class _RunCommand(click.Command):
+    """``run``, whose --summary-json says so when the command line itself is refused (a
+    --key-file that does not exist, a --jobs out of range, an unknown option: exit 2), as it
+    does for the refusals found later (see :func:`_summary_of_no_run`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = _last_value(args, "--summary-json")
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            # Nothing else of the command line can be trusted (not even where the output and
+            # the inputs are), so only an earlier summary is replaced: none is made.
+            if given:
+                path = Path(given)
+                with contextlib.suppress(OSError, RuntimeError):
+                    if path.is_file() and is_summary(path):
+                        now = utc_now()
+                        error = exc.format_message()
+                        write_summary_json(path, Report(started=now, finished=now, error=error))
+            raise
+
+
+def _last_value(args: list[str], option: str) -> str | None:
+    """The value given to ``option`` in ``args`` (the last, as click takes it), or None."""
+    value = None
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--":  # (what follows is INPUTS)
+            break
+        if arg == option:
+            value = next(rest, None)
+        elif arg.startswith(f"{option}="):
+            value = arg[len(option) + 1 :]
+    return value
+
+
+@cli.command(cls=_RunCommand, context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(), callback=_input_paths)
 @click.option(
     "-o",
@@ -284,6 +327,7 @@ def run(
                 fsync=fsync,
                 dry_run=dry_run,
                 leak_check=not no_leak_check,
+                key_file=key_file,
             )
         except (ProfileError, RunError) as exc:
             raise UsageProblem(str(exc)) from None
@@ -302,10 +346,14 @@ def run(
                     "[yellow]warning:[/] --layout mirror copies input folder and file names, which "
                     "often contain patient names or IDs"
                 )
+    except UsageProblem as exc:
+        if summary_json is not None:
+            _summary_of_no_run(summary_json, output, inputs, error=exc.message)
+        raise
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # (a second one: no traceback)
         if summary_json is not None:
-            _summary_of_no_run(summary_json)
+            _summary_of_no_run(summary_json, output, inputs)
         _interrupted()
     report = _run_with_progress(plan, quiet)
     if report.stop_reason:
@@ -343,18 +391,23 @@ def _shown(result: FileResult, plan: RunPlan) -> str:
     return name_text(result.input)
 
 
-def _summary_of_no_run(path: Path) -> None:
-    """A run stopped while it was planned (before its paths were checked): its --summary-json
-    says so, as a later stop's does, so that an earlier run's summary is not read as this run's
-    result; only where a regular file is or none (never over a device or a FIFO), else it is
-    left as it is, as is a summary that cannot be written."""
-    try:
-        if path.exists() and not path.is_file():
-            return
-        now = utc_now()
-        write_summary_json(path, Report(started=now, finished=now, interrupted=True))
-    except OSError:
+def _summary_of_no_run(
+    path: Path, output: Path, inputs: tuple[Path, ...], *, error: str = ""
+) -> None:
+    """A run refused (``error``: a usage, profile or key error) or stopped while it was planned,
+    before its paths were checked: its --summary-json says so, as a later refusal's or stop's
+    does, so that an earlier run's summary is not read as this run's result. Only where
+    :func:`summary_before_plan` allows (nothing there yet, or an earlier summary: never over the
+    key file, a profile or an input that the refusal may be about, a device or a FIFO); else it
+    is left as it is, as is a summary that cannot be written."""
+    target = summary_before_plan(path, output, list(inputs))
+    if target is None:
         return
+    now = utc_now()
+    with contextlib.suppress(OSError):
+        write_summary_json(
+            target, Report(started=now, finished=now, interrupted=not error, error=error)
+        )
 
 
 def _run_with_progress(plan: RunPlan, quiet: bool) -> Report:

@@ -4,7 +4,9 @@ Each copy is named by an HMAC of the input's root and path (and of its size and 
 input gets a new copy), never by its own name, which may hold a patient's name. ``DIR/index.csv``
 maps each copy to the input path it came from and the reason: it identifies patients and stays on
 the hospital side with the copies themselves. The quarantine folder may not be inside the output
-tree, which is what gets shared.
+tree, which is what gets shared. The copies and the index are made mode 0600, the folder 0700 when
+a run makes it (as the crosswalk, they hold identity); the mode of what is there already is kept
+(a folder shared with the reviewers' group, say).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dicomscrub.writer import Collision, FileRange, write_atomic
 
 INDEX = "index.csv"
 COLUMNS = ("quarantine_file", "root", "input", "reason", "quarantined_at")
+PRIVATE = 0o600
+"""The mode of the copies and the index a run makes: full identity, for the run's user only."""
 
 
 class Quarantine:
@@ -38,7 +42,9 @@ class Quarantine:
     def _prepare(self) -> set[str]:
         """The folder made, and the names its index lists (OSError: tried again next time)."""
         if self._known is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            # (0700 for the folder itself; those made above it, as any folder: they may be
+            # meant for others, as /review is)
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             known: set[str] = set()
             if self.index.is_file():
                 # (an index damaged by hand still lists what it can: names are ASCII)
@@ -59,13 +65,16 @@ class Quarantine:
             with source_path.open("rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 with contextlib.suppress(Collision):  # set aside by an earlier run
-                    write_atomic(self.folder / target, [FileRange(fh.fileno(), 0, size)])
+                    write_atomic(
+                        self.folder / target, [FileRange(fh.fileno(), 0, size)], mode=PRIVATE
+                    )
         except OSError as exc:
             return False, f"quarantine copy failed: {_why(exc)}"
         if target not in known:
             try:
                 new = not self.index.exists()
-                with self.index.open("a", encoding="utf-8", errors=NAME_BYTES, newline="") as fh:
+                fd = os.open(self.index, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
+                with open(fd, "a", encoding="utf-8", errors=NAME_BYTES, newline="") as fh:
                     writer = csv.writer(fh, lineterminator="\n")
                     if new:
                         writer.writerow(COLUMNS)

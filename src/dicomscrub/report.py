@@ -52,6 +52,7 @@ class Report:
     audit_broken: bool = False  # the run stopped because its audit could not be written
     summary_problem: str = ""  # why --summary-json could not be written (then the exit code is 1+)
     quarantine_failed: int = 0  # rejected inputs not set aside in --quarantine (exit code 1+)
+    error: str = ""  # why the run was refused before any file was processed (exit code 2)
 
     def add(self, result: FileResult) -> None:
         self.counts[result.status.value] += 1
@@ -74,6 +75,8 @@ class Report:
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.error:
+            return ExitCode.USAGE
         if self.interrupted:
             return ExitCode.INTERRUPTED
         if self.counts[Status.FAILED.value] or self.summary_problem:
@@ -96,6 +99,7 @@ class Report:
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
             "exit_code": int(self.exit_code),
+            "error": self.error or None,
             "files": self.total,
             "counts": {
                 status.value: self.counts[status.value]
@@ -122,6 +126,21 @@ class Report:
                 for r in self.failures
             ],
         }
+
+
+def is_summary(path: Path) -> bool:
+    """``path`` holds a summary (a JSON object with an ``exit_code``), as an earlier run wrote
+    it; not the key file, a profile, an audit or an input, which start otherwise (only their
+    first bytes are read)."""
+    try:
+        with path.open("rb") as fh:
+            if not fh.read(4096).lstrip().startswith(b"{"):
+                return False
+            fh.seek(0)
+            doc = json.load(fh)
+    except (OSError, ValueError):  # (ValueError: not JSON, or not text)
+        return False
+    return isinstance(doc, dict) and "exit_code" in doc
 
 
 def write_summary_json(path: Path, report: Report) -> None:

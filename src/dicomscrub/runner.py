@@ -22,7 +22,7 @@ from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import KEY_ENV, Key
 from dicomscrub.quarantine import INDEX, Quarantine
-from dicomscrub.report import Report, utc_now, write_summary_json
+from dicomscrub.report import Report, is_summary, utc_now, write_summary_json
 from dicomscrub.state import (
     DoneRecord,
     LockedError,
@@ -126,8 +126,12 @@ def plan_run(
     dry_run: bool = False,
     leak_check: bool = True,
     scheduler: str | None = None,
+    key_file: Path | None = None,
 ) -> RunPlan:
-    """Validate everything (profile first); raise ProfileError or RunError before touching files."""
+    """Validate everything (profile first); raise ProfileError or RunError before touching files.
+
+    ``key_file`` is the file ``key`` was read from (--key-file), if any: no file the run writes
+    may be it."""
     compiled = load_profile(profile, options)
     if not inputs:
         raise RunError("give at least one input file or folder")
@@ -159,6 +163,12 @@ def plan_run(
     _distinct(inputs)
     if out.exists() and not out.is_dir():
         raise RunError(f"output {output} exists and is not a folder")
+    if key_file is not None and _contains(out, _resolve(key_file, "key file")):
+        # (whoever gets the output tree could then test guesses against its pseudonyms and UIDs)
+        raise RunError(
+            f"key file {key_file} must not be inside the output folder: the output tree is what "
+            "gets shared; keep the key elsewhere"
+        )
     if key.origin == "random" and not dry_run and out.is_dir() and holds_outputs(out):
         # (from cron, each run would write the whole tree again under other UIDs)
         raise RunError(
@@ -168,6 +178,14 @@ def plan_run(
             "come: dicomscrub keygen FILE)"
         )
     audit_path = _resolve(audit or default_audit_path(output), "audit file")
+    summary_path = _resolve(summary_json, "summary file") if summary_json is not None else None
+    mapping_path = _resolve(mapping_out, "crosswalk") if mapping_out is not None else None
+    written = [
+        ("--audit" if audit is not None else "audit file", audit or audit_path, audit_path),
+        ("--summary-json", summary_json, summary_path),
+        ("--mapping-out", mapping_out, mapping_path),
+    ]
+    _not_read(written, _read_files(compiled, profile, options, key_file, mapping_in, inputs))
     _outside(audit_path, "audit file", out, inputs)
     _writable(audit_path, "audit file")
     quarantine_path = None
@@ -177,11 +195,10 @@ def plan_run(
             raise RunError(f"output folder {output} must not be inside the quarantine folder")
         _outside(quarantine_path, "quarantine folder", out, inputs)
         _plan_quarantine(quarantine_path, quarantine)
-    summary_path = _resolve(summary_json, "summary file") if summary_json is not None else None
     if summary_path is not None:
         _outside(summary_path, "summary file", out, inputs)
         _writable(summary_path, "summary file")
-        if summary_path == audit_path:
+        if _same(summary_path, audit_path):
             raise RunError(f"summary file {summary_json} must not be the audit file")
     if mapping_out is not None and dry_run:
         raise RunError("--dry-run writes no crosswalk; leave out --mapping-out")
@@ -235,15 +252,84 @@ def _plan_mapping_out(
             f"crosswalk {mapping_out} must not be inside the output folder: it holds identity"
         )
     _outside(path, "crosswalk", out, inputs)
-    if path == audit_path:
+    if _same(path, audit_path):
         raise RunError(f"crosswalk {mapping_out} must not be the audit file")
-    if path == summary_path:
+    if summary_path is not None and _same(path, summary_path):
         raise RunError(f"crosswalk {mapping_out} must not be the summary file")
     _writable(path, "crosswalk")
     try:
         return path, read_crosswalk(path) if path.exists() else set()
     except CrosswalkError as exc:
         raise RunError(str(exc)) from None
+
+
+def _read_files(
+    compiled: CompiledProfile,
+    profile: str,
+    options: tuple[str, ...],
+    key_file: Path | None,
+    mapping_in: Path | None,
+    inputs: list[Path],
+) -> list[tuple[str, Path]]:
+    """The files a run reads, each with its role as a message names it: the key file, every
+    profile file of the stack (those given, those they extend, the built-in ones), the
+    --mapping-in table and the inputs given as files."""
+    given: dict[Path, str] = {}
+    for flag, ref in (*(("--option", o) for o in reversed(options)), ("--profile", profile)):
+        with contextlib.suppress(OSError, RuntimeError):  # (a built-in name is no path)
+            given[Path(ref).expanduser().resolve()] = flag
+    files: list[tuple[str, Path]] = []
+    if key_file is not None:
+        files.append(("the key file (--key-file)", key_file))
+    for layer in compiled.layers:
+        flag = "" if layer.builtin else given.get(layer.path.resolve(), "")
+        if flag == "--profile":
+            files.append(("the profile file (--profile)", layer.path))
+        elif flag:
+            files.append(("an option file (--option)", layer.path))
+        elif layer.builtin:
+            files.append((f"the file of the built-in profile {layer.name}", layer.path))
+        else:
+            files.append(("a profile file that --profile or --option extends", layer.path))
+    if mapping_in is not None:
+        files.append(("the subject table (--mapping-in)", mapping_in))
+    files.extend((f"input {given_input}", given_input) for given_input in inputs)
+    return files
+
+
+def _not_read(
+    written: list[tuple[str, Path | None, Path | None]], read: list[tuple[str, Path]]
+) -> None:
+    """No file the run writes (the audit, the summary, the crosswalk) is one it reads: the
+    audit would move the key (or a profile, or the subject table) aside as an earlier audit,
+    the summary and the crosswalk would replace it. Compared by path, links followed, and as
+    files (a hard link is the same file under another name)."""
+    for option, given, path in written:
+        if given is None or path is None:
+            continue
+        for role, other in read:
+            try:
+                other_path = other.resolve()
+            except (RuntimeError, OSError):  # (a loop of links: not a file this run reads)
+                continue
+            if _same(path, other_path):
+                if option == "audit file":  # (not given: <OUTPUT>.audit.csv)
+                    raise RunError(
+                        f"the audit file {given} (the default, <OUTPUT>.audit.csv) is {role}; "
+                        "give --audit another name"
+                    )
+                raise RunError(f"{option} {given} is {role}; give it another name")
+
+
+def _same(path: Path, other: Path) -> bool:
+    """``path`` and ``other`` (both resolved) are one file: one path, or two names of one file
+    (a hard link, a bind mount), which only a file that exists can be."""
+    if path == other:
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # (one of them is not there)
+        return False
 
 
 def _plan_quarantine(path: Path, given: Path) -> None:
@@ -289,6 +375,22 @@ def _resolve(path: Path, what: str) -> Path:
         return path.resolve()
     except (RuntimeError, OSError):  # (Python 3.11: RuntimeError for a loop of links)
         raise RunError(f"{what} {path} leads through a loop of symbolic links") from None
+
+
+def summary_before_plan(summary_json: Path, output: Path, inputs: list[Path]) -> Path | None:
+    """Where a run refused or stopped before its plan was made may write its --summary-json
+    (so that a summary of an earlier run is not read as this run's result), or None. The plan
+    did not get as far as to check it, and what is there may be why it was refused (the key
+    file, a profile, an input): only a path outside the output tree and the inputs, where
+    nothing is yet or where an earlier summary is."""
+    try:
+        path = summary_json.resolve()
+        _outside(path, "summary file", output.resolve(), inputs)
+    except (RunError, RuntimeError, OSError):  # (RuntimeError: a loop of links, Python 3.11)
+        return None
+    if not path.exists():
+        return path
+    return path if path.is_file() and is_summary(path) else None
 
 
 def _write_summary(path: Path, report: Report) -> None:
@@ -439,6 +541,12 @@ def execute(
     try:
         cluster = _connect(plan)  # before anything is touched: an unusable cluster is a usage error
         return _execute(plan, report, clock, cluster, on_discovered, on_result)
+    except RunError as exc:
+        # Refused before any file was processed (the output folder in use by another run, say):
+        # the summary says so, exit code 2 and why, as after an interruption.
+        report.error = str(exc)
+        _finish(plan, report, clock)
+        raise
     except KeyboardInterrupt:
         # Stopped before the files were processed (while the output folder was locked and its
         # state opened, say), or a second time after: the summary says so, with the counts so

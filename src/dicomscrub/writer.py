@@ -135,9 +135,10 @@ def _folder(path: Path, *, again: bool = False) -> None:
 
 
 def write_atomic(
-    target: Path, data: bytes | memoryview | list[Part], *, fsync: bool = True
+    target: Path, data: bytes | memoryview | list[Part], *, fsync: bool = True, mode: int = 0o644
 ) -> None:
-    """Write ``data`` (bytes, or parts: bytes and input ranges) to ``target`` atomically.
+    """Write ``data`` (bytes, or parts: bytes and input ranges) to ``target`` atomically, with
+    ``mode`` (less what the umask takes away).
 
     The parts go to an unnamed temporary file in the target's folder (``O_TMPFILE``; a hidden
     named one where the file system cannot), which is then hard-linked to ``target``; the link
@@ -151,10 +152,10 @@ def write_atomic(
     _folder(target.parent)
     if _unnamed:
         try:
-            fd = os.open(target.parent, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+            fd = os.open(target.parent, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode)
         except FileNotFoundError:  # the folder went away: make it again
             _folder(target.parent, again=True)
-            fd = os.open(target.parent, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+            fd = os.open(target.parent, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode)
         except OSError as exc:
             if exc.errno not in _NO_UNNAMED:
                 raise
@@ -172,7 +173,7 @@ def write_atomic(
                 _unnamed = False  # e.g. no /proc: write it again the other way
             finally:
                 os.close(fd)
-    _write_named(target, parts, fsync)
+    _write_named(target, parts, fsync, mode)
 
 
 _NO_UNNAMED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT, errno.EXDEV, errno.EPERM}
@@ -194,15 +195,15 @@ def _write_parts(fd: int, parts: list[Part], fsync: bool) -> None:
         os.fsync(fd)
 
 
-def _write_named(target: Path, parts: list[Part], fsync: bool) -> None:
+def _write_named(target: Path, parts: list[Part], fsync: bool, mode: int) -> None:
     """write_atomic through a hidden named temporary file."""
     tmp = target.parent / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
     try:
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         except FileNotFoundError:  # the folder went away: make it again
             _folder(target.parent, again=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         try:
             _write_parts(fd, parts, fsync)
         finally:

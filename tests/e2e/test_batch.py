@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import shutil
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ import dicomscrub.parallel
 import dicomscrub.process
 import dicomscrub.quarantine
 import dicomscrub.runner
+import dicomscrub.writer
 from corpus import TEST_FILES, bundled, fictional, refuse_listing, snapshot
 from dicomscrub.cli import cli
 from dicomscrub.process import FileResult, Status
@@ -275,6 +277,40 @@ def test_burned_in_annotation_is_rejected_quarantined_and_fails_the_job(
     assert doc["failures"][0]["reason"].startswith("Burned In Annotation (0028,0301) is YES")
     assert set(doc) >= {"started", "finished", "files_per_second", "mb_per_second"}
     assert not any("burned" in p.name for p in out.rglob("*"))
+
+
+@pytest.mark.parametrize("temporary", ["unnamed", "named"])
+@pytest.mark.parametrize("folder", ["made by the run", "there before"])
+def test_quarantine_copies_and_index_are_for_the_run_s_user_only(
+    tree: Tree,
+    tmp_path: Path,
+    key_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    temporary: str,
+    folder: str,
+) -> None:
+    """The copies and the index hold full identity: mode 0600 as the crosswalk, and the folder
+    0700 when the run makes it (one there already keeps its mode; the folders made above it are
+    made as any folder). Whichever way the copy's temporary file is made."""
+    inputs, review = tree(1), tmp_path / "shared" / "review"
+    burned_in(inputs / "odd")
+    if folder == "there before":
+        review.mkdir(parents=True, mode=0o755)
+    if temporary == "named":  # (a file system without O_TMPFILE)
+        monkeypatch.setattr(dicomscrub.writer, "_unnamed", False)
+    previous = os.umask(0o022)
+    try:
+        args = (inputs, "-o", tmp_path / "out", "--key-file", key_file, "--quarantine", review)
+        assert run_cli(*args)[0] == 1
+    finally:
+        os.umask(previous)
+    copies = [p for p in review.iterdir() if p.suffix == ".dcm"]
+    assert len(copies) == 1
+    assert stat.S_IMODE(copies[0].stat().st_mode) == 0o600
+    assert stat.S_IMODE((review / "index.csv").stat().st_mode) == 0o600
+    expected = 0o700 if folder == "made by the run" else 0o755
+    assert stat.S_IMODE(review.stat().st_mode) == expected
+    assert stat.S_IMODE(review.parent.stat().st_mode) == 0o755
 
 
 def test_a_rejected_input_whose_mode_changed_is_not_copied_aside_twice(

@@ -32,6 +32,11 @@ def _inputs(folder: Path, count: int) -> Path:
     return folder
 
 
+def words(text: str) -> str:
+    """Text with line wrapping undone (click and rich may wrap a long message)."""
+    return " ".join(text.split())
+
+
 def _run(*args: object) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["run", *map(str, args)])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -125,6 +130,229 @@ def test_files_a_run_writes_beside_its_output_may_not_overwrite_each_other(
     assert code == 2, output
     assert "must not be" in output and message in output
     assert not (tmp_path / "out").exists()
+
+
+READ_ROLES = {
+    "key": "the key file (--key-file)",
+    "profile": "the profile file (--profile)",
+    "extended": "a profile file that --profile or --option extends",
+    "option": "an option file (--option)",
+    "mapping-in": "the subject table (--mapping-in)",
+    "input": "input ",
+}
+
+
+def _files_read(tmp_path: Path, keys: Keys) -> tuple[dict[str, Path], list[str]]:
+    """Files a run reads, and the command line (but its inputs) that reads them all."""
+    files = {
+        "key": tmp_path / "k.key",
+        "profile": tmp_path / "p.yaml",
+        "extended": tmp_path / "parent.yaml",
+        "option": tmp_path / "o.yaml",
+        "mapping-in": tmp_path / "subjects.csv",
+        "input": tmp_path / "one.dcm",
+    }
+    files["key"].write_bytes(keys.a.read_bytes())
+    files["extended"].write_text("name: parent\nextends: [basic]\n", encoding="utf-8")
+    files["profile"].write_text("name: p\nextends: [parent.yaml]\n", encoding="utf-8")
+    files["option"].write_text(
+        "name: o\nkind: option\nextends: [patient-pseudonyms]\n", encoding="utf-8"
+    )
+    files["mapping-in"].write_text("original,deidentified\nMRN1,SUBJ-1\n", encoding="utf-8")
+    ds = fictional(pydicom.dcmread(bundled("CT_small.dcm")), 700, 1, 1, 0)
+    ds.save_as(files["input"], enforce_file_format=True)
+    args = ["--key-file", files["key"], "-p", files["profile"], "--option", files["option"]]
+    args += ["--mapping-in", files["mapping-in"]]
+    return files, [str(a) for a in args]
+
+
+@pytest.mark.parametrize("via", ["path", "symbolic link", "hard link"])
+@pytest.mark.parametrize("read", list(READ_ROLES))
+@pytest.mark.parametrize("option", ["--audit", "--summary-json", "--mapping-out"])
+def test_a_file_a_run_writes_may_not_be_one_it_reads(
+    tmp_path: Path, keys: Keys, option: str, read: str, via: str
+) -> None:
+    """The audit, the summary and the crosswalk may not be the key, a profile or option file
+    (or one they extend), the subject table or an input: the audit would move it aside, the
+    others replace it. Refused before any file is touched, naming both, whatever name the file
+    is given (a symbolic or a hard link to it)."""
+    files, args = _files_read(tmp_path, keys)
+    inputs = _inputs(tmp_path / "in", 1)
+    before = {name: path.read_bytes() for name, path in files.items()}
+    given = files[read]
+    if via != "path":
+        given = tmp_path / "other-name"
+        (os.symlink if via == "symbolic link" else os.link)(files[read], given)
+    code, output = _run(inputs, files["input"], "-o", tmp_path / "out", *args, option, given)
+    assert code == 2, output
+    assert f"{option} {given} is {READ_ROLES[read]}" in words(output), output
+    assert "give it another name" in output
+    assert {name: path.read_bytes() for name, path in files.items()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if "earlier" in p.name) == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_crosswalk_may_not_be_the_subject_table(tmp_path: Path, keys: Keys) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    table = tmp_path / "subjects.csv"
+    table.write_text("original,deidentified\nMRN1,SUBJ-1\n", encoding="utf-8")
+    args = ("--option", "patient-pseudonyms", "--mapping-in", table, "--mapping-out", table)
+    code, output = _run(inputs, "-o", tmp_path / "out", "--key-file", keys.a, *args)
+    assert code == 2, output
+    assert f"--mapping-out {table} is the subject table (--mapping-in)" in words(output)
+    assert table.read_text(encoding="utf-8") == "original,deidentified\nMRN1,SUBJ-1\n"
+
+
+def test_the_default_audit_may_not_be_the_key_file(tmp_path: Path, keys: Keys) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    key = tmp_path / "out.audit.csv"  # (a strange name for a key, but the run's default audit)
+    key.write_bytes(keys.a.read_bytes())
+    code, output = _run(inputs, "-o", tmp_path / "out", "--key-file", key)
+    assert code == 2, output
+    assert "is the key file (--key-file); give --audit another name" in words(output)
+    assert key.read_bytes() == keys.a.read_bytes()
+
+
+@pytest.mark.parametrize("option", ["--summary-json", "--mapping-out"])
+def test_a_hard_link_to_the_audit_is_the_audit(tmp_path: Path, keys: Keys, option: str) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    (tmp_path / "audit.csv").write_text("an earlier run's rows\n", encoding="utf-8")
+    os.link(tmp_path / "audit.csv", tmp_path / "other.csv")
+    args = ("--audit", tmp_path / "audit.csv", option, tmp_path / "other.csv")
+    code, output = _run(inputs, "-o", tmp_path / "out", "--key-file", keys.a, *args)
+    assert code == 2, output
+    assert "must not be the audit file" in output
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_key_file_inside_the_output_is_refused(tmp_path: Path, keys: Keys, dry_run: bool) -> None:
+    """The output tree is what gets shared: a key kept in it would go with it (as the audit,
+    the summary and the crosswalk may not be in it either)."""
+    inputs = _inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    (out / "keys").mkdir(parents=True)
+    key = out / "keys" / "site.key"
+    key.write_bytes(keys.a.read_bytes())
+    os.symlink(key, tmp_path / "link.key")  # (the same, under a name outside)
+    for given in (key, tmp_path / "link.key"):
+        args = ("--dry-run",) if dry_run else ()
+        code, output = _run(inputs, "-o", out, "--key-file", given, *args)
+        assert code == 2, output
+        assert f"key file {given} must not be inside the output folder" in words(output)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "keys",
+        "keys/site.key",
+    ]
+
+
+@pytest.mark.parametrize(
+    "refusal", ["profile", "usage", "key", "output in use", "audit in use", "summary is the key"]
+)
+def test_a_refused_run_leaves_no_earlier_summary_as_its_own(
+    tmp_path: Path, keys: Keys, refusal: str
+) -> None:
+    """A run refused with exit code 2 says so in its --summary-json (exit code 2, and why): an
+    earlier run's summary left in place, exit code 0, would read as this run's result in CI. Not
+    where the summary is itself the problem and names a file that is no summary (the key)."""
+    inputs = _inputs(tmp_path / "in", 1)
+    out, summary = tmp_path / "out", tmp_path / "summary.json"
+    code, output = _run(inputs, "-o", out, "--key-file", keys.a, "--summary-json", summary)
+    assert code == 0, output
+    assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 0
+    key = tmp_path / "site.key"
+    key.write_bytes(keys.a.read_bytes())
+    args: list[object] = [inputs, "-o", out, "--key-file", key, "--summary-json", summary]
+    held: list[object] = []
+    if refusal == "profile":
+        args += ["-p", "nonexist"]
+    elif refusal == "usage":
+        args += ["--dry-run", "--mapping-out", tmp_path / "crosswalk.csv"]
+    elif refusal == "key":
+        key.write_bytes(b"short")
+    elif refusal == "output in use":
+        held.append(OutputLock(out).__enter__())
+    elif refusal == "audit in use":
+        args += ["--audit", tmp_path / "shared.csv"]
+        held.append(dicomscrub.audit.AuditWriter(tmp_path / "shared.csv").__enter__())
+    else:
+        args[-1] = key
+    try:
+        code, output = _run(*args)
+    finally:
+        for thing in held:
+            thing.__exit__(None, None, None)  # type: ignore[attr-defined]
+    assert code == 2, output
+    if refusal == "summary is the key":
+        assert key.read_bytes() == keys.a.read_bytes()
+        assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 0  # (not given)
+        return
+    doc = json.loads(summary.read_text(encoding="utf-8"))
+    assert (doc["exit_code"], doc["interrupted"], doc["files"]) == (2, False, 0)
+    assert doc["error"] and f"Error: {doc['error']}" in words(output)
+    assert doc["started"] and doc["finished"]
+    assert not list(tmp_path.glob(".summary.json*"))  # (written by a rename)
+
+
+@pytest.mark.parametrize("problem", ["missing key file", "jobs", "unknown option", "no summary"])
+def test_a_command_line_refused_by_click_leaves_no_earlier_summary_as_its_own(
+    tmp_path: Path, keys: Keys, problem: str
+) -> None:
+    """A command line refused as it is read (a --key-file that is not there: a CI secret not
+    mounted) replaces an earlier summary with one that says exit code 2; where none is, or what
+    is there is no summary, nothing is written (nothing else of the command line is known)."""
+    inputs = _inputs(tmp_path / "in", 1)
+    summary = tmp_path / "summary.json"
+    code, output = _run(
+        inputs, "-o", tmp_path / "out", "--key-file", keys.a, "--summary-json", summary
+    )
+    assert code == 0, output
+    args: list[object] = [inputs, "-o", tmp_path / "out", f"--summary-json={summary}"]
+    if problem == "missing key file":
+        args += ["--key-file", tmp_path / "missing.key"]
+    elif problem == "jobs":
+        args += ["--key-file", keys.a, "--jobs", "0"]
+    else:
+        args += ["--key-file", keys.a, "--no-such-option"]
+    if problem == "no summary":
+        summary.write_text("6b" * 32, encoding="utf-8")
+    code, output = _run(*args)
+    assert code == 2, output
+    if problem == "no summary":
+        assert summary.read_text(encoding="utf-8") == "6b" * 32
+        return
+    doc = json.loads(summary.read_text(encoding="utf-8"))
+    assert (doc["exit_code"], doc["interrupted"], doc["files"]) == (2, False, 0)
+    assert doc["error"] and words(doc["error"]) in words(output)
+
+
+@pytest.mark.parametrize("what", ["key", "profile", "input", "inside an input", "inside output"])
+def test_a_refused_run_writes_no_summary_over_a_file_it_was_not_given_as_one(
+    tmp_path: Path, keys: Keys, what: str
+) -> None:
+    """Refused before its paths are checked (here: by an unknown option profile), a run writes
+    its summary only where nothing is yet or an earlier summary is, outside the output folder
+    and the inputs: a summary path that names the key, the profile or an input may be why it
+    was refused."""
+    inputs = _inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    key = tmp_path / "site.key"
+    key.write_bytes(keys.a.read_bytes())
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: p\nextends: [basic]\n", encoding="utf-8")
+    summary = {
+        "key": key,
+        "profile": profile,
+        "input": inputs / "f0.dcm",
+        "inside an input": inputs / "summary.json",
+        "inside output": out / "summary.json",
+    }[what]
+    before = {p: p.read_bytes() for p in (key, profile, inputs / "f0.dcm")}
+    args = ("--key-file", key, "-p", profile, "--option", "nonexist", "--summary-json", summary)
+    code, output = _run(inputs, "-o", out, *args)
+    assert code == 2, output
+    assert "nonexist" in output
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (inputs / "summary.json").exists() and not out.exists()
 
 
 def test_a_full_disk_under_the_audit_stops_the_run_as_interrupted(

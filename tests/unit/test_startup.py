@@ -250,18 +250,22 @@ def test_a_signal_while_the_command_starts_exits_130_with_one_line(
     assert not out.exists()
 
 
-@pytest.mark.parametrize("earlier", ["file", "none", "fifo"])
+@pytest.mark.parametrize("earlier", ["file", "none", "fifo", "no summary"])
 def test_a_run_stopped_while_planned_leaves_no_earlier_summary_as_its_own(
     tmp_path: Path, earlier: str
 ) -> None:
     """Stopped while it is planned, a run's --summary-json says it was interrupted (an earlier
-    run's summary left in place would read as this run's result); a FIFO there is left alone."""
+    run's summary left in place would read as this run's result); a FIFO there is left alone,
+    and so is a file that holds no summary (the plan did not get as far as to refuse it: the
+    run's key, say)."""
     (tmp_path / "in").mkdir()
     summary = tmp_path / "summary.json"
     if earlier == "file":
         summary.write_text('{"exit_code": 0}', encoding="utf-8")
     elif earlier == "fifo":
         os.mkfifo(summary)
+    elif earlier == "no summary":
+        summary.write_text("6b" * 32, encoding="utf-8")
     script = SIGNAL_AT.replace("sys.argv[4]]", 'sys.argv[4], "--summary-json", sys.argv[5]]')
     assert script != SIGNAL_AT
     args = ["plan", "SIGINT", str(tmp_path / "in"), str(tmp_path / "out"), str(summary)]
@@ -272,6 +276,9 @@ def test_a_run_stopped_while_planned_leaves_no_earlier_summary_as_its_own(
     assert result.stderr == "interrupted: finished files kept, no partial file left\n"
     if earlier == "fifo":
         assert summary.is_fifo()
+        return
+    if earlier == "no summary":
+        assert summary.read_text(encoding="utf-8") == "6b" * 32
         return
     doc = json.loads(summary.read_text(encoding="utf-8"))
     assert (doc["interrupted"], doc["exit_code"], doc["files"]) == (True, 130, 0)
