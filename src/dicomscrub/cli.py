@@ -507,7 +507,7 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
     done = report.total - report.processed
     examined = f"{report.processed} examined, {done} already done: " if done else ""
     err.print(
-        f"{_count(report.total, 'file')} in {report.seconds:.1f} s "
+        f"{_count(report.total, 'file')} in {_seconds(report.seconds)} "
         f"({examined}{report.processed / seconds:.1f} files/s, "
         f"{report.bytes_written / 1e6 / seconds:.1f} MB/s, {_engine(plan)}); "
         ""
@@ -812,6 +812,11 @@ def main() -> None:
     except SystemExit as exc:
         fast_exit(exc.code)
     fast_exit(0)
+
+
+def _seconds(seconds: float) -> str:
+    """A run's time as the summary line gives it: 2.4 s, 0.042 s (not 0.0 s beside a rate)."""
+    return f"{seconds:.1f} s" if seconds >= 1 else f"{seconds:.2g} s"
 
 
 def fast_exit(code: object) -> NoReturn:

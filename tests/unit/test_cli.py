@@ -633,6 +633,15 @@ def test_the_summary_line_counts_in_words_and_says_what_an_earlier_run_did(
     assert "(1 examined, 2 already done: " in again  # (README.txt is looked at again)
 
 
+def test_the_summary_line_gives_a_short_run_time_in_two_digits() -> None:
+    """A run of a few files is not "in 0.0 s" beside a rate of 287 files/s."""
+    from dicomscrub.cli import _seconds
+
+    assert [_seconds(t) for t in (0.0418, 0.2, 0.95, 1.04, 12.345)] == [
+        *("0.042 s", "0.2 s", "0.95 s", "1.0 s", "12.3 s")
+    ]
+
+
 def test_usage_errors_say_what_is_expected(tmp_path: Path, good_tree: Path) -> None:
     out = tmp_path / "out"
     cases = {
