@@ -169,6 +169,12 @@ def plan_run(
             f"key file {key_file} must not be inside the output folder: the output tree is what "
             "gets shared; keep the key elsewhere"
         )
+    if mapping_in is not None and _contains(out, _resolve(mapping_in, "--mapping-in")):
+        # (it pairs each patient's original ID with its subject ID: a re-identification table)
+        raise RunError(
+            f"--mapping-in {mapping_in} must not be inside the output folder: it holds original "
+            "Patient IDs, and the output tree is what gets shared; keep it elsewhere"
+        )
     if key.origin == "random" and not dry_run and out.is_dir() and holds_outputs(out):
         # (from cron, each run would write the whole tree again under other UIDs)
         raise RunError(

@@ -245,6 +245,21 @@ def test_a_key_file_inside_the_output_is_refused(tmp_path: Path, keys: Keys, dry
     ]
 
 
+def test_a_mapping_in_table_inside_the_output_is_refused(tmp_path: Path, keys: Keys) -> None:
+    """The --mapping-in table pairs original Patient IDs with subject IDs: inside the output
+    tree it would be shared with it."""
+    inputs = _inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    table = out / "subjects.csv"
+    table.write_text("original,deidentified\nMRN0012345,SUBJ-001\n", encoding="utf-8")
+    args = ("--option", "patient-pseudonyms", "--mapping-in", table)
+    code, output = _run(inputs, "-o", out, "--key-file", keys.a, *args)
+    assert code == 2, output
+    assert f"--mapping-in {table} must not be inside the output folder" in words(output)
+    assert sorted(p.name for p in out.iterdir()) == ["subjects.csv"]
+
+
 @pytest.mark.parametrize(
     "refusal", ["profile", "usage", "key", "output in use", "audit in use", "summary is the key"]
 )
