@@ -163,7 +163,8 @@ def _last_value(args: list[str], option: str) -> str | None:
 @click.option(
     "--audit",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Audit CSV path. Default: <OUTPUT>.audit.csv beside the output folder.",
+    help="Audit CSV path. Default: <OUTPUT>.audit.csv beside the output folder "
+    "(<OUTPUT>.dry-run.audit.csv with --dry-run).",
 )
 @click.option(
     "--key-file",

@@ -100,10 +100,12 @@ def _distinct(inputs: list[Path]) -> None:
         seen.append((given, real))
 
 
-def default_audit_path(output: Path) -> Path:
-    """``<OUT>.audit.csv`` beside the output folder (never inside it: the tree gets shared)."""
+def default_audit_path(output: Path, dry_run: bool = False) -> Path:
+    """``<OUTPUT>.audit.csv`` beside the output folder (never inside it: the tree gets shared);
+    for a dry run ``<OUTPUT>.dry-run.audit.csv`` (a plan does not move the real runs' audit
+    aside as an earlier one)."""
     out = output.resolve()
-    return out.parent / f"{out.name}.audit.csv"
+    return out.parent / f"{out.name}.{'dry-run.' if dry_run else ''}audit.csv"
 
 
 def plan_run(
@@ -183,7 +185,7 @@ def plan_run(
             "UIDs; give the earlier run's key, or a new output folder (and a key for the runs to "
             "come: dicomscrub keygen FILE)"
         )
-    audit_path = _resolve(audit or default_audit_path(output), "audit file")
+    audit_path = _resolve(audit or default_audit_path(output, dry_run), "audit file")
     summary_path = _resolve(summary_json, "summary file") if summary_json is not None else None
     mapping_path = _resolve(mapping_out, "crosswalk") if mapping_out is not None else None
     written = [

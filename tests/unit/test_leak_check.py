@@ -159,7 +159,8 @@ def test_dry_run_writes_the_audit_and_no_output(
     result = invoke("run", root, "-o", out, "--key-file", key_file, "--dry-run")
     assert result.exit_code == 0, result.output
     assert not out.exists()
-    rows = file_rows(tmp_path / "out.audit.csv")
+    assert not (tmp_path / "out.audit.csv").exists()  # (the real runs' audit: not moved aside)
+    rows = file_rows(tmp_path / "out.dry-run.audit.csv")
     assert {k: r["status"] for k, r in rows.items()} == {
         "a.dcm": "would-write",
         "b.dcm": "would-write",
@@ -170,6 +171,12 @@ def test_dry_run_writes_the_audit_and_no_output(
     assert "dicomscrub summary (dry run)" in text
     assert "would-write │ 2" in text
     assert f"dry run, nothing written to {out}" in text
+    # a real run, then another plan: the real run's audit stays where it is, not set aside
+    assert invoke("run", root, "-o", out, "--key-file", key_file).exit_code == 0
+    real = (tmp_path / "out.audit.csv").read_bytes()
+    assert invoke("run", root, "-o", out, "--key-file", key_file, "--dry-run").exit_code == 0
+    assert (tmp_path / "out.audit.csv").read_bytes() == real
+    assert not list(tmp_path.glob("out.audit.earlier-*"))
 
 
 def test_dry_run_reports_what_the_real_run_then_does(
@@ -203,7 +210,7 @@ def test_dry_run_still_rejects_a_file_that_would_leak(
         "run", ct_tree, "-o", out, "-p", keep_private_name, "--key-file", key_file, "--dry-run"
     )
     assert result.exit_code == 1
-    assert file_rows(tmp_path / "out.audit.csv")["img1.dcm"]["status"] == "rejected"
+    assert file_rows(tmp_path / "out.dry-run.audit.csv")["img1.dcm"]["status"] == "rejected"
     assert not out.exists()
 
 
