@@ -758,7 +758,8 @@ def profiles_list() -> None:
 @profiles.command("show", context_settings=CONTEXT)
 @click.argument("name")
 def profiles_show(name: str) -> None:
-    """Print a built-in profile (or a profile file) as YAML.
+    """Print a built-in profile (or a profile file) as YAML, as it is (check a file with
+    profiles validate).
 
     \b
     Example:
@@ -781,6 +782,7 @@ def profiles_show(name: str) -> None:
 def profiles_validate(files: tuple[Path, ...], options: tuple[str, ...]) -> None:
     """Check profile FILES (and all they extend) without touching any DICOM file.
 
+    A file of `kind: option` is checked as it runs: layered over basic (and the --option given).
     Exits 2 with file:line:column, the key path and the problem at the first error.
 
     \b
@@ -796,12 +798,17 @@ def profiles_validate(files: tuple[Path, ...], options: tuple[str, ...]) -> None
         if not path.is_file():
             raise UsageProblem(f"{path}: no such file")
         try:
-            compiled = load_profile(str(path), options)
+            option = load_document(path).kind == "option"
+            if option:  # (an option cannot run alone: checked as --option over basic)
+                compiled = load_profile("basic", (*options, str(path)))
+            else:
+                compiled = load_profile(str(path), options)
         except ProfileError as exc:
             raise UsageProblem(str(exc)) from None
         rules = len(compiled.exact) + len(compiled.masks) + len(compiled.creator_masks)
+        kind = "an option, as --option over basic: " if option else ""
         click.echo(
-            f"{path}: ok ({' + '.join(compiled.names)}; {rules} rules, "
+            f"{path}: ok ({kind}{' + '.join(compiled.names)}; {rules} rules, "
             f"{len(compiled.safe_private)} safe private entries)"
         )
 

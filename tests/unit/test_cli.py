@@ -600,6 +600,24 @@ def test_profiles_validate_rejects_a_broken_profile(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
+def test_profiles_validate_checks_an_option_file_as_it_runs(tmp_path: Path) -> None:
+    """A user's option file (kind: option) is checked layered over basic, as --option runs it
+    (it was refused as "not a profile", and --option alone had no FILES to check)."""
+    good, bad = tmp_path / "opt.yaml", tmp_path / "bad.yaml"
+    option = "kind: option\nname: {}\nrules:\n  - {{keyword: StudyDescription, action: {}}}\n"
+    good.write_text(option.format("my-opt", "K"), encoding="utf-8")
+    bad.write_text(option.format("bad-opt", "Y"), encoding="utf-8")
+    result = invoke("profiles", "validate", good)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(
+        f"{good}: ok (an option, as --option over basic: basic + my-opt;"
+    )
+    result = invoke("profiles", "validate", bad)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {bad}:4:")
+    assert "rules[0].action" in result.stderr
+
+
 def test_profiles_validate_missing_file_exits_2(tmp_path: Path) -> None:
     result = invoke("profiles", "validate", tmp_path / "nope.yaml")
     assert result.exit_code == 2
