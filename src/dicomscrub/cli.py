@@ -517,7 +517,11 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
             if plan.dry_run
             else f"output: {plan.output}"
         )
-        + f"; audit: {plan.audit}"
+        + (
+            f"; audit: {plan.audit}.partial (incomplete: it could not be written)"
+            if report.audit_broken
+            else f"; audit: {plan.audit}"
+        )
         + (f"; summary: {plan.summary_json}" if plan.summary_json else ""),
         soft_wrap=True,
     )

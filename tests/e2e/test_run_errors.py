@@ -393,6 +393,8 @@ def test_a_full_disk_under_the_audit_stops_the_run_as_interrupted(
     assert "cannot write the audit" in output and "No space left on device" in output
     assert "written after the audit failed are not in it" in output
     assert not (tmp_path / "out.audit.csv").exists()  # not presented as a whole audit
+    # (nor named as one by the summary line)
+    assert f"audit: {tmp_path / 'out.audit.csv'}.partial (incomplete" in words(output)
     partial = (tmp_path / "out.audit.csv.partial").read_text(encoding="utf-8")
     assert partial.count("\nfile,") == 2
     assert json.loads(summary.read_text(encoding="utf-8"))["interrupted"] is True
