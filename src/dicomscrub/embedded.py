@@ -12,8 +12,12 @@ between the scans of a progressive or hierarchical JPEG), since entropy-coded da
 them (a 0xFF byte there is followed by 0x00 or a restart marker, in JPEG-LS by a byte below 0x80);
 bytes after a frame's end of image other than padding count too. A JPEG 2000 codestream's main
 header and each tile-part header are walked (jumping from tile-part to tile-part by their
-lengths, never reading the coded data), and a codestream wrapped in a JP2 file has the contents of
-its boxes other than the codestream (XML, UUID, IPR ...) searched as well.
+lengths, never reading the coded data), and the bytes after its end of codestream (EOC) other than
+padding count too: the EOC is where the lengths lead, else (a last tile-part of length 0, "up to
+the EOC", or one that runs past the frame's end) the first FF D9 after that tile-part's header,
+searched for at C speed (coded data never holds it: a 0xFF there is followed by a byte below
+0x90). A codestream wrapped in a JP2 file has the contents of its boxes other than the codestream
+(XML, UUID, IPR ...) searched as well.
 """
 
 from __future__ import annotations
@@ -255,42 +259,83 @@ def _jpeg_after_scan(at: Read, start: int, end: int, fragment: int) -> list[tupl
     return found
 
 
-def _j2k(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
+def _j2k(
+    at: Read, end: int, fragment: int, budget: list[int] | None = None
+) -> list[tuple[str, bytes]]:
     """The COM segments of a JPEG 2000 codestream: of its main header, then of each tile-part
-    header, going from tile-part to tile-part by the length in its SOT segment."""
+    header, going from tile-part to tile-part by the length in its SOT segment; then what follows
+    its end of codestream (EOC), other than padding (:func:`_j2k_after_eoc`)."""
     found: list[tuple[str, bytes]] = []
     pos = _j2k_header(at, 2, end, fragment, found)
-    while pos is not None and pos + 12 <= end:
+    while pos + 12 <= end:
         sot = at(pos, 12)
         if len(sot) < 12 or struct.unpack(">H", sot[:2])[0] != _J2K_SOT:
             break
         psot = struct.unpack(">L", sot[6:10])[0]
-        _j2k_header(at, pos + 12, end if psot == 0 else min(end, pos + psot), fragment, found)
-        if psot < 14:  # 0: the last tile-part, to the end of the codestream
+        stop = _j2k_header(
+            at, pos + 12, end if psot == 0 else min(end, pos + psot), fragment, found
+        )
+        if psot < 14 or pos + psot > end:
+            # 0: the last tile-part, up to the EOC; one that runs past the frame's end (or too
+            # short to be one): where its EOC is, only a search for it tells
+            pos = stop
             break
         pos += psot
-    return found
+    return found + _j2k_after_eoc(
+        at, pos, end, fragment, [SEARCH_LIMIT] if budget is None else budget
+    )
 
 
-def _j2k_header(
-    at: Read, pos: int, end: int, fragment: int, found: list[tuple[str, bytes]]
-) -> int | None:
-    """Walk a header's marker segments from ``pos`` up to SOT (returned: where it is) or SOD
-    (None), adding the COM segments to ``found``; None where the walk cannot go on."""
+def _j2k_header(at: Read, pos: int, end: int, fragment: int, found: list[tuple[str, bytes]]) -> int:
+    """Walk a header's marker segments from ``pos`` up to SOT or SOD, adding the COM segments to
+    ``found`` (what the frame holds of one that runs past ``end``); returns where the walk
+    stopped: at SOT, SOD, or where it could not go on."""
     while pos + 4 <= end:
         head = at(pos, 4)
         if len(head) < 4:
-            return None
+            break
         marker, seg = struct.unpack(">HH", head)
-        if marker == _J2K_SOT:
-            return pos
-        if marker == _J2K_SOD or marker >> 8 != 0xFF or seg < 2 or pos + 2 + seg > end:
-            return None
+        if marker in (_J2K_SOT, _J2K_SOD) or marker >> 8 != 0xFF or seg < 2:
+            break
         if marker == _J2K_COM and seg > 4:
-            payload = at(pos + 6, seg - 4)  # after Lcom and Rcom
+            payload = at(pos + 6, min(seg, end - pos - 2) - 4)  # after Lcom and Rcom
             found.append((f"JPEG 2000 comment in fragment {fragment} of Pixel Data", payload))
+        if pos + 2 + seg > end:
+            break
         pos += 2 + seg
-    return None
+    return pos
+
+
+def _j2k_after_eoc(
+    at: Read, pos: int, end: int, fragment: int, budget: list[int]
+) -> list[tuple[str, bytes]]:
+    """What follows a codestream's EOC up to the frame's ``end``, other than padding: the EOC is
+    at ``pos`` (where the walk from tile-part to tile-part ended), else the first one after it,
+    searched for at C speed (coded data never holds FF D9: a 0xFF there is followed by a byte
+    below 0x90); at most the ``budget`` of bytes (else :class:`Unsearchable`)."""
+    head = at(pos, max(0, min(end - pos, 64)))  # (the EOC and its padding, nearly always)
+    if head[:2] != _EOI:  # (FF D9 is JPEG 2000's EOC too)
+        head, eoc = b"", -1
+        offset = pos
+        while eoc < 0 and offset < end:
+            chunk = at(offset, min(SCAN_CHUNK + 1, end - offset))  # (+1: an EOC across chunks)
+            if not chunk:
+                break
+            found_at = chunk.find(_EOI)
+            eoc = offset + found_at if found_at >= 0 else -1
+            offset += SCAN_CHUNK
+        if eoc < 0:
+            return []  # (no EOC: coded data up to the end, or a walk that found none)
+        pos = eoc
+    size = end - pos - 2
+    if size <= 0:
+        return []
+    _spend(budget, size, "data after the end of a JPEG 2000 codestream", fragment)
+    tail = head[2:] if len(head) == end - pos else at(pos + 2, size)
+    if not tail.strip(b"\0\xff"):  # (padding: zeros, or fill bytes)
+        return []
+    where = f"data after the end of a JPEG 2000 codestream in fragment {fragment} of Pixel Data"
+    return [(where, tail)]
 
 
 def _jp2(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
@@ -314,7 +359,7 @@ def _jp2(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
         length = min(length, end - pos)  # (a box that runs past the end: what is there of it)
         if kind == b"jp2c":
             codestream = _within(at, start)
-            found += _j2k(codestream, length - (start - pos), fragment)
+            found += _j2k(codestream, length - (start - pos), fragment, budget)
         elif kind not in (b"jP  ", b"ftyp"):
             name = kind.decode("latin-1").strip()
             _spend(budget, length - (start - pos), f"JP2 {name} box", fragment)
