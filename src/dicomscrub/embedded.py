@@ -17,7 +17,7 @@ padding count too: the EOC is where the lengths lead, else (a last tile-part of 
 the EOC", or one that runs past the frame's end) the first FF D9 after that tile-part's header,
 searched for at C speed (coded data never holds it: a 0xFF there is followed by a byte below
 0x90). A codestream wrapped in a JP2 file has the contents of its boxes other than the codestream
-(XML, UUID, IPR ...) searched as well.
+(XML, UUID, IPR ...) searched as well, and whatever follows its last whole box.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ _ITEM = b"\xfe\xff\x00\xe0"
 _SOI, _SOS, _COM = 0xD8, 0xDA, 0xFE
 _J2K_SOC, _J2K_SOT, _J2K_COM, _J2K_SOD = 0xFF4F, 0xFF90, 0xFF64, 0xFF93
 _JP2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n"  # the JP2 signature box
+_FTYP = 72  # length of a JP2 file type box not searched at most: a brand, a dozen compatible
 _STARTS = (b"\xff\xd8", b"\xff\x4f")  # SOI of JPEG (and JPEG-LS), SOC of JPEG 2000
 _MARKER = re.compile(rb"\xff[\xe0-\xef\xfe]")
 """An APPn or COM marker: never in entropy-coded data (see the module's notes)."""
@@ -340,7 +341,10 @@ def _j2k_after_eoc(
 
 def _jp2(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
     """A JPEG 2000 codestream wrapped in JP2 boxes: the contents of every box but the
-    codestream (jp2c), which is read as one (:func:`_j2k`); superboxes whole."""
+    codestream (jp2c, when it starts as one), which is read as one (:func:`_j2k`), and but the
+    signature and file type boxes of their usual size; superboxes whole. What follows the last
+    whole box (bytes that make no box, or a box other than the codestream that runs past the
+    frame's end, its header included) counts too, other than padding."""
     found: list[tuple[str, bytes]] = []
     budget = [SEARCH_LIMIT]
     pos = 0
@@ -348,22 +352,32 @@ def _jp2(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
         head = at(pos, 16)
         if len(head) < 8:
             break
+        if not head[:8].strip(b"\0\xff"):
+            break  # (padding, as zeros make a box of length 0: to the end)
         length, kind = struct.unpack(">L", head[:4])[0], head[4:8]
         start = pos + 8
         if length == 1 and len(head) >= 16:
             length, start = struct.unpack(">Q", head[8:16])[0], pos + 16
-        elif length == 0:
+        usual = (kind == b"jP  " and length == 12) or (kind == b"ftyp" and 16 <= length <= _FTYP)
+        if length == 0:
             length = end - pos
-        if length < start - pos:
+        codestream = kind == b"jp2c" and at(start, 2) == b"\xff\x4f"
+        if length < start - pos or (length > end - pos and not codestream):
             break
-        length = min(length, end - pos)  # (a box that runs past the end: what is there of it)
-        if kind == b"jp2c":
-            codestream = _within(at, start)
-            found += _j2k(codestream, length - (start - pos), fragment, budget)
-        elif kind not in (b"jP  ", b"ftyp"):
+        length = min(length, end - pos)  # (a codestream that runs past the end: what is there)
+        size = length - (start - pos)
+        if codestream:
+            found += _j2k(_within(at, start), size, fragment, budget)
+        elif not usual:
             name = kind.decode("latin-1").strip()
-            _spend(budget, length - (start - pos), f"JP2 {name} box", fragment)
-            payload = at(start, length - (start - pos))
-            found.append((f"JP2 {name} box in fragment {fragment} of Pixel Data", payload))
+            _spend(budget, size, f"JP2 {name} box", fragment)
+            found.append((f"JP2 {name} box in fragment {fragment} of Pixel Data", at(start, size)))
         pos += length
+    if pos < end:
+        _spend(budget, end - pos, "data after the last JP2 box", fragment)
+        tail = at(pos, end - pos)
+        if tail.strip(b"\0\xff"):  # (padding: zeros, or fill bytes)
+            found.append(
+                (f"data after the last JP2 box in fragment {fragment} of Pixel Data", tail)
+            )
     return found

@@ -405,8 +405,8 @@ def test_text_a_segment_or_box_holds_up_to_the_frame_s_end_is_found() -> None:
     ]
     box = struct.pack(">L", 4096) + b"xml " + b"<p>Zebulon Quixotic</p>"
     jp2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + box
-    assert [text.rstrip(b"\0") for _, text in from_bytes(encapsulate([jp2]))] == [
-        b"<p>Zebulon Quixotic</p>"
+    assert [(where, text.rstrip(b"\0")) for where, text in from_bytes(encapsulate([jp2]))] == [
+        ("data after the last JP2 box in fragment 1 of Pixel Data", box)  # (its header too)
     ]
 
 
@@ -545,3 +545,35 @@ def test_a_jpeg_2000_comment_that_runs_past_the_frame_s_end_is_found() -> None:
     assert [
         text.rstrip(b"\0") for _, text in from_bytes(encapsulate([b"\xff\x4f" + siz + com]))
     ] == [b"Zebulon Quixotic"]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"QZX7734", b"\0\0\0\x04QZX7734521", b"\x7f\0\0\0xml QZX7734521"],
+    ids=["shorter-than-a-box", "too-short-a-box", "past-the-end"],
+)
+def test_bytes_after_the_last_jp2_box_are_searched(tail: bytes) -> None:
+    """Bytes after a JP2 file's last box that make no whole box (fewer than a box's header, a
+    length shorter than one, a length past the frame's end, its header included) reach the
+    output with the pixels: they are searched as text, padding aside; so is a codestream box
+    that holds no codestream."""
+    jp2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + struct.pack(">L", 16) + b"ftypjp2 \0\0\0\0"
+    found = from_bytes(encapsulate([jp2 + tail]))
+    assert [(where, text.rstrip(b"\0")) for where, text in found] == [
+        ("data after the last JP2 box in fragment 1 of Pixel Data", tail)
+    ]
+    assert from_bytes(encapsulate([jp2 + b"\0" * 10])) == []
+    jp2c = struct.pack(">L", 18) + b"jp2cQZX7734521"  # (no codestream: text)
+    assert from_bytes(encapsulate([jp2 + jp2c])) == [
+        ("JP2 jp2c box in fragment 1 of Pixel Data", b"QZX7734521")
+    ]
+
+
+def test_a_signature_or_file_type_box_of_unusual_size_is_searched() -> None:
+    """The signature and file type boxes are left out only at their usual size: one that runs to
+    the frame's end (length 0) holds whatever follows."""
+    xml = struct.pack(">L", 20) + b"xml Doe^Jane    "
+    jp2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + struct.pack(">L", 0) + b"ftypjp2 \0\0\0\0" + xml
+    assert from_bytes(encapsulate([jp2])) == [
+        ("JP2 ftyp box in fragment 1 of Pixel Data", b"jp2 \0\0\0\0" + xml)
+    ]
