@@ -577,3 +577,17 @@ def test_a_signature_or_file_type_box_of_unusual_size_is_searched() -> None:
     assert from_bytes(encapsulate([jp2])) == [
         ("JP2 ftyp box in fragment 1 of Pixel Data", b"jp2 \0\0\0\0" + xml)
     ]
+
+
+@pytest.mark.parametrize("name", ["MR_small_jpeg_ls_lossless.dcm", "JPEGLSNearLossless_16.dcm"])
+def test_text_after_the_end_of_a_jpeg_ls_image_is_found(name: str) -> None:
+    """A JPEG-LS frame starts as a JPEG one (SOI) and is searched as one: text after its end of
+    image is found, and its coded data (where a 0xFF is followed by a byte below 0x80) yields
+    nothing else."""
+    ds = pydicom.dcmread(get_testdata_file(name, download=False))
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    assert frame.startswith(b"\xff\xd8")
+    found = from_bytes(encapsulate([frame.rstrip(b"\0") + b"Zebulon Quixotic"]))
+    assert found == [
+        ("data after the end of a JPEG image in fragment 1 of Pixel Data", b"Zebulon Quixotic")
+    ]
