@@ -12,8 +12,12 @@ between the scans of a progressive or hierarchical JPEG), since entropy-coded da
 them (a 0xFF byte there is followed by 0x00 or a restart marker, in JPEG-LS by a byte below 0x80);
 bytes after a frame's end of image other than padding count too. A JPEG 2000 codestream's main
 header and each tile-part header are walked (jumping from tile-part to tile-part by their
-lengths, never reading the coded data), and a codestream wrapped in a JP2 file has the contents of
-its boxes other than the codestream (XML, UUID, IPR ...) searched as well.
+lengths, never reading the coded data), and the bytes after its end of codestream (EOC) other than
+padding count too: the EOC is where the lengths lead, else (a last tile-part of length 0, "up to
+the EOC", or one that runs past the frame's end) the first FF D9 after that tile-part's header,
+searched for at C speed (coded data never holds it: a 0xFF there is followed by a byte below
+0x90). A codestream wrapped in a JP2 file has the contents of its boxes other than the codestream
+(XML, UUID, IPR ...) searched as well, and whatever follows its last whole box.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ _ITEM = b"\xfe\xff\x00\xe0"
 _SOI, _SOS, _COM = 0xD8, 0xDA, 0xFE
 _J2K_SOC, _J2K_SOT, _J2K_COM, _J2K_SOD = 0xFF4F, 0xFF90, 0xFF64, 0xFF93
 _JP2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n"  # the JP2 signature box
+_FTYP = 72  # length of a JP2 file type box not searched at most: a brand, a dozen compatible
 _STARTS = (b"\xff\xd8", b"\xff\x4f")  # SOI of JPEG (and JPEG-LS), SOC of JPEG 2000
 _MARKER = re.compile(rb"\xff[\xe0-\xef\xfe]")
 """An APPn or COM marker: never in entropy-coded data (see the module's notes)."""
@@ -255,47 +260,91 @@ def _jpeg_after_scan(at: Read, start: int, end: int, fragment: int) -> list[tupl
     return found
 
 
-def _j2k(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
+def _j2k(
+    at: Read, end: int, fragment: int, budget: list[int] | None = None
+) -> list[tuple[str, bytes]]:
     """The COM segments of a JPEG 2000 codestream: of its main header, then of each tile-part
-    header, going from tile-part to tile-part by the length in its SOT segment."""
+    header, going from tile-part to tile-part by the length in its SOT segment; then what follows
+    its end of codestream (EOC), other than padding (:func:`_j2k_after_eoc`)."""
     found: list[tuple[str, bytes]] = []
     pos = _j2k_header(at, 2, end, fragment, found)
-    while pos is not None and pos + 12 <= end:
+    while pos + 12 <= end:
         sot = at(pos, 12)
         if len(sot) < 12 or struct.unpack(">H", sot[:2])[0] != _J2K_SOT:
             break
         psot = struct.unpack(">L", sot[6:10])[0]
-        _j2k_header(at, pos + 12, end if psot == 0 else min(end, pos + psot), fragment, found)
-        if psot < 14:  # 0: the last tile-part, to the end of the codestream
+        stop = _j2k_header(
+            at, pos + 12, end if psot == 0 else min(end, pos + psot), fragment, found
+        )
+        if psot < 14 or pos + psot > end:
+            # 0: the last tile-part, up to the EOC; one that runs past the frame's end (or too
+            # short to be one): where its EOC is, only a search for it tells
+            pos = stop
             break
         pos += psot
-    return found
+    return found + _j2k_after_eoc(
+        at, pos, end, fragment, [SEARCH_LIMIT] if budget is None else budget
+    )
 
 
-def _j2k_header(
-    at: Read, pos: int, end: int, fragment: int, found: list[tuple[str, bytes]]
-) -> int | None:
-    """Walk a header's marker segments from ``pos`` up to SOT (returned: where it is) or SOD
-    (None), adding the COM segments to ``found``; None where the walk cannot go on."""
+def _j2k_header(at: Read, pos: int, end: int, fragment: int, found: list[tuple[str, bytes]]) -> int:
+    """Walk a header's marker segments from ``pos`` up to SOT or SOD, adding the COM segments to
+    ``found`` (what the frame holds of one that runs past ``end``); returns where the walk
+    stopped: at SOT, SOD, or where it could not go on."""
     while pos + 4 <= end:
         head = at(pos, 4)
         if len(head) < 4:
-            return None
+            break
         marker, seg = struct.unpack(">HH", head)
-        if marker == _J2K_SOT:
-            return pos
-        if marker == _J2K_SOD or marker >> 8 != 0xFF or seg < 2 or pos + 2 + seg > end:
-            return None
+        if marker in (_J2K_SOT, _J2K_SOD) or marker >> 8 != 0xFF or seg < 2:
+            break
         if marker == _J2K_COM and seg > 4:
-            payload = at(pos + 6, seg - 4)  # after Lcom and Rcom
+            payload = at(pos + 6, min(seg, end - pos - 2) - 4)  # after Lcom and Rcom
             found.append((f"JPEG 2000 comment in fragment {fragment} of Pixel Data", payload))
+        if pos + 2 + seg > end:
+            break
         pos += 2 + seg
-    return None
+    return pos
+
+
+def _j2k_after_eoc(
+    at: Read, pos: int, end: int, fragment: int, budget: list[int]
+) -> list[tuple[str, bytes]]:
+    """What follows a codestream's EOC up to the frame's ``end``, other than padding: the EOC is
+    at ``pos`` (where the walk from tile-part to tile-part ended), else the first one after it,
+    searched for at C speed (coded data never holds FF D9: a 0xFF there is followed by a byte
+    below 0x90); at most the ``budget`` of bytes (else :class:`Unsearchable`)."""
+    head = at(pos, max(0, min(end - pos, 64)))  # (the EOC and its padding, nearly always)
+    if head[:2] != _EOI:  # (FF D9 is JPEG 2000's EOC too)
+        head, eoc = b"", -1
+        offset = pos
+        while eoc < 0 and offset < end:
+            chunk = at(offset, min(SCAN_CHUNK + 1, end - offset))  # (+1: an EOC across chunks)
+            if not chunk:
+                break
+            found_at = chunk.find(_EOI)
+            eoc = offset + found_at if found_at >= 0 else -1
+            offset += SCAN_CHUNK
+        if eoc < 0:
+            return []  # (no EOC: coded data up to the end, or a walk that found none)
+        pos = eoc
+    size = end - pos - 2
+    if size <= 0:
+        return []
+    _spend(budget, size, "data after the end of a JPEG 2000 codestream", fragment)
+    tail = head[2:] if len(head) == end - pos else at(pos + 2, size)
+    if not tail.strip(b"\0\xff"):  # (padding: zeros, or fill bytes)
+        return []
+    where = f"data after the end of a JPEG 2000 codestream in fragment {fragment} of Pixel Data"
+    return [(where, tail)]
 
 
 def _jp2(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
     """A JPEG 2000 codestream wrapped in JP2 boxes: the contents of every box but the
-    codestream (jp2c), which is read as one (:func:`_j2k`); superboxes whole."""
+    codestream (jp2c, when it starts as one), which is read as one (:func:`_j2k`), and but the
+    signature and file type boxes of their usual size; superboxes whole. What follows the last
+    whole box (bytes that make no box, or a box other than the codestream that runs past the
+    frame's end, its header included) counts too, other than padding."""
     found: list[tuple[str, bytes]] = []
     budget = [SEARCH_LIMIT]
     pos = 0
@@ -303,22 +352,32 @@ def _jp2(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
         head = at(pos, 16)
         if len(head) < 8:
             break
+        if not head[:8].strip(b"\0\xff"):
+            break  # (padding, as zeros make a box of length 0: to the end)
         length, kind = struct.unpack(">L", head[:4])[0], head[4:8]
         start = pos + 8
         if length == 1 and len(head) >= 16:
             length, start = struct.unpack(">Q", head[8:16])[0], pos + 16
-        elif length == 0:
+        usual = (kind == b"jP  " and length == 12) or (kind == b"ftyp" and 16 <= length <= _FTYP)
+        if length == 0:
             length = end - pos
-        if length < start - pos:
+        codestream = kind == b"jp2c" and at(start, 2) == b"\xff\x4f"
+        if length < start - pos or (length > end - pos and not codestream):
             break
-        length = min(length, end - pos)  # (a box that runs past the end: what is there of it)
-        if kind == b"jp2c":
-            codestream = _within(at, start)
-            found += _j2k(codestream, length - (start - pos), fragment)
-        elif kind not in (b"jP  ", b"ftyp"):
+        length = min(length, end - pos)  # (a codestream that runs past the end: what is there)
+        size = length - (start - pos)
+        if codestream:
+            found += _j2k(_within(at, start), size, fragment, budget)
+        elif not usual:
             name = kind.decode("latin-1").strip()
-            _spend(budget, length - (start - pos), f"JP2 {name} box", fragment)
-            payload = at(start, length - (start - pos))
-            found.append((f"JP2 {name} box in fragment {fragment} of Pixel Data", payload))
+            _spend(budget, size, f"JP2 {name} box", fragment)
+            found.append((f"JP2 {name} box in fragment {fragment} of Pixel Data", at(start, size)))
         pos += length
+    if pos < end:
+        _spend(budget, end - pos, "data after the last JP2 box", fragment)
+        tail = at(pos, end - pos)
+        if tail.strip(b"\0\xff"):  # (padding: zeros, or fill bytes)
+            found.append(
+                (f"data after the last JP2 box in fragment {fragment} of Pixel Data", tail)
+            )
     return found

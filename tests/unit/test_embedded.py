@@ -405,8 +405,8 @@ def test_text_a_segment_or_box_holds_up_to_the_frame_s_end_is_found() -> None:
     ]
     box = struct.pack(">L", 4096) + b"xml " + b"<p>Zebulon Quixotic</p>"
     jp2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + box
-    assert [text.rstrip(b"\0") for _, text in from_bytes(encapsulate([jp2]))] == [
-        b"<p>Zebulon Quixotic</p>"
+    assert [(where, text.rstrip(b"\0")) for where, text in from_bytes(encapsulate([jp2]))] == [
+        ("data after the last JP2 box in fragment 1 of Pixel Data", box)  # (its header too)
     ]
 
 
@@ -428,3 +428,166 @@ def _unsearchable_early(frame: bytes, match: str) -> None:
 def test_ends_of_image_everywhere_are_unsearchable_without_reading_the_frame() -> None:
     frame = b"\xff\xd8" + _segment(0xDA, bytes(10)) + b"\xff\xd9\x00" * (8 << 20)
     _unsearchable_early(frame, "ends of a JPEG image in fragment 1")
+
+
+def _j2k_sized(comment: bytes, psot: int | None = None) -> bytes:
+    """A codestream of one tile-part whose length (Psot) is right, or ``psot``; its coded data
+    holds bytes shaped like a comment marker."""
+    siz = b"\xff\x51" + struct.pack(">H", 41) + bytes(39)
+    com = b"\xff\x64" + struct.pack(">HH", len(comment) + 4, 1) + comment
+    body = b"\xff\x93" + b"\xff\x64\x00\x0c\x00\x01NOT THIS" + b"\x12\xff\x7f" * 5
+    size = 12 + len(body) if psot is None else psot
+    return b"\xff\x4f" + siz + com + b"\xff\x90" + struct.pack(">HHLBB", 10, 0, size, 0, 1) + body
+
+
+J2K_AFTER = "data after the end of a JPEG 2000 codestream in fragment 1 of Pixel Data"
+
+
+@pytest.mark.parametrize(
+    "codestream",
+    [
+        _j2k_sized(b"note"),
+        _j2k_sized(b"note", psot=0),  # the last tile-part: up to the EOC
+        _j2k_sized(b"note", psot=0x7FFF_FFFF),  # past the frame's end
+        _j2k_sized(b"note", psot=5),  # too short to be one
+        _j2k_tiles(b"note")[:-2],  # two tile-parts, the second up to the EOC
+    ],
+    ids=["sized", "zero", "past-end", "short", "two-tile-parts"],
+)
+def test_text_after_the_end_of_a_jpeg_2000_codestream_is_found(codestream: bytes) -> None:
+    """A writer may leave text after a JPEG 2000 codestream's end (EOC, FF D9), as after a JPEG
+    image's: it reaches the output with the pixels. The EOC is where the tile-parts' lengths
+    lead, else (a length of 0: up to the EOC; one past the frame's end) the first FF D9 after the
+    tile-part's header, which coded data never holds. Padding after it is not reported."""
+    frame = codestream + b"\xff\xd9"
+    found = from_bytes(encapsulate([frame + b" Zebulon Quixotic PID7734521"]))
+    assert [(where, text.rstrip(b"\0")) for where, text in found] == [
+        ("JPEG 2000 comment in fragment 1 of Pixel Data", b"note"),
+        (J2K_AFTER, b" Zebulon Quixotic PID7734521"),
+    ]
+    assert [text for _, text in from_bytes(encapsulate([frame + b"\0\0"]))] == [b"note"]
+    assert [text for _, text in from_bytes(encapsulate([frame + b"\xff"]))] == [b"note"]
+
+
+def test_text_after_the_end_of_a_codestream_in_a_jp2_box_is_found() -> None:
+    jp2c = _j2k_sized(b"note") + b"\xff\xd9" + b"Doe^Jane"
+    jp2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + struct.pack(">L", 8 + len(jp2c)) + b"jp2c" + jp2c
+    assert from_bytes(encapsulate([jp2])) == [
+        ("JPEG 2000 comment in fragment 1 of Pixel Data", b"note"),
+        (J2K_AFTER, b"Doe^Jane"),
+    ]
+
+
+def test_more_text_after_a_jpeg_2000_codestream_than_is_searched_is_unsearchable() -> None:
+    from dicomscrub.embedded import SEARCH_LIMIT
+
+    for psot in (None, 0):
+        frame = _j2k_sized(b"note", psot) + b"\xff\xd9" + b"x" * (SEARCH_LIMIT + 2)
+        _unsearchable_early(frame, "data after the end of a JPEG 2000 codestream in fragment 1")
+
+
+def _jpeg2000(tail: bytes) -> pydicom.Dataset:
+    """pydicom's JPEG2000.dcm with ``tail`` after its codestream's end."""
+    ds = pydicom.dcmread(get_testdata_file("JPEG2000.dcm", download=False))
+    ds.PatientName = "Quixotic^Packard"
+    ds.PatientID = "PID7734521"
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    assert frame.endswith(b"\xff\xd9")
+    ds.PixelData = encapsulate([frame + tail])
+    return ds
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "parsed"])
+def test_a_jpeg_2000_frame_with_a_name_or_too_much_after_its_end_is_rejected(
+    tmp_path: Path, key: Key, stream: bool
+) -> None:
+    from dicomscrub.discover import Source
+    from dicomscrub.embedded import SEARCH_LIMIT
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.profile.loader import load_profile
+    from dicomscrub.pseudonym import Pseudonymizer
+    from dicomscrub.writer import OutputPlan
+
+    job = Job(
+        Scrubber(load_profile("basic"), Pseudonymizer(key)),
+        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
+        stream=stream,
+    )
+    outcomes = {}
+    for number, (name, tail) in enumerate(
+        (
+            ("named", b" Quixotic Packard PID7734521 "),
+            ("full", b"x" * (SEARCH_LIMIT + 2)),
+            ("padded", b"\0\0"),
+        )
+    ):
+        path = tmp_path / "in" / f"{name}.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds = _jpeg2000(tail)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.3.{number}"
+        ds.save_as(path)
+        outcomes[name] = process_file(Source(path, 0, path.parent, path.name), job)
+    named, full = outcomes["named"], outcomes["full"]
+    assert named.status is Status.REJECTED, named.detail
+    assert J2K_AFTER in named.detail
+    assert "Quixotic" not in named.detail and "PID7734521" not in named.detail
+    assert full.status is Status.REJECTED, full.detail
+    assert full.detail.startswith(f"leak check: {J2K_AFTER}: more than 4 MB"), full.detail
+    assert full.detail.endswith("too much to search; not written")
+    assert outcomes["padded"].status is Status.WRITTEN, outcomes["padded"].detail
+
+
+def test_a_jpeg_2000_comment_that_runs_past_the_frame_s_end_is_found() -> None:
+    """As a JPEG segment's: what the frame holds of it is searched."""
+    siz = b"\xff\x51" + struct.pack(">H", 41) + bytes(39)
+    com = b"\xff\x64" + struct.pack(">HH", 4096, 1) + b"Zebulon Quixotic"
+    assert [
+        text.rstrip(b"\0") for _, text in from_bytes(encapsulate([b"\xff\x4f" + siz + com]))
+    ] == [b"Zebulon Quixotic"]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"QZX7734", b"\0\0\0\x04QZX7734521", b"\x7f\0\0\0xml QZX7734521"],
+    ids=["shorter-than-a-box", "too-short-a-box", "past-the-end"],
+)
+def test_bytes_after_the_last_jp2_box_are_searched(tail: bytes) -> None:
+    """Bytes after a JP2 file's last box that make no whole box (fewer than a box's header, a
+    length shorter than one, a length past the frame's end, its header included) reach the
+    output with the pixels: they are searched as text, padding aside; so is a codestream box
+    that holds no codestream."""
+    jp2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + struct.pack(">L", 16) + b"ftypjp2 \0\0\0\0"
+    found = from_bytes(encapsulate([jp2 + tail]))
+    assert [(where, text.rstrip(b"\0")) for where, text in found] == [
+        ("data after the last JP2 box in fragment 1 of Pixel Data", tail)
+    ]
+    assert from_bytes(encapsulate([jp2 + b"\0" * 10])) == []
+    jp2c = struct.pack(">L", 18) + b"jp2cQZX7734521"  # (no codestream: text)
+    assert from_bytes(encapsulate([jp2 + jp2c])) == [
+        ("JP2 jp2c box in fragment 1 of Pixel Data", b"QZX7734521")
+    ]
+
+
+def test_a_signature_or_file_type_box_of_unusual_size_is_searched() -> None:
+    """The signature and file type boxes are left out only at their usual size: one that runs to
+    the frame's end (length 0) holds whatever follows."""
+    xml = struct.pack(">L", 20) + b"xml Doe^Jane    "
+    jp2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + struct.pack(">L", 0) + b"ftypjp2 \0\0\0\0" + xml
+    assert from_bytes(encapsulate([jp2])) == [
+        ("JP2 ftyp box in fragment 1 of Pixel Data", b"jp2 \0\0\0\0" + xml)
+    ]
+
+
+@pytest.mark.parametrize("name", ["MR_small_jpeg_ls_lossless.dcm", "JPEGLSNearLossless_16.dcm"])
+def test_text_after_the_end_of_a_jpeg_ls_image_is_found(name: str) -> None:
+    """A JPEG-LS frame starts as a JPEG one (SOI) and is searched as one: text after its end of
+    image is found, and its coded data (where a 0xFF is followed by a byte below 0x80) yields
+    nothing else."""
+    ds = pydicom.dcmread(get_testdata_file(name, download=False))
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    assert frame.startswith(b"\xff\xd8")
+    found = from_bytes(encapsulate([frame.rstrip(b"\0") + b"Zebulon Quixotic"]))
+    assert found == [
+        ("data after the end of a JPEG image in fragment 1 of Pixel Data", b"Zebulon Quixotic")
+    ]
