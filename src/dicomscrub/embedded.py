@@ -17,7 +17,8 @@ padding count too: the EOC is where the lengths lead, else (a last tile-part of 
 the EOC", or one that runs past the frame's end) the first FF D9 after that tile-part's header,
 searched for at C speed (coded data never holds it: a 0xFF there is followed by a byte below
 0x90). A codestream wrapped in a JP2 file has the contents of its boxes other than the codestream
-(XML, UUID, IPR ...) searched as well, and whatever follows its last whole box.
+(XML, UUID, IPR ...) searched as well, and whatever follows its last whole box. A video stream
+(the MPEG transfer syntaxes) has its user data and SEI units searched (see :func:`_video`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ _J2K_SOC, _J2K_SOT, _J2K_COM, _J2K_SOD = 0xFF4F, 0xFF90, 0xFF64, 0xFF93
 _JP2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n"  # the JP2 signature box
 _FTYP = 72  # length of a JP2 file type box not searched at most: a brand, a dozen compatible
 _STARTS = (b"\xff\xd8", b"\xff\x4f")  # SOI of JPEG (and JPEG-LS), SOC of JPEG 2000
+_VIDEO_STARTS = (b"\x00\x00\x01", b"\x00\x00\x00\x01")  # a start code: MPEG-2, -4, H.264, H.265
+_START_CODE = b"\x00\x00\x01"
+_MPEG_HEADERS = frozenset({0xB0, 0xB3, 0xB5, 0xB8})  # MPEG-2 / MPEG-4 Part 2 stream headers
+_MPEG_USER_DATA = 0xB2
+_HEVC_HEADERS = frozenset({32, 33, 34, 35})  # VPS, SPS, PPS, access unit delimiter
+_HEVC_SEI = frozenset({39, 40})  # prefix and suffix SEI
+_AVC_SEI = 6
 _MARKER = re.compile(rb"\xff[\xe0-\xef\xfe]")
 """An APPn or COM marker: never in entropy-coded data (see the module's notes)."""
 _EOI = b"\xff\xd9"
@@ -91,8 +99,9 @@ def from_fragments(fragments: Sequence[bytes | memoryview]) -> list[tuple[str, b
 
 
 def _starts_codestream(head: bytes) -> bool:
-    """A JPEG, JPEG 2000 or JP2 codestream starts with ``head`` (its first 12 bytes)."""
-    return head[:2] in _STARTS or head[:12] == _JP2
+    """A JPEG, JPEG 2000 or JP2 codestream, or a video stream (a start code), starts with
+    ``head`` (its first 12 bytes). (A Basic Offset Table never does: its first offset is 0.)"""
+    return head[:2] in _STARTS or head[:12] == _JP2 or head.startswith(_VIDEO_STARTS)
 
 
 def _reader(data: bytes | memoryview) -> Read:
@@ -176,7 +185,50 @@ def _codestream(at: Read, size: int, fragment: int) -> list[tuple[str, bytes]]:
         return _jpeg(cached, size, fragment)
     if chunk[:12] == _JP2:
         return _jp2(cached, size, fragment)
+    if chunk.startswith(_VIDEO_STARTS):
+        return _video(cached, size, fragment)
     return _j2k(cached, size, fragment)
+
+
+def _video(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:
+    """The units of a video stream (MPEG-2, MPEG-4 Part 2, H.264, H.265: Pixel Data of the MPEG
+    transfer syntaxes) that carry text beside the pictures: MPEG user data, H.264 and H.265 SEI
+    messages (a recorder's or converter's user data may hold the patient's name), each up to the
+    next start code. The codec is told by the stream's first unit. Start codes are searched for
+    at C speed (coded data never holds one: emulation prevention); at most :data:`SEARCH_LIMIT`
+    bytes of such units are searched (else :class:`Unsearchable`)."""
+    head = at(0, 6)
+    first = head[3] if head[2] == 1 else head[4]
+    if first in _MPEG_HEADERS:
+        carries: Callable[[int], bool] = lambda unit: unit == _MPEG_USER_DATA  # noqa: E731
+        what = "MPEG user data"
+    elif (first >> 1) & 0x3F in _HEVC_HEADERS and not first & 0x80:
+        carries = lambda unit: (unit >> 1) & 0x3F in _HEVC_SEI  # noqa: E731
+        what = "H.265 SEI message"
+    else:
+        carries = lambda unit: unit & 0x9F == _AVC_SEI  # noqa: E731
+        what = "H.264 SEI message"
+    starts: list[int] = []  # where each unit's type byte is
+    offset = 0
+    while offset < end:
+        chunk = at(offset, min(SCAN_CHUNK + 3, end - offset))  # (+3: a code across chunks)
+        if not chunk:
+            break
+        found_at = chunk.find(_START_CODE)
+        while 0 <= found_at < SCAN_CHUNK:
+            if found_at + 3 < len(chunk) and carries(chunk[found_at + 3]):
+                starts.append(offset + found_at + 3)
+            found_at = chunk.find(_START_CODE, found_at + 3)
+        offset += SCAN_CHUNK
+    budget = [SEARCH_LIMIT]
+    found: list[tuple[str, bytes]] = []
+    for pos in starts:
+        unit = at(pos, min(end - pos, budget[0] + 1))  # (one byte more than may be searched)
+        stop = unit.find(_START_CODE)
+        unit = unit[: stop if stop >= 0 else len(unit)]
+        _spend(budget, len(unit), f"{what}s", fragment)
+        found.append((f"{what} in fragment {fragment} of Pixel Data", unit))
+    return found
 
 
 def _jpeg(at: Read, end: int, fragment: int) -> list[tuple[str, bytes]]:

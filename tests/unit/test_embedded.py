@@ -591,3 +591,85 @@ def test_text_after_the_end_of_a_jpeg_ls_image_is_found(name: str) -> None:
     assert found == [
         ("data after the end of a JPEG image in fragment 1 of Pixel Data", b"Zebulon Quixotic")
     ]
+
+
+# ---- video streams (the MPEG transfer syntaxes) ------------------------------------------------
+
+
+def _unit(code: bytes, payload: bytes = b"", long_code: bool = False) -> bytes:
+    return (b"\x00\x00\x00\x01" if long_code else b"\x00\x00\x01") + code + payload
+
+
+CODED = bytes(range(3, 250)) * 40  # coded data: never a start code (00 00 01)
+VIDEOS = {
+    # codec: (stream with a user data / SEI unit holding a name, where it is found)
+    "H.264": (
+        _unit(b"\x09\xf0", long_code=True)  # access unit delimiter
+        + _unit(b"\x67", CODED[:20])  # sequence parameter set
+        + _unit(b"\x06", b"\x05\x20" + b"\x11" * 16 + b"Quixotic^Packard PID7734521\x80")
+        + _unit(b"\x65", CODED),  # a slice
+        "H.264 SEI message in fragment 1 of Pixel Data",
+    ),
+    "H.265": (
+        _unit(b"\x40\x01", CODED[:20], long_code=True)  # video parameter set
+        + _unit(b"\x4e\x01", b"\x05\x20" + b"Quixotic^Packard PID7734521\x80")  # prefix SEI
+        + _unit(b"\x26\x01", CODED),
+        "H.265 SEI message in fragment 1 of Pixel Data",
+    ),
+    "MPEG-2": (
+        _unit(b"\xb3", CODED[:8])  # sequence header
+        + _unit(b"\xb2", b"Quixotic^Packard PID7734521")  # user data
+        + _unit(b"\x00", CODED[:30])  # picture
+        + _unit(b"\x06", CODED),  # slice 6: not an SEI (that is H.264's type 6)
+        "MPEG user data in fragment 1 of Pixel Data",
+    ),
+}
+
+
+@pytest.mark.parametrize("codec", list(VIDEOS))
+def test_the_user_data_of_a_video_stream_is_found(codec: str) -> None:
+    """Text a recorder writes beside the pictures of a video (H.264 and H.265 SEI messages, MPEG
+    user data): found up to the next start code; the coded units are not (they were never
+    searched: only JPEG and JPEG 2000 frames were)."""
+    stream, where = VIDEOS[codec]
+    found = from_fragments([stream[:100], stream[100:]])  # (split: read across the fragments)
+    assert [w for w, _ in found] == [where]
+    assert b"Quixotic^Packard PID7734521" in found[0][1]
+    assert CODED[40:80] not in found[0][1]
+    plain = stream.replace(b"Quixotic^Packard PID7734521", b"")
+    assert [w for w, _ in from_fragments([plain])] == [where]  # (empty of text, still a unit)
+    without = b"".join(
+        unit for unit in stream.split(b"\x00\x00\x01") if unit and unit[:1] not in b"\x06\x4e\xb2"
+    )
+    assert from_fragments([b"\x00\x00\x01" + without.replace(b"\x00\x00\x00", b"")]) == []
+
+
+def test_a_video_stream_with_more_user_data_than_is_searched_is_unsearchable() -> None:
+    from dicomscrub.embedded import SEARCH_LIMIT, Unsearchable
+
+    stream = _unit(b"\x09\xf0") + _unit(b"\x06", b"x" * (SEARCH_LIMIT + 10)) + _unit(b"\x65")
+    with pytest.raises(Unsearchable, match=r"H\.264 SEI messages in fragment 1 of Pixel Data"):
+        from_fragments([stream])
+
+
+def test_a_video_frame_with_a_name_in_its_user_data_is_rejected(tmp_path: Path, key: Key) -> None:
+    from dicomscrub.discover import Source
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.profile.loader import load_profile
+    from dicomscrub.pseudonym import Pseudonymizer
+    from dicomscrub.writer import OutputPlan
+
+    ds = _with_comment(b"by dcmtk")
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.102"  # MPEG-4 AVC/H.264
+    ds.PixelData = encapsulate([VIDEOS["H.264"][0]])
+    path = tmp_path / "in" / "video.dcm"
+    path.parent.mkdir(parents=True)
+    ds.save_as(path)
+    job = Job(
+        Scrubber(load_profile("basic"), Pseudonymizer(key)),
+        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
+    )
+    result = process_file(Source(path, 0, path.parent, path.name), job)
+    assert result.status is Status.REJECTED, result.detail
+    assert "at H.264 SEI message in fragment 1 of Pixel Data" in result.detail
