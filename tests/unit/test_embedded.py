@@ -11,6 +11,7 @@ from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate, generate_frames
 
 from dicomscrub.embedded import from_bytes, from_fragments, segments
+from dicomscrub.process import FileResult
 from dicomscrub.pseudonym import Key
 from dicomscrub.writer import Layout
 
@@ -363,23 +364,18 @@ def test_more_text_beside_the_pixels_than_is_searched_is_unsearchable() -> None:
         from_bytes(encapsulate([tail]))
 
 
-@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "parsed"])
-def test_a_frame_too_full_of_text_to_search_is_rejected(
-    tmp_path: Path, key: Key, stream: bool
-) -> None:
-
+def _processed(
+    tmp_path: Path, key: Key, ds: pydicom.Dataset, name: str, stream: bool = True
+) -> FileResult:
+    """``ds`` written as ``in/<name>`` and processed by ``run``'s worker under basic."""
     from dicomscrub.discover import Source
-    from dicomscrub.embedded import SEARCH_LIMIT
     from dicomscrub.pipeline import Scrubber
-    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.process import Job, process_file
     from dicomscrub.profile.loader import load_profile
     from dicomscrub.pseudonym import Pseudonymizer
     from dicomscrub.writer import OutputPlan
 
-    ds = _with_comment(b"by dcmtk")
-    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-    ds.PixelData = encapsulate([frame + b"x" * (SEARCH_LIMIT + 2)])
-    path = tmp_path / "in" / "full.dcm"
+    path = tmp_path / "in" / name
     path.parent.mkdir(parents=True)
     ds.save_as(path)
     job = Job(
@@ -387,7 +383,20 @@ def test_a_frame_too_full_of_text_to_search_is_rejected(
         OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
         stream=stream,
     )
-    result = process_file(Source(path, 0, path.parent, path.name), job)
+    return process_file(Source(path, 0, path.parent, path.name), job)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "parsed"])
+def test_a_frame_too_full_of_text_to_search_is_rejected(
+    tmp_path: Path, key: Key, stream: bool
+) -> None:
+    from dicomscrub.embedded import SEARCH_LIMIT
+    from dicomscrub.process import Status
+
+    ds = _with_comment(b"by dcmtk")
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([frame + b"x" * (SEARCH_LIMIT + 2)])
+    result = _processed(tmp_path, key, ds, "full.dcm", stream)
     assert result.status is Status.REJECTED, result.detail
     assert result.detail.startswith("leak check: data after the end of a JPEG image in fragment 1")
     assert result.detail.endswith("too much to search; not written")
@@ -653,23 +662,11 @@ def test_a_video_stream_with_more_user_data_than_is_searched_is_unsearchable() -
 
 
 def test_a_video_frame_with_a_name_in_its_user_data_is_rejected(tmp_path: Path, key: Key) -> None:
-    from dicomscrub.discover import Source
-    from dicomscrub.pipeline import Scrubber
-    from dicomscrub.process import Job, Status, process_file
-    from dicomscrub.profile.loader import load_profile
-    from dicomscrub.pseudonym import Pseudonymizer
-    from dicomscrub.writer import OutputPlan
+    from dicomscrub.process import Status
 
     ds = _with_comment(b"by dcmtk")
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.102"  # MPEG-4 AVC/H.264
     ds.PixelData = encapsulate([VIDEOS["H.264"][0]])
-    path = tmp_path / "in" / "video.dcm"
-    path.parent.mkdir(parents=True)
-    ds.save_as(path)
-    job = Job(
-        Scrubber(load_profile("basic"), Pseudonymizer(key)),
-        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
-    )
-    result = process_file(Source(path, 0, path.parent, path.name), job)
+    result = _processed(tmp_path, key, ds, "video.dcm")
     assert result.status is Status.REJECTED, result.detail
     assert "at H.264 SEI message in fragment 1 of Pixel Data" in result.detail
