@@ -70,7 +70,7 @@ from dicomscrub.identity import (
     words_of,
 )
 from dicomscrub.lanes import Split
-from dicomscrub.layout import DEFLATED, Layout, read_layout
+from dicomscrub.layout import DEFLATED, EXPLICIT_BE, Layout, read_layout
 from dicomscrub.needles import (
     META_CONTEXT,
     NeedleMemo,
@@ -451,9 +451,10 @@ def find_leaks(
     if carried:  # (placed below 0, one 2**40 apart: a hit's offset tells which)
         pieces = pieces + [(-(i + 1) << 40, text) for i, (_, text) in enumerate(carried)]
     pieces = pieces + wide_text(pieces)
-    words = words_of(pieces[0][1]) if pieces else set()
+    big = _syntax(ds) == EXPLICIT_BE
+    words = words_of(pieces[0][1], big) if pieces else set()
     for _, piece in pieces[1:]:
-        words |= words_of(piece)
+        words |= words_of(piece, big)
     texts = sorted(set(creators))
     hay = b"\n".join(text.encode("utf-8", "surrogateescape") for text in texts)
     hay_words = words_of(hay) if texts else set()
@@ -528,14 +529,18 @@ def _tool_text(scrubber: Scrubber) -> str:
     return text
 
 
+def _syntax(ds: Dataset) -> str:
+    meta = getattr(ds, "file_meta", None)
+    return str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+
+
 def _searchable(
     data: bytes | memoryview, ds: Dataset
 ) -> tuple[list[tuple[int, bytes]], Layout | None]:
     """The output's bytes without its pixel data, found cheaply for what pydicom wrote (pixel data
     last at the top level, written verbatim); otherwise read the layout."""
     view = memoryview(data)
-    meta = getattr(ds, "file_meta", None)
-    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    syntax = _syntax(ds)
     present = [tag for tag in _PIXEL_TAGS if tag in ds]
     if syntax != DEFLATED and len(present) <= 1:
         if not present:
@@ -747,7 +752,7 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
     for pieces in (segments, wide_text(segments)):  # (the text, then its UTF-16 runs)
         covered_until = -1
         for base, piece in pieces:
-            for offset, tok in matcher.search(piece, base):
+            for offset, tok in matcher.search(piece, base, big_endian=layout.big_endian):
                 end = offset + len(tok.text.encode("utf-8"))
                 if end <= covered_until:
                     continue

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from pydicom.multival import MultiValue
 from dicomscrub.actions import Effect, resolve
 from dicomscrub.dictionary import keyword_for, vr_of
 from dicomscrub.encode import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION
-from dicomscrub.layout import BULK_TAGS
+from dicomscrub.layout import BULK_TAGS, header_at, header_before
 from dicomscrub.pipeline import (
     DUMMY_BY_VR,
     Decision,
@@ -907,23 +909,45 @@ def _encodings_cached(charsets: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+class KeyedForm(NamedTuple):
+    form: bytes
+    key: bytes | None  # its longest word; None: it has none, or it is ``two_byte``
+    two_byte: bool  # all characters of a 7-bit two-byte set (ISO 2022 IR 87, IR 159)
+
+
 @functools.lru_cache(maxsize=65536)
-def keyed_forms(text: str, encodings: tuple[str, ...]) -> tuple[tuple[bytes, bytes | None], ...]:
+def keyed_forms(text: str, encodings: tuple[str, ...]) -> tuple[KeyedForm, ...]:
     """``text`` as bytes in each encoding, in lower, upper and title case (Иванов^Иван), then
     ASCII-lowered (the haystack is lowered the same way: its other letters keep their case), each
     with its longest word (see :meth:`Matcher.search`). Cached: most tokens of a file are tokens
-    of the file before."""
+    of the file before.
+
+    A form written all in a 7-bit two-byte set (山田太郎 in ISO 2022 IR 87) has no word: its
+    bytes are letters, digits and punctuation to the whole-word search, and so are those of the
+    text around it (患者山田太郎様). It is found on the set's two-byte grid instead (see
+    :func:`_on_two_byte_grid`)."""
     if text.isascii():
-        forms = {text.lower().encode("ascii")}
-    else:
-        forms = set()
-        for variant in {text, text.upper(), text.title()}:
-            for encoding in encodings:
-                try:
-                    forms.add(_as_written(variant.encode(encoding).lower()))
-                except (UnicodeError, LookupError):
-                    continue
-    return tuple((form, _key_word(form)) for form in forms)
+        form = text.lower().encode("ascii")
+        return (KeyedForm(form, _key_word(form), False),)
+    forms: dict[bytes, bool] = {}
+    for variant in {text, text.upper(), text.title()}:
+        for encoding in encodings:
+            try:
+                written = variant.encode(encoding).lower()
+            except (UnicodeError, LookupError):
+                continue
+            form = _as_written(written)
+            two_byte = written[:3] in _TWO_BYTE_SETS and b"\x1b" not in form
+            forms[form] = forms.get(form, False) or two_byte
+    return tuple(
+        KeyedForm(form, None if two_byte else _key_word(form), two_byte)
+        for form, two_byte in forms.items()
+    )
+
+
+_TWO_BYTE_SETS = (b"\x1b$b", b"\x1b$(")
+"""The escapes (lowered) that designate the 7-bit two-byte sets of ISO 2022 IR 87 (ESC $ B) and
+IR 159 (ESC $ ( D)."""
 
 
 def _as_written(form: bytes) -> bytes:
@@ -965,13 +989,18 @@ WORD_BYTES = bytes(
 )
 
 
-def words_of(hay: bytes) -> set[bytes]:
+def words_of(hay: bytes, big_endian: bool = False) -> set[bytes]:
     """The words of ``hay`` (:data:`_WORD_RUN`, ASCII lowered), found at C speed: three times
     faster than the regular expression on a header full of binary values. An escape sequence
     (:data:`_ESCAPE`) separates words (looked for only where the bytes hold an ESC); where a T
     stands between digits, the words on either side of it are words too; the first eight digits
     of a word of 10, 12 or 14 digits (a DICOM DT's date: see :func:`_compact_time_after`) are a
-    word too."""
+    word too.
+
+    Each word without its last letter is a word too: a value's last letter may be followed by
+    the next element's tag, whose first byte can be a letter or a digit (a value of group 0054
+    by a T: see :func:`header_at`); ``big_endian``: without its first letter too (a value's
+    first letter may follow its length's low byte)."""
     if b"\x1b" in hay:
         hay = _ESCAPE.sub(b" ", hay)
     text = hay.translate(WORD_BYTES)
@@ -980,8 +1009,16 @@ def words_of(hay: bytes) -> set[bytes]:
     if shape.find(b"0t0") >= 0:
         words.update(_T_BETWEEN_DIGITS.sub(b" ", text).split())
     if shape.find(b"0000000000") >= 0:
-        words.update([w[:8] for w in words if len(w) in (10, 12, 14) and w.isdigit()])
+        words.update([w[:8] for w in filter(bytes.isdigit, words) if len(w) in (10, 12, 14)])
+    whole = tuple(words)
+    words.update(map(_WITHOUT_LAST, whole))
+    if big_endian:
+        words.update(map(_WITHOUT_FIRST, whole))
     return words
+
+
+_WITHOUT_LAST = operator.itemgetter(slice(None, -1))
+_WITHOUT_FIRST = operator.itemgetter(slice(1, None))
 
 
 _DIGIT_T = bytes(48 if 48 <= b <= 57 else 116 if b in (84, 116) else 32 for b in range(256))
@@ -1002,11 +1039,15 @@ class Matcher:
         encodings = encodings_of(charsets)
         self.forms: dict[bytes, Token] = {}
         self._keys: dict[bytes, bytes | None] = {}
+        two_byte = []
         for token in sorted(tokens, key=lambda t: t.text):
-            for form, key in keyed_forms(token.text, encodings):
+            for form, key, on_grid in keyed_forms(token.text, encodings):
                 if form not in self.forms:
                     self.forms[form] = token
                     self._keys[form] = key
+                    if on_grid:
+                        two_byte.append(form)
+        self._two_byte = tuple(two_byte)
         self._dates = frozenset(
             form
             for form, token in self.forms.items()
@@ -1021,29 +1062,37 @@ class Matcher:
             if token.category is Category.TIME and form[:1] in _DIGITS
         )
         self._pattern: re.Pattern[bytes] | None = None
+        self._glued: re.Pattern[bytes] | None = None
         if len(self.forms) > _REGEX_ABOVE:
-            self._pattern = re.compile(
-                _trie(list(self.forms)) + rb"(?:(?![0-9a-z])(?!\.[0-9])|(?<=[0-9])(?=t[0-9]))"
-            )
+            trie = _trie(list(self.forms))
+            self._pattern = re.compile(trie + rb"(?:(?![0-9a-z])(?!\.[0-9])|(?<=[0-9])(?=t[0-9]))")
+            self._glued = re.compile(trie + rb"(?=[0-9a-z](?![0-9a-z]))")
 
     def __bool__(self) -> bool:
         return bool(self.forms)
 
     def search(
-        self, data: bytes, base: int = 0, words: set[bytes] | None = None
+        self, data: bytes, base: int = 0, words: set[bytes] | None = None, big_endian: bool = False
     ) -> list[tuple[int, Token]]:
         """(offset + ``base``, token) for every offset in ``data`` where a token starts as a
         whole word, with the longest token that matches there; sorted by offset. ``words``: the
-        words of ``data`` (:func:`words_of`), or a set that holds them, when known."""
+        words of ``data`` (:func:`words_of`, with ``big_endian``), or a set that holds them,
+        when known.
+
+        A whole word may touch the header of the element before or after its value (the bytes
+        of a tag or a length may be letters or digits: see :func:`header_at`)."""
         hay = data.lower()
         if self._pattern is not None:
-            hits = dict(self._regex_hits(hay))
-            for pos, form in self._compact_hits(hay):
+            hits = dict(self._regex_hits(hay, data))
+            for pos, form in itertools.chain(self._compact_hits(hay, data), self._grid_hits(hay)):
                 hits.setdefault(pos, self.forms[form])
             return [(base + pos, hits[pos]) for pos in sorted(hits)]
-        found: dict[int, bytes] = dict(self._compact_hits(hay))
+        found: dict[int, bytes] = dict(self._compact_hits(hay, data))
+        for pos, form in self._grid_hits(hay):
+            if len(form) > len(found.get(pos, b"")):
+                found[pos] = form
         if words is None:
-            words = words_of(hay)
+            words = words_of(hay, big_endian)
         for form, key in self._keys.items():
             if key is not None and key not in words:
                 continue
@@ -1051,51 +1100,92 @@ class Matcher:
             while pos >= 0:
                 end = pos + len(form)
                 if (
-                    _bounded(hay, pos, end)
-                    or (form in self._dates and _time_after(hay, end) and _left_bounded(hay, pos))
-                    or (form in self._times and _date_before(hay, pos) and _right_bounded(hay, end))
+                    _bounded(hay, pos, end, data)
+                    or (
+                        form in self._dates
+                        and _time_after(hay, end)
+                        and _left_bounded(hay, pos, data)
+                    )
+                    or (
+                        form in self._times
+                        and _date_before(hay, pos)
+                        and _right_bounded(hay, end, data)
+                    )
                 ) and len(form) > len(found.get(pos, b"")):
                     found[pos] = form
                 pos = hay.find(form, pos + 1)
         return [(base + pos, self.forms[found[pos]]) for pos in sorted(found)]
 
-    def _compact_hits(self, hay: bytes) -> Iterator[tuple[int, bytes]]:
+    def _compact_hits(self, hay: bytes, data: bytes) -> Iterator[tuple[int, bytes]]:
         """Dates (YYYYMMDD) that begin a DICOM DT (20240315101010): not whole words, so the
         word-based search does not see them."""
         for form in self._compact_dates:
             pos = hay.find(form)
             while pos >= 0:
-                if _left_bounded(hay, pos) and _compact_time_after(hay, pos + len(form)):
+                if _left_bounded(hay, pos, data) and _compact_time_after(
+                    hay, pos + len(form), data
+                ):
                     yield pos, form
                 pos = hay.find(form, pos + 1)
 
-    def _regex_hits(self, hay: bytes) -> Iterator[tuple[int, Token]]:
-        assert self._pattern is not None
-        pos = 0
-        while True:
-            m = self._pattern.search(hay, pos)
-            if m is None:
-                return
-            # the right side is checked by the pattern (a T and a digit only after a date)
-            form = m.group()
-            if (
-                _left_bounded(hay, m.start())
-                or (form in self._times and _date_before(hay, m.start()))
-            ) and (not _time_after(hay, m.end()) or form in self._dates):
-                yield m.start(), self.forms[m.group()]
-            pos = m.start() + 1
+    def _grid_hits(self, hay: bytes) -> Iterator[tuple[int, bytes]]:
+        """Forms written in a 7-bit two-byte set, found on its grid (see
+        :func:`_on_two_byte_grid`) whatever touches them."""
+        if self._two_byte and b"\x1b$" in hay:
+            for form in self._two_byte:
+                pos = hay.find(form)
+                while pos >= 0:
+                    if _on_two_byte_grid(hay, pos):
+                        yield pos, form
+                    pos = hay.find(form, pos + 1)
+
+    def _regex_hits(self, hay: bytes, data: bytes) -> Iterator[tuple[int, Token]]:
+        """The hits of the compiled pattern, then those it missed because the next element's
+        header touches them (see :func:`header_at`): a second pattern finds a form followed by
+        one letter or digit, kept where a header starts there (the longer form, found second,
+        wins where both match)."""
+        assert self._pattern is not None and self._glued is not None
+        for pattern, glued in ((self._pattern, False), (self._glued, True)):
+            pos = 0
+            while True:
+                m = pattern.search(hay, pos)
+                if m is None:
+                    break
+                pos = m.start() + 1
+                # the right side is checked by the pattern (a T and a digit only after a date)
+                form = m.group()
+                if glued and not header_at(data, m.end()):
+                    continue
+                if (
+                    _left_bounded(hay, m.start(), data)
+                    or (form in self._times and _date_before(hay, m.start()))
+                ) and (not _time_after(hay, m.end()) or form in self._dates):
+                    yield m.start(), self.forms[form]
 
     def search_text(self, text: str) -> list[Token]:
         """Tokens found in a file or folder name."""
         return [tok for _, tok in self.search(text.encode("utf-8", "surrogateescape"))]
 
 
-def _left_bounded(hay: bytes, start: int) -> bool:
+def _left_bounded(hay: bytes, start: int, data: bytes | None = None) -> bool:
     """No letter or digit before ``start``, and no digit and dot (a UID's); the final byte of an
-    ISO 2022 escape sequence is no letter (ESC $ ) C then a Korean name)."""
+    ISO 2022 escape sequence is no letter (ESC $ ) C then a Korean name), nor is the last byte
+    of an element's header (in ``data``, the bytes ``hay`` lowers: see :func:`header_before`)."""
     if start > 0 and hay[start - 1] in _WORD:
-        return _after_escape(hay, start)
+        return _after_escape(hay, start) or (data is not None and header_before(data, start))
     return not (start > 1 and hay[start - 1] == _DOT and hay[start - 2] in _DIGIT)
+
+
+def _on_two_byte_grid(hay: bytes, start: int) -> bool:
+    """``start`` is the first byte of a character of a 7-bit two-byte set: the last escape
+    before it designates ISO 2022 IR 87 or IR 159 (see :data:`_TWO_BYTE_SETS`), and an even
+    number of bytes lies between them. Those sets have no spaces between words: a name is found
+    wherever its characters are (患者山田太郎様), but not astride two characters."""
+    at = hay.rfind(b"\x1b", 0, start)
+    if at < 0 or hay[at : at + 3] not in _TWO_BYTE_SETS:
+        return False
+    escape = _ESCAPE.match(hay, at)
+    return escape is not None and (start - escape.end()) % 2 == 0
 
 
 def _after_escape(hay: bytes, start: int) -> bool:
@@ -1112,11 +1202,11 @@ def _time_after(hay: bytes, end: int) -> bool:
     return end + 1 < len(hay) and hay[end] == _T and hay[end + 1] in _DIGIT
 
 
-def _compact_time_after(hay: bytes, end: int) -> bool:
+def _compact_time_after(hay: bytes, end: int, data: bytes | None = None) -> bool:
     """The time of a DICOM DT follows ``end`` and ends the word: the date before it is the date
     of a date and time (20190423101010, 2019042310, 20190423101010.5+0100)."""
     m = _COMPACT_TIME.match(hay, end)
-    return m is not None and m.end() > end and _right_bounded(hay, m.end())
+    return m is not None and m.end() > end and _right_bounded(hay, m.end(), data)
 
 
 def _date_before(hay: bytes, start: int) -> bool:
@@ -1125,15 +1215,16 @@ def _date_before(hay: bytes, start: int) -> bool:
     return start > 1 and hay[start - 1] == _T and hay[start - 2] in _DIGIT
 
 
-def _bounded(hay: bytes, start: int, end: int) -> bool:
+def _bounded(hay: bytes, start: int, end: int, data: bytes | None = None) -> bool:
     """No letter or digit touches the match, and a UID-like match is not part of a longer UID."""
-    return _left_bounded(hay, start) and _right_bounded(hay, end)
+    return _left_bounded(hay, start, data) and _right_bounded(hay, end, data)
 
 
-def _right_bounded(hay: bytes, end: int) -> bool:
-    """No letter or digit after ``end``, and no dot and digit (a longer UID's)."""
+def _right_bounded(hay: bytes, end: int, data: bytes | None = None) -> bool:
+    """No letter or digit after ``end`` but the first byte of an element's header (in ``data``,
+    the bytes ``hay`` lowers: see :func:`header_at`), and no dot and digit (a longer UID's)."""
     if end < len(hay) and hay[end] in _WORD:
-        return False
+        return data is not None and header_at(data, end)
     return not (end + 1 < len(hay) and hay[end] == _DOT and hay[end + 1] in _DIGIT)
 
 

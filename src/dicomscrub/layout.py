@@ -61,6 +61,7 @@ class Layout:
     spans: tuple[Span, ...]
     inflated_at: int | None = None  # where the inflated data set begins in ``data``
     complete: bool = True  # False when the reader stopped early
+    big_endian: bool = False  # the data set is explicit VR big endian
 
     def locate(self, offset: int) -> str:
         """A tag path, ``preamble``, or ``raw bytes at offset N`` for a byte offset in ``data``."""
@@ -228,6 +229,45 @@ def _looks_explicit(data: bytes, pos: int) -> bool:
     return len(vr) == 2 and 0x41 <= vr[0] <= 0x5A and 0x41 <= vr[1] <= 0x5A
 
 
+_SHORT_VRS = frozenset(
+    {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"PN"}
+    | {b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"}
+)
+
+
+def header_at(data: bytes, pos: int) -> bool:
+    """An element's header plausibly starts at ``pos`` of ``data``: then a value ends right
+    before it, although the byte at ``pos`` (the low byte of the tag's group, in little endian)
+    may be a letter or a digit (group 0054 writes T, GE's private group 0043 C). Explicit VR in
+    either byte order (a known VR at ``pos + 4``), or implicit VR little endian (a standard tag
+    or a private one, and a length that fits)."""
+    vr = data[pos + 4 : pos + 6]
+    if vr in _SHORT_VRS:
+        return pos + 8 <= len(data)
+    if vr in _LONG_VRS:
+        return data[pos + 6 : pos + 8] == b"\0\0" and pos + 12 <= len(data)
+    if pos + 8 > len(data):
+        return False
+    group, element, length = struct.unpack_from("<HHI", data, pos)
+    tag = group << 16 | element
+    return (length == _UNDEFINED or pos + 8 + length <= len(data)) and (
+        (group % 2 == 1 and group > 8) or datadict.dictionary_has_tag(tag)
+    )
+
+
+def header_before(data: bytes, pos: int) -> bool:
+    """An element's header plausibly ends right before ``pos`` of ``data``, so a value starts at
+    ``pos`` although the byte before it (the low byte of its length, in big endian) may be a
+    letter or a digit: explicit VR (a known VR and a length that fits, in either byte order)."""
+    if pos >= 8 and data[pos - 4 : pos - 2] in _SHORT_VRS:
+        low, high = data[pos - 1], data[pos - 2]
+        return pos + min(low | high << 8, high | low << 8) <= len(data)
+    if pos >= 12 and data[pos - 8 : pos - 6] in _LONG_VRS and data[pos - 6 : pos - 4] == b"\0\0":
+        size = data[pos - 4 : pos]
+        return pos + min(int.from_bytes(size, "little"), int.from_bytes(size, "big")) <= len(data)
+    return False
+
+
 def read_layout(data: bytes) -> Layout:
     """The spans of a DICOM file's bytes (Part 10, DICM without a preamble, or a bare data set)."""
     spans: list[Span] = []
@@ -265,5 +305,5 @@ def read_layout(data: bytes) -> Layout:
         _Reader(buf, implicit, little, spans).elements(pos, len(buf), "", False, 0)
     except _Stop as stop:
         spans.append(Span(stop.pos, len(buf), ""))
-        return Layout(buf, tuple(spans), inflated_at, complete=False)
-    return Layout(buf, tuple(spans), inflated_at)
+        return Layout(buf, tuple(spans), inflated_at, complete=False, big_endian=not little)
+    return Layout(buf, tuple(spans), inflated_at, big_endian=not little)

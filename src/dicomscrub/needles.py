@@ -294,7 +294,7 @@ class Needles:
         by_key: dict[bytes, list[Token]] = {}
         always: list[Token] = []
         for token in tokens:
-            for _, key in keyed_forms(token.text, encodings):
+            for _, key, _ in keyed_forms(token.text, encodings):
                 if key is None:
                     always.append(token)
                 else:

@@ -453,3 +453,46 @@ def test_a_date_is_found_at_the_start_of_a_dicom_date_and_time(strategy: str) ->
 def test_search_text_finds_tokens_in_a_file_name(strategy: str) -> None:
     matcher = Matcher([tok("jane"), tok("mrn0012345", Category.ID)])
     assert [t.text for t in matcher.search_text("DOE_JANE_MRN0012345")] == ["jane", "mrn0012345"]
+
+
+def test_a_value_is_found_where_the_next_element_s_tag_touches_it(strategy: str) -> None:
+    """In little endian the byte after a value is the low byte of the next tag's group: a letter
+    for group 0054 (T) or GE's private 0043 (C), a digit for 0032. The value ends there all the
+    same (explicit and implicit VR); a letter followed by anything but a header still touches."""
+    import struct
+
+    matcher = Matcher([Token("pid77123", "PatientID", Category.ID), tok("jane")])
+    image_id = b"\x54\x00\x00\x04SH\x08\x00PID77123"
+    explicit = image_id + b"\x54\x00\x10\x04SQ\x00\x00\xff\xff\xff\xff"
+    assert hits(matcher, explicit) == [(8, "pid77123")]
+    private = b"\x43\x00\x10\x10LO\x04\x00Jane" + b"\x43\x00\x11\x10SS\x02\x00\x01\x00"
+    assert hits(matcher, private) == [(8, "jane")]
+    implicit = b"PID77123" + struct.pack("<HHI", 0x0054, 0x0410, 0) + b"\x00" * 4
+    assert hits(matcher, implicit) == [(0, "pid77123")]
+    assert hits(matcher, b"PID77123T\x00 and JANET\x00\x00\x00\x00\x00\x00\x00 x") == []
+    assert {b"pid77123", b"jane"} <= identity.words_of(explicit.lower() + private.lower())
+
+
+def test_a_value_is_found_where_its_big_endian_length_touches_it(strategy: str) -> None:
+    """In explicit VR big endian the byte before a value is the low byte of its length: B for a
+    value of 66 bytes. The value starts there all the same; the search is told the byte order
+    for its words (a letter before the value is not one before its header)."""
+    value = b"PID77123" + b" " * 58
+    data = b"\x00\x10\x00\x20LO\x00\x42" + value + b"\x00\x10\x00\x30DA\x00\x08" + b"19610317"
+    matcher = Matcher([Token("pid77123", "PatientID", Category.ID)])
+    assert [(o, t.text) for o, t in matcher.search(data, big_endian=True)] == [(8, "pid77123")]
+    assert hits(matcher, b"xBPID77123 ") == []
+    assert b"pid77123" in identity.words_of(data.lower(), big_endian=True)
+
+
+def test_a_name_in_a_7_bit_two_byte_set_is_found_next_to_other_characters(strategy: str) -> None:
+    """ISO 2022 IR 87 writes kanji as pairs of bytes from 0x21 to 0x7E, letters and digits to
+    the whole-word search, and Japanese text has no spaces: 山田太郎 in 患者山田太郎様 is found
+    on the two-byte grid after ESC $ B, not astride two characters, not outside the set."""
+    matcher = Matcher([tok("山田太郎")], ["\\ISO 2022 IR 87"])
+    written = b"\x1b$B45<T;3EDB@O:MM\x1b(B"  # 患者山田太郎様, as pydicom writes it
+    assert hits(matcher, b"CT " + written) == [(10, "山田太郎")]
+    assert hits(matcher, b"\x1b$B;3EDB@O:MM\x1b(B") == [(3, "山田太郎")]
+    assert hits(matcher, b"\x1b$BX;3EDB@O:Y\x1b(B") == []  # astride: the grid is off by one
+    assert hits(matcher, b"A;3EDB@O:Z") == []  # ASCII letters, no escape
+    assert hits(matcher, b"\x1b$B45\x1b(BT;3EDB@O:") == []  # back in ASCII

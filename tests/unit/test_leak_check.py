@@ -1172,3 +1172,102 @@ def test_a_name_or_date_the_scrub_handles_by_attribute_or_form_is_searched_as_on
     result = _keeping_descriptions(tmp_path, key, lanes)(path)
     assert result.status is Status.REJECTED, result.detail
     assert "at (0008,1030)" in result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_value_followed_by_a_tag_whose_first_byte_is_a_letter_is_a_leak(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
+) -> None:
+    """The Patient ID copied into Image ID (0054,0400), which no rule lists, is followed by the
+    tag of (0054,0410): its first byte is a T. The whole-word search used to read PID77123T
+    and let it through; the same under Retain Safe Private for a name in a block declared safe
+    that GE's group 0043 (C) follows."""
+    from pydicom.sequence import Sequence
+
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_id="PID77123")
+    ds.add_new(0x00540400, "SH", "PID77123")
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "F-10450", "99SDM", "recumbent"
+    ds.add_new(0x00540410, "SQ", Sequence([code]))
+    result = _runner(tmp_path, key, lanes, "basic")(write_dicom(tmp_path / "in" / "a.dcm", ds))
+    assert result.status is Status.REJECTED, result.detail
+    assert "at (0054,0400)" in result.detail
+
+    ds = make_ct(private=False, patient_name="Doe^Jane")
+    ds.private_block(0x0031, "ACME SAFE 1", create=True).add_new(0x11, "LO", "Doe^Jane")
+    ds.private_block(0x0043, "GEMS_PARM_01", create=True).add_new(0x01, "SS", 1)
+    declared = Dataset()
+    declared.PrivateGroupReference = 0x0031
+    declared.PrivateCreatorReference = "ACME SAFE 1"
+    declared.BlockIdentifyingInformationStatus = "MIXED"
+    declared.NonidentifyingPrivateElements = [0x11]
+    ds.PrivateDataElementCharacteristicsSequence = Sequence([declared])
+    run_one = _runner(tmp_path, key, lanes, "basic", ("retain-safe-private",))
+    result = run_one(write_dicom(tmp_path / "in" / "b.dcm", ds))
+    assert result.status is Status.REJECTED, result.detail
+    assert "at (0031,1011)" in result.detail
+
+
+def test_check_against_finds_a_value_followed_by_a_tag_whose_first_byte_is_a_letter(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
+) -> None:
+    """``check --against`` finds the Patient ID in Image ID (0054,0400) before the T of the
+    next tag, as ``run`` does."""
+    from pydicom.sequence import Sequence
+
+    ds = make_ct(private=False, patient_id="PID77123")
+    ds.add_new(0x00540400, "SH", "PID77123")
+    ds.add_new(0x00540410, "SQ", Sequence([Dataset()]))
+    write_dicom(tmp_path / "in" / "img1.dcm", ds)
+    out = tmp_path / "out"
+    ran = invoke(
+        "run", tmp_path / "in", "-o", out, "--key-file", key_file, "--benchmark-no-leak-check"
+    )
+    assert ran.exit_code == 0, ran.output
+    checked = invoke("check", out, "--against", tmp_path / "in", "--json")
+    assert checked.exit_code == 1, checked.output
+    assert "(0054,0400)" in checked.output
+    assert "PID77123" not in checked.output
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    "copy", ["患者山田太郎様", "山田太郎様", "患者山田太郎"], ids=["both", "after", "before"]
+)
+def test_a_japanese_name_next_to_other_kanji_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+    copy: str,
+) -> None:
+    """ISO 2022 IR 87 writes 患者山田太郎様 (patient Yamada Taro) with no space, as 7-bit bytes
+    the whole-word search took for one long word: the name was written. ``run`` rejects the file
+    and ``check --against`` finds the name in an output written without the leak check."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_name="Yamada^Tarou=山田^太郎")
+    ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    ds.StudyDescription = copy
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    result = _keeping_descriptions(tmp_path, key, lanes)(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert "at (0008,1030)" in result.detail
+
+    if lanes:
+        return
+    out = tmp_path / "out"
+    ran = invoke(
+        "run", tmp_path / "in", "-o", out, "--key-file", key_file,
+        "--profile", tmp_path / "keep.yaml", "--benchmark-no-leak-check",
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    checked = invoke(
+        "check", out, "--against", tmp_path / "in", "--profile", tmp_path / "keep.yaml", "--json"
+    )
+    assert checked.exit_code == 1, checked.output
+    assert "(0008,1030)" in checked.output
