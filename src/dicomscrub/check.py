@@ -82,7 +82,7 @@ from dicomscrub.needles import (
     search_needles,
     sequence_originals,
 )
-from dicomscrub.pipeline import Decision, Scrubber, ScrubResult
+from dicomscrub.pipeline import FREE_TEXT_VRS, Decision, Scrubber, ScrubResult
 from dicomscrub.private import Declaration, find_declaration, read_declarations
 from dicomscrub.profile.model import PRIVATE, CompiledProfile
 from dicomscrub.pseudonym import Pseudonymizer, random_key
@@ -269,7 +269,8 @@ def scrub_checked(
         memo = _needle_memo(scrubber)
         kept = (lanes.kept + lanes.lane.written + (lanes.tail or [])) if lanes is not None else []
         unchanged = _unchanged_values(decisions, lanes, originals, pending, context, memo)
-        return output_values(ds, kept, context, memo, texts, unchanged)
+        cleaned = {d.path for d in decisions if d.effect is Effect.CLEAN and d.vr in FREE_TEXT_VRS}
+        return output_values(ds, kept, context, memo, texts, unchanged, cleaned)
 
     def leaks(
         header: bytes, tail: bytes, creators: Collection[str], carried: Embedded

@@ -37,6 +37,7 @@ from dicomscrub.encode import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION
 from dicomscrub.layout import BULK_TAGS, header_at, header_before
 from dicomscrub.pipeline import (
     DUMMY_BY_VR,
+    FREE_TEXT_VRS,
     Decision,
     Scrubber,
     form_of,
@@ -46,7 +47,15 @@ from dicomscrub.pipeline import (
 )
 from dicomscrub.profile.loader import CID7050
 from dicomscrub.profile.model import CompiledProfile
-from dicomscrub.profile.values import id_spellings, latin_spellings, spellings
+from dicomscrub.profile.values import (
+    CJK,
+    day_of,
+    id_spellings,
+    latin_spellings,
+    name_forms,
+    spellings,
+    whole_name_forms,
+)
 from dicomscrub.pseudonym import is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -83,11 +92,6 @@ NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
 """The same as they are written in explicit VR."""
 BINARY_VRS = frozenset({"OB", "OW", "UN"})
 _PN_SPLIT = re.compile(r"[\^=\s,]+")
-_CJK = re.compile(
-    "[\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf"
-    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
-)
-"""A CJK character: hangul, ideographs (with 々), kana. CJK names are written without a space."""
 _RUN_PUNCTUATION = " ^.,'/_=-"
 _ASCII_WORD = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _RUN_CLASS = bytes(
@@ -170,7 +174,7 @@ def searchable(text: str) -> bool:
 def searchable_cjk_name(text: str) -> bool:
     """A whole name short of :data:`MIN_CHARS` that is searched all the same: see
     :data:`MIN_CJK_NAME`."""
-    return MIN_CJK_NAME <= len(text) <= MAX_CHARS and len(_CJK.findall(text)) >= 2
+    return MIN_CJK_NAME <= len(text) <= MAX_CHARS and len(CJK.findall(text)) >= 2
 
 
 # ---- the input, before the scrub -----------------------------------------------------------------
@@ -407,10 +411,9 @@ def category_of(vr: str, tag: int, private: bool) -> Category | None:
 def _date_forms(text: str) -> Iterator[str]:
     """YYYYMMDD, and the same date as people and programs also write it (see
     :func:`~dicomscrub.profile.values.spellings`: 1961-03-17, 17/03/1961, 1961:03:17 ...)."""
-    digits = text.replace(".", "") if len(text) == 10 and text[4] == "." else text
     yield text
-    if len(digits) >= 8 and digits[:8].isdigit():
-        day = digits[:8]
+    day = day_of(text)
+    if day is not None:
         yield day
         yield from spellings(day)
 
@@ -450,7 +453,7 @@ def _shaped_forms(text: str) -> Iterator[tuple[str, str]]:
     if shape in ("DA", "DT"):
         yield from ((form, _AS_DATE) for form in _date_forms(text) if form != text)
     elif shape == "PN":
-        yield from ((form, _AS_NAME) for form, _ in _name_forms(text, False))
+        yield from ((form, _AS_NAME) for form in name_forms(text, False))
     for form in id_spellings(text):  # (PIDQX77123 also as PIDQX-77123 ...)
         yield form, ""
 
@@ -473,12 +476,7 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
         return
     if vr == "PN":
         yield text, ""
-        groups = text.split("=")
-        for group in groups:  # alphabetic, ideographic, phonetic: each is the whole name
-            group = group.strip()
-            yield from _name_forms(group, len(groups) > 1)
-            for spelled in latin_spellings(group):  # Müller^Jürgen as Mueller^Juergen ...
-                yield from _name_forms(spelled, True)
+        yield from ((form, "") for form in whole_name_forms(text))
         for part in _PN_SPLIT.split(text):
             if part:
                 yield part, " component"
@@ -500,36 +498,6 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
     else:
         yield text, ""
         yield from _shaped_forms(text)
-
-
-def _name_forms(group: str, several: bool) -> Iterator[tuple[str, str]]:
-    """The whole-name forms of one component group of a person name: the group as written (when
-    the name has other groups: ``Yamada^Tarou`` of ``Yamada^Tarou=山田^太郎``), and as people
-    write a name: Jane Doe, Doe Jane, Doe, Jane, Doe,Jane, DOE_JANE, Doe.Jane, Jane_Doe,
-    Jane.Doe; with a middle name also Jane Ann Doe, Doe, Jane Ann, Doe Jane Ann and Doe^Jane (as
-    Doe^Jane too when written with empty components after it: Doe^Jane^^^); a CJK name also as
-    it is written in CJK text, family name first and joined without a space or with an
-    ideographic one (山田太郎, 山田\u3000太郎). Its components alone are :func:`forms`' own."""
-    parts = [p.strip() for p in group.split("^")]
-    named = sum(1 for p in parts if p)
-    if named > 1 and (several or group.endswith("^")):  # (Doe^Jane^^^ written as Doe^Jane)
-        yield group.rstrip("^ "), ""
-    if len(parts) > 1 and parts[0] and parts[1]:
-        family, given = parts[0], parts[1]
-        if named > 2:  # Doe^Jane^Ann (a middle name, a prefix, a suffix): also Doe^Jane
-            yield f"{family}^{given}", ""
-        for sep in (" ", ", ", ",", "_", "."):  # (folder and file names: DOE_JANE, Doe.Jane)
-            yield f"{family}{sep}{given}", ""
-        for sep in (" ", "_", "."):
-            yield f"{given}{sep}{family}", ""
-        middle = parts[2] if len(parts) > 2 else ""
-        if middle:
-            yield f"{given} {middle} {family}", ""
-            yield f"{family}, {given} {middle}", ""
-            yield f"{family} {given} {middle}", ""
-        if _CJK.search(group):
-            yield f"{family}{given}", ""
-            yield f"{family}\u3000{given}", ""
 
 
 @functools.lru_cache(maxsize=8192)
@@ -740,7 +708,12 @@ UNRULED = "unruled"
 default did: an attribute Table E.1-1 does not list): it excuses only loose tokens. A whole
 name, ID, UID, date or time that a technologist typed into such an attribute (a model name, a
 report's text, an unknown attribute) is the leak, not a proof that the profile keeps it."""
-LOOSE_ONLY = frozenset({CREATOR_TEXT, UNRULED})
+CLEANED = "cleaned"
+"""The VR :func:`excusing` gives a text value the profile cleaned (C): cleaning leaves what it
+did not know to remove, so the value is no proof that the profile keeps a whole name, ID, UID,
+date or time, nor a component of a name (what cleaning removes), that it holds. It excuses only
+the other loose tokens (a word of a description: CHEST, a vendor's HEAD)."""
+LOOSE_ONLY = frozenset({CREATOR_TEXT, UNRULED, CLEANED})
 _EXCUSING_VRS = frozenset({"IS", "DS", "CS"})
 """Numbers and code strings kept by default still excuse a strict token equal to them (a
 Patient ID 1001 and an Acquisition Number 1001): they hold no identity."""
@@ -753,7 +726,30 @@ def excusing(path: str, vr: str, profile: CompiledProfile) -> str:
     if vr in _EXCUSING_VRS or vr in LOOSE_ONLY:
         return vr
     tag = int(path[-10:-6], 16) << 16 | int(path[-5:-1], 16)
-    return vr if profile.standard_rule(tag) is not None else UNRULED
+    rule = profile.standard_rule(tag)
+    if rule is None:
+        return UNRULED
+    if vr in FREE_TEXT_VRS and resolve(rule.action, False) is Effect.CLEAN:
+        return CLEANED
+    return vr
+
+
+def excuses(vr: str, token: Token) -> bool:
+    """Whether a value judged by ``vr`` (see :func:`excusing`) that holds ``token`` as a word
+    may excuse it: a loose token; in a cleaned value, not a component of a name (cleaning
+    removes those) nor a private value shaped like an ID (MRN-A77QX19: cleaning knows no
+    private values, and a description holds no such word of its own)."""
+    if token.strict:
+        return False
+    if vr != CLEANED:
+        return True
+    if token.category is Category.NAME_PART:
+        return False
+    return not (token.category is Category.PRIVATE and _ID_SHAPED.fullmatch(token.text))
+
+
+_ID_SHAPED = re.compile(r"(?=\S*[a-z])(?=(?:\S*[0-9]){4})\S{6,}")
+"""A word of six characters or more with a letter and four digits (lower case)."""
 
 
 def standard_values_at(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str, str]]:
@@ -803,6 +799,7 @@ class Exclusions:
 
     values: set[str] = field(default_factory=set)
     text: set[str] = field(default_factory=set)
+    cleaned: set[str] = field(default_factory=set)  # text values cleaned (see CLEANED)
     tool_text: str = ""
 
     def add_dataset(
@@ -824,7 +821,7 @@ class Exclusions:
                 self.values.add(text.lower())
             low = value.strip(" \0").lower()
             if low:
-                self.text.add(low)
+                (self.cleaned if vr == CLEANED else self.text).add(low)
 
     def allows(self, token: Token) -> bool:
         """True when ``token`` still counts as identifying."""
@@ -832,7 +829,8 @@ class Exclusions:
             return False
         if token.strict:
             return True
-        return not any(contains_word(text, token.text) for text in self.text)
+        texts = itertools.chain(self.text, self.cleaned if excuses(CLEANED, token) else ())
+        return not any(contains_word(text, token.text) for text in texts)
 
 
 def still_identifying(
@@ -854,7 +852,7 @@ def still_identifying(
                     form.lower() == text for form, _ in forms(vr, value)
                 ):
                     del remaining[text]
-            elif contains_word(low, text):
+            elif excuses(vr, token) and contains_word(low, text):
                 del remaining[text]
         if not remaining:
             break

@@ -20,7 +20,7 @@ import io
 import itertools
 import re
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 import pydicom.charset
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
@@ -31,6 +31,7 @@ from pydicom.tag import BaseTag
 from dicomscrub.dictionary import vr_of
 from dicomscrub.identity import (
     BINARY_VRS,
+    CLEANED,
     CREATOR_REFERENCE,
     CREATOR_TEXT,
     MAX_CHARS,
@@ -526,6 +527,7 @@ def output_values(
     memo: NeedleMemo,
     texts: Iterable[str] = (),
     unchanged: Unchanged | None = None,
+    cleaned: Collection[str] = (),
 ) -> Iterator[tuple[str, str]]:
     """:func:`standard_values` of an output: the scrubbed ``ds`` and the elements written as read
     beside it (``kept``: (tag, element as written), see :mod:`dicomscrub.lanes`), encoded as
@@ -534,7 +536,8 @@ def output_values(
     ASCII, in encodings that write ASCII as ASCII, those whose bytes hold none of them are left
     out undecoded (their values cannot hold one), in sequence items too. A value for which
     ``unchanged(path, value)`` is true is left out: the input's value where the scrub should have
-    written another is no proof that a value is not a leak, it is the leak."""
+    written another is no proof that a value is not a leak, it is the leak. A value at a path of
+    ``cleaned`` (text the scrub cleaned) is judged as one (see :data:`CLEANED`)."""
     texts = tuple(texts)
     needles: tuple[bytes, ...] = ()
     if texts and all(text.isascii() for text in texts) and ascii_kept(context[0]):
@@ -545,7 +548,7 @@ def output_values(
     profile = memo.profile
     for path, vr, value in itertools.chain(found, _kept_values(kept, context, memo)):
         if unchanged is None or not unchanged(path, value):
-            yield excusing(path, vr, profile), value
+            yield CLEANED if path in cleaned else excusing(path, vr, profile), value
 
 
 def _kept_values(

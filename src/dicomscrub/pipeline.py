@@ -46,7 +46,14 @@ from dicomscrub.private import (
     safe_verdict,
 )
 from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule, SafePrivate
-from dicomscrub.profile.values import id_spellings, is_date, latin_spellings, spellings
+from dicomscrub.profile.values import (
+    day_of,
+    id_spellings,
+    is_date,
+    latin_spellings,
+    spellings,
+    whole_name_forms,
+)
 from dicomscrub.pseudonym import Pseudonymizer, is_standard_uid
 from dicomscrub.tags import format_tag, is_private_group
 
@@ -1286,16 +1293,20 @@ class Scrubber:
                     if isinstance(v, bytes):
                         continue
                     if isinstance(v, PersonName) or elem.VR == "PN":
-                        for text in (str(v), *latin_spellings(str(v))):  # (Müller as Mueller)
+                        name = str(v)
+                        # as people write it too: Na Li, LI_NA, Doe, Jane; 王小明 for 王^小明
+                        tokens.update(whole_name_forms(name))
+                        tokens.update(g.strip().rstrip("^ ") for g in name.split("="))  # Li^Na
+                        for text in (name, *latin_spellings(name)):  # (Müller as Mueller)
                             tokens.add(text.replace("^", " ").strip())
                             tokens.update(p for p in re.split(r"[\^=\s,]+", text))
                     else:
                         text = str(v).strip()
                         tokens.add(text)
                         tokens.update(id_spellings(text))  # PIDQX77123 also as PIDQX-77123
-                        if elem.VR in ("DA", "DT") and text[:8].isdigit():
+                        day = day_of(text) if elem.VR in ("DA", "DT") else None
+                        if day is not None:
                             # as people write the date too: 1961-04-23, 23/04/1961 ...
-                            day = text[:8]
                             tokens.add(day)
                             tokens.update(spellings(day, short_years=True))
 

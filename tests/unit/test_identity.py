@@ -325,6 +325,33 @@ def test_loose_token_in_kept_standard_text_is_excluded_but_strict_needs_equality
     ) == {"philips medical"}
 
 
+def test_a_cleaned_value_excuses_only_loose_words_that_cleaning_does_not_remove() -> None:
+    """Text the profile cleaned (C) holds what cleaning left: no proof that the profile keeps a
+    whole name (Na Li for Li^Na), a component of a name, or a private value shaped like an ID
+    (cleaning knows neither); a description's own words (CHEST, a vendor's HEAD) it excuses as
+    any kept value does. The same with a profile (check) and with values given (run)."""
+    profile = load_profile("basic", ("clean-descriptors",))
+    ds = Dataset()
+    ds.SeriesDescription = "Na Li HEAD mrn-a77qx19 Jane"  # C under Clean Descriptors
+    ds.ManufacturerModelName = "Bob HEAD"  # no rule: kept text, excuses loose words as before
+    exclusions = Exclusions()
+    exclusions.add_dataset(ds, profile=profile)
+    whole, part = tok("na li", Category.NAME), tok("jane", Category.NAME_PART)
+    vendor, mrn = tok("head", Category.PRIVATE), tok("mrn-a77qx19", Category.PRIVATE)
+    assert exclusions.allows(whole) and exclusions.allows(part) and exclusions.allows(mrn)
+    assert not exclusions.allows(vendor)
+    assert not exclusions.allows(tok("bob", Category.NAME_PART))
+    values = [
+        (identity.excusing(p, vr, profile), v) for p, vr, v in identity.standard_values_at(ds)
+    ]
+    assert {vr for vr, _ in values} == {identity.CLEANED, identity.UNRULED}
+    assert still_identifying([whole, part, vendor, mrn], values, "") == {
+        "na li",
+        "jane",
+        "mrn-a77qx19",
+    }
+
+
 def test_values_dicomscrub_writes_itself_are_excluded(basic: CompiledProfile, key: Key) -> None:
     text = tool_text(Scrubber(basic, Pseudonymizer(key)))
     exclusions = Exclusions(tool_text=text)

@@ -556,11 +556,17 @@ def test_what_is_not_a_leak_in_sequence_items_is_judged_as_if_all_were_decoded(
     judged: list[str] = []
 
     def both_ways(
-        ds: Dataset, kept: Any, context: Any, memo: Any, texts: Any = (), unchanged: Any = None
+        ds: Dataset,
+        kept: Any,
+        context: Any,
+        memo: Any,
+        texts: Any = (),
+        unchanged: Any = None,
+        cleaned: Any = (),
     ) -> Any:
         texts = tuple(texts)
-        filtered = list(real(ds, kept, context, memo, texts, unchanged))
-        everything = list(real(ds, kept, context, memo, (), unchanged))
+        filtered = list(real(ds, kept, context, memo, texts, unchanged, cleaned))
+        everything = list(real(ds, kept, context, memo, (), unchanged, cleaned))
         for text in texts:
             judged.append(text)
             holding = {value for _, value in everything if text in value.lower()}
@@ -1271,3 +1277,24 @@ def test_a_japanese_name_next_to_other_kanji_is_found(
     )
     assert checked.exit_code == 1, checked.output
     assert "(0008,1030)" in checked.output
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_removed_private_id_in_a_cleaned_description_is_a_leak(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
+) -> None:
+    """Clean Descriptors knows no private values: the hospital's ID held only in a private
+    element and typed into Series Description stays there. The cleaned value used to excuse it
+    as a kept one; it is now a leak. A vendor's word (HEAD) in both is still none."""
+    from dicomscrub.process import Status
+
+    run_one = _runner(tmp_path, key, lanes, "basic", ("clean-descriptors",))
+    outcomes = {}
+    for value in ("MRN-A77QX19", "HEAD"):
+        ds = make_ct(private=False, sop_instance_uid=f"1.2.826.0.1.3680043.8.498.{len(value)}")
+        ds.private_block(0x0029, "ACME HOSPITAL DATA", create=True).add_new(0x10, "LO", value)
+        ds.SeriesDescription = f"CT {value} axial"
+        outcomes[value] = run_one(write_dicom(tmp_path / "in" / f"{len(value)}.dcm", ds))
+    assert outcomes["MRN-A77QX19"].status is Status.REJECTED, outcomes["MRN-A77QX19"].detail
+    assert "at (0008,103E)" in outcomes["MRN-A77QX19"].detail
+    assert outcomes["HEAD"].status is Status.WRITTEN, outcomes["HEAD"].detail

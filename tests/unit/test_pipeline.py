@@ -543,6 +543,43 @@ def test_c_on_text_removes_a_name_written_without_its_accents(
     assert ds.SeriesDescription == "study of axial"
 
 
+@pytest.mark.parametrize(
+    ("charset", "name", "written", "left"),
+    [
+        ("ISO_IR 100", "Li^Na", "CT Na Li chest", "CT chest"),  # components too short alone
+        ("ISO_IR 100", "Li^Na", "CT LI_NA chest", "CT chest"),
+        ("ISO_IR 100", "Li^Na", "CT LI^NA chest", "CT chest"),
+        ("ISO_IR 100", "Li^Na^^^", "CT Li, Na chest", "CT chest"),
+        ("ISO_IR 192", "王^小明", "CT 王小明 chest", "CT chest"),
+        ("ISO_IR 192", "Yamada^Tarou=山田^太郎", "患者山田太郎様", "患者様"),
+        ("ISO_IR 192", "Yamada^Tarou=山田^太郎", "CT 山田 太郎", "CT"),
+    ],
+    ids=["reversed", "underscore", "caret", "comma", "cjk-joined", "cjk-in-text", "cjk-space"],
+)
+def test_c_on_text_removes_a_whole_name_as_people_write_it(
+    make_ct: BuildCT, key: Key, charset: str, name: str, written: str, left: str
+) -> None:
+    """What the leak check searches as the whole name, cleaning removes: other orders and
+    separators where the components are too short to remove alone, CJK names joined, also
+    next to other characters (Japanese text has no spaces)."""
+    ds = make_ct(patient_name=name, private=False)
+    ds.SpecificCharacterSet = charset
+    ds.SeriesDescription = written
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.SeriesDescription == left
+
+
+def test_c_on_text_removes_a_date_written_the_acr_nema_way(make_ct: BuildCT, key: Key) -> None:
+    """A birth date read as 1961.03.17 (ACR-NEMA) is removed from text as 1961-03-17 too."""
+    ds = make_ct(private=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (pydicom warns of an invalid DA)
+        ds.PatientBirthDate = "1961.03.17"
+    ds.SeriesDescription = "born 1961-03-17 CT"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.SeriesDescription == "born CT"
+
+
 def test_c_on_text_keeps_text_without_identifying_tokens(make_ct: BuildCT, key: Key) -> None:
     ds = make_ct()
     ds.SeriesDescription = "AXIAL 5mm"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Iterator
 
 from dicomscrub.dictionary import vm_of, vr_of
 
@@ -266,6 +267,64 @@ _UNDECOMPOSED = str.maketrans(
     | {"đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i"}
 )
 """Letters with no accent to take off (NFKD leaves them whole), as ASCII text writes them."""
+
+
+CJK = re.compile(
+    "[\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf"
+    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
+)
+"""A CJK character: hangul, ideographs (with 々), kana. CJK names are written without a space."""
+
+
+def name_forms(group: str, several: bool) -> Iterator[str]:
+    """The whole-name forms of one component group of a person name: the group as written (when
+    the name has other groups: ``Yamada^Tarou`` of ``Yamada^Tarou=山田^太郎``), and as people
+    write a name: Jane Doe, Doe Jane, Doe, Jane, Doe,Jane, DOE_JANE, Doe.Jane, Jane_Doe,
+    Jane.Doe; with a middle name also Jane Ann Doe, Doe, Jane Ann, Doe Jane Ann and Doe^Jane (as
+    Doe^Jane too when written with empty components after it: Doe^Jane^^^); a CJK name also as
+    it is written in CJK text, family name first and joined without a space or with an
+    ideographic one (山田太郎, 山田\u3000太郎). Its components alone are not among them."""
+    parts = [p.strip() for p in group.split("^")]
+    named = sum(1 for p in parts if p)
+    if named > 1 and (several or group.endswith("^")):  # (Doe^Jane^^^ written as Doe^Jane)
+        yield group.rstrip("^ ")
+    if len(parts) > 1 and parts[0] and parts[1]:
+        family, given = parts[0], parts[1]
+        if named > 2:  # Doe^Jane^Ann (a middle name, a prefix, a suffix): also Doe^Jane
+            yield f"{family}^{given}"
+        for sep in (" ", ", ", ",", "_", "."):  # (folder and file names: DOE_JANE, Doe.Jane)
+            yield f"{family}{sep}{given}"
+        for sep in (" ", "_", "."):
+            yield f"{given}{sep}{family}"
+        middle = parts[2] if len(parts) > 2 else ""
+        if middle:
+            yield f"{given} {middle} {family}"
+            yield f"{family}, {given} {middle}"
+            yield f"{family} {given} {middle}"
+        if CJK.search(group):
+            yield f"{family}{given}"
+            yield f"{family}\u3000{given}"
+
+
+def whole_name_forms(value: str) -> list[str]:
+    """The whole-name forms of a person name (all its groups: alphabetic, ideographic,
+    phonetic), each also as written without accents (see :func:`name_forms`,
+    :func:`latin_spellings`): what the leak check searches and what the Clean options remove."""
+    found: list[str] = []
+    groups = value.split("=")
+    for group in groups:  # each group is the whole name
+        group = group.strip()
+        found += name_forms(group, len(groups) > 1)
+        for spelled in latin_spellings(group):  # Müller^Jürgen as Mueller^Juergen ...
+            found += name_forms(spelled, True)
+    return found
+
+
+def day_of(text: str) -> str | None:
+    """The YYYYMMDD of a DA or DT value: its first eight digits, also of a date written the
+    ACR-NEMA way (1961.03.17); None when it starts otherwise."""
+    digits = text.replace(".", "") if len(text) == 10 and text[4] == "." else text
+    return digits[:8] if len(digits) >= 8 and digits[:8].isdigit() else None
 
 
 def latin_spellings(text: str) -> tuple[str, ...]:
