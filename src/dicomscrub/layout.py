@@ -240,7 +240,8 @@ def header_at(data: bytes, pos: int) -> bool:
     before it, although the byte at ``pos`` (the low byte of the tag's group, in little endian)
     may be a letter or a digit (group 0054 writes T, GE's private group 0043 C). Explicit VR in
     either byte order (a known VR at ``pos + 4``), or implicit VR little endian (a standard tag
-    or a private one, and a length that fits)."""
+    or a private one, a creator or a data element, and a length that fits: a letter followed by
+    NULs, as text padded with them is, starts none)."""
     vr = data[pos + 4 : pos + 6]
     if vr in _SHORT_VRS:
         return pos + 8 <= len(data)
@@ -251,7 +252,7 @@ def header_at(data: bytes, pos: int) -> bool:
     group, element, length = struct.unpack_from("<HHI", data, pos)
     tag = group << 16 | element
     return (length == _UNDEFINED or pos + 8 + length <= len(data)) and (
-        (group % 2 == 1 and group > 8) or datadict.dictionary_has_tag(tag)
+        (group % 2 == 1 and group > 8 and element >= 0x10) or datadict.dictionary_has_tag(tag)
     )
 
 

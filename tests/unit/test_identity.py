@@ -497,6 +497,7 @@ def test_a_value_is_found_where_the_next_element_s_tag_touches_it(strategy: str)
     implicit = b"PID77123" + struct.pack("<HHI", 0x0054, 0x0410, 0) + b"\x00" * 4
     assert hits(matcher, implicit) == [(0, "pid77123")]
     assert hits(matcher, b"PID77123T\x00 and JANET\x00\x00\x00\x00\x00\x00\x00 x") == []
+    assert hits(matcher, b"JANES" + b"\x00" * 12) == []  # (S: an odd, private group)
     assert {b"pid77123", b"jane"} <= identity.words_of(explicit.lower() + private.lower())
 
 
