@@ -408,6 +408,18 @@ def test_a_whole_value_copied_into_an_attribute_no_rule_lists_is_a_leak(
     assert result.status is Status.WRITTEN, result.detail
 
 
+def _checked_against(tmp_path: Path, key_file: Path, *options: str | Path) -> Result:
+    """``check --against`` (with ``options``) of an output of ``tmp_path/in`` written by ``run``
+    (with the same options) without its leak check."""
+    out = tmp_path / "out"
+    ran = invoke(
+        "run", tmp_path / "in", "-o", out, "--key-file", key_file, *options,
+        "--benchmark-no-leak-check",
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    return invoke("check", out, "--against", tmp_path / "in", *options, "--json")
+
+
 def test_check_against_finds_a_whole_value_copied_into_an_attribute_no_rule_lists(
     tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
 ) -> None:
@@ -416,12 +428,7 @@ def test_check_against_finds_a_whole_value_copied_into_an_attribute_no_rule_list
     ds = make_ct(private=False, patient_id="MRN0099887")
     ds.ManufacturerModelName = "MRN0099887"
     write_dicom(tmp_path / "in" / "img1.dcm", ds)
-    out = tmp_path / "out"
-    ran = invoke(
-        "run", tmp_path / "in", "-o", out, "--key-file", key_file, "--benchmark-no-leak-check"
-    )
-    assert ran.exit_code == 0, ran.output
-    checked = invoke("check", out, "--against", tmp_path / "in", "--json")
+    checked = _checked_against(tmp_path, key_file)
     assert checked.exit_code == 1, checked.output
     assert "(0008,1090)" in checked.output
     assert "MRN0099887" not in checked.output
@@ -1227,12 +1234,7 @@ def test_check_against_finds_a_value_followed_by_a_tag_whose_first_byte_is_a_let
     ds.add_new(0x00540400, "SH", "PID77123")
     ds.add_new(0x00540410, "SQ", Sequence([Dataset()]))
     write_dicom(tmp_path / "in" / "img1.dcm", ds)
-    out = tmp_path / "out"
-    ran = invoke(
-        "run", tmp_path / "in", "-o", out, "--key-file", key_file, "--benchmark-no-leak-check"
-    )
-    assert ran.exit_code == 0, ran.output
-    checked = invoke("check", out, "--against", tmp_path / "in", "--json")
+    checked = _checked_against(tmp_path, key_file)
     assert checked.exit_code == 1, checked.output
     assert "(0054,0400)" in checked.output
     assert "PID77123" not in checked.output
@@ -1266,15 +1268,7 @@ def test_a_japanese_name_next_to_other_kanji_is_found(
 
     if lanes:
         return
-    out = tmp_path / "out"
-    ran = invoke(
-        "run", tmp_path / "in", "-o", out, "--key-file", key_file,
-        "--profile", tmp_path / "keep.yaml", "--benchmark-no-leak-check",
-    )  # fmt: skip
-    assert ran.exit_code == 0, ran.output
-    checked = invoke(
-        "check", out, "--against", tmp_path / "in", "--profile", tmp_path / "keep.yaml", "--json"
-    )
+    checked = _checked_against(tmp_path, key_file, "--profile", tmp_path / "keep.yaml")
     assert checked.exit_code == 1, checked.output
     assert "(0008,1030)" in checked.output
 
