@@ -1262,10 +1262,12 @@ class Scrubber:
 
     @staticmethod
     def _scrub_text(text: str, tokens: list[str]) -> str:
-        """Remove each token where it stands as a whole word (so "ANN" leaves "scanner" alone)."""
+        """Remove each token where it stands as a whole word (so "ANN" leaves "scanner" alone),
+        a space in it standing for any run of white space (two spaces, a tab: Li  Na)."""
         out = text
         for token in tokens:
-            pattern = rf"(?<![0-9A-Za-z]){re.escape(token)}(?![0-9A-Za-z])"
+            body = re.escape(token).replace("\\ ", r"\s+")
+            pattern = rf"(?<![0-9A-Za-z]){body}(?![0-9A-Za-z])"
             out = re.sub(pattern, "", out, flags=re.IGNORECASE)
         return re.sub(r"\s{2,}", " ", out).strip() if out != text else out
 
