@@ -655,15 +655,15 @@ def check_tree(
         report.inputs_searched = identity.searched
         report.tokens = len(identity.tokens)
         matcher = Matcher(identity.tokens.values(), identity.charsets)
-        report.inputs_skipped = [(_redact(label, matcher), why) for label, why in identity.skipped]
-        report.output = _redact(report.output, matcher)
+        report.inputs_skipped = [(redact(label, matcher), why) for label, why in identity.skipped]
+        report.output = redact(report.output, matcher)
     scrubber = Scrubber(profile, Pseudonymizer(random_key()))
     findings: set[Finding] = set()
 
     if matcher:
         for folder in _folders(output):
             for tok in matcher.search_text(folder.name):
-                rel = _redact(folder.relative_to(output).as_posix(), matcher)
+                rel = redact(folder.relative_to(output).as_posix(), matcher)
                 findings.add(
                     Finding(rel, "folder name", Problem.IDENTIFYING, tok.kind, mask(tok.text))
                 )
@@ -671,7 +671,7 @@ def check_tree(
     for source in discover([output]):
         if STATE_DIR in PurePosixPath(source.rel).parts:
             continue  # dicomscrub's own resume state and lock: no DICOM, no identifying value
-        rel = _redact(source.rel, matcher) if matcher else source.rel
+        rel = redact(source.rel, matcher) if matcher else source.rel
         if matcher:
             for tok in matcher.search_text(source.path.name):
                 findings.add(
@@ -709,7 +709,7 @@ def check_tree(
                 findings.add(Finding(rel, "", Problem.UNVERIFIABLE, "file", reason))
                 continue
             try:
-                findings.update(_dataset_findings(rel, ds, scrubber))
+                findings.update(_dataset_findings(rel, ds, scrubber, matcher))
             except Exception as exc:
                 detail = f"cannot check the data set: {type(exc).__name__}"
                 findings.add(Finding(rel, "", Problem.UNVERIFIABLE, "file", detail))
@@ -727,11 +727,12 @@ def _folders(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _redact(path: str, matcher: Matcher | None) -> str:
-    """``path`` with every identifying value in it masked (first character and ***)."""
+def redact(text: str, matcher: Matcher | None) -> str:
+    """``text`` (a path, a value) with every identifying value in it masked (first character and
+    ***)."""
     if not matcher:
-        return path
-    raw = path.encode("utf-8", "surrogateescape")
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
     out = bytearray()
     pos = 0
     for start, tok in matcher.search(raw):
@@ -805,7 +806,9 @@ def _has_value(elem: DataElement) -> bool:
     return bool(str(value).strip(" \0"))
 
 
-def _dataset_findings(rel: str, ds: Dataset, scrubber: Scrubber) -> list[Finding]:
+def _dataset_findings(
+    rel: str, ds: Dataset, scrubber: Scrubber, matcher: Matcher | None = None
+) -> list[Finding]:
     found: list[Finding] = []
     if str(ds.get("PatientIdentityRemoved", "") or "").strip(" \0").upper() != "YES":
         found.append(
@@ -839,7 +842,7 @@ def _dataset_findings(rel: str, ds: Dataset, scrubber: Scrubber) -> list[Finding
                 "Profile)",
             )
         )
-    _RuleWalk(rel, scrubber, read_declarations(ds), found).dataset(ds, "", False)
+    _RuleWalk(rel, scrubber, read_declarations(ds), found, matcher).dataset(ds, "", False)
     return found
 
 
@@ -852,7 +855,9 @@ class _RuleWalk:
         scrubber: Scrubber,
         declarations: dict[tuple[int, str], Declaration],
         out: list[Finding],
+        matcher: Matcher | None = None,
     ) -> None:
+        self.matcher = matcher  # (--against) a creator that names someone is masked
         self.rel = rel
         self.scrubber = scrubber
         self.profile = scrubber.profile
@@ -889,7 +894,10 @@ class _RuleWalk:
                 blocks_used.add((group, element >> 8))
                 problem = self.private_problem(tag, creator, elem)
                 if problem:
-                    self.add(path, Problem.PRIVATE, f"private element ({creator})", problem)
+                    shown = creator
+                    if self.matcher and _names_someone(creator, self.matcher):
+                        shown = mask(creator)
+                    self.add(path, Problem.PRIVATE, f"private element ({shown})", problem)
                 elif elem.VR == "SQ":
                     self.items(elem, path, False)
                 continue

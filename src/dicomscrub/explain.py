@@ -3,13 +3,19 @@
 The file is de-identified in memory exactly as ``run`` would (with a throwaway key: which action
 applies never depends on the key) while :class:`~dicomscrub.pipeline.Scrubber` records its
 decisions; nothing is written. Values are shown only for elements that are kept (they are in the
-output anyway), never for elements that are removed, emptied or replaced.
+output anyway), never for elements that are removed, emptied or replaced; a kept value or a
+private creator that holds an identifying value of the file (one the profile does not keep: a
+name or one of its components, an ID, UID, date, time, institution) is masked as reports mask
+them (``D*** (8 chars)``). The file also goes through ``run``'s own steps (``--dry-run``, leak
+check included), so that a file ``run`` rejects is said to be rejected, with ``run``'s reason.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,9 +24,9 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from dicomscrub.actions import Effect
-from dicomscrub.check import SET_AFTER_RULES
+from dicomscrub.check import SET_AFTER_RULES, redact
 from dicomscrub.dictionary import keyword_for, vr_of
-from dicomscrub.identity import Original, snapshot
+from dicomscrub.identity import NAMING, Matcher, Original, candidates, snapshot
 from dicomscrub.pipeline import Basis, Decision, PrivateRecord, Scrubber
 from dicomscrub.private import BlockStatus, Declaration, find_declaration, read_declarations
 from dicomscrub.profile.model import CompiledProfile
@@ -140,8 +146,8 @@ def _rule_text(decision: Decision, profile: CompiledProfile) -> str:
     return "group length: dropped (recomputed on write when needed)"
 
 
-def _show(elem: DataElement | None) -> str:
-    """A kept value as text, cut to VALUE_WIDTH; binary values by their length only."""
+def _shown(elem: DataElement | None) -> str:
+    """A kept value as text; binary values by their length only."""
     if elem is None or elem.VR == "SQ":
         return ""
     value = elem.value
@@ -153,7 +159,11 @@ def _show(elem: DataElement | None) -> str:
         text = "\\".join(str(v) for v in value)
     else:
         text = str(value)
-    text = " ".join(text.split())
+    return " ".join(text.split())
+
+
+def _cut(text: str) -> str:
+    """``text`` cut to VALUE_WIDTH (with …)."""
     return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"
 
 
@@ -230,12 +240,18 @@ def explain_dataset(ds: Dataset, profile: CompiledProfile, name: str) -> Explana
     records: dict[str, PrivateRecord] = {r.tag: r for r in result.private}
     out = Explanation(name, profile.names)
 
+    ident = candidates(originals, decisions, result.kept_private, scrubber, shifted_dates=True)
+    naming = Matcher([t for t in ident.tokens.values() if t.category in NAMING], ident.charsets)
+
+    def _show(elem: DataElement | None) -> str:
+        return _cut(redact(_shown(elem), naming))
+
     removed_sequences: list[str] = []
     for orig in originals:
         if orig.tag >> 16 == 0x0002:
             out.elements.append(_meta_row(orig))
             continue
-        keyword = keyword_for(orig.tag) if not orig.private else f"[{orig.creator}]"
+        keyword = keyword_for(orig.tag) if not orig.private else f"[{redact(orig.creator, naming)}]"
         if orig.is_creator:
             keyword = "PrivateCreator"
         elif keyword == "[]":
@@ -316,7 +332,7 @@ def explain_dataset(ds: Dataset, profile: CompiledProfile, name: str) -> Explana
         else:
             fate = f"removed: all {len(fates)} elements"
         decl = find_declaration(declarations, group, creator)
-        out.private_blocks.append(Block(orig.path, creator, _declared(decl), fate))
+        out.private_blocks.append(Block(orig.path, redact(creator, naming), _declared(decl), fate))
 
     out.after_the_rules = [
         "(0012,0062) PatientIdentityRemoved: YES",
@@ -374,8 +390,25 @@ def explain_file(path: Path, profile: CompiledProfile) -> Explanation:
             explanation = explain_dataset(ds, profile, path.name)
         except Exception as exc:
             raise ExplainError(f"{path}: cannot de-identify: {safe_message(exc)}") from None
-        explanation.rejected = refused or ""
+        explanation.rejected = refused or _rejected_by_run(path, profile)
         return explanation
+
+
+def _rejected_by_run(path: Path, profile: CompiledProfile) -> str:
+    """Why ``run --dry-run`` rejects ``path`` with ``profile`` (its leak check included), or "".
+    Nothing is written: the output folder it is given does not exist."""
+    from dicomscrub.discover import Source
+    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.writer import Layout, OutputPlan
+
+    nowhere = Path(tempfile.gettempdir()) / f"dicomscrub-explain-{secrets.token_hex(8)}"
+    job = Job(
+        Scrubber(profile, Pseudonymizer(random_key())),
+        OutputPlan(nowhere, Layout.HIERARCHY, ("in",)),
+        dry_run=True,
+    )
+    outcome = process_file(Source(path, 0, path.parent, path.name), job)
+    return outcome.detail if outcome.status is Status.REJECTED else ""
 
 
 # ---- output --------------------------------------------------------------------------------------

@@ -184,3 +184,29 @@ def test_explain_says_when_run_would_reject_the_file(
         invoke("explain", write_dicom(tmp_path / "ok.dcm", make_ct()), "--json").stdout
     )
     assert plain["rejected"] == ""
+
+
+def test_explain_masks_a_creator_or_kept_value_that_holds_an_identifying_value(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom
+) -> None:
+    """A block named after the patient's ID (removed) and a private value the profile keeps that
+    equals the patient's name: explain masks both as the audit does, and says that run rejects
+    the file (its leak check finds the name where it is kept), with run's reason."""
+    ds = make_ct(patient_name="Doe^Jane", patient_id="PID4242424")
+    ds.private_block(0x0033, "PID4242424", create=True).add_new(0x01, "LO", "harmless")
+    ds[0x00191010].value = "Doe^Jane"  # GEMS_ACQU_01 (0019,xx10), kept by the profile below
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    profile = tmp_path / "keep.yaml"
+    profile.write_text(
+        'extends: [basic]\nrules:\n  - {tag: "(0019,xx10)", creator: GEMS_ACQU_01, action: K}\n',
+        encoding="utf-8",
+    )
+    text = invoke("explain", path, "-p", profile)
+    as_json = invoke("explain", path, "-p", profile, "--json")
+    for shown in (text, as_json):
+        assert shown.exit_code == 0, shown.output
+        assert "PID4242424" not in shown.output
+        assert "Doe^Jane" not in shown.output
+        assert "P***" in shown.output and "D***" in shown.output
+    assert "run rejects this file" in text.output
+    assert "PatientName at (0019,1010)" in json.loads(as_json.output)["rejected"]

@@ -1292,3 +1292,19 @@ def test_a_removed_private_id_in_a_cleaned_description_is_a_leak(
     assert outcomes["MRN-A77QX19"].status is Status.REJECTED, outcomes["MRN-A77QX19"].detail
     assert "at (0008,103E)" in outcomes["MRN-A77QX19"].detail
     assert outcomes["HEAD"].status is Status.WRITTEN, outcomes["HEAD"].detail
+
+
+def test_check_against_masks_a_creator_that_names_someone_in_every_finding(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom
+) -> None:
+    """An output that still holds a block named after the patient's ID (not de-identified by
+    dicomscrub): the finding that the profile cannot keep the block masks its creator as the
+    finding of the identifying value does; it was printed whole."""
+    ds = make_ct(private=False, patient_id="PID4242424")
+    ds.private_block(0x0033, "PID4242424", create=True).add_new(0x01, "LO", "harmless")
+    write_dicom(tmp_path / "in" / "one.dcm", ds)
+    write_dicom(tmp_path / "out" / "not_scrubbed.dcm", ds)
+    checked = invoke("check", tmp_path / "out", "--against", tmp_path / "in", "--csv")
+    assert checked.exit_code == 1, checked.output
+    assert "private-not-allowed" in checked.output
+    assert "PID4242424" not in checked.output
