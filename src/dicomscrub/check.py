@@ -55,10 +55,10 @@ from dicomscrub.identity import (
     Matcher,
     Original,
     Token,
+    ToolText,
     Unparsed,
     add_token,
     candidates,
-    contains_word,
     encodings_of,
     kind_masked,
     mask,
@@ -520,10 +520,10 @@ def _naming(
     }
 
 
-_TOOL_TEXT: weakref.WeakKeyDictionary[Scrubber, str] = weakref.WeakKeyDictionary()
+_TOOL_TEXT: weakref.WeakKeyDictionary[Scrubber, ToolText] = weakref.WeakKeyDictionary()
 
 
-def _tool_text(scrubber: Scrubber) -> str:
+def _tool_text(scrubber: Scrubber) -> ToolText:
     text = _TOOL_TEXT.get(scrubber)
     if text is None:
         text = _TOOL_TEXT[scrubber] = tool_text(scrubber)
@@ -617,7 +617,7 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
     tokens = {
         text: tok
         for text, tok in identity.tokens.items()
-        if text not in exclusions.values and not contains_word(exclusions.tool_text, text)
+        if text not in exclusions.values and not exclusions.tool_text.excuses(tok)
     }
     # Loose tokens that are words of a kept standard value do not count. The search reports the
     # longest token at each place, so search again, for the shorter ones, where something was found.

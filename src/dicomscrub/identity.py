@@ -784,6 +784,28 @@ def element_values(elem: DataElement) -> Iterator[tuple[str, str]]:
         yield elem.VR, str(value)
 
 
+class ToolText(NamedTuple):
+    """What dicomscrub itself may write into a data set, lower case, one value per line."""
+
+    builtin: str  # dummy values, method labels and code meanings, its implementation's UID
+    rules: str  # the values and pseudonym prefixes of the profile's rules
+
+    def excuses(self, token: Token) -> bool:
+        """``token`` is a word of what dicomscrub writes: not a leak. A whole name or an ID
+        equal to a rule's value is one all the same: the value a profile writes for every
+        patient (D with ``value: Doe^Jane``) is this patient's name in this patient's files,
+        as a ``--mapping-in`` subject ID equal to it is."""
+        if contains_word(self.builtin, token.text):
+            return True
+        return token.category not in _NAMING_ONE and contains_word(self.rules, token.text)
+
+
+_NAMING_ONE = frozenset({Category.NAME, Category.ID})
+
+
+NO_TOOL_TEXT = ToolText("", "")
+
+
 @dataclass
 class Exclusions:
     """Values that are not leaks although a token equals them or, for loose tokens, contains them.
@@ -800,7 +822,7 @@ class Exclusions:
     values: set[str] = field(default_factory=set)
     text: set[str] = field(default_factory=set)
     cleaned: set[str] = field(default_factory=set)  # text values cleaned (see CLEANED)
-    tool_text: str = ""
+    tool_text: ToolText = NO_TOOL_TEXT
 
     def add_dataset(
         self,
@@ -825,7 +847,7 @@ class Exclusions:
 
     def allows(self, token: Token) -> bool:
         """True when ``token`` still counts as identifying."""
-        if token.text in self.values or contains_word(self.tool_text, token.text):
+        if token.text in self.values or self.tool_text.excuses(token):
             return False
         if token.strict:
             return True
@@ -834,12 +856,12 @@ class Exclusions:
 
 
 def still_identifying(
-    tokens: Iterable[Token], values: Iterable[tuple[str, str]], tool: str
+    tokens: Iterable[Token], values: Iterable[tuple[str, str]], tool: ToolText
 ) -> set[str]:
     """The texts of ``tokens`` that :class:`Exclusions` built from the de-identified data set whose
     :func:`standard_values` are ``values`` would allow, computed for a few tokens without building
     the whole set (``run``'s leak check)."""
-    remaining = {t.text: t for t in tokens if not contains_word(tool, t.text)}
+    remaining = {t.text: t for t in tokens if not tool.excuses(t)}
     if not remaining:
         return set()
     for vr, value in values:
@@ -859,19 +881,20 @@ def still_identifying(
     return set(remaining)
 
 
-def tool_text(scrubber: Scrubber) -> str:
-    """Everything dicomscrub itself may write into a data set, lower case, one value per line."""
+def tool_text(scrubber: Scrubber) -> ToolText:
+    """Everything dicomscrub itself may write into a data set (see :class:`ToolText`)."""
     profile = scrubber.profile
     parts = [*DUMMY_BY_VR.values(), *CID7050.values(), "YES", "MODIFIED", "UNMODIFIED", "REMOVED"]
     parts += [IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION]  # (an input dicomscrub wrote)
     for method in profile.methods:
         parts += [method.label, method.meaning or ""]
+    values = []
     for rule in (*profile.exact.values(), *profile.masks, *profile.creator_masks):
         if rule.value:
-            parts.append(rule.value)
+            values.append(rule.value)
         if rule.pseudonym:
-            parts.append(rule.pseudonym)
-    return "\n".join(p.lower() for p in parts if p)
+            values.append(rule.pseudonym)
+    return ToolText("\n".join(p.lower() for p in parts if p), "\n".join(v.lower() for v in values))
 
 
 def contains_word(text: str, word: str) -> bool:

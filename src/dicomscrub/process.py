@@ -388,7 +388,9 @@ def _process_map(
         result.status = Status.REJECTED
         result.detail = "unsupported object: no SOP Class UID (0008,0016); not a composite instance"
         return result
-    refused = refusal(ds, sop_class, loaded.pixel is not None)
+    refused = refusal(ds, sop_class, loaded.pixel is not None) or unsupported_syntax(
+        loaded.meta_uid(meta, 0x00020010)
+    )
     if refused is not None:
         result.status, result.detail = Status.REJECTED, refused
         return result
@@ -430,6 +432,23 @@ def refusal(ds: Dataset, sop_class: str, has_pixels: bool) -> str | None:
             "text, and pixel cleaning is not supported"
         )
     return None
+
+
+def unsupported_syntax(uid: str) -> str | None:
+    """Why ``run`` rejects a file whose Transfer Syntax UID (0002,0010) is ``uid``, or None: one
+    that is no transfer syntax pydicom knows (a vendor's own, such as GE's implicit VR big endian
+    1.2.840.113619.5.2) tells no way to read or write its data set. The UID is named when it has a
+    UID's form (a transfer syntax names an encoding, never a person)."""
+    if not uid or syntax(uid) is not None or UID(uid).is_transfer_syntax:
+        return None
+    shown = f" {uid}" if _UID_FORM.fullmatch(uid) else ""
+    return (
+        f"unsupported transfer syntax{shown} in (0002,0010): not one pydicom can read and write, "
+        "so its data set cannot be de-identified; not written"
+    )
+
+
+_UID_FORM = re.compile(r"[0-9]+(\.[0-9]+){1,31}")
 
 
 def burned_in_annotation(value: Any) -> str | None:

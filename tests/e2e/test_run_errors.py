@@ -4,6 +4,7 @@ traceback; a located message, and an exit code from the README's table."""
 
 from __future__ import annotations
 
+import csv
 import errno
 import fcntl
 import json
@@ -640,3 +641,33 @@ def test_a_file_a_run_reads_may_not_be_a_fifo(tmp_path: Path, keys: Keys, option
     assert "not a regular file" in done.stderr and str(fifo) in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_transfer_syntax_pydicom_does_not_know_is_rejected_with_its_uid(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """GE's private implicit VR big endian (1.2.840.113619.5.2) in (0002,0010): pydicom can
+    neither read nor write such a data set. The file is rejected, quarantined with
+    --quarantine, and the run exits 0 with --allow-rejected; it was `failed` with a bare
+    ValueError, and --allow-rejected did not help. explain says that run rejects it."""
+    folder = _inputs(tmp_path / "in", 1)
+    data = bytearray((folder / "f0.dcm").read_bytes())
+    old, new = b"1.2.840.10008.1.2.1\x00", b"1.2.840.113619.5.2\x00\x00"
+    at = data.find(old)
+    assert at > 0
+    data[at : at + len(old)] = new
+    (folder / "f0.dcm").write_bytes(bytes(data))
+    out, audit = tmp_path / "out", tmp_path / "audit.csv"
+    code, output = _run(
+        folder, "-o", out, "--key-file", keys.a, "--audit", audit,
+        "--quarantine", tmp_path / "q", "--allow-rejected", "-q",
+    )  # fmt: skip
+    assert code == 0, output
+    with audit.open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["record"] == "file"]
+    assert [r["status"] for r in rows] == ["rejected"]
+    assert "unsupported transfer syntax 1.2.840.113619.5.2 in (0002,0010)" in rows[0]["detail"]
+    assert len(list((tmp_path / "q").glob("*.dcm"))) == 1
+    explained = CliRunner().invoke(cli, ["explain", str(folder / "f0.dcm")])
+    assert explained.exit_code == 0, explained.output
+    assert "run rejects this file" in explained.output

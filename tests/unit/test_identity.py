@@ -321,7 +321,7 @@ def test_loose_token_in_kept_standard_text_is_excluded_but_strict_needs_equality
     assert still_identifying(
         [tok("philips", Category.NAME_PART), tok("philips medical", Category.NAME)],
         identity.standard_values(ds),
-        "",
+        identity.NO_TOOL_TEXT,
     ) == {"philips medical"}
 
 
@@ -345,7 +345,7 @@ def test_a_cleaned_value_excuses_only_loose_words_that_cleaning_does_not_remove(
         (identity.excusing(p, vr, profile), v) for p, vr, v in identity.standard_values_at(ds)
     ]
     assert {vr for vr, _ in values} == {identity.CLEANED, identity.UNRULED}
-    assert still_identifying([whole, part, vendor, mrn], values, "") == {
+    assert still_identifying([whole, part, vendor, mrn], values, identity.NO_TOOL_TEXT) == {
         "na li",
         "jane",
         "mrn-a77qx19",

@@ -1308,3 +1308,31 @@ def test_check_against_masks_a_creator_that_names_someone_in_every_finding(
     assert checked.exit_code == 1, checked.output
     assert "private-not-allowed" in checked.output
     assert "PID4242424" not in checked.output
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_rule_value_equal_to_the_patient_s_name_or_id_is_a_leak(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
+) -> None:
+    """A profile that writes Doe^Jane as every Patient's Name (D with a value) writes this
+    patient's name into this patient's files: rejected, as a --mapping-in pseudonym equal to it
+    is. A date or text a rule writes (a placeholder birth date equal to the input's) still
+    excuses itself: it names no one."""
+    from dicomscrub.process import Status
+
+    profile = tmp_path / "values.yaml"
+    profile.write_text(
+        "extends: [basic]\nrules:\n"
+        "  - {keyword: PatientName, action: D, value: Doe^Jane}\n"
+        '  - {keyword: PatientBirthDate, action: D, value: "19000101"}\n',
+        encoding="utf-8",
+    )
+    run_one = _runner(tmp_path, key, lanes, str(profile))
+    named = make_ct(private=False, patient_name="Doe^Jane", sop_instance_uid="1.2.826.0.1.36.1")
+    result = run_one(write_dicom(tmp_path / "in" / "named.dcm", named))
+    assert result.status is Status.REJECTED, result.detail
+    assert "PatientName at (0010,0010)" in result.detail
+    other = make_ct(private=False, patient_name="Roe^Rita", sop_instance_uid="1.2.826.0.1.36.2")
+    other.PatientBirthDate = "19000101"
+    result = run_one(write_dicom(tmp_path / "in" / "other.dcm", other))
+    assert result.status is Status.WRITTEN, result.detail
