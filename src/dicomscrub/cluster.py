@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import re
 import secrets
@@ -69,6 +70,8 @@ AGAIN_MAX = 3
 """Times the tasks of a batch are handed out again after a failed connection cancelled them."""
 CONNECTION_LOST = "scheduler-connection-lost"  # the reason Dask gives a future it cancels so
 RECONNECT_POLL = 0.05  # seconds between two looks at a reconnecting client
+_SCHEMES = frozenset({"tcp", "tls", "ws", "wss", "ucx", "inproc"})
+"""The protocols of Dask's communications (``distributed.comm``)."""
 _ADDRESS = re.compile(r"^[A-Za-z0-9+.-]+://\S+$|^[^\s/:]+:\d+$|^\[[0-9A-Fa-f:.]+\]:\d+$")
 
 
@@ -93,9 +96,24 @@ def scheduler_target(text: str) -> str:
     if not dask_installed():
         raise ClusterError(f"--scheduler needs the dask extra: {EXTRA_HINT}")
     if _ADDRESS.match(value):
+        scheme = value.partition("://")[0].lower() if "://" in value else "tcp"
+        if scheme not in _SCHEMES:
+            raise ClusterError(
+                f"--scheduler {text}: unknown protocol {scheme}:// (Dask's are "
+                f"{', '.join(sorted(_SCHEMES))}; the usual one: tcp://HOST:8786)"
+            )
         return value
     path = Path(value).expanduser()
     if path.is_file():
+        try:
+            address = json.loads(path.read_text(encoding="utf-8")).get("address")
+        except (OSError, UnicodeError, ValueError, AttributeError):
+            address = None
+        if not isinstance(address, str) or not _ADDRESS.match(address):
+            raise ClusterError(
+                f"--scheduler {text}: not a scheduler file (the JSON with the scheduler's "
+                "address that `dask scheduler --scheduler-file FILE` writes)"
+            )
         return str(path.resolve())
     raise ClusterError(
         f"--scheduler {text}: neither a scheduler address (tcp://HOST:8786) nor an existing "

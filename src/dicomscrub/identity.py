@@ -787,8 +787,8 @@ def element_values(elem: DataElement) -> Iterator[tuple[str, str]]:
 class ToolText(NamedTuple):
     """What dicomscrub itself may write into a data set, lower case, one value per line."""
 
-    builtin: str  # dummy values, method labels and code meanings, its implementation's UID
-    rules: str  # the values and pseudonym prefixes of the profile's rules
+    builtin: str  # dummies, method labels, code meanings, its UID, rules' pseudonym prefixes
+    rules: str  # the values the profile's rules write
 
     def excuses(self, token: Token) -> bool:
         """``token`` is a word of what dicomscrub writes: not a leak. A whole name or an ID
@@ -892,8 +892,8 @@ def tool_text(scrubber: Scrubber) -> ToolText:
     for rule in (*profile.exact.values(), *profile.masks, *profile.creator_masks):
         if rule.value:
             values.append(rule.value)
-        if rule.pseudonym:
-            values.append(rule.pseudonym)
+        if rule.pseudonym:  # (a prefix, ANON-: a Scheduled Procedure Step ID ANON names no one)
+            parts.append(rule.pseudonym)
     return ToolText("\n".join(p.lower() for p in parts if p), "\n".join(v.lower() for v in values))
 
 

@@ -32,7 +32,9 @@ from dicomscrub.state import (
     holds_outputs,
     input_fingerprint,
     input_id,
+    naming_digest,
     quarantine_stamp,
+    recorded_naming,
     run_digest,
     sweep_temp_files,
 )
@@ -177,13 +179,21 @@ def plan_run(
             f"--mapping-in {mapping_in} must not be inside the output folder: it holds original "
             "Patient IDs, and the output tree is what gets shared; keep it elsewhere"
         )
-    if key.origin == "random" and not dry_run and out.is_dir() and holds_outputs(out):
+    if key.origin == "random" and out.is_dir() and holds_outputs(out):
         # (from cron, each run would write the whole tree again under other UIDs)
         raise RunError(
             f"output folder {output} holds files an earlier run wrote, and no key was given "
             f"(--key-file or ${KEY_ENV}): a random key would write every input again under other "
             "UIDs; give the earlier run's key, or a new output folder (and a key for the runs to "
             "come: dicomscrub keygen FILE)"
+        )
+    recorded = recorded_naming(out)
+    if recorded is not None and recorded != naming_digest(key, layout.value):
+        raise RunError(
+            f"output folder {output} holds files an earlier run wrote with another key or "
+            "layout: this run would write every input again beside them under other names "
+            "(other pseudonyms and UIDs), and nothing would collide; give the earlier run's key "
+            "and layout, or a new output folder"
         )
     audit_path = _resolve(audit or default_audit_path(output, dry_run), "audit file")
     summary_path = _resolve(summary_json, "summary file") if summary_json is not None else None
@@ -661,7 +671,7 @@ def _execute_claimed(
                 if not state.previous_run_clean():
                     report.swept = sweep_temp_files(plan.output)
                 report.other_settings = state.has_other_settings()
-                state.begin_run()
+                state.begin_run(naming_digest(plan.key, plan.layout.value))
                 died = _run(plan, spec, state, writer, report, on_discovered, on_result, cluster)
                 state.commit()
                 if report.interrupted or died:

@@ -49,6 +49,30 @@ class StateError(Exception):
     """The state folder cannot be created or read."""
 
 
+def naming_digest(key: Key, layout: str) -> str:
+    """What names the outputs: the key (by fingerprint: pseudonyms and new UIDs) and the layout.
+    Another one into the same output folder would write every input again beside its earlier
+    output, under other names: nothing would collide, nothing would say so."""
+    return hashlib.sha256(f"{key.fingerprint}\0{layout}".encode()).hexdigest()[:16]
+
+
+def recorded_naming(output: Path) -> str | None:
+    """The naming (see :func:`naming_digest`) an earlier run recorded in ``output``'s state, or
+    None (no state, none recorded, or a state that cannot be read: the run finds out)."""
+    path = output / STATE_DIR / "state.sqlite"
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE name = 'naming'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
+
+
 def run_digest(
     profile: CompiledProfile,
     key: Key,
@@ -292,7 +316,10 @@ class StateStore:
             return False
         return row is not None
 
-    def begin_run(self) -> None:
+    def begin_run(self, naming: str = "") -> None:
+        """Record a run's start, and ``naming`` (see :func:`naming_digest`) if none is yet."""
+        if naming:
+            self._write("INSERT OR IGNORE INTO meta (name, value) VALUES ('naming', ?)", (naming,))
         cur = self._write("INSERT INTO runs (started, status) VALUES (?, 'running')", (_now(),))
         self.run_id = int(cur.lastrowid or 0) if cur is not None else 0
         self.commit()

@@ -137,14 +137,18 @@ def test_an_input_replaced_by_another_of_the_same_size_and_time_is_processed_aga
     assert report.counts["unchanged"] == 1 and report.counts["written"] == 1, report.counts
 
 
-def test_other_key_does_not_count_earlier_files_as_done(
+def test_other_settings_do_not_count_earlier_files_as_done(
     tree: Tree, tmp_path: Path, key: Key
 ) -> None:
+    """Another option: nothing counts as done, and the report says that the folder holds files
+    written otherwise. Another key would name every output otherwise: refused."""
     inputs, out = tree(3), tmp_path / "out"
     execute(plan_run([inputs], out, key=key, jobs=1))
-    report = execute(plan_run([inputs], out, key=Key(b"another-key-0123456789", "file"), jobs=1))
+    report = execute(plan_run([inputs], out, key=key, jobs=1, options=("clean-descriptors",)))
     assert report.counts["unchanged"] == 0
     assert report.other_settings
+    with pytest.raises(RunError, match="another key or layout"):
+        plan_run([inputs], out, key=Key(b"another-key-0123456789", "file"), jobs=1)
 
 
 def test_two_workers_give_the_same_files_and_audit_as_one(

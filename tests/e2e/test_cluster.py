@@ -684,13 +684,28 @@ def test_a_scheduler_of_another_version_is_a_usage_error(
             ("--scheduler", "tcp://127.0.0.1:8786", "--jobs", "2"),
             "Error: --jobs sets local worker processes; with --scheduler leave it out\n",
         ),
+        (  # (it was reported at once, then the command hung 60 s and printed a traceback)
+            ("--scheduler", "tpc://127.0.0.1:8786"),
+            "Error: --scheduler tpc://127.0.0.1:8786: unknown protocol tpc:// (Dask's are "
+            "inproc, tcp, tls, ucx, ws, wss; the usual one: tcp://HOST:8786)\n",
+        ),
+        (
+            ("--scheduler", "{not_json}"),
+            "Error: --scheduler {not_json}: not a scheduler file (the JSON with the "
+            "scheduler's address that `dask scheduler --scheduler-file FILE` writes)\n",
+        ),
     ],
 )
 def test_scheduler_usage_errors_exit_2(
     tree: Tree, tmp_path: Path, key_file: Path, extra: tuple[str, ...], message: str
 ) -> None:
+    not_json = tmp_path / "scheduler.json"
+    not_json.write_text("not json\n", encoding="utf-8")
+    extra = tuple(e.format(not_json=not_json) for e in extra)
+    started = time.monotonic()
     code, output = run_cli(tree(1), "-o", tmp_path / "out", "--key-file", key_file, *extra)
-    assert (code, output) == (2, message)
+    assert (code, output) == (2, message.format(not_json=not_json))
+    assert time.monotonic() - started < 10
 
 
 def test_without_the_extra_scheduler_says_how_to_install_it(

@@ -508,12 +508,13 @@ def test_no_key_is_refused_where_an_earlier_run_wrote_files(
     assert code == 2, text
     assert "holds files an earlier run wrote, and no key was given" in text
     assert sorted(p for p in out.rglob("*") if p.is_file()) == before
-    code, text = _run(inputs, "-o", out, "-q", "--dry-run")  # (writes nothing: shows it)
-    assert code == 0, text
+    code, text = _run(inputs, "-o", out, "-q", "--dry-run")  # (as the run would be)
+    assert code == 2, text
     code, text = _run(inputs, "-o", tmp_path / "other", "-q")
     assert code == 0, text
     code, text = _run(inputs, "-o", out, "-q", "--key-file", keys.a)
-    assert code == 0, text  # (other settings: written beside, never overwritten)
+    assert code == 2, text  # (another key than the first run's random one: written beside)
+    assert "another key or layout" in words(text)
 
 
 @pytest.mark.parametrize("where", ["under a file", "index a folder", "unwritable parent"])
@@ -671,3 +672,34 @@ def test_a_transfer_syntax_pydicom_does_not_know_is_rejected_with_its_uid(
     explained = CliRunner().invoke(cli, ["explain", str(folder / "f0.dcm")])
     assert explained.exit_code == 0, explained.output
     assert "run rejects this file" in explained.output
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+def test_another_key_or_layout_into_an_output_is_refused(
+    tmp_path: Path, keys: Keys, dry_run: bool
+) -> None:
+    """Another key (or layout) names every output otherwise: into a folder an earlier run wrote,
+    it would add a second copy of every study beside the first, with no collision to tell. It
+    is refused with exit 2 (a dry run says so too); the same key and layout go on as before."""
+    folder = _inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert _run(folder, "-o", out, "--key-file", keys.a, "-q")[0] == 0
+    before = sorted(p for p in out.rglob("*.dcm"))
+    dry = ("--dry-run",) if dry_run else ()
+    for other in (("--key-file", keys.b), ("--key-file", keys.a, "--layout", "mirror")):
+        code, output = _run(folder, "-o", out, *other, *dry, "-q")
+        assert code == 2, output
+        assert "another key or layout" in words(output)
+    assert sorted(p for p in out.rglob("*.dcm")) == before
+    assert _run(folder, "-o", out, "--key-file", keys.a_copy, *dry, "-q")[0] == 0
+
+
+def test_a_dry_run_without_a_key_into_a_written_output_is_refused_as_the_run_is(
+    tmp_path: Path, keys: Keys
+) -> None:
+    folder = _inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    assert _run(folder, "-o", out, "--key-file", keys.a, "-q")[0] == 0
+    code, output = _run(folder, "-o", out, "--dry-run", "-q")
+    assert code == 2, output
+    assert "no key was given" in words(output)
