@@ -715,11 +715,13 @@ class _FirstInOrder:
             elif same:  # the earlier input's output: these bytes
                 restatus(result, Status.SKIPPED, IDENTICAL)
             else:  # replaced by the earlier input's output
-                restatus(result, Status.FAILED, COLLISION)
+                restatus(result, Status.FAILED, COLLISION_IN_RUN)
             return result
         lost = (result.status is Status.SKIPPED and result.detail == IDENTICAL) or (
             result.status is Status.FAILED and result.detail == COLLISION
         )
+        if lost and result.status is Status.FAILED and out in self.owned:
+            return restatus(result, Status.FAILED, COLLISION_IN_RUN)
         if not lost or out in self.owned or not self._this_run(out):
             return result
         self.owned.add(out)
@@ -751,6 +753,13 @@ class _FirstInOrder:
                 break
         return again
 
+
+COLLISION_IN_RUN = (
+    "output path already holds a different file, written by an earlier input of this run with "
+    "the same SOP Instance UID (one instance in two files: exported twice, in two transfer "
+    "syntaxes?); not overwritten"
+)
+"""The detail of a collision with an output of this run (see :class:`_FirstInOrder`)."""
 
 _TAKE_BACK = 8
 """Attempts to take an output path back from later inputs that keep racing to it."""
@@ -787,11 +796,10 @@ def _run(
         if on_discovered:
             on_discovered(len(sources))
         items: Iterator[Item] = (resume.item(s) for s in sources)
-        in_order = _FirstInOrder(spec, by_key) if pool is not None else None
+        in_order = _FirstInOrder(spec, by_key)  # (one process: only to name collisions)
 
         def handle(result: FileResult) -> None:
-            if in_order is not None:
-                result = in_order(result)
+            result = in_order(result)
             if result.status is Status.REJECTED and quarantine is not None:
                 source = by_key[result.sort_key]
                 stamp = quarantine_stamp(plan.key, result.size, result.mtime_ns)

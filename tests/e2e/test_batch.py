@@ -771,7 +771,7 @@ def test_the_first_input_in_order_keeps_a_shared_output_path_when_a_later_one_wo
     the later one is recorded as with --jobs 1: failed (a collision) or skipped (identical)."""
     from dicomscrub.discover import discover
     from dicomscrub.process import COLLISION, IDENTICAL, process_file
-    from dicomscrub.runner import _FirstInOrder
+    from dicomscrub.runner import COLLISION_IN_RUN, _FirstInOrder
 
     inputs = tmp_path / "in"
     _colliding_pair(inputs, same_bytes)
@@ -794,11 +794,29 @@ def test_the_first_input_in_order_keeps_a_shared_output_path_when_a_later_one_wo
         Status.WRITTEN,
         Status.SKIPPED if same_bytes else Status.FAILED,
     ]
-    assert settled[1].detail == (IDENTICAL if same_bytes else COLLISION)
+    assert settled[1].detail == (IDENTICAL if same_bytes else COLLISION_IN_RUN)
     assert settled[1].private_kept + settled[1].private_removed == (
         later.private_kept + later.private_removed if same_bytes else 0
     )
     assert snapshot(out) == snapshot(reference)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_collision_with_an_output_of_this_run_says_so(
+    tmp_path: Path, key: Key, jobs: int
+) -> None:
+    """Two inputs with one SOP Instance UID and other bytes (an instance exported twice): the
+    second's failure says that an earlier input of this run wrote the path, not as if a stale
+    file of some other run were in the way."""
+    from dicomscrub.runner import COLLISION_IN_RUN
+
+    inputs = tmp_path / "in"
+    _colliding_pair(inputs, same_bytes=False)
+    report = execute(plan_run([inputs], tmp_path / "out", key=key, jobs=jobs))
+    assert report.counts["written"] == 1 and report.counts["failed"] == 1
+    with (tmp_path / "out.audit.csv").open(encoding="utf-8", newline="") as fh:
+        failed = [r for r in csv.DictReader(fh) if r["status"] == "failed"]
+    assert [r["detail"] for r in failed] == [COLLISION_IN_RUN]
 
 
 def test_a_collision_with_a_file_from_before_the_run_stands(tmp_path: Path, key: Key) -> None:
