@@ -378,6 +378,12 @@ def run(
         _print_summary(err, report, plan)
         if report.total == 0 and not report.interrupted:
             err.print("[yellow]warning:[/] the inputs hold no file: nothing was done")
+        if report.links_outside:
+            err.print(
+                f"[yellow]warning:[/] {report.links_outside} symbolic links lead to files outside "
+                "the inputs and were not followed (skipped): give the folder that holds their "
+                "targets as an input"
+            )
     elif report.failures:
         for result in report.failures:
             click.echo(f"{result.status.value}: {_shown(result, plan)}: {result.detail}", err=True)

@@ -141,7 +141,7 @@ def discover(inputs: list[Path], output: Path | None = None) -> list[Source]:
                                 index,
                                 root,
                                 rel,
-                                "symbolic link leads outside the input tree; not followed",
+                                LINK_OUTSIDE,
                             )
                         )
                         continue
@@ -182,6 +182,7 @@ def _same(entry: os.DirEntry[str], identity: tuple[int, int]) -> bool:
 
 
 _OUTPUT = "the output folder, reached under another name (a bind mount); not walked"
+LINK_OUTSIDE = "symbolic link leads outside the input tree; not followed"
 _LINK_LOOP = "symbolic link that leads back to itself (a loop of links); not followed"
 _WALKED = "symbolic link to a folder already walked (a loop, or a second way in); not followed"
 _WALKED_BY_LINK = "folder already walked through a symbolic link; not walked again"

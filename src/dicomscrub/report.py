@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dicomscrub import __version__
+from dicomscrub.discover import LINK_OUTSIDE
 from dicomscrub.process import FileResult, Status
 
 
@@ -53,6 +54,7 @@ class Report:
     summary_problem: str = ""  # why --summary-json could not be written (then the exit code is 1+)
     quarantine_failed: int = 0  # rejected inputs not set aside in --quarantine (exit code 1+)
     error: str = ""  # why the run was refused before any file was processed (exit code 2)
+    links_outside: int = 0  # inputs skipped as symbolic links to files outside the inputs
 
     def add(self, result: FileResult) -> None:
         self.counts[result.status.value] += 1
@@ -63,6 +65,8 @@ class Report:
             self.streamed += int(result.streamed)
         if result.status in (Status.FAILED, Status.REJECTED):
             self.failures.append(result)
+        elif result.status is Status.SKIPPED and result.detail == LINK_OUTSIDE:
+            self.links_outside += 1
 
     @property
     def total(self) -> int:

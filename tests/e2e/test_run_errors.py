@@ -703,3 +703,22 @@ def test_a_dry_run_without_a_key_into_a_written_output_is_refused_as_the_run_is(
     code, output = _run(folder, "-o", out, "--dry-run", "-q")
     assert code == 2, output
     assert "no key was given" in words(output)
+
+
+def test_links_to_files_outside_the_inputs_are_skipped_with_a_warning(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """An export tree made of symbolic links to a store elsewhere: nothing is followed, and the
+    run says so in one warning (it said nothing: a cron job saw success)."""
+    store = _inputs(tmp_path / "store", 2)
+    export = tmp_path / "export"
+    export.mkdir()
+    for i, target in enumerate(sorted(store.iterdir())):
+        (export / f"IM{i}").symlink_to(target)
+    code, output = _run(export, "-o", tmp_path / "out", "--key-file", keys.a)
+    assert code == 0, output
+    assert "2 symbolic links lead to files outside the inputs and were not followed" in words(
+        output
+    )
+    code, output = _run(export, "-o", tmp_path / "out2", "--key-file", keys.a, "-q")
+    assert (code, output) == (0, "")  # (--quiet: errors only)
