@@ -49,6 +49,7 @@ from dicomscrub.profile.loader import CID7050
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.profile.values import (
     CJK,
+    component_spellings,
     day_of,
     id_spellings,
     latin_spellings,
@@ -482,6 +483,8 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
                 yield part, " component"
                 for spelled in latin_spellings(part):
                     yield spelled, " component"
+        for part in component_spellings(text):  # Smith of Smith-Jones, OBrien, VanDerBerg
+            yield part, " component"
     elif vr == "DA":
         for end in text.split("-"):
             for form in _date_forms(end.strip()):

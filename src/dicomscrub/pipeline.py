@@ -47,6 +47,7 @@ from dicomscrub.private import (
 )
 from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule, SafePrivate
 from dicomscrub.profile.values import (
+    component_spellings,
     day_of,
     id_spellings,
     is_date,
@@ -1299,6 +1300,7 @@ class Scrubber:
                         # as people write it too: Na Li, LI_NA, Doe, Jane; 王小明 for 王^小明
                         tokens.update(whole_name_forms(name))
                         tokens.update(g.strip().rstrip("^ ") for g in name.split("="))  # Li^Na
+                        tokens.update(component_spellings(name))  # Smith of Smith-Jones ...
                         for text in (name, *latin_spellings(name)):  # (Müller as Mueller)
                             tokens.add(text.replace("^", " ").strip())
                             tokens.update(p for p in re.split(r"[\^=\s,]+", text))

@@ -162,6 +162,7 @@ def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
             for m in ("mars", "marzo", "maart", "março", "marco")
         ),
         *(f"{d} de {m} de 2024" for d in ("5", "05") for m in ("marzo", "março", "marco")),
+        *("05032024", "03052024", "2024年3月5日", "2024年03月05日"),  # compact; CJK text
     }
     assert "1er mars 2024" in {f for f, _ in forms("DA", "20240301")}
     assert {"Sept 12, 2023", "Sept. 12, 2023"} <= {f for f, _ in forms("DA", "20230912")}
@@ -171,6 +172,18 @@ def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
     }
     assert "20240305" in {f for f, _ in forms("DT", "20240305101500+0100")}
     assert {f for f, _ in forms("DA", "20240101-20240305")} >= {"20240101", "20240305"}
+
+
+def test_a_name_s_components_are_also_searched_as_they_are_otherwise_written() -> None:
+    """The parts of a hyphenated surname, a name without its apostrophe or with the typographic
+    one, particles run together: components (loose), as cleaning removes them."""
+
+    def components(name: str) -> set[str]:
+        return {f for f, suffix in forms("PN", name) if suffix == " component"}
+
+    assert {"Smith", "Jones", "Smith Jones"} <= components("Smith-Jones^Mary")
+    assert {"OBrien", "O\u2019Brien"} <= components("O'Brien^Sean")
+    assert {"vanderBerg", "van-der-Berg"} <= components("van der Berg^Anna")
 
 
 def test_an_id_of_letters_and_digits_has_its_forms_with_a_separator() -> None:

@@ -551,11 +551,19 @@ def test_c_on_text_removes_a_name_written_without_its_accents(
         ("ISO_IR 100", "Li^Na", "CT LI^NA chest", "CT chest"),
         ("ISO_IR 100", "Li^Na^^^", "CT Li, Na chest", "CT chest"),
         ("ISO_IR 100", "Li^Na", "CT Na  Li\tchest", "CT chest"),  # any white space
+        ("ISO_IR 100", "Smith-Jones^Mary", "seen Mrs Smith today", "seen Mrs today"),
+        ("ISO_IR 100", "O'Brien^Sean", "CT OBrien chest", "CT chest"),
+        ("ISO_IR 192", "O'Brien^Sean", "CT O\u2019Brien chest", "CT chest"),
+        ("ISO_IR 100", "van der Berg^Anna", "CT VANDERBERG chest", "CT chest"),
         ("ISO_IR 192", "王^小明", "CT 王小明 chest", "CT chest"),
         ("ISO_IR 192", "Yamada^Tarou=山田^太郎", "患者山田太郎様", "患者様"),
         ("ISO_IR 192", "Yamada^Tarou=山田^太郎", "CT 山田 太郎", "CT"),
     ],
-    ids=["reversed", "underscore", "caret", "comma", "spaces", "cjk-joined", "cjk-in-text", "cjk"],
+    ids=[
+        *("reversed", "underscore", "caret", "comma", "spaces"),
+        *("hyphen-part", "apostrophe-dropped", "apostrophe-curly", "particles-joined"),
+        *("cjk-joined", "cjk-in-text", "cjk"),
+    ],
 )
 def test_c_on_text_removes_a_whole_name_as_people_write_it(
     make_ct: BuildCT, key: Key, charset: str, name: str, written: str, left: str

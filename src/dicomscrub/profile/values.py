@@ -306,6 +306,33 @@ def name_forms(group: str, several: bool) -> Iterator[str]:
             yield f"{family}\u3000{given}"
 
 
+def component_spellings(value: str) -> list[str]:
+    """Each component of a person name (``^`` between them, ``=`` between groups) as it is also
+    written: the parts of a hyphenated one (``Smith`` and ``Jones`` of ``Smith-Jones``, also
+    ``Smith Jones``), without its apostrophe or with the typographic one (``OBrien``,
+    ``O’Brien`` for ``O'Brien``), particles run together or hyphenated (``VanDerBerg``,
+    ``Van-Der-Berg`` for ``Van Der Berg``); the components as written left out."""
+    found: list[str] = []
+    for group in value.split("="):
+        for part in (p.strip() for p in group.split("^")):
+            if not part:
+                continue
+            spelled = []
+            if "-" in part:
+                spelled += [p for p in part.split("-") if p.strip()]
+                spelled.append(part.replace("-", " "))
+            if " " in part:
+                words = part.split()
+                spelled += ["".join(words), "-".join(words)]
+            for quote in ("'", "\u2019"):
+                if quote in part:
+                    spelled.append(part.replace(quote, ""))
+                    other = "\u2019" if quote == "'" else "'"
+                    spelled.append(part.replace(quote, other))
+            found += [s.strip() for s in spelled if s.strip() and s.strip() != part]
+    return list(dict.fromkeys(found))
+
+
 def whole_name_forms(value: str) -> list[str]:
     """The whole-name forms of a person name (all its groups: alphabetic, ideographic,
     phonetic), each also as written without accents (see :func:`name_forms`,
@@ -367,7 +394,8 @@ def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
     with the month's English name or its first three letters, also with a dot (15 Mar 2024,
     15 March 2024, 15 March, 2024, March 15, 2024, Mar. 15, 2024, Sept 15 2024, 15-Mar-2024,
     15MAR2024, 2024-Mar-15) and an ordinal day (15th March 2024, March 15th, 2024) (a report's
-    or a description's text), with the month
+    or a description's text), compact day first or month first (15032024, 03152024), as Japanese
+    and Chinese text write it (2024年3月15日, 2024年03月15日), with the month
     named in German, French, Italian, Dutch, Spanish or Portuguese (15. März 2024, 15 mars 2024,
     15 de marzo de 2024: see :func:`_other_language_forms`), and YYYY:MM:DD (the date and time of
     an Exif header). Matching ignores case."""
@@ -382,6 +410,8 @@ def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
     out += [f"{month}{sep}{date}{sep}{year}" for sep in ".-"]  # (US order: 03-15-2024)
     out += [f"{m}{sep}{d}{sep}{year}" for sep in "/.-"]
     out += [f"{year}-{m}-{d}", f"{year}/{m}/{d}"]  # (not 2024.3.5: a software version's form)
+    out += [f"{date}{month}{year}", f"{month}{date}{year}"]  # (compact: 15032024, 03152024)
+    out += [f"{year}年{m}月{d}日", f"{year}年{month}月{date}日"]  # (Japanese, Chinese text)
     if short_years:  # as forms and letters write it: 15/03/24, 03/15/24, 15.03.24
         yy = year[2:]
         out += [f"{date}/{month}/{yy}", f"{month}/{date}/{yy}", f"{date}.{month}.{yy}"]
