@@ -935,8 +935,11 @@ def _encodings_cached(charsets: tuple[str, ...]) -> tuple[str, ...]:
 
 class KeyedForm(NamedTuple):
     form: bytes
-    key: bytes | None  # its longest word; None: it has none, or it is ``two_byte``
-    two_byte: bool  # all characters of a 7-bit two-byte set (ISO 2022 IR 87, IR 159)
+    key: bytes | None  # its longest word; None: it has none, or a ``grid``
+    grid: int  # GRID_START, GRID_END: it starts, ends in a 7-bit two-byte set (IR 87, IR 159)
+
+
+GRID_START, GRID_END = 1, 2
 
 
 @functools.lru_cache(maxsize=65536)
@@ -946,14 +949,14 @@ def keyed_forms(text: str, encodings: tuple[str, ...]) -> tuple[KeyedForm, ...]:
     with its longest word (see :meth:`Matcher.search`). Cached: most tokens of a file are tokens
     of the file before.
 
-    A form written all in a 7-bit two-byte set (山田太郎 in ISO 2022 IR 87) has no word: its
-    bytes are letters, digits and punctuation to the whole-word search, and so are those of the
-    text around it (患者山田太郎様). It is found on the set's two-byte grid instead (see
-    :func:`_on_two_byte_grid`)."""
+    A form that starts or ends in a 7-bit two-byte set (山田太郎, 山田 太郎 in ISO 2022 IR 87)
+    has no word there: its bytes are letters, digits and punctuation to the whole-word search,
+    and so are those of the text around it (患者山田 太郎様). That end is bounded by the set's
+    two-byte grid instead (see :func:`_on_two_byte_grid`), and the form is always searched."""
     if text.isascii():
         form = text.lower().encode("ascii")
-        return (KeyedForm(form, _key_word(form), False),)
-    forms: dict[bytes, bool] = {}
+        return (KeyedForm(form, _key_word(form), 0),)
+    forms: dict[bytes, int] = {}
     for variant in {text, text.upper(), text.title()}:
         for encoding in encodings:
             try:
@@ -961,12 +964,21 @@ def keyed_forms(text: str, encodings: tuple[str, ...]) -> tuple[KeyedForm, ...]:
             except (UnicodeError, LookupError):
                 continue
             form = _as_written(written)
-            two_byte = written[:3] in _TWO_BYTE_SETS and b"\x1b" not in form
-            forms[form] = forms.get(form, False) or two_byte
+            forms[form] = forms.get(form, 0) | _grid_of(written)
     return tuple(
-        KeyedForm(form, None if two_byte else _key_word(form), two_byte)
-        for form, two_byte in forms.items()
+        KeyedForm(form, None if grid else _key_word(form), grid) for form, grid in forms.items()
     )
+
+
+def _grid_of(written: bytes) -> int:
+    """GRID_START and GRID_END of a text as a 7-bit ISO 2022 codec writes it (an escape to the
+    set of its first character; back to ASCII at its end)."""
+    grid = GRID_START if written[:3] in _TWO_BYTE_SETS else 0
+    body = written[:-3] if written[-3:] in (b"\x1b(b", b"\x1b(j") else written
+    last = body.rfind(b"\x1b")
+    if last >= 0 and body[last : last + 3] in _TWO_BYTE_SETS:
+        grid |= GRID_END
+    return grid
 
 
 _TWO_BYTE_SETS = (b"\x1b$b", b"\x1b$(")
@@ -1063,15 +1075,15 @@ class Matcher:
         encodings = encodings_of(charsets)
         self.forms: dict[bytes, Token] = {}
         self._keys: dict[bytes, bytes | None] = {}
-        two_byte = []
+        grids: dict[bytes, int] = {}
         for token in sorted(tokens, key=lambda t: t.text):
-            for form, key, on_grid in keyed_forms(token.text, encodings):
+            for form, key, grid in keyed_forms(token.text, encodings):
                 if form not in self.forms:
                     self.forms[form] = token
                     self._keys[form] = key
-                    if on_grid:
-                        two_byte.append(form)
-        self._two_byte = tuple(two_byte)
+                    if grid:
+                        grids[form] = grid
+        self._grids = grids
         self._dates = frozenset(
             form
             for form, token in self.forms.items()
@@ -1104,15 +1116,19 @@ class Matcher:
         when known.
 
         A whole word may touch the header of the element before or after its value (the bytes
-        of a tag or a length may be letters or digits: see :func:`header_at`)."""
+        of a tag or a length may be letters or digits: see :func:`header_at`). A form that
+        starts with a byte from 0x80 up (a CJK name in GBK, GB18030, UTF-8 ...) may follow a
+        letter or a digit: it is the last byte of another character there (給 in GBK ends in an
+        o, a four-byte GB18030 character in a digit)."""
         hay = data.lower()
         if self._pattern is not None:
             hits = dict(self._regex_hits(hay, data))
-            for pos, form in itertools.chain(self._compact_hits(hay, data), self._grid_hits(hay)):
+            grid_hits = self._grid_hits(hay, data)
+            for pos, form in itertools.chain(self._compact_hits(hay, data), grid_hits):
                 hits.setdefault(pos, self.forms[form])
             return [(base + pos, hits[pos]) for pos in sorted(hits)]
         found: dict[int, bytes] = dict(self._compact_hits(hay, data))
-        for pos, form in self._grid_hits(hay):
+        for pos, form in self._grid_hits(hay, data):
             if len(form) > len(found.get(pos, b"")):
                 found[pos] = form
         if words is None:
@@ -1124,7 +1140,10 @@ class Matcher:
             while pos >= 0:
                 end = pos + len(form)
                 if (
-                    _bounded(hay, pos, end, data)
+                    (
+                        (form[0] >= 0x80 or _left_bounded(hay, pos, data))
+                        and _right_bounded(hay, end, data)
+                    )
                     or (
                         form in self._dates
                         and _time_after(hay, end)
@@ -1152,14 +1171,17 @@ class Matcher:
                     yield pos, form
                 pos = hay.find(form, pos + 1)
 
-    def _grid_hits(self, hay: bytes) -> Iterator[tuple[int, bytes]]:
-        """Forms written in a 7-bit two-byte set, found on its grid (see
-        :func:`_on_two_byte_grid`) whatever touches them."""
-        if self._two_byte and b"\x1b$" in hay:
-            for form in self._two_byte:
+    def _grid_hits(self, hay: bytes, data: bytes) -> Iterator[tuple[int, bytes]]:
+        """Forms that start or end in a 7-bit two-byte set, found with that end on its grid
+        (see :func:`_on_two_byte_grid`) whatever touches it, the other end as a word's."""
+        if self._grids and b"\x1b$" in hay:
+            for form, grid in self._grids.items():
                 pos = hay.find(form)
                 while pos >= 0:
-                    if _on_two_byte_grid(hay, pos):
+                    if (
+                        (grid & GRID_START and _on_two_byte_grid(hay, pos))
+                        or _left_bounded(hay, pos, data)
+                    ) and (grid & GRID_END or _right_bounded(hay, pos + len(form), data)):
                         yield pos, form
                     pos = hay.find(form, pos + 1)
 
@@ -1181,7 +1203,8 @@ class Matcher:
                 if glued and not header_at(data, m.end()):
                     continue
                 if (
-                    _left_bounded(hay, m.start(), data)
+                    form[0] >= 0x80
+                    or _left_bounded(hay, m.start(), data)
                     or (form in self._times and _date_before(hay, m.start()))
                 ) and (not _time_after(hay, m.end()) or form in self._dates):
                     yield m.start(), self.forms[form]

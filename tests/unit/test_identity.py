@@ -20,6 +20,7 @@ from dicomscrub.identity import (
     forms,
     mask,
     searchable,
+    searchable_cjk_name,
     snapshot,
     still_identifying,
     tool_text,
@@ -442,7 +443,10 @@ def test_an_iso_2022_escape_sequence_is_a_boundary_and_tokens_are_written_as_aft
     for before, after in around:
         found = hits(matcher, before + written + after)
         assert found == [(len(before) + lead, name.lower())], (before, after)
-    assert hits(matcher, b"x" + written[lead:]) == []  # no escape: a letter touches it
+    # no escape before it: 7-bit JIS bytes touch the letter; bytes from 0x80 up are no letters
+    # (the last byte of another character, in GBK or GB18030, may be one)
+    expected = [(1, name.lower())] if written[lead] >= 0x80 else []
+    assert hits(matcher, b"x" + written[lead:]) == expected
 
 
 def test_words_after_an_escape_sequence_are_words_of_their_own(strategy: str) -> None:
@@ -537,3 +541,16 @@ def test_a_name_in_a_7_bit_two_byte_set_is_found_next_to_other_characters(strate
     assert hits(matcher, b"\x1b$BX;3EDB@O:Y\x1b(B") == []  # astride: the grid is off by one
     assert hits(matcher, b"A;3EDB@O:Z") == []  # ASCII letters, no escape
     assert hits(matcher, b"\x1b$B45\x1b(BT;3EDB@O:") == []  # back in ASCII
+
+
+def test_a_cjk_name_with_a_space_or_after_a_gbk_character_is_found(strategy: str) -> None:
+    """山田 太郎 in IR 87 (an ASCII space between two runs of kanji) followed by 様: its end is
+    on the two-byte grid; 陳大文 in GBK after 給, whose last byte is an o; a half-width katakana
+    name (ISO_IR 13) written joined, as Japanese text writes it."""
+    matcher = Matcher([tok("山田 太郎")], ["\\ISO 2022 IR 87"])
+    assert hits(matcher, b"\x1b$B;3ED\x1b(B \x1b$BB@O:MM\x1b(B") == [(3, "山田 太郎")]
+    gbk = Matcher([tok("陳大文")], ["GBK"])
+    assert hits(gbk, "給陳大文".encode("gbk")) == [(2, "陳大文")]
+    assert searchable_cjk_name("ｷﾑﾗﾕｷ")
+    halfwidth = Matcher([tok("ｷﾑﾗﾕｷ")], ["ISO_IR 13"])
+    assert hits(halfwidth, b"CT \xb7\xd1\xd7\xd5\xb7 x") == [(3, "ｷﾑﾗﾕｷ")]

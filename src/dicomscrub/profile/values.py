@@ -271,9 +271,10 @@ _UNDECOMPOSED = str.maketrans(
 
 CJK = re.compile(
     "[\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf"
-    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
+    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
 )
-"""A CJK character: hangul, ideographs (with 々), kana. CJK names are written without a space."""
+"""A CJK character: hangul, ideographs (with 々), kana (half-width too). CJK names are written
+without a space."""
 
 
 def name_forms(group: str, several: bool) -> Iterator[str]:
