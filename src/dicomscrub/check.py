@@ -44,12 +44,14 @@ from dicomscrub import embedded
 from dicomscrub.actions import Action, Effect, resolve
 from dicomscrub.discover import ALREADY_WALKED, discover
 from dicomscrub.identity import (
+    CLEANED,
     MIN_BINARY_RUN,
     MIN_BINARY_WORD,
     MIN_CHARS,
     MIN_DIGITS,
     NAMING,
     STRICT,
+    UNRULED,
     Context,
     Exclusions,
     Matcher,
@@ -60,6 +62,7 @@ from dicomscrub.identity import (
     add_token,
     candidates,
     encodings_of,
+    excuses,
     kind_masked,
     mask,
     raw_counts,
@@ -269,7 +272,13 @@ def scrub_checked(
         memo = _needle_memo(scrubber)
         kept = (lanes.kept + lanes.lane.written + (lanes.tail or [])) if lanes is not None else []
         unchanged = _unchanged_values(decisions, lanes, originals, pending, context, memo)
-        cleaned = {d.path for d in decisions if d.effect is Effect.CLEAN and d.vr in FREE_TEXT_VRS}
+        cleaned = {  # (a coded entry's elements are kept as they are: see pipeline._is_code)
+            d.path
+            for d in decisions
+            if d.effect is Effect.CLEAN
+            and d.vr in FREE_TEXT_VRS
+            and not 0x00080100 <= int(d.path[-10:-6] + d.path[-5:-1], 16) <= 0x00080123
+        }
         return output_values(ds, kept, context, memo, texts, unchanged, cleaned)
 
     def leaks(
@@ -621,17 +630,20 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
     }
     # Loose tokens that are words of a kept standard value do not count. The search reports the
     # longest token at each place, so search again, for the shorter ones, where something was found.
-    texts = sorted(exclusions.text)
-    while texts:
-        loose = Matcher([tok for tok in tokens.values() if not tok.strict])
-        found_in: list[str] = []
-        for text in texts if loose else ():
-            hits = loose.search(text.encode("utf-8"))
-            for _, tok in hits:
-                tokens.pop(tok.text, None)
-            if hits:
-                found_in.append(text)
-        texts = found_in
+    # (Cleaned values and those no rule kept excuse fewer: see identity.excuses.)
+    kept = (("", exclusions.text), (UNRULED, exclusions.unruled), (CLEANED, exclusions.cleaned))
+    for vr, values in kept:
+        texts = sorted(values)
+        while texts:
+            loose = Matcher([tok for tok in tokens.values() if excuses(vr, tok)])
+            found_in: list[str] = []
+            for text in texts if loose else ():
+                hits = loose.search(text.encode("utf-8"))
+                for _, tok in hits:
+                    tokens.pop(tok.text, None)
+                if hits:
+                    found_in.append(text)
+            texts = found_in
     identity.tokens = tokens
     return identity
 

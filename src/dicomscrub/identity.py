@@ -716,10 +716,20 @@ CLEANED = "cleaned"
 did not know to remove, so the value is no proof that the profile keeps a whole name, ID, UID,
 date or time, nor a component of a name (what cleaning removes), that it holds. It excuses only
 the other loose tokens (a word of a description: CHEST, a vendor's HEAD)."""
-LOOSE_ONLY = frozenset({CREATOR_TEXT, UNRULED, CLEANED})
+CODED = "coded"
+"""The VR :func:`excusing` gives a value of a coded entry (0008,0100)-(0008,0123) that no rule
+kept: a Code Meaning, a Coding Scheme Designator. It excuses the loose tokens it holds, a name's
+part too (a patient Long and the Code Meaning Long axis length): codes are vocabulary, never a
+person's; a whole name or ID typed into one is still a leak."""
+LOOSE_ONLY = frozenset({CREATOR_TEXT, UNRULED, CLEANED, CODED})
 _EXCUSING_VRS = frozenset({"IS", "DS", "CS"})
 """Numbers and code strings kept by default still excuse a strict token equal to them (a
 Patient ID 1001 and an Acquisition Number 1001): they hold no identity."""
+
+
+def _coded(path: str) -> bool:
+    """The last tag of ``path`` is one of a coded entry's, (0008,0100)-(0008,0123)."""
+    return path[-11:-6] == "(0008" and "0100" <= path[-5:-1].upper() <= "0123"
 
 
 def excusing(path: str, vr: str, profile: CompiledProfile) -> str:
@@ -731,7 +741,7 @@ def excusing(path: str, vr: str, profile: CompiledProfile) -> str:
     tag = int(path[-10:-6], 16) << 16 | int(path[-5:-1], 16)
     rule = profile.standard_rule(tag)
     if rule is None:
-        return UNRULED
+        return CODED if _coded(path) else UNRULED
     if vr in FREE_TEXT_VRS and resolve(rule.action, False) is Effect.CLEAN:
         return CLEANED
     return vr
@@ -739,18 +749,26 @@ def excusing(path: str, vr: str, profile: CompiledProfile) -> str:
 
 def excuses(vr: str, token: Token) -> bool:
     """Whether a value judged by ``vr`` (see :func:`excusing`) that holds ``token`` as a word
-    may excuse it: a loose token; in a cleaned value, not a component of a name (cleaning
-    removes those) nor a private value shaped like an ID (MRN-A77QX19: cleaning knows no
-    private values, and a description holds no such word of its own)."""
+    may excuse it: a loose token; in a cleaned value, not a component of a name (cleaning removes
+    those); in one no rule kept (see :data:`UNRULED`), not a component of the patient's name
+    (their surname typed into an Overlay Label is no proof that the profile keeps it; other
+    people's names, a referring physician's, often share a word with a vendor's text, which is
+    such a value: Manufacturer); in a cleaned value, not a private value shaped like an
+    ID (MRN-A77QX19: cleaning knows no private values, and a description holds none of its own)."""
     if token.strict:
         return False
+    if token.category is Category.NAME_PART and (
+        vr == CLEANED or (vr == UNRULED and token.kind.startswith(_PATIENTS))
+    ):
+        return False  # (an unruled value: the patient's surname typed into an Overlay Label)
     if vr != CLEANED:
         return True
-    if token.category is Category.NAME_PART:
-        return False
     return not (token.category is Category.PRIVATE and _ID_SHAPED.fullmatch(token.text))
 
 
+_PATIENTS = ("Patient", "OtherPatientNames")
+"""The kinds of the patient's own names (PatientName, PatientBirthName, PatientMotherBirthName,
+OtherPatientNames ...)."""
 _ID_SHAPED = re.compile(r"(?=\S*[a-z])(?=(?:\S*[0-9]){4})\S{6,}")
 """A word of six characters or more with a letter and four digits (lower case)."""
 
@@ -772,9 +790,10 @@ def standard_values_at(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str
 
 def element_values(elem: DataElement) -> Iterator[tuple[str, str]]:
     """(VR, value) of a standard element (of the elements inside, for a sequence)."""
-    if elem.VR == "SQ":
+    if elem.VR == "SQ":  # (a coded entry's values judged as such: see CODED)
         for item in elem.value or []:
-            yield from standard_values(item)
+            for path, vr, value in standard_values_at(item):
+                yield CODED if _coded(path) and vr not in LOOSE_ONLY else vr, value
         return
     if elem.VR in NUMERIC_VRS and elem.VR not in ("DS", "IS"):
         return
@@ -825,6 +844,7 @@ class Exclusions:
     values: set[str] = field(default_factory=set)
     text: set[str] = field(default_factory=set)
     cleaned: set[str] = field(default_factory=set)  # text values cleaned (see CLEANED)
+    unruled: set[str] = field(default_factory=set)  # text values no rule kept (see UNRULED)
     tool_text: ToolText = NO_TOOL_TEXT
 
     def add_dataset(
@@ -846,7 +866,8 @@ class Exclusions:
                 self.values.add(text.lower())
             low = value.strip(" \0").lower()
             if low:
-                (self.cleaned if vr == CLEANED else self.text).add(low)
+                by_vr = {CLEANED: self.cleaned, UNRULED: self.unruled}
+                by_vr.get(vr, self.text).add(low)
 
     def allows(self, token: Token) -> bool:
         """True when ``token`` still counts as identifying."""
@@ -854,7 +875,11 @@ class Exclusions:
             return False
         if token.strict:
             return True
-        texts = itertools.chain(self.text, self.cleaned if excuses(CLEANED, token) else ())
+        texts = itertools.chain(
+            self.text,
+            self.cleaned if excuses(CLEANED, token) else (),
+            self.unruled if excuses(UNRULED, token) else (),
+        )
         return not any(contains_word(text, token.text) for text in texts)
 
 
@@ -1048,12 +1073,14 @@ def words_of(hay: bytes, big_endian: bool = False) -> set[bytes]:
         words.update([w[:8] for w in filter(bytes.isdigit, words) if len(w) in (10, 12, 14)])
     whole = tuple(words)
     words.update(map(_WITHOUT_LAST, whole))
+    words.update(map(_WITHOUT_LAST_TWO, whole))  # (a private group of two letters: 7053 Sp)
     if big_endian:
         words.update(map(_WITHOUT_FIRST, whole))
     return words
 
 
 _WITHOUT_LAST = operator.itemgetter(slice(None, -1))
+_WITHOUT_LAST_TWO = operator.itemgetter(slice(None, -2))
 _WITHOUT_FIRST = operator.itemgetter(slice(1, None))
 
 
@@ -1102,7 +1129,7 @@ class Matcher:
         if len(self.forms) > _REGEX_ABOVE:
             trie = _trie(list(self.forms))
             self._pattern = re.compile(trie + rb"(?:(?![0-9a-z])(?!\.[0-9])|(?<=[0-9])(?=t[0-9]))")
-            self._glued = re.compile(trie + rb"(?=[0-9a-z](?![0-9a-z]))")
+            self._glued = re.compile(trie + rb"(?=[0-9a-z]{1,2}(?![0-9a-z]))")
 
     def __bool__(self) -> bool:
         return bool(self.forms)

@@ -343,18 +343,23 @@ def test_a_cleaned_value_excuses_only_loose_words_that_cleaning_does_not_remove(
     """Text the profile cleaned (C) holds what cleaning left: no proof that the profile keeps a
     whole name (Na Li for Li^Na), a component of a name, or a private value shaped like an ID
     (cleaning knows neither); a description's own words (CHEST, a vendor's HEAD) it excuses as
-    any kept value does. The same with a profile (check) and with values given (run)."""
+    any kept value does. A value no rule kept does not excuse a part of the patient's name
+    either (other people's: as before). The same with a profile (check) and with values given
+    (run)."""
     profile = load_profile("basic", ("clean-descriptors",))
     ds = Dataset()
     ds.SeriesDescription = "Na Li HEAD mrn-a77qx19 Jane"  # C under Clean Descriptors
-    ds.ManufacturerModelName = "Bob HEAD"  # no rule: kept text, excuses loose words as before
+    ds.ManufacturerModelName = "Bob HEAD"  # no rule: excuses loose words, not a name's part
     exclusions = Exclusions()
     exclusions.add_dataset(ds, profile=profile)
     whole, part = tok("na li", Category.NAME), tok("jane", Category.NAME_PART)
     vendor, mrn = tok("head", Category.PRIVATE), tok("mrn-a77qx19", Category.PRIVATE)
     assert exclusions.allows(whole) and exclusions.allows(part) and exclusions.allows(mrn)
     assert not exclusions.allows(vendor)
-    assert not exclusions.allows(tok("bob", Category.NAME_PART))
+    patients = Token("bob", "PatientName component", Category.NAME_PART)
+    assert exclusions.allows(patients)  # (the patient's surname alone in an Overlay Label)
+    assert not exclusions.allows(Token("bob", "OperatorsName component", Category.NAME_PART))
+    assert not exclusions.allows(tok("bob", Category.TEXT))
     values = [
         (identity.excusing(p, vr, profile), v) for p, vr, v in identity.standard_values_at(ds)
     ]
@@ -516,6 +521,11 @@ def test_a_value_is_found_where_the_next_element_s_tag_touches_it(strategy: str)
     assert hits(matcher, b"PID77123T\x00 and JANET\x00\x00\x00\x00\x00\x00\x00 x") == []
     assert hits(matcher, b"JANES" + b"\x00" * 12) == []  # (S: an odd, private group)
     assert {b"pid77123", b"jane"} <= identity.words_of(explicit.lower() + private.lower())
+    # a private group whose two bytes are letters: Philips PET's 7053 (Sp)
+    philips = b"PID77123" + b"\x53\x70\x00\x10LO\x08\x00" + b"0.012345"
+    assert hits(matcher, philips) == [(0, "pid77123")]
+    implicit_philips = b"PID77123" + struct.pack("<HHI", 0x7053, 0x1000, 2) + b"\x00" * 2
+    assert hits(matcher, implicit_philips) == [(0, "pid77123")]
 
 
 def test_a_value_is_found_where_its_big_endian_length_touches_it(strategy: str) -> None:

@@ -1336,3 +1336,29 @@ def test_a_rule_value_equal_to_the_patient_s_name_or_id_is_a_leak(
     other.PatientBirthDate = "19000101"
     result = run_one(write_dicom(tmp_path / "in" / "other.dcm", other))
     assert result.status is Status.WRITTEN, result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_surname_alone_in_an_attribute_no_rule_lists_is_a_leak(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
+) -> None:
+    """Overlay Label (6000,1500), which Table E.1-1 does not list, holding the surname alone: it
+    used to excuse itself as a kept value. A code meaning that holds the word is still none."""
+    from dicomscrub.process import Status
+
+    run_one = _runner(tmp_path, key, lanes, "basic")
+    labelled = make_ct(private=False, patient_name="Featherstone^Hugo", sop_instance_uid="1.2.3.1")
+    labelled.add_new(0x60001500, "LO", "Featherstone")
+    result = run_one(write_dicom(tmp_path / "in" / "label.dcm", labelled))
+    assert result.status is Status.REJECTED, result.detail
+    assert "component at (6000,1500)" in result.detail
+
+    coded = make_ct(private=False, patient_name="Long^Anna", sop_instance_uid="1.2.3.2")
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator = "G-A166", "SRT"
+    code.CodeMeaning = "Long axis"
+    from pydicom.sequence import Sequence
+
+    coded.AnatomicRegionSequence = Sequence([code])
+    result = run_one(write_dicom(tmp_path / "in" / "coded.dcm", coded))
+    assert result.status is Status.WRITTEN, result.detail
