@@ -539,7 +539,9 @@ def _count(n: int, noun: str) -> str:
 
 
 def _engine(plan: RunPlan) -> str:
-    return f"{plan.jobs} jobs" if plan.scheduler is None else f"Dask scheduler {plan.scheduler}"
+    if plan.scheduler is not None:
+        return f"Dask scheduler {plan.scheduler}"
+    return f"{plan.jobs} job" if plan.jobs == 1 else f"{plan.jobs} jobs"
 
 
 def _profile_options(func: Any) -> Any:

@@ -649,6 +649,10 @@ def test_the_summary_line_counts_in_words_and_says_what_an_earlier_run_did(
     again = words(invoke("run", good_tree, "-o", out, "--key-file", key_file).stderr)
     assert "3 files in " in again
     assert "(1 examined, 2 already done: " in again  # (README.txt is looked at again)
+    one = words(
+        invoke("run", good_tree, "-o", tmp_path / "o1", "--key-file", key_file, "-j", "1").stderr
+    )
+    assert ", 1 job)" in one and "1 jobs" not in one
 
 
 def test_the_summary_line_gives_a_short_run_time_in_two_digits() -> None:

@@ -190,6 +190,7 @@ def test_a_name_s_components_are_also_searched_as_they_are_otherwise_written() -
 def test_an_id_of_letters_and_digits_has_its_forms_with_a_separator() -> None:
     assert {f for f, _ in forms("LO", "PIDQX77123")} == {
         *("PIDQX77123", "PIDQX-77123", "PIDQX 77123", "PIDQX_77123", "PIDQX/77123", "PIDQX.77123"),
+        *("PIDQX#77123", "PIDQX:77123"),
     }
     assert "MRN0012345" in {f for f, _ in forms("LO", "MRN-0012345")}
     for other in ("CT CHEST", "1234567", "A1234", "X-ray 2", "7734PID", "CT001", "ST 0042"):

@@ -369,19 +369,19 @@ def latin_spellings(text: str) -> tuple[str, ...]:
     return tuple(form for form in dict.fromkeys(forms) if form != text and form.isascii())
 
 
-_ID_PARTS = re.compile(r"([A-Za-z]{2,})[-_ /.]?([0-9]{5,})")
+_ID_PARTS = re.compile(r"([A-Za-z]{2,})[-_ /.#:]?([0-9]{5,})")
 """Letters then digits: an ID (MRN0012345), not a model's or a study's short number (CT 001)."""
 
 
 def id_spellings(text: str) -> tuple[str, ...]:
     """An ID of letters then digits as people also write it, with or without a separator
     between the two (PIDQX77123, PIDQX-77123, PIDQX 77123, PIDQX_77123, PIDQX/77123,
-    PIDQX.77123); the given form left out. Other values: none."""
+    PIDQX.77123, PIDQX#77123, PIDQX:77123); the given form left out. Other values: none."""
     found = _ID_PARTS.fullmatch(text)
     if found is None:
         return ()
     letters, digits = found.groups()
-    forms = (f"{letters}{sep}{digits}" for sep in ("", "-", " ", "_", "/", "."))
+    forms = (f"{letters}{sep}{digits}" for sep in ("", "-", " ", "_", "/", ".", "#", ":"))
     return tuple(form for form in forms if form != text)
 
 
