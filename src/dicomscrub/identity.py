@@ -51,6 +51,7 @@ from dicomscrub.profile.values import (
     CJK,
     component_spellings,
     day_of,
+    digit_spellings,
     id_spellings,
     latin_spellings,
     name_forms,
@@ -555,6 +556,9 @@ def _tokens_of(
             return ()
         if loose and _NUMBER.fullmatch(bare):
             return ()
+        if category is Category.ID and bare.isdigit():  # (943 476 5919 for 9434765919)
+            grouped = ((form, "") for form in digit_spellings(bare))
+            return tokens_from(itertools.chain(forms(vr, value), grouped), tag, creator, category)
     return tokens_from(forms(vr, value), tag, creator, category)
 
 

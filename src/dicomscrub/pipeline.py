@@ -49,6 +49,7 @@ from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule, Saf
 from dicomscrub.profile.values import (
     component_spellings,
     day_of,
+    digit_spellings,
     id_spellings,
     is_date,
     latin_spellings,
@@ -1308,6 +1309,7 @@ class Scrubber:
                         text = str(v).strip()
                         tokens.add(text)
                         tokens.update(id_spellings(text))  # PIDQX77123 also as PIDQX-77123
+                        tokens.update(digit_spellings(text))  # 9434765919 as 943 476 5919
                         day = day_of(text) if elem.VR in ("DA", "DT") else None
                         if day is not None:
                             # as people write the date too: 1961-04-23, 23/04/1961 ...

@@ -197,6 +197,17 @@ def test_an_id_of_letters_and_digits_has_its_forms_with_a_separator() -> None:
         assert {f for f, _ in forms("LO", other)} == {other}, other
 
 
+def test_an_id_of_digits_alone_is_also_searched_as_people_group_it() -> None:
+    """An NHS number 9434765919 as 943 476 5919, a social security number as 123-45-6789: for
+    IDs only (a number of another attribute is no identity)."""
+    texts = {t.text for t in identity._tokens_of("LO", "9434765919", 0x00100020, "", Category.ID)}
+    assert {"9434765919", "943 476 5919", "943-476-5919"} <= texts
+    ssn = {t.text for t in identity._tokens_of("LO", "123456789", 0x00101000, "", Category.ID)}
+    assert "123-45-6789" in ssn
+    text = {t.text for t in identity._tokens_of("LO", "9434765919", 0x00081030, "", Category.TEXT)}
+    assert "943 476 5919" not in text
+
+
 def test_time_forms_include_the_value_without_fraction() -> None:
     assert {f for f, _ in forms("TM", "101500.123456")} == {"101500.123456", "101500"}
 

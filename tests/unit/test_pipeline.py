@@ -578,6 +578,16 @@ def test_c_on_text_removes_a_whole_name_as_people_write_it(
     assert ds.SeriesDescription == left
 
 
+@pytest.mark.parametrize("written", ["943 476 5919", "943-476-5919"])
+def test_c_on_text_removes_an_id_of_digits_written_in_groups(
+    make_ct: BuildCT, key: Key, written: str
+) -> None:
+    ds = make_ct(patient_id="9434765919", private=False)
+    ds.SeriesDescription = f"NHS {written} CT"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.SeriesDescription == "NHS CT"
+
+
 def test_c_on_text_removes_a_date_written_the_acr_nema_way(make_ct: BuildCT, key: Key) -> None:
     """A birth date read as 1961.03.17 (ACR-NEMA) is removed from text as 1961-03-17 too."""
     ds = make_ct(private=False)

@@ -385,6 +385,26 @@ def id_spellings(text: str) -> tuple[str, ...]:
     return tuple(form for form in forms if form != text)
 
 
+_GROUPS = {8: ((4, 4),), 9: ((3, 2, 4), (3, 3, 3)), 10: ((3, 3, 4),), 12: ((4, 4, 4),)}
+"""How numbers of 8, 9, 10 and 12 digits are written in groups: 1234 5678, a social security
+number's 123-45-6789, an NHS number's 943 476 5919, 1234 5678 9012."""
+
+
+def digit_spellings(text: str) -> tuple[str, ...]:
+    """An ID of digits alone as people write it in groups, with spaces or dashes (see
+    :data:`_GROUPS`). Other values: none."""
+    if not (text.isascii() and text.isdigit()):
+        return ()
+    forms = []
+    for sizes in _GROUPS.get(len(text), ()):
+        parts, at = [], 0
+        for size in sizes:
+            parts.append(text[at : at + size])
+            at += size
+        forms += [sep.join(parts) for sep in (" ", "-")]
+    return tuple(forms)
+
+
 def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
     """A date YYYYMMDD as people and programs also write it: YYYY-MM-DD, YYYY.MM.DD, YYYY/MM/DD
     (folder names, ISO 8601), and, for a date the calendar has, DD/MM/YYYY, DD.MM.YYYY,
