@@ -656,7 +656,16 @@ def check_tree(
     profile: CompiledProfile,
     against: list[Path] | None = None,
 ) -> CheckReport:
-    """Check every file under ``output``; see the module docstring for what is reported."""
+    """Check every file under ``output``; see the module docstring for what is reported. No
+    warning of pydicom's is shown, from reading a file to judging its values: they quote values
+    (an invalid birth date, an unknown character set)."""
+    from dicomscrub.process import quiet_pydicom
+
+    with quiet_pydicom():
+        return _check_tree(output, profile, against)
+
+
+def _check_tree(output: Path, profile: CompiledProfile, against: list[Path] | None) -> CheckReport:
     from dicomscrub.process import Unreadable, quiet_pydicom, read_dataset
 
     report = CheckReport(str(output), profile.names)

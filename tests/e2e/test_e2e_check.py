@@ -119,3 +119,41 @@ def test_explain_every_bundled_file_explains_or_gives_a_clear_error(corpus: Tree
     assert explained > 60
     assert all(str(corpus.root) in message for message in refused)
     assert any("not DICOM" in m for m in refused) and any("DICOMDIR" in m for m in refused)
+
+
+def test_check_shows_no_warning_of_pydicom_s_that_quotes_a_value(tmp_path: Path) -> None:
+    """An input with an unknown character set and a birth date in ACR-NEMA form: pydicom warns
+    of both, quoting them, while the check decodes the input's values; none reaches stderr."""
+    import subprocess
+    import sys
+    import warnings
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds.PatientBirthDate = "1961.03.17"
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        (tmp_path / "in").mkdir()
+        ds.save_as(tmp_path / "in" / "a.dcm")
+    data = (tmp_path / "in" / "a.dcm").read_bytes()
+    assert data.count(b"ISO_IR 100") == 1
+    (tmp_path / "in" / "a.dcm").write_bytes(data.replace(b"ISO_IR 100", b"ISO_IR 999"))
+    key = tmp_path / "k"
+    key.write_bytes(b"a test key, not a secret, 32 bytes")
+    command = [sys.executable, "-m", "dicomscrub"]
+    ran = subprocess.run(
+        [*command, "run", tmp_path / "in", "-o", tmp_path / "out", "--key-file", key, "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stderr
+    checked = subprocess.run(
+        [*command, "check", tmp_path / "out", "--against", tmp_path / "in"],
+        capture_output=True,
+        text=True,
+    )
+    assert "Warning" not in checked.stderr and "ISO_IR 999" not in checked.stderr, checked.stderr
+    assert "1961" not in checked.stdout + checked.stderr
