@@ -212,6 +212,13 @@ class SignalAtImport:  # the signal arrives while the command imports its module
         if name == "pydicom" and WHEN == "imports":
             sys.meta_path.remove(self)
             os.kill(os.getpid(), SIGNUM)
+        if name == "pydicom" and WHEN == "swallowed":  # (where the import system ignores it)
+            sys.meta_path.remove(self)
+            try:
+                os.kill(os.getpid(), SIGNUM)
+                time.sleep(0.2)
+            except KeyboardInterrupt:
+                pass
         return None
 
 sys.meta_path.insert(0, SignalAtImport())
@@ -229,13 +236,14 @@ main()
 """
 
 
-@pytest.mark.parametrize("when", ["imports", "plan"])
+@pytest.mark.parametrize("when", ["imports", "swallowed", "plan"])
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_a_signal_while_the_command_starts_exits_130_with_one_line(
     tmp_path: Path, when: str, signame: str
 ) -> None:
     """Ctrl-C, or SIGTERM from a cron or CI timeout, before the run has started: the same line
-    and exit code as later, no traceback (from inside an import), no "Aborted!" (click's)."""
+    and exit code as later, no traceback (from inside an import), no "Aborted!" (click's); also
+    where the import system would swallow the KeyboardInterrupt (the run went on: exit 0)."""
     (tmp_path / "in").mkdir()
     out = tmp_path / "out"
     args = [when, signame, str(tmp_path / "in"), str(out)]
