@@ -667,8 +667,20 @@ def _print_check(report: CheckReport) -> None:
         console.print(f"  input not searched: {name}: {reason}", markup=False)
 
 
+def _existing_file(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """FILE must exist: a symbolic link that leads nowhere is named so, as run names it (not
+    "does not exist", which it does, as a link)."""
+    if not value.exists():
+        if value.is_symlink():
+            raise click.BadParameter(
+                f"{value} is a symbolic link that leads nowhere (broken, or a loop)"
+            )
+        raise click.BadParameter(f"{value} does not exist")
+    return value
+
+
 @cli.command(context_settings=CONTEXT)
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False), callback=_existing_file)
 @_profile_options
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 def explain(file: Path, profile: str, options: tuple[str, ...], as_json: bool) -> None:

@@ -210,3 +210,15 @@ def test_explain_masks_a_creator_or_kept_value_that_holds_an_identifying_value(
         assert "P***" in shown.output and "D***" in shown.output
     assert "run rejects this file" in text.output
     assert "PatientName at (0019,1010)" in json.loads(as_json.output)["rejected"]
+
+
+def test_explain_a_link_that_leads_nowhere_says_so(tmp_path: Path) -> None:
+    """A loop of links (or a broken one) exists as a link: explain names it as run does, not
+    "does not exist"."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    result = invoke("explain", tmp_path / "a")
+    assert result.exit_code == 2
+    assert "is a symbolic link that leads nowhere (broken, or a loop)" in " ".join(
+        result.output.split()
+    )
