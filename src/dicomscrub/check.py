@@ -61,6 +61,7 @@ from dicomscrub.identity import (
     Unparsed,
     add_token,
     candidates,
+    coded,
     encodings_of,
     excuses,
     kind_masked,
@@ -275,9 +276,7 @@ def scrub_checked(
         cleaned = {  # (a coded entry's elements are kept as they are: see pipeline._is_code)
             d.path
             for d in decisions
-            if d.effect is Effect.CLEAN
-            and d.vr in FREE_TEXT_VRS
-            and not 0x00080100 <= int(d.path[-10:-6] + d.path[-5:-1], 16) <= 0x00080123
+            if d.effect is Effect.CLEAN and d.vr in FREE_TEXT_VRS and not coded(d.path)
         }
         return output_values(ds, kept, context, memo, texts, unchanged, cleaned)
 

@@ -731,7 +731,7 @@ _EXCUSING_VRS = frozenset({"IS", "DS", "CS"})
 Patient ID 1001 and an Acquisition Number 1001): they hold no identity."""
 
 
-def _coded(path: str) -> bool:
+def coded(path: str) -> bool:
     """The last tag of ``path`` is one of a coded entry's, (0008,0100)-(0008,0123)."""
     return path[-11:-6] == "(0008" and "0100" <= path[-5:-1].upper() <= "0123"
 
@@ -745,7 +745,7 @@ def excusing(path: str, vr: str, profile: CompiledProfile) -> str:
     tag = int(path[-10:-6], 16) << 16 | int(path[-5:-1], 16)
     rule = profile.standard_rule(tag)
     if rule is None:
-        return CODED if _coded(path) else UNRULED
+        return CODED if coded(path) else UNRULED
     if vr in FREE_TEXT_VRS and resolve(rule.action, False) is Effect.CLEAN:
         return CLEANED
     return vr
@@ -797,7 +797,7 @@ def element_values(elem: DataElement) -> Iterator[tuple[str, str]]:
     if elem.VR == "SQ":  # (a coded entry's values judged as such: see CODED)
         for item in elem.value or []:
             for path, vr, value in standard_values_at(item):
-                yield CODED if _coded(path) and vr not in LOOSE_ONLY else vr, value
+                yield CODED if coded(path) and vr not in LOOSE_ONLY else vr, value
         return
     if elem.VR in NUMERIC_VRS and elem.VR not in ("DS", "IS"):
         return
@@ -861,6 +861,7 @@ class Exclusions:
         input's values where the scrub should have written others: see
         :func:`dicomscrub.check.scrub_checked`). Given the ``profile`` that made ``ds``, the
         values no rule kept excuse loose tokens only (see :data:`UNRULED`)."""
+        by_vr = {CLEANED: self.cleaned, UNRULED: self.unruled}
         for path, vr, value in standard_values_at(ds):
             if unchanged is not None and unchanged(path, value):
                 continue
@@ -870,7 +871,6 @@ class Exclusions:
                 self.values.add(text.lower())
             low = value.strip(" \0").lower()
             if low:
-                by_vr = {CLEANED: self.cleaned, UNRULED: self.unruled}
                 by_vr.get(vr, self.text).add(low)
 
     def allows(self, token: Token) -> bool:
@@ -1147,10 +1147,8 @@ class Matcher:
         when known.
 
         A whole word may touch the header of the element before or after its value (the bytes
-        of a tag or a length may be letters or digits: see :func:`header_at`). A form that
-        starts with a byte from 0x80 up (a CJK name in GBK, GB18030, UTF-8 ...) may follow a
-        letter or a digit: it is the last byte of another character there (給 in GBK ends in an
-        o, a four-byte GB18030 character in a digit)."""
+        of a tag or a length may be letters or digits: see :func:`header_at`), and a form that
+        starts with a byte from 0x80 up may follow one (see :func:`_left_bounded`)."""
         hay = data.lower()
         if self._pattern is not None:
             hits = dict(self._regex_hits(hay, data))
@@ -1171,10 +1169,7 @@ class Matcher:
             while pos >= 0:
                 end = pos + len(form)
                 if (
-                    (
-                        (form[0] >= 0x80 or _left_bounded(hay, pos, data))
-                        and _right_bounded(hay, end, data)
-                    )
+                    _bounded(hay, pos, end, data)
                     or (
                         form in self._dates
                         and _time_after(hay, end)
@@ -1234,8 +1229,7 @@ class Matcher:
                 if glued and not header_at(data, m.end()):
                     continue
                 if (
-                    form[0] >= 0x80
-                    or _left_bounded(hay, m.start(), data)
+                    _left_bounded(hay, m.start(), data)
                     or (form in self._times and _date_before(hay, m.start()))
                 ) and (not _time_after(hay, m.end()) or form in self._dates):
                     yield m.start(), self.forms[form]
@@ -1248,9 +1242,14 @@ class Matcher:
 def _left_bounded(hay: bytes, start: int, data: bytes | None = None) -> bool:
     """No letter or digit before ``start``, and no digit and dot (a UID's); the final byte of an
     ISO 2022 escape sequence is no letter (ESC $ ) C then a Korean name), nor is the last byte
-    of an element's header (in ``data``, the bytes ``hay`` lowers: see :func:`header_before`)."""
+    of an element's header (in ``data``, the bytes ``hay`` lowers: see :func:`header_before`).
+    Before a byte from 0x80 up (a CJK name in GBK, GB18030, UTF-8 ...) a letter or a digit is
+    the last byte of another character (給 in GBK ends in an o, a four-byte GB18030 character
+    in a digit): no bound is needed there."""
     if start > 0 and hay[start - 1] in _WORD:
-        return _after_escape(hay, start) or (data is not None and header_before(data, start))
+        if hay[start] >= 0x80 or _after_escape(hay, start):
+            return True
+        return data is not None and header_before(data, start)
     return not (start > 1 and hay[start - 1] == _DOT and hay[start - 2] in _DIGIT)
 
 
