@@ -463,13 +463,27 @@ def test_a_profile_that_extends_only_an_option_is_refused(tmp_path: Path) -> Non
         load_profile(str(path), ("clean-descriptors",))
 
 
-def test_basic_given_as_an_option_does_not_make_an_option_a_profile(tmp_path: Path) -> None:
-    """basic layered last would override the option or the profile given before it."""
-    with pytest.raises(ProfileError, match="'retain-uids' is an option, not a profile"):
-        load_profile("retain-uids", ("basic",))
-    path = write(tmp_path / "site.yaml", "rules:\n  - keyword: PatientName\n    action: K\n")
-    with pytest.raises(ProfileError, match="profile 'site' does not extend basic"):
-        load_profile(str(path), ("basic",))
+@pytest.mark.parametrize("profile", ["basic", "retain-uids", "site.yaml"])
+def test_basic_given_as_an_option_is_refused(tmp_path: Path, profile: str) -> None:
+    """It would add nothing (every stack starts from basic), or, layered last, override the
+    option or the profile given before it; either way the command line is not what runs."""
+    site = "extends: basic\nrules:\n  - keyword: PatientSex\n    action: K\n"
+    write(tmp_path / "site.yaml", site)
+    ref = str(tmp_path / profile) if profile.endswith(".yaml") else profile
+    with pytest.raises(ProfileError) as info:
+        load_profile(ref, ("retain-uids", "basic"))
+    assert str(info.value) == (
+        "--option: 'basic' is a built-in profile, not an option: every run starts from it "
+        "(--profile basic is the default); leave it out, or name an option "
+        "(dicomscrub profiles list)"
+    )
+
+
+def test_a_profile_file_given_as_an_option_is_layered(tmp_path: Path) -> None:
+    """A file without ``kind`` is a profile by default; given with --option, it is layered as
+    written (only the built-in profile is refused as an option)."""
+    path = write(tmp_path / "site.yaml", "rules:\n  - keyword: PatientSex\n    action: K\n")
+    assert load_profile("basic", (str(path),)).names == ("basic", "site")
 
 
 def test_basic_reached_through_a_parent_file_is_enough(tmp_path: Path) -> None:

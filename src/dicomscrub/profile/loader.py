@@ -489,9 +489,19 @@ def load_layers(profile: str, options: tuple[str, ...] = ()) -> tuple[ProfileDoc
             path, builtin = _resolve_ref(ref, None)
         except LookupError as exc:
             raise ProfileError(flag, 0, 0, "", str(exc)) from None
-        if path.resolve() in done:
-            continue
-        layers.extend(_linearize(path, builtin, (), done))
+        if path.resolve() not in done:
+            layers.extend(_linearize(path, builtin, (), done))
+        if flag == "--option" and builtin and done[path.resolve()].kind == "profile":
+            # (it would add nothing, silently: every stack starts from basic already)
+            raise ProfileError(
+                flag,
+                0,
+                0,
+                "",
+                f"{ref!r} is a built-in profile, not an option: every run starts from it "
+                "(--profile basic is the default); leave it out, or name an option "
+                "(dicomscrub profiles list)",
+            )
     names: dict[str, Path] = {}
     for layer in layers:
         if layer.name in names and names[layer.name] != layer.path.resolve():
