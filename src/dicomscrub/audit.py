@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, cast
 
-from dicomscrub.discover import NAME_BYTES
+from dicomscrub.discover import NAME_BYTES, name_text
 from dicomscrub.pipeline import PrivateRecord
 from dicomscrub.process import FileResult, Status
 
@@ -166,9 +166,9 @@ class AuditWriter:
         row = _csv_line(
             (
                 "file",
-                result.root,
-                result.input,
-                result.output,
+                name_text(result.root),
+                name_text(result.input),
+                name_text(result.output),
                 result.status.value,
                 "\\".join(result.methods),
                 "\\".join(result.method_codes),
@@ -254,7 +254,8 @@ def _suffix(rec: PrivateRecord) -> str:
 
 def _head(result: FileResult) -> str:
     """The columns of a private row up to ``tag``."""
-    head = _csv_line(("private", result.root, result.input, result.output, result.status.value))
+    names = map(name_text, (result.root, result.input, result.output))
+    head = _csv_line(("private", *names, result.status.value))
     return head[:-1] + ",,,,,"
 
 

@@ -16,7 +16,7 @@ import csv
 import os
 from pathlib import Path
 
-from dicomscrub.discover import NAME_BYTES
+from dicomscrub.discover import NAME_BYTES, name_text
 from dicomscrub.process import FileResult
 from dicomscrub.writer import Collision, FileRange, write_atomic
 
@@ -78,7 +78,8 @@ class Quarantine:
                     writer = csv.writer(fh, lineterminator="\n")
                     if new:
                         writer.writerow(COLUMNS)
-                    writer.writerow((target, result.root, result.input, result.detail, when))
+                    root, name = name_text(result.root), name_text(result.input)
+                    writer.writerow((target, root, name, result.detail, when))
             except OSError as exc:
                 # the copy stays (the next run finds it there and lists it); the audit row names
                 # it, but the index, where a reviewer looks, does not

@@ -141,30 +141,39 @@ def test_a_state_that_cannot_be_written_stops_being_recorded_and_the_run_goes_on
     assert code == 0 and statuses(tmp_path / "out.audit.csv") == ["skipped"] * 4
 
 
+ODD, CUT = "b\\xe9\\x0aname.dcm", "cut\\xff\\x1b[2J.dcm"  # (as the audit names them)
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="file names are bytes on Linux")
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_file_names_that_are_not_utf8_are_audited_resumed_and_quarantined(
     tree: Tree, tmp_path: Path, key_file: Path, jobs: str
 ) -> None:
+    """Written as the CLI shows them: a byte that is not UTF-8 as ``\\xNN``, and a character
+    that does not print (a newline, an escape) as ``\\xNN`` too."""
     inputs, out, quarantine = tree(3), tmp_path / "out", tmp_path / "q"
     first = sorted(inputs.rglob("*.dcm"))[0]
     odd = os.fsdecode(bytes(first.parent) + b"/b\xe9\nname.dcm")
     os.rename(first, odd)
-    cut = os.fsdecode(bytes(first.parent) + b"/cut\xff.dcm")
+    cut = os.fsdecode(bytes(first.parent) + b"/cut\xff\x1b[2J.dcm")
     Path(cut).write_bytes(Path(sorted(inputs.rglob("*.dcm"))[0]).read_bytes()[:1500])
     args = ("-o", out, "--key-file", key_file, "--layout", "mirror", "--jobs", jobs)
     code, output = run_cli(inputs, *args, "--quarantine", quarantine)
     assert code == 1, output  # the cut file is rejected
     rows = {row["input"].rsplit("/", 1)[-1]: row for row in file_rows(tmp_path / "out.audit.csv")}
-    assert rows["b\\xe9\nname.dcm"]["status"] == "written"
-    assert rows["b\\xe9\nname.dcm"]["output"].endswith("/b\\xe9\nname.dcm")
-    assert rows["cut\\xff.dcm"]["status"] == "rejected"
-    assert "rejected: " in output and "cut\\xff.dcm: damaged input" in output
+    assert rows[ODD]["status"] == "written"
+    assert rows[ODD]["output"].endswith("/" + ODD)
+    assert rows[CUT]["status"] == "rejected"
+    assert "rejected: " in output and f"{CUT}: damaged input" in output
     assert Path(odd.replace(str(inputs), str(out / inputs.name), 1)).is_file() or any(
         p.name == os.fsdecode(b"b\xe9\nname.dcm") for p in out.rglob("*")
     )
     index = (quarantine / "index.csv").read_text(encoding="utf-8")
-    assert "cut\\xff.dcm" in index
+    # (a newline or an escape sequence in a name is written escaped: one line per row, and
+    # nothing a terminal showing the file would act on)
+    audit = (tmp_path / "out.audit.csv").read_text(encoding="utf-8")
+    assert "\x1b" not in audit + index and "e9\n" not in audit + index
+    assert CUT in index
     with sqlite3.connect(out / ".dicomscrub" / "state.sqlite") as db:
         kinds = sorted(row[0] for row in db.execute("SELECT typeof(output) FROM done"))
     db.close()
@@ -177,7 +186,7 @@ def test_file_names_that_are_not_utf8_are_audited_resumed_and_quarantined(
     again = {
         r["input"].rsplit("/", 1)[-1]: r["status"] for r in file_rows(out.parent / "out.audit.csv")
     }
-    assert again["b\\xe9\nname.dcm"] == "unchanged" and code == 1
+    assert again[ODD] == "unchanged" and code == 1
 
 
 def test_a_crosswalk_holds_the_inputs_an_earlier_run_did_without_one(
