@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from dicomscrub.pseudonym import normalize_id
+from dicomscrub.pseudonym import Key, Pseudonymizer, normalize_id
 
 COLUMNS = ("original", "deidentified", "kind")
 PATIENT_KIND = "PatientID"
@@ -130,6 +130,17 @@ def read_crosswalk(path: Path) -> set[tuple[str, str, str]]:
             f"{path}: not a readable CSV file ({exc.__class__.__name__})"
         ) from None
     return rows
+
+
+def foreign_rows(rows: Iterable[tuple[str, str, str]], key: Key) -> int:
+    """How many UID ``rows`` map a UID to a value ``key`` does not give it (nor to itself, as
+    Retain UIDs does): rows a run with another key wrote."""
+    uid = Pseudonymizer(key).uid
+    return sum(
+        1
+        for original, new, kind in rows
+        if kind.endswith("UID") and new not in (original, uid(original))
+    )
 
 
 def write_crosswalk(

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from dicomscrub.audit import AuditInUse, AuditWriter, restatus
 from dicomscrub.cluster import ClusterError, ClusterPool, scheduler_target
-from dicomscrub.crosswalk import CrosswalkError, read_crosswalk, read_subjects, write_crosswalk
+from dicomscrub.crosswalk import (
+    CrosswalkError,
+    foreign_rows,
+    read_crosswalk,
+    read_subjects,
+    write_crosswalk,
+)
 from dicomscrub.discover import Source, discover
 from dicomscrub.parallel import HeldInterrupts, InlineRun, Item, JobSpec, OrderedPool
 from dicomscrub.process import COLLISION, IDENTICAL, FileResult, Job, Status, process_file
@@ -222,7 +228,9 @@ def plan_run(
         raise RunError("--dry-run writes no crosswalk; leave out --mapping-out")
     if quarantine is not None and dry_run:
         raise RunError("--dry-run copies nothing aside; leave out --quarantine")
-    mapping_path, earlier = _plan_mapping_out(mapping_out, out, inputs, audit_path, summary_path)
+    mapping_path, earlier = _plan_mapping_out(
+        mapping_out, out, inputs, audit_path, summary_path, key
+    )
     if quarantine_path is not None:  # its index is the only key to its copies' names
         for what, path in (
             ("audit file", audit_path),
@@ -260,6 +268,7 @@ def _plan_mapping_out(
     inputs: list[Path],
     audit_path: Path,
     summary_path: Path | None,
+    key: Key,
 ) -> tuple[Path | None, set[tuple[str, str, str]]]:
     """Check where the crosswalk goes (it holds identity) and read the rows it already has."""
     if mapping_out is None:
@@ -276,9 +285,19 @@ def _plan_mapping_out(
         raise RunError(f"crosswalk {mapping_out} must not be the summary file")
     _writable(path, "crosswalk")
     try:
-        return path, read_crosswalk(path) if path.exists() else set()
+        earlier = read_crosswalk(path) if path.exists() else set()
     except CrosswalkError as exc:
         raise RunError(str(exc)) from None
+    foreign = foreign_rows(earlier, key)
+    if foreign:
+        # (one table of two keys' pseudonyms, which nothing would tell apart afterwards)
+        without = " (no key was given: a random one)" if key.origin == "random" else ""
+        raise RunError(
+            f"crosswalk {mapping_out} holds UIDs another key replaced ({foreign} rows): this "
+            f"run's key{without} would add rows of its own beside them; give the earlier run's "
+            "key, or another --mapping-out file"
+        )
+    return path, earlier
 
 
 def _read_files(

@@ -189,6 +189,56 @@ def test_file_names_that_are_not_utf8_are_audited_resumed_and_quarantined(
     assert again[ODD] == "unchanged" and code == 1
 
 
+@pytest.mark.parametrize("retain_uids", [False, True])
+def test_a_crosswalk_another_key_wrote_is_not_merged_into(
+    tree: Tree, tmp_path: Path, key_file: Path, retain_uids: bool
+) -> None:
+    """Its rows and this run's would be one table of two keys' pseudonyms; refused before any
+    file is touched. The same key adds to it; rows of Retain UIDs (a UID kept as it is) fit
+    any key."""
+    inputs, crosswalk = tree(3), tmp_path / "map.csv"
+    other_key = tmp_path / "other.key"
+    other_key.write_text("another-key-0123456789abcdef\n")
+    options = ("--option", "retain-uids") if retain_uids else ()
+    code, output = run_cli(
+        inputs, "-o", tmp_path / "a", "--key-file", key_file, "--mapping-out", crosswalk, *options
+    )
+    assert code == 0, output
+    before = crosswalk.read_bytes()
+    if retain_uids:  # (every UID row is a UID kept as it is: any key gives it)
+        code, output = run_cli(
+            inputs,
+            "-o",
+            tmp_path / "c",
+            "--key-file",
+            other_key,
+            "--mapping-out",
+            crosswalk,
+            *options,
+        )
+        assert code == 0, output
+        assert crosswalk.read_bytes() == before
+        return
+    for key in (other_key, None):
+        args = ("--key-file", key) if key else ()
+        code, output = run_cli(inputs, "-o", tmp_path / "b", *args, "--mapping-out", crosswalk)
+        assert code == 2, output
+        assert f"crosswalk {crosswalk} holds UIDs another key replaced (5 rows)" in output
+        assert ("no key was given" in output) is (key is None)
+        assert crosswalk.read_bytes() == before and not (tmp_path / "b").exists()
+    code, output = run_cli(
+        tree(5, name="later"),  # (the same 3 and 2 more)
+        "-o",
+        tmp_path / "d",
+        "--key-file",
+        key_file,
+        "--mapping-out",
+        crosswalk,
+    )
+    assert code == 0, output
+    assert crosswalk.read_text().count("SOPInstanceUID") == 5  # (this key's rows added)
+
+
 def test_a_crosswalk_holds_the_inputs_an_earlier_run_did_without_one(
     tree: Tree, tmp_path: Path, key_file: Path
 ) -> None:
