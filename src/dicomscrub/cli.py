@@ -25,6 +25,7 @@ from dicomscrub.profile.loader import (
     load_document,
     load_profile,
 )
+from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import KEY_ENV, KeyError_, load_key, write_new_key
 from dicomscrub.report import ExitCode, Report, is_summary, utc_now, write_summary_json
 from dicomscrub.runner import (
@@ -782,8 +783,8 @@ def profiles_list() -> None:
 @profiles.command("show", context_settings=CONTEXT)
 @click.argument("name")
 def profiles_show(name: str) -> None:
-    """Print a built-in profile (or a profile file) as YAML, as it is (check a file with
-    profiles validate).
+    """Print a built-in profile (or a profile file) as YAML, as it is; a file is validated
+    first, as profiles validate does (exit 2 at its first error).
 
     \b
     Example:
@@ -797,6 +798,7 @@ def profiles_show(name: str) -> None:
                 f"no built-in profile and no file named {name!r}; "
                 f"built-ins: {', '.join(builtin_names())}"
             )
+        _validated(path, ())
     click.echo(path.read_text(encoding="utf-8"), nl=False)
 
 
@@ -821,20 +823,26 @@ def profiles_validate(files: tuple[Path, ...], options: tuple[str, ...]) -> None
             )
         if not path.is_file():
             raise UsageProblem(f"{path}: no such file")
-        try:
-            option = load_document(path).kind == "option"
-            if option:  # (an option cannot run alone: checked as --option over basic)
-                compiled = load_profile("basic", (*options, str(path)))
-            else:
-                compiled = load_profile(str(path), options)
-        except ProfileError as exc:
-            raise UsageProblem(str(exc)) from None
+        compiled, option = _validated(path, options)
         rules = len(compiled.exact) + len(compiled.masks) + len(compiled.creator_masks)
         kind = "an option, as --option over basic: " if option else ""
         click.echo(
             f"{path}: ok ({kind}{' + '.join(compiled.names)}; {rules} rules, "
             f"{len(compiled.safe_private)} safe private entries)"
         )
+
+
+def _validated(path: Path, options: tuple[str, ...]) -> tuple[CompiledProfile, bool]:
+    """The profile file ``path`` loaded and checked as it runs, and whether it is an option (an
+    option cannot run alone: it is checked as --option over basic); UsageProblem at its first
+    error."""
+    try:
+        option = load_document(path).kind == "option"
+        if option:
+            return load_profile("basic", (*options, str(path))), True
+        return load_profile(str(path), options), False
+    except ProfileError as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 def main() -> None:

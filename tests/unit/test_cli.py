@@ -580,6 +580,24 @@ def test_profiles_show_unknown_name_exits_2() -> None:
     assert result.stderr.startswith("Error: no built-in profile and no file named 'basik'")
 
 
+def test_profiles_show_validates_a_file_first(tmp_path: Path) -> None:
+    """A file that is not a valid profile is an error located as profiles validate locates it
+    (a DICOM file given by mistake was a traceback); a valid one is printed as it is."""
+    binary = tmp_path / "IM0001.dcm"
+    binary.write_bytes(b"\0" * 128 + b"DICM\xba\xff")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: basic\nrules:\n  - keyword: Nope\n    action: K\n")
+    good = tmp_path / "opt.yaml"
+    good.write_text("kind: option\nrules:\n  - keyword: PatientSex\n    action: K\n")
+    result = invoke("profiles", "show", str(binary))
+    assert (result.exit_code, result.stderr) == (2, f"Error: {binary}: profile is not UTF-8 text\n")
+    result = invoke("profiles", "show", str(bad))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"Error: {bad}:3:14: rules[0].keyword: unknown DICOM keyword 'Nope'\n"
+    result = invoke("profiles", "show", str(good))
+    assert (result.exit_code, result.stdout) == (0, good.read_text())
+
+
 def test_profiles_validate_accepts_the_example(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     result = invoke("profiles", "validate", "examples/my-profile.yaml")
