@@ -239,6 +239,12 @@ def plan_run(
         ):
             if path is not None and _contains(quarantine_path, path):
                 raise RunError(f"{what} {path} must not be inside the quarantine folder")
+        if key_file is not None and _contains(quarantine_path, _resolve(key_file, "key file")):
+            # (whoever reviews the files set aside would get it with them)
+            raise RunError(
+                f"key file {key_file} must not be inside the quarantine folder: it is handed "
+                "to whoever reviews the files set aside; keep the key elsewhere"
+            )
     subjects = _plan_mapping_in(mapping_in, compiled)
     return RunPlan(
         tuple(inputs),

@@ -133,6 +133,19 @@ def test_files_a_run_writes_beside_its_output_may_not_overwrite_each_other(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_key_file_inside_the_quarantine_folder_is_refused(tmp_path: Path, keys: Keys) -> None:
+    inputs = _inputs(tmp_path / "in", 1)
+    (tmp_path / "q").mkdir()
+    key = tmp_path / "q" / "site.key"
+    key.write_bytes(keys.a.read_bytes())
+    code, output = _run(
+        inputs, "-o", tmp_path / "out", "--key-file", key, "--quarantine", tmp_path / "q"
+    )
+    assert code == 2, output
+    assert f"key file {key} must not be inside the quarantine folder" in output
+    assert not (tmp_path / "out").exists()
+
+
 READ_ROLES = {
     "key": "the key file (--key-file)",
     "profile": "the profile file (--profile)",
