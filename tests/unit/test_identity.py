@@ -164,7 +164,11 @@ def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
         ),
         *(f"{d} de {m} de 2024" for d in ("5", "05") for m in ("marzo", "março", "marco")),
         *("05032024", "03052024", "2024年3月5日", "2024年03月05日"),  # compact; CJK text
+        "240305",  # (compact, a two-digit year; 050324 and 030524 are also times: see below)
     }
+    assert {"610317", "170361", "031761"} <= {f for f, _ in forms("DA", "19610317")}
+    # (those that are also a time of day, HHMMSS, are not searched: a kept time is not a date)
+    assert not {"120315", "150312", "031512"} & {f for f, _ in forms("DA", "20120315")}
     assert "1er mars 2024" in {f for f, _ in forms("DA", "20240301")}
     assert {"Sept 12, 2023", "Sept. 12, 2023"} <= {f for f, _ in forms("DA", "20230912")}
     assert "05/03/24" not in {f for f, _ in forms("DA", "20240305")}  # (a two-digit year: not)

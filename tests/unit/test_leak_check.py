@@ -1081,6 +1081,7 @@ def test_a_creator_that_holds_a_name_part_or_the_institution_is_masked(
         *("17. März 1961", "17 Maerz 1961", "17 mars 1961", "17 marzo 1961", "17 maart 1961"),
         *("17 de marzo de 1961", "17 DE MARÇO DE 1961"),
         *("03-17-1961", "03.17.1961", "Mar. 17, 1961", "17 Mar. 1961", "1961/3/17", "1961-Mar-17"),
+        *("17031961", "03171961", "610317", "170361", "031761", "610317-1234"),  # compact
     ],
 )
 def test_a_date_as_people_and_exif_write_it_is_found(
@@ -1101,6 +1102,23 @@ def test_a_date_as_people_and_exif_write_it_is_found(
     result = run_one(write_dicom(tmp_path / "in" / "born.dcm", ds))
     assert result.status is Status.REJECTED, result.detail
     assert "date at (0008,1030)" in result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_time_that_is_also_a_date_s_compact_form_is_not_a_leak(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
+) -> None:
+    """Six digits that are a time of day (12:03:15) are not searched as a date's compact form
+    with a two-digit year (120315 for 2012-03-15): a kept time would be taken for the date. One
+    that is no time (610317) is searched."""
+    from dicomscrub.process import Status
+
+    run_one = _keeping_descriptions(tmp_path, key, lanes)
+    ds = make_ct(private=False)
+    ds.PatientBirthDate = "20120315"
+    ds.StudyDescription = "CT chest at 120315, 150312 and 031512"
+    result = run_one(write_dicom(tmp_path / "in" / "kid.dcm", ds))
+    assert result.status is Status.WRITTEN, result.detail
 
 
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])

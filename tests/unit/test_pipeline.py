@@ -599,6 +599,22 @@ def test_c_on_text_removes_a_date_written_the_acr_nema_way(make_ct: BuildCT, key
     assert ds.SeriesDescription == "born CT"
 
 
+@pytest.mark.parametrize(
+    ("birth", "written"),
+    [("19610317", "610317"), ("19610317", "170361"), ("20120315", "120315")],
+)
+def test_c_on_text_removes_a_date_written_compact_with_a_two_digit_year(
+    make_ct: BuildCT, key: Key, birth: str, written: str
+) -> None:
+    """610317 and 170361 for 1961-03-17, also 120315 for 2012-03-15, which the leak check does
+    not search (it is also a time of day)."""
+    ds = make_ct(private=False)
+    ds.PatientBirthDate = birth
+    ds.SeriesDescription = f"born {written} CT"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.SeriesDescription == "born CT"
+
+
 def test_c_on_text_keeps_text_without_identifying_tokens(make_ct: BuildCT, key: Key) -> None:
     ds = make_ct()
     ds.SeriesDescription = "AXIAL 5mm"

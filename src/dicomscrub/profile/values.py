@@ -419,7 +419,8 @@ def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
     and Chinese text write it (2024年3月15日, 2024年03月15日), with the month
     named in German, French, Italian, Dutch, Spanish or Portuguese (15. März 2024, 15 mars 2024,
     15 de marzo de 2024: see :func:`_other_language_forms`), and YYYY:MM:DD (the date and time of
-    an Exif header). Matching ignores case."""
+    an Exif header), and compact with a two-digit year (610317, 170361, 031761; those that are
+    also a time of day, 120315, only when ``short_years``). Matching ignores case."""
     year, month, date = day[:4], day[4:6], day[6:8]
     forms = tuple(f"{year}{sep}{month}{sep}{date}" for sep in "-./")
     if not is_date(day):
@@ -432,9 +433,15 @@ def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
     out += [f"{m}{sep}{d}{sep}{year}" for sep in "/.-"]
     out += [f"{year}-{m}-{d}", f"{year}/{m}/{d}"]  # (not 2024.3.5: a software version's form)
     out += [f"{date}{month}{year}", f"{month}{date}{year}"]  # (compact: 15032024, 03152024)
+    yy = year[2:]
+    for compact in (f"{yy}{month}{date}", f"{date}{month}{yy}", f"{month}{date}{yy}"):
+        # (compact with a two-digit year: 610317, 170361, 031761, as a Swedish or a Korean
+        # ID begins; the leak check leaves out those that are also a time, HHMMSS: a kept time
+        # would otherwise be taken for the date)
+        if short_years or not _is_time(compact):
+            out.append(compact)
     out += [f"{year}年{m}月{d}日", f"{year}年{month}月{date}日"]  # (Japanese, Chinese text)
     if short_years:  # as forms and letters write it: 15/03/24, 03/15/24, 15.03.24
-        yy = year[2:]
         out += [f"{date}/{month}/{yy}", f"{month}/{date}/{yy}", f"{date}.{month}.{yy}"]
     full = _MONTHS[int(month) - 1]
     nth = d + _ordinal(int(d))
@@ -456,6 +463,11 @@ def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
             seen.add(form.casefold())
             out.append(form)
     return tuple(dict.fromkeys(out))
+
+
+def _is_time(digits: str) -> bool:
+    """Six digits that are also a time of day, HHMMSS."""
+    return int(digits[:2]) < 24 and int(digits[2:4]) < 60 and int(digits[4:]) < 60
 
 
 def _ordinal(day: int) -> str:
