@@ -53,6 +53,7 @@ from dicomscrub.profile.values import (
     day_of,
     digit_spellings,
     id_spellings,
+    is_date,
     latin_spellings,
     name_forms,
     spellings,
@@ -727,8 +728,10 @@ part too (a patient Long and the Code Meaning Long axis length): codes are vocab
 person's; a whole name or ID typed into one is still a leak."""
 LOOSE_ONLY = frozenset({CREATOR_TEXT, UNRULED, CLEANED, CODED})
 _EXCUSING_VRS = frozenset({"IS", "DS", "CS"})
-"""Numbers and code strings kept by default still excuse a strict token equal to them (a
-Patient ID 1001 and an Acquisition Number 1001): they hold no identity."""
+"""Numbers kept by default, also as code strings, still excuse a strict token equal to them (a
+Patient ID 1001 and an Acquisition Number 1001): they hold no identity. Other values of these
+VRs do not, nor a number that is also a date (a birth date 19610317 kept as a number): a name typed into Body Part Examined (CS), or into Spacing Between Slices (DS, an
+invalid value kept as read), is the leak."""
 
 
 def coded(path: str) -> bool:
@@ -736,16 +739,22 @@ def coded(path: str) -> bool:
     return path[-11:-6] == "(0008" and "0100" <= path[-5:-1].upper() <= "0123"
 
 
-def excusing(path: str, vr: str, profile: CompiledProfile) -> str:
-    """The VR by which a value of a de-identified data set at ``path`` (a tag path ending in
+def _plain_number(text: str) -> bool:
+    """A number that is not also a date (19610317: the birth date kept as a number is one)."""
+    return _NUMBER.fullmatch(text) is not None and not is_date(text)
+
+
+def excusing(path: str, vr: str, profile: CompiledProfile, value: str = "") -> str:
+    """The VR by which a ``value`` of a de-identified data set at ``path`` (a tag path ending in
     "(gggg,eeee)") excuses tokens: ``vr``, or :data:`UNRULED` when no rule of ``profile`` (at its
-    own tag; in a sequence kept whole, at the sequence's) decided on it."""
-    if vr in _EXCUSING_VRS or vr in LOOSE_ONLY:
+    own tag; in a sequence kept whole, at the sequence's) decided on it (:data:`CODED` for a code
+    string's value that is not a number: vocabulary, such as Body Part Examined's HEAD)."""
+    if vr in LOOSE_ONLY or (vr in _EXCUSING_VRS and _plain_number(value.strip(" \0"))):
         return vr
     tag = int(path[-10:-6], 16) << 16 | int(path[-5:-1], 16)
     rule = profile.standard_rule(tag)
     if rule is None:
-        return CODED if coded(path) else UNRULED
+        return CODED if coded(path) or vr == "CS" else UNRULED
     if vr in FREE_TEXT_VRS and resolve(rule.action, False) is Effect.CLEAN:
         return CLEANED
     return vr
@@ -866,7 +875,7 @@ class Exclusions:
             if unchanged is not None and unchanged(path, value):
                 continue
             if profile is not None:
-                vr = excusing(path, vr, profile)
+                vr = excusing(path, vr, profile, value)
             for text, _ in forms(vr, value) if vr not in LOOSE_ONLY else ():
                 self.values.add(text.lower())
             low = value.strip(" \0").lower()

@@ -548,7 +548,7 @@ def output_values(
     profile = memo.profile
     for path, vr, value in itertools.chain(found, _kept_values(kept, context, memo)):
         if unchanged is None or not unchanged(path, value):
-            yield CLEANED if path in cleaned else excusing(path, vr, profile), value
+            yield CLEANED if path in cleaned else excusing(path, vr, profile, value), value
 
 
 def _kept_values(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import struct
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -408,6 +409,73 @@ def test_a_whole_value_copied_into_an_attribute_no_rule_lists_is_a_leak(
     assert result.status is Status.WRITTEN, result.detail
 
 
+def _with_raw(
+    write_dicom: WriteDicom, path: Path, ds: Dataset, tag: int, vr: str, value: bytes
+) -> Path:
+    """``ds`` written to ``path`` with an element as a device wrote it, its value not checked
+    against its VR (written as a placeholder of its length, then patched in the bytes)."""
+    value += b" " if len(value) % 2 else b""
+    placeholder = b"9" * len(value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (pydicom warns of a DS or CS that long)
+        ds.add_new(tag, vr, placeholder.decode())
+        data = write_dicom(path, ds).read_bytes()
+    assert data.count(placeholder) == 1
+    path.write_bytes(data.replace(placeholder, value))
+    return path
+
+
+NAME, ID, BORN = "Hendricks^Margaret", "PID77123", "19750315"
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("tag", "vr", "value", "kind"),
+    [
+        (0x00180015, "CS", b"HENDRICKS MARGARET", "PatientName"),  # Body Part Examined
+        (0x00180088, "DS", b"Margaret Hendricks", "PatientName"),  # Spacing Between Slices
+        (0x00180088, "DS", BORN.encode(), "date"),  # a number, and the birth date
+        (0x00200012, "IS", ID.encode(), "PatientID"),  # Acquisition Number
+    ],
+    ids=["cs-name", "ds-name", "ds-birth-date", "is-id"],
+)
+def test_a_code_string_or_number_no_rule_lists_is_judged_by_its_value(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    tag: int,
+    vr: str,
+    value: bytes,
+    kind: str,
+) -> None:
+    """A CS, DS or IS kept by the default excuses a whole name, ID or date equal to it only when
+    it is a number that is no date: a name typed into Body Part Examined, or an invalid DS kept
+    as read, is the leak (it excused itself, and the same value anywhere else in the file). A
+    code string still excuses the patient's name part equal to a word of it (a patient Head and
+    Body Part Examined HEAD)."""
+    from dicomscrub.process import Status
+
+    run_one = _runner(tmp_path, key, lanes, "basic")
+    ds = make_ct(private=False, patient_name=NAME, patient_id=ID)
+    ds.PatientBirthDate = BORN
+    result = run_one(_with_raw(write_dicom, tmp_path / "in" / "a.dcm", ds, tag, vr, value))
+    assert result.status is Status.REJECTED, result.detail
+    assert f"{kind} at ({tag >> 16:04X},{tag & 0xFFFF:04X})" in result.detail
+    copied = make_ct(private=False, patient_name=NAME, patient_id=ID)
+    copied.PatientBirthDate = BORN
+    copied.ManufacturerModelName = f"x {value.decode()} y"  # (rejected alone: see above)
+    result = run_one(_with_raw(write_dicom, tmp_path / "in" / "b.dcm", copied, tag, vr, value))
+    assert result.status is Status.REJECTED, result.detail
+    assert "at (0008,1090)" in result.detail
+
+    head = make_ct(private=False, patient_name="Head^Margaret", patient_id=ID)
+    head.BodyPartExamined = "HEAD"
+    result = run_one(write_dicom(tmp_path / "in" / "head.dcm", head))
+    assert result.status is Status.WRITTEN, result.detail
+
+
 def _checked_against(tmp_path: Path, key_file: Path, *options: str | Path) -> Result:
     """``check --against`` (with ``options``) of an output of ``tmp_path/in`` written by ``run``
     (with the same options) without its leak check."""
@@ -418,6 +486,20 @@ def _checked_against(tmp_path: Path, key_file: Path, *options: str | Path) -> Re
     )  # fmt: skip
     assert ran.exit_code == 0, ran.output
     return invoke("check", out, "--against", tmp_path / "in", *options, "--json")
+
+
+def test_check_against_judges_a_code_string_no_rule_lists_by_its_value(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
+) -> None:
+    """``check --against`` judges as ``run`` does: a whole name in Body Part Examined (CS, kept
+    by the default) is found, and excuses no copy of it elsewhere."""
+    ds = make_ct(private=False, patient_name=NAME, patient_id=ID)
+    ds.ManufacturerModelName = "HENDRICKS MARGARET"
+    _with_raw(write_dicom, tmp_path / "in" / "a.dcm", ds, 0x00180015, "CS", b"HENDRICKS MARGARET")
+    checked = _checked_against(tmp_path, key_file)
+    assert checked.exit_code == 1, checked.output
+    assert "(0018,0015)" in checked.output and "(0008,1090)" in checked.output
+    assert "HENDRICKS" not in checked.output.upper()
 
 
 def test_check_against_finds_a_whole_value_copied_into_an_attribute_no_rule_lists(
