@@ -730,8 +730,9 @@ LOOSE_ONLY = frozenset({CREATOR_TEXT, UNRULED, CLEANED, CODED})
 _EXCUSING_VRS = frozenset({"IS", "DS", "CS"})
 """Numbers kept by default, also as code strings, still excuse a strict token equal to them (a
 Patient ID 1001 and an Acquisition Number 1001): they hold no identity. Other values of these
-VRs do not, nor a number that is also a date (a birth date 19610317 kept as a number): a name typed into Body Part Examined (CS), or into Spacing Between Slices (DS, an
-invalid value kept as read), is the leak."""
+VRs do not, nor a number that is also a date (a birth date 19610317 kept as a number): a name
+typed into Body Part Examined (CS), or into Spacing Between Slices (DS, an invalid value kept as
+read), is the leak."""
 
 
 def coded(path: str) -> bool:
@@ -1116,7 +1117,12 @@ class Matcher:
         self.forms: dict[bytes, Token] = {}
         self._keys: dict[bytes, bytes | None] = {}
         grids: dict[bytes, int] = {}
+        self._undecoded: list[tuple[re.Pattern[bytes], Token]] = []
         for token in sorted(tokens, key=lambda t: t.text):
+            if _REPLACED in token.text:
+                pattern = _undecoded_pattern(token.text)
+                if pattern is not None:
+                    self._undecoded.append((pattern, token))
             for form, key, grid in keyed_forms(token.text, encodings):
                 if form not in self.forms:
                     self.forms[form] = token
@@ -1164,6 +1170,8 @@ class Matcher:
             grid_hits = self._grid_hits(hay, data)
             for pos, form in itertools.chain(self._compact_hits(hay, data), grid_hits):
                 hits.setdefault(pos, self.forms[form])
+            for pos, token in self._undecoded_hits(hay, data):
+                hits.setdefault(pos, token)
             return [(base + pos, hits[pos]) for pos in sorted(hits)]
         found: dict[int, bytes] = dict(self._compact_hits(hay, data))
         for pos, form in self._grid_hits(hay, data):
@@ -1192,7 +1200,18 @@ class Matcher:
                 ) and len(form) > len(found.get(pos, b"")):
                     found[pos] = form
                 pos = hay.find(form, pos + 1)
-        return [(base + pos, self.forms[found[pos]]) for pos in sorted(found)]
+        hits = {pos: self.forms[form] for pos, form in found.items()}
+        for pos, token in self._undecoded_hits(hay, data):
+            hits.setdefault(pos, token)
+        return [(base + pos, hits[pos]) for pos in sorted(hits)]
+
+    def _undecoded_hits(self, hay: bytes, data: bytes) -> Iterator[tuple[int, Token]]:
+        """Tokens read from bytes their character set could not decode (see
+        :func:`_undecoded_pattern`), found as whole words: rare, so always searched."""
+        for pattern, token in self._undecoded:
+            for m in pattern.finditer(hay):
+                if _bounded(hay, m.start(), m.end(), data):
+                    yield m.start(), token
 
     def _compact_hits(self, hay: bytes, data: bytes) -> Iterator[tuple[int, bytes]]:
         """Dates (YYYYMMDD) that begin a DICOM DT (20240315101010): not whole words, so the
@@ -1286,6 +1305,22 @@ def _time_after(hay: bytes, end: int) -> bool:
     (2019-04-23T10:10:10, 20190423T101010). A date form ends there as at a space: the T is not
     a letter of a word that the date is part of."""
     return end + 1 < len(hay) and hay[end] == _T and hay[end + 1] in _DIGIT
+
+
+_REPLACED = "\ufffd"
+"""What pydicom decodes bytes to that its character set cannot decode (Latin-1 bytes in a data
+set that says it is UTF-8: M\xfcller read as M\ufffdller)."""
+
+
+def _undecoded_pattern(text: str) -> re.Pattern[bytes] | None:
+    """A pattern of the bytes ``text`` was decoded from when its character set could not decode
+    some of them (each :data:`_REPLACED` stands for one to four bytes from 0x80 up: the output
+    holds them as read), lower case as the haystack is; None when the rest is not ASCII or too
+    short to be a word of its own."""
+    parts = text.split(_REPLACED)
+    if not all(part.isascii() for part in parts) or sum(map(len, parts)) < MIN_CHARS - 1:
+        return None
+    return re.compile(rb"[\x80-\xff]{1,4}".join(re.escape(p.lower().encode()) for p in parts))
 
 
 def _compact_time_after(hay: bytes, end: int, data: bytes | None = None) -> bool:

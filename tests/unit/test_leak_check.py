@@ -502,6 +502,47 @@ def test_check_against_judges_a_code_string_no_rule_lists_by_its_value(
     assert "HENDRICKS" not in checked.output.upper()
 
 
+def _mis_encoded(write_dicom: WriteDicom, path: Path, ds: Dataset) -> Path:
+    """``ds`` written as a data set that says it is UTF-8 but holds Latin-1 bytes (Mxller is
+    written M\xfcller, Jxrgen J\xfcrgen), as a device that ignores its own character set does."""
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    data = write_dicom(path, ds).read_bytes()
+    path.write_bytes(data.replace(b"Mxller", b"M\xfcller").replace(b"Jxrgen", b"J\xfcrgen"))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:Failed to decode")
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("written", ["Jxrgen Mxller", "Mxller", "Dr. Mxller-Smith"])
+def test_a_name_in_bytes_its_character_set_cannot_decode_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+    written: str,
+) -> None:
+    """pydicom decodes what the character set cannot with a replacement character
+    (M\ufffdller): the value is searched for as the bytes it was read from, whatever they were
+    (the output holds them as read), by run and by ``check --against``."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_name="Mxller^Jxrgen", patient_id="PID998877")
+    ds.ManufacturerModelName = written
+    path = _mis_encoded(write_dicom, tmp_path / "in" / "a.dcm", ds)
+    result = _runner(tmp_path, key, lanes, "basic")(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert "PatientName component at (0008,1090)" in result.detail
+    checked = _checked_against(tmp_path, key_file)
+    assert checked.exit_code == 1 and "(0008,1090)" in checked.output, checked.output
+
+    other = make_ct(private=False, patient_name="Mxller^Jxrgen", patient_id="PID998877")
+    other.ManufacturerModelName = "Mxllerhof"  # (no whole word of the name)
+    path = _mis_encoded(write_dicom, tmp_path / "in2" / "b.dcm", other)
+    assert _runner(tmp_path, key, lanes, "basic")(path).status is Status.WRITTEN
+
+
 def test_check_against_finds_a_whole_value_copied_into_an_attribute_no_rule_lists(
     tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
 ) -> None:
