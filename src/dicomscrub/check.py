@@ -24,6 +24,7 @@ A report names the file, the tag path (or ``preamble``, ``raw bytes at offset N`
 from __future__ import annotations
 
 import bisect
+import codecs
 import csv
 import enum
 import io
@@ -36,6 +37,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+import pydicom.charset
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -401,6 +403,96 @@ _WIDE = b"a0" * 7 + b"a"
 """Eight text characters with a NUL between each two: held by every run of either byte order."""
 
 
+_NARROW_UTF8 = re.compile(rb"\xef\xbc([\x81-\xbf])|\xef\xbd([\x80-\x9e])|\xe3\x80\x80")
+_NARROW_DOUBLE = re.compile(rb"\xa3([\xa1-\xfe])|\xa1\xa1")
+_NARROW_JIS = re.compile(rb"#([\x21-\x7e])|!!|[\x21-\x7e]{2}")
+
+
+def _narrow_utf8(m: re.Match[bytes]) -> bytes:
+    first, second = m.group(1), m.group(2)
+    if first:  # U+FF01-FF3F
+        return bytes([first[0] - 0x60])
+    if second:  # U+FF40-FF5E
+        return bytes([second[0] - 0x20])
+    return b" "  # the ideographic space, U+3000
+
+
+def _narrow_double(m: re.Match[bytes]) -> bytes:
+    return bytes([m.group(1)[0] - 0x80]) if m.group(1) else b" "
+
+
+def _narrow_jis(m: re.Match[bytes]) -> bytes:
+    return m.group(1) if m.group(1) else b" "  # (another character: a word ends there)
+
+
+_FULL_WIDTH = {
+    # UTF-8: characters of three bytes (CJK, kana, full-width forms) and spaces
+    "ISO_IR 192": (
+        (b"\xef\xbc", b"\xef\xbd"),
+        re.compile(rb"(?:[\xe3-\xef][\x80-\xbf]{2}| )+"),
+        _NARROW_UTF8,
+        _narrow_utf8,
+    ),
+    # GB18030, GBK, KS X 1001 (ISO 2022 IR 58, 149): two bytes from 0xA1 up, and spaces
+    "double": (
+        (b"\xa3",),
+        re.compile(rb"(?:[\xa1-\xfe][\xa1-\xfe]| )+"),
+        _NARROW_DOUBLE,
+        _narrow_double,
+    ),
+    # JIS X 0208 (ISO 2022 IR 87): the two-byte text after its escape
+    "ISO 2022 IR 87": (
+        (b"\x1b$B",),
+        re.compile(rb"(?<=\x1b\$B)(?:[\x21-\x7e][\x21-\x7e])+"),
+        _NARROW_JIS,
+        _narrow_jis,
+    ),
+}
+_WAYS = {"utf-8": "ISO_IR 192", "gb18030": "double", "gbk": "double", "gb2312": "double"}
+_WAYS |= {"euc_kr": "double", "iso2022_jp": "ISO 2022 IR 87", "iso2022_jp_2": "ISO 2022 IR 87"}
+
+
+def full_width_sets(charsets: Iterable[str] | None) -> tuple[str, ...]:
+    """Which of the ways of :func:`full_width_text` the character sets ``charsets`` (Specific
+    Character Set terms, or the encodings they name) may write full-width letters in (all of
+    them for None: not known)."""
+    if charsets is None:
+        return tuple(_FULL_WIDTH)
+    ways = set()
+    for charset in charsets:
+        for term in charset.split("\\"):
+            name = pydicom.charset.python_encoding.get(term.strip(), term.strip())
+            try:
+                ways.add(_WAYS.get(codecs.lookup(name).name, ""))
+            except LookupError:
+                continue
+    return tuple(name for name in _FULL_WIDTH if name in ways)
+
+
+def full_width_text(
+    pieces: list[tuple[int, bytes]], charsets: Iterable[str] | None
+) -> list[tuple[int, bytes]]:
+    """The runs of text in ``pieces`` that hold full-width letters or digits (ＤＯＥ ＪＡＮＥ,
+    １９６１年３月１７日, as Japanese, Chinese and Korean systems type them), with those
+    written as ASCII and ideographic spaces as spaces (DOE JANE, 1961年3月17日), placed at the
+    run's offset (a hit in it is located in the value that holds the run). Looked for only in the
+    character sets that write them (see :func:`full_width_sets`): UTF-8, the two-byte sets from
+    0xA1 up (GB18030, GBK, KS X 1001) and JIS X 0208 after its escape (there another character
+    ends a word)."""
+    found = []
+    for name in full_width_sets(charsets):
+        leads, runs, narrow, replace = _FULL_WIDTH[name]
+        for base, piece in pieces:
+            raw = bytes(piece)
+            if all(raw.find(lead) < 0 for lead in leads):  # (a C-speed look first)
+                continue
+            for run in runs.finditer(raw):
+                text = narrow.sub(replace, run.group())
+                if text != run.group():
+                    found.append((base + run.start(), text))
+    return found
+
+
 def wide_text(pieces: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     """The runs of 8 characters or more of ASCII text written as UTF-16 (little or big endian, as
     a Windows program writes wide strings into a private binary value) in ``pieces``, as 8-bit
@@ -459,7 +551,7 @@ def find_leaks(
         pieces, layout = _searchable(data, ds)
     if carried:  # (placed below 0, one 2**40 apart: a hit's offset tells which)
         pieces = pieces + [(-(i + 1) << 40, text) for i, (_, text) in enumerate(carried)]
-    pieces = pieces + wide_text(pieces)
+    pieces = pieces + wide_text(pieces) + full_width_text(pieces, charsets)
     big = _syntax(ds) == EXPLICIT_BE
     words = words_of(pieces[0][1], big) if pieces else set()
     for _, piece in pieces[1:]:
@@ -771,7 +863,8 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
     layout = read_layout(data)
     found: set[Finding] = set()
     segments = list(layout.segments())
-    for pieces in (segments, wide_text(segments)):  # (the text, then its UTF-16 runs)
+    # (the text, then its UTF-16 runs, then its full-width runs as ASCII)
+    for pieces in (segments, wide_text(segments), full_width_text(segments, None)):
         covered_until = -1
         for base, piece in pieces:
             for offset, tok in matcher.search(piece, base, big_endian=layout.big_endian):

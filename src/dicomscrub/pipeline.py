@@ -97,6 +97,8 @@ DUMMY_BY_VR: dict[str, str] = {
     "UR": DUMMY_TEXT,
     "UT": DUMMY_TEXT,
 }
+_NARROW = {c + 0xFEE0: c for c in range(0x21, 0x7F)}
+"""Full-width letters, digits and punctuation (U+FF01-FF5E) to the ASCII they stand for."""
 MIN_TOKEN = 3
 """Identifying tokens shorter than this are not scrubbed from cleaned text (too many false hits)."""
 
@@ -1265,12 +1267,20 @@ class Scrubber:
     @staticmethod
     def _scrub_text(text: str, tokens: list[str]) -> str:
         """Remove each token where it stands as a whole word (so "ANN" leaves "scanner" alone),
-        a space in it standing for any run of white space (two spaces, a tab: Li  Na)."""
+        a space in it standing for any run of white space (two spaces, a tab: Li  Na), also
+        where it is written in full-width letters and digits (ＤＯＥ ＪＡＮＥ, as Japanese,
+        Chinese and Korean systems type them: matched as the ASCII they stand for)."""
         out = text
+        narrow = out.translate(_NARROW)  # (one character for one: the places are the same)
         for token in tokens:
             body = re.escape(token).replace("\\ ", r"\s+")
             pattern = rf"(?<![0-9A-Za-z]){body}(?![0-9A-Za-z])"
-            out = re.sub(pattern, "", out, flags=re.IGNORECASE)
+            if narrow == out:
+                out = narrow = re.sub(pattern, "", out, flags=re.IGNORECASE)
+                continue
+            spans = [m.span() for m in re.finditer(pattern, narrow, flags=re.IGNORECASE)]
+            for start, end in reversed(spans):
+                out, narrow = out[:start] + out[end:], narrow[:start] + narrow[end:]
         return re.sub(r"\s{2,}", " ", out).strip() if out != text else out
 
     def _collect_tokens(self, ds: Dataset) -> list[str]:

@@ -120,7 +120,7 @@ def test_whole_cjk_names_of_three_characters_are_searched_but_not_their_componen
     assert single["王小明"] is Category.NAME
     assert single["王 小明"] is Category.NAME
     assert "小明" not in single and "王" not in single  # components: below MIN_CHARS
-    assert set(texts("王^明")) == {"王^明", "明 王", "王 明", "王, 明", "王\u3000明"} | {
+    assert set(texts("王^明")) == {"王^明", "明 王", "王 明", "王, 明", "王\u3000明", "王・明"} | {
         *("王,明", "王_明", "王.明", "明_王", "明.王")
     }
     assert texts("王明") == {}  # two characters alone: one component, as far as anyone can tell

@@ -543,6 +543,50 @@ def test_a_name_in_bytes_its_character_set_cannot_decode_is_found(
     assert _runner(tmp_path, key, lanes, "basic")(path).status is Status.WRITTEN
 
 
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("charset", "written", "kind"),
+    [
+        ("ISO_IR 192", "ＨＥＮＤＲＩＣＫＳ ＭＡＲＧＡＲＥＴ", "PatientName"),
+        ("ISO_IR 192", "生年月日 １９７５年３月１５日", "date"),
+        ("GB18030", "ＩＤ：ＰＩＤ７７１２３", "PatientID"),
+        (["", "ISO 2022 IR 87"], "ｈｅｎｄｒｉｃｋｓ\u3000ｍａｒｇａｒｅｔ", "PatientName"),
+    ],
+    ids=["utf-8", "utf-8-date", "gb18030", "iso-2022-ir-87"],
+)
+def test_a_value_written_in_full_width_letters_and_digits_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+    charset: str | list[str],
+    written: str,
+    kind: str,
+) -> None:
+    """Japanese, Chinese and Korean systems type Latin letters and digits full-width: a name, an
+    ID or a date so written into a kept attribute is found by run and by ``check --against``;
+    full-width text that holds none is no leak."""
+    from dicomscrub.process import Status
+
+    run_one = _runner(tmp_path, key, lanes, "basic")
+    ds = make_ct(private=False, patient_name=NAME, patient_id=ID)
+    ds.PatientBirthDate = BORN
+    ds.SpecificCharacterSet = charset
+    ds.ManufacturerModelName = written
+    result = run_one(write_dicom(tmp_path / "in" / "a.dcm", ds))
+    assert result.status is Status.REJECTED, result.detail
+    assert f"{kind} at (0008,1090)" in result.detail
+    checked = _checked_against(tmp_path, key_file)
+    assert checked.exit_code == 1 and "(0008,1090)" in checked.output, checked.output
+
+    other = make_ct(private=False, patient_name=NAME, patient_id=ID)
+    other.SpecificCharacterSet = charset
+    other.ManufacturerModelName = "ＣＴ ＣＨＥＳＴ ７７１２３"
+    assert run_one(write_dicom(tmp_path / "in2" / "b.dcm", other)).status is Status.WRITTEN
+
+
 def test_check_against_finds_a_whole_value_copied_into_an_attribute_no_rule_lists(
     tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
 ) -> None:

@@ -558,11 +558,14 @@ def test_c_on_text_removes_a_name_written_without_its_accents(
         ("ISO_IR 192", "王^小明", "CT 王小明 chest", "CT chest"),
         ("ISO_IR 192", "Yamada^Tarou=山田^太郎", "患者山田太郎様", "患者様"),
         ("ISO_IR 192", "Yamada^Tarou=山田^太郎", "CT 山田 太郎", "CT"),
+        ("ISO_IR 192", "Yamada^Tarou=山田^太郎", "CT 山田・太郎", "CT"),
+        ("ISO_IR 192", "Li^Na", "CT ＬＩ　ＮＡ chest", "CT chest"),
+        ("GB18030", "Wang^Xiaoming", "ＷＡＮＧ ＸＩＡＯＭＩＮＧ 胸部", "胸部"),
     ],
     ids=[
         *("reversed", "underscore", "caret", "comma", "spaces"),
         *("hyphen-part", "apostrophe-dropped", "apostrophe-curly", "particles-joined"),
-        *("cjk-joined", "cjk-in-text", "cjk"),
+        *("cjk-joined", "cjk-in-text", "cjk", "cjk-middle-dot", "full-width", "full-width-gb"),
     ],
 )
 def test_c_on_text_removes_a_whole_name_as_people_write_it(

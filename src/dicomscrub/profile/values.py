@@ -284,7 +284,8 @@ def name_forms(group: str, several: bool) -> Iterator[str]:
     Jane.Doe; with a middle name also Jane Ann Doe, Doe, Jane Ann, Doe Jane Ann and Doe^Jane (as
     Doe^Jane too when written with empty components after it: Doe^Jane^^^); a CJK name also as
     it is written in CJK text, family name first and joined without a space or with an
-    ideographic one (山田太郎, 山田\u3000太郎). Its components alone are not among them."""
+    ideographic one or a middle dot (山田太郎, 山田\u3000太郎, 山田・太郎). Its components alone are
+    not among them."""
     parts = [p.strip() for p in group.split("^")]
     named = sum(1 for p in parts if p)
     if named > 1 and (several or group.endswith("^")):  # (Doe^Jane^^^ written as Doe^Jane)
@@ -305,6 +306,7 @@ def name_forms(group: str, several: bool) -> Iterator[str]:
         if CJK.search(group):
             yield f"{family}{given}"
             yield f"{family}\u3000{given}"
+            yield f"{family}\u30fb{given}"  # (the middle dot of Japanese text: 山田・太郎)
 
 
 def component_spellings(value: str) -> list[str]:
