@@ -285,6 +285,38 @@ def test_built_ins_are_the_eleven_table_columns_and_patient_pseudonyms() -> None
     assert builtin_names() == sorted([*BUILTINS, "patient-pseudonyms"])
 
 
+@pytest.mark.parametrize(
+    ("keyword", "pseudonym", "problem"),
+    [
+        ("StudyDate", "true", "'ANON-AAAAAAAAAAAAAAAA' is longer than 8 characters (VR DA)"),
+        ("StudyInstanceUID", "true", "a UID attribute takes no value"),
+        ("Rows", "true", "'ANON-AAAAAAAAAAAAAAAA' is not a whole number (VR US)"),
+        ("AccessionNumber", "true", "is longer than 16 characters (VR SH)"),
+    ],
+)
+def test_a_pseudonym_that_cannot_be_the_attribute_s_value_is_refused(
+    tmp_path: Path, keyword: str, pseudonym: str, problem: str
+) -> None:
+    """Like a rule's value, checked against the attribute's VR and VM before any file is
+    touched: it was written (a date, a UID, a folder name of the output), or failed every file."""
+    path = write(
+        tmp_path / "p.yaml",
+        f"extends: basic\nrules:\n  - keyword: {keyword}\n    action: D\n"
+        f"    pseudonym: {pseudonym}\n",
+    )
+    with pytest.raises(ProfileError) as info:
+        validate_file(path)
+    assert str(info.value).startswith(
+        f"{path}:5:16: rules[0].pseudonym: a pseudonym (21 characters, such as "
+        "ANON-AAAAAAAAAAAAAAAA) cannot be its value: "
+    )
+    assert problem in str(info.value)
+    # (a prefix short enough: an SH holds 16 characters, a pseudonym's own)
+    path.write_text(path.read_text().replace("pseudonym: true", 'pseudonym: ""'))
+    if keyword == "AccessionNumber":
+        assert validate_file(path).names == ("basic", "p")
+
+
 def test_patient_pseudonyms_is_a_hand_written_option_without_a_code() -> None:
     (layer,) = load_layers("patient-pseudonyms")
     assert layer.kind == "option"

@@ -32,6 +32,7 @@ from dicomscrub.profile.model import (
     compile_layers,
 )
 from dicomscrub.profile.values import value_problem
+from dicomscrub.pseudonym import PSEUDONYM_CHARS
 from dicomscrub.tags import Mask, TagSyntaxError, parse_tag_or_mask, private_mask
 
 if TYPE_CHECKING:
@@ -392,6 +393,16 @@ def _rule(ctx: _Ctx, node: yaml.Node, path: str, source: str) -> Rule:
                     pnode,
                     f"{path}.pseudonym",
                     "a pseudonym prefix has at most 16 letters, digits, '-' or '_'",
+                )
+        if isinstance(selector, int):  # a standard attribute: the pseudonym must fit its VR
+            sample = pseudonym + "A" * PSEUDONYM_CHARS
+            problem = value_problem(selector, sample)
+            if problem:
+                raise ctx.error(
+                    pnode,
+                    f"{path}.pseudonym",
+                    f"a pseudonym ({len(sample)} characters, such as {sample}) cannot be its "
+                    f"value: {problem}",
                 )
     rule_name: str | None = None
     if "name" in fields:
