@@ -79,15 +79,21 @@ class OutputPlan:
 def mirror_labels(roots: list[Path]) -> tuple[str, ...]:
     """Distinct folder names for several input roots (``a``, ``b``, ``a-2`` ...); none ("") for
     an input that is a file: it goes to the top of the output under its own name, not into a
-    folder of that name."""
+    folder of that name, unless an input before it took that name (a file of the same name, a
+    folder so labelled): then into a folder named after its own (``c/single.dcm``)."""
     labels: list[str] = []
+    top: set[str] = set()  # the names of the files at the top
     for root in roots:
         if root.is_file():
-            labels.append("")
-            continue
-        base = _component(root.resolve().name, "input")
+            if root.name not in top and root.name not in labels:
+                top.add(root.name)
+                labels.append("")
+                continue
+            base = _component(root.resolve().parent.name, "input")
+        else:
+            base = _component(root.resolve().name, "input")
         label, n = base, 2
-        while label in labels:
+        while label in labels or label in top:
             label, n = f"{base}-{n}", n + 1
         labels.append(label)
     return tuple(labels)

@@ -154,6 +154,20 @@ def test_mirror_path_of_a_file_input_is_its_name_at_the_top(tmp_path: Path, key:
     assert found == "IM9.dcm"
 
 
+def test_file_inputs_of_one_name_go_into_folders_named_after_their_own(tmp_path: Path) -> None:
+    """Two files named alike (or a file named as a folder input's label) would write one path:
+    the second went to the top as well, and was failed as a collision of one instance in two
+    files. It goes into a folder named after its own folder instead, as folders of one name do."""
+    for folder in ("a", "c", "x"):
+        (tmp_path / folder).mkdir()
+    for name in ("a/single.dcm", "c/single.dcm", "x/IM1", "x/export"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "export").mkdir()
+    roots = [tmp_path / "a" / "single.dcm", tmp_path / "c" / "single.dcm", tmp_path / "export"]
+    roots += [tmp_path / "x" / "export", tmp_path / "x" / "IM1"]
+    assert mirror_labels(roots) == ("", "c", "export", "x", "")
+
+
 # ---- copying a range of the input ---------------------------------------------------------------
 
 
