@@ -502,6 +502,8 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
             yield text, ""
     else:
         yield text, ""
+        if " " in text and vr in ("LO", "SH"):  # (as a folder name writes an institution's)
+            yield "_".join(text.split()), ""
         yield from _shaped_forms(text)
 
 

@@ -1318,6 +1318,7 @@ class Scrubber:
                     else:
                         text = str(v).strip()
                         tokens.add(text)
+                        tokens.add("_".join(text.split()))  # (Mercy_General_Hospital)
                         tokens.update(id_spellings(text))  # PIDQX77123 also as PIDQX-77123
                         tokens.update(digit_spellings(text))  # 9434765919 as 943 476 5919
                         day = day_of(text) if elem.VR in ("DA", "DT") else None

@@ -165,6 +165,11 @@ def test_date_forms_include_the_dashed_dotted_and_slashed_spellings() -> None:
         *(f"{d} de {m} de 2024" for d in ("5", "05") for m in ("marzo", "março", "marco")),
         *("05032024", "03052024", "2024年3月5日", "2024年03月05日"),  # compact; CJK text
         "240305",  # (compact, a two-digit year; 050324 and 030524 are also times: see below)
+        *(f"{d}{sep}{m}{sep}2024" for d in ("5", "05") for m in ("Mar", "March") for sep in "/."),
+        *("2024년 3월 5일", "2024년3월5일"),  # Korean text
+        *("令和6年3月5日", "R6.3.5", "R06.03.05", "R6/3/5"),  # the Japanese era's year
+        *(f"{d}{sep}III{sep}2024" for d in ("5", "05") for sep in ". "),  # a Roman month
+        *("2024.III.5", "2024.III.05"),
     }
     assert {"610317", "170361", "031761"} <= {f for f, _ in forms("DA", "19610317")}
     # (those that are also a time of day, HHMMSS, are not searched: a kept time is not a date)
@@ -198,7 +203,9 @@ def test_an_id_of_letters_and_digits_has_its_forms_with_a_separator() -> None:
     }
     assert "MRN0012345" in {f for f, _ in forms("LO", "MRN-0012345")}
     for other in ("CT CHEST", "1234567", "A1234", "X-ray 2", "7734PID", "CT001", "ST 0042"):
-        assert {f for f, _ in forms("LO", other)} == {other}, other
+        joined = "_".join(other.split())  # (words joined as a folder name joins them)
+        assert {f for f, _ in forms("LO", other)} == {other, joined}, other
+    assert "Mercy_General_Hospital" in {f for f, _ in forms("LO", "Mercy General Hospital")}
 
 
 def test_an_id_of_digits_alone_is_also_searched_as_people_group_it() -> None:

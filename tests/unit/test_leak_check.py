@@ -1249,6 +1249,7 @@ def test_a_creator_that_holds_a_name_part_or_the_institution_is_masked(
         *("17 de marzo de 1961", "17 DE MARÇO DE 1961"),
         *("03-17-1961", "03.17.1961", "Mar. 17, 1961", "17 Mar. 1961", "1961/3/17", "1961-Mar-17"),
         *("17031961", "03171961", "610317", "170361", "031761", "610317-1234"),  # compact
+        *("17/Mar/1961", "17.Mar.1961", "17.III.1961", "17 III 1961"),  # a Roman month
     ],
 )
 def test_a_date_as_people_and_exif_write_it_is_found(
@@ -1342,6 +1343,45 @@ def test_an_id_written_with_a_separator_between_its_letters_and_digits_is_found(
     result = _keeping_descriptions(tmp_path, key, lanes)(write_dicom(tmp_path / "in" / "f.dcm", ds))
     assert result.status is Status.REJECTED, result.detail
     assert "at (0008,1030)" in result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("patient", "written", "kind"),
+    [
+        (("Kim^Minsu", "4455667", "19610317"), "MRN 445-5667", "PatientID"),
+        (("Kim^Minsu", "000445566789", "19610317"), "MRN 445566789", "PatientID"),
+        (("Kim^Minsu", "4455667", "19610317"), "생년월일 1961년 3월 17일", "date"),
+        (("Kim^Minsu", "4455667", "19610317"), "生年月日 昭和36年3月17日", "date"),
+        (("Kim^Minsu", "4455667", "19610317"), "DOB S36.3.17", "date"),
+        (("Jørgensen^Åse", "4455667", "19610317"), "JOERGENSEN, AASE", "PatientName"),
+        (("Jørgensen^Åse", "4455667", "19610317"), "Aase Joergensen", "PatientName"),
+    ],
+    ids=["id-7-digits", "id-no-zeros", "korean", "japanese-era", "era-letter", "oe", "aa"],
+)
+def test_ids_dates_and_names_as_they_are_written_elsewhere_are_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    patient: tuple[str, str, str],
+    written: str,
+    kind: str,
+) -> None:
+    """A Patient ID of seven digits in groups, one without its leading zeros, a birth date as
+    Korean text or by the Japanese era's year, a Danish or Norwegian name with oe and aa: in a
+    kept description, each is the patient's."""
+    from dicomscrub.process import Status
+
+    name, patient_id, born = patient
+    ds = make_ct(private=False, patient_name=name, patient_id=patient_id)
+    ds.PatientBirthDate = born
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.StudyDescription = f"CT chest, {written}, follow-up"
+    result = _keeping_descriptions(tmp_path, key, lanes)(write_dicom(tmp_path / "in" / "f.dcm", ds))
+    assert result.status is Status.REJECTED, result.detail
+    assert f"{kind} at (0008,1030)" in result.detail
 
 
 WRITTEN_AS_TEXT = {  # tag: (VR written, value, how a kept description holds it)

@@ -618,6 +618,33 @@ def test_c_on_text_removes_a_date_written_compact_with_a_two_digit_year(
     assert ds.SeriesDescription == "born CT"
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "15.III.1975",
+        "15/Mar/1975",
+        "1975년 3월 15일",
+        "昭和50年3月15日",
+        "S50.3.15",
+        "445-5667",
+        "Mercy_General_Hospital",
+    ],
+)
+def test_c_on_text_removes_dates_ids_and_institutions_as_they_are_written_elsewhere(
+    make_ct: BuildCT, key: Key, written: str
+) -> None:
+    """A birth date with a Roman month, the month's name between slashes, as Korean text or by
+    the Japanese era's year; a Patient ID of seven digits in groups; an institution's name with
+    underscores between its words."""
+    ds = make_ct(patient_id="4455667", private=False)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientBirthDate = "19750315"
+    ds.InstitutionName = "Mercy General Hospital"
+    ds.SeriesDescription = f"CT {written} chest"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.SeriesDescription == "CT chest"
+
+
 def test_c_on_text_keeps_text_without_identifying_tokens(make_ct: BuildCT, key: Key) -> None:
     ds = make_ct()
     ds.SeriesDescription = "AXIAL 5mm"

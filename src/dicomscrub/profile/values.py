@@ -262,6 +262,9 @@ def _other_language_forms(d: str, date: str, month: int, year: str) -> list[str]
 
 
 _GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+_NORDIC = str.maketrans({"ø": "oe", "Ø": "Oe", "å": "aa", "Å": "Aa"})
+"""Danish and Norwegian letters as ASCII text also writes them: Jørgensen as Joergensen,
+Åse as Aase."""
 _UNDECOMPOSED = str.maketrans(
     {"ß": "ss", "ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ł": "l", "Ł": "L"}
     | {"đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i"}
@@ -364,7 +367,7 @@ def latin_spellings(text: str) -> tuple[str, ...]:
     if text.isascii():
         return ()
     forms = []
-    for start in (text, text.translate(_GERMAN)):
+    for start in (text, text.translate(_GERMAN), text.translate(_NORDIC)):
         plain = start.translate(_UNDECOMPOSED)
         plain = unicodedata.normalize("NFKD", plain)
         forms.append("".join(c for c in plain if not unicodedata.combining(c)))
@@ -387,23 +390,34 @@ def id_spellings(text: str) -> tuple[str, ...]:
     return tuple(form for form in forms if form != text)
 
 
-_GROUPS = {8: ((4, 4),), 9: ((3, 2, 4), (3, 3, 3)), 10: ((3, 3, 4),), 12: ((4, 4, 4),)}
-"""How numbers of 8, 9, 10 and 12 digits are written in groups: 1234 5678, a social security
-number's 123-45-6789, an NHS number's 943 476 5919, 1234 5678 9012."""
+_GROUPS = {
+    6: ((3, 3),),
+    7: ((3, 4),),
+    8: ((4, 4),),
+    9: ((3, 2, 4), (3, 3, 3)),
+    10: ((3, 3, 4),),
+    12: ((4, 4, 4),),
+}
+"""How numbers of 6 to 10 and 12 digits are written in groups: 123 456, 445-5667, 1234 5678, a
+social security number's 123-45-6789, an NHS number's 943 476 5919, 1234 5678 9012."""
 
 
 def digit_spellings(text: str) -> tuple[str, ...]:
     """An ID of digits alone as people write it in groups, with spaces or dashes (see
-    :data:`_GROUPS`). Other values: none."""
+    :data:`_GROUPS`), and without its leading zeros (000445566789 as 445566789) when six digits
+    or more are left, also in groups. Other values: none."""
     if not (text.isascii() and text.isdigit()):
         return ()
-    forms = []
-    for sizes in _GROUPS.get(len(text), ()):
-        parts, at = [], 0
-        for size in sizes:
-            parts.append(text[at : at + size])
-            at += size
-        forms += [sep.join(parts) for sep in (" ", "-")]
+    short = text.lstrip("0")
+    numbers = (text, short) if short != text and len(short) >= 6 else (text,)
+    forms = list(numbers[1:])
+    for number in numbers:
+        for sizes in _GROUPS.get(len(number), ()):
+            parts, at = [], 0
+            for size in sizes:
+                parts.append(number[at : at + size])
+                at += size
+            forms += [sep.join(parts) for sep in (" ", "-")]
     return tuple(forms)
 
 
@@ -443,6 +457,11 @@ def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
         if short_years or not _is_time(compact):
             out.append(compact)
     out += [f"{year}年{m}月{d}日", f"{year}年{month}月{date}日"]  # (Japanese, Chinese text)
+    out += [f"{year}년 {m}월 {d}일", f"{year}년{m}월{d}일"]  # (Korean text)
+    out += _japanese_era_forms(day)  # (昭和50年3月15日, S50.3.15)
+    roman = _ROMAN[int(month) - 1]  # (15.III.1975, as Polish, Czech and Hungarian write it)
+    for n in dict.fromkeys((d, date)):
+        out += [f"{n}.{roman}.{year}", f"{n} {roman} {year}", f"{year}.{roman}.{n}"]
     if short_years:  # as forms and letters write it: 15/03/24, 03/15/24, 15.03.24
         out += [f"{date}/{month}/{yy}", f"{month}/{date}/{yy}", f"{date}.{month}.{yy}"]
     full = _MONTHS[int(month) - 1]
@@ -455,6 +474,7 @@ def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
             continue
         for n in dict.fromkeys((d, date)):
             out += [f"{n} {name} {year}", f"{n}-{name}-{year}", f"{n}{name}{year}"]
+            out += [f"{n}/{name}/{year}", f"{n}.{name}.{year}"]  # (15/Mar/1975, 15.Mar.1975)
             out += [f"{name} {n}, {year}", f"{name} {n} {year}", f"{n} {name}, {year}"]
             out += [f"{year}-{name}-{n}", f"{year} {name} {n}"]
         out += [f"{nth} {name} {year}", f"{nth} {name}, {year}", f"{nth} of {name} {year}"]
@@ -470,6 +490,32 @@ def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
 def _is_time(digits: str) -> bool:
     """Six digits that are also a time of day, HHMMSS."""
     return int(digits[:2]) < 24 and int(digits[2:4]) < 60 and int(digits[4:]) < 60
+
+
+_ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
+_ERAS = (  # (first day, name, letter): the Japanese eras since 1868
+    ("20190501", "令和", "R"),
+    ("19890108", "平成", "H"),
+    ("19261225", "昭和", "S"),
+    ("19120730", "大正", "T"),
+    ("18681023", "明治", "M"),
+)
+
+
+def _japanese_era_forms(day: str) -> list[str]:
+    """A date YYYYMMDD as Japanese forms write it, by the era's year: 昭和50年3月15日 (also
+    昭和元年 for an era's first year), S50.3.15, S50.03.15, S50/3/15."""
+    era = next((era for era in _ERAS if day >= era[0]), None)
+    if era is None:
+        return []
+    first, name, letter = era
+    number = int(day[:4]) - int(first[:4]) + 1
+    m, d = str(int(day[4:6])), str(int(day[6:8]))
+    years = (str(number), "元") if number == 1 else (str(number),)
+    out = [f"{name}{y}年{m}月{d}日" for y in years]
+    out += [f"{letter}{number}.{m}.{d}", f"{letter}{number:02d}.{day[4:6]}.{day[6:8]}"]
+    out.append(f"{letter}{number}/{m}/{d}")
+    return out
 
 
 def _ordinal(day: int) -> str:
