@@ -27,6 +27,7 @@ import bisect
 import codecs
 import csv
 import enum
+import functools
 import io
 import itertools
 import json
@@ -458,6 +459,11 @@ def full_width_sets(charsets: Iterable[str] | None) -> tuple[str, ...]:
     them for None: not known)."""
     if charsets is None:
         return tuple(_FULL_WIDTH)
+    return _full_width_sets(tuple(sorted(charsets)))
+
+
+@functools.lru_cache(maxsize=256)
+def _full_width_sets(charsets: tuple[str, ...]) -> tuple[str, ...]:
     ways = set()
     for charset in charsets:
         for term in charset.split("\\"):

@@ -24,6 +24,7 @@ searched for at C speed (coded data never holds it: a 0xFF there is followed by 
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 import struct
 from collections.abc import Callable, Sequence
@@ -95,7 +96,27 @@ def from_fragments(fragments: Sequence[bytes | memoryview]) -> list[tuple[str, b
         for number, fragment in enumerate(fragments, start=first)
         if number > 0
     ]
-    return _frames(pieces)
+    table = _offset_table(_reader(fragments[0]), len(fragments[0])) if not first else []
+    return table + _frames(pieces)
+
+
+def _offset_table(read: Read, size: int) -> list[tuple[str, bytes]]:
+    """The Basic Offset Table (the first item of an encapsulated value) as text to search when
+    it is not one: offsets are 4-byte numbers, the first 0, none smaller than the one before.
+    Anything else there (a name) is copied with the pixels, and no decoder reads it."""
+    if size == 0:
+        return []
+    table = read(0, min(size, SEARCH_LIMIT))
+    if size % 4 == 0 and len(table) == size:
+        offsets = struct.unpack(f"<{size // 4}L", table)
+        if offsets[0] == 0 and all(a <= b for a, b in itertools.pairwise(offsets)):
+            return []
+    if size > SEARCH_LIMIT:
+        raise Unsearchable(
+            f"the Basic Offset Table of Pixel Data holds no offsets and more than "
+            f"{SEARCH_LIMIT >> 20} MB, too much to search"
+        )
+    return [("Basic Offset Table of Pixel Data (no offsets)", table)]
 
 
 def _starts_codestream(head: bytes) -> bool:
@@ -115,6 +136,7 @@ def segments(read: Read, length: int) -> list[tuple[str, bytes]]:
     Malformed data ends the walk quietly (the structural walk already vouched for the items; a
     codestream's inside is the decoder's business)."""
     pieces: list[tuple[Read, int, int]] = []
+    table: list[tuple[str, bytes]] = []
     pos, fragment = 0, 0
     while pos + 8 <= length and fragment <= FRAMES_LIMIT:
         head = read(pos, 8)
@@ -125,9 +147,11 @@ def segments(read: Read, length: int) -> list[tuple[str, bytes]]:
         if fragment > 0:  # (the first item is the Basic Offset Table)
             size = min(size, max(0, length - start))
             pieces.append((_within(read, start), size, fragment))
+        else:
+            table = _offset_table(_within(read, start), min(size, max(0, length - start)))
         pos = start + size
         fragment += 1
-    return _frames(pieces)
+    return table + _frames(pieces)
 
 
 def _within(read: Read, start: int) -> Read:
@@ -165,11 +189,42 @@ def _frames(pieces: list[tuple[Read, int, int]]) -> list[tuple[str, bytes]]:
         if size >= 2 and _starts_codestream(read(0, 12))
     ]
     found: list[tuple[str, bytes]] = []
-    for k, i in enumerate(heads):
-        end = starts[heads[k + 1]] if k + 1 < len(heads) else total
-        at = _within(stream, starts[i])
-        found += _codestream(at, end - starts[i], pieces[i][2])
+    # (fragments before the first codestream belong to no frame: a codestream found inside one
+    # starts a frame there, and the bytes before it are text no decoder reads; one without a
+    # codestream, not an RLE frame, is such text too)
+    starts_at = {i: 0 for i in heads}
+    for i in range(min(heads[0] if heads else len(pieces), LEAD_FRAGMENTS)):
+        read, size, number = pieces[i]
+        if _RLE_HEADER.match(read(0, 8)):  # (an RLE frame: segments, no codestream)
+            continue
+        head = read(0, min(size, LEAD_LIMIT))
+        at = _codestream_in(head)
+        if at is None:  # (no frame that a decoder reads: text, say; its first 64 KB searched)
+            found.append((f"fragment {number} of Pixel Data (no codestream)", head))
+        else:
+            found.append((f"fragment {number} of Pixel Data, before its codestream", head[:at]))
+            starts_at[i] = at
+    firsts = sorted(starts_at)
+    for k, i in enumerate(firsts):
+        end = starts[firsts[k + 1]] if k + 1 < len(firsts) else total
+        begin = starts[i] + starts_at[i]
+        found += _codestream(_within(stream, begin), end - begin, pieces[i][2])
     return found
+
+
+LEAD_LIMIT = 1 << 16
+"""Bytes of a fragment that starts no codestream looked at for one (text written before it)."""
+LEAD_FRAGMENTS = 16
+"""Fragments before the first codestream looked at so, at most."""
+_RLE_HEADER = re.compile(rb"[\x01-\x0f]\x00\x00\x00\x40\x00\x00\x00", re.DOTALL)
+"""The start of an RLE frame's header: 1 to 15 segments, the first at offset 64."""
+_CODESTREAM = re.compile(rb"\xff\xd8\xff|\xff\x4f\xff\x51|" + re.escape(_JP2))
+
+
+def _codestream_in(head: bytes) -> int | None:
+    """Where a JPEG, JPEG 2000 or JP2 codestream starts in ``head`` after its first byte."""
+    m = _CODESTREAM.search(head, 1)
+    return m.start() if m else None
 
 
 def _codestream(at: Read, size: int, fragment: int) -> list[tuple[str, bytes]]:

@@ -69,6 +69,46 @@ def test_fragments_that_start_no_codestream_and_damaged_ones_end_quietly() -> No
     assert from_bytes(b"\xfe\xff\x00\xe0" + b"\xff" * 4) == []  # a length past the end
 
 
+def _item(payload: bytes) -> bytes:
+    return b"\xfe\xff\x00\xe0" + struct.pack("<L", len(payload)) + payload
+
+
+NOTE = b"Zebulon Quixotic PID7734521"
+
+
+def test_a_basic_offset_table_that_holds_no_offsets_is_searched() -> None:
+    """It is copied with the pixels and no decoder reads it: text there is found. A table of
+    offsets (0, then none smaller), empty or not, is not text."""
+    frames = [_jpeg(), _jpeg()]
+    table = struct.pack("<2L", 0, len(frames[0]) + 8)
+    assert from_bytes(_item(table) + b"".join(map(_item, frames))) == []
+    assert from_bytes(_item(b"") + b"".join(map(_item, frames))) == []
+    for odd in (NOTE + b"\0", struct.pack("<2L", 8, 0), struct.pack("<2L", 0, 5) + b"\0\0"):
+        found = from_bytes(_item(odd) + b"".join(map(_item, frames)))
+        assert found == [("Basic Offset Table of Pixel Data (no offsets)", odd)]
+        assert from_fragments([odd, *frames]) == found
+
+
+def test_text_before_a_codestream_or_in_a_fragment_without_one_is_searched() -> None:
+    """Fragments before the first codestream belong to no frame: the bytes before a codestream
+    found in one are text no decoder reads (the codestream's own segments are read as ever), and
+    so is a fragment without one, unless it is an RLE frame (its header: 1 to 15 segments, the
+    first at 64)."""
+    frame = _jpeg(_segment(0xFE, b"note"))
+    found = from_bytes(_item(b"") + _item(NOTE + frame))
+    assert found == [
+        ("fragment 1 of Pixel Data, before its codestream", NOTE),
+        ("JPEG comment in fragment 1 of Pixel Data", b"note"),
+    ]
+    found = from_bytes(_item(b"") + _item(NOTE + b"\0") + _item(frame))
+    assert found == [
+        ("fragment 1 of Pixel Data (no codestream)", NOTE + b"\0"),
+        ("JPEG comment in fragment 2 of Pixel Data", b"note"),
+    ]
+    rle = struct.pack("<16L", 1, 64, *([0] * 14)) + b"\x00\x07" + NOTE[:7]
+    assert from_bytes(_item(b"") + _item(rle)) == []
+
+
 def _with_comment(comment: bytes, after_scan: bool = False) -> pydicom.Dataset:
     """SC_rgb_jpeg_dcmtk with a comment in its frame's header, or right before its end of
     image (after its scan)."""
@@ -130,6 +170,40 @@ def test_a_frame_whose_comment_holds_the_patient_s_name_is_rejected(
     assert outcomes["plain"].status is Status.WRITTEN, outcomes["plain"].detail
     assert outcomes["software"].status is Status.WRITTEN, outcomes["software"].detail
     assert outcomes["profile"].status is Status.WRITTEN, outcomes["profile"].detail
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "parsed"])
+@pytest.mark.parametrize("where", ["offset-table", "before-codestream"])
+def test_a_name_beside_the_codestreams_is_rejected(
+    tmp_path: Path, key: Key, stream: bool, where: str
+) -> None:
+    """In a Basic Offset Table that holds no offsets, or before a frame's codestream in its
+    fragment: copied with the pixels, found, rejected."""
+    from dicomscrub.discover import Source
+    from dicomscrub.pipeline import Scrubber
+    from dicomscrub.process import Job, Status, process_file
+    from dicomscrub.profile.loader import load_profile
+    from dicomscrub.pseudonym import Pseudonymizer
+    from dicomscrub.writer import OutputPlan
+
+    job = Job(
+        Scrubber(load_profile("basic"), Pseudonymizer(key)),
+        OutputPlan(tmp_path / "out", Layout.HIERARCHY, ("in",)),
+        stream=stream,
+    )
+    ds = _with_comment(b"by dcmtk")
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    text = b"Quixotic Packard PID7734521"
+    if where == "offset-table":
+        ds.PixelData = _item(text + b"\0") + _item(frame + b"\0" * (len(frame) % 2))
+    else:
+        ds.PixelData = encapsulate([text + frame + b"\0" * ((len(text) + len(frame)) % 2)])
+    path = tmp_path / "in" / "a.dcm"
+    path.parent.mkdir(parents=True)
+    ds.save_as(path)
+    result = process_file(Source(path, 0, path.parent, path.name), job)
+    assert result.status is Status.REJECTED, result.detail
+    assert "of Pixel Data" in result.detail and "Quixotic" not in result.detail
 
 
 def test_check_against_finds_the_name_in_a_frame_s_comment(tmp_path: Path) -> None:
