@@ -22,6 +22,7 @@ import functools
 import itertools
 import operator
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -998,7 +999,10 @@ def keyed_forms(text: str, encodings: tuple[str, ...]) -> tuple[KeyedForm, ...]:
         form = text.lower().encode("ascii")
         return (KeyedForm(form, _key_word(form), 0),)
     forms: dict[bytes, int] = {}
-    for variant in {text, text.upper(), text.title()}:
+    variants = {text, text.upper(), text.title()}
+    # (composed and decomposed: Müller as one letter ü, or as u and a combining diaeresis)
+    variants |= {unicodedata.normalize(way, v) for v in variants for way in ("NFC", "NFD")}
+    for variant in variants:
         for encoding in encodings:
             try:
                 written = variant.encode(encoding).lower()

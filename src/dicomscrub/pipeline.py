@@ -14,6 +14,7 @@ import functools
 import io
 import re
 import struct
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -1270,7 +1271,8 @@ class Scrubber:
         a space in it standing for any run of white space (two spaces, a tab: Li  Na), also
         where it is written in full-width letters and digits (ＤＯＥ ＪＡＮＥ, as Japanese,
         Chinese and Korean systems type them: matched as the ASCII they stand for)."""
-        out = text
+        composed = text if text.isascii() else unicodedata.normalize("NFC", text)
+        out = composed  # (Mu\u0308ller, decomposed as macOS writes it, matched as Müller)
         narrow = out.translate(_NARROW)  # (one character for one: the places are the same)
         for token in tokens:
             body = re.escape(token).replace("\\ ", r"\s+")
@@ -1281,7 +1283,7 @@ class Scrubber:
             spans = [m.span() for m in re.finditer(pattern, narrow, flags=re.IGNORECASE)]
             for start, end in reversed(spans):
                 out, narrow = out[:start] + out[end:], narrow[:start] + narrow[end:]
-        return re.sub(r"\s{2,}", " ", out).strip() if out != text else out
+        return re.sub(r"\s{2,}", " ", out).strip() if out != composed else text
 
     def _collect_tokens(self, ds: Dataset) -> list[str]:
         """Values of this dataset that the profile protects: what C removes from kept text."""
@@ -1328,6 +1330,7 @@ class Scrubber:
                             tokens.update(spellings(day, short_years=True))
 
         visit(ds)
+        tokens |= {unicodedata.normalize("NFC", t) for t in tokens if not t.isascii()}
         return sorted((t for t in tokens if len(t) >= MIN_TOKEN), key=lambda t: (-len(t), t))
 
     # ---- private elements --------------------------------------------------------------------

@@ -1384,6 +1384,38 @@ def test_ids_dates_and_names_as_they_are_written_elsewhere_are_found(
     assert f"{kind} at (0008,1030)" in result.detail
 
 
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [
+        ("Müller^Jürgen", "Mu\u0308ller Ju\u0308rgen"),  # decomposed, as macOS writes text
+        ("Mu\u0308ller^Ju\u0308rgen", "Müller Jürgen"),
+        ("Mueller^Juergen", "Jürgen Müller"),  # the German way back
+        ("Joergensen^Aase", "JØRGENSEN, ÅSE"),  # the Danish and Norwegian way back
+    ],
+    ids=["nfd", "nfc", "umlaut", "nordic"],
+)
+def test_a_name_in_another_unicode_spelling_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    name: str,
+    written: str,
+) -> None:
+    """The patient's name composed or decomposed, or with the letters an ASCII spelling stands
+    for, typed into Manufacturer's Model Name (kept, no rule): the patient's."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_name=name, patient_id="PID998877")
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.ManufacturerModelName = written
+    result = _runner(tmp_path, key, lanes, "basic")(write_dicom(tmp_path / "in" / "f.dcm", ds))
+    assert result.status is Status.REJECTED, result.detail
+    assert "PatientName at (0008,1090)" in result.detail
+
+
 WRITTEN_AS_TEXT = {  # tag: (VR written, value, how a kept description holds it)
     0x00142006: ("LO", "Keeper^Roland", "Roland Keeper"),  # Evaluator Name, a PN
     0x0008041F: ("LO", "19990704101010", "1999-07-04"),  # Study Update DateTime, a DT

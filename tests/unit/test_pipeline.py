@@ -561,11 +561,15 @@ def test_c_on_text_removes_a_name_written_without_its_accents(
         ("ISO_IR 192", "Yamada^Tarou=山田^太郎", "CT 山田・太郎", "CT"),
         ("ISO_IR 192", "Li^Na", "CT ＬＩ　ＮＡ chest", "CT chest"),
         ("GB18030", "Wang^Xiaoming", "ＷＡＮＧ ＸＩＡＯＭＩＮＧ 胸部", "胸部"),
+        ("ISO_IR 192", "Müller^Jürgen", "CT Mu\u0308ller Ju\u0308rgen chest", "CT chest"),
+        ("ISO_IR 192", "Mueller^Juergen", "CT Müller chest", "CT chest"),
+        ("ISO_IR 192", "Aaseberg^Kari", "CT ÅSEBERG chest", "CT chest"),
     ],
     ids=[
         *("reversed", "underscore", "caret", "comma", "spaces"),
         *("hyphen-part", "apostrophe-dropped", "apostrophe-curly", "particles-joined"),
         *("cjk-joined", "cjk-in-text", "cjk", "cjk-middle-dot", "full-width", "full-width-gb"),
+        *("decomposed", "umlaut-back", "nordic-back"),
     ],
 )
 def test_c_on_text_removes_a_whole_name_as_people_write_it(

@@ -9,6 +9,7 @@ value, nor a run whose every file fails to encode.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -263,6 +264,23 @@ def _other_language_forms(d: str, date: str, month: int, year: str) -> list[str]
 
 _GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
 _NORDIC = str.maketrans({"ø": "oe", "Ø": "Oe", "å": "aa", "Å": "Aa"})
+_DIGRAPHS = re.compile("(?:ae|oe|ue|aa)(?=[a-z])", re.IGNORECASE)
+"""ae, oe, ue and aa inside a word (not at its end: Doe, Rae and Sue are English names)."""
+_LETTERS = (
+    {"ae": "ä", "oe": "ö", "ue": "ü"},  # German
+    {"oe": "ø", "aa": "å", "ae": "æ"},  # Danish, Norwegian
+)
+
+
+def _letter(m: re.Match[str], *, table: dict[str, str]) -> str:
+    """The letter ``table`` writes for the digraph ``m`` (in its case: UE, Ue, ue), or it."""
+    found = m.group()
+    letter = table.get(found.lower())
+    if letter is None:
+        return found
+    return letter.upper() if found[0].isupper() else letter
+
+
 """Danish and Norwegian letters as ASCII text also writes them: Jørgensen as Joergensen,
 Åse as Aase."""
 _UNDECOMPOSED = str.maketrans(
@@ -362,10 +380,15 @@ def day_of(text: str) -> str | None:
 
 def latin_spellings(text: str) -> tuple[str, ...]:
     """``text`` (a name) as it is written where accents cannot be: the accents taken off
-    (Müller → Muller, Zoë Núñez → Zoe Nunez, Łukasz → Lukasz) and the German way (Müller →
-    Mueller); the given form left out. ASCII text, or text without such letters: none."""
+    (Müller → Muller, Zoë Núñez → Zoe Nunez, Łukasz → Lukasz), the German way (Müller →
+    Mueller) and the Danish and Norwegian way (Jørgensen → Joergensen, Åse → Aase); and an ASCII
+    name written that way with those letters (Mueller → Müller, Joergensen → Jørgensen, Aase →
+    Åse); the given form left out. Text without such letters: none."""
     if text.isascii():
-        return ()
+        if not _DIGRAPHS.search(text):
+            return ()
+        forms = [_DIGRAPHS.sub(functools.partial(_letter, table=table), text) for table in _LETTERS]
+        return tuple(form for form in dict.fromkeys(forms) if form != text)
     forms = []
     for start in (text, text.translate(_GERMAN), text.translate(_NORDIC)):
         plain = start.translate(_UNDECOMPOSED)
