@@ -563,7 +563,7 @@ def find_leaks(
     for _, piece in pieces[1:]:
         words |= words_of(piece, big)
     texts = sorted(set(creators))
-    hay = b"\n".join(text.encode("utf-8", "surrogateescape") for text in texts)
+    hay = b"\n".join(map(_creator_bytes, texts))
     hay_words = words_of(hay) if texts else set()
     groups = [Needles.of(ident.tokens.values(), encodings)]
     if unparsed is not None:  # (the words of a value seen once are those of a binary value's
@@ -607,6 +607,16 @@ def find_leaks(
     )
 
 
+_NARROW_TEXT = {c + 0xFEE0: c for c in range(0x21, 0x7F)} | {0x3000: 0x20}
+"""Full-width letters, digits and punctuation, and the ideographic space, as ASCII."""
+
+
+def _creator_bytes(text: str) -> bytes:
+    """A creator's text as searched: full-width letters and digits as the ASCII they stand for
+    (a block named ＨＥＮＤＲＩＣＫＳ is the patient's)."""
+    return text.translate(_NARROW_TEXT).encode("utf-8", "surrogateescape")
+
+
 def _naming(
     texts: list[str], hay: bytes, groups: list[Needles], charsets: set[str], words: set[bytes]
 ) -> set[str]:
@@ -618,7 +628,7 @@ def _naming(
     naming = [token for token in findable.values() if token.category in NAMING]
     if not naming:  # (most files: their creators' words are no name's, ID's or institution's)
         return set()
-    sizes = (len(text.encode("utf-8", "surrogateescape")) + 1 for text in texts)
+    sizes = (len(_creator_bytes(text)) + 1 for text in texts)
     starts = list(itertools.accumulate(sizes, initial=0))
     return {
         texts[bisect.bisect_right(starts, offset) - 1]

@@ -1126,6 +1126,19 @@ def test_a_creator_that_holds_the_patient_id_is_masked_in_the_audit_and_never_wr
         assert b"PID4242X9" not in next(iter(_outputs(tmp_path / f"out-{lanes}"))).read_bytes()
 
 
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_creator_that_holds_the_patient_id_in_full_width_is_masked(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
+) -> None:
+    """Masked in the audit as the same ID in ASCII is (the search reads full-width letters and
+    digits as the ASCII they stand for)."""
+    ds = make_ct(patient_id="PID4242X9", private=False)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.private_block(0x0009, "ＰＩＤ４２４２Ｘ９", create=True).add_new(0x01, "LO", "safe words")
+    result = _runner(tmp_path, key, lanes, "basic")(write_dicom(tmp_path / "in" / "one.dcm", ds))
+    assert {record.creator for record in result.private} == {"Ｐ*** (9 chars)"}
+
+
 def _pid_named_block(ds: Dataset, creator: str) -> None:
     """A block named ``creator``, declared SAFE in (0008,0300), holding free text."""
     from pydicom.sequence import Sequence
