@@ -274,7 +274,7 @@ def explain_dataset(ds: Dataset, profile: CompiledProfile, name: str) -> Explana
                     decision.vr,
                     decision.action.value,
                     effect,
-                    _rule_text(decision, profile),
+                    redact(_rule_text(decision, profile), naming),
                     value,
                 )
             )
@@ -295,7 +295,8 @@ def explain_dataset(ds: Dataset, profile: CompiledProfile, name: str) -> Explana
                 action = "X"
             elif record.basis == "declared-action":
                 action = record.detail.split()[2] if record.detail.startswith("declared") else ""
-            why = record.basis + (f"; {record.detail}" if record.detail else "")
+            # (a rule's text names the creator it selects by, which may name the patient)
+            why = redact(record.basis + (f"; {record.detail}" if record.detail else ""), naming)
             value = _show(element_at(ds, orig.path)) if record.decision == "kept" else ""
             vr = orig.vr
             kept_elem = element_at(ds, orig.path) if record.decision == "kept" else None

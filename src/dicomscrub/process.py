@@ -772,7 +772,14 @@ def _creators_masked(private: list[PrivateRecord], named: set[str]) -> list[Priv
             record,
             creator=mask(record.creator),
             detail="; ".join(
-                filter(None, [record.detail, "creator masked: it holds an identifying value"])
+                filter(
+                    None,
+                    [
+                        # (a rule's text names the creator it selects by: [Johanna Smithson])
+                        record.detail.replace(f"[{record.creator}]", f"[{mask(record.creator)}]"),
+                        "creator masked: it holds an identifying value",
+                    ],
+                )
             ),
         )
         if record.creator in named

@@ -1139,6 +1139,29 @@ def test_a_creator_that_holds_the_patient_id_in_full_width_is_masked(
     assert {record.creator for record in result.private} == {"Ｐ*** (9 chars)"}
 
 
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_rule_that_names_a_creator_holding_the_patient_s_name_is_shown_masked(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
+) -> None:
+    """A profile rule selects a block by its creator, the patient's name: the audit's detail and
+    explain show the rule's text with the creator masked, as the creator column is."""
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        'extends: basic\nrules:\n  - tag: "(0033,xx10)"\n    creator: Johanna Smithson\n'
+        "    action: K\n"
+    )
+    ds = make_ct(patient_name="Smithson^Johanna", private=False)
+    ds.private_block(0x0033, "Johanna Smithson", create=True).add_new(0x10, "LO", "ten")
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    result = _runner(tmp_path, key, lanes, str(profile))(path)
+    details = [record.detail for record in result.private if record.tag == "(0033,1010)"]
+    assert details == [
+        "p: (0033,xx10) [J*** (16 chars)] K; creator masked: it holds an identifying value"
+    ]
+    shown = invoke("explain", path, "-p", profile)
+    assert "Smithson" not in shown.output and "[J***] K" in shown.output, shown.output
+
+
 def _pid_named_block(ds: Dataset, creator: str) -> None:
     """A block named ``creator``, declared SAFE in (0008,0300), holding free text."""
     from pydicom.sequence import Sequence
