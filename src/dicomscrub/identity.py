@@ -756,6 +756,8 @@ def excusing(path: str, vr: str, profile: CompiledProfile, value: str = "") -> s
     if vr in LOOSE_ONLY or (vr in _EXCUSING_VRS and _plain_number(value.strip(" \0"))):
         return vr
     tag = int(path[-10:-6], 16) << 16 | int(path[-5:-1], 16)
+    if tag == 0x00080005 and value.strip(" \0") not in pydicom.charset.python_encoding:
+        return UNRULED  # (no character set: a word typed there, a surname, is no vocabulary)
     rule = profile.standard_rule(tag)
     if rule is None:
         return CODED if coded(path) or vr == "CS" else UNRULED

@@ -476,6 +476,27 @@ def test_a_code_string_or_number_no_rule_lists_is_judged_by_its_value(
     assert result.status is Status.WRITTEN, result.detail
 
 
+@pytest.mark.filterwarnings("ignore:Unknown encoding")
+@pytest.mark.filterwarnings("ignore:Incorrect value for Specific Character Set")
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_surname_typed_into_specific_character_set_is_a_leak(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key: Key, lanes: bool
+) -> None:
+    """A value there that names no character set is no vocabulary that excuses the patient's
+    surname: the file is rejected, not written with it."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_name="Kowalczyk^Wojciech")
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    path = write_dicom(tmp_path / "in" / "a.dcm", ds)
+    data = path.read_bytes()
+    assert data.count(b"ISO_IR 100") == 1
+    path.write_bytes(data.replace(b"ISO_IR 100", b"Kowalczyk "))
+    result = _runner(tmp_path, key, lanes, "basic")(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert "PatientName component at (0008,0005)" in result.detail
+
+
 def _checked_against(tmp_path: Path, key_file: Path, *options: str | Path) -> Result:
     """``check --against`` (with ``options``) of an output of ``tmp_path/in`` written by ``run``
     (with the same options) without its leak check."""
