@@ -151,5 +151,9 @@ def write_summary_json(path: Path, report: Report) -> None:
     """Write the summary atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(report.summary(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(report.summary(), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:  # (a full disk: no partial file is left beside it)
+        tmp.unlink(missing_ok=True)
+        raise

@@ -384,6 +384,29 @@ def test_a_refused_run_writes_no_summary_over_a_file_it_was_not_given_as_one(
     assert not (inputs / "summary.json").exists() and not out.exists()
 
 
+def test_a_summary_that_cannot_be_written_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: Keys
+) -> None:
+    """A full disk under --summary-json: exit 1 with why, and no ``.summary.json.partial``."""
+    inputs = _inputs(tmp_path / "in", 2)
+    real_write_text = Path.write_text
+
+    def write_text(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        if self.name.endswith(".partial") and "summary" in self.name:
+            real_write_text(self, data[:10], encoding="utf-8")  # (some of it, then the disk)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write_text(self, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    summary = tmp_path / "summary.json"
+    code, output = _run(
+        inputs, "-o", tmp_path / "out", "--summary-json", summary, "--key-file", keys.a
+    )
+    assert code == 1, output
+    assert "No space left on device" in output
+    assert not summary.exists() and not (tmp_path / ".summary.json.partial").exists()
+
+
 def test_a_full_disk_under_the_audit_stops_the_run_as_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: Keys
 ) -> None:
