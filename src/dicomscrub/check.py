@@ -709,6 +709,10 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
             except Unreadable as exc:
                 identity.skipped.append((label, f"unreadable DICOM: {exc}"))
                 continue
+            except OSError as exc:
+                why = exc.strerror or type(exc).__name__
+                identity.skipped.append((label, f"cannot read: {why}"))
+                continue
             except Exception as exc:
                 identity.skipped.append((label, f"cannot read: {type(exc).__name__}"))
                 continue

@@ -699,7 +699,7 @@ def explain(file: Path, profile: str, options: tuple[str, ...], as_json: bool) -
     \b
     Exit codes: 0 explained (a file run would reject for what it holds, such as Burned In
     Annotation YES, is explained under a line that says so); 1 the file cannot be explained
-    (not DICOM, damaged, a DICOMDIR); 2 usage or profile error.
+    (not DICOM, damaged, a DICOMDIR, no SOP Class UID); 2 usage or profile error.
     """
     from dicomscrub.explain import ExplainError, explain_file, render_json, render_text
 

@@ -25,6 +25,7 @@ import bisect
 import contextlib
 import dataclasses
 import enum
+import errno
 import io
 import logging
 import os
@@ -314,7 +315,13 @@ def _failed(result: FileResult, detail: str) -> FileResult:
     return result
 
 
+_WRITING = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+"""Errors only writing gives: the output's file system is full, read-only, or the file too big."""
+
+
 def _cannot_read_or_write(exc: OSError) -> str:
+    if exc.errno in _WRITING:
+        return f"cannot write the output: {exc.strerror or type(exc).__name__}"
     return f"cannot read or write: {exc.strerror or type(exc).__name__}"
 
 

@@ -183,7 +183,7 @@ def test_a_write_that_fails_later_is_reported_on_its_own_file(
         _job(tmp_path, key),
     )
     assert [r.status for r in results] == [Status.WRITTEN, Status.FAILED, Status.WRITTEN]
-    assert results[1].detail == "cannot read or write: No space left on device"
+    assert results[1].detail == "cannot write the output: No space left on device"
     assert results[1].private == [] and results[1].output == ""
     assert len(list(tmp_path.rglob("*.dcm"))) == 2
 

@@ -608,6 +608,23 @@ def test_a_value_written_in_full_width_letters_and_digits_is_found(
     assert run_one(write_dicom(tmp_path / "in2" / "b.dcm", other)).status is Status.WRITTEN
 
 
+def test_check_against_names_why_an_input_could_not_be_read(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the system says it (Permission denied), not as Python's exception is named."""
+    from dicomscrub import check, process
+    from dicomscrub.profile.loader import load_profile
+
+    write_dicom(tmp_path / "in" / "a.dcm", make_ct(private=False))
+
+    def refused(path: Path) -> Any:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(process, "read_dataset", refused)
+    identity = check.collect_identity([tmp_path / "in"], load_profile("basic"))
+    assert identity.skipped == [("a.dcm", "cannot read: Permission denied")]
+
+
 def test_check_against_finds_a_whole_value_copied_into_an_attribute_no_rule_lists(
     tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
 ) -> None:
