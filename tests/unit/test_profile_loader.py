@@ -129,13 +129,47 @@ def test_rule_without_action_is_an_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("action", ["Z", "X", "K", "C", "U", "X/Z/D"])
 def test_value_on_an_action_other_than_d_is_an_error(tmp_path: Path, action: str) -> None:
+    keyword = "StudyInstanceUID" if action == "U" else "PatientName"
     path = write(
         tmp_path / "p.yaml",
-        f"rules:\n  - keyword: PatientName\n    action: {action}\n    value: FOO\n",
+        f"rules:\n  - keyword: {keyword}\n    action: {action}\n    value: FOO\n",
     )
     assert error_of(path) == (
         f"{path}:4:12: rules[0].value: a replacement value is only used with action D"
     )
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            "  - keyword: PatientName\n    action: U\n",
+            "3:13: rules[0].action: U replaces UIDs; this attribute's VR is PN: use D, Z or X",
+        ),
+        (
+            '  - tag: "(FFFE,E000)"\n    action: X\n',
+            "2:10: rules[0].tag: an item or delimitation tag (FFFE,xxxx) is no attribute",
+        ),
+        (
+            f"  - keyword: PatientName\n    action: D\n    value: {'A' * 65}\n",
+            f"4:12: rules[0].value: '{'A' * 65}' has a component group longer than 64 "
+            "characters (VR PN)",
+        ),
+    ],
+    ids=["u-on-a-name", "item-tag", "long-name"],
+)
+def test_a_rule_that_would_do_nothing_or_write_an_invalid_value_is_an_error(
+    tmp_path: Path, rule: str, message: str
+) -> None:
+    """It validated as ok and then wrote a UID into a name, was ignored, or wrote a name no
+    reader takes."""
+    path = write(tmp_path / "p.yaml", f"rules:\n{rule}")
+    assert error_of(path) == f"{path}:{message}"
+
+
+def test_a_parent_listed_twice_in_extends_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "extends: [basic, basic]\n")
+    assert error_of(path) == f"{path}:1:18: extends[1]: 'basic' is listed twice"
 
 
 @pytest.mark.parametrize(

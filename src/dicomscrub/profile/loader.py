@@ -20,7 +20,7 @@ from pydicom.valuerep import VR as VR_ENUM
 
 from dicomscrub._startup import lazy_import
 from dicomscrub.actions import ACTION_CODES, Action
-from dicomscrub.dictionary import keyword_suggestions, tag_for_keyword
+from dicomscrub.dictionary import keyword_suggestions, tag_for_keyword, vr_of
 from dicomscrub.profile.builtin import cached_document
 from dicomscrub.profile.model import (
     PRIVATE,
@@ -220,6 +220,10 @@ def _selector(
         parsed = parse_tag_or_mask(text)
     except TagSyntaxError as exc:
         raise ctx.error(node, f"{path}.tag", str(exc)) from None
+    if isinstance(parsed, int) and parsed >> 16 == 0xFFFE:
+        raise ctx.error(
+            node, f"{path}.tag", "an item or delimitation tag (FFFE,xxxx) is no attribute"
+        )
     return parsed
 
 
@@ -249,7 +253,10 @@ def load_document(path: Path, *, builtin: bool = False, text: str | None = None)
             else ctx.sequence(ext_node, "extends")
         )
         for i, item in enumerate(items):
-            extends.append(ctx.string(item, f"extends[{i}]").strip())
+            parent = ctx.string(item, f"extends[{i}]").strip()
+            if parent in extends:
+                raise ctx.error(item, f"extends[{i}]", f"{parent!r} is listed twice")
+            extends.append(parent)
     method = _method(ctx, top, name)
     settings: dict[str, Action] = {}
     if "settings" in top:
@@ -354,6 +361,12 @@ def _rule(ctx: _Ctx, node: yaml.Node, path: str, source: str) -> Rule:
     if "action" not in fields:
         raise ctx.error(node, f"{path}.action", "every rule needs an action")
     action = ctx.action(fields["action"][1], f"{path}.action")
+    if action is Action.U and isinstance(selector, int) and vr_of(selector) not in (None, "UI"):
+        raise ctx.error(
+            fields["action"][1],
+            f"{path}.action",
+            f"U replaces UIDs; this attribute's VR is {vr_of(selector)}: use D, Z or X",
+        )
     value: str | None = None
     if "value" in fields:
         vnode = fields["value"][1]

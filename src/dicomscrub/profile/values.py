@@ -102,6 +102,8 @@ def _one_value_problem(vr: str, value: str) -> str | None:
     longest = MAX_CHARS.get(vr)
     if longest is not None and len(value) > longest:
         return f"{value!r} is longer than {longest} characters (VR {vr})"
+    if vr == "PN" and any(len(group) > 64 for group in value.split("=")):
+        return f"{value!r} has a component group longer than 64 characters (VR PN)"
     if vr in _INTEGERS:
         low, high = _INTEGERS[vr]
         try:
