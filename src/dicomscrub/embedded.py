@@ -96,7 +96,9 @@ def from_fragments(fragments: Sequence[bytes | memoryview]) -> list[tuple[str, b
         for number, fragment in enumerate(fragments, start=first)
         if number > 0
     ]
-    table = _offset_table(_reader(fragments[0]), len(fragments[0])) if not first else []
+    table: list[tuple[str, bytes]] = []
+    if fragments and not first:  # (the first fragment is the Basic Offset Table)
+        table = _offset_table(_reader(fragments[0]), len(fragments[0]))
     return table + _frames(pieces)
 
 

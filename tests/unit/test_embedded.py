@@ -87,6 +87,7 @@ def test_a_basic_offset_table_that_holds_no_offsets_is_searched() -> None:
         found = from_bytes(_item(odd) + b"".join(map(_item, frames)))
         assert found == [("Basic Offset Table of Pixel Data (no offsets)", odd)]
         assert from_fragments([odd, *frames]) == found
+    assert from_fragments([]) == []  # (native pixels: no fragments at all)
 
 
 def test_text_before_a_codestream_or_in_a_fragment_without_one_is_searched() -> None:
