@@ -63,6 +63,7 @@ from dicomscrub.identity import (
 from dicomscrub.layout import BULK_TAGS
 from dicomscrub.pipeline import Scrubber, looks_like_items, parse_un_sequence
 from dicomscrub.profile.model import CompiledProfile
+from dicomscrub.profile.values import CJK
 from dicomscrub.pseudonym import is_standard_uid
 from dicomscrub.structure import LONG_VRS, TopElement
 from dicomscrub.tags import format_tag
@@ -292,9 +293,16 @@ class Needles:
 
     @classmethod
     def of(cls, tokens: Iterable[Token], encodings: tuple[str, ...]) -> Needles:
+        """The needles of ``tokens`` in a data set of ``encodings`` (see :func:`encodings_of`):
+        a token in CJK characters only where the data set's character set writes them (a date
+        by the Japanese era's year, 令和6年3月15日, is no token of a Latin-1 data set: its
+        longest word, 15, is a word of nearly every output)."""
         by_key: dict[bytes, list[Token]] = {}
         always: list[Token] = []
+        cjk = writes_cjk(encodings)
         for token in tokens:
+            if not cjk and not token.text.isascii() and CJK.search(token.text):
+                continue
             for _, key, _ in keyed_forms(token.text, encodings):
                 if key is None:
                     always.append(token)
@@ -320,6 +328,24 @@ class Needles:
             for key in self.keys & words:
                 for token in self.by_key[key]:
                     add_token(into, token)
+
+
+_CJK_CODECS = frozenset(
+    {"utf-8", "gb18030", "gbk", "gb2312", "iso2022_jp", "iso2022_jp_2", "euc_kr", "shift_jis"}
+)
+
+
+@functools.lru_cache(maxsize=256)
+def writes_cjk(encodings: tuple[str, ...]) -> bool:
+    """Whether a data set's Specific Character Set (the encodings it names, after the UTF-8 and
+    Latin-1 that :func:`encodings_of` puts first for every data set) writes CJK characters."""
+    for name in encodings[2:]:
+        try:
+            if codecs.lookup(name).name in _CJK_CODECS:
+                return True
+        except LookupError:
+            continue
+    return False
 
 
 _TAGLESS = frozenset({b"UI", b"DA", b"DT", b"TM"})

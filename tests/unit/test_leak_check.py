@@ -1490,6 +1490,22 @@ def test_a_name_in_another_unicode_spelling_is_found(
     assert "PatientName at (0008,1090)" in result.detail
 
 
+def test_a_token_in_cjk_characters_is_a_needle_only_where_the_character_set_writes_them() -> None:
+    """A date by the Japanese era's year (its longest word, 15, is a word of nearly every
+    output) is no token of a data set in Latin-1: each such file would pay for its search."""
+    from dicomscrub.identity import Category, Token, encodings_of
+
+    era = Token("令和6年3月15日", "date", Category.DATE)
+    for charsets, findable in (([], False), (["ISO_IR 100"], False), (["ISO_IR 192"], True)):
+        found: dict[str, Token] = {}
+        Needles.of([era], encodings_of(charsets)).add_findable({b"15", b"6", b"3"}, found)
+        assert bool(found) is findable, charsets
+    for charsets in (["\\ISO 2022 IR 87"], ["GB18030"], ["\\ISO 2022 IR 149"], ["ISO_IR 13"]):
+        found = {}
+        Needles.of([era], encodings_of(charsets)).add_findable({b"15", b"6", b"3"}, found)
+        assert found, charsets
+
+
 WRITTEN_AS_TEXT = {  # tag: (VR written, value, how a kept description holds it)
     0x00142006: ("LO", "Keeper^Roland", "Roland Keeper"),  # Evaluator Name, a PN
     0x0008041F: ("LO", "19990704101010", "1999-07-04"),  # Study Update DateTime, a DT
