@@ -897,9 +897,15 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
                 found.add(Finding(rel, where, Problem.IDENTIFYING, kind, mask(tok.text)))
     # the text compressed frames carry beside their pixels (as run's leak check searches it)
     view = memoryview(layout.data)  # (slices, not copies: native pixels are one large span)
-    frames = [view[s.start : s.end] for s in layout.spans if s.bulk and s.path == _FRAMES]
+    spans = [s for s in layout.spans if s.bulk and s.path == _FRAMES]
+    items: list[bytes | memoryview] = []
+    if spans and layout.data[spans[0].start - 8 : spans[0].start - 4] == _ITEM_TAG:
+        # encapsulated (native pixels are one value, no item): an empty Basic Offset Table has
+        # no span of its own
+        empty = layout.data[spans[0].start - 16 : spans[0].start - 8] == _ITEM_TAG + bytes(4)
+        items = [b""] * empty + [view[s.start : s.end] for s in spans]
     try:
-        carried = embedded.from_fragments(frames)
+        carried = embedded.from_fragments(items)
     except embedded.Unsearchable as exc:
         found.add(Finding(rel, "Pixel Data", Problem.UNVERIFIABLE, "", str(exc)))
         carried = []
@@ -913,6 +919,7 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
 
 
 _FRAMES = "(7FE0,0010)"
+_ITEM_TAG = b"\xfe\xff\x00\xe0"
 IN_FRAMES = STRICT
 """What counts in the text of compressed frames: a whole name, an ID, UID, date or time. Not one
 component of a name (a colour profile's "Hewlett-Packard" and a patient Packard), other text

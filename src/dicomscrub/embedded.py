@@ -87,18 +87,14 @@ def from_bytes(value: bytes) -> list[tuple[str, bytes]]:
 
 
 def from_fragments(fragments: Sequence[bytes | memoryview]) -> list[tuple[str, bytes]]:
-    """:func:`segments` of the fragments of an encapsulated value, numbered as there: the Basic
-    Offset Table is fragment 0 (left out of ``fragments`` when empty: then the first one starts a
-    codestream)."""
-    first = 1 if fragments and _starts_codestream(bytes(fragments[0][:12])) else 0
+    """:func:`segments` of the items of an encapsulated value, numbered as there: the first is
+    the Basic Offset Table (empty, or offsets), the others its fragments."""
     pieces = [
         (_reader(fragment), len(fragment), number)
-        for number, fragment in enumerate(fragments, start=first)
+        for number, fragment in enumerate(fragments)
         if number > 0
     ]
-    table: list[tuple[str, bytes]] = []
-    if fragments and not first:  # (the first fragment is the Basic Offset Table)
-        table = _offset_table(_reader(fragments[0]), len(fragments[0]))
+    table = _offset_table(_reader(fragments[0]), len(fragments[0])) if fragments else []
     return table + _frames(pieces)
 
 
@@ -192,8 +188,8 @@ def _frames(pieces: list[tuple[Read, int, int]]) -> list[tuple[str, bytes]]:
     ]
     found: list[tuple[str, bytes]] = []
     # (fragments before the first codestream belong to no frame: a codestream found inside one
-    # starts a frame there, and the bytes before it are text no decoder reads; one without a
-    # codestream, not an RLE frame, is such text too)
+    # starts a frame there, and the bytes before it are text no decoder reads; where frames
+    # follow, one without a codestream, not an RLE frame, is such text too)
     starts_at = {i: 0 for i in heads}
     for i in range(min(heads[0] if heads else len(pieces), LEAD_FRAGMENTS)):
         read, size, number = pieces[i]
@@ -201,8 +197,11 @@ def _frames(pieces: list[tuple[Read, int, int]]) -> list[tuple[str, bytes]]:
             continue
         head = read(0, min(size, LEAD_LIMIT))
         at = _codestream_in(head)
-        if at is None:  # (no frame that a decoder reads: text, say; its first 64 KB searched)
-            found.append((f"fragment {number} of Pixel Data (no codestream)", head))
+        if at is None:
+            if heads:  # (before the first frame: no decoder reads it; its first 64 KB searched)
+                found.append((f"fragment {number} of Pixel Data (no codestream)", head))
+            # (no frame at all: a codec not known here, such as JPEG XL or deflated frames,
+            # whose bytes are not text to search)
         else:
             found.append((f"fragment {number} of Pixel Data, before its codestream", head[:at]))
             starts_at[i] = at

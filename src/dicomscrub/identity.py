@@ -743,6 +743,11 @@ def coded(path: str) -> bool:
     return path[-11:-6] == "(0008" and "0100" <= path[-5:-1].upper() <= "0123"
 
 
+_CODE_WORD = re.compile(r"[A-Za-z_]+")
+"""A code string's value that is one word of letters (and underscores): vocabulary, not a name
+typed (two words) nor an ID (digits)."""
+
+
 def _plain_number(text: str) -> bool:
     """A number that is not also a date (19610317: the birth date kept as a number is one)."""
     return _NUMBER.fullmatch(text) is not None and not is_date(text)
@@ -758,6 +763,8 @@ def excusing(path: str, vr: str, profile: CompiledProfile, value: str = "") -> s
     tag = int(path[-10:-6], 16) << 16 | int(path[-5:-1], 16)
     if tag == 0x00080005 and value.strip(" \0") not in pydicom.charset.python_encoding:
         return UNRULED  # (no character set: a word typed there, a surname, is no vocabulary)
+    if vr == "CS" and _CODE_WORD.fullmatch(value.strip(" \0")):
+        return vr  # (one word of letters: a defined term, HELICAL, CHEST; a Study ID CHEST)
     rule = profile.standard_rule(tag)
     if rule is None:
         return CODED if coded(path) or vr == "CS" else UNRULED

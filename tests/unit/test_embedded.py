@@ -108,6 +108,8 @@ def test_text_before_a_codestream_or_in_a_fragment_without_one_is_searched() -> 
     ]
     rle = struct.pack("<16L", 1, 64, *([0] * 14)) + b"\x00\x07" + NOTE[:7]
     assert from_bytes(_item(b"") + _item(rle)) == []
+    # (no codestream in any fragment: a codec not known here, JPEG XL, deflated frames)
+    assert from_bytes(_item(b"") + _item(b"\xff\x0a" + NOTE + b"\0")) == []
 
 
 def _with_comment(comment: bytes, after_scan: bool = False) -> pydicom.Dataset:
@@ -207,6 +209,32 @@ def test_a_name_beside_the_codestreams_is_rejected(
     assert "of Pixel Data" in result.detail and "Quixotic" not in result.detail
 
 
+@pytest.mark.parametrize("size", [2 << 20, 5 << 20], ids=["2MB", "5MB"])
+def test_check_against_takes_native_pixels_for_pixels(tmp_path: Path, size: int) -> None:
+    """Native (uncompressed) Pixel Data is one value, no Basic Offset Table: not searched, as
+    ``run`` does not search it (a date its bytes spell is no finding), and never unverifiable
+    however large."""
+    from click.testing import CliRunner
+
+    from dicomscrub.cli import cli
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    path = get_testdata_file("CT_small.dcm", download=False)
+    assert path is not None
+    ds = pydicom.dcmread(path)
+    ds.PatientBirthDate = "19610317"
+    ds.Rows, ds.Columns = size // 1024, 512
+    ds.PixelData = (b" 19610317 " + bytes(range(256))) * (size // 266) + bytes(size % 266)
+    ds.save_as(inputs / "a.dcm")
+    key = tmp_path / "site.key"
+    key.write_bytes(b"k" * 32)
+    made = CliRunner().invoke(cli, ["run", str(inputs), "-o", str(out), "--key-file", str(key)])
+    assert made.exit_code == 0, made.output
+    found = CliRunner().invoke(cli, ["check", str(out), "--against", str(inputs), "--csv"])
+    assert found.exit_code == 0, found.output
+
+
 def test_check_against_finds_the_name_in_a_frame_s_comment(tmp_path: Path) -> None:
     """``check --against`` searches the frames' segments as ``run`` does: an output written with
     the leak check off still holds the comment, and check names where, never the value."""
@@ -264,7 +292,7 @@ def test_a_frame_split_over_fragments_is_read_across_them() -> None:
         ("JPEG comment in fragment 1 of Pixel Data", comment),
         ("JPEG comment in fragment 4 of Pixel Data", b"second"),
     ]
-    fragments = []  # the same value's fragments, as check reads them (no empty offset table)
+    fragments = [b""]  # the same value's items, as check reads them (an empty offset table)
     pos = 8 + struct.unpack("<L", value[4:8])[0]
     while pos < len(value):
         size = struct.unpack("<L", value[pos + 4 : pos + 8])[0]
@@ -362,7 +390,7 @@ def test_the_boxes_of_a_jp2_file_and_its_codestream_are_searched() -> None:
         ("JP2 xml box in fragment 1 of Pixel Data", xml),
         ("JPEG 2000 comment in fragment 1 of Pixel Data", b"by a converter"),
     ]
-    assert from_fragments([jp2]) == found  # (no offset table: a JP2 box starts the first)
+    assert from_fragments([b"", jp2]) == found  # (an empty offset table, then the frame)
 
 
 def test_the_frames_of_real_files_hold_no_segment_after_their_scans() -> None:
@@ -716,16 +744,16 @@ def test_the_user_data_of_a_video_stream_is_found(codec: str) -> None:
     user data): found up to the next start code; the coded units are not (they were never
     searched: only JPEG and JPEG 2000 frames were)."""
     stream, where = VIDEOS[codec]
-    found = from_fragments([stream[:100], stream[100:]])  # (split: read across the fragments)
+    found = from_fragments([b"", stream[:100], stream[100:]])  # (split: read across them)
     assert [w for w, _ in found] == [where]
     assert b"Quixotic^Packard PID7734521" in found[0][1]
     assert CODED[40:80] not in found[0][1]
     plain = stream.replace(b"Quixotic^Packard PID7734521", b"")
-    assert [w for w, _ in from_fragments([plain])] == [where]  # (empty of text, still a unit)
+    assert [w for w, _ in from_fragments([b"", plain])] == [where]  # (empty of text: a unit)
     without = b"".join(
         unit for unit in stream.split(b"\x00\x00\x01") if unit and unit[:1] not in b"\x06\x4e\xb2"
     )
-    assert from_fragments([b"\x00\x00\x01" + without.replace(b"\x00\x00\x00", b"")]) == []
+    assert from_fragments([b"", b"\x00\x00\x01" + without.replace(b"\x00\x00\x00", b"")]) == []
 
 
 def test_a_video_stream_with_more_user_data_than_is_searched_is_unsearchable() -> None:
@@ -733,7 +761,7 @@ def test_a_video_stream_with_more_user_data_than_is_searched_is_unsearchable() -
 
     stream = _unit(b"\x09\xf0") + _unit(b"\x06", b"x" * (SEARCH_LIMIT + 10)) + _unit(b"\x65")
     with pytest.raises(Unsearchable, match=r"H\.264 SEI messages in fragment 1 of Pixel Data"):
-        from_fragments([stream])
+        from_fragments([b"", stream])
 
 
 def test_a_video_frame_with_a_name_in_its_user_data_is_rejected(tmp_path: Path, key: Key) -> None:

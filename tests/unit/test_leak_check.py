@@ -474,6 +474,11 @@ def test_a_code_string_or_number_no_rule_lists_is_judged_by_its_value(
     head.BodyPartExamined = "HEAD"
     result = run_one(write_dicom(tmp_path / "in" / "head.dcm", head))
     assert result.status is Status.WRITTEN, result.detail
+    chest = make_ct(private=False, patient_name=NAME, patient_id=ID)
+    chest.StudyID = chest.BodyPartExamined = "CHEST"  # (one word of letters: vocabulary)
+    chest.SOPInstanceUID += ".2"
+    result = run_one(write_dicom(tmp_path / "in" / "chest.dcm", chest))
+    assert result.status is Status.WRITTEN, result.detail
 
 
 @pytest.mark.filterwarnings("ignore:Unknown encoding")
