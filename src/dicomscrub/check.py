@@ -92,6 +92,7 @@ from dicomscrub.needles import (
 from dicomscrub.pipeline import FREE_TEXT_VRS, Decision, Scrubber, ScrubResult
 from dicomscrub.private import Declaration, find_declaration, read_declarations
 from dicomscrub.profile.model import PRIVATE, CompiledProfile
+from dicomscrub.profile.values import NARROW
 from dicomscrub.pseudonym import Pseudonymizer, random_key
 from dicomscrub.state import STATE_DIR
 from dicomscrub.tags import format_tag, is_private_group
@@ -607,14 +608,10 @@ def find_leaks(
     )
 
 
-_NARROW_TEXT = {c + 0xFEE0: c for c in range(0x21, 0x7F)} | {0x3000: 0x20}
-"""Full-width letters, digits and punctuation, and the ideographic space, as ASCII."""
-
-
 def _creator_bytes(text: str) -> bytes:
     """A creator's text as searched: full-width letters and digits as the ASCII they stand for
     (a block named ＨＥＮＤＲＩＣＫＳ is the patient's)."""
-    return text.translate(_NARROW_TEXT).encode("utf-8", "surrogateescape")
+    return text.translate(NARROW).encode("utf-8", "surrogateescape")
 
 
 def _naming(

@@ -48,6 +48,7 @@ from dicomscrub.private import (
 )
 from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule, SafePrivate
 from dicomscrub.profile.values import (
+    NARROW,
     component_spellings,
     day_of,
     digit_spellings,
@@ -98,8 +99,6 @@ DUMMY_BY_VR: dict[str, str] = {
     "UR": DUMMY_TEXT,
     "UT": DUMMY_TEXT,
 }
-_NARROW = {c + 0xFEE0: c for c in range(0x21, 0x7F)}
-"""Full-width letters, digits and punctuation (U+FF01-FF5E) to the ASCII they stand for."""
 MIN_TOKEN = 3
 """Identifying tokens shorter than this are not scrubbed from cleaned text (too many false hits)."""
 
@@ -1273,7 +1272,7 @@ class Scrubber:
         Chinese and Korean systems type them: matched as the ASCII they stand for)."""
         composed = text if text.isascii() else unicodedata.normalize("NFC", text)
         out = composed  # (Mu\u0308ller, decomposed as macOS writes it, matched as Müller)
-        narrow = out.translate(_NARROW)  # (one character for one: the places are the same)
+        narrow = out.translate(NARROW)  # (one character for one: the places are the same)
         for token in tokens:
             body = re.escape(token).replace("\\ ", r"\s+")
             pattern = rf"(?<![0-9A-Za-z]){body}(?![0-9A-Za-z])"

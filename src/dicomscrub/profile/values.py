@@ -265,6 +265,10 @@ def _other_language_forms(d: str, date: str, month: int, year: str) -> list[str]
 
 
 _GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+NARROW = {c + 0xFEE0: c for c in range(0x21, 0x7F)} | {0x3000: 0x20}
+"""Full-width letters, digits and punctuation (U+FF01-FF5E) and the ideographic space, to the
+ASCII they stand for, one character for one (as Japanese, Chinese and Korean systems type Latin
+text: ＤＯＥ　ＪＡＮＥ)."""
 _NORDIC = str.maketrans({"ø": "oe", "Ø": "Oe", "å": "aa", "Å": "Aa"})
 _DIGRAPHS = re.compile("(?:ae|oe|ue|aa)(?=[a-z])", re.IGNORECASE)
 """ae, oe, ue and aa inside a word (not at its end: Doe, Rae and Sue are English names)."""
