@@ -1385,6 +1385,16 @@ class Scrubber:
                 unlike = self._unlike_listed(ds, tag, entries, verdict.basis)
                 if unlike:
                     verdict = Verdict(Fate.REMOVE, "not-declared", verdict.status, detail=unlike)
+            if not catch_all and verdict.fate is Fate.REMOVE:
+                # (a rule of the user's own: say that C keeps a private element only where it
+                # is declared or listed safe, as Retain Safe Private does)
+                assert rule is not None
+                kept_only = "which keeps only what is declared or listed safe"
+                note = f"{rule.source}: {rule.key} C, {kept_only}"
+                detail = f"{verdict.detail}; {note}" if verdict.detail else note
+                verdict = Verdict(
+                    verdict.fate, verdict.basis, verdict.status, verdict.action, detail
+                )
         elif not catch_all and resolve(action, is_seq) is Effect.KEEP:
             flagged = identifying_verdict(decl, byte)
             if flagged is not None:

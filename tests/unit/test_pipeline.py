@@ -983,6 +983,26 @@ def test_creator_mask_rule_does_not_apply_to_another_creator(tmp_path: Path, key
     assert private_tags(ds) == []
 
 
+def test_a_user_rule_c_on_a_private_element_says_why_it_removed_it(
+    tmp_path: Path, key: Key
+) -> None:
+    """C on a private element keeps it only where it is declared or listed safe (as Retain Safe
+    Private does): the audit's detail names the rule, not only "not-declared"."""
+    path = tmp_path / "clean-acme.yaml"
+    path.write_text(
+        'extends: [basic]\nrules:\n  - {tag: "(0033,xx10)", creator: ACME 1.0, action: C}\n',
+        encoding="utf-8",
+    )
+    ds = Dataset()
+    ds.private_block(0x0033, "ACME 1.0", create=True).add_new(0x10, "LO", "scan note")
+    result = scrub(ds, load_profile(str(path)), key)
+    (row,) = [r for r in result.private if r.tag == "(0033,1010)"]
+    assert (row.decision, row.basis) == ("removed", "not-declared")
+    assert row.detail == (
+        f"{path.stem}: (0033,xx10) [ACME 1.0] C, which keeps only what is declared or listed safe"
+    )
+
+
 # ---- after the rules: PS3.15 E.1.1 bookkeeping ---------------------------------------------------
 
 
