@@ -861,17 +861,19 @@ def redact(text: str, matcher: Matcher | None) -> str:
     ***)."""
     if not matcher:
         return text
-    raw = text.encode("utf-8", "surrogateescape")
-    out = bytearray()
-    pos = 0
+    # (searched with full-width letters as the ASCII they stand for, one character for one:
+    # ＨＥＮＤＲＩＣＫＳ is masked as HENDRICKS is, and shown as Ｈ***)
+    raw = text.translate(NARROW).encode("utf-8", "surrogateescape")
+    out: list[str] = []
+    pos = 0  # (in characters of ``text``)
     for start, tok in matcher.search(raw):
-        if start < pos:
+        at = len(raw[:start].decode("utf-8", "surrogateescape"))
+        if at < pos:
             continue
-        end = start + len(tok.text.encode("utf-8"))
-        out += raw[pos:start] + raw[start : start + 1] + b"***"
-        pos = end
-    out += raw[pos:]
-    return out.decode("utf-8", "surrogateescape")
+        out += [text[pos:at], text[at : at + 1], "***"]
+        pos = at + len(tok.text)
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:

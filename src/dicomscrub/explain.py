@@ -111,6 +111,16 @@ def _effect_text(decision: Decision) -> str:
     return _EFFECT_TEXT[effect]
 
 
+def _creators_redacted(text: str, naming: Matcher) -> str:
+    """A rule's text with the creators it names ([Johanna Smithson]) redacted (see
+    :func:`redact`), its own words as they are (a Verifying Organization value Organisation
+    masks no word of "organisation UID")."""
+    return _BRACKETED.sub(lambda m: f"[{redact(m.group(1), naming)}]", text)
+
+
+_BRACKETED = re.compile(r"\[([^\]]*)\]")
+
+
 def _rule_text(decision: Decision, profile: CompiledProfile) -> str:
     def setting(name: str) -> str:
         source = profile.setting_sources.get(name)
@@ -274,7 +284,7 @@ def explain_dataset(ds: Dataset, profile: CompiledProfile, name: str) -> Explana
                     decision.vr,
                     decision.action.value,
                     effect,
-                    redact(_rule_text(decision, profile), naming),
+                    _creators_redacted(_rule_text(decision, profile), naming),
                     value,
                 )
             )
@@ -296,7 +306,9 @@ def explain_dataset(ds: Dataset, profile: CompiledProfile, name: str) -> Explana
             elif record.basis == "declared-action":
                 action = record.detail.split()[2] if record.detail.startswith("declared") else ""
             # (a rule's text names the creator it selects by, which may name the patient)
-            why = redact(record.basis + (f"; {record.detail}" if record.detail else ""), naming)
+            why = _creators_redacted(
+                record.basis + (f"; {record.detail}" if record.detail else ""), naming
+            )
             value = _show(element_at(ds, orig.path)) if record.decision == "kept" else ""
             vr = orig.vr
             kept_elem = element_at(ds, orig.path) if record.decision == "kept" else None

@@ -50,6 +50,7 @@ from dicomscrub.profile.loader import CID7050
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.profile.values import (
     CJK,
+    NARROW,
     component_spellings,
     day_of,
     digit_spellings,
@@ -1278,8 +1279,10 @@ class Matcher:
                     yield m.start(), self.forms[form]
 
     def search_text(self, text: str) -> list[Token]:
-        """Tokens found in a file or folder name."""
-        return [tok for _, tok in self.search(text.encode("utf-8", "surrogateescape"))]
+        """Tokens found in a file or folder name, or a creator's text (full-width letters read as
+        the ASCII they stand for)."""
+        narrow = text.translate(NARROW).encode("utf-8", "surrogateescape")
+        return [tok for _, tok in self.search(narrow)]
 
 
 def _left_bounded(hay: bytes, start: int, data: bytes | None = None) -> bool:

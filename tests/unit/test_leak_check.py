@@ -1205,6 +1205,29 @@ def test_a_rule_that_names_a_creator_holding_the_patient_s_name_is_shown_masked(
     assert "Smithson" not in shown.output and "[J***] K" in shown.output, shown.output
 
 
+def test_explain_and_check_mask_a_creator_in_full_width_as_in_ascii(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom
+) -> None:
+    """``redact`` and the creator search read full-width letters as ASCII: explain shows the
+    block named after the patient's ID masked (Ｐ***), as PID4242X9 is; and masks no word of the
+    program's own rule text that a value of the file happens to equal."""
+    from dicomscrub.check import redact
+    from dicomscrub.identity import Category, Matcher, Token
+
+    ds = make_ct(patient_id="PID4242X9", private=False)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.private_block(0x0031, "ＰＩＤ４２４２Ｘ９", create=True).add_new(0x10, "LO", "words")
+    ds.InstitutionName = "Organisation"
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    shown = invoke("explain", path)
+    assert "ＰＩＤ" not in shown.output and "[Ｐ***]" in shown.output, shown.output
+    assert "organisation UID: kept" in shown.output  # (the rule's own words)
+    matcher = Matcher([Token("山田太郎", "PatientName", Category.NAME)], ["ISO_IR 192"])
+    assert redact("患者 山田太郎 様", matcher) == "患者 山*** 様"  # (a whole first character)
+    named = Matcher([Token("hendricks", "PatientName component", Category.NAME_PART)])
+    assert matcher.search_text("x") == [] and named.search_text("ＨＥＮＤＲＩＣＫＳ")  # (check)
+
+
 def _pid_named_block(ds: Dataset, creator: str) -> None:
     """A block named ``creator``, declared SAFE in (0008,0300), holding free text."""
     from pydicom.sequence import Sequence
