@@ -24,10 +24,8 @@ A report names the file, the tag path (or ``preamble``, ``raw bytes at offset N`
 from __future__ import annotations
 
 import bisect
-import codecs
 import csv
 import enum
-import functools
 import io
 import itertools
 import json
@@ -38,7 +36,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-import pydicom.charset
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -64,6 +61,7 @@ from dicomscrub.identity import (
     Unparsed,
     add_token,
     candidates,
+    codecs_named,
     coded,
     encodings_of,
     excuses,
@@ -460,19 +458,7 @@ def full_width_sets(charsets: Iterable[str] | None) -> tuple[str, ...]:
     them for None: not known)."""
     if charsets is None:
         return tuple(_FULL_WIDTH)
-    return _full_width_sets(tuple(sorted(charsets)))
-
-
-@functools.lru_cache(maxsize=256)
-def _full_width_sets(charsets: tuple[str, ...]) -> tuple[str, ...]:
-    ways = set()
-    for charset in charsets:
-        for term in charset.split("\\"):
-            name = pydicom.charset.python_encoding.get(term.strip(), term.strip())
-            try:
-                ways.add(_WAYS.get(codecs.lookup(name).name, ""))
-            except LookupError:
-                continue
+    ways = {_WAYS.get(codec) for codec in codecs_named(tuple(sorted(charsets)))}
     return tuple(name for name in _FULL_WIDTH if name in ways)
 
 

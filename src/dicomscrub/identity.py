@@ -17,6 +17,7 @@ Nothing here writes a value anywhere: tokens live in memory and are reported onl
 
 from __future__ import annotations
 
+import codecs
 import enum
 import functools
 import itertools
@@ -972,6 +973,22 @@ def encodings_of(charsets: Iterable[str]) -> tuple[str, ...]:
     """The encodings the search writes a token in, for the Specific Character Set values of an
     input: UTF-8, Latin-1, then those the values name."""
     return _encodings_cached(tuple(sorted(set(charsets))))
+
+
+@functools.lru_cache(maxsize=256)
+def codecs_named(names: tuple[str, ...]) -> frozenset[str]:
+    """The codecs, by Python's canonical names (utf-8, gb18030, iso2022_jp ...), that ``names``
+    name: Specific Character Set values (several terms joined by backslashes) or the encodings
+    they name (:func:`encodings_of`); an unknown name names none."""
+    found = set()
+    for name in names:
+        for term in name.split("\\"):
+            term = term.strip()
+            try:
+                found.add(codecs.lookup(pydicom.charset.python_encoding.get(term, term)).name)
+            except LookupError:
+                continue
+    return frozenset(found)
 
 
 @functools.lru_cache(maxsize=256)

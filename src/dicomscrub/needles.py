@@ -51,6 +51,7 @@ from dicomscrub.identity import (
     add_values,
     candidates,
     category_of,
+    codecs_named,
     element_values,
     excusing,
     item_vr,
@@ -335,17 +336,10 @@ _CJK_CODECS = frozenset(
 )
 
 
-@functools.lru_cache(maxsize=256)
 def writes_cjk(encodings: tuple[str, ...]) -> bool:
     """Whether a data set's Specific Character Set (the encodings it names, after the UTF-8 and
     Latin-1 that :func:`encodings_of` puts first for every data set) writes CJK characters."""
-    for name in encodings[2:]:
-        try:
-            if codecs.lookup(name).name in _CJK_CODECS:
-                return True
-        except LookupError:
-            continue
-    return False
+    return not codecs_named(encodings[2:]).isdisjoint(_CJK_CODECS)
 
 
 _TAGLESS = frozenset({b"UI", b"DA", b"DT", b"TM"})
