@@ -52,12 +52,11 @@ from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.profile.values import (
     CJK,
     NARROW,
-    component_spellings,
     day_of,
     digit_spellings,
     id_spellings,
     is_date,
-    latin_spellings,
+    name_components,
     name_forms,
     spellings,
     whole_name_forms,
@@ -97,7 +96,6 @@ NUMERIC_VRS = frozenset(
 NUMERIC_RAW = frozenset(vr.encode("ascii") for vr in NUMERIC_VRS)
 """The same as they are written in explicit VR."""
 BINARY_VRS = frozenset({"OB", "OW", "UN"})
-_PN_SPLIT = re.compile(r"[\^=\s,]+")
 _RUN_PUNCTUATION = " ^.,'/_=-"
 _ASCII_WORD = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _RUN_CLASS = bytes(
@@ -483,13 +481,8 @@ def forms(vr: str, value: str | bytes) -> Iterator[tuple[str, str]]:
     if vr == "PN":
         yield text, ""
         yield from ((form, "") for form in whole_name_forms(text))
-        for part in _PN_SPLIT.split(text):
-            if part:
-                yield part, " component"
-                for spelled in latin_spellings(part):
-                    yield spelled, " component"
-        for part in component_spellings(text):  # Smith of Smith-Jones, OBrien, VanDerBerg
-            yield part, " component"
+        # (each also as written without accents, Smith of Smith-Jones, OBrien, VanDerBerg)
+        yield from ((part, " component") for part in name_components(text))
     elif vr == "DA":
         for end in text.split("-"):
             for form in _date_forms(end.strip()):

@@ -49,12 +49,12 @@ from dicomscrub.private import (
 from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule, SafePrivate
 from dicomscrub.profile.values import (
     NARROW,
-    component_spellings,
     day_of,
     digit_spellings,
     id_spellings,
     is_date,
     latin_spellings,
+    name_components,
     spellings,
     whole_name_forms,
 )
@@ -1312,10 +1312,9 @@ class Scrubber:
                         # as people write it too: Na Li, LI_NA, Doe, Jane; 王小明 for 王^小明
                         tokens.update(whole_name_forms(name))
                         tokens.update(g.strip().rstrip("^ ") for g in name.split("="))  # Li^Na
-                        tokens.update(component_spellings(name))  # Smith of Smith-Jones ...
+                        tokens.update(name_components(name))  # (Muller, Smith of Smith-Jones)
                         for text in (name, *latin_spellings(name)):  # (Müller as Mueller)
                             tokens.add(text.replace("^", " ").strip())
-                            tokens.update(p for p in re.split(r"[\^=\s,]+", text))
                     else:
                         text = str(v).strip()
                         tokens.add(text)

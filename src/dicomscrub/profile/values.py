@@ -336,6 +336,19 @@ def name_forms(group: str, several: bool) -> Iterator[str]:
             yield f"{family}\u30fb{given}"  # (the middle dot of Japanese text: 山田・太郎)
 
 
+_NAME_SPLIT = re.compile(r"[\^=\s,]+")
+"""What separates the components of a person name as written: ^, =, white space, commas."""
+
+
+def name_components(value: str) -> list[str]:
+    """Each component of the person name ``value`` (split on ``^``, ``=``, white space and
+    commas), each also as :func:`latin_spellings` writes it (Müller as Muller and Mueller), and
+    as :func:`component_spellings` does (Smith of Smith-Jones, OBrien)."""
+    parts = [part for part in _NAME_SPLIT.split(value) if part]
+    spelled = [form for part in parts for form in latin_spellings(part)]
+    return [*parts, *spelled, *component_spellings(value)]
+
+
 def component_spellings(value: str) -> list[str]:
     """Each component of a person name (``^`` between them, ``=`` between groups) as it is also
     written: the parts of a hyphenated one (``Smith`` and ``Jones`` of ``Smith-Jones``, also
