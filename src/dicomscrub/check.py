@@ -486,6 +486,74 @@ def full_width_text(
     return found
 
 
+_ESCAPE_GROUP = re.compile(rb"(?:\x1b[\x20-\x2f]{0,3}[\x30-\x7e])+")
+"""Escape sequences one after the other (ISO 2022: ESC, intermediate bytes, a final byte)."""
+_ESCAPE_ONE = re.compile(rb"\x1b([\x20-\x2f]{0,3})([\x30-\x7e])")
+_NOT_TEXT = re.compile(rb"[\x00-\x1a\x1c-\x1f]")
+"""A byte that ends a run of text (a control character other than ESC)."""
+_G0 = (b"(", b"$", b"$(")
+"""The intermediate bytes of an escape that designates the set of G0 (ESC ( B, ESC $ B,
+ESC $ ( D); those of G1 (ESC ) I, ESC - F, ESC $ ) C) are :data:`_G1`."""
+_G1 = (b")", b"-", b"$)")
+
+
+def _designated(state: tuple[bytes, bytes], group: bytes) -> tuple[bytes, bytes] | None:
+    """The sets designated to G0 and G1 after the escapes of ``group``, from ``state``; None
+    where one of them is no designation of G0 or G1."""
+    g0, g1 = state
+    for m in _ESCAPE_ONE.finditer(group):
+        middle, final = m.groups()
+        if middle in _G0:
+            g0 = middle + final
+        elif middle in _G1:
+            g1 = middle + final
+        else:
+            return None
+    return g0, g1
+
+
+def escapes_collapsed(
+    pieces: list[tuple[int, bytes]], charsets: Iterable[str] | None
+) -> list[tuple[int, bytes]]:
+    """The runs of text in ``pieces`` that hold ISO 2022 escapes designating the set already in
+    force (山田 ESC ( B ESC $ B 太郎: two values joined, each written by its own encoder, or an
+    escape before every character), without those escapes, placed at the run's offset (a hit in
+    it is located in the value that holds the run): a name so split is found as it is read.
+    Looked for only where the character sets ``charsets`` (Specific Character Set terms; None:
+    not known) are ISO 2022 ones, and only in pieces that hold an escape."""
+    if charsets is not None and not any(term.startswith("ISO 2022") for term in charsets):
+        return []
+    found = []
+    for base, piece in pieces:
+        raw = bytes(piece)
+        if raw.find(b"\x1b") < 0:  # (a C-speed look first)
+            continue
+        groups = list(_ESCAPE_GROUP.finditer(raw))
+        i = 0
+        while i < len(groups):
+            first = groups[i]
+            state = _designated((b"(B", b""), first.group())
+            out = [first.group()]
+            end, dropped = first.end(), False
+            i += 1
+            while i < len(groups) and not _NOT_TEXT.search(raw, end, groups[i].start()):
+                group = groups[i]
+                out.append(raw[end : group.start()])
+                after = _designated(state, group.group()) if state is not None else None
+                if after is not None and after == state:
+                    dropped = True
+                else:
+                    out.append(group.group())
+                    state = after
+                end = group.end()
+                i += 1
+            if dropped:
+                stop = _NOT_TEXT.search(raw, end)
+                out.append(raw[end : stop.start() if stop else len(raw)])
+                found.append((base + first.start(), b"".join(out)))
+    return found
+
+
 def wide_text(pieces: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     """The runs of 8 characters or more of ASCII text written as UTF-16 (little or big endian, as
     a Windows program writes wide strings into a private binary value) in ``pieces``, as 8-bit
@@ -544,6 +612,7 @@ def find_leaks(
         pieces, layout = _searchable(data, ds)
     if carried:  # (placed below 0, one 2**40 apart: a hit's offset tells which)
         pieces = pieces + [(-(i + 1) << 40, text) for i, (_, text) in enumerate(carried)]
+    pieces = pieces + escapes_collapsed(pieces, charsets)
     pieces = pieces + wide_text(pieces) + full_width_text(pieces, charsets)
     big = _syntax(ds) == EXPLICIT_BE
     words = words_of(pieces[0][1], big) if pieces else set()
@@ -869,6 +938,7 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
     found: set[Finding] = set()
     segments = list(layout.segments())
     # (the text, then its UTF-16 runs, then its full-width runs as ASCII)
+    segments += escapes_collapsed(segments, None)
     for pieces in (segments, wide_text(segments), full_width_text(segments, None)):
         covered_until = -1
         for base, piece in pieces:

@@ -984,6 +984,59 @@ def test_a_name_after_an_iso_2022_escape_sequence_is_found(
     assert f"at {expected}" in result.detail
 
 
+def _jis(text: str) -> bytes:
+    """``text`` as the ISO 2022 IR 87 encoder writes it (ESC $ B before the kanji, ESC ( B after)."""
+    return text.encode("iso2022_jp")
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    "written",
+    [
+        b"scan " + _jis("\u5c71\u7530") + _jis("\u592a\u90ce"),  # two values joined
+        b"scan " + b"".join(_jis(c)[:-3] for c in "\u5c71\u7530\u592a\u90ce") + b"\x1b(B",
+    ],
+    ids=["joined", "each-character"],
+)
+def test_a_jis_name_split_by_escapes_to_the_set_in_force_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+    written: bytes,
+) -> None:
+    """A Japanese name whose characters are parted by escapes that designate the set already in
+    force (ESC ( B ESC $ B where two values were joined, ESC $ B before every character) reads as
+    the name: run and ``check --against`` find it in an attribute the Basic Profile keeps."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_name="Yamada^Tarou=\u5c71\u7530^\u592a\u90ce")
+    ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    path = _with_raw(write_dicom, tmp_path / "in" / "a.dcm", ds, 0x60001500, "LO", written)
+    result = _runner(tmp_path, key, lanes, "basic")(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert "PatientName at (6000,1500)" in result.detail
+    checked = _checked_against(tmp_path, key_file)
+    assert checked.exit_code == 1 and "(6000,1500)" in checked.output, checked.output
+
+
+def test_escapes_that_change_the_set_are_kept_where_redundant_ones_are_dropped() -> None:
+    """Only an escape to the set already in force is left out; text in another set, or in a run
+    of its own, is not joined to the name."""
+    from dicomscrub.check import escapes_collapsed
+
+    joined = b"x " + _jis("\u5c71\u7530") + _jis("\u592a\u90ce") + b" y"
+    (found,) = escapes_collapsed([(100, joined)], ["", "ISO 2022 IR 87"])
+    assert found == (102, _jis("\u5c71\u7530\u592a\u90ce") + b" y")
+    changed = b"x \x1b$B;3\x1b(JED"  # (JIS X 0201 Roman, not the set in force)
+    assert escapes_collapsed([(0, changed)], ["", "ISO 2022 IR 87"]) == []
+    parted = _jis("\u5c71\u7530") + b"\n" + _jis("\u592a\u90ce")  # (a line between them)
+    assert escapes_collapsed([(0, parted)], None) == []
+    assert escapes_collapsed([(0, joined)], ["ISO_IR 100"]) == []
+
+
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
 @pytest.mark.parametrize("where", ["unknown", "description"])
 @pytest.mark.parametrize(
