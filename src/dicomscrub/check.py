@@ -676,7 +676,7 @@ def _naming(
     (:data:`NAMING`) is found."""
     findable: dict[str, Token] = {}
     for group in groups:
-        group.add_findable(words, findable)
+        group.add_findable(words, findable, (hay,))
     naming = [token for token in findable.values() if token.category in NAMING]
     if not naming:  # (most files: their creators' words are no name's, ID's or institution's)
         return set()

@@ -558,7 +558,27 @@ def _tokens_of(
         if category is Category.ID and bare.isdigit():  # (943 476 5919 for 9434765919)
             grouped = ((form, "") for form in digit_spellings(bare))
             return tokens_from(itertools.chain(forms(vr, value), grouped), tag, creator, category)
+        if tag in _TELEPHONE_TAGS and category is not Category.ID:
+            numbers = tokens_from(((n, "") for n in _numbers_in(bare)), tag, creator, Category.ID)
+            return tokens_from(forms(vr, value), tag, creator, category) + numbers
     return tokens_from(forms(vr, value), tag, creator, category)
+
+
+_TELEPHONE_TAGS = frozenset(
+    {0x00080094, 0x00102154, 0x00102155, 0x00401103, 0x00401104, 0x00402010, 0x00402011}
+    | {0x0040A354}
+)
+"""The attributes of telephone numbers: Referring Physician's Telephone Numbers, Patient's
+Telephone Numbers, Patient's Telecom Information, Person's Telephone Numbers, Person's Telecom
+Information, Order Callback Phone Number, Order Callback Telecom Information, Telephone Number
+(Trial, retired). The numbers in their text are IDs (most of them are IDs as a whole already:
+see :func:`category_of`)."""
+
+
+def _numbers_in(text: str) -> list[str]:
+    """The telephone numbers in ``text`` (see :data:`_NUMBER_IN_TEXT`)."""
+    runs = (m.group() for m in _NUMBER_IN_TEXT.finditer(text))
+    return [run for run in runs if _number_digits(run.encode("ascii")) is not None]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -1144,7 +1164,8 @@ class Matcher:
         self._keys: dict[bytes, bytes | None] = {}
         grids: dict[bytes, int] = {}
         self._undecoded: list[tuple[re.Pattern[bytes], Token]] = []
-        for token in sorted(tokens, key=lambda t: t.text):
+        ordered = sorted(tokens, key=lambda t: t.text)
+        for token in ordered:
             if _REPLACED in token.text:
                 pattern = _undecoded_pattern(token.text)
                 if pattern is not None:
@@ -1156,6 +1177,10 @@ class Matcher:
                     if grid:
                         grids[form] = grid
         self._grids = grids
+        self._numbers = _numbers_of(ordered)
+        self._number_pattern: re.Pattern[bytes] | None = None
+        if len(self._numbers) > _FIND_NUMBERS_UP_TO:
+            self._number_pattern = re.compile(_trie(list(self._numbers)) + rb"(?![0-9])")
         self._dates = frozenset(
             form
             for form, token in self.forms.items()
@@ -1179,6 +1204,36 @@ class Matcher:
     def __bool__(self) -> bool:
         return bool(self.forms)
 
+    def _number_hits(self, hay: bytes, data: bytes) -> Iterator[tuple[int, Token]]:
+        """Telephone numbers and IDs of digits and separators (see :func:`_numbers_of`) written
+        in another layout: a run of digits and separators ending in the last four digits of
+        one, whose digits and those of the number end alike in seven digits or more, and differ
+        by three digits at most before that (a country code, a trunk prefix): 555-123-4567 as
+        (555) 123 4567, 555.123.4567, +1 555 123 4567 or 5551234567. A run with dots is one only
+        where no group of its digits is longer than four (not a UID, not a decimal number)."""
+        if not self._numbers:
+            return
+        ends: Iterable[tuple[int, bytes]]
+        if self._number_pattern is not None:
+            ends = ((m.start(), m.group()) for m in self._number_pattern.finditer(hay))
+        else:
+            ends = _found_all(hay, self._numbers)
+        for at, last in ends:
+            end = at + len(last)
+            if end < len(hay) and hay[end] in _DIGIT and not header_at(data, end):
+                continue
+            start = at
+            while start > 0 and end - start < _NUMBER_RUN_MAX and hay[start - 1] in _NUMBER_BYTES:
+                start -= 1
+            while hay[start] not in _NUMBER_START:
+                start += 1
+            run = hay[start:end]
+            for part in run.split(b"/") if b"/" in run else (run,):
+                token = _number_match(part, self._numbers[last])
+                if token is not None:
+                    yield end - len(part), token
+                    break
+
     def search(
         self, data: bytes, base: int = 0, words: set[bytes] | None = None, big_endian: bool = False
     ) -> list[tuple[int, Token]]:
@@ -1196,7 +1251,9 @@ class Matcher:
             grid_hits = self._grid_hits(hay, data)
             for pos, form in itertools.chain(self._compact_hits(hay, data), grid_hits):
                 hits.setdefault(pos, self.forms[form])
-            for pos, token in self._undecoded_hits(hay, data):
+            for pos, token in itertools.chain(
+                self._undecoded_hits(hay, data), self._number_hits(hay, data)
+            ):
                 hits.setdefault(pos, token)
             return [(base + pos, hits[pos]) for pos in sorted(hits)]
         found: dict[int, bytes] = dict(self._compact_hits(hay, data))
@@ -1227,7 +1284,9 @@ class Matcher:
                     found[pos] = form
                 pos = hay.find(form, pos + 1)
         hits = {pos: self.forms[form] for pos, form in found.items()}
-        for pos, token in self._undecoded_hits(hay, data):
+        for pos, token in itertools.chain(
+            self._undecoded_hits(hay, data), self._number_hits(hay, data)
+        ):
             hits.setdefault(pos, token)
         return [(base + pos, hits[pos]) for pos in sorted(hits)]
 
@@ -1293,6 +1352,84 @@ class Matcher:
         the ASCII they stand for)."""
         narrow = text.translate(NARROW).encode("utf-8", "surrogateescape")
         return [tok for _, tok in self.search(narrow)]
+
+
+_NUMBER_IN_TEXT = re.compile(r"[+(]?[0-9][0-9 ()+\-./]*[0-9]")
+"""A number written with separators, as telephone numbers are (+1 (555) 123-4567)."""
+_NUMBER_BYTES = frozenset(b"0123456789 ()+-./")
+_NUMBER_START = frozenset(b"0123456789(+")
+_NUMBER_RUN_MAX = 32
+"""How far back from its last four digits a number in another layout is looked for (bytes)."""
+_FIND_NUMBERS_UP_TO = 50
+"""With more numbers (last four digits) than this, one compiled pattern finds them."""
+_DIGIT_GROUPS = re.compile(rb"[0-9]+")
+
+
+def _number_digits(text: bytes) -> bytes | None:
+    """The digits of a number written with separators (see :data:`_NUMBER_IN_TEXT`), if seven
+    to twenty; with a dot, only if no group of digits is longer than four (a UID, a decimal
+    number are not telephone numbers)."""
+    groups = _DIGIT_GROUPS.findall(text)
+    digits = b"".join(groups)
+    if not 7 <= len(digits) <= 20:
+        return None
+    if b"." in text and any(len(group) > 4 for group in groups):
+        return None
+    return digits
+
+
+def _numbers_of(tokens: Iterable[Token]) -> dict[bytes, list[tuple[bytes, Token]]]:
+    """The numbers of ``tokens`` searched in any layout (see :func:`number_digits`), by their
+    last four digits."""
+    found: dict[bytes, list[tuple[bytes, Token]]] = {}
+    seen: set[bytes] = set()
+    for token in tokens:
+        if token.category is not Category.ID:  # (most tokens are not: a quick look first)
+            continue
+        digits = number_digits(token)
+        if digits is not None and digits not in seen:
+            seen.add(digits)
+            found.setdefault(digits[-4:], []).append((digits, token))
+    return found
+
+
+@functools.lru_cache(maxsize=8192)
+def number_digits(token: Token) -> bytes | None:
+    """The digits of an ID written as digits and separators alone (555-123-4567, 123-45-6789,
+    0012345678: telephone numbers are IDs, those in the text of Patient's Telecom Information
+    too), searched in any layout; None for other tokens."""
+    if token.category is not Category.ID or not _NUMBER_IN_TEXT.fullmatch(token.text):
+        return None
+    return _number_digits(token.text.encode("ascii"))
+
+
+def _found_all(
+    hay: bytes, numbers: dict[bytes, list[tuple[bytes, Token]]]
+) -> Iterator[tuple[int, bytes]]:
+    """(offset, last four digits) of every place ``hay`` holds the last four digits of one of
+    ``numbers``."""
+    for last in numbers:
+        at = hay.find(last)
+        while at >= 0:
+            yield at, last
+            at = hay.find(last, at + 1)
+
+
+def _number_match(run: bytes, numbers: list[tuple[bytes, Token]]) -> Token | None:
+    """The number of ``numbers`` that ``run`` writes in another layout (see
+    :meth:`Matcher._number_hits`), if any."""
+    digits = _number_digits(run)
+    if digits is None:
+        return None
+    for number, token in numbers:
+        same = 0
+        for a, b in zip(reversed(digits), reversed(number), strict=False):
+            if a != b:
+                break
+            same += 1
+        if same >= 7 and len(digits) - same <= 3 and len(number) - same <= 3:
+            return token
+    return None
 
 
 def _left_bounded(hay: bytes, start: int, data: bytes | None = None) -> bool:

@@ -57,6 +57,7 @@ from dicomscrub.identity import (
     item_vr,
     keyed_forms,
     names_a_standard_uid,
+    number_digits,
     snapshot,
     text_runs,
     tokens_from,
@@ -285,12 +286,18 @@ class Needles:
     whole word only where the longest word of one of its forms (see :func:`keyed_forms`) is a
     word of the output. Made once per value (:class:`NeedleMemo`) and asked once per output."""
 
-    __slots__ = ("always", "by_key", "keys")
+    __slots__ = ("always", "by_key", "keys", "numbers")
 
-    def __init__(self, by_key: dict[bytes, tuple[Token, ...]], always: tuple[Token, ...]) -> None:
+    def __init__(
+        self,
+        by_key: dict[bytes, tuple[Token, ...]],
+        always: tuple[Token, ...],
+        numbers: tuple[tuple[bytes, Token], ...] = (),
+    ) -> None:
         self.by_key = by_key
         self.keys = frozenset(by_key)
         self.always = always  # forms without a word: always searched for
+        self.numbers = numbers  # (last four digits, token): found in any layout (number_digits)
 
     @classmethod
     def of(cls, tokens: Iterable[Token], encodings: tuple[str, ...]) -> Needles:
@@ -300,6 +307,7 @@ class Needles:
         longest word, 15, is a word of nearly every output)."""
         by_key: dict[bytes, list[Token]] = {}
         always: list[Token] = []
+        numbers: list[tuple[bytes, Token]] = []
         cjk = writes_cjk(encodings)
         for token in tokens:
             if not cjk and not token.text.isascii() and CJK.search(token.text):
@@ -309,22 +317,35 @@ class Needles:
                     always.append(token)
                 else:
                     by_key.setdefault(key, []).append(token)
-        return cls({k: tuple(v) for k, v in by_key.items()}, tuple(always))
+            if token.category is Category.ID:  # (most tokens are not: a quick look first)
+                digits = number_digits(token)
+                if digits is not None:
+                    numbers.append((digits[-4:], token))
+        return cls({k: tuple(v) for k, v in by_key.items()}, tuple(always), tuple(numbers))
 
     @classmethod
     def merged(cls, groups: Iterable[Needles]) -> Needles:
         by_key: dict[bytes, tuple[Token, ...]] = {}
         always: list[Token] = []
+        numbers: list[tuple[bytes, Token]] = []
         for group in groups:
             for key, tokens in group.by_key.items():
                 by_key[key] = by_key.get(key, ()) + tokens
             always += group.always
-        return cls(by_key, tuple(always))
+            numbers += group.numbers
+        return cls(by_key, tuple(always), tuple(numbers))
 
-    def add_findable(self, words: set[bytes], into: dict[str, Token]) -> None:
-        """Add to ``into`` the tokens that may be found in an output whose words are ``words``."""
+    def add_findable(
+        self, words: set[bytes], into: dict[str, Token], pieces: Iterable[bytes] = ()
+    ) -> None:
+        """Add to ``into`` the tokens that may be found in an output whose words are ``words``,
+        and the numbers found in any layout whose last four digits ``pieces`` (the output's
+        bytes) hold."""
         for token in self.always:
             add_token(into, token)
+        for end, token in self.numbers:
+            if any(piece.find(end) >= 0 for piece in pieces):
+                add_token(into, token)
         if not self.keys.isdisjoint(words):
             for key in self.keys & words:
                 for token in self.by_key[key]:
@@ -520,8 +541,9 @@ def search_needles(
     them. Only the tokens with a form whose longest word is a word of the pieces can be found as
     whole words, so only those are searched for: most files have none."""
     found: dict[str, Token] = {}
+    hays = [piece for _, piece in pieces]
     for group in groups:
-        group.add_findable(words, found)
+        group.add_findable(words, found, hays)
     if not found:
         return []
     matcher = Matcher(found.values(), charsets)

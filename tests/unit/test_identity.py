@@ -219,6 +219,70 @@ def test_an_id_of_digits_alone_is_also_searched_as_people_group_it() -> None:
     assert "943 476 5919" not in text
 
 
+@pytest.mark.parametrize(
+    ("stored", "written"),
+    [
+        ("555-123-4567", "(555) 123 4567"),
+        ("555-123-4567", "555.123.4567"),
+        ("555-123-4567", "5551234567"),
+        ("555-123-4567", "+1 555 123 4567"),
+        ("+1 555 123 4567", "555-123-4567"),
+        ("(555) 123-4567", "1-555-123-4567"),
+        ("+44 20 7946 0958", "020 7946 0958"),
+        ("0171 234 5678", "01712345678"),
+        ("030/1234567", "030 1234567"),
+        ("555-123-4567", "555-987-6543/555-123-4567"),
+    ],
+)
+def test_a_telephone_number_is_found_in_any_layout(stored: str, written: str) -> None:
+    """Patient's Telephone Numbers as stored, written elsewhere with other separators, with or
+    without a country code or a trunk prefix."""
+    token = Token(stored, "PatientTelephoneNumbers", Category.ID)
+    for hay in (f"tel {written}.", f"\0{written}\0"):
+        hits = Matcher([token]).search(hay.encode())
+        assert [tok for _, tok in hits] == [token], hay
+        (at, _), end = hits[0], hay.index(written) + len(written)
+        assert hay[at:end].endswith(written.rsplit("/", 1)[-1]), hay[at:]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "1.2.840.5551234567",  # a UID that ends with its digits
+        "1.2.840.10008.555.123.4567",  # a UID (a group of five digits)
+        "0.5551234567",  # a decimal number
+        "555-123-45678",  # another number
+        "987655551234567",  # too many digits before
+        "23-4567",  # too few of them
+        "5551234568",
+    ],
+)
+def test_a_telephone_number_is_not_found_in_other_numbers(written: str) -> None:
+    token = Token("555-123-4567", "PatientTelephoneNumbers", Category.ID)
+    assert Matcher([token]).search(f"x {written} y".encode()) == [], written
+
+
+def test_numbers_in_any_layout_are_ids_of_digits_and_separators() -> None:
+    """The text of Patient's Telecom Information holds numbers among other text; an ID of
+    digits and separators is one (123-45-6789 as 123 45 6789); other values are not."""
+    telecom = "tel: +1 555 123 4567; mail j@x.org"
+    tokens = identity._tokens_of("LT", telecom, 0x00102155, "", Category.TEXT)
+    number = Token("+1 555 123 4567", "PatientTelecomInformation", Category.ID)
+    assert number in tokens
+    hits = Matcher(tokens).search(b"call 555-123-4567 now")
+    assert hits == [(5, number)]
+    ssn = Token("123-45-6789", "OtherPatientIDs", Category.ID)
+    assert Matcher([ssn]).search(b"ssn 123 45 6789") != []
+    for token in (
+        Token("555-123-4567", "StudyDescription", Category.TEXT),
+        Token("12-34-5", "PatientID", Category.ID),
+        Token("pid 555-123-4567", "PatientID", Category.ID),
+    ):
+        assert identity.number_digits(token) is None, token
+    described = identity._tokens_of("LO", "tel 555-123-4567", 0x00081030, "", Category.TEXT)
+    assert all(token.category is Category.TEXT for token in described)
+
+
 def test_time_forms_include_the_value_without_fraction() -> None:
     assert {f for f, _ in forms("TM", "101500.123456")} == {"101500.123456", "101500"}
 

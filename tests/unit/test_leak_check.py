@@ -984,8 +984,44 @@ def test_a_name_after_an_iso_2022_escape_sequence_is_found(
     assert f"at {expected}" in result.detail
 
 
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("attribute", "stored", "written"),
+    [
+        ("PatientTelephoneNumbers", "555-123-4567", "call 5551234567"),
+        ("PatientTelephoneNumbers", "+1(555)123-4567", "tel 555.123.4567"),
+        ("PatientTelecomInformation", "tel:+44 20 7946 0958", "phone 020 7946 0958"),
+        ("OtherPatientIDs", "123-45-6789", "ssn 123 45 6789"),
+    ],
+)
+def test_a_telephone_number_or_an_id_of_digits_is_found_in_another_layout(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+    attribute: str,
+    stored: str,
+    written: str,
+) -> None:
+    """A telephone number copied into a kept attribute with other separators, with or without
+    a country code or a trunk prefix, is found by run and by ``check --against``."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_name=NAME, patient_id=ID)
+    setattr(ds, attribute, stored)
+    ds.add_new(0x60001500, "LO", written)
+    path = write_dicom(tmp_path / "in" / "a.dcm", ds)
+    result = _runner(tmp_path, key, lanes, "basic")(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert f"{attribute} at (6000,1500)" in result.detail
+    checked = _checked_against(tmp_path, key_file)
+    assert checked.exit_code == 1 and "(6000,1500)" in checked.output, checked.output
+
+
 def _jis(text: str) -> bytes:
-    """``text`` as the ISO 2022 IR 87 encoder writes it (ESC $ B before the kanji, ESC ( B after)."""
+    """``text`` as the ISO 2022 IR 87 encoder writes it (ESC $ B before kanji, ESC ( B after)."""
     return text.encode("iso2022_jp")
 
 
