@@ -52,6 +52,7 @@ from dicomscrub.identity import (
     NAMING,
     STRICT,
     UNRULED,
+    VENDOR,
     Context,
     Exclusions,
     Matcher,
@@ -794,7 +795,12 @@ def collect_identity(inputs: list[Path], profile: CompiledProfile) -> Identity:
     # Loose tokens that are words of a kept standard value do not count. The search reports the
     # longest token at each place, so search again, for the shorter ones, where something was found.
     # (Cleaned values and those no rule kept excuse fewer: see identity.excuses.)
-    kept = (("", exclusions.text), (UNRULED, exclusions.unruled), (CLEANED, exclusions.cleaned))
+    kept = (
+        ("", exclusions.text),
+        (UNRULED, exclusions.unruled),
+        (VENDOR, exclusions.vendor),
+        (CLEANED, exclusions.cleaned),
+    )
     for vr, values in kept:
         texts = sorted(values)
         while texts:

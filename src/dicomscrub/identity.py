@@ -744,7 +744,13 @@ CODED = "coded"
 kept: a Code Meaning, a Coding Scheme Designator. It excuses the loose tokens it holds, a name's
 part too (a patient Long and the Code Meaning Long axis length): codes are vocabulary, never a
 person's; a whole name or ID typed into one is still a leak."""
-LOOSE_ONLY = frozenset({CREATOR_TEXT, UNRULED, CLEANED, CODED})
+VENDOR = "vendor"
+"""The VR :func:`excusing` gives a vendor's name that no rule kept (Manufacturer): it excuses
+what :data:`UNRULED` excuses, and a whole place too (a vendor's site, institution Philips
+Medical, and its Manufacturer Philips Medical Systems)."""
+_VENDOR_TAGS = frozenset({0x00080070, 0x00181016})
+"""Manufacturer, Secondary Capture Device Manufacturer."""
+LOOSE_ONLY = frozenset({CREATOR_TEXT, UNRULED, CLEANED, CODED, VENDOR})
 _EXCUSING_VRS = frozenset({"IS", "DS", "CS"})
 """Numbers kept by default, also as code strings, still excuse a strict token equal to them (a
 Patient ID 1001 and an Acquisition Number 1001): they hold no identity. Other values of these
@@ -782,6 +788,8 @@ def excusing(path: str, vr: str, profile: CompiledProfile, value: str = "") -> s
         return vr  # (one word of letters: a defined term, HELICAL, CHEST; a Study ID CHEST)
     rule = profile.standard_rule(tag)
     if rule is None:
+        if tag in _VENDOR_TAGS:
+            return VENDOR
         return CODED if coded(path) or vr == "CS" else UNRULED
     if vr in FREE_TEXT_VRS and resolve(rule.action, False) is Effect.CLEAN:
         return CLEANED
@@ -798,13 +806,48 @@ def excuses(vr: str, token: Token) -> bool:
     ID (MRN-A77QX19: cleaning knows no private values, and a description holds none of its own)."""
     if token.strict:
         return False
+    if vr in _COPIED and _whole_place(token):
+        return False  # (an institution's name or an address typed whole into a free text)
     if token.category is Category.NAME_PART and (
-        vr == CLEANED or (vr == UNRULED and token.kind.startswith(_PATIENTS))
+        vr == CLEANED or (vr in (UNRULED, VENDOR) and token.kind.startswith(_PATIENTS))
     ):
         return False  # (an unruled value: the patient's surname typed into an Overlay Label)
     if vr != CLEANED:
         return True
     return not (token.category is Category.PRIVATE and _ID_SHAPED.fullmatch(token.text))
+
+
+_COPIED = frozenset({UNRULED, CODED, CREATOR_TEXT})
+"""The values no rule kept, which excuse a whole place only when a rule kept it (see
+:func:`_whole_place`)."""
+_PLACES = frozenset(
+    {
+        "InstitutionName",
+        "InstitutionAddress",
+        "InstitutionalDepartmentName",
+        "ReferringPhysicianAddress",
+        "PatientAddress",
+        "RegionOfResidence",
+        "PersonAddress",
+        "ResponsibleOrganization",
+        "PatientInstitutionResidence",
+        "CurrentPatientLocation",
+    }
+)
+"""Attributes whose value names where the patient lives or was seen."""
+
+
+def _whole_place(token: Token) -> bool:
+    """``token`` is the whole value of one of :data:`_PLACES` (an institution's name, an
+    address) of two words or more: such a value found in text that no rule kept (a Manufacturer's
+    Model Name, a De-identification Method an earlier export wrote, a Code Meaning, a creator) was
+    copied there, and is no vendor's word (a one-word institution, TOSHIBA of TOSHIBA_MEC, still
+    is excused)."""
+    return (
+        token.category is Category.TEXT
+        and token.kind in _PLACES
+        and len(token.text.replace("_", " ").split()) > 1
+    )
 
 
 _PATIENTS = ("Patient", "OtherPatientNames")
@@ -886,6 +929,7 @@ class Exclusions:
     text: set[str] = field(default_factory=set)
     cleaned: set[str] = field(default_factory=set)  # text values cleaned (see CLEANED)
     unruled: set[str] = field(default_factory=set)  # text values no rule kept (see UNRULED)
+    vendor: set[str] = field(default_factory=set)  # vendors' names no rule kept (see VENDOR)
     tool_text: ToolText = NO_TOOL_TEXT
 
     def add_dataset(
@@ -898,7 +942,7 @@ class Exclusions:
         input's values where the scrub should have written others: see
         :func:`dicomscrub.check.scrub_checked`). Given the ``profile`` that made ``ds``, the
         values no rule kept excuse loose tokens only (see :data:`UNRULED`)."""
-        by_vr = {CLEANED: self.cleaned, UNRULED: self.unruled}
+        by_vr = {CLEANED: self.cleaned, UNRULED: self.unruled, VENDOR: self.vendor}
         for path, vr, value in standard_values_at(ds):
             if unchanged is not None and unchanged(path, value):
                 continue
@@ -920,6 +964,7 @@ class Exclusions:
             self.text,
             self.cleaned if excuses(CLEANED, token) else (),
             self.unruled if excuses(UNRULED, token) else (),
+            self.vendor if excuses(VENDOR, token) else (),
         )
         return not any(contains_word(text, token.text) for text in texts)
 

@@ -1826,3 +1826,49 @@ def test_a_surname_alone_in_an_attribute_no_rule_lists_is_a_leak(
     coded.AnatomicRegionSequence = Sequence([code])
     result = run_one(write_dicom(tmp_path / "in" / "coded.dcm", coded))
     assert result.status is Status.WRITTEN, result.detail
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [
+        ("PatientAddress", "42 Wallaby Way Sydney"),
+        ("InstitutionName", "Mercy General Hospital"),
+        ("InstitutionalDepartmentName", "Quimby Oncology Wing"),
+        ("RegionOfResidence", "Wallaby County"),
+    ],
+)
+def test_a_place_copied_whole_into_text_no_rule_lists_does_not_excuse_itself(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key_file: Path,
+    keyword: str,
+    value: str,
+) -> None:
+    """An address or an institution's name (Table E.1-1: removed) typed whole into an attribute
+    that no rule lists (kept by default: Detector Description, an earlier export's
+    De-identification Method) is the leak, not a proof that the profile keeps that text."""
+    ds = make_ct()
+    setattr(ds, keyword, value)
+    ds.add_new(0x00187006, "LT", value)  # Detector Description: not in Table E.1-1
+    write_dicom(tmp_path / "in" / "a.dcm", ds)
+    ds.DeidentificationMethod = f"{value} export"
+    del ds[0x00187006]
+    write_dicom(tmp_path / "in" / "b.dcm", ds)
+    invoke("run", tmp_path / "in", "-o", tmp_path / "out", "--key-file", key_file)
+    rows = file_rows(tmp_path / "out.audit.csv")
+    assert rows["a.dcm"]["status"] == "rejected", rows["a.dcm"]
+    assert f"{keyword} at (0018,7006)" in rows["a.dcm"]["detail"]
+    assert rows["b.dcm"]["status"] == "rejected", rows["b.dcm"]
+    assert f"{keyword} at (0012,0063)" in rows["b.dcm"]["detail"]
+
+
+def test_an_institution_named_as_its_vendor_is_still_excused_by_manufacturer(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
+) -> None:
+    ds = make_ct()
+    ds.Manufacturer = "Philips Medical Systems"
+    ds.InstitutionName = "Philips Medical"
+    write_dicom(tmp_path / "in" / "a.dcm", ds)
+    invoke("run", tmp_path / "in", "-o", tmp_path / "out", "--key-file", key_file)
+    assert file_rows(tmp_path / "out.audit.csv")["a.dcm"]["status"] == "written"
