@@ -770,6 +770,28 @@ def _raw_elements(
 _CREATOR = attrgetter("creator")
 
 
+def _kept_creators_leak(private: list[PrivateRecord], named: set[str]) -> str:
+    """The leak check's reason when a creator that holds an identifying value of the input (one
+    of ``named``: a block named after the patient's surname or the hospital) stays in the output
+    with its block, or "". The output's Private Creator Reference (0008,0302) copies that
+    creator, and would otherwise excuse a loose token (a surname) found in it."""
+    places = [
+        record.tag
+        for record in private
+        if record.creator in named
+        and record.decision != "removed"
+        and record.basis == "creator-of-kept-block"
+    ]
+    if not places:
+        return ""
+    shown = "; ".join(f"private creator at {tag}" for tag in places[:3])
+    more = f" and {len(places) - 3} more" if len(places) > 3 else ""
+    return (
+        f"leak check: the output would hold identifying values of its input ({shown}{more}); "
+        "not written"
+    )
+
+
 def _creators_masked(private: list[PrivateRecord], named: set[str]) -> list[PrivateRecord]:
     """``private`` with each creator in ``named`` (those that hold an identifying value of the
     input: see :func:`dicomscrub.check.find_leaks`) masked as reports mask such values: the audit
@@ -897,6 +919,8 @@ def _deidentify(
         result.status, result.detail = Status.REJECTED, f"leak check: {exc}; not written"
         return result
     leak, named = leaks_in(bytes(header), tail_bytes, creators, carried)
+    if named and not leak:
+        leak = _kept_creators_leak(result.private, named)
     if named:
         result.private = _creators_masked(result.private, named)
     if leak:

@@ -1872,3 +1872,36 @@ def test_an_institution_named_as_its_vendor_is_still_excused_by_manufacturer(
     write_dicom(tmp_path / "in" / "a.dcm", ds)
     invoke("run", tmp_path / "in", "-o", tmp_path / "out", "--key-file", key_file)
     assert file_rows(tmp_path / "out.audit.csv")["a.dcm"]["status"] == "written"
+
+
+def test_a_kept_block_named_after_the_patients_surname_is_rejected(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
+) -> None:
+    """Retain Safe Private keeps a block declared SAFE; its creator, the patient's surname, is
+    masked in the audit and must not reach the output either (its copy in Private Creator
+    Reference (0008,0302) is no proof that the profile keeps that word)."""
+    ds = make_ct()
+    ds.PatientName = "HENDRICKS^MARGARET"
+    block = ds.private_block(0x0029, "HENDRICKS", create=True)
+    block.add_new(0x10, "DS", "1.5")
+    item = Dataset()
+    item.PrivateGroupReference = 0x0029
+    item.PrivateCreatorReference = "HENDRICKS"
+    item.BlockIdentifyingInformationStatus = "SAFE"
+    ds.PrivateDataElementCharacteristicsSequence = [item]
+    write_dicom(tmp_path / "in" / "a.dcm", ds)
+    invoke(
+        "run",
+        tmp_path / "in",
+        "-o",
+        tmp_path / "out",
+        "--key-file",
+        key_file,
+        "--option",
+        "retain-safe-private",
+    )
+    row = file_rows(tmp_path / "out.audit.csv")["a.dcm"]
+    assert row["status"] == "rejected", row
+    assert "private creator at (0029,0010)" in row["detail"]
+    assert "HENDRICKS" not in row["detail"]
+    assert not list((tmp_path / "out").rglob("*.dcm"))
