@@ -1905,3 +1905,31 @@ def test_a_kept_block_named_after_the_patients_surname_is_rejected(
     assert "private creator at (0029,0010)" in row["detail"]
     assert "HENDRICKS" not in row["detail"]
     assert not list((tmp_path / "out").rglob("*.dcm"))
+
+
+@pytest.mark.parametrize(
+    ("charset", "name", "typed"),
+    [
+        ("ISO_IR 126", "Παπαδόπουλος^Γιώργος", "ΠΑΠΑΔΟΠΟΥΛΟΣ ΓΙΩΡΓΟΣ"),  # Greek capitals: no tonos
+        ("ISO_IR 126", "Παπαδόπουλος^Γιώργος", "ΠΑΠΑΔΟΠΟΥΛΟΣ"),
+        ("ISO_IR 192", "Фёдоров^Пётр", "Федоров Петр"),  # Russian text writes ё as е
+    ],
+)
+def test_a_name_in_another_script_is_found_without_its_marks(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key_file: Path,
+    charset: str,
+    name: str,
+    typed: str,
+) -> None:
+    ds = make_ct()
+    ds.SpecificCharacterSet = charset
+    ds.PatientName = name
+    ds.add_new(0x00187006, "LT", typed)  # Detector Description: kept
+    write_dicom(tmp_path / "in" / "a.dcm", ds)
+    invoke("run", tmp_path / "in", "-o", tmp_path / "out", "--key-file", key_file)
+    row = file_rows(tmp_path / "out.audit.csv")["a.dcm"]
+    assert row["status"] == "rejected", row
+    assert "at (0018,7006)" in row["detail"]

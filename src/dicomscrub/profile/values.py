@@ -413,7 +413,14 @@ def latin_spellings(text: str) -> tuple[str, ...]:
         plain = start.translate(_UNDECOMPOSED)
         plain = unicodedata.normalize("NFKD", plain)
         forms.append("".join(c for c in plain if not unicodedata.combining(c)))
-    return tuple(form for form in dict.fromkeys(forms) if form != text and form.isascii())
+    found = [form for form in dict.fromkeys(forms) if form != text and form.isascii()]
+    # Other scripts lose their marks as well where they cannot be written, and Greek capitals
+    # never carry them (Παπαδόπουλος as ΠΑΠΑΔΟΠΟΥΛΟΣ), Russian text drops the diaeresis of ё
+    # (Фёдоров as Федоров): the name without its marks, in its own script, composed.
+    bare = unicodedata.normalize("NFC", forms[0])
+    if bare != unicodedata.normalize("NFC", text) and not bare.isascii() and not CJK.search(bare):
+        found.append(bare)
+    return tuple(found)
 
 
 _ID_PARTS = re.compile(r"([A-Za-z]{2,})[-_ /.#:]?([0-9]{5,})")
