@@ -966,7 +966,7 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
         empty = layout.data[spans[0].start - 16 : spans[0].start - 8] == _ITEM_TAG + bytes(4)
         items = [b""] * empty + [view[s.start : s.end] for s in spans]
     try:
-        carried = embedded.from_fragments(items)
+        carried = embedded.from_fragments(items) + _after_native_frames(layout, view)
     except embedded.Unsearchable as exc:
         found.add(Finding(rel, "Pixel Data", Problem.UNVERIFIABLE, "", str(exc)))
         carried = []
@@ -979,6 +979,32 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
     return found
 
 
+def _after_native_frames(layout: Layout, view: memoryview) -> list[tuple[str, bytes]]:
+    """The bytes of native pixel data after its frames (see :func:`embedded.after_frames`), by
+    the image attributes at the top level of ``layout``."""
+    values: dict[int, int] = {}
+    found: list[tuple[str, bytes]] = []
+    for span in layout.spans:
+        tag = _TOP_TAGS.get(span.path)
+        if tag in embedded.FRAME_TAGS:
+            try:
+                values[tag] = embedded.frame_value(
+                    tag, view[span.start : span.end].tobytes(), not layout.big_endian
+                )
+            except (ValueError, UnicodeDecodeError):
+                return []  # (what the frames hold is not known: nothing is after them)
+        elif tag is not None and span.bulk and view[span.start - 8 : span.start - 4] != _ITEM_TAG:
+            size = span.end - span.start
+            frames = embedded.frames_size(values, tag)
+            found += embedded.after_frames(
+                embedded.reader(view[span.start : span.end]), size, frames
+            )
+    return found
+
+
+_TOP_TAGS = {format_tag(tag): tag for tag in (*embedded.FRAME_TAGS, 0x7FE00008, 0x7FE00009)}
+_TOP_TAGS[format_tag(0x7FE00010)] = 0x7FE00010
+"""The top-level paths of the image attributes and the pixel data elements, and their tags."""
 _FRAMES = "(7FE0,0010)"
 _ITEM_TAG = b"\xfe\xff\x00\xe0"
 IN_FRAMES = STRICT

@@ -83,18 +83,18 @@ _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length
 
 def from_bytes(value: bytes) -> list[tuple[str, bytes]]:
     """:func:`segments` of an encapsulated value held in memory."""
-    return segments(_reader(value), len(value))
+    return segments(reader(value), len(value))
 
 
 def from_fragments(fragments: Sequence[bytes | memoryview]) -> list[tuple[str, bytes]]:
     """:func:`segments` of the items of an encapsulated value, numbered as there: the first is
     the Basic Offset Table (empty, or offsets), the others its fragments."""
     pieces = [
-        (_reader(fragment), len(fragment), number)
+        (reader(fragment), len(fragment), number)
         for number, fragment in enumerate(fragments)
         if number > 0
     ]
-    table = _offset_table(_reader(fragments[0]), len(fragments[0])) if fragments else []
+    table = _offset_table(reader(fragments[0]), len(fragments[0])) if fragments else []
     return table + _frames(pieces)
 
 
@@ -123,8 +123,53 @@ def _starts_codestream(head: bytes) -> bool:
     return head[:2] in _STARTS or head[:12] == _JP2 or head.startswith(_VIDEO_STARTS)
 
 
-def _reader(data: bytes | memoryview) -> Read:
+def reader(data: bytes | memoryview) -> Read:
+    """A :data:`Read` of ``data`` in memory."""
     return lambda offset, size: bytes(data[offset : offset + size])
+
+
+FRAME_TAGS = frozenset({0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280100})
+"""Samples per Pixel, Number of Frames, Rows, Columns, Bits Allocated: the size of the frames of
+native pixel data."""
+AFTER_FRAMES = "Pixel Data, after its frames"
+
+
+def frame_value(tag: int, value: bytes, little: bool) -> int:
+    """The number one of :data:`FRAME_TAGS` holds, from its value's bytes (Number of Frames: IS,
+    text; the others US). ValueError (or UnicodeDecodeError) where it holds none."""
+    if tag == 0x00280008:
+        return int(value.decode("ascii").strip(" \0") or 1)
+    if len(value) < 2:
+        raise ValueError("no US value")
+    return int.from_bytes(value[:2], "little" if little else "big")
+
+
+def frames_size(values: dict[int, int], pixel_tag: int) -> int | None:
+    """The bytes native pixel data of ``pixel_tag`` holds by its image attributes (``values``:
+    tag -> number, of :data:`FRAME_TAGS`): Rows x Columns x Samples per Pixel x Number of Frames
+    x bits per sample (Bits Allocated; 32 for Float Pixel Data, 64 for Double Float), in bytes;
+    None where they do not say."""
+    bits = {0x7FE00008: 32, 0x7FE00009: 64}.get(pixel_tag) or values.get(0x00280100)
+    rows, columns = values.get(0x00280010), values.get(0x00280011)
+    samples, frames = values.get(0x00280002, 1), values.get(0x00280008, 1)
+    if not (rows and columns and bits and samples) or min(rows, columns, samples) < 0:
+        return None
+    return (rows * columns * samples * max(frames, 1) * bits + 7) // 8
+
+
+def after_frames(read: Read, size: int, frames: int | None) -> list[tuple[str, bytes]]:
+    """The bytes of a native pixel data value of ``size`` bytes after its frames (``frames``
+    bytes, see :func:`frames_size`; its pad byte aside), where a device may have put text (a
+    name, an ID after the image): searched as compressed frames' text is. More than
+    :data:`SEARCH_LIMIT` raises :class:`Unsearchable`."""
+    if frames is None or size - frames <= 1:
+        return []
+    if size - frames > SEARCH_LIMIT:
+        raise Unsearchable(
+            f"{size - frames} bytes in Pixel Data after its frames: more than "
+            f"{SEARCH_LIMIT >> 20} MB, too much to search"
+        )
+    return [(AFTER_FRAMES, read(frames, size - frames))]
 
 
 def segments(read: Read, length: int) -> list[tuple[str, bytes]]:

@@ -914,7 +914,7 @@ def _deidentify(
     creators = set(map(_CREATOR, result.private)) if job.leak_check else set()
     creators.discard("")
     try:
-        carried = _embedded(loaded, ds) if job.leak_check else []
+        carried = _embedded(loaded, ds, ts.is_little_endian) if job.leak_check else []
     except embedded.Unsearchable as exc:
         result.status, result.detail = Status.REJECTED, f"leak check: {exc}; not written"
         return result
@@ -933,22 +933,55 @@ def _deidentify(
     return result
 
 
-def _embedded(loaded: _Loaded, ds: Dataset) -> list[tuple[str, bytes]]:
+def _embedded(loaded: _Loaded, ds: Dataset, little: bool = True) -> list[tuple[str, bytes]]:
     """The text the compressed frames of the Pixel Data carry (see :mod:`dicomscrub.embedded`),
-    read from the input where the value is copied by range, else from ``ds``."""
+    read from the input where the value is copied by range, else from ``ds``; for native pixels,
+    the bytes after the frames (see :func:`embedded.after_frames`)."""
     pixel = loaded.pixel
     if pixel is not None:
-        if pixel.length != UNDEFINED or pixel.tag != 0x7FE00010:
-            return []
         fd, base, size = loaded.fd, pixel.value_start, pixel.value_end - pixel.value_start
+        if pixel.length != UNDEFINED:
+            kept = loaded.lanes.kept if loaded.lanes is not None else []
+            frames = _frames_size(ds, kept, little, pixel.tag)
+            return embedded.after_frames(lambda at, n: os.pread(fd, n, base + at), size, frames)
+        if pixel.tag != 0x7FE00010:
+            return []
         return embedded.segments(lambda at, n: os.pread(fd, min(n, size - at), base + at), size)
-    elem = ds.get_item(0x7FE00010) if 0x7FE00010 in ds else None
-    if elem is None:
-        return []
-    if not getattr(elem, "is_undefined_length", False) and getattr(elem, "length", 0) != UNDEFINED:
-        return []  # (native pixels: no codestream)
-    value = elem.value
-    return embedded.from_bytes(value) if isinstance(value, bytes) else []
+    for tag in _PIXEL_TAGS:
+        elem = ds.get_item(tag) if tag in ds else None
+        if elem is None:
+            continue
+        value = elem.value
+        if not isinstance(value, bytes):
+            return []
+        if getattr(elem, "is_undefined_length", False) or getattr(elem, "length", 0) == UNDEFINED:
+            return embedded.from_bytes(value) if tag == 0x7FE00010 else []
+        frames = _frames_size(ds, [], little, tag)
+        return embedded.after_frames(embedded.reader(value), len(value), frames)
+    return []
+
+
+_PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+"""Float Pixel Data, Double Float Pixel Data, Pixel Data."""
+
+
+def _frames_size(
+    ds: Dataset, kept: list[tuple[int, bytes]], little: bool, pixel_tag: int
+) -> int | None:
+    """:func:`embedded.frames_size` of the image attributes in ``ds``, or in the elements the
+    lanes kept as read (``kept``: (tag, element), its header 8 bytes)."""
+    values: dict[int, int] = {}
+    try:
+        for tag in embedded.FRAME_TAGS:
+            value = value_of(ds, tag)
+            if value not in (None, ""):
+                values[tag] = int(value)
+        for tag, element in kept:
+            if tag in embedded.FRAME_TAGS and tag not in values:
+                values[tag] = embedded.frame_value(tag, element[8:], little)
+    except (TypeError, ValueError, UnicodeDecodeError):
+        return None
+    return embedded.frames_size(values, pixel_tag)
 
 
 def _store(result: FileResult, job: Job, rel_out: str, parts: list[Part]) -> None:

@@ -1020,6 +1020,39 @@ def test_a_telephone_number_or_an_id_of_digits_is_found_in_another_layout(
     assert checked.exit_code == 1 and "(6000,1500)" in checked.output, checked.output
 
 
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("frames", [1, 3])
+def test_text_after_the_frames_of_native_pixel_data_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+    frames: int,
+) -> None:
+    """Native pixels are copied unchanged and not searched, but bytes after the frames their
+    image attributes call for (a device's note after the image) are: a name there makes the file
+    rejected, in run and in ``check --against``; a pad byte, or none, is no text."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_name=NAME, patient_id=ID)
+    ds.NumberOfFrames = frames
+    pixels = bytes(range(8)) * frames
+    ds.PixelData = pixels + f"scan of {NAME} {ID}".encode().ljust(40)
+    path = write_dicom(tmp_path / "in" / "a.dcm", ds)
+    result = _runner(tmp_path, key, lanes, "basic")(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert "at Pixel Data, after its frames" in result.detail
+    checked = _checked_against(tmp_path, key_file)
+    assert checked.exit_code == 1 and "after its frames" in checked.output, checked.output
+    for n, fine in enumerate((pixels, pixels + b"\0\0")):
+        ds.PixelData = fine
+        path = write_dicom(tmp_path / f"fine{n}" / "a.dcm", ds)
+        result = _runner(tmp_path / f"fine{n}", key, lanes, "basic")(path)
+        assert result.status is Status.WRITTEN, result.detail
+
+
 def _jis(text: str) -> bytes:
     """``text`` as the ISO 2022 IR 87 encoder writes it (ESC $ B before kanji, ESC ( B after)."""
     return text.encode("iso2022_jp")
