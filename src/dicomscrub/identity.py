@@ -778,7 +778,8 @@ def excusing(path: str, vr: str, profile: CompiledProfile, value: str = "") -> s
     """The VR by which a ``value`` of a de-identified data set at ``path`` (a tag path ending in
     "(gggg,eeee)") excuses tokens: ``vr``, or :data:`UNRULED` when no rule of ``profile`` (at its
     own tag; in a sequence kept whole, at the sequence's) decided on it (:data:`CODED` for a code
-    string's value that is not a number: vocabulary, such as Body Part Examined's HEAD)."""
+    string's value that is not a number: vocabulary, such as Body Part Examined's HEAD), or where
+    the value is not what its VR holds (a UI value that is no UID)."""
     if vr in LOOSE_ONLY or (vr in _EXCUSING_VRS and _plain_number(value.strip(" \0"))):
         return vr
     tag = int(path[-10:-6], 16) << 16 | int(path[-5:-1], 16)
@@ -786,6 +787,8 @@ def excusing(path: str, vr: str, profile: CompiledProfile, value: str = "") -> s
         return UNRULED  # (no character set: a word typed there, a surname, is no vocabulary)
     if vr == "CS" and _CODE_WORD.fullmatch(value.strip(" \0")):
         return vr  # (one word of letters: a defined term, HELICAL, CHEST; a Study ID CHEST)
+    if vr == "UI" and not _UID_SHAPED.fullmatch(value.strip(" \0")):
+        return UNRULED  # (kept by Retain UIDs, but no UID: a Patient ID a PACS wrote there)
     rule = profile.standard_rule(tag)
     if rule is None:
         if tag in _VENDOR_TAGS:
@@ -794,6 +797,11 @@ def excusing(path: str, vr: str, profile: CompiledProfile, value: str = "") -> s
     if vr in FREE_TEXT_VRS and resolve(rule.action, False) is Effect.CLEAN:
         return CLEANED
     return vr
+
+
+_UID_SHAPED = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+"""Digits in dot-separated components: what a UI value holds (a kept one that holds anything
+else, a Patient ID, excuses no strict token)."""
 
 
 def excuses(vr: str, token: Token) -> bool:

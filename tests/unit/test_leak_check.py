@@ -1053,6 +1053,32 @@ def test_text_after_the_frames_of_native_pixel_data_is_found(
         assert result.status is Status.WRITTEN, result.detail
 
 
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_kept_uid_attribute_that_holds_no_uid_excuses_no_id(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+) -> None:
+    """Retain UIDs keeps Study Instance UID as read; a PACS that wrote the Patient ID there made
+    it no UID, and the kept value is no proof that the profile keeps the ID: the file is
+    rejected (its folder would be named after the ID), and ``check --against`` reports it."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_name=NAME, patient_id=ID)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (pydicom warns of a UI value that is no UID)
+        ds.StudyInstanceUID = ID
+        path = write_dicom(tmp_path / "in" / "a.dcm", ds)
+    result = _runner(tmp_path, key, lanes, "basic", ("retain-uids",))(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert "PatientID at (0020,000D)" in result.detail
+    checked = _checked_against(tmp_path, key_file, "--option", "retain-uids")
+    assert checked.exit_code == 1 and "(0020,000D)" in checked.output, checked.output
+
+
 def _jis(text: str) -> bytes:
     """``text`` as the ISO 2022 IR 87 encoder writes it (ESC $ B before kanji, ESC ( B after)."""
     return text.encode("iso2022_jp")
