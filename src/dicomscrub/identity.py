@@ -745,11 +745,15 @@ kept: a Code Meaning, a Coding Scheme Designator. It excuses the loose tokens it
 part too (a patient Long and the Code Meaning Long axis length): codes are vocabulary, never a
 person's; a whole name or ID typed into one is still a leak."""
 VENDOR = "vendor"
-"""The VR :func:`excusing` gives a vendor's name that no rule kept (Manufacturer): it excuses
-what :data:`UNRULED` excuses, and a whole place too (a vendor's site, institution Philips
-Medical, and its Manufacturer Philips Medical Systems)."""
-_VENDOR_TAGS = frozenset({0x00080070, 0x00181016})
-"""Manufacturer, Secondary Capture Device Manufacturer."""
+"""The VR :func:`excusing` gives a vendor's text that no rule kept (Manufacturer, a model's name,
+a software's version): it excuses what :data:`UNRULED` excuses, a whole place too (a vendor's
+site, institution Philips Medical, and its Manufacturer Philips Medical Systems), and a
+component of the patient's name (a patient Sola scanned on a MAGNETOM Sola, Hitachi on a Hitachi
+scanner): the modality writes that text, no one types a name into it."""
+_VENDOR_TAGS = frozenset({0x00080070, 0x00081090, 0x00181020})
+_VENDOR_TAGS |= {0x00181016, 0x00181018, 0x00181019}
+"""Manufacturer, Manufacturer's Model Name, Software Versions, and those of a Secondary Capture
+Device."""
 LOOSE_ONLY = frozenset({CREATOR_TEXT, UNRULED, CLEANED, CODED, VENDOR})
 _EXCUSING_VRS = frozenset({"IS", "DS", "CS"})
 """Numbers kept by default, also as code strings, still excuse a strict token equal to them (a
@@ -817,7 +821,7 @@ def excuses(vr: str, token: Token) -> bool:
     if vr in _COPIED and _whole_place(token):
         return False  # (an institution's name or an address typed whole into a free text)
     if token.category is Category.NAME_PART and (
-        vr == CLEANED or (vr in (UNRULED, VENDOR) and token.kind.startswith(_PATIENTS))
+        vr == CLEANED or (vr == UNRULED and token.kind.startswith(_PATIENTS))
     ):
         return False  # (an unruled value: the patient's surname typed into an Overlay Label)
     if vr != CLEANED:

@@ -436,7 +436,7 @@ def test_a_cleaned_value_excuses_only_loose_words_that_cleaning_does_not_remove(
     profile = load_profile("basic", ("clean-descriptors",))
     ds = Dataset()
     ds.SeriesDescription = "Na Li HEAD mrn-a77qx19 Jane"  # C under Clean Descriptors
-    ds.ManufacturerModelName = "Bob HEAD"  # no rule: excuses loose words, not a name's part
+    ds.add_new(0x60001500, "LO", "Bob HEAD")  # no rule: excuses loose words, not a name's part
     exclusions = Exclusions()
     exclusions.add_dataset(ds, profile=profile)
     whole, part = tok("na li", Category.NAME), tok("jane", Category.NAME_PART)
@@ -456,6 +456,13 @@ def test_a_cleaned_value_excuses_only_loose_words_that_cleaning_does_not_remove(
         "jane",
         "mrn-a77qx19",
     }
+    # a vendor's text (a model's name) excuses the patient's name part too: no one types it
+    ds = Dataset()
+    ds.ManufacturerModelName = "MAGNETOM Bob"
+    exclusions = Exclusions()
+    exclusions.add_dataset(ds, profile=profile)
+    assert not exclusions.allows(patients)
+    assert exclusions.allows(Token("magnetom bob", "PatientName", Category.NAME))
 
 
 def test_values_dicomscrub_writes_itself_are_excluded(basic: CompiledProfile, key: Key) -> None:

@@ -555,16 +555,16 @@ def test_a_name_in_bytes_its_character_set_cannot_decode_is_found(
     from dicomscrub.process import Status
 
     ds = make_ct(private=False, patient_name="Mxller^Jxrgen", patient_id="PID998877")
-    ds.ManufacturerModelName = written
+    ds.add_new(0x60001500, "LO", written)  # (Overlay Label: no rule lists it)
     path = _mis_encoded(write_dicom, tmp_path / "in" / "a.dcm", ds)
     result = _runner(tmp_path, key, lanes, "basic")(path)
     assert result.status is Status.REJECTED, result.detail
-    assert "PatientName component at (0008,1090)" in result.detail
+    assert "PatientName component at (6000,1500)" in result.detail
     checked = _checked_against(tmp_path, key_file)
-    assert checked.exit_code == 1 and "(0008,1090)" in checked.output, checked.output
+    assert checked.exit_code == 1 and "(6000,1500)" in checked.output, checked.output
 
     other = make_ct(private=False, patient_name="Mxller^Jxrgen", patient_id="PID998877")
-    other.ManufacturerModelName = "Mxllerhof"  # (no whole word of the name)
+    other.add_new(0x60001500, "LO", "Mxllerhof")  # (no whole word of the name)
     path = _mis_encoded(write_dicom, tmp_path / "in2" / "b.dcm", other)
     assert _runner(tmp_path, key, lanes, "basic")(path).status is Status.WRITTEN
 
@@ -1077,6 +1077,39 @@ def test_a_kept_uid_attribute_that_holds_no_uid_excuses_no_id(
     assert "PatientID at (0020,000D)" in result.detail
     checked = _checked_against(tmp_path, key_file, "--option", "retain-uids")
     assert checked.exit_code == 1 and "(0020,000D)" in checked.output, checked.output
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("name", "model", "written"),
+    [
+        ("SOLA^MARIA", "MAGNETOM Sola", True),
+        ("Gal\u00e1n^Mar\u00eda", "Vantage Galan 3T", True),
+        ("SOLA^MARIA", "MAGNETOM Sola Maria", False),  # (the whole name)
+    ],
+)
+def test_a_patient_named_like_the_scanner_model_is_written(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    lanes: bool,
+    name: str,
+    model: str,
+    written: bool,
+) -> None:
+    """Manufacturer's Model Name is the modality's text: a component of the patient's name that
+    is a word of it (a patient Sola scanned on a MAGNETOM Sola) is no leak, where the same word
+    alone in an Overlay Label is; the whole name there still is one."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_name=name, patient_id=ID)
+    ds.ManufacturerModelName = model
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    path = write_dicom(tmp_path / "in" / "a.dcm", ds)
+    result = _runner(tmp_path, key, lanes, "basic")(path)
+    expected = Status.WRITTEN if written else Status.REJECTED
+    assert result.status is expected, result.detail
 
 
 def _jis(text: str) -> bytes:
