@@ -151,6 +151,22 @@ def _parse_item(item: Dataset, index: int) -> Declaration | tuple[int | None, st
                 if b in actions and actions[b] != action:
                     return (group, creator, "two different actions declared for one element")
                 actions[b] = action
+    # (0008,0306) lists elements that may be identifying: the same item cannot also call them
+    # safe, by a SAFE status or in (0008,0304). Which half is wrong cannot be told, so the
+    # whole block is treated as UNSAFE.
+    if actions and status is BlockStatus.SAFE:
+        return (
+            group,
+            creator,
+            "SAFE block with Identifying Private Elements (0008,0306) in (0008,0305)",
+        )
+    if status is BlockStatus.MIXED and set(actions) & set(listed or ()):
+        return (
+            group,
+            creator,
+            "an element both in Nonidentifying Private Elements (0008,0304) and in"
+            " Identifying Private Elements (0008,0306)",
+        )
     return Declaration(
         group=group,
         creator=creator,

@@ -323,6 +323,16 @@ MALFORMED_ITEMS = [
         "two different actions declared for one element",
         id="two-actions-one-element",
     ),
+    pytest.param(  # (0008,0306) says element 02 may be identifying; SAFE says none is
+        item(0x0029, "ACME", "SAFE", actions=[([0x02], "X")]),
+        "SAFE block with Identifying Private Elements (0008,0306)",
+        id="safe-block-with-identifying-element",
+    ),
+    pytest.param(  # element 02 both non-identifying (0304) and identifying (0306)
+        item(0x0029, "ACME", "MIXED", [0x01, 0x02], [([0x02], "X")]),
+        "both in Nonidentifying Private Elements (0008,0304) and in Identifying",
+        id="0304-and-0306-name-one-element",
+    ),
 ]
 
 
