@@ -1718,20 +1718,30 @@ class Scrubber:
                 item.CodeMeaning = m.meaning or m.label
                 items.append(item)
             ds.DeidentificationMethodCodeSequence = Sequence(items)
-        dates = _dates(state)
+        dates = _dates(state, text_at(ds, 0x00280303).upper())
         ds.LongitudinalTemporalInformationModified = dates
         state.result.dates = dates
         state.result.methods = tuple(labels)
         state.result.method_codes = tuple(m.code for m in codes if m.code)
 
 
-def _dates(state: _State) -> str:
-    """Longitudinal Temporal Information Modified (0028,0303): what happened to the dates."""
+_DATES_ORDER = ("UNMODIFIED", "MODIFIED", "REMOVED")
+"""Values of (0028,0303), weakest first: a later step cannot make dates more real than an
+earlier step left them (dates an earlier step shifted stay MODIFIED when they are kept)."""
+
+
+def _dates(state: _State, earlier: str = "") -> str:
+    """Longitudinal Temporal Information Modified (0028,0303): what happened to the dates, in
+    this step and, given the value an earlier de-identification step wrote, in the ones before."""
     if state.dates_shifted:
-        return "MODIFIED"
-    if state.dates_kept:
-        return "UNMODIFIED"
-    return "REMOVED"
+        now = "MODIFIED"
+    elif state.dates_kept:
+        now = "UNMODIFIED"
+    else:
+        now = "REMOVED"
+    if earlier in _DATES_ORDER and _DATES_ORDER.index(earlier) > _DATES_ORDER.index(now):
+        return earlier
+    return now
 
 
 def iter_private_tags(ds: Dataset) -> Iterable[int]:

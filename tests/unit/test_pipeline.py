@@ -1087,6 +1087,28 @@ def test_longitudinal_temporal_information_modified_tells_what_happened_to_dates
     assert result.dates == expected
 
 
+@pytest.mark.parametrize(
+    ("earlier", "options", "expected"),
+    [
+        ("MODIFIED", ("retain-long-full-dates",), "MODIFIED"),
+        ("REMOVED", ("retain-long-full-dates",), "REMOVED"),
+        ("REMOVED", ("retain-long-modified-dates",), "REMOVED"),
+        ("MODIFIED", (), "REMOVED"),
+        ("UNMODIFIED", ("retain-long-full-dates",), "UNMODIFIED"),
+    ],
+)
+def test_longitudinal_temporal_information_modified_keeps_what_an_earlier_step_did(
+    ct: Dataset, earlier: str, options: tuple[str, ...], expected: str, key: Key
+) -> None:
+    """Dates an earlier de-identification step shifted or replaced are not made UNMODIFIED by a
+    later step that keeps them (PS3.15 E.3.6; (0028,0303) describes the dates in the file)."""
+    ct.PatientIdentityRemoved = "YES"
+    ct.LongitudinalTemporalInformationModified = earlier
+    result = scrub(ct, with_options(*options), key)
+    assert ct.LongitudinalTemporalInformationModified == expected
+    assert result.dates == expected
+
+
 def _with_private_characteristics(ds: Dataset) -> Dataset:
     """Declare the GEMS block MIXED with only Table Speed (xx23) non-identifying, and a second
     block UNSAFE: under Retain Safe Private only the GEMS block keeps an element."""
