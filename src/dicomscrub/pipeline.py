@@ -655,6 +655,13 @@ class Scrubber:
         self.pseudo = pseudonymizer
         self.collect_mapping = collect_mapping
         self.methods: tuple[Method, ...] = profile.methods
+        # One item per CID 7050 code in this step: a profile whose own code repeats a code of
+        # a layer it extends (113100 over basic) does not describe a second step.
+        coded: dict[str, Method] = {}
+        for m in self.methods:
+            if m.code:
+                coded.setdefault(m.code, m)
+        self.coded: tuple[Method, ...] = tuple(coded.values())
         self._needs_tokens = Action.C in (
             profile.default,
             profile.unlisted_dates,
@@ -1689,7 +1696,7 @@ class Scrubber:
             self._recorded_cache[key] = found
         state.result.dates = dates
         state.result.methods = tuple(m.label for m in self.methods)
-        state.result.method_codes = tuple(m.code for m in self.methods if m.code)
+        state.result.method_codes = tuple(m.code for m in self.coded if m.code)
         return found
 
     def _record_method(self, ds: Dataset, state: _State) -> None:
@@ -1707,7 +1714,7 @@ class Scrubber:
             if len(existing) + len(labels) > 1
             else ((existing + labels)[0] if existing + labels else "")
         )
-        codes = [m for m in self.methods if m.code]
+        codes = list(self.coded)
         if codes:
             seq = ds.get(0x00120064)
             items = list(seq.value or []) if seq is not None and seq.VR == "SQ" else []

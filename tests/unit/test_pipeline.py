@@ -1070,6 +1070,17 @@ def test_method_code_sequence_gets_one_item_per_coded_layer_after_existing_items
     assert list(ct.DeidentificationMethod)[-1] == "Site export v1"
 
 
+def test_method_code_sequence_holds_each_code_once_per_step(ct: Dataset, key: Key) -> None:
+    """A site profile whose own code repeats a code of a layer it extends adds its label, but
+    not a second item of that code in the same step (one code per profile and option, E.1.1)."""
+    site = layer(method=Method("Site export v1", "113111", "Retain Safe Private Option"))
+    profile = compile_layers((*basic_layers("retain-safe-private"), site))
+    result = scrub(ct, profile, key)
+    assert [c[0] for c in _codes(ct)] == ["113100", "113111"]
+    assert result.method_codes == ("113100", "113111")
+    assert list(ct.DeidentificationMethod)[-1] == "Site export v1"
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
