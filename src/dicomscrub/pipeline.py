@@ -354,6 +354,9 @@ _UNDEFINED = 0xFFFFFFFF
 
 _FIXED_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "SV": 8, "UV": 8}
 """Binary VRs whose decoding fails (BytesLengthException) when the length is not a multiple."""
+_NUMERIC_VRS = frozenset({*_FIXED_SIZE, "IS", "DS"})
+"""The VRs PS3.15 E.3.10 advises are safe to keep in a private element (IS and DS checked to hold
+numbers)."""
 
 
 def decodes(vr: str, length: int) -> bool:
@@ -1518,13 +1521,25 @@ class Scrubber:
         value."""
         table = basis == "safe-private-table"
         listed = {e.vr or "" for e in entries if (e.source == SAFE_PRIVATE_TABLE_PROFILE) == table}
-        if not listed or "" in listed:
+        if not listed or ("" in listed and not table):
             return ""
+        raw: Any = ds.get_item(tag)
+        written = raw.VR if raw.VR not in (None, "UN") else None
+        if "" in listed:
+            # A row of Table E.3.10-1 whose VR cell is empty (five SIEMENS Ultrasound SC2000
+            # rows) states no VR to hold the element to: keep it only with a numeric VR, as
+            # PS3.15 E.3.10 advises (other VRs, text above all, are unsafe unless the vendor
+            # says otherwise). A value read without its VR cannot be checked.
+            if written is None or written not in _NUMERIC_VRS:
+                form = f"written as {written}" if written else "read without its VR"
+                return (
+                    "Table E.3.10-1 gives no VR for it, and only a numeric VR is kept;"
+                    f" it is {form}; removed"
+                )
+            listed = {written}
         allowed = {vr for text in listed for vr in text.split("/")}
         where = "Table E.3.10-1" if table else "the profile's safe_private list"
         name = " or ".join(sorted(listed))
-        raw: Any = ds.get_item(tag)
-        written = raw.VR if raw.VR not in (None, "UN") else None
         if written is not None and written not in allowed:
             return f"{where} lists it as {name}, but it is written as {written}; removed"
         check = written or (next(iter(allowed)) if len(allowed) == 1 else None)

@@ -1175,3 +1175,39 @@ def test_private_records_never_hold_a_value(key: Key) -> None:
         text = repr(record)
         for planted in (SECRET, "PLANTED", "39.375"):
             assert planted not in text
+
+
+# ---- Table E.3.10-1 rows without a VR ----------------------------------------------------------
+
+SC2000 = "SIEMENS Ultrasound SC2000"
+
+
+@pytest.mark.parametrize(
+    ("vr", "value", "kept"),
+    [
+        pytest.param("PN", "Tech^Someone", False, id="name"),
+        pytest.param("LO", "Westside clinic", False, id="text"),
+        pytest.param("OB", b"\x01\x02", False, id="bytes"),
+        pytest.param("FD", 1.5, True, id="float"),
+        pytest.param("UL", 42, True, id="integer"),
+        pytest.param("DS", "12.5", True, id="decimal-string"),
+    ],
+)
+def test_table_row_without_a_vr_keeps_only_a_numeric_vr(
+    vr: str, value: object, kept: bool, key: Key
+) -> None:
+    """(0119,xx11) Stage Timer Time has an empty VR cell in Table E.3.10-1: it gives no VR to
+    check the element against, so only the VRs PS3.15 E.3.10 calls safe are kept."""
+    ds = base()
+    ds.private_block(0x0119, SC2000, create=True).add_new(0x11, vr, value)
+    result = scrub(ds, safe_private(), key)
+    assert (0x01191011 in ds) is kept
+    row = outcomes(result)["(0119,1011)"]
+    if kept:
+        assert row == (SC2000, "UNDECLARED", "kept", "safe-private-table")
+    else:
+        assert row == (SC2000, "UNDECLARED", "removed", "not-declared")
+        assert (
+            f"gives no VR for it, and only a numeric VR is kept; it is written as {vr}"
+            in (details(result)["(0119,1011)"])
+        )
