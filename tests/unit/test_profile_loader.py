@@ -273,6 +273,15 @@ def test_method_code_outside_cid_7050_is_an_error(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("code", ["113101", "113102"])
+def test_method_code_of_a_pixel_option_is_an_error(tmp_path: Path, code: str) -> None:
+    """Clean Pixel Data and Clean Recognizable Visual Features change pixel data (PS3.15 E.3.1,
+    E.3.2), which dicomscrub never does: (0012,0064) would claim an option that did not run."""
+    path = write(tmp_path / "p.yaml", f"method:\n  label: ok\n  code: '{code}'\n")
+    assert f"{path}:3:9: method.code: {code} (" in error_of(path)
+    assert "dicomscrub never changes" in error_of(path)
+
+
 def test_bad_kind_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path / "p.yaml", "kind: plugin\n")
     assert error_of(path) == f"{path}:1:7: kind: expected 'profile' or 'option'; got 'plugin'"

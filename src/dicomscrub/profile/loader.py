@@ -56,6 +56,10 @@ CID7050 = {
     "113112": "Retain Institution Identity Option",
 }
 
+PIXEL_CODES = frozenset({"113101", "113102"})
+"""Clean Pixel Data and Clean Recognizable Visual Features (PS3.15 E.3.1, E.3.2): options that
+change the pixel data and set (0028,0301)/(0028,0302) to NO, which dicomscrub does not do."""
+
 TOP_KEYS = (
     "name",
     "kind",
@@ -350,6 +354,13 @@ def _method(ctx: _Ctx, top: dict[str, tuple[yaml.Node, yaml.Node]], name: str) -
                 fields["code"][1],
                 "method.code",
                 f"expected a CID 7050 code value (113100 ... 113112); got {code!r}",
+            )
+        if code in PIXEL_CODES:
+            raise ctx.error(
+                fields["code"][1],
+                "method.code",
+                f"{code} ({CID7050[code]}) is done on pixel data, which dicomscrub never"
+                " changes: the code would say it was done",
             )
         meaning = CID7050[code]
     return Method(label=label, code=code, meaning=meaning)
