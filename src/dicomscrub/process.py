@@ -965,6 +965,9 @@ _PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 """Float Pixel Data, Double Float Pixel Data, Pixel Data."""
 
 
+_FIRST_FRAME_TAG, _LAST_FRAME_TAG = min(embedded.FRAME_TAGS), max(embedded.FRAME_TAGS)
+
+
 def _frames_size(
     ds: Dataset, kept: list[tuple[int, bytes]], little: bool, pixel_tag: int
 ) -> int | None:
@@ -976,7 +979,11 @@ def _frames_size(
             value = value_of(ds, tag)
             if value not in (None, ""):
                 values[tag] = int(value)
-        for tag, element in kept:
+        # (in tag order: only group 0028's first elements are looked at)
+        for at in range(bisect.bisect_left(kept, (_FIRST_FRAME_TAG, b"")), len(kept)):
+            tag, element = kept[at]
+            if tag > _LAST_FRAME_TAG:
+                break
             if tag in embedded.FRAME_TAGS and tag not in values:
                 values[tag] = embedded.frame_value(tag, element[8:], little)
     except (TypeError, ValueError, UnicodeDecodeError):
