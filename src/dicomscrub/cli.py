@@ -476,22 +476,25 @@ def _console(*, stderr: bool = False) -> Console:
 
 
 def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     if report.swept:
         err.print(f"removed {report.swept} temporary files left by an interrupted run")
     if report.kept_partial_audit:
-        err.print(f"the audit of an interrupted run was kept as {report.kept_partial_audit}")
+        kept = escape(str(report.kept_partial_audit))
+        err.print(f"the audit of an interrupted run was kept as {kept}")
     if report.kept_earlier_audit:
-        err.print(f"the audit of the run before was kept as {report.kept_earlier_audit}")
+        kept = escape(str(report.kept_earlier_audit))
+        err.print(f"the audit of the run before was kept as {kept}")
     if report.state_set_aside:
         err.print(
             "[yellow]warning:[/] the resume state of this output folder could not be used "
             "(damaged by a power loss or a system crash, empty, or not this version's); it was "
-            f"moved to {report.state_set_aside} and every input was processed again"
+            f"moved to {escape(str(report.state_set_aside))} and every input was processed again"
         )
     if report.state_problem:
-        err.print(f"[yellow]warning:[/] {report.state_problem}")
+        err.print(f"[yellow]warning:[/] {escape(report.state_problem)}")
     if report.other_settings:
         err.print(
             "[yellow]warning:[/] this output folder also holds files written with other settings "
@@ -520,16 +523,16 @@ def _print_summary(err: Console, report: Report, plan: RunPlan) -> None:
         f"{report.bytes_written / 1e6 / seconds:.1f} MB/s, {_engine(plan)}); "
         ""
         + (
-            f"dry run, nothing written to {plan.output}"
+            f"dry run, nothing written to {escape(str(plan.output))}"
             if plan.dry_run
-            else f"output: {plan.output}"
+            else f"output: {escape(str(plan.output))}"
         )
         + (
-            f"; audit: {plan.audit}.partial (incomplete: it could not be written)"
+            f"; audit: {escape(str(plan.audit))}.partial (incomplete: it could not be written)"
             if report.audit_broken
-            else f"; audit: {plan.audit}"
+            else f"; audit: {escape(str(plan.audit))}"
         )
-        + (f"; summary: {plan.summary_json}" if plan.summary_json else ""),
+        + (f"; summary: {escape(str(plan.summary_json))}" if plan.summary_json else ""),
         soft_wrap=True,
     )
 

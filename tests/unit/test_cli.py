@@ -721,3 +721,19 @@ def test_messages_name_an_input_by_its_root_when_there_are_several(
     nothing = invoke("run", empty, "-o", tmp_path / "out-e", "--key-file", key_file)
     assert nothing.exit_code == 0
     assert "warning: the inputs hold no file: nothing was done" in words(nothing.stderr)
+
+
+def test_paths_with_rich_markup_are_printed_as_they_are(good_tree: Path, key_file: Path) -> None:
+    """The run's last line names the output, audit and summary as given: a folder name with
+    brackets is no rich markup (``[/]`` made the run end in a MarkupError after its files were
+    written, exit 1 against the summary's 0; ``[bold]`` vanished from the path shown)."""
+    base = good_tree.parent
+    for name in ("o[/]x", "deid [bold]"):
+        out, summary = base / name, base / f"{name.replace('/', '_')}.json"
+        result = invoke(
+            "run", good_tree, "-o", out, "--key-file", key_file, "--summary-json", summary
+        )
+        assert result.exit_code == 0, result.output
+        assert f"output: {out}" in words(result.output)
+        assert f"summary: {summary}" in words(result.output)
+        assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 0
