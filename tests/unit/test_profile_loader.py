@@ -570,3 +570,23 @@ def test_basic_reached_through_a_parent_file_is_enough(tmp_path: Path) -> None:
         "child",
         "retain-uids",
     )
+
+
+@pytest.mark.parametrize("key", ["default", "unlisted_dates", "unlisted_names"])
+@pytest.mark.parametrize("action", ["U", "X/Z/U*"])
+def test_a_uid_action_on_a_setting_for_more_than_uids_is_an_error(
+    tmp_path: Path, key: str, action: str
+) -> None:
+    """``settings: {default: U}`` validated, and then every file failed in the run ("cannot
+    de-identify: ValueError: could not convert string to float"): U cannot replace a DS."""
+    path = write(tmp_path / "p.yaml", f'settings:\n  {key}: "{action}"\n')
+    assert error_of(path) == (
+        f"{path}:2:{len(key) + 5}: settings.{key}: {action} replaces UIDs, and this setting also "
+        "applies to attributes that are no UIDs: use D, Z, X, K or C (unlisted_uids sets the "
+        "action for UIDs)"
+    )
+
+
+def test_a_uid_action_on_unlisted_uids_is_no_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", 'settings:\n  unlisted_uids: "X/Z/U*"\n')
+    assert stack(str(path)).unlisted_uids is Action.X_Z_U

@@ -268,6 +268,16 @@ def load_document(path: Path, *, builtin: bool = False, text: str | None = None)
             top["settings"][1], "settings", SETTING_KEYS
         ).items():
             settings[key] = ctx.action(value_node, f"settings.{key}")
+            if key != "unlisted_uids" and settings[key] in (Action.U, Action.X_Z_U):
+                # U replaces UIDs: on the numbers, text, dates and names these settings reach
+                # (DS, IS, PN ...) it cannot run, and every such file would fail
+                raise ctx.error(
+                    value_node,
+                    f"settings.{key}",
+                    f"{settings[key].value} replaces UIDs, and this setting also applies to "
+                    "attributes that are no UIDs: use D, Z, X, K or C (unlisted_uids sets the "
+                    "action for UIDs)",
+                )
     rules: list[Rule] = []
     if "rules" in top:
         seen: dict[str, str] = {}
