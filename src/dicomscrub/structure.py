@@ -8,8 +8,8 @@ where the data set starts, how it is encoded, and where the top-level Pixel Data
 starts and ends, so that its bytes can be copied by range instead of being read into memory.
 
 A file that fails a check raises :class:`Damaged`, whose message names a tag and a byte offset but
-never a value. A deflated data set cannot be walked without inflating it; :func:`scan` reports it
-and leaves the checks to the parser.
+never a value. A deflated data set is inflated and walked the same way (its map holds no
+elements: the parser reads it whole).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import contextlib
 import io
 import os
 import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
@@ -388,6 +389,35 @@ def _meta(reader: _Reader, pos: int, found: list[TopElement]) -> tuple[int, str 
     return pos, ts
 
 
+def _walk_inflated(fh: BinaryIO, pos: int) -> None:
+    """Inflate the deflated data set that starts at ``pos`` and walk it as any other: a data set
+    cut short (or with wrong lengths, unknown VRs...) before it was deflated is damaged too,
+    although its deflate stream is whole (pydicom would read what is there and stop). Offsets
+    in the message are those of the inflated data set."""
+    fh.seek(pos)
+    try:
+        inflated = zlib.decompress(fh.read(), -zlib.MAX_WBITS)
+    except zlib.error:
+        what = "deflated data set cannot be inflated (truncated or corrupt)"
+        raise _damaged(what, None, pos) from None
+    except MemoryError:  # (as pydicom's own inflating would: the file is rejected, not failed)
+        raise _damaged("deflated data set too large to inflate in memory", None, pos) from None
+    size = len(inflated)
+    if not size:
+        raise _damaged("file ends after its file meta, with no data set (truncated)", None, pos)
+    reader = _Reader(io.BytesIO(inflated), size)
+    reader.buf = inflated[:WINDOW]
+    head = inflated[:6]
+    implicit = len(head) == 6 and not (0x40 < head[4] < 0x5B and 0x40 < head[5] < 0x5B)
+    try:
+        _Walker(reader, True).dataset(0, size, implicit, 0, top=True)
+    except Damaged as exc:
+        text = str(exc)
+        if text.endswith(")"):
+            text = f"{text[:-1]} of the inflated data set)"
+        raise Damaged(text) from None
+
+
 def scan(fh: BinaryIO, size: int, kind: Kind, first: bytes = b"") -> FileMap:
     """Check the structure of the file open as ``fh`` (``size`` bytes) and map it. ``first``:
     the file's first bytes, if they have been read already (then a file laid out as one scanned
@@ -414,6 +444,7 @@ def _walk(fh: BinaryIO, size: int, kind: Kind, first: bytes) -> FileMap:
     meta: list[TopElement] = []
     pos, ts = _meta(reader, start, meta) if start else (0, None)
     if ts is not None and ts in DEFLATED:
+        _walk_inflated(fh, pos)
         return FileMap(kind, size, pos, ts, False, True, True, None, meta_elements=tuple(meta))
     little = ts != EXPLICIT_BE
     implicit = ts == IMPLICIT_LE

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 import struct
+import zlib
+from collections.abc import Callable
 from typing import Any, cast
 
 import pydicom
@@ -48,9 +51,48 @@ def test_implicit_and_big_endian_files_are_read_as_encoded() -> None:
     assert implicit.syntax_matches and big.syntax_matches
 
 
-def test_deflated_file_is_reported_and_not_walked() -> None:
+def test_deflated_file_is_reported_and_not_mapped() -> None:
     fmap = scan_bytes(bundled("image_dfl.dcm").read_bytes())
     assert fmap.deflated and fmap.pixel is None
+
+
+def _deflated(change: Callable[[bytes], bytes]) -> bytes:
+    """image_dfl.dcm with its inflated data set changed by ``change`` and deflated again."""
+    data = bundled("image_dfl.dcm").read_bytes()
+    start = 144 + int.from_bytes(data[140:144], "little")  # after the file meta
+    body = change(zlib.decompress(data[start:], -zlib.MAX_WBITS))
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return data[:start] + packer.compress(body) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda body: body[:-7], "Pixel Data runs past the end of the file (truncated)"),
+        (lambda body: body[: len(body) // 3], "(truncated)"),
+        (
+            lambda body: body.replace(b"\x08\x00\x60\x00CS", b"\x08\x00\x60\x00\x85\x85", 1),
+            "unknown value representation at (0008,0060)",
+        ),
+        (lambda body: b"", "no data set (truncated)"),
+    ],
+    ids=["cut-in-pixel-data", "cut-in-header", "unknown-vr", "empty"],
+)
+def test_a_deflated_data_set_is_inflated_and_walked(
+    change: Callable[[bytes], bytes], reason: str
+) -> None:
+    """A data set cut short before it was deflated has a whole deflate stream: pydicom reads
+    what is there and stops, and the run wrote the rest of the file as if complete."""
+    assert scan_bytes(_deflated(lambda body: body)).deflated
+    with pytest.raises(Damaged, match=re.escape(reason)) as info:
+        scan_bytes(_deflated(change))
+    assert str(info.value).endswith("of the inflated data set)") or reason.startswith("no data")
+
+
+def test_a_deflate_stream_that_is_cut_short_is_damaged() -> None:
+    data = bundled("image_dfl.dcm").read_bytes()
+    with pytest.raises(Damaged, match="cannot be inflated"):
+        scan_bytes(data[: len(data) - 100])
 
 
 @pytest.mark.parametrize(
