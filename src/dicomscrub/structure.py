@@ -231,6 +231,9 @@ class _Walker:
                         blen = len(buf)
                     value = pos + 12
             after = value + length
+            if not elem and length != 4 and (vr is None or vr == b"UL"):
+                # a group length is one UL: pydicom cannot read another length as one
+                raise _damaged("group length whose length is not 4", tag, pos)
             if record is not None:
                 record((pos, value))
             if (  # the common case, as element() would find it: a plain value that fits

@@ -583,3 +583,28 @@ def test_a_layout_covers_the_fragments_of_a_second_bulk_element() -> None:
     assert mapped.pixel is not None and mapped.pixel.tag == 0x7FE00008
     layout = structure._LAYOUTS[(kind, len(built))]
     _assert_recalled_as_walked(built, list(range(mapped.pixel.end, len(built))), (0x01,), layout)
+
+
+@pytest.mark.parametrize("implicit", [True, False], ids=["implicit", "explicit"])
+@pytest.mark.parametrize("length", [0, 2, 8])
+def test_a_group_length_of_another_length_than_4_is_damaged(implicit: bool, length: int) -> None:
+    """pydicom cannot read a group length (UL) of 2 bytes: the file failed ("cannot
+    de-identify: BytesLengthException ...", a failure of dicomscrub's own, unlocated) instead of
+    being rejected as damaged."""
+
+    def element(group: int, elem: int, vr: bytes, value: bytes) -> bytes:
+        if implicit:
+            return struct.pack("<HHI", group, elem, len(value)) + value
+        return struct.pack("<HH2sH", group, elem, vr, len(value)) + value
+
+    def data_set(group_length: bytes) -> bytes:
+        return (
+            element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.66\0")
+            + element(0x0008, 0x0018, b"UI", b"1.2.3.4\0")
+            + element(0x0020, 0x0000, b"UL", group_length)
+            + element(0x0020, 0x0013, b"IS", b"1 ")
+        )
+
+    assert len(scan_bytes(data_set(b"\x0a\0\0\0")).elements) == 4
+    with pytest.raises(Damaged, match=re.escape("whose length is not 4 at (0020,0000) (byte ")):
+        scan_bytes(data_set(b"\x0a\0\0\0\0\0\0\0"[:length]))
