@@ -179,7 +179,7 @@ class AuditWriter:
                 "",
                 "",
                 "",
-                result.detail,
+                name_text(result.detail),
             )
         )
         head, tails = result.private_rows or _private_rows(result)
@@ -242,7 +242,14 @@ def _suffix(rec: PrivateRecord) -> str:
         if len(_SUFFIXES) > _LIMIT:
             _SUFFIXES.clear()
         tail = _SUFFIXES[rec] = _csv_line(
-            (rec.tag, rec.creator, rec.block_status, rec.decision, rec.basis, rec.detail)
+            (
+                rec.tag,
+                name_text(rec.creator),  # (read from the file: its controls as \xNN, one line)
+                rec.block_status,
+                rec.decision,
+                rec.basis,
+                name_text(rec.detail),
+            )
         )
     if len(_TAIL_BY_ID) > _LIMIT:
         _TAIL_BY_ID.clear()

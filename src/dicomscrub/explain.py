@@ -26,6 +26,7 @@ from pydicom.multival import MultiValue
 from dicomscrub.actions import Effect
 from dicomscrub.check import SET_AFTER_RULES, redact
 from dicomscrub.dictionary import keyword_for, vr_of
+from dicomscrub.discover import name_text
 from dicomscrub.identity import NAMING, Matcher, Original, candidates, snapshot
 from dicomscrub.pipeline import Basis, Decision, PrivateRecord, Scrubber
 from dicomscrub.private import BlockStatus, Declaration, find_declaration, read_declarations
@@ -432,6 +433,9 @@ def render_json(explanation: Explanation) -> str:
 
 
 def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    # a value or creator from the file is shown on one line, with nothing a terminal would act
+    # on (an escape sequence, a newline): its controls as \xNN, as the audit shows file names
+    rows = [tuple(map(name_text, row)) for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     lines = []
     for row in [headers, *rows]:

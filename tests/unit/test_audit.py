@@ -148,3 +148,20 @@ def test_files_with_the_same_records_share_their_packed_rows() -> None:
     third = pack(_result(3, other))
     assert third.private_rows is not None and third.counts == (len(other), 0)
     assert third.private_rows[1] is not first.private_rows[1]
+
+
+def test_a_creator_with_controls_is_one_line_with_nothing_a_terminal_acts_on(
+    tmp_path: Path,
+) -> None:
+    """A creator is read from the file: its escape sequences, bell and newlines were written as
+    they are (a row over two lines, a terminal that acts on them when the audit is shown)."""
+    creator = "EVIL\x1b]0;title\x07\nROW2\r"
+    record = PrivateRecord("(0099,1001)", creator, "UNDECLARED", "removed", "basic-profile")
+    for result in (_result(1, [record]), pack(_result(2, [record]))):
+        text = _write(tmp_path / "audit.csv", [result])
+        (tmp_path / "audit.csv").unlink()
+        assert not any(c in text for c in "\x1b\x07\r")
+        lines = text.splitlines()
+        assert len(lines) == 3 and lines[2].startswith("private,")
+        row = next(r for r in csv.DictReader(io.StringIO(text)) if r["record"] == "private")
+        assert row["creator"] == "EVIL\\x1b]0;title\\x07\\x0aROW2\\x0d"

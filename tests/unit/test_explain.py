@@ -222,3 +222,18 @@ def test_explain_a_link_that_leads_nowhere_says_so(tmp_path: Path) -> None:
     assert "is a symbolic link that leads nowhere (broken, or a loop)" in " ".join(
         result.output.split()
     )
+
+
+def test_explain_shows_controls_in_a_creator_or_kept_value_as_escapes(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom
+) -> None:
+    """A creator and a kept value are read from the file: their escape sequences and newlines
+    went to the terminal as they were."""
+    ds = make_ct()
+    ds.private_block(0x0033, "EVIL\x1b]0;title\x07", create=True).add_new(0x01, "LO", "x")
+    ds.ManufacturerModelName = "CT\x1b[2J"
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    shown = invoke("explain", path)
+    assert shown.exit_code == 0, shown.output
+    assert "\x1b" not in shown.output and "\x07" not in shown.output
+    assert "EVIL\\x1b]0;title\\x07" in shown.output and "CT\\x1b[2J" in shown.output
