@@ -657,6 +657,12 @@ def find_leaks(
         f"{kind_masked(tok.kind, hidden.__contains__)} at {place}"
         for place, tok in by_place.items()
     ]
+    return leak_reason(places)
+
+
+def leak_reason(places: list[str]) -> str:
+    """The leak check's reason for not writing a file, naming the first three ``places`` (what
+    was found where, masked)."""
     more = f" and {len(places) - 3} more" if len(places) > 3 else ""
     return (
         f"leak check: the output would hold identifying values of its input "

@@ -60,7 +60,7 @@ from pydicom.uid import (
 )
 
 from dicomscrub import embedded
-from dicomscrub.check import scrub_checked
+from dicomscrub.check import leak_reason, scrub_checked
 from dicomscrub.dictionary import has, value_of
 from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.encode import (
@@ -776,20 +776,13 @@ def _kept_creators_leak(private: list[PrivateRecord], named: set[str]) -> str:
     with its block, or "". The output's Private Creator Reference (0008,0302) copies that
     creator, and would otherwise excuse a loose token (a surname) found in it."""
     places = [
-        record.tag
+        f"private creator at {record.tag}"
         for record in private
         if record.creator in named
         and record.decision != "removed"
         and record.basis == "creator-of-kept-block"
     ]
-    if not places:
-        return ""
-    shown = "; ".join(f"private creator at {tag}" for tag in places[:3])
-    more = f" and {len(places) - 3} more" if len(places) > 3 else ""
-    return (
-        f"leak check: the output would hold identifying values of its input ({shown}{more}); "
-        "not written"
-    )
+    return leak_reason(places) if places else ""
 
 
 def _creators_masked(private: list[PrivateRecord], named: set[str]) -> list[PrivateRecord]:
