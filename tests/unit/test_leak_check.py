@@ -514,6 +514,28 @@ def _checked_against(tmp_path: Path, key_file: Path, *options: str | Path) -> Re
     return invoke("check", out, "--against", tmp_path / "in", *options, "--json")
 
 
+def _rejected_by_run_and_check(
+    tmp_path: Path,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+    path: Path,
+    found: str,
+    where: str,
+    options: tuple[str, ...] = (),
+) -> None:
+    """``run`` (with ``options``) rejects ``path``, its detail naming ``found``, and ``check
+    --against`` of an output written without the leak check reports ``where``."""
+    from dicomscrub.process import Status
+
+    result = _runner(tmp_path, key, lanes, "basic", options)(path)
+    assert result.status is Status.REJECTED, result.detail
+    assert found in result.detail
+    flags = [arg for option in options for arg in ("--option", option)]
+    checked = _checked_against(tmp_path, key_file, *flags)
+    assert checked.exit_code == 1 and where in checked.output, checked.output
+
+
 def test_check_against_judges_a_code_string_no_rule_lists_by_its_value(
     tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, key_file: Path
 ) -> None:
@@ -557,11 +579,9 @@ def test_a_name_in_bytes_its_character_set_cannot_decode_is_found(
     ds = make_ct(private=False, patient_name="Mxller^Jxrgen", patient_id="PID998877")
     ds.add_new(0x60001500, "LO", written)  # (Overlay Label: no rule lists it)
     path = _mis_encoded(write_dicom, tmp_path / "in" / "a.dcm", ds)
-    result = _runner(tmp_path, key, lanes, "basic")(path)
-    assert result.status is Status.REJECTED, result.detail
-    assert "PatientName component at (6000,1500)" in result.detail
-    checked = _checked_against(tmp_path, key_file)
-    assert checked.exit_code == 1 and "(6000,1500)" in checked.output, checked.output
+    _rejected_by_run_and_check(
+        tmp_path, key, key_file, lanes, path, "PatientName component at (6000,1500)", "(6000,1500)"
+    )
 
     other = make_ct(private=False, patient_name="Mxller^Jxrgen", patient_id="PID998877")
     other.add_new(0x60001500, "LO", "Mxllerhof")  # (no whole word of the name)
@@ -1007,17 +1027,14 @@ def test_a_telephone_number_or_an_id_of_digits_is_found_in_another_layout(
 ) -> None:
     """A telephone number copied into a kept attribute with other separators, with or without
     a country code or a trunk prefix, is found by run and by ``check --against``."""
-    from dicomscrub.process import Status
 
     ds = make_ct(private=False, patient_name=NAME, patient_id=ID)
     setattr(ds, attribute, stored)
     ds.add_new(0x60001500, "LO", written)
     path = write_dicom(tmp_path / "in" / "a.dcm", ds)
-    result = _runner(tmp_path, key, lanes, "basic")(path)
-    assert result.status is Status.REJECTED, result.detail
-    assert f"{attribute} at (6000,1500)" in result.detail
-    checked = _checked_against(tmp_path, key_file)
-    assert checked.exit_code == 1 and "(6000,1500)" in checked.output, checked.output
+    _rejected_by_run_and_check(
+        tmp_path, key, key_file, lanes, path, f"{attribute} at (6000,1500)", "(6000,1500)"
+    )
 
 
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
@@ -1041,11 +1058,9 @@ def test_text_after_the_frames_of_native_pixel_data_is_found(
     pixels = bytes(range(8)) * frames
     ds.PixelData = pixels + f"scan of {NAME} {ID}".encode().ljust(40)
     path = write_dicom(tmp_path / "in" / "a.dcm", ds)
-    result = _runner(tmp_path, key, lanes, "basic")(path)
-    assert result.status is Status.REJECTED, result.detail
-    assert "at Pixel Data, after its frames" in result.detail
-    checked = _checked_against(tmp_path, key_file)
-    assert checked.exit_code == 1 and "after its frames" in checked.output, checked.output
+    _rejected_by_run_and_check(
+        tmp_path, key, key_file, lanes, path, "at Pixel Data, after its frames", "after its frames"
+    )
     for n, fine in enumerate((pixels, pixels + b"\0\0")):
         ds.PixelData = fine
         path = write_dicom(tmp_path / f"fine{n}" / "a.dcm", ds)
@@ -1065,18 +1080,22 @@ def test_a_kept_uid_attribute_that_holds_no_uid_excuses_no_id(
     """Retain UIDs keeps Study Instance UID as read; a PACS that wrote the Patient ID there made
     it no UID, and the kept value is no proof that the profile keeps the ID: the file is
     rejected (its folder would be named after the ID), and ``check --against`` reports it."""
-    from dicomscrub.process import Status
 
     ds = make_ct(private=False, patient_name=NAME, patient_id=ID)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # (pydicom warns of a UI value that is no UID)
         ds.StudyInstanceUID = ID
         path = write_dicom(tmp_path / "in" / "a.dcm", ds)
-    result = _runner(tmp_path, key, lanes, "basic", ("retain-uids",))(path)
-    assert result.status is Status.REJECTED, result.detail
-    assert "PatientID at (0020,000D)" in result.detail
-    checked = _checked_against(tmp_path, key_file, "--option", "retain-uids")
-    assert checked.exit_code == 1 and "(0020,000D)" in checked.output, checked.output
+    _rejected_by_run_and_check(
+        tmp_path,
+        key,
+        key_file,
+        lanes,
+        path,
+        "PatientID at (0020,000D)",
+        "(0020,000D)",
+        ("retain-uids",),
+    )
 
 
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
@@ -1138,16 +1157,13 @@ def test_a_jis_name_split_by_escapes_to_the_set_in_force_is_found(
     """A Japanese name whose characters are parted by escapes that designate the set already in
     force (ESC ( B ESC $ B where two values were joined, ESC $ B before every character) reads as
     the name: run and ``check --against`` find it in an attribute the Basic Profile keeps."""
-    from dicomscrub.process import Status
 
     ds = make_ct(private=False, patient_name="Yamada^Tarou=\u5c71\u7530^\u592a\u90ce")
     ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
     path = _with_raw(write_dicom, tmp_path / "in" / "a.dcm", ds, 0x60001500, "LO", written)
-    result = _runner(tmp_path, key, lanes, "basic")(path)
-    assert result.status is Status.REJECTED, result.detail
-    assert "PatientName at (6000,1500)" in result.detail
-    checked = _checked_against(tmp_path, key_file)
-    assert checked.exit_code == 1 and "(6000,1500)" in checked.output, checked.output
+    _rejected_by_run_and_check(
+        tmp_path, key, key_file, lanes, path, "PatientName at (6000,1500)", "(6000,1500)"
+    )
 
 
 def test_escapes_that_change_the_set_are_kept_where_redundant_ones_are_dropped() -> None:
