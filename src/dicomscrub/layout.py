@@ -11,12 +11,14 @@ sense, the rest of the file is one span without a path ("raw bytes at offset N")
 from __future__ import annotations
 
 import bisect
+import io
 import struct
 import zlib
 from dataclasses import dataclass
 
 from pydicom import datadict
 
+from dicomscrub.structure import Overinflated, inflate
 from dicomscrub.tags import format_tag
 
 BULK_TAGS = frozenset(
@@ -289,8 +291,8 @@ def read_layout(data: bytes) -> Layout:
     buf = data
     if syntax == DEFLATED:
         try:
-            buf = data[:pos] + zlib.decompressobj(-zlib.MAX_WBITS).decompress(data[pos:])
-        except zlib.error:
+            buf = data[:pos] + inflate(io.BytesIO(data[pos:]))
+        except (zlib.error, Overinflated):
             spans.append(Span(pos, len(data), ""))
             return Layout(data, tuple(spans), complete=False)
         inflated_at = pos

@@ -208,7 +208,7 @@ def read_dataset(path: Path) -> tuple[Dataset | None, str]:
         try:
             scan(fh, os.fstat(fh.fileno()).st_size, kind)
         except Damaged as exc:
-            raise Unreadable(f"damaged input: {exc}") from None
+            raise Unreadable(f"{exc.label}: {exc}") from None
         return _read_whole(fh, kind), ""
 
 
@@ -340,7 +340,7 @@ def _process_file(source: Source, job: Job, result: FileResult) -> FileResult:
         try:
             return _process_open(fh, source, job, result)
         except Damaged as exc:
-            result.status, result.detail = Status.REJECTED, f"damaged input: {exc}"
+            result.status, result.detail = Status.REJECTED, f"{exc.label}: {exc}"
         except OSError as exc:
             return _failed(result, _cannot_read_or_write(exc))
         result.private = []

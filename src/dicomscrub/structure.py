@@ -50,6 +50,9 @@ WINDOW = 1 << 15
 class Damaged(Exception):
     """A file whose structure is broken (truncated, wrong lengths, garbage). No values inside."""
 
+    label = "damaged input"
+    """What the file is called where it is rejected."""
+
 
 @dataclass(frozen=True)
 class BulkElement:
@@ -392,6 +395,41 @@ def _meta(reader: _Reader, pos: int, found: list[TopElement]) -> tuple[int, str 
     return pos, ts
 
 
+INFLATED_LIMIT = 256 << 20
+"""The most a deflated data set may inflate to (256 MB). A deflated file is read whole, by the
+structural check and again by pydicom (no byte-range copy), so memory holds its inflated size
+several times over: one that inflates to more (a "deflate bomb", a megabyte that inflates to
+gigabytes, or a huge deflated image) is rejected before it is read, not left to exhaust the
+memory of the worker and stop the batch."""
+
+
+class Overinflated(Damaged):
+    """A deflated data set that inflates to more than :data:`INFLATED_LIMIT` bytes (not broken,
+    maybe: too large to read)."""
+
+    label = "input too large to read"
+
+
+def inflate(fh: BinaryIO) -> bytes:
+    """The raw deflate stream read from ``fh`` (from where it stands) inflated, never holding
+    more than :data:`INFLATED_LIMIT` bytes of it: raises :class:`Overinflated` beyond that, and
+    ``zlib.error`` for a stream that is corrupt or cut short. Bytes after the stream's end are
+    ignored (as ``zlib.decompress`` and pydicom do)."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pieces: list[bytes] = []
+    size = 0
+    while not inflater.eof:
+        chunk = inflater.unconsumed_tail or fh.read(1 << 20)
+        if not chunk:
+            raise zlib.error("incomplete or truncated stream")
+        piece = inflater.decompress(chunk, INFLATED_LIMIT + 1 - size)  # (never 0: no limit)
+        size += len(piece)
+        if size > INFLATED_LIMIT:
+            raise Overinflated(f"deflated data set inflates to more than {INFLATED_LIMIT >> 20} MB")
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
 def _walk_inflated(fh: BinaryIO, pos: int) -> None:
     """Inflate the deflated data set that starts at ``pos`` and walk it as any other: a data set
     cut short (or with wrong lengths, unknown VRs...) before it was deflated is damaged too,
@@ -399,10 +437,12 @@ def _walk_inflated(fh: BinaryIO, pos: int) -> None:
     in the message are those of the inflated data set."""
     fh.seek(pos)
     try:
-        inflated = zlib.decompress(fh.read(), -zlib.MAX_WBITS)
+        inflated = inflate(fh)
     except zlib.error:
         what = "deflated data set cannot be inflated (truncated or corrupt)"
         raise _damaged(what, None, pos) from None
+    except Overinflated as exc:
+        raise Overinflated(f"{exc} (byte {pos})") from None
     except MemoryError:  # (as pydicom's own inflating would: the file is rejected, not failed)
         raise _damaged("deflated data set too large to inflate in memory", None, pos) from None
     size = len(inflated)

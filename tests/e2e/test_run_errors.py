@@ -10,8 +10,10 @@ import fcntl
 import json
 import os
 import stat
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pydicom
@@ -758,3 +760,52 @@ def test_links_to_files_outside_the_inputs_are_skipped_with_a_warning(
     )
     code, output = _run(export, "-o", tmp_path / "out2", "--key-file", keys.a, "-q")
     assert (code, output) == (0, "")  # (--quiet: errors only)
+
+
+def _deflate_bomb(path: Path, size: int) -> None:
+    """pydicom's deflated image with ``size`` bytes of Data Set Trailing Padding (zeros) added
+    before it is deflated again: a few megabytes that inflate to ``size``."""
+    data = bundled("image_dfl.dcm").read_bytes()
+    start = 144 + int.from_bytes(data[140:144], "little")  # after the file meta
+    body = zlib.decompress(data[start:], -zlib.MAX_WBITS)
+    packer = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+    with path.open("wb") as fh:
+        fh.write(data[:start])
+        fh.write(packer.compress(body + b"\xfc\xff\xfc\xffOB\0\0" + struct.pack("<L", size)))
+        zeros = bytes(1 << 24)
+        for at in range(0, size, len(zeros)):
+            fh.write(packer.compress(zeros[: size - at]))
+        fh.write(packer.flush())
+
+
+def test_a_deflate_bomb_is_rejected_without_exhausting_memory(tmp_path: Path) -> None:
+    """1 GB inflated from 5 MB: the worker held it several times over (3 GB at its peak) and
+    wrote it. Refused unread past the limit of the inflated size; the other files are done."""
+    inputs = _inputs(tmp_path / "in", 1)
+    _deflate_bomb(inputs / "bomb.dcm", 1 << 30)
+    audit = tmp_path / "audit.csv"
+    script = (
+        "import resource, sys\n"
+        "from click.testing import CliRunner\n"
+        "from dicomscrub.cli import cli\n"
+        "result = CliRunner().invoke(cli, sys.argv[1:])\n"
+        "print(result.exit_code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)\n"
+    )
+    args = ["run", inputs, "-o", tmp_path / "out", "--audit", audit, "-j", "1", "-q"]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    code, peak_mb = map(int, done.stdout.split())
+    assert code == 1 and peak_mb < 600, done.stderr
+    with audit.open(newline="") as fh:
+        rows = {Path(r["input"]).name: r for r in csv.DictReader(fh) if r["record"] == "file"}
+    assert rows["f0.dcm"]["status"] == "written"
+    assert rows["bomb.dcm"]["status"] == "rejected"
+    assert rows["bomb.dcm"]["detail"].startswith(
+        "input too large to read: deflated data set inflates to more than 256 MB (byte "
+    )
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) == 1

@@ -6,6 +6,7 @@ import io
 import itertools
 import re
 import struct
+import tracemalloc
 import zlib
 from collections.abc import Callable
 from typing import Any, cast
@@ -17,6 +18,7 @@ from pydicom.dataelem import RawDataElement
 from corpus import TEST_FILES, bundled
 from dicomscrub import process, structure
 from dicomscrub.discover import Kind, sniff
+from dicomscrub.layout import read_layout
 from dicomscrub.needles import meta_from_bytes, meta_from_map
 from dicomscrub.process import _meta_uids, _quiet_pydicom, header_from_elements, read_header
 from dicomscrub.structure import UNDEFINED, Damaged, FileMap, scan
@@ -93,6 +95,50 @@ def test_a_deflate_stream_that_is_cut_short_is_damaged() -> None:
     data = bundled("image_dfl.dcm").read_bytes()
     with pytest.raises(Damaged, match="cannot be inflated"):
         scan_bytes(data[: len(data) - 100])
+
+
+def _padded(body: bytes, size: int) -> bytes:
+    """``body`` (an explicit VR little endian data set) with Data Set Trailing Padding of
+    ``size`` zero bytes after it: a data set that deflates to almost nothing."""
+    return body + b"\xfc\xff\xfc\xffOB\0\0" + struct.pack("<L", size) + bytes(size)
+
+
+def test_a_deflated_data_set_may_inflate_up_to_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = bundled("image_dfl.dcm").read_bytes()
+    start = 144 + int.from_bytes(data[140:144], "little")
+    size = len(zlib.decompress(data[start:], -zlib.MAX_WBITS))
+    monkeypatch.setattr(structure, "INFLATED_LIMIT", size)
+    assert scan_bytes(data).deflated
+    monkeypatch.setattr(structure, "INFLATED_LIMIT", size - 1)
+    with pytest.raises(structure.Overinflated, match=r"inflates to more than .* \(byte \d+\)"):
+        scan_bytes(data)
+
+
+def test_a_deflate_bomb_is_refused_without_inflating_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A megabyte that inflates to a gigabyte (here 64 MB from 64 KB) is refused once the
+    limit is passed: what is held never grows much past the limit (the whole was held before,
+    by the check and again by pydicom, and a worker could run out of memory)."""
+    bomb = _deflated(lambda body: _padded(body, 64 << 20))
+    assert len(bomb) < 200_000
+    monkeypatch.setattr(structure, "INFLATED_LIMIT", 1 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(structure.Overinflated, match="inflates to more than 1 MB"):
+            scan_bytes(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+def test_the_inflated_layout_of_a_deflate_bomb_is_not_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``check`` lays out every file of a tree to search it: a bomb there is left as bytes."""
+    bomb = _deflated(lambda body: _padded(body, 8 << 20))
+    monkeypatch.setattr(structure, "INFLATED_LIMIT", 1 << 20)
+    layout = read_layout(bomb)
+    assert not layout.complete and len(layout.data) == len(bomb)
 
 
 @pytest.mark.parametrize(
