@@ -6,7 +6,8 @@ every object valid whatever the Type is:
 
 * on an element that is not a sequence: D if the code allows D, otherwise Z (X/Z, Z/D -> D, ...);
 * on a sequence: Z (no items) if the code allows Z, otherwise D (one empty item);
-* X/Z/U*: the sequence is kept and every instance UID inside it is replaced as by U.
+* X/Z/U*: the sequence is kept and every instance UID inside it is replaced as by U (an element
+  that is neither a sequence nor a UID is emptied).
 
 So a compound code never removes an element; it empties or dummies it.
 """
@@ -83,6 +84,18 @@ def resolve(action: Action, is_sequence: bool) -> Effect:
     if is_sequence:
         return Effect.EMPTY if "Z" in codes else Effect.DUMMY
     return Effect.DUMMY if "D" in codes else Effect.EMPTY
+
+
+def on_vr(effect: Effect, vr: str) -> Effect:
+    """``effect`` as it can be done on an element of VR ``vr``. A new UID is made from a UID (UI,
+    or UN: its bytes read as text): U on anything else (a rule on a mask or on private elements
+    that reaches a number, a name, a date) removes the element, as a declared U on a private
+    element that holds no UID does, and X/Z/U* empties it (it keeps sequences: see above)."""
+    if effect is Effect.UID and vr not in ("UI", "UN"):
+        return Effect.REMOVE
+    if effect is Effect.KEEP_REPLACE_UIDS and vr not in ("UI", "UN", "SQ"):
+        return Effect.EMPTY
+    return effect
 
 
 ACTION_CODES = [a.value for a in Action]

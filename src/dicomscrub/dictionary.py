@@ -8,10 +8,14 @@ import difflib
 import functools
 import io
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydicom import datadict
+from pydicom._dicom_dict import DicomDictionary
 from pydicom.dataset import Dataset
+
+if TYPE_CHECKING:
+    from dicomscrub.tags import Mask
 
 
 @functools.cache
@@ -51,6 +55,16 @@ def vr_of(tag: int) -> str | None:
     except KeyError:
         return None
     return vr.split(" or ")[0].strip() or None
+
+
+def first_not_uid(mask: Mask) -> int | None:
+    """The first standard attribute (in tag order; group lengths aside) that ``mask`` reaches
+    whose VR is not UI, or None."""
+    ensure_registered()
+    for tag in sorted(DicomDictionary):
+        if tag & 0xFFFF and mask.matches(tag) and vr_of(tag) != "UI":
+            return tag
+    return None
 
 
 def vm_of(tag: int) -> str:

@@ -32,7 +32,7 @@ from pydicom.sequence import Sequence
 from pydicom.valuerep import PersonName
 from pydicom.values import converters
 
-from dicomscrub.actions import Action, Effect, resolve
+from dicomscrub.actions import Action, Effect, on_vr, resolve
 from dicomscrub.dictionary import ensure_registered, has, keyword_for, value_of, vm_of, vr_of
 from dicomscrub.encode import write_elements
 from dicomscrub.private import (
@@ -911,7 +911,7 @@ class Scrubber:
                 if resolve(action, False) is not Effect.KEEP:
                     ds[tag] = elem = shaped
         action, basis, rule = self.action_for(elem, replace_uids)
-        effect = resolve(action, elem.VR == "SQ")
+        effect = on_vr(resolve(action, elem.VR == "SQ"), elem.VR)
         if (
             state.cleaning
             and basis is Basis.DEFAULT
@@ -1427,6 +1427,15 @@ class Scrubber:
         effect = resolve(action, is_seq)
         basis = "basic-profile" if catch_all and action is Action.X else "profile-rule"
         detail = "" if rule is None else f"{rule.source}: {rule.key} {rule.action.value}"
+        if effect in (Effect.UID, Effect.KEEP_REPLACE_UIDS):
+            if elem is None:
+                elem = ds[tag]
+            done = on_vr(effect, elem.VR)
+            if done is not effect:  # (no UID: see on_vr)
+                effect = done
+                outcome = "removed" if done is Effect.REMOVE else "emptied"
+                cannot = f"{action.value} cannot be applied to VR {elem.VR}; {outcome}"
+                detail = f"{detail}, which {cannot[len(action.value) + 1 :]}" if detail else cannot
         if effect is Effect.KEEP:
             if elem is None:
                 elem = ds[tag]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dicomscrub.actions import ACTION_CODES, DESCRIPTIONS, Action, Effect, resolve
+from dicomscrub.actions import ACTION_CODES, DESCRIPTIONS, Action, Effect, on_vr, resolve
 
 # (code, effect on a non-sequence, effect on a sequence), from the module docstring:
 # not a sequence: D if the code allows D, else Z; a sequence: Z if the code allows Z, else D.
@@ -60,3 +60,20 @@ def test_every_action_describes_itself() -> None:
 
 def test_action_codes_are_the_ps3_15_spellings() -> None:
     assert ACTION_CODES == ["D", "Z", "X", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*"]
+
+
+@pytest.mark.parametrize(
+    ("effect", "vr", "done"),
+    [
+        (Effect.UID, "UI", Effect.UID),
+        (Effect.UID, "UN", Effect.UID),
+        (Effect.UID, "DS", Effect.REMOVE),
+        (Effect.UID, "SQ", Effect.REMOVE),
+        (Effect.KEEP_REPLACE_UIDS, "SQ", Effect.KEEP_REPLACE_UIDS),
+        (Effect.KEEP_REPLACE_UIDS, "UI", Effect.KEEP_REPLACE_UIDS),
+        (Effect.KEEP_REPLACE_UIDS, "LO", Effect.EMPTY),
+        (Effect.DUMMY, "DS", Effect.DUMMY),
+    ],
+)
+def test_a_new_uid_is_made_only_from_a_uid(effect: Effect, vr: str, done: Effect) -> None:
+    assert on_vr(effect, vr) is done

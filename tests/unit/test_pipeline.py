@@ -1203,3 +1203,38 @@ def test_long_uid_values_are_not_remembered(key: Key, uids_made: list[str]) -> N
     first = scrubber.uid_element(0x0020000D, value, True, True)
     assert first == scrubber.uid_element(0x0020000D, value, True, True)
     assert len(uids_made) == 200
+
+
+def test_u_or_x_z_u_on_a_mask_that_reaches_no_uid_removes_or_empties_it(key: Key) -> None:
+    """A rule on a mask or on private elements reaches VRs the profile could not know: U on a
+    number or a name failed the file ("could not convert string to float"); it is removed, as a
+    declared U is, and X/Z/U* empties it (a compound code never removes)."""
+    ds = single("SliceThickness", "1.25")
+    ds.StudyInstanceUID = STUDY_UID
+    ds.add_new(0x00090010, "LO", "ACME 1.0")
+    ds.add_new(0x00091001, "DS", "7.5")
+    ds.add_new(0x00091002, "UI", STUDY_UID)
+    ds.add_new(0x00091003, "LO", "SOMETHING")
+    profile = layer(
+        rule("(0018,xxxx)", "U"),
+        rule("(0020,xxxx)", "U"),
+        rule("(0009,xx01)", "U", creator="ACME 1.0"),
+        rule("(0009,xx02)", "U", creator="ACME 1.0"),
+        rule("(0009,xx03)", "X/Z/U*", creator="ACME 1.0"),
+    )
+    result = scrub(ds, profile, key)
+    assert "SliceThickness" not in ds
+    assert UID_RE.match(ds.StudyInstanceUID)
+    assert 0x00091001 not in ds
+    assert UID_RE.match(ds[0x00091002].value)
+    assert ds[0x00091003].value == ""
+    details = {r.tag: (r.decision, r.detail) for r in result.private}
+    assert details["(0009,1001)"] == (
+        "removed",
+        "test: (0009,xx01) [ACME 1.0] U, which cannot be applied to VR DS; removed",
+    )
+    assert details["(0009,1002)"] == ("replaced", "test: (0009,xx02) [ACME 1.0] U")
+    assert details["(0009,1003)"] == (
+        "emptied",
+        "test: (0009,xx03) [ACME 1.0] X/Z/U*, which cannot be applied to VR LO; emptied",
+    )

@@ -155,8 +155,14 @@ def test_value_on_an_action_other_than_d_is_an_error(tmp_path: Path, action: str
             f"4:12: rules[0].value: '{'A' * 65}' has a component group longer than 64 "
             "characters (VR PN)",
         ),
+        (
+            '  - tag: "(0018,xxxx)"\n    action: U\n',
+            "3:13: rules[0].action: U replaces UIDs; (0018,xxxx) also reaches attributes that "
+            "are no UIDs, e.g. (0018,0010) ContrastBolusAgent (LO): give the UID attributes' own "
+            "tags, or use D, Z or X",
+        ),
     ],
-    ids=["u-on-a-name", "item-tag", "long-name"],
+    ids=["u-on-a-name", "item-tag", "long-name", "u-on-a-mask"],
 )
 def test_a_rule_that_would_do_nothing_or_write_an_invalid_value_is_an_error(
     tmp_path: Path, rule: str, message: str

@@ -20,7 +20,13 @@ from pydicom.valuerep import VR as VR_ENUM
 
 from dicomscrub._startup import lazy_import
 from dicomscrub.actions import ACTION_CODES, Action
-from dicomscrub.dictionary import keyword_suggestions, tag_for_keyword, vr_of
+from dicomscrub.dictionary import (
+    first_not_uid,
+    keyword_for,
+    keyword_suggestions,
+    tag_for_keyword,
+    vr_of,
+)
 from dicomscrub.profile.builtin import cached_document
 from dicomscrub.profile.model import (
     PRIVATE,
@@ -33,7 +39,7 @@ from dicomscrub.profile.model import (
 )
 from dicomscrub.profile.values import value_problem
 from dicomscrub.pseudonym import PSEUDONYM_CHARS
-from dicomscrub.tags import Mask, TagSyntaxError, parse_tag_or_mask, private_mask
+from dicomscrub.tags import Mask, TagSyntaxError, format_tag, parse_tag_or_mask, private_mask
 
 if TYPE_CHECKING:
     import yaml
@@ -388,6 +394,16 @@ def _rule(ctx: _Ctx, node: yaml.Node, path: str, source: str) -> Rule:
             f"{path}.action",
             f"U replaces UIDs; this attribute's VR is {vr_of(selector)}: use D, Z or X",
         )
+    if action is Action.U and isinstance(selector, Mask) and not selector.is_private:
+        other = first_not_uid(selector)  # (a private element's VR is known only in the file:
+        if other is not None:  # one that holds no UID is removed, and the audit says why)
+            raise ctx.error(
+                fields["action"][1],
+                f"{path}.action",
+                f"U replaces UIDs; {selector.text} also reaches attributes that are no UIDs, "
+                f"e.g. {format_tag(other)} {keyword_for(other)} ({vr_of(other)}): give the UID "
+                "attributes' own tags, or use D, Z or X",
+            )
     value: str | None = None
     if "value" in fields:
         vnode = fields["value"][1]
