@@ -8,6 +8,7 @@ the audit) without ever recording an original value.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import enum
 import functools
@@ -23,6 +24,7 @@ from pydicom.charset import decode_bytes, encode_string
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset, read_sequence
 from pydicom.filewriter import write_data_element
@@ -727,6 +729,12 @@ class Scrubber:
         before = {kw: _text_value(ds, kw) for kw in MAPPED_KEYWORDS} if self.collect_mapping else {}
         if lanes is not None:
             result.changed += lanes.changes
+        if has(ds, 0x00280103) and not hasattr(ds, "_pixel_rep"):
+            # where pydicom looks for Pixel Representation when the data set has none: a
+            # profile may remove it before the elements whose VR it decides (US or SS: Smallest
+            # Image Pixel Value...) are read, and they are then read and written as they were
+            with contextlib.suppress(TypeError, ValueError):
+                ds._pixel_rep = int(ds[0x00280103].value)
         self._dataset(ds, "", state, replace_uids=False, lanes=lanes)
         self._rewrite_characteristics(ds, state)
         if (
@@ -1156,7 +1164,13 @@ class Scrubber:
         if effect is Effect.REMOVE:
             del ds[elem.tag]
         elif effect is Effect.EMPTY:
-            elem.value = Sequence() if elem.VR == "SQ" else elem.empty_value
+            elem.value = (
+                Sequence()
+                if elem.VR == "SQ"
+                else encapsulate([])
+                if _encapsulated(elem)
+                else elem.empty_value
+            )
         elif effect is Effect.DUMMY and rule is not None and rule.pseudonym is not None:
             self._pseudonym(elem, rule.pseudonym, state)
         elif effect is Effect.DUMMY:
@@ -1194,6 +1208,8 @@ class Scrubber:
             elem.value = [0.0] * count if count > 1 else 0.0
         elif vr in NUMBER_VRS:
             elem.value = [0] * count if count > 1 else 0
+        elif _encapsulated(elem):  # (one frame of two bytes, in the form its syntax needs)
+            elem.value = encapsulate([b"\0\0"])
         else:  # OB, OW, UN and other bytes
             elem.value = b"\0\0"
 
@@ -1779,3 +1795,9 @@ def iter_private_tags(ds: Dataset) -> Iterable[int]:
     for tag in ds.keys():  # noqa: SIM118
         if is_private_group(tag >> 16):
             yield int(tag)
+
+
+def _encapsulated(elem: DataElement) -> bool:
+    """Pixel Data of an encapsulated (compressed) transfer syntax: items of fragments, which
+    an empty value or a dummy must be too (pydicom writes no other)."""
+    return elem.tag == 0x7FE00010 and bool(elem.is_undefined_length)

@@ -16,12 +16,14 @@ from pydicom import config
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
 from pydicom.filereader import dcmread, read_dataset
 from pydicom.filewriter import dcmwrite
 from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, MRImageStorage
 from pydicom.valuerep import validate_value
 
+from corpus import bundled
 from dicomscrub.actions import Action
 from dicomscrub.pipeline import PrivateRecord, Scrubber, ScrubResult
 from dicomscrub.profile.loader import load_layers, load_profile
@@ -1238,3 +1240,39 @@ def test_u_or_x_z_u_on_a_mask_that_reaches_no_uid_removes_or_empties_it(key: Key
         "emptied",
         "test: (0009,xx03) [ACME 1.0] X/Z/U*, which cannot be applied to VR LO; emptied",
     )
+
+
+@pytest.mark.parametrize(
+    ("action", "frames"), [("Z", []), ("D", [b"\0\0"])], ids=["empty", "dummy"]
+)
+def test_z_or_d_on_compressed_pixel_data_writes_it_encapsulated(
+    key: Key, action: str, frames: list[bytes]
+) -> None:
+    """A default or rule of D or Z that reaches Pixel Data of a JPEG file: an empty value or two
+    zero bytes cannot be written in its transfer syntax, and the file failed with pydicom's
+    text ("hasn't been encapsulated as required", "not subscriptable")."""
+    ds = dcmread(bundled("JPEG-lossy.dcm"))
+    scrub(ds, layer(rule("PixelData", action)), key)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    again = dcmread(io.BytesIO(buffer.getvalue()))
+    assert again.file_meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID
+    assert again["PixelData"].is_undefined_length
+    assert again.PixelData == encapsulate(frames)
+
+
+def test_a_profile_that_removes_pixel_representation_still_reads_what_it_decides(
+    key: Key,
+) -> None:
+    """Smallest Image Pixel Value is US or SS as Pixel Representation says; in an implicit VR
+    file it is decoded after Pixel Representation was removed (`default: X` did): the file
+    failed with pydicom's "Failed to resolve ambiguous VR". Decoded as SS, written as read."""
+    ds = dcmread(bundled("MR_small_implicit.dcm"))
+    read = ds.get_item(0x00280106).value
+    assert ds.PixelRepresentation == 1
+    scrub(ds, layer(rule("PixelRepresentation", "X")), key)
+    assert "PixelRepresentation" not in ds
+    assert ds["SmallestImagePixelValue"].VR == "SS"
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    assert dcmread(io.BytesIO(buffer.getvalue())).get_item(0x00280106).value == read
