@@ -249,6 +249,45 @@ def test_unknown_extends_name_suggests_a_built_in(tmp_path: Path) -> None:
     )
 
 
+def test_extends_naming_a_folder_says_so(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    path = write(tmp_path / "p.yaml", "extends: [site]\n")
+    assert error_of(path) == f"{path}:1:11: extends[0]: 'site' is a folder, not a profile file"
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "tag"),
+    [
+        ("rules:\n  - !keep {keyword: PatientSex, action: K}\n", "2:5", "!keep"),
+        ("rules:\n  - keyword: PatientSex\n    action: !env K\n", "3:13", "!env"),
+        ("extends: !include [basic]\n", "1:10", "!include"),
+        (
+            "rules:\n  - keyword: !!python/name:os.system PatientSex\n",
+            "2:14",
+            "!!python/name:os.system",
+        ),
+        ("method:\n  label: !!binary QUJD\n", "2:10", "!!binary"),
+    ],
+    ids=["on-an-item", "on-a-value", "on-extends", "python", "binary"],
+)
+def test_a_yaml_tag_is_an_error(tmp_path: Path, text: str, where: str, tag: str) -> None:
+    """The tag was dropped without a word: the profile validated and ran as if it were not
+    there (an ``!include`` never included anything)."""
+    path = write(tmp_path / "p.yaml", text)
+    assert error_of(path) == (
+        f"{path}:{where}: YAML tag {tag} is not supported in profiles (plain YAML only): remove it"
+    )
+
+
+def test_core_yaml_tags_and_exclamation_marks_in_text_are_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "p.yaml",
+        'extends: [basic]\nmethod:\n  label: "Export! v1"\n'
+        "rules:\n  - keyword: !!str PatientSex\n    action: K\n",
+    )
+    assert action_of(load_profile(str(path)), 0x00100040) is Action.K
+
+
 def test_extends_cycle_between_two_files_is_an_error(tmp_path: Path) -> None:
     a = write(tmp_path / "a.yaml", "extends: [b.yaml]\n")
     b = write(tmp_path / "b.yaml", "extends: [a.yaml]\n")

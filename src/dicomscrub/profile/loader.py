@@ -191,7 +191,33 @@ def _read_yaml(path: Path, ctx: _Ctx, text: str | None = None) -> yaml.Node:
         raise ProfileError(str(path), line, col, "", f"invalid YAML: {exc.problem}") from None
     if node is None:
         raise ProfileError(str(path), 1, 1, "", "the profile is empty")
+    if "!" in text:  # (a tag needs one: most profiles have none, and are not parsed again)
+        _refuse_tags(path, text)
     return node
+
+
+_CORE_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")
+)
+
+
+def _refuse_tags(path: Path, text: str) -> None:
+    """A profile holds plain YAML: a tag other than the core schema's (``!include``, ``!env``,
+    ``!!python/name:...``) would be read as if it were not there, so what the writer meant by it
+    would silently not happen: it is an error, located."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for event in yaml.parse(text, Loader=loader):
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag != "!" and tag not in _CORE_TAGS:
+            mark = event.start_mark
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            raise ProfileError(
+                str(path),
+                mark.line + 1 if mark else 0,
+                mark.column + 1 if mark else 0,
+                "",
+                f"YAML tag {shown} is not supported in profiles (plain YAML only): remove it",
+            )
 
 
 def _selector(
@@ -499,6 +525,8 @@ def _resolve_ref(ref: str, relative_to: Path | None) -> tuple[Path, bool]:
         candidate = relative_to.parent / candidate
     if candidate.is_file():
         return candidate, False
+    if candidate.is_dir():
+        raise LookupError(f"{ref!r} is a folder, not a profile file")
     raise LookupError(f"no built-in profile and no file named {ref!r}{_suggest(ref, names)}")
 
 
