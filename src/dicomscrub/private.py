@@ -82,10 +82,18 @@ def _ints(value: object) -> list[int] | None:
     return None
 
 
+_US = ("US", "UN")
+"""The VRs a declaration's numbers may have: US, as PS3.6 says, or UN (read as little endian
+US, as the dictionary says). A list written with another VR (UL, SS) is no declaration of this
+attribute's: the item is malformed."""
+
+
 def _byte_list(item: Dataset, tag: int, name: str) -> tuple[list[int] | None, str]:
     """Validate a low-byte list (0008,0304)/(0008,0306): increasing, no repeats, 0..FF."""
     if tag not in item:
         return None, ""
+    if item[tag].VR not in _US:
+        return None, f"{name} {format_tag(tag)} has VR {item[tag].VR}, not US"
     values = _ints(item[tag].value)
     if values is None:
         return None, f"{name} {format_tag(tag)} is not a list of US values"
@@ -110,6 +118,9 @@ def _parse_item(item: Dataset, index: int) -> Declaration | tuple[int | None, st
     group_values = _ints(item[0x00080301].value) if 0x00080301 in item else None
     group = group_values[0] if group_values and len(group_values) == 1 else None
     creator = _text(item, 0x00080302)
+    if group is not None and item[0x00080301].VR not in _US:
+        vr = item[0x00080301].VR
+        return (group, creator, f"Private Group Reference (0008,0301) has VR {vr}, not US")
     if group is None:
         return (None, creator, "Private Group Reference (0008,0301) missing or not one US value")
     if not is_private_group(group):

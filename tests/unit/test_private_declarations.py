@@ -21,6 +21,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import ImplicitVRLittleEndian
 
@@ -245,7 +246,24 @@ def test_read_declarations_ignores_surrounding_spaces_in_creator_and_status() ->
     assert read_declarations(ds)[(0x0029, "ACME")].status is BlockStatus.SAFE
 
 
+def _with_vr(it: Dataset, tag: int, vr: str) -> Dataset:
+    """``it`` with the numbers of ``tag`` written with VR ``vr`` instead of US."""
+    values = it[tag].value
+    it.add_new(tag, vr, list(values) if isinstance(values, MultiValue | list) else values)
+    return it
+
+
 MALFORMED_ITEMS = [
+    pytest.param(
+        _with_vr(item(0x0029, "ACME", "MIXED", [0x01, 0x03]), 0x00080304, "UL"),
+        "Nonidentifying Private Elements (0008,0304) has VR UL, not US",
+        id="0304-as-ul",
+    ),
+    pytest.param(
+        _with_vr(item(0x0029, "ACME", "UNSAFE", actions=[]), 0x00080301, "SS"),
+        "Private Group Reference (0008,0301) has VR SS, not US",
+        id="0301-as-ss",
+    ),
     pytest.param(
         item(0x0029, "ACME", "MIXED", [0x03, 0x01]),
         "(0008,0304) is not in increasing order",
