@@ -110,7 +110,15 @@ E11_COLUMNS = (
     "verification",
 )
 CID_COLUMNS = ("code_value", "code_meaning", "ps3.15_section", "table_e1_1_column")
-SAFE_COLUMNS = ("data_element", "group", "element_in_block", "private_creator", "vr", "meaning")
+SAFE_COLUMNS = (
+    "data_element",
+    "group",
+    "element_in_block",
+    "private_creator",
+    "vr",
+    "vm",
+    "meaning",
+)
 ADDITIONS_COLUMNS = ("tag", "keyword", "vr", "vm", "name", "retired")
 
 _TAG_RE = re.compile(r"^\(([0-9A-F]{4}),([0-9A-F]{4})\)$")
@@ -401,6 +409,12 @@ def load_safe_private(standard: Path) -> list[FlowItem]:
         fields = [("tag", tag), ("creator", creator)]
         if row["vr"].strip():
             fields.append(("vr", row["vr"].strip()))
+        if row["vm"].strip():
+            from dicomscrub.profile.model import vm_range  # (as the loader reads it)
+
+            if vm_range(row["vm"]) is None:
+                raise GenerationError(f"{where}: VM {row['vm']!r} is no VM")
+            fields.append(("vm", row["vm"].strip()))
         if row["meaning"].strip():
             fields.append(("name", row["meaning"].strip()))
         items.append(FlowItem(tuple(fields), frozenset({"tag", "creator", "name"})))

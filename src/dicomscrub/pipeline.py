@@ -48,7 +48,14 @@ from dicomscrub.private import (
     read_declarations,
     safe_verdict,
 )
-from dicomscrub.profile.model import PRIVATE, CompiledProfile, Method, Rule, SafePrivate
+from dicomscrub.profile.model import (
+    PRIVATE,
+    CompiledProfile,
+    Method,
+    Rule,
+    SafePrivate,
+    vm_range,
+)
 from dicomscrub.profile.values import (
     NARROW,
     day_of,
@@ -1541,10 +1548,38 @@ class Scrubber:
     @staticmethod
     def _unlike_listed(ds: Dataset, tag: int, entries: list[SafePrivate], basis: str) -> str:
         """Why a private element that Table E.3.10-1 (or the profile's safe list) keeps is not
-        the element listed: written with another VR, or a value that is not of the listed VR
-        (a DS with letters, say); "" when it is, or when the list gives no VR. Never shows the
-        value."""
+        the element listed: written with another VR, a value that is not of the listed VR (a DS
+        with letters, say), or more or fewer values than the listed VM; "" when it is, or when
+        the list gives no VR. Never shows the value."""
         table = basis == "safe-private-table"
+        unlike = Scrubber._unlike_listed_vr(ds, tag, entries, table)
+        if unlike:
+            return unlike
+        vms = {e.vm for e in entries if (e.source == SAFE_PRIVATE_TABLE_PROFILE) == table}
+        if not vms or None in vms:
+            return ""
+        raw: Any = ds.get_item(tag)
+        vr = raw.VR if raw.VR not in (None, "UN") else None
+        if vr is None:  # (read without its VR: as the list says, if it says one)
+            vrs = {e.vr for e in entries if (e.source == SAFE_PRIVATE_TABLE_PROFILE) == table}
+            vr = vrs.pop() if len(vrs) == 1 else None
+        count = _value_count(raw, vr)
+        ranges = [vm_range(vm) for vm in vms if vm]
+        if (
+            count is None
+            or not count
+            or any(
+                r is not None and r[0] <= count and (r[1] is None or count <= r[1]) for r in ranges
+            )
+        ):
+            return ""
+        where = "Table E.3.10-1" if table else "the profile's safe_private list"
+        listed = " or ".join(sorted(vm for vm in vms if vm))
+        held = "one value" if count == 1 else f"{count} values"
+        return f"{where} lists it with VM {listed}, but it holds {held}; removed"
+
+    @staticmethod
+    def _unlike_listed_vr(ds: Dataset, tag: int, entries: list[SafePrivate], table: bool) -> str:
         listed = {e.vr or "" for e in entries if (e.source == SAFE_PRIVATE_TABLE_PROFILE) == table}
         if not listed or ("" in listed and not table):
             return ""
@@ -1801,3 +1836,18 @@ def _encapsulated(elem: DataElement) -> bool:
     """Pixel Data of an encapsulated (compressed) transfer syntax: items of fragments, which
     an empty value or a dummy must be too (pydicom writes no other)."""
     return elem.tag == 0x7FE00010 and bool(elem.is_undefined_length)
+
+
+def _value_count(elem: Any, vr: str | None) -> int | None:
+    """How many values a private element of VR ``vr`` holds (a value read undecoded counted from
+    its bytes), or None where a count says nothing: bytes, sequences, a VR not known."""
+    if vr is None or vr in BYTES_VRS or vr == "SQ" or "/" in vr:
+        return None
+    if not isinstance(elem, RawDataElement) and not isinstance(elem.value, bytes):
+        return int(elem.VM)
+    data = bytes(elem.value or b"")
+    size = 4 if vr == "AT" else _FIXED_SIZE.get(vr)
+    if size:
+        return len(data) // size
+    text = data.rstrip(b" \0")
+    return text.count(b"\\") + 1 if text else 0

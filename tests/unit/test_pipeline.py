@@ -935,6 +935,10 @@ def _table_speed_as(vr: str | None, value: bytes) -> Dataset:
         ("DS", b"DOE^JANE", False, "lists it as DS, but its value is not one"),
         (None, b"DOE^JANE", False, "lists it as DS, but its value is not one"),
         ("UN", b"MRN0012345", False, "lists it as DS, but its value is not one"),
+        ("DS", b"39.375\\1.5\\2\\3 ", False, "lists it with VM 1, but it holds 4 values"),
+        (None, b"39.375\\1.5", False, "lists it with VM 1, but it holds 2 values"),
+        ("UN", b"39.375\\1.5", False, "lists it with VM 1, but it holds 2 values"),
+        ("DS", b"", True, ""),
     ],
 )
 def test_safe_table_keeps_an_element_only_when_its_value_is_of_the_listed_vr(

@@ -35,7 +35,7 @@ from dicomscrub.private import (
     read_declarations,
     safe_verdict,
 )
-from dicomscrub.profile.loader import load_profile
+from dicomscrub.profile.loader import ProfileError, load_profile
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import Key, Pseudonymizer
 
@@ -748,6 +748,38 @@ def test_profile_safe_private_entry_keeps_an_element_with_basis_profile_safe_lis
         "(0029,0010)": ("ACME 1.0", "UNDECLARED", "kept", "creator-of-kept-block"),
     }
     assert result.method_codes == ("113100", "113111")
+
+
+def test_profile_safe_private_entry_with_a_vm_keeps_only_that_many_values(
+    tmp_path: Path, key: Key
+) -> None:
+    profile = write_profile(
+        tmp_path,
+        "site",
+        "extends: [basic, retain-safe-private]\nsafe_private:\n"
+        '  - {tag: "(0029,xx01)", creator: "ACME 1.0", vr: FL, vm: "2-3"}\n'
+        '  - {tag: "(0029,xx02)", creator: "ACME 1.0", vr: FL, vm: "2-3"}\n',
+    )
+    ds = base()
+    block = ds.private_block(0x0029, "ACME 1.0", create=True)
+    block.add_new(0x01, "FL", [1.0, 2.0, 3.0])
+    block.add_new(0x02, "FL", [1.0, 2.0, 3.0, 4.0])
+    result = scrub(ds, profile, key)
+    assert private_tags(ds) == [0x00290010, 0x00291001]
+    (row,) = [r for r in result.private if r.tag == "(0029,1002)"]
+    assert (row.decision, row.detail) == (
+        "removed",
+        "the profile's safe_private list lists it with VM 2-3, but it holds 4 values; removed",
+    )
+
+
+@pytest.mark.parametrize("vm", ["one", "3-1", "n", "1-", "1-x"])
+def test_a_safe_private_vm_that_is_no_vm_is_a_profile_error(tmp_path: Path, vm: str) -> None:
+    path = tmp_path / "site.yaml"
+    text = f'extends: [basic]\nsafe_private:\n  - {{tag: "(0029,xx01)", creator: A, vm: "{vm}"}}\n'
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"safe_private\[0\]\.vm: expected a VM such as"):
+        load_profile(str(path))
 
 
 def test_profile_safe_private_entry_loses_to_an_unsafe_declaration(

@@ -22,7 +22,7 @@ from dicomscrub.actions import Action
 from dicomscrub.profile.model import Method, ProfileDoc, Rule, SafePrivate
 from dicomscrub.tags import Mask
 
-FORMAT = 1
+FORMAT = 2
 """Changed whenever the form of the file changes: another form is not used (the YAML is read)."""
 
 
@@ -79,7 +79,7 @@ def encode(doc: ProfileDoc) -> dict[str, Any]:
             ]
             for rule in doc.rules
         ],
-        "safe_private": [[_mask(e.mask), e.vr, e.name] for e in doc.safe_private],
+        "safe_private": [[_mask(e.mask), e.vr, e.vm, e.name] for e in doc.safe_private],
         "date_shift_days": None if doc.date_shift_days is None else list(doc.date_shift_days),
         "age_cap_years": doc.age_cap_years,
     }
@@ -185,8 +185,8 @@ def _decode(path: Path, fields: dict[str, Any]) -> ProfileDoc:
             for sel, action, line, value, rule_name, pseudonym in fields["rules"]
         ),
         safe_private=tuple(
-            SafePrivate(mask=_decode_mask(mask), source=name, vr=vr, name=entry_name)
-            for mask, vr, entry_name in fields["safe_private"]
+            SafePrivate(mask=_decode_mask(mask), source=name, vr=vr, name=entry_name, vm=vm)
+            for mask, vr, vm, entry_name in fields["safe_private"]
         ),
         date_shift_days=None if shift is None else (shift[0], shift[1]),
         age_cap_years=fields["age_cap_years"],

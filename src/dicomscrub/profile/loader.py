@@ -36,6 +36,7 @@ from dicomscrub.profile.model import (
     Rule,
     SafePrivate,
     compile_layers,
+    vm_range,
 )
 from dicomscrub.profile.values import value_problem
 from dicomscrub.pseudonym import PSEUDONYM_CHARS
@@ -83,7 +84,7 @@ PSEUDONYM_PREFIX_RE = re.compile(r"^[A-Za-z0-9_-]{0,16}$")
 DEFAULT_PSEUDONYM_PREFIX = "ANON-"
 METHOD_KEYS = ("label", "code")
 SETTING_KEYS = ("default", "unlisted_uids", "unlisted_dates", "unlisted_names")
-SAFE_KEYS = ("tag", "creator", "vr", "name")
+SAFE_KEYS = ("tag", "creator", "vr", "vm", "name")
 VALID_VRS = {vr.value for vr in VR_ENUM}
 
 
@@ -511,8 +512,15 @@ def _safe_entry(ctx: _Ctx, node: yaml.Node, path: str, source: str) -> SafePriva
         vr = ctx.string(fields["vr"][1], f"{path}.vr").strip().upper()
         if not all(part.strip() in VALID_VRS for part in re.split(r"/| OR ", vr)):
             raise ctx.error(fields["vr"][1], f"{path}.vr", f"unknown VR {vr!r}")
+    vm: str | None = None
+    if "vm" in fields:
+        vm = ctx.string(fields["vm"][1], f"{path}.vm").strip().lower()
+        if vm_range(vm) is None:
+            raise ctx.error(
+                fields["vm"][1], f"{path}.vm", f"expected a VM such as 1, 2, 1-n or 0-1; got {vm!r}"
+            )
     entry_name = ctx.string(fields["name"][1], f"{path}.name") if "name" in fields else None
-    return SafePrivate(mask=mask, source=source, vr=vr, name=entry_name)
+    return SafePrivate(mask=mask, source=source, vr=vr, name=entry_name, vm=vm)
 
 
 def _resolve_ref(ref: str, relative_to: Path | None) -> tuple[Path, bool]:

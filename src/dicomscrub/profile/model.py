@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,25 @@ class Rule:
         return selector_text(self.selector)
 
 
+_VM = re.compile(r"(\d+)(?:-(\d+|\d*n))?")
+
+
+def vm_range(vm: str) -> tuple[int, int | None] | None:
+    """The least and the most number of values (None: no most) of a VM as PS3.6 writes it
+    (``1``, ``0-1``, ``1-n``, ``2-2n``: a multiple of 2 is not checked), or None for a text
+    that is no VM."""
+    m = _VM.fullmatch(vm.strip().lower())
+    if m is None:
+        return None
+    least = int(m.group(1))
+    most = m.group(2)
+    if most is None:
+        return least, least
+    if most.endswith("n"):
+        return least, None
+    return (least, int(most)) if int(most) >= least else None
+
+
 @dataclass(frozen=True)
 class SafePrivate:
     """A private element known to be safe, addressed by creator, group and element byte."""
@@ -48,6 +68,7 @@ class SafePrivate:
     source: str
     vr: str | None = None
     name: str | None = None
+    vm: str | None = None  # as PS3.6 writes it: 1, 2, 1-n, 0-1, 3-4, 2-n ...
 
 
 @dataclass(frozen=True)
