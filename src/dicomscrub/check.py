@@ -972,7 +972,9 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
         empty = layout.data[spans[0].start - 16 : spans[0].start - 8] == _ITEM_TAG + bytes(4)
         items = [b""] * empty + [view[s.start : s.end] for s in spans]
     try:
-        carried = embedded.from_fragments(items) + _after_native_frames(layout, view)
+        values = _frame_values(layout, view)
+        plane = None if values is None else embedded.plane_size(values)
+        carried = embedded.from_fragments(items, plane) + _after_native_frames(layout, view)
     except embedded.Unsearchable as exc:
         found.add(Finding(rel, "Pixel Data", Problem.UNVERIFIABLE, "", str(exc)))
         carried = []
@@ -985,11 +987,10 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
     return found
 
 
-def _after_native_frames(layout: Layout, view: memoryview) -> list[tuple[str, bytes]]:
-    """The bytes of native pixel data after its frames (see :func:`embedded.after_frames`), by
-    the image attributes at the top level of ``layout``."""
+def _frame_values(layout: Layout, view: memoryview) -> dict[int, int] | None:
+    """The image attributes (:data:`embedded.FRAME_TAGS`) at the top level of ``layout``; None
+    where one holds no number."""
     values: dict[int, int] = {}
-    found: list[tuple[str, bytes]] = []
     for span in layout.spans:
         tag = _TOP_TAGS.get(span.path)
         if tag in embedded.FRAME_TAGS:
@@ -998,8 +999,25 @@ def _after_native_frames(layout: Layout, view: memoryview) -> list[tuple[str, by
                     tag, view[span.start : span.end].tobytes(), not layout.big_endian
                 )
             except (ValueError, UnicodeDecodeError):
-                return []  # (what the frames hold is not known: nothing is after them)
-        elif tag is not None and span.bulk and view[span.start - 8 : span.start - 4] != _ITEM_TAG:
+                return None
+    return values
+
+
+def _after_native_frames(layout: Layout, view: memoryview) -> list[tuple[str, bytes]]:
+    """The bytes of native pixel data after its frames (see :func:`embedded.after_frames`), by
+    the image attributes at the top level of ``layout``."""
+    values = _frame_values(layout, view)
+    if values is None:
+        return []  # (what the frames hold is not known: nothing is after them)
+    found: list[tuple[str, bytes]] = []
+    for span in layout.spans:
+        tag = _TOP_TAGS.get(span.path)
+        if (
+            tag is not None
+            and tag not in embedded.FRAME_TAGS
+            and span.bulk
+            and view[span.start - 8 : span.start - 4] != _ITEM_TAG
+        ):
             size = span.end - span.start
             frames = embedded.frames_size(values, tag)
             found += embedded.after_frames(

@@ -18,7 +18,9 @@ the EOC", or one that runs past the frame's end) the first FF D9 after that tile
 searched for at C speed (coded data never holds it: a 0xFF there is followed by a byte below
 0x90). A codestream wrapped in a JP2 file has the contents of its boxes other than the codestream
 (XML, UUID, IPR ...) searched as well, and whatever follows its last whole box. A video stream
-(the MPEG transfer syntaxes) has its user data and SEI units searched (see :func:`_video`).
+(the MPEG transfer syntaxes) has its user data and SEI units searched (see :func:`_video`). An RLE
+frame has the bytes after each segment's runs and its header's unused offsets searched (see
+:func:`_rle_text`).
 """
 
 from __future__ import annotations
@@ -81,12 +83,14 @@ _EOI = b"\xff\xd9"
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length
 
 
-def from_bytes(value: bytes) -> list[tuple[str, bytes]]:
+def from_bytes(value: bytes, plane: int | None = None) -> list[tuple[str, bytes]]:
     """:func:`segments` of an encapsulated value held in memory."""
-    return segments(reader(value), len(value))
+    return segments(reader(value), len(value), plane)
 
 
-def from_fragments(fragments: Sequence[bytes | memoryview]) -> list[tuple[str, bytes]]:
+def from_fragments(
+    fragments: Sequence[bytes | memoryview], plane: int | None = None
+) -> list[tuple[str, bytes]]:
     """:func:`segments` of the items of an encapsulated value, numbered as there: the first is
     the Basic Offset Table (empty, or offsets), the others its fragments."""
     pieces = [
@@ -95,7 +99,7 @@ def from_fragments(fragments: Sequence[bytes | memoryview]) -> list[tuple[str, b
         if number > 0
     ]
     table = _offset_table(reader(fragments[0]), len(fragments[0])) if fragments else []
-    return table + _frames(pieces)
+    return table + _frames(pieces, plane)
 
 
 def _offset_table(read: Read, size: int) -> list[tuple[str, bytes]]:
@@ -144,6 +148,13 @@ def frame_value(tag: int, value: bytes, little: bool) -> int:
     return int.from_bytes(value[:2], "little" if little else "big")
 
 
+def plane_size(values: dict[int, int]) -> int | None:
+    """Rows x Columns (``values`` as for :func:`frames_size`): the bytes each segment of an RLE
+    frame decodes to; None where they do not say."""
+    rows, columns = values.get(0x00280010), values.get(0x00280011)
+    return rows * columns if rows and columns and rows > 0 and columns > 0 else None
+
+
 def frames_size(values: dict[int, int], pixel_tag: int) -> int | None:
     """The bytes native pixel data of ``pixel_tag`` holds by its image attributes (``values``:
     tag -> number, of :data:`FRAME_TAGS`): Rows x Columns x Samples per Pixel x Number of Frames
@@ -172,12 +183,13 @@ def after_frames(read: Read, size: int, frames: int | None) -> list[tuple[str, b
     return [(AFTER_FRAMES, read(frames, size - frames))]
 
 
-def segments(read: Read, length: int) -> list[tuple[str, bytes]]:
+def segments(read: Read, length: int, plane: int | None = None) -> list[tuple[str, bytes]]:
     """(where, payload) of every comment and application segment in the frames of an
     encapsulated Pixel Data value of ``length`` bytes, e.g. ("JPEG APP1 segment in fragment 2 of
     Pixel Data", b"Exif..."). A frame may span fragments: its segments are read across them.
     Malformed data ends the walk quietly (the structural walk already vouched for the items; a
-    codestream's inside is the decoder's business)."""
+    codestream's inside is the decoder's business). ``plane``: Rows x Columns, the bytes each
+    segment of an RLE frame decodes to (see :func:`_rle_text`); None where it is not known."""
     pieces: list[tuple[Read, int, int]] = []
     table: list[tuple[str, bytes]] = []
     pos, fragment = 0, 0
@@ -194,16 +206,17 @@ def segments(read: Read, length: int) -> list[tuple[str, bytes]]:
             table = _offset_table(_within(read, start), min(size, max(0, length - start)))
         pos = start + size
         fragment += 1
-    return table + _frames(pieces)
+    return table + _frames(pieces, plane)
 
 
 def _within(read: Read, start: int) -> Read:
     return lambda offset, size: read(start + offset, size)
 
 
-def _frames(pieces: list[tuple[Read, int, int]]) -> list[tuple[str, bytes]]:
+def _frames(pieces: list[tuple[Read, int, int]], plane: int | None) -> list[tuple[str, bytes]]:
     """The segments of each codestream that starts a fragment of ``pieces`` ((read, size,
-    number)), read on across the fragments after it as one stream of bytes."""
+    number)), read on across the fragments after it as one stream of bytes; the text of the RLE
+    frames among them (one fragment each), where ``plane`` is known."""
     starts = [0]
     for _, size, _ in pieces:
         starts.append(starts[-1] + size)
@@ -255,6 +268,46 @@ def _frames(pieces: list[tuple[Read, int, int]]) -> list[tuple[str, bytes]]:
         end = starts[firsts[k + 1]] if k + 1 < len(firsts) else total
         begin = starts[i] + starts_at[i]
         found += _codestream(_within(stream, begin), end - begin, pieces[i][2])
+    if plane and not heads:
+        for read, size, number in pieces:
+            if size > 64 and _RLE_HEADER.match(read(0, 8)):
+                found += _rle_text(read(0, size), plane, number)
+    return found
+
+
+def _rle_text(frame: bytes, plane: int, fragment: int) -> list[tuple[str, bytes]]:
+    """What an RLE frame (PS3.5 G.3) holds that no decoder reads: the unused offsets of its
+    header, when not zero, and the bytes of each segment after its ``plane`` decoded bytes
+    (Rows x Columns), but for the zero bytes that pad it. A segment's end is found by walking
+    its runs (a count byte, then that many bytes or one byte repeated), never decoding them. A
+    header whose offsets do not rise within the frame is the decoder's business: not searched.
+    More than :data:`SEARCH_LIMIT` bytes raises :class:`Unsearchable`."""
+    count = frame[0]
+    offsets = [*struct.unpack("<15L", frame[4:64])[:count], len(frame)]
+    if any(b < a for a, b in itertools.pairwise(offsets)):  # (the last: the frame's end)
+        return []
+    found: list[tuple[str, bytes]] = []
+    budget = [SEARCH_LIMIT]
+    unused = frame[4 + 4 * count : 64]
+    if unused.strip(b"\0"):
+        found.append((f"RLE header in fragment {fragment} of Pixel Data", unused))
+    for segment, (start, end) in enumerate(itertools.pairwise(offsets), 1):
+        pos, made = start, 0
+        while made < plane and pos < end:
+            n = frame[pos]
+            if n < 128:  # n + 1 bytes follow, each one decoded byte
+                made += n + 1
+                pos += n + 2
+            elif n > 128:  # one byte follows, repeated 257 - n times
+                made += 257 - n
+                pos += 2
+            else:  # (-128: a no-op)
+                pos += 1
+        tail = frame[pos:end]
+        if tail.strip(b"\0"):
+            _spend(budget, len(tail), f"RLE segment {segment}", fragment)
+            where = f"RLE segment {segment} of fragment {fragment} of Pixel Data, after its pixels"
+            found.append((where, tail))
     return found
 
 

@@ -933,13 +933,17 @@ def _embedded(loaded: _Loaded, ds: Dataset, little: bool = True) -> list[tuple[s
     pixel = loaded.pixel
     if pixel is not None:
         fd, base, size = loaded.fd, pixel.value_start, pixel.value_end - pixel.value_start
+        kept = loaded.lanes.kept if loaded.lanes is not None else []
+        values = _frame_values(ds, kept, little)
         if pixel.length != UNDEFINED:
-            kept = loaded.lanes.kept if loaded.lanes is not None else []
-            frames = _frames_size(ds, kept, little, pixel.tag)
+            frames = None if values is None else embedded.frames_size(values, pixel.tag)
             return embedded.after_frames(lambda at, n: os.pread(fd, n, base + at), size, frames)
         if pixel.tag != 0x7FE00010:
             return []
-        return embedded.segments(lambda at, n: os.pread(fd, min(n, size - at), base + at), size)
+        plane = None if values is None else embedded.plane_size(values)
+        return embedded.segments(
+            lambda at, n: os.pread(fd, min(n, size - at), base + at), size, plane
+        )
     for tag in _PIXEL_TAGS:
         elem = ds.get_item(tag) if tag in ds else None
         if elem is None:
@@ -947,9 +951,14 @@ def _embedded(loaded: _Loaded, ds: Dataset, little: bool = True) -> list[tuple[s
         value = elem.value
         if not isinstance(value, bytes):
             return []
+        values = _frame_values(ds, [], little)
         if getattr(elem, "is_undefined_length", False) or getattr(elem, "length", 0) == UNDEFINED:
-            return embedded.from_bytes(value) if tag == 0x7FE00010 else []
-        frames = _frames_size(ds, [], little, tag)
+            if tag != 0x7FE00010:
+                return []
+            return embedded.from_bytes(
+                value, None if values is None else embedded.plane_size(values)
+            )
+        frames = None if values is None else embedded.frames_size(values, tag)
         return embedded.after_frames(embedded.reader(value), len(value), frames)
     return []
 
@@ -961,11 +970,12 @@ _PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 _FIRST_FRAME_TAG, _LAST_FRAME_TAG = min(embedded.FRAME_TAGS), max(embedded.FRAME_TAGS)
 
 
-def _frames_size(
-    ds: Dataset, kept: list[tuple[int, bytes]], little: bool, pixel_tag: int
-) -> int | None:
-    """:func:`embedded.frames_size` of the image attributes in ``ds``, or in the elements the
-    lanes kept as read (``kept``: (tag, element), its header 8 bytes)."""
+def _frame_values(
+    ds: Dataset, kept: list[tuple[int, bytes]], little: bool
+) -> dict[int, int] | None:
+    """The image attributes (:data:`embedded.FRAME_TAGS`) in ``ds``, or in the elements the
+    lanes kept as read (``kept``: (tag, element), its header 8 bytes); None where one holds no
+    number."""
     values: dict[int, int] = {}
     try:
         for tag in embedded.FRAME_TAGS:
@@ -981,7 +991,7 @@ def _frames_size(
                 values[tag] = embedded.frame_value(tag, element[8:], little)
     except (TypeError, ValueError, UnicodeDecodeError):
         return None
-    return embedded.frames_size(values, pixel_tag)
+    return values
 
 
 def _store(result: FileResult, job: Job, rel_out: str, parts: list[Part]) -> None:

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import RLELossless
 
 from dicomscrub import process as process_module
 from dicomscrub.cli import cli
@@ -2041,3 +2043,67 @@ def test_a_name_in_another_script_is_found_without_its_marks(
     row = file_rows(tmp_path / "out.audit.csv")["a.dcm"]
     assert row["status"] == "rejected", row
     assert "at (0018,7006)" in row["detail"]
+
+
+def _rle_frame(planes: list[bytes], after: list[bytes], header_tail: bytes = b"") -> bytes:
+    """An RLE frame (PS3.5 G.3) of ``planes`` (each one literal run, padded to an even length),
+    with ``after[i]`` written after segment i's runs, and ``header_tail`` in the header's
+    unused offsets."""
+    segments = []
+    for plane, extra in zip(planes, after, strict=True):
+        runs = bytes([len(plane) - 1]) + plane + extra
+        segments.append(runs + b"\0" * (len(runs) % 2))
+    offsets, at = [], 64
+    for segment in segments:
+        offsets.append(at)
+        at += len(segment)
+    header = struct.pack(f"<{1 + len(offsets)}L", len(offsets), *offsets)
+    header = (header + header_tail).ljust(64, b"\0")
+    return header + b"".join(segments)
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("after", "header_tail", "where"),
+    [
+        ([b"", f"scan of {NAME} {ID}".encode()], b"", "RLE segment 2 of fragment 1"),
+        ([f"{NAME}".encode(), b""], b"", "RLE segment 1 of fragment 1"),
+        ([b"", b""], f"{ID}".encode(), "RLE header in fragment 1"),
+    ],
+    ids=["after-the-last-segment", "between-segments", "in-the-header"],
+)
+def test_text_beside_the_runs_of_an_rle_frame_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+    after: list[bytes],
+    header_tail: bytes,
+    where: str,
+) -> None:
+    """An RLE frame is copied unchanged; a decoder stops each segment after Rows x Columns
+    bytes and never reads the header's unused offsets: a name or ID written there was copied
+    into the output. Found by run and by ``check --against``; a frame with nothing beside its
+    runs (zero padding aside) is written."""
+    from dicomscrub.process import Status
+
+    def write(folder: Path, frame: bytes) -> Path:
+        ds = make_ct(private=False, patient_name=NAME, patient_id=ID)
+        ds.PixelData = encapsulate([frame])
+        ds["PixelData"].is_undefined_length = True
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.file_meta.TransferSyntaxUID = RLELossless
+        path = folder / "a.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+        return path
+
+    planes = [bytes([0, 0, 1, 1]), bytes([0, 1, 2, 3])]  # (high bytes, then low: 2 x 2, 16 bits)
+    path = write(tmp_path / "in", _rle_frame(planes, after, header_tail))
+    _rejected_by_run_and_check(tmp_path, key, key_file, lanes, path, where, where)
+    fine = write(tmp_path / "fine", _rle_frame(planes, [b"", b"\0\0"]))
+    result = _runner(tmp_path / "fine", key, lanes, "basic")(fine)
+    assert result.status is Status.WRITTEN, result.detail
