@@ -31,6 +31,7 @@ import itertools
 import json
 import os
 import re
+import unicodedata
 import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -555,6 +556,104 @@ def escapes_collapsed(
     return found
 
 
+_BYTE_CLASSES = bytes(
+    0
+    if b < 0x20 or b == 0x7F
+    else 97
+    if chr(b).isascii() and chr(b).isalpha()
+    else 104
+    if b > 0x7F
+    else 46
+    for b in range(256)
+)
+"""A byte's class: 0 a control character (it ends a run of text), ``a`` an ASCII letter, ``h`` a
+byte above 7FH, ``.`` other text."""
+_LATIN_CODECS = ("utf-8", "iso8859-1", "iso8859-2", "iso8859-9", "iso8859-15")
+"""The encodings of DICOM character sets that write Latin letters with marks (ISO_IR 192, 100,
+101, 148, 203)."""
+_MARKED_WORD = re.compile(r"[^\W\d_]*[^\W\d_\x00-\x7f][^\W\d_]*")
+"""A word (of three letters or more, see :func:`accents_folded`) with a letter that is no
+ASCII one."""
+_LETTERS_APART = str.maketrans(
+    {"ß": "ss", "Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Đ": "D",
+     "đ": "d", "Ł": "L", "ł": "l", "ı": "i", "Þ": "TH", "þ": "th", "Ð": "D", "ð": "d"}
+)  # fmt: skip
+"""Latin letters that no decomposition parts into a letter and a mark."""
+
+
+def unmarked(text: str) -> str:
+    """``text`` with the marks taken off its Latin letters (MÜLLER: MULLER, Łukasz: Lukasz,
+    Straße: Strasse); other characters as they are."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS_APART))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def accents_folded(
+    pieces: list[tuple[int, bytes]], charsets: Iterable[str] | None
+) -> list[tuple[int, bytes]]:
+    """The runs of text in ``pieces`` that hold a word with a marked Latin letter (MÜLLER, Núñez),
+    read in UTF-8, Latin-1 and the Latin sets ``charsets`` name (None: all of them), with the
+    marks taken off (MULLER, Nunez; a character that stays no ASCII one is written ``?``, which
+    ends a word), placed at the run's offset: a name the input holds in plain ASCII (MULLER^HANS)
+    and someone typed with its accents elsewhere is found. Only pieces with a byte above 7FH
+    are read (a C-speed look first)."""
+    found: list[tuple[int, bytes]] = []
+    for base, piece in pieces:
+        raw = bytes(piece)
+        if raw.isascii():
+            continue
+        # where a byte above 7FH touches an ASCII letter: a Latin letter with a mark in a word
+        # (MÜLLER, Łukasz; a word of marked letters only is no name), seldom in a number's
+        # bytes. Looked for in the bytes' classes at C speed: a pattern would be tried at every
+        # byte, in Python's slower engine.
+        classes = raw.translate(_BYTE_CLASSES)
+        end = 0
+        for at in sorted(_found_all(classes, b"ah") + _found_all(classes, b"ha")):
+            if at < end:
+                continue
+            start = classes.rfind(0, 0, at) + 1
+            end = classes.find(0, at)
+            end = len(raw) if end < 0 else end
+            if end - start >= 3:  # (shorter: no word of three letters)
+                found += _folded_run(raw[start:end], base + start, _latin_codecs(charsets))
+    return found
+
+
+def _latin_codecs(charsets: Iterable[str] | None) -> list[str]:
+    """UTF-8, Latin-1 and the other Latin sets of :data:`_LATIN_CODECS` ``charsets`` name (all
+    of them for None)."""
+    named = codecs_named(tuple(sorted(charsets))) if charsets is not None else None
+    return [c for c in _LATIN_CODECS if named is None or c in named or c in _LATIN_CODECS[:2]]
+
+
+def _found_all(data: bytes, what: bytes) -> list[int]:
+    """Where ``what`` is found in ``data``."""
+    found, at = [], data.find(what)
+    while at >= 0:
+        found.append(at)
+        at = data.find(what, at + 1)
+    return found
+
+
+def _folded_run(run: bytes, at: int, codecs_: list[str]) -> list[tuple[int, bytes]]:
+    """:func:`accents_folded` of one run (at offset ``at``). A run that ends in a byte above 7FH
+    is read without it too: it may be the first byte of the next element's tag (7FE0 is written
+    E0 7F: MÜLLER then the tag of Pixel Data reads MÜLLERà in Latin-1)."""
+    texts = [run, run[:-1]] if run[-1] >= 0x80 else [run]
+    found, seen = [], set()
+    for codec in codecs_:
+        for raw in texts:
+            # (UTF-8 bytes cut short, or no UTF-8: replaced by a character that ends a word)
+            text = raw.decode(codec, "replace")
+            if all(len(word) < 3 for word in _MARKED_WORD.findall(text)):
+                continue  # (no word to find: bytes of a number, say)
+            folded = unmarked(text).encode("ascii", "replace")
+            if folded not in seen:
+                seen.add(folded)
+                found.append((at, folded))
+    return found
+
+
 def wide_text(pieces: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     """The runs of 8 characters or more of ASCII text written as UTF-16 (little or big endian, as
     a Windows program writes wide strings into a private binary value) in ``pieces``, as 8-bit
@@ -614,7 +713,12 @@ def find_leaks(
     if carried:  # (placed below 0, one 2**40 apart: a hit's offset tells which)
         pieces = pieces + [(-(i + 1) << 40, text) for i, (_, text) in enumerate(carried)]
     pieces = pieces + escapes_collapsed(pieces, charsets)
-    pieces = pieces + wide_text(pieces) + full_width_text(pieces, charsets)
+    pieces = (
+        pieces
+        + wide_text(pieces)
+        + full_width_text(pieces, charsets)
+        + accents_folded(pieces, charsets)
+    )
     big = _syntax(ds) == EXPLICIT_BE
     words = words_of(pieces[0][1], big) if pieces else set()
     for _, piece in pieces[1:]:
@@ -951,7 +1055,12 @@ def _value_findings(rel: str, data: bytes, matcher: Matcher) -> set[Finding]:
     segments = list(layout.segments())
     # (the text, then its UTF-16 runs, then its full-width runs as ASCII)
     segments += escapes_collapsed(segments, None)
-    for pieces in (segments, wide_text(segments), full_width_text(segments, None)):
+    for pieces in (
+        segments,
+        wide_text(segments),
+        full_width_text(segments, None),
+        accents_folded(segments, None),
+    ):
         covered_until = -1
         for base, piece in pieces:
             for offset, tok in matcher.search(piece, base, big_endian=layout.big_endian):

@@ -2107,3 +2107,34 @@ def test_text_beside_the_runs_of_an_rle_frame_is_found(
     fine = write(tmp_path / "fine", _rle_frame(planes, [b"", b"\0\0"]))
     result = _runner(tmp_path / "fine", key, lanes, "basic")(fine)
     assert result.status is Status.WRITTEN, result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize(
+    ("charset", "written"),
+    [
+        ("ISO_IR 100", "Dr. MÜLLER"),
+        ("ISO_IR 192", "befundet: Müller"),
+        ("ISO_IR 192", "Łukasz MÜLLER"),
+    ],
+)
+def test_a_name_the_input_holds_in_ascii_is_found_typed_with_its_accents(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+    charset: str,
+    written: str,
+) -> None:
+    """Registration wrote MULLER^HANS in ASCII; someone typed Müller into a kept attribute: the
+    marks are taken off the output's text before it is searched (the other way round, Müller in
+    the input and Muller in the output, was found before)."""
+    ds = make_ct(private=False, patient_name="MULLER^HANS", patient_id=ID)
+    ds.SpecificCharacterSet = charset
+    ds.add_new(0x60001500, "LO", written)
+    path = write_dicom(tmp_path / "in" / "a.dcm", ds)
+    _rejected_by_run_and_check(
+        tmp_path, key, key_file, lanes, path, "at (6000,1500)", "(6000,1500)"
+    )
