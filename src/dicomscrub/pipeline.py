@@ -736,7 +736,7 @@ class Scrubber:
         before = {kw: _text_value(ds, kw) for kw in MAPPED_KEYWORDS} if self.collect_mapping else {}
         if lanes is not None:
             result.changed += lanes.changes
-        if has(ds, 0x00280103) and not hasattr(ds, "_pixel_rep"):
+        if self._may_remove_representation and has(ds, 0x00280103):
             # where pydicom looks for Pixel Representation when the data set has none: a
             # profile may remove it before the elements whose VR it decides (US or SS: Smallest
             # Image Pixel Value...) are read, and they are then read and written as they were
@@ -756,6 +756,12 @@ class Scrubber:
             if original:
                 result.mapping.append((original, _text_value(ds, keyword), keyword))
         return result
+
+    @functools.cached_property
+    def _may_remove_representation(self) -> bool:
+        """Whether the profile may change Pixel Representation (0028,0103): see :meth:`scrub`
+        (one that keeps it needs nothing, and most do)."""
+        return not self.keeps_bulk(0x00280103)
 
     def keeps_bulk(self, tag: int) -> bool:
         """True if the profile keeps the top-level binary element ``tag`` (Pixel Data, say)
