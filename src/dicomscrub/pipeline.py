@@ -1463,8 +1463,8 @@ class Scrubber:
             if done is not effect:  # (no UID: see on_vr)
                 effect = done
                 outcome = "removed" if done is Effect.REMOVE else "emptied"
-                cannot = f"{action.value} cannot be applied to VR {elem.VR}; {outcome}"
-                detail = f"{detail}, which {cannot[len(action.value) + 1 :]}" if detail else cannot
+                reason = f"cannot be applied to VR {elem.VR}; {outcome}"
+                detail = f"{detail}, which {reason}" if detail else f"{action.value} {reason}"
         if effect is Effect.KEEP:
             if elem is None:
                 elem = ds[tag]
