@@ -932,7 +932,9 @@ class Scrubber:
                 if resolve(action, False) is not Effect.KEEP:
                     ds[tag] = elem = shaped
         action, basis, rule = self.action_for(elem, replace_uids)
-        effect = on_vr(resolve(action, elem.VR == "SQ"), elem.VR)
+        effect = resolve(action, elem.VR == "SQ")
+        if effect is Effect.UID or effect is Effect.KEEP_REPLACE_UIDS:  # (most: no call)
+            effect = on_vr(effect, elem.VR)
         if (
             state.cleaning
             and basis is Basis.DEFAULT
