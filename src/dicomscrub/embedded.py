@@ -269,28 +269,41 @@ def _frames(pieces: list[tuple[Read, int, int]], plane: int | None) -> list[tupl
         begin = starts[i] + starts_at[i]
         found += _codestream(_within(stream, begin), end - begin, pieces[i][2])
     if plane and not heads:
+        walked = 0
         for read, size, number in pieces:
             if size > 64 and _RLE_HEADER.match(read(0, 8)):
-                found += _rle_text(read(0, size), plane, number)
+                walk = walked + size <= RLE_WALK_LIMIT
+                walked += size if walk else 0
+                frame = read(0, size) if walk else read(0, 64)
+                found += _rle_text(frame, plane, number, walk)
     return found
 
 
-def _rle_text(frame: bytes, plane: int, fragment: int) -> list[tuple[str, bytes]]:
+RLE_WALK_LIMIT = 16 << 20
+"""Bytes of RLE frames whose segments are walked, at most, per Pixel Data value (the walk is
+Python's: about 75 ns a byte at worst, a second for this many); the headers of the frames after
+them are still searched."""
+
+
+def _rle_text(
+    frame: bytes, plane: int, fragment: int, walk: bool = True
+) -> list[tuple[str, bytes]]:
     """What an RLE frame (PS3.5 G.3) holds that no decoder reads: the unused offsets of its
     header, when not zero, and the bytes of each segment after its ``plane`` decoded bytes
     (Rows x Columns), but for the zero bytes that pad it. A segment's end is found by walking
     its runs (a count byte, then that many bytes or one byte repeated), never decoding them. A
     header whose offsets do not rise within the frame is the decoder's business: not searched.
-    More than :data:`SEARCH_LIMIT` bytes raises :class:`Unsearchable`."""
+    More than :data:`SEARCH_LIMIT` bytes raises :class:`Unsearchable`. Without ``walk``, only the
+    header (``frame``: its first 64 bytes at least) is searched."""
     count = frame[0]
-    offsets = [*struct.unpack("<15L", frame[4:64])[:count], len(frame)]
-    if any(b < a for a, b in itertools.pairwise(offsets)):  # (the last: the frame's end)
-        return []
     found: list[tuple[str, bytes]] = []
-    budget = [SEARCH_LIMIT]
     unused = frame[4 + 4 * count : 64]
     if unused.strip(b"\0"):
         found.append((f"RLE header in fragment {fragment} of Pixel Data", unused))
+    offsets = [*struct.unpack("<15L", frame[4:64])[:count], len(frame)]
+    if not walk or any(b < a for a, b in itertools.pairwise(offsets)):  # (last: the frame's end)
+        return found
+    budget = [SEARCH_LIMIT]
     for segment, (start, end) in enumerate(itertools.pairwise(offsets), 1):
         pos, made = start, 0
         while made < plane and pos < end:

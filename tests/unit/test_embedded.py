@@ -10,6 +10,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate, generate_frames
 
+from dicomscrub import embedded
 from dicomscrub.embedded import from_bytes, from_fragments, segments
 from dicomscrub.process import FileResult
 from dicomscrub.pseudonym import Key
@@ -773,3 +774,34 @@ def test_a_video_frame_with_a_name_in_its_user_data_is_rejected(tmp_path: Path, 
     result = _processed(tmp_path, key, ds, "video.dcm")
     assert result.status is Status.REJECTED, result.detail
     assert "at H.264 SEI message in fragment 1 of Pixel Data" in result.detail
+
+
+def _rle(plane: bytes, after: bytes = b"", header_tail: bytes = b"") -> bytes:
+    """A one-segment RLE frame: ``plane`` as one literal run, then ``after``."""
+    runs = bytes([len(plane) - 1]) + plane + after
+    header = (struct.pack("<2L", 1, 64) + header_tail).ljust(64, b"\0")
+    return header + runs + b"\0" * (len(runs) % 2)
+
+
+def test_rle_frames_are_walked_up_to_a_limit_and_their_headers_searched_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Walking a segment's runs is Python's work, about 75 ns a byte at worst: a crafted file
+    of a gigabyte of one-byte runs would take minutes. Past the limit, frames are not walked,
+    but their headers' unused offsets are still searched."""
+    monkeypatch.setattr(embedded, "RLE_WALK_LIMIT", 100)
+    first = _rle(b"\1\2\3\4", b"DOE^JANE")
+    second = _rle(b"\1\2\3\4", b"ROE^JOHN", b"MRN0012345")
+    found = from_fragments([b"", first, second], plane=4)
+    assert found == [
+        ("RLE segment 1 of fragment 1 of Pixel Data, after its pixels", b"DOE^JANE\0"),
+        ("RLE header in fragment 2 of Pixel Data", b"MRN0012345".ljust(56, b"\0")),
+    ]
+    assert from_fragments([b"", first, second]) == []  # (Rows x Columns not known: not walked)
+
+
+def test_the_header_of_an_rle_frame_whose_offsets_do_not_rise_is_searched() -> None:
+    header = struct.pack("<3L", 2, 64, 1 << 20)  # (a second segment past the frame's end)
+    frame = (header + b"DOE^JANE").ljust(64, b"\0") + b"\3\1\2\3\4\0"
+    found = from_fragments([b"", frame], plane=4)
+    assert found == [("RLE header in fragment 1 of Pixel Data", b"DOE^JANE".ljust(52, b"\0"))]
