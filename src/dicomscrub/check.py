@@ -31,7 +31,6 @@ import itertools
 import json
 import os
 import re
-import unicodedata
 import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -92,7 +91,7 @@ from dicomscrub.needles import (
 from dicomscrub.pipeline import FREE_TEXT_VRS, Decision, Scrubber, ScrubResult
 from dicomscrub.private import Declaration, find_declaration, read_declarations
 from dicomscrub.profile.model import PRIVATE, CompiledProfile
-from dicomscrub.profile.values import NARROW
+from dicomscrub.profile.values import NARROW, unmarked
 from dicomscrub.pseudonym import Pseudonymizer, random_key
 from dicomscrub.state import STATE_DIR
 from dicomscrub.tags import format_tag, is_private_group
@@ -270,7 +269,7 @@ def scrub_checked(
             found.append(memo.group(removed, context, encodings))
         return found
 
-    def judged(texts: set[str]) -> Iterator[tuple[str, str]]:
+    def judged(texts: set[str], every: bool = False) -> Iterator[tuple[str, str]]:
         # what is not a leak is judged on the output: ``ds`` and the elements the lanes wrote as
         # read beside it (asked only when a candidate was found, for the candidates' texts),
         # but for the values the scrub should have changed and left as they were
@@ -282,6 +281,8 @@ def scrub_checked(
             for d in decisions
             if d.effect is Effect.CLEAN and d.vr in FREE_TEXT_VRS and not coded(d.path)
         }
+        # (every: the texts may be found with marks taken off, which no byte prefilter sees)
+        texts = set() if every else texts
         return output_values(ds, kept, context, memo, texts, unchanged, cleaned)
 
     def leaks(
@@ -574,18 +575,6 @@ _LATIN_CODECS = ("utf-8", "iso8859-1", "iso8859-2", "iso8859-9", "iso8859-15")
 _MARKED_WORD = re.compile(r"[^\W\d_]*[^\W\d_\x00-\x7f][^\W\d_]*")
 """A word (of three letters or more, see :func:`accents_folded`) with a letter that is no
 ASCII one."""
-_LETTERS_APART = str.maketrans(
-    {"ß": "ss", "Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Đ": "D",
-     "đ": "d", "Ł": "L", "ł": "l", "ı": "i", "Þ": "TH", "þ": "th", "Ð": "D", "ð": "d"}
-)  # fmt: skip
-"""Latin letters that no decomposition parts into a letter and a mark."""
-
-
-def unmarked(text: str) -> str:
-    """``text`` with the marks taken off its Latin letters (MÜLLER: MULLER, Łukasz: Lukasz,
-    Straße: Strasse); other characters as they are."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS_APART))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def accents_folded(
@@ -677,7 +666,7 @@ def find_leaks(
     decisions: list[Decision],
     result: ScrubResult,
     scrubber: Scrubber,
-    judged: Callable[[set[str]], Iterable[tuple[str, str]]] | None = None,
+    judged: Callable[[set[str], bool], Iterable[tuple[str, str]]] | None = None,
     unparsed: Callable[[tuple[str, ...], set[bytes]], list[Needles]] | None = None,
     pieces: list[tuple[int, bytes]] | None = None,
     encoded_in: Iterable[str] = (),
@@ -713,12 +702,8 @@ def find_leaks(
     if carried:  # (placed below 0, one 2**40 apart: a hit's offset tells which)
         pieces = pieces + [(-(i + 1) << 40, text) for i, (_, text) in enumerate(carried)]
     pieces = pieces + escapes_collapsed(pieces, charsets)
-    pieces = (
-        pieces
-        + wide_text(pieces)
-        + full_width_text(pieces, charsets)
-        + accents_folded(pieces, charsets)
-    )
+    folded = accents_folded(pieces, charsets)
+    pieces = pieces + wide_text(pieces) + full_width_text(pieces, charsets) + folded
     big = _syntax(ds) == EXPLICIT_BE
     words = words_of(pieces[0][1], big) if pieces else set()
     for _, piece in pieces[1:]:
@@ -735,7 +720,8 @@ def find_leaks(
     if not hits:
         return ""
     # Only now (a candidate was found): drop what is not a leak (see Exclusions).
-    values = judged({tok.text for _, tok in hits}) if judged is not None else standard_values(ds)
+    hit_texts = {tok.text for _, tok in hits}
+    values = judged(hit_texts, bool(folded)) if judged is not None else standard_values(ds)
     leaking = still_identifying({tok for _, tok in hits}, values, _tool_text(scrubber))
     hits = [(offset, tok) for offset, tok in hits if tok.text in leaking]
     if not hits:

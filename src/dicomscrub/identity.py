@@ -59,6 +59,7 @@ from dicomscrub.profile.values import (
     name_components,
     name_forms,
     spellings,
+    unmarked,
     whole_name_forms,
 )
 from dicomscrub.pseudonym import is_standard_uid
@@ -960,11 +961,13 @@ class Exclusions:
                 continue
             if profile is not None:
                 vr = excusing(path, vr, profile, value)
-            for text, _ in forms(vr, value) if vr not in LOOSE_ONLY else ():
-                self.values.add(text.lower())
-            low = value.strip(" \0").lower()
-            if low:
-                by_vr.get(vr, self.text).add(low)
+            # (a value with marked letters also as the search finds it, marks off: unmarked)
+            for one in (value,) if value.isascii() else (value, unmarked(value)):
+                for text, _ in forms(vr, one) if vr not in LOOSE_ONLY else ():
+                    self.values.add(text.lower())
+                low = one.strip(" \0").lower()
+                if low:
+                    by_vr.get(vr, self.text).add(low)
 
     def allows(self, token: Token) -> bool:
         """True when ``token`` still counts as identifying."""
@@ -992,15 +995,19 @@ def still_identifying(
         return set()
     for vr, value in values:
         low = value.strip(" \0").lower()
+        # (a value with marked letters also as the search finds it, marks off: see unmarked)
+        lows = (low,) if low.isascii() else (low, unmarked(low))
         for text, token in list(remaining.items()):
-            if text not in low:
+            if all(text not in one for one in lows):
                 continue
             if token.strict:
                 if vr not in LOOSE_ONLY and any(
-                    form.lower() == text for form, _ in forms(vr, value)
+                    form.lower() == text
+                    for one in ((value,) if value.isascii() else (value, unmarked(value)))
+                    for form, _ in forms(vr, one)
                 ):
                     del remaining[text]
-            elif excuses(vr, token) and contains_word(low, text):
+            elif excuses(vr, token) and any(contains_word(one, text) for one in lows):
                 del remaining[text]
         if not remaining:
             break

@@ -65,6 +65,7 @@ from dicomscrub.profile.values import (
     latin_spellings,
     name_components,
     spellings,
+    unmarked_letter,
     whole_name_forms,
 )
 from dicomscrub.pseudonym import Pseudonymizer, is_standard_uid
@@ -1310,19 +1311,24 @@ class Scrubber:
         """Remove each token where it stands as a whole word (so "ANN" leaves "scanner" alone),
         a space in it standing for any run of white space (two spaces, a tab: Li  Na), also
         where it is written in full-width letters and digits (ＤＯＥ ＪＡＮＥ, as Japanese,
-        Chinese and Korean systems type them: matched as the ASCII they stand for)."""
+        Chinese and Korean systems type them: matched as the ASCII they stand for) or with
+        marks on its letters (MÜLLER for a token MULLER, as the leak check finds it)."""
         composed = text if text.isascii() else unicodedata.normalize("NFC", text)
         out = composed  # (Mu\u0308ller, decomposed as macOS writes it, matched as Müller)
         narrow = out.translate(NARROW)  # (one character for one: the places are the same)
+        # (and, for an ASCII token, a marked letter as its letter: ü for u; one for one too)
+        plain = narrow if narrow.isascii() else "".join(map(unmarked_letter, narrow))
         for token in tokens:
             body = re.escape(token).replace("\\ ", r"\s+")
             pattern = rf"(?<![0-9A-Za-z]){body}(?![0-9A-Za-z])"
-            if narrow == out:
-                out = narrow = re.sub(pattern, "", out, flags=re.IGNORECASE)
+            if plain == out:
+                out = narrow = plain = re.sub(pattern, "", out, flags=re.IGNORECASE)
                 continue
-            spans = [m.span() for m in re.finditer(pattern, narrow, flags=re.IGNORECASE)]
+            seen = plain if token.isascii() else narrow
+            spans = [m.span() for m in re.finditer(pattern, seen, flags=re.IGNORECASE)]
             for start, end in reversed(spans):
                 out, narrow = out[:start] + out[end:], narrow[:start] + narrow[end:]
+                plain = plain[:start] + plain[end:]
         return re.sub(r"\s{2,}", " ", out).strip() if out != composed else text
 
     def _collect_tokens(self, ds: Dataset) -> list[str]:

@@ -2138,3 +2138,29 @@ def test_a_name_the_input_holds_in_ascii_is_found_typed_with_its_accents(
     _rejected_by_run_and_check(
         tmp_path, key, key_file, lanes, path, "at (6000,1500)", "(6000,1500)"
     )
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+def test_a_vendor_named_like_the_patient_with_accents_still_excuses_the_name_component(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+) -> None:
+    """A patient MULLER scanned on a Müller Medical Systems scanner: the marks taken off the
+    output's text find MULLER in the manufacturer, which excuses a name component as its ASCII
+    spelling does (the whole name still counts). Judged on the values with their marks taken off
+    too, or every such file was rejected."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_name="MULLER^HANS", patient_id=ID)
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.Manufacturer = "Müller Medical Systems"
+    ds.ManufacturerModelName = "MÜLLER CT 64"
+    path = write_dicom(tmp_path / "in" / "a.dcm", ds)
+    result = _runner(tmp_path, key, lanes, "basic")(path)
+    assert result.status is Status.WRITTEN, result.detail
+    checked = _checked_against(tmp_path, key_file)
+    assert checked.exit_code == 0, checked.output

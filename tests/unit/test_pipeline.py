@@ -566,12 +566,16 @@ def test_c_on_text_removes_a_name_written_without_its_accents(
         ("ISO_IR 192", "Müller^Jürgen", "CT Mu\u0308ller Ju\u0308rgen chest", "CT chest"),
         ("ISO_IR 192", "Mueller^Juergen", "CT Müller chest", "CT chest"),
         ("ISO_IR 192", "Aaseberg^Kari", "CT ÅSEBERG chest", "CT chest"),
+        ("ISO_IR 100", "MULLER^HANS", "CT Hr. Müller chest", "CT Hr. chest"),
+        ("ISO_IR 192", "Lukasz^Nowak", "CT ŁUKASZ chest", "CT chest"),
+        ("ISO_IR 100", "MULLER^HANS", "CT Müllerstraße", "CT Müllerstraße"),
     ],
     ids=[
         *("reversed", "underscore", "caret", "comma", "spaces"),
         *("hyphen-part", "apostrophe-dropped", "apostrophe-curly", "particles-joined"),
         *("cjk-joined", "cjk-in-text", "cjk", "cjk-middle-dot", "full-width", "full-width-gb"),
         *("decomposed", "umlaut-back", "nordic-back"),
+        *("ascii-typed-with-marks", "ascii-typed-with-stroke", "marked-inside-a-longer-word"),
     ],
 )
 def test_c_on_text_removes_a_whole_name_as_people_write_it(

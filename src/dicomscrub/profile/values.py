@@ -572,3 +572,25 @@ def _ordinal(day: int) -> str:
     if day in (11, 12, 13):
         return "th"
     return {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+
+
+_LETTERS_APART = str.maketrans(
+    {"ß": "ss", "Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Đ": "D",
+     "đ": "d", "Ł": "L", "ł": "l", "ı": "i", "Þ": "TH", "þ": "th", "Ð": "D", "ð": "d"}
+)  # fmt: skip
+"""Latin letters that no decomposition parts into a letter and a mark."""
+
+
+def unmarked(text: str) -> str:
+    """``text`` with the marks taken off its Latin letters (MÜLLER: MULLER, Łukasz: Lukasz,
+    Straße: Strasse); other characters as they are."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS_APART))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@functools.lru_cache(maxsize=4096)
+def unmarked_letter(char: str) -> str:
+    """``char`` without its marks when that is one ASCII letter (ü: u, Ł: L), else ``char``:
+    text so translated keeps its length, and its places."""
+    plain = unmarked(char)
+    return plain if len(plain) == 1 and plain.isascii() else char
