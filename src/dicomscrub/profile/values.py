@@ -241,10 +241,6 @@ _OTHER_MONTHS: tuple[tuple[str, tuple[str, ...]], ...] = (
 writes a date with them (see :func:`spellings`)."""
 
 
-def _unaccented(word: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
-
-
 def _other_language_forms(d: str, date: str, month: int, year: str) -> list[str]:
     """A date with its month named in German, French, Italian, Dutch, Spanish or Portuguese, as
     each writes it: 15. März 2024, 15 mars 2024, 1er mars 2024, 15 maggio 2024, 15 de marzo de
@@ -252,7 +248,7 @@ def _other_language_forms(d: str, date: str, month: int, year: str) -> list[str]
     out: list[str] = []
     for style, months in _OTHER_MONTHS:
         names = months[month - 1].split()
-        for name in dict.fromkeys((*names, *map(_unaccented, names))):
+        for name in dict.fromkeys((*names, *map(unmarked, names))):
             for n in dict.fromkeys((d, date)):
                 out.append(f"{n} {name} {year}")
                 if style == "day.":
@@ -410,9 +406,7 @@ def latin_spellings(text: str) -> tuple[str, ...]:
         return tuple(form for form in dict.fromkeys(forms) if form != text)
     forms = []
     for start in (text, text.translate(_GERMAN), text.translate(_NORDIC)):
-        plain = start.translate(_UNDECOMPOSED)
-        plain = unicodedata.normalize("NFKD", plain)
-        forms.append("".join(c for c in plain if not unicodedata.combining(c)))
+        forms.append(unmarked(start))
     found = [form for form in dict.fromkeys(forms) if form != text and form.isascii()]
     # Other scripts lose their marks as well where they cannot be written, and Greek capitals
     # never carry them (Παπαδόπουλος as ΠΑΠΑΔΟΠΟΥΛΟΣ), Russian text drops the diaeresis of ё
@@ -574,17 +568,10 @@ def _ordinal(day: int) -> str:
     return {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
 
 
-_LETTERS_APART = str.maketrans(
-    {"ß": "ss", "Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Đ": "D",
-     "đ": "d", "Ł": "L", "ł": "l", "ı": "i", "Þ": "TH", "þ": "th", "Ð": "D", "ð": "d"}
-)  # fmt: skip
-"""Latin letters that no decomposition parts into a letter and a mark."""
-
-
 def unmarked(text: str) -> str:
     """``text`` with the marks taken off its Latin letters (MÜLLER: MULLER, Łukasz: Lukasz,
     Straße: Strasse); other characters as they are."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS_APART))
+    decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
