@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Iterator
 
 from dicomscrub.dictionary import vm_of, vr_of
+from dicomscrub.profile.model import vm_range
 
 MAX_CHARS = {
     "AE": 16,
@@ -79,20 +80,10 @@ def value_problem(tag: int, value: str) -> str | None:
 
 
 def _vm_problem(vm: str, count: int) -> str | None:
-    low, _, high = vm.partition("-")
-    try:
-        least = int(low)
-    except ValueError:
+    found = vm_range(vm)
+    if found is None:
         return None  # (not a multiplicity this reads: not judged)
-    if high and "n" in high:
-        most = None
-    elif high:
-        try:
-            most = int(high)
-        except ValueError:
-            return None
-    else:
-        most = least
+    least, most = found
     if count < least or (most is not None and count > most):
         return f"gives {count} value(s); the attribute takes {vm} (VM)"
     return None
