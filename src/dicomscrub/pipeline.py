@@ -1566,16 +1566,17 @@ class Scrubber:
         with letters, say), or more or fewer values than the listed VM; "" when it is, or when
         the list gives no VR. Never shows the value."""
         table = basis == "safe-private-table"
-        unlike = Scrubber._unlike_listed_vr(ds, tag, entries, table)
+        own = [e for e in entries if (e.source == SAFE_PRIVATE_TABLE_PROFILE) == table]
+        unlike = Scrubber._unlike_listed_vr(ds, tag, own, table)
         if unlike:
             return unlike
-        vms = {e.vm for e in entries if (e.source == SAFE_PRIVATE_TABLE_PROFILE) == table}
+        vms = {e.vm for e in own}
         if not vms or None in vms:
             return ""
         raw: Any = ds.get_item(tag)
         vr = raw.VR if raw.VR not in (None, "UN") else None
         if vr is None:  # (read without its VR: as the list says, if it says one)
-            vrs = {e.vr for e in entries if (e.source == SAFE_PRIVATE_TABLE_PROFILE) == table}
+            vrs = {e.vr for e in own}
             vr = vrs.pop() if len(vrs) == 1 else None
         count = _value_count(raw, vr)
         ranges = [vm_range(vm) for vm in vms if vm]
@@ -1593,8 +1594,9 @@ class Scrubber:
         return f"{where} lists it with VM {listed}, but it holds {held}; removed"
 
     @staticmethod
-    def _unlike_listed_vr(ds: Dataset, tag: int, entries: list[SafePrivate], table: bool) -> str:
-        listed = {e.vr or "" for e in entries if (e.source == SAFE_PRIVATE_TABLE_PROFILE) == table}
+    def _unlike_listed_vr(ds: Dataset, tag: int, own: list[SafePrivate], table: bool) -> str:
+        """:meth:`_unlike_listed` for the VR, by the entries ``own`` of the list that kept it."""
+        listed = {e.vr or "" for e in own}
         if not listed or ("" in listed and not table):
             return ""
         raw: Any = ds.get_item(tag)
