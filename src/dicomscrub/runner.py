@@ -711,6 +711,11 @@ def _execute_claimed(
     return report
 
 
+_CLOCK_TICK_NS = 20_000_000
+"""More than the most a file's timestamp lags the time read just before it was made (one tick
+of the kernel's coarse clock: 10 ms at 100 Hz)."""
+
+
 class _FirstInOrder:
     """With workers, two inputs whose outputs share a path race to it, and the first to link its
     file wins; ``--jobs 1`` gives it to the first in input order, and so must any N (the audit
@@ -724,7 +729,10 @@ class _FirstInOrder:
     def __init__(self, spec: JobSpec, sources: dict[tuple[int, str], Source]) -> None:
         self.spec = spec
         self.sources = sources
-        self.since = time.time_ns()
+        # (a file's times come from the kernel's coarse clock, which lags the clock time_ns
+        # reads by up to one tick, 10 ms at most: a file linked just after this was taken could
+        # seem older, and its collision would stand)
+        self.since = time.time_ns() - _CLOCK_TICK_NS
         self.taken: dict[str, bool] = {}  # output path -> taken back from a later input: same bytes
         self.owned: set[str] = set()  # output paths written in this run, by input order
         self.job: Job | None = None
