@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from dicomscrub.state import (
     run_digest,
     sweep_temp_files,
 )
-from dicomscrub.writer import Layout, OutputPlan, mirror_labels
+from dicomscrub.writer import TEMP_PREFIX, Layout, OutputPlan, mirror_labels
 
 UNCHANGED_DETAIL = "done by an earlier run with the same settings; input unchanged"
 PATIENT_ID_TAG = 0x00100020
@@ -711,9 +712,33 @@ def _execute_claimed(
     return report
 
 
-_CLOCK_TICK_NS = 20_000_000
-"""More than the most a file's timestamp lags the time read just before it was made (one tick
-of the kernel's coarse clock: 10 ms at 100 Hz)."""
+_TICK_WAIT_S = 0.1
+"""How long :func:`_file_clock_mark` waits for the file system's clock to move (one tick of the
+kernel's coarse clock is 1 to 10 ms; a file system whose times are coarser is not waited for)."""
+
+
+def _file_clock_mark(folder: Path) -> int:
+    """A time of the file system holding ``folder`` (nanoseconds) that files changed before the
+    call are at or before and files linked after it are after. Files take their times from the
+    kernel's coarse clock, a tick behind :func:`time.time_ns` and the same for all files of one
+    tick: the mark is a new file's time, and the call returns once the clock has moved past it."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
+    except OSError:
+        return time.time_ns()
+    try:
+        mark = os.fstat(fd).st_ctime_ns
+        deadline = time.monotonic() + _TICK_WAIT_S
+        while time.monotonic() < deadline:
+            os.utime(fd)
+            if os.fstat(fd).st_ctime_ns > mark:
+                break
+            time.sleep(0.0005)
+        return mark
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(name)
 
 
 class _FirstInOrder:
@@ -723,16 +748,13 @@ class _FirstInOrder:
     order: an input that lost the race to a file written in this run by an input later in the
     order takes the path back (the later input's file, when not the same bytes, is removed and
     the earlier input done again), and the later input is then recorded as it would have been
-    had it come second. A file there from before the run (older than :attr:`since`) is not one
-    of this run's: those collisions stand."""
+    had it come second. A file there from before the run (not newer than :attr:`since`) is not
+    one of this run's: those collisions stand."""
 
     def __init__(self, spec: JobSpec, sources: dict[tuple[int, str], Source]) -> None:
         self.spec = spec
         self.sources = sources
-        # (a file's times come from the kernel's coarse clock, which lags the clock time_ns
-        # reads by up to one tick, 10 ms at most: a file linked just after this was taken could
-        # seem older, and its collision would stand)
-        self.since = time.time_ns() - _CLOCK_TICK_NS
+        self.since = 0 if spec.dry_run else _file_clock_mark(spec.plan.root)
         self.taken: dict[str, bool] = {}  # output path -> taken back from a later input: same bytes
         self.owned: set[str] = set()  # output paths written in this run, by input order
         self.job: Job | None = None
@@ -766,7 +788,7 @@ class _FirstInOrder:
 
     def _this_run(self, out: str) -> bool:
         try:
-            return (self.spec.plan.root / out).stat().st_ctime_ns >= self.since
+            return (self.spec.plan.root / out).stat().st_ctime_ns > self.since
         except OSError:
             return False
 

@@ -762,6 +762,30 @@ def _colliding_pair(root: Path, same_bytes: bool) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
+def test_files_from_just_before_the_run_are_not_its_own_and_files_from_just_after_are(
+    tmp_path: Path, key: Key
+) -> None:
+    """File times come from the kernel's coarse clock, up to a tick behind the time a process
+    reads: told apart by the file system's own clock, a file made just before the run is not
+    one of its own (its collision stands) and one linked just after it is (it is taken back)."""
+    from dicomscrub.runner import _FirstInOrder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "in").mkdir()
+    spec = job_spec(plan_run([tmp_path / "in"], out, key=key, jobs=2))
+    for _ in range(20):
+        (out / "before.dcm").write_bytes(b"x")
+        settle = _FirstInOrder(spec, {})
+        (out / "made.tmp").write_bytes(b"x")
+        os.link(out / "made.tmp", out / "after.dcm")
+        assert not settle._this_run("before.dcm")
+        assert settle._this_run("after.dcm")
+        for name in ("before.dcm", "made.tmp", "after.dcm"):
+            (out / name).unlink()
+    assert sorted(p.name for p in out.iterdir()) == []  # (nor is its clock's file left)
+
+
 @pytest.mark.parametrize("same_bytes", [False, True], ids=["other-bytes", "same-bytes"])
 def test_the_first_input_in_order_keeps_a_shared_output_path_when_a_later_one_won_the_race(
     tmp_path: Path, key: Key, same_bytes: bool
@@ -782,6 +806,7 @@ def test_the_first_input_in_order_keeps_a_shared_output_path_when_a_later_one_wo
     out = tmp_path / "out"
     spec = job_spec(plan_run([inputs], out, key=key, jobs=2))
     first, second = discover([inputs])
+    out.mkdir()  # (as the run makes it before the workers start)
     settle = _FirstInOrder(spec, {s.sort_key: s for s in (first, second)})
     job = spec.build()
     later = process_file(second, job)  # b/ linked first
