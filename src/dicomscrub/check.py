@@ -73,7 +73,6 @@ from dicomscrub.identity import (
     standard_values,
     still_identifying,
     tool_text,
-    words_of,
 )
 from dicomscrub.lanes import Split
 from dicomscrub.layout import DEFLATED, EXPLICIT_BE, Layout, read_layout
@@ -705,12 +704,13 @@ def find_leaks(
     folded = accents_folded(pieces, charsets)
     pieces = pieces + wide_text(pieces) + full_width_text(pieces, charsets) + folded
     big = _syntax(ds) == EXPLICIT_BE
-    words = words_of(pieces[0][1], big) if pieces else set()
+    word_memo = _needle_memo(scrubber).word_memo  # (words_of, remembered by pieces)
+    words = word_memo.words(pieces[0][1], big) if pieces else set()
     for _, piece in pieces[1:]:
-        words |= words_of(piece, big)
+        words |= word_memo.words(piece, big)
     texts = sorted(set(creators))
     hay = b"\n".join(map(_creator_bytes, texts))
-    hay_words = words_of(hay) if texts else set()
+    hay_words = word_memo.words(hay) if texts else set()
     groups = [Needles.of(ident.tokens.values(), encodings)]
     if unparsed is not None:  # (the words of a value seen once are those of a binary value's
         groups += unparsed(encodings, words)  # text: loose tokens, which name no creator)

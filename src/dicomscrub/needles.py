@@ -47,6 +47,7 @@ from dicomscrub.identity import (
     Original,
     Token,
     Unparsed,
+    WordMemo,
     add_token,
     add_values,
     candidates,
@@ -394,6 +395,7 @@ class NeedleMemo:
         self._size = self._bytes = 0
         self._seen: set[int] = set()  # hashes of long values seen once
         self._uids: dict[bytes, Needles] = {}  # standard UID values, whatever the context
+        self.word_memo = WordMemo()  # the words of the outputs searched (see find_leaks)
 
     @property
     def profile(self) -> CompiledProfile:

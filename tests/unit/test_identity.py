@@ -658,3 +658,33 @@ def test_a_cjk_name_with_a_space_or_after_a_gbk_character_is_found(strategy: str
     assert searchable_cjk_name("ｷﾑﾗﾕｷ")
     halfwidth = Matcher([tok("ｷﾑﾗﾕｷ")], ["ISO_IR 13"])
     assert hits(halfwidth, b"CT \xb7\xd1\xd7\xd5\xb7 x") == [(3, "ｷﾑﾗﾕｷ")]
+
+
+def test_word_memo_gives_the_words_of_words_of() -> None:
+    """:class:`WordMemo` remembers the words of pieces of a haystack: it must give what
+    :func:`words_of` gives for any bytes, in either byte order, from an empty memo or one that
+    holds pieces of other haystacks (or was emptied on the way), with ESC (which words_of reads
+    across any cut) or not: T between digits, runs of 10 to 14 digits, short words, a cut (four
+    non-word bytes) next to any of them."""
+    import random
+
+    from pydicom.data import get_testdata_file
+
+    rng = random.Random(1234)
+    alphabet = b"0123456789tT  \x00\x00\x00.^-aZbx\x1b$()B\xc3\xbc\x80\xff"
+    hays = [bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 200))) for _ in range(1500)]
+    real = Path(get_testdata_file("CT_small.dcm", download=False)).read_bytes()[:4000]
+    for _ in range(50):  # a header and the same header with a few bytes changed
+        copy = bytearray(real)
+        for _ in range(rng.randrange(1, 6)):
+            copy[rng.randrange(len(copy))] = rng.choice(alphabet)
+        hays.append(bytes(copy))
+    hays += [b"", b"    ", b"20190423T101010    20190423101010", b"12345678901\x00\x00\x00\x00t1"]
+    memo = identity.WordMemo()
+    small = identity.WordMemo()
+    small.LIMIT = 7  # (emptied every few pieces)
+    for hay in hays + hays[::-1]:
+        for big in (False, True):
+            expected = identity.words_of(hay, big)
+            assert memo.words(hay, big) == expected
+            assert small.words(hay, big) == expected
