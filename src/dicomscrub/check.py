@@ -704,18 +704,17 @@ def find_leaks(
     folded = accents_folded(pieces, charsets)
     pieces = pieces + wide_text(pieces) + full_width_text(pieces, charsets) + folded
     big = _syntax(ds) == EXPLICIT_BE
-    word_memo = _needle_memo(scrubber).word_memo  # (words_of, remembered by pieces)
-    words = word_memo.words(pieces[0][1], big) if pieces else set()
+    memo = _needle_memo(scrubber)
+    words = memo.word_memo.words(pieces[0][1], big) if pieces else set()
     for _, piece in pieces[1:]:
-        words |= word_memo.words(piece, big)
+        words |= memo.word_memo.words(piece, big)
     texts = sorted(set(creators))
-    hay = b"\n".join(map(_creator_bytes, texts))
-    hay_words = word_memo.words(hay) if texts else set()
     groups = [Needles.of(ident.tokens.values(), encodings)]
     if unparsed is not None:  # (the words of a value seen once are those of a binary value's
         groups += unparsed(encodings, words)  # text: loose tokens, which name no creator)
     if texts and named is not None:
-        named |= _naming(texts, hay, groups, charsets, hay_words)
+        hay, hay_words = _creators_hay(memo, tuple(texts))
+        named |= _naming(texts, hay, groups, charsets, set(hay_words))
     hits = search_needles(groups, pieces, charsets, words)
     if not hits:
         return ""
@@ -758,6 +757,23 @@ def leak_reason(places: list[str]) -> str:
         f"leak check: the output would hold identifying values of its input "
         f"({'; '.join(places[:3])}{more}); not written"
     )
+
+
+def _creators_hay(memo: NeedleMemo, texts: tuple[str, ...]) -> tuple[bytes, frozenset[bytes]]:
+    """The creators' texts as :func:`_naming` searches them (each as :func:`_creator_bytes` makes
+    it, joined by newlines) and the words of that haystack (:func:`words_of`). Both depend on
+    ``texts`` alone, which the files of a series share (the same vendor blocks): remembered by
+    them in ``memo`` (per worker, in memory only, emptied past :data:`_CREATOR_TEXTS` entries)."""
+    known = memo.creator_texts.get(texts)
+    if known is None:
+        hay = b"\n".join(map(_creator_bytes, texts))
+        if len(memo.creator_texts) >= _CREATOR_TEXTS:
+            memo.creator_texts.clear()
+        known = memo.creator_texts[texts] = (hay, frozenset(memo.word_memo.words(hay)))
+    return known
+
+
+_CREATOR_TEXTS = 1_000
 
 
 def _creator_bytes(text: str) -> bytes:

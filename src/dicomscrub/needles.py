@@ -396,6 +396,8 @@ class NeedleMemo:
         self._seen: set[int] = set()  # hashes of long values seen once
         self._uids: dict[bytes, Needles] = {}  # standard UID values, whatever the context
         self.word_memo = WordMemo()  # the words of the outputs searched (see find_leaks)
+        # the creators' texts of a file, searched as one haystack, and its words (see find_leaks)
+        self.creator_texts: dict[tuple[str, ...], tuple[bytes, frozenset[bytes]]] = {}
 
     @property
     def profile(self) -> CompiledProfile:
