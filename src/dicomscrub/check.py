@@ -1117,9 +1117,7 @@ def _frame_values(layout: Layout, view: memoryview) -> dict[int, int] | None:
 def _after_native_frames(layout: Layout, view: memoryview) -> list[tuple[str, bytes]]:
     """The bytes of native pixel data after its frames (see :func:`embedded.after_frames`), by
     the image attributes at the top level of ``layout``."""
-    values = _frame_values(layout, view)
-    if values is None:
-        return []  # (what the frames hold is not known: nothing is after them)
+    values = _frame_values(layout, view)  # (None: the frames' size is not known)
     found: list[tuple[str, bytes]] = []
     for span in layout.spans:
         tag = _TOP_TAGS.get(span.path)
@@ -1130,7 +1128,7 @@ def _after_native_frames(layout: Layout, view: memoryview) -> list[tuple[str, by
             and view[span.start - 8 : span.start - 4] != _ITEM_TAG
         ):
             size = span.end - span.start
-            frames = embedded.frames_size(values, tag)
+            frames = None if values is None else embedded.frames_size(values, tag)
             found += embedded.after_frames(
                 embedded.reader(view[span.start : span.end]), size, frames
             )

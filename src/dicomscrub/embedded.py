@@ -132,20 +132,34 @@ def reader(data: bytes | memoryview) -> Read:
     return lambda offset, size: bytes(data[offset : offset + size])
 
 
-FRAME_TAGS = frozenset({0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280100})
-"""Samples per Pixel, Number of Frames, Rows, Columns, Bits Allocated: the size of the frames of
-native pixel data."""
+PHOTOMETRIC = 0x00280004
+FRAME_TAGS = frozenset({0x00280002, PHOTOMETRIC, 0x00280008, 0x00280010, 0x00280011, 0x00280100})
+"""Samples per Pixel, Photometric Interpretation, Number of Frames, Rows, Columns, Bits
+Allocated: the size of the frames of native pixel data."""
+HALF_CHROMA = frozenset({"YBR_FULL_422", "YBR_PARTIAL_422"})
+"""Colour models whose two chrominance samples are shared by two pixels: a frame holds two
+samples a pixel, not three (PS3.3 C.7.6.3.1.2)."""
 AFTER_FRAMES = "Pixel Data, after its frames"
+UNSIZED = "Pixel Data, frames of unknown size"
 
 
 def frame_value(tag: int, value: bytes, little: bool) -> int:
     """The number one of :data:`FRAME_TAGS` holds, from its value's bytes (Number of Frames: IS,
-    text; the others US). ValueError (or UnicodeDecodeError) where it holds none."""
+    text; Photometric Interpretation: see :func:`photometric_value`; the others US). ValueError
+    (or UnicodeDecodeError) where it holds none."""
+    if tag == PHOTOMETRIC:
+        return photometric_value(value.decode("ascii"))
     if tag == 0x00280008:
         return int(value.decode("ascii").strip(" \0") or 1)
     if len(value) < 2:
         raise ValueError("no US value")
     return int.from_bytes(value[:2], "little" if little else "big")
+
+
+def photometric_value(text: str) -> int:
+    """Photometric Interpretation as a number for :func:`frames_size`: 1 for a colour model of
+    :data:`HALF_CHROMA`, else 0."""
+    return int(text.strip(" \0").upper() in HALF_CHROMA)
 
 
 def plane_size(values: dict[int, int]) -> int | None:
@@ -158,22 +172,34 @@ def plane_size(values: dict[int, int]) -> int | None:
 def frames_size(values: dict[int, int], pixel_tag: int) -> int | None:
     """The bytes native pixel data of ``pixel_tag`` holds by its image attributes (``values``:
     tag -> number, of :data:`FRAME_TAGS`): Rows x Columns x Samples per Pixel x Number of Frames
-    x bits per sample (Bits Allocated; 32 for Float Pixel Data, 64 for Double Float), in bytes;
-    None where they do not say."""
+    x bits per sample (Bits Allocated; 32 for Float Pixel Data, 64 for Double Float), in bytes,
+    two samples a pixel for a colour model of :data:`HALF_CHROMA`; None where they do not say."""
     bits = {0x7FE00008: 32, 0x7FE00009: 64}.get(pixel_tag) or values.get(0x00280100)
     rows, columns = values.get(0x00280010), values.get(0x00280011)
     samples, frames = values.get(0x00280002, 1), values.get(0x00280008, 1)
     if not (rows and columns and bits and samples) or min(rows, columns, samples) < 0:
         return None
+    if samples == 3 and values.get(PHOTOMETRIC):
+        samples = 2
     return (rows * columns * samples * max(frames, 1) * bits + 7) // 8
 
 
 def after_frames(read: Read, size: int, frames: int | None) -> list[tuple[str, bytes]]:
     """The bytes of a native pixel data value of ``size`` bytes after its frames (``frames``
     bytes, see :func:`frames_size`; its pad byte aside), where a device may have put text (a
-    name, an ID after the image): searched as compressed frames' text is. More than
-    :data:`SEARCH_LIMIT` raises :class:`Unsearchable`."""
-    if frames is None or size - frames <= 1:
+    name, an ID after the image): searched as compressed frames' text is. Where the size of the
+    frames is not known (``frames`` None: no Rows, a Number of Frames that is no number), the
+    whole value is searched (fail closed). More than :data:`SEARCH_LIMIT` raises
+    :class:`Unsearchable`."""
+    if frames is None:
+        if size > SEARCH_LIMIT:
+            raise Unsearchable(
+                f"Pixel Data of {size} bytes whose image attributes do not give the size of its "
+                f"frames (Rows, Columns, Bits Allocated or Number of Frames missing or no "
+                f"number): more than {SEARCH_LIMIT >> 20} MB, too much to search"
+            )
+        return [(UNSIZED, read(0, size))] if size else []
+    if size - frames <= 1:
         return []
     if size - frames > SEARCH_LIMIT:
         raise Unsearchable(

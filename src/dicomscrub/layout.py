@@ -30,8 +30,10 @@ BULK_TAGS = frozenset(
         0x56000020,  # Spectroscopy Data
     }
 )
-"""Sample data, which the leak search skips: text burned into pixels needs OCR (the Clean Pixel Data
-Option), and random sample bytes would match short values by chance."""
+"""Sample data, which the leak search skips at the top level of a data set: text burned into pixels
+needs OCR (the Clean Pixel Data Option), and random sample bytes would match short values by chance.
+Inside a sequence (a thumbnail or a waveform in an item a profile keeps) it is searched as any other
+value: such a value is small, and text written there is a leak like any other."""
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
@@ -153,6 +155,7 @@ class _Reader:
             if tag >> 16 == 0xFFFE:
                 raise _Stop(start)
             path = prefix + format_tag(tag)
+            bulk = tag in BULK_TAGS and not prefix  # (top-level sample data only)
             if length == _UNDEFINED:
                 if vr == "SQ":
                     pos = self.items(pos, end, path, False, depth)
@@ -160,7 +163,7 @@ class _Reader:
                     inner = _Reader(self.buf, True, True, self.spans)
                     pos = inner.items(pos, end, path, False, depth)
                 elif vr in ("OB", "OW"):
-                    pos = self.fragments(pos, end, path, tag in BULK_TAGS)
+                    pos = self.fragments(pos, end, path, bulk)
                 else:
                     raise _Stop(start)
             else:
@@ -169,7 +172,7 @@ class _Reader:
                 if vr == "SQ":
                     self.items(pos, pos + length, path, True, depth)
                 elif length:
-                    self.spans.append(Span(pos, pos + length, path, tag in BULK_TAGS))
+                    self.spans.append(Span(pos, pos + length, path, bulk))
                 pos += length
         if item:
             raise _Stop(pos)

@@ -980,7 +980,11 @@ def _frame_values(
     try:
         for tag in embedded.FRAME_TAGS:
             value = value_of(ds, tag)
-            if value not in (None, ""):
+            if value in (None, ""):
+                continue
+            if tag == embedded.PHOTOMETRIC:
+                values[tag] = embedded.photometric_value(str(value))
+            else:
                 values[tag] = int(value)
         # (in tag order: only group 0028's first elements are looked at)
         for at in range(bisect.bisect_left(kept, (_FIRST_FRAME_TAG, b"")), len(kept)):

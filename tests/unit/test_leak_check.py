@@ -21,6 +21,7 @@ from dicomscrub.needles import Needles
 from dicomscrub.process import FileResult
 from dicomscrub.pseudonym import Key
 from dicomscrub.state import STATE_DIR
+from dicomscrub.tags import format_tag
 
 BuildCT = Callable[..., Dataset]
 WriteDicom = Callable[..., Path]
@@ -1068,6 +1069,77 @@ def test_text_after_the_frames_of_native_pixel_data_is_found(
         path = write_dicom(tmp_path / f"fine{n}" / "a.dcm", ds)
         result = _runner(tmp_path / f"fine{n}", key, lanes, "basic")(path)
         assert result.status is Status.WRITTEN, result.detail
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("case", ["ybr-422", "no-rows"])
+def test_text_after_frames_whose_size_is_by_their_colour_model_or_unknown_is_found(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+    case: str,
+) -> None:
+    """YBR_FULL_422 frames hold two samples a pixel, not three: an ID written in the third a
+    pixel would take is after the frames. Where the image attributes do not give the frames'
+    size (no Rows), the whole value is searched: the file is rejected, by run and by ``check
+    --against``, and the same image without the ID is written."""
+    from dicomscrub.process import Status
+
+    ds = make_ct(private=False, patient_name=NAME, patient_id=ID)
+    ds.Rows = ds.Columns = 4
+    ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    if case == "no-rows":
+        del ds.Rows
+    pixels = bytes(range(32))  # 4 x 4 pixels, 2 bytes each
+    ds.PixelData = pixels
+    path = write_dicom(tmp_path / "fine" / "a.dcm", ds)
+    result = _runner(tmp_path / "fine", key, lanes, "basic")(path)
+    assert result.status is Status.WRITTEN, result.detail
+    ds.PixelData = pixels + f" {ID} ".encode().ljust(16)  # (48 bytes: 4 x 4 x 3)
+    path = write_dicom(tmp_path / "in" / "a.dcm", ds)
+    _rejected_by_run_and_check(tmp_path, key, key_file, lanes, path, "at Pixel Data", "Pixel Data")
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
+@pytest.mark.parametrize("tag", [0x7FE00010, 0x54001010, 0x56000020])
+def test_sample_data_inside_a_kept_sequence_is_searched(
+    tmp_path: Path,
+    make_ct: BuildCT,
+    write_dicom: WriteDicom,
+    key: Key,
+    key_file: Path,
+    lanes: bool,
+    tag: int,
+) -> None:
+    """Only the top-level sample data (the image, the waveform) goes unsearched: a thumbnail or
+    waveform inside a sequence the profile keeps is searched as any other value, and a name or ID
+    written there makes the file rejected, by run and by ``check --against``."""
+    from pydicom.dataelem import DataElement
+
+    from dicomscrub.process import Status
+
+    outcomes = {}
+    for name, text in (("fine", "scan"), ("leaky", f"scan of {NAME} {ID}")):
+        ds = make_ct(private=False, patient_name=NAME, patient_id=ID)
+        inner = Dataset()
+        inner.add(DataElement(tag, "OB", bytes(range(16)) + text.encode().ljust(30)))
+        ds.private_block(0x0019, "GEMS_ACQU_01", create=True).add_new(0x11, "SQ", [inner])
+        path = write_dicom(tmp_path / "in" / f"{name}.dcm", ds)
+        (tmp_path / name).mkdir()  # (its profile keeps (0019,xx11) of GEMS_ACQU_01)
+        outcomes[name] = _keeping_descriptions(tmp_path / name, key, lanes)(path)
+    assert outcomes["fine"].status is Status.WRITTEN, outcomes["fine"].detail
+    leaked = outcomes["leaky"]
+    assert leaked.status is Status.REJECTED, leaked.detail
+    assert f"at (0019,1011)[0]/{format_tag(tag)}" in leaked.detail
+    (tmp_path / "in" / "fine.dcm").unlink()
+    checked = _checked_against(tmp_path, key_file, "-p", tmp_path / "leaky" / "keep.yaml")
+    assert checked.exit_code == 1, checked.output
+    assert f"(0019,1011)[0]/{format_tag(tag)}" in checked.output, checked.output
 
 
 @pytest.mark.parametrize("lanes", [True, False], ids=["unparsed", "parsed"])
