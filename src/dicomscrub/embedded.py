@@ -37,7 +37,8 @@ Read = Callable[[int, int], bytes]
 HEADER_LIMIT = 1 << 20
 """Bytes of a codestream read at most for its header segments (they precede the pixels)."""
 FRAMES_LIMIT = 100_000
-"""Fragments looked at, at most (a file of more frames has its first ones looked at)."""
+"""Fragments looked at, at most: a value of more raises :class:`Unsearchable` (``run`` rejects the
+file). A reference per fragment is held while its frames are read: this bounds that memory."""
 CHUNK = 4096
 """Bytes of a codestream read at once: most headers fit (tables, a JFIF segment); a longer
 segment (an Exif header, up to 64 KB) is read on its own. Small, since the rest of the chunk is
@@ -214,15 +215,20 @@ def segments(read: Read, length: int, plane: int | None = None) -> list[tuple[st
     encapsulated Pixel Data value of ``length`` bytes, e.g. ("JPEG APP1 segment in fragment 2 of
     Pixel Data", b"Exif..."). A frame may span fragments: its segments are read across them.
     Malformed data ends the walk quietly (the structural walk already vouched for the items; a
-    codestream's inside is the decoder's business). ``plane``: Rows x Columns, the bytes each
+    codestream's inside is the decoder's business); more than :data:`FRAMES_LIMIT` fragments
+    raise :class:`Unsearchable`. ``plane``: Rows x Columns, the bytes each
     segment of an RLE frame decodes to (see :func:`_rle_text`); None where it is not known."""
     pieces: list[tuple[Read, int, int]] = []
     table: list[tuple[str, bytes]] = []
     pos, fragment = 0, 0
-    while pos + 8 <= length and fragment <= FRAMES_LIMIT:
+    while pos + 8 <= length:
         head = read(pos, 8)
         if len(head) < 8 or head[:4] != _ITEM:
             break
+        if fragment > FRAMES_LIMIT:
+            raise Unsearchable(
+                f"Pixel Data of more than {FRAMES_LIMIT} fragments, too many to search"
+            )
         size = struct.unpack("<L", head[4:])[0]
         start = pos + 8
         if fragment > 0:  # (the first item is the Basic Offset Table)

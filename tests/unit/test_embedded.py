@@ -805,3 +805,20 @@ def test_the_header_of_an_rle_frame_whose_offsets_do_not_rise_is_searched() -> N
     frame = (header + b"DOE^JANE").ljust(64, b"\0") + b"\3\1\2\3\4\0"
     found = from_fragments([b"", frame], plane=4)
     assert found == [("RLE header in fragment 1 of Pixel Data", b"DOE^JANE".ljust(52, b"\0"))]
+
+
+def test_more_fragments_than_are_looked_at_are_unsearchable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A value of more fragments than FRAMES_LIMIT is not searched in part (a comment in a later
+    frame would go unseen): it raises Unsearchable, and run rejects the file; one of as many
+    fragments as the limit is searched whole."""
+    from dicomscrub.embedded import Unsearchable
+
+    monkeypatch.setattr(embedded, "FRAMES_LIMIT", 3)
+    frames = [_jpeg(), _jpeg(), _jpeg(_segment(0xFE, b"Zebulon Quixotic"))]
+    assert from_bytes(encapsulate(frames)) == [
+        ("JPEG comment in fragment 3 of Pixel Data", b"Zebulon Quixotic")
+    ]
+    with pytest.raises(Unsearchable, match="more than 3 fragments"):
+        from_bytes(encapsulate([_jpeg(), *frames]))
