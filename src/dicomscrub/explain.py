@@ -25,6 +25,7 @@ from pydicom.multival import MultiValue
 
 from dicomscrub.actions import Effect
 from dicomscrub.check import SET_AFTER_RULES, redact
+from dicomscrub.damage import DamagedValue
 from dicomscrub.dictionary import keyword_for, vr_of
 from dicomscrub.discover import name_text
 from dicomscrub.identity import NAMING, Matcher, Original, candidates, snapshot
@@ -371,6 +372,7 @@ def explain_file(path: Path, profile: CompiledProfile) -> Explanation:
     from dicomscrub.process import (
         MEDIA_STORAGE_DIRECTORY,
         Unreadable,
+        damaged_value,
         quiet_pydicom,
         read_dataset,
         refusal,
@@ -387,6 +389,7 @@ def explain_file(path: Path, profile: CompiledProfile) -> Explanation:
                 f"{path}: cannot read: {exc.strerror or type(exc).__name__}"
             ) from None
         except Exception as exc:
+            _raise_damaged(path, damaged_value(path))
             raise ExplainError(f"{path}: cannot parse DICOM: {safe_message(exc)}") from None
         if ds is None:
             raise ExplainError(f"{path}: {reason}")
@@ -399,13 +402,20 @@ def explain_file(path: Path, profile: CompiledProfile) -> Explanation:
                 f"{path}: unsupported object: no SOP Class UID (0008,0016); run rejects it"
             )
         has_pixels = any(tag in ds for tag in (0x7FE00008, 0x7FE00009, 0x7FE00010))
-        refused = refusal(ds, str(sop_class), has_pixels)
         try:
+            refused = refusal(ds, str(sop_class), has_pixels)
             explanation = explain_dataset(ds, profile, path.name)
         except Exception as exc:
+            _raise_damaged(path, exc if isinstance(exc, DamagedValue) else damaged_value(path))
             raise ExplainError(f"{path}: cannot de-identify: {safe_message(exc)}") from None
         explanation.rejected = refused or _rejected_by_run(path, profile)
         return explanation
+
+
+def _raise_damaged(path: Path, damaged: DamagedValue | None) -> None:
+    """As ``run`` says it: the element whose value does not fit its VR, if one is at fault."""
+    if damaged is not None:
+        raise ExplainError(f"{path}: {damaged.label}: {damaged}; run rejects it") from None
 
 
 def _rejected_by_run(path: Path, profile: CompiledProfile) -> str:

@@ -35,6 +35,7 @@ from pydicom.valuerep import PersonName
 from pydicom.values import converters
 
 from dicomscrub.actions import Action, Effect, on_vr, resolve
+from dicomscrub.damage import wrong_vr
 from dicomscrub.dictionary import ensure_registered, has, keyword_for, value_of, vm_of, vr_of
 from dicomscrub.encode import write_elements
 from dicomscrub.private import (
@@ -60,6 +61,7 @@ from dicomscrub.profile.values import (
     NARROW,
     day_of,
     digit_spellings,
+    fits_vr,
     id_spellings,
     is_date,
     latin_spellings,
@@ -377,6 +379,18 @@ def decodes(vr: str, length: int) -> bool:
         return False
     size = _FIXED_SIZE.get(vr)
     return size is None or length % size == 0
+
+
+def _check_fits(elem: DataElement, values: list[str], path: str, what: str) -> None:
+    """Raise :class:`~dicomscrub.damage.DamagedValue` when ``values``, which a rule gives the
+    standard attribute ``elem`` (``what``), cannot be written with the VR its file gives it. The
+    profile was checked against the dictionary's VR; a file that writes the attribute with
+    another (a Patient ID as US, AT or OB) is damaged: pydicom would fail to encode the value."""
+    expected = vr_of(elem.tag)  # (None for an attribute the dictionaries do not know)
+    if expected is None or elem.VR in dictionary_VR(elem.tag).split(" or "):
+        return
+    if not all(fits_vr(elem.VR, v) for v in values):
+        raise wrong_vr(elem, path or format_tag(elem.tag), expected, what)
 
 
 def undecoded_vr(ds: Dataset, tag: int) -> str | None:
@@ -1188,9 +1202,9 @@ class Scrubber:
                 else elem.empty_value
             )
         elif effect is Effect.DUMMY and rule is not None and rule.pseudonym is not None:
-            self._pseudonym(elem, rule.pseudonym, state)
+            self._pseudonym(elem, rule.pseudonym, state, path)
         elif effect is Effect.DUMMY:
-            self._dummy(ds, elem, rule)
+            self._dummy(ds, elem, rule, path)
         elif effect is Effect.UID:
             self._uid(ds, elem)
         elif effect is Effect.KEEP_REPLACE_UIDS:
@@ -1203,7 +1217,7 @@ class Scrubber:
 
     # ---- effects -----------------------------------------------------------------------------
 
-    def _dummy(self, ds: Dataset, elem: DataElement, rule: Rule | None) -> None:
+    def _dummy(self, ds: Dataset, elem: DataElement, rule: Rule | None, path: str = "") -> None:
         vr = elem.VR
         if vr == "SQ":
             elem.value = Sequence([Dataset()])
@@ -1214,6 +1228,7 @@ class Scrubber:
                 elem.value = self.pseudo.uid(f"dummy:{format_tag(elem.tag)}")
             return
         if rule is not None and rule.value is not None and vr not in BYTES_VRS:
+            _check_fits(elem, rule.value.split("\\"), path, "the profile's dummy value")
             elem.value = rule.value.split("\\") if "\\" in rule.value else rule.value
             return
         count = _vm_min(elem.tag)
@@ -1229,11 +1244,13 @@ class Scrubber:
         else:  # OB, OW, UN and other bytes
             elem.value = b"\0\0"
 
-    def _pseudonym(self, elem: DataElement, prefix: str, state: _State) -> None:
+    def _pseudonym(self, elem: DataElement, prefix: str, state: _State, path: str) -> None:
         """D with a keyed pseudonym: the same patient gets the same value in every run."""
         original = str(elem.value or "")
         kind = "name" if elem.VR == "PN" else "id"
-        elem.value = self.pseudo.patient_pseudonym(kind, original, prefix, state.patient_id)
+        pseudonym = self.pseudo.patient_pseudonym(kind, original, prefix, state.patient_id)
+        _check_fits(elem, [pseudonym], path, "a keyed pseudonym")
+        elem.value = pseudonym
 
     def _cap_age(self, elem: DataElement) -> None:
         """HIPAA: ages over the cap are reported as cap + 1 years ("90 or older" for 89)."""

@@ -48,7 +48,7 @@ from pydicom.dataelem import (
     empty_value_for_VR,
 )
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.filereader import ENCODED_VR
+from pydicom.filereader import ENCODED_VR, data_element_generator
 from pydicom.filereader import read_dataset as read_raw_dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
@@ -61,6 +61,7 @@ from pydicom.uid import (
 
 from dicomscrub import embedded
 from dicomscrub.check import leak_reason, scrub_checked
+from dicomscrub.damage import DamagedValue, find_damaged
 from dicomscrub.dictionary import has, value_of
 from dicomscrub.discover import Kind, Source, sniff
 from dicomscrub.encode import (
@@ -376,9 +377,63 @@ def _process_map(
     except (Damaged, OSError, LanesRefused):
         raise
     except Exception as exc:
+        damaged = _damaged_value(fh, fmap, job)
+        if damaged is not None:
+            raise damaged from None
         result.status = Status.REJECTED
         result.detail = f"cannot parse DICOM: {safe_message(exc)}"
         return result
+    try:
+        return _process_loaded(loaded, source, job, result)
+    except (Damaged, LanesRefused, CannotSplice):
+        raise
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the machine's, not the file's (a full disk): said by _process_file
+        damaged = _damaged_value(fh, fmap, job)
+        if damaged is not None:
+            raise damaged from None
+        if isinstance(exc, OSError):
+            raise
+        return _failed(result, f"cannot de-identify: {safe_message(exc)}")
+
+
+def _damaged_value(fh: BinaryIO, fmap: FileMap, job: Job | None) -> DamagedValue | None:
+    """The element whose value does not fit its VR, if one does: what a file that failed, or
+    that pydicom could not read, is rejected for. Looked for in the data set read afresh (the one
+    that failed is part scrubbed) as ``job`` reads it with every element parsed (read whole
+    without a job); where pydicom cannot read it as a data set (its Specific Character Set does
+    not fit its VR), in its top-level elements up to Pixel Data as they are, without the file
+    meta."""
+    try:
+        ds = _read_whole(fh, fmap.kind) if job is None else _load(fh, fmap, job, lanes=False).ds
+        return find_damaged(ds)
+    except Exception:
+        pass
+    if fmap.deflated:
+        return None  # (read only by inflating it whole: as above)
+    end = fmap.pixel.start if fmap.pixel is not None else fmap.size
+    try:
+        data = fmap.bytes_at(fmap.dataset_start, end) or _read_exact(fh, fmap.dataset_start, end)
+        elements = data_element_generator(io.BytesIO(data), fmap.implicit, fmap.little)
+        return find_damaged(Dataset({elem.tag: elem for elem in elements}))
+    except Exception:
+        return None
+
+
+def damaged_value(path: Path) -> DamagedValue | None:
+    """:func:`_damaged_value` of the file at ``path``, read whole (for ``explain``)."""
+    try:
+        with path.open("rb") as fh:
+            kind = sniff(fh.read(512))
+            if kind is Kind.NOT_DICOM:
+                return None
+            return _damaged_value(fh, scan(fh, os.fstat(fh.fileno()).st_size, kind), None)
+    except Exception:
+        return None
+
+
+def _process_loaded(loaded: _Loaded, source: Source, job: Job, result: FileResult) -> FileResult:
     ds = loaded.ds
     if len(ds) == 0 and (loaded.lanes is None or loaded.lanes.encodings is None):
         result.status, result.detail = Status.SKIPPED, "not DICOM (no data elements could be read)"
@@ -401,12 +456,7 @@ def _process_map(
     if refused is not None:
         result.status, result.detail = Status.REJECTED, refused
         return result
-    try:
-        return _deidentify(loaded, meta, source, job, result)
-    except (Damaged, OSError, LanesRefused, CannotSplice):
-        raise
-    except Exception as exc:
-        return _failed(result, f"cannot de-identify: {safe_message(exc)}")
+    return _deidentify(loaded, meta, source, job, result)
 
 
 DICOMDIR_DETAIL = "DICOMDIR (media directory): indexes identifying values; not copied"

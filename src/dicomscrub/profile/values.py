@@ -79,6 +79,19 @@ def value_problem(tag: int, value: str) -> str | None:
     return None
 
 
+_FROM_TEXT = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UR", "UT"}
+)
+"""VRs whose values pydicom writes from text (a number VR's from numbers)."""
+
+
+def fits_vr(vr: str, value: str) -> bool:
+    """``value`` (one value) can be written as a value of VR ``vr``, whatever attribute it is
+    given to: for an element a file writes with another VR than the dictionary's, whose rule
+    :func:`value_problem` checked against the dictionary's."""
+    return vr in _FROM_TEXT and _one_value_problem(vr, value) is None
+
+
 def _vm_problem(vm: str, count: int) -> str | None:
     found = vm_range(vm)
     if found is None:
