@@ -30,7 +30,13 @@ from dicomscrub.dictionary import keyword_for, vr_of
 from dicomscrub.discover import name_text
 from dicomscrub.identity import NAMING, Matcher, Original, candidates, snapshot
 from dicomscrub.pipeline import Basis, Decision, PrivateRecord, Scrubber
-from dicomscrub.private import BlockStatus, Declaration, find_declaration, read_declarations
+from dicomscrub.private import (
+    BlockStatus,
+    Declaration,
+    creator_text,
+    find_declaration,
+    read_declarations,
+)
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import Pseudonymizer, random_key
 from dicomscrub.tags import is_private_group
@@ -336,8 +342,8 @@ def explain_dataset(ds: Dataset, profile: CompiledProfile, name: str) -> Explana
             continue
         prefix, _, _ = orig.path.rpartition("/")
         group, byte = orig.tag >> 16, orig.tag & 0xFF
-        first = orig.values[0] if orig.values else ""
-        creator = (first.decode("latin-1") if isinstance(first, bytes) else first).strip(" \0")
+        record = records.get(orig.path)  # the creator as the scrub named the block
+        creator = record.creator if record is not None else creator_text(orig.value).strip(" \0")
         fates = counts.get((prefix, group, byte), [])
         stay = sum(1 for f in fates if f != "removed")
         if not fates:

@@ -47,6 +47,7 @@ from dicomscrub.pipeline import (
     looks_like_items,
     parse_un_sequence,
 )
+from dicomscrub.private import creator_text
 from dicomscrub.profile.loader import CID7050
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.profile.values import (
@@ -314,8 +315,7 @@ def snapshot(
         if private and is_private_group(group):
             element = tag & 0xFFFF
             if 0x10 <= element <= 0xFF:
-                text = value.decode("latin-1") if isinstance(value, bytes) else str(value or "")
-                creators[(group, element)] = text.strip(" \0")
+                creators[(group, element)] = creator_text(value).strip(" \0")
             else:
                 creator = creators.get((group, element >> 8), "")
             if vr == "UN" and isinstance(value, bytes) and looks_like_items(value):

@@ -44,6 +44,7 @@ from dicomscrub.private import (
     Declaration,
     Fate,
     Verdict,
+    creator_text,
     find_declaration,
     identifying_verdict,
     read_declarations,
@@ -348,10 +349,8 @@ def private_creators(ds: Dataset) -> dict[tuple[int, int], str]:
     for key in ds.keys():  # noqa: SIM118 - a Dataset iterates over elements, not tags
         group, element = key >> 16, key & 0xFFFF
         if is_private_group(group) and 0x10 <= element <= 0xFF:
-            value = ds[key].value
-            if isinstance(value, bytes):
-                value = value.decode("latin-1")
-            creators[(group, element)] = str(value or "").strip().rstrip("\0").strip()
+            text = creator_text(ds[key].value)
+            creators[(group, element)] = text.strip().rstrip("\0").strip()
     return creators
 
 
@@ -1754,7 +1753,8 @@ class Scrubber:
                     group = int(item.get(0x00080301).value)
                 except (AttributeError, TypeError, ValueError):
                     continue
-                creator = str(item.get(0x00080302).value if 0x00080302 in item else "").strip()
+                creator = creator_text(item[0x00080302].value) if 0x00080302 in item else ""
+                creator = creator.strip()
                 old_items.setdefault((group, creator), item)
         if not state.present:
             if has(ds, SEQUENCE_TAG):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 
 from dicomscrub.dictionary import has
 from dicomscrub.tags import format_tag, is_private_group
@@ -104,13 +105,26 @@ def _byte_list(item: Dataset, tag: int, name: str) -> tuple[list[int] | None, st
     return values, ""
 
 
+def creator_text(value: object) -> str:
+    """A Private Creator's value (or a Private Creator Reference's) as the text that names its
+    block, padding included: the text as the file writes it, several values joined by
+    backslashes (a creator has one value, but a file may write ``ACME\\OTHER``), bytes (UN, OB)
+    read as Latin-1, numbers as pydicom reads them; a sequence, which holds no text, as
+    ``(sequence)``. The audit, explain, the profile's creator rules and the declarations all
+    name a block by it (``str`` of a list would be ``['ACME', 'OTHER']``)."""
+    if isinstance(value, Sequence):
+        return "(sequence)"
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, MultiValue | list | tuple):
+        return "\\".join(v.decode("latin-1") if isinstance(v, bytes) else str(v) for v in value)
+    return "" if value is None else str(value)
+
+
 def _text(item: Dataset, tag: int) -> str:
     if tag not in item:
         return ""
-    value = item[tag].value
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    return str(value or "").strip().rstrip("\0").strip()
+    return creator_text(item[tag].value).strip().rstrip("\0").strip()
 
 
 def _parse_item(item: Dataset, index: int) -> Declaration | tuple[int | None, str, str]:

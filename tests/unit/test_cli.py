@@ -553,6 +553,60 @@ def test_audit_private_rows_name_tag_creator_and_basis(
     }
 
 
+def test_a_creator_of_several_values_or_of_a_sequence_is_audited_as_its_text(
+    tmp_path: Path, key_file: Path, make_ct: BuildCT, write_dicom: WriteDicom
+) -> None:
+    """A Private Creator has one value, but a file may write two (the audit showed Python's
+    list, ``['ACME', 'OTHER']``) or a sequence (``[]``): the text as written, backslash-joined
+    and escaped as the audit escapes text read from a file; a sequence, which holds no text, as
+    ``(sequence)``. A block declared in (0008,0300) by the same two values is found, kept, and
+    declared by them in the output."""
+    creators: dict[str, object] = {
+        "two": ["ACME", "OTHER"],
+        "controls": ["AC\x1bME", "NEW\nLINE"],
+        "sequence": pydicom.Sequence([Dataset()]),
+    }
+    for name, value in creators.items():
+        ds = make_ct(private=False, sop_instance_uid=f"1.2.3.4.{len(name)}")
+        ds.add_new(0x00290010, "SQ" if name == "sequence" else "LO", value)
+        ds.add_new(0x00291001, "DS", "1.5")
+        if name == "two":
+            item = Dataset()
+            item.PrivateGroupReference = 0x0029
+            item.PrivateCreatorReference = ["ACME", "OTHER"]
+            item.BlockIdentifyingInformationStatus = "SAFE"
+            ds.PrivateDataElementCharacteristicsSequence = pydicom.Sequence([item])
+        write_dicom(tmp_path / "in" / f"{name}.dcm", ds)
+    audit = tmp_path / "audit.csv"
+    result = invoke(
+        "run",
+        tmp_path / "in",
+        "-o",
+        tmp_path / "out",
+        "--audit",
+        audit,
+        "--key-file",
+        key_file,
+        "--option",
+        "retain-safe-private",
+    )
+    assert result.exit_code == 0, result.output
+    rows = audit_rows(audit)
+    assert {(r["input"], r["tag"], r["creator"]) for r in rows if r["record"] == "private"} == {
+        ("two.dcm", "(0029,0010)", "ACME\\OTHER"),
+        ("two.dcm", "(0029,1001)", "ACME\\OTHER"),
+        ("controls.dcm", "(0029,0010)", "AC\\x1bME\\NEW\\x0aLINE"),
+        ("controls.dcm", "(0029,1001)", "AC\\x1bME\\NEW\\x0aLINE"),
+        ("sequence.dcm", "(0029,0010)", "(sequence)"),
+        ("sequence.dcm", "(0029,1001)", "(sequence)"),
+    }
+    kept = {(r["input"], r["tag"]) for r in rows if r["decision"] == "kept"}
+    assert kept == {("two.dcm", "(0029,0010)"), ("two.dcm", "(0029,1001)")}
+    (written,) = [p for p in outputs(tmp_path / "out") if pydicom.dcmread(p).get(0x00290010)]
+    declared = pydicom.dcmread(written).PrivateDataElementCharacteristicsSequence[0]
+    assert list(declared.PrivateCreatorReference) == ["ACME", "OTHER"]
+
+
 # ---- profiles -----------------------------------------------------------------------------------
 
 

@@ -237,3 +237,25 @@ def test_explain_shows_controls_in_a_creator_or_kept_value_as_escapes(
     assert shown.exit_code == 0, shown.output
     assert "\x1b" not in shown.output and "\x07" not in shown.output
     assert "EVIL\\x1b]0;title\\x07" in shown.output and "CT\\x1b[2J" in shown.output
+
+
+def test_explain_shows_a_creator_of_several_values_or_of_a_sequence_as_its_text(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom
+) -> None:
+    """As the audit shows them: backslash-joined (not ``['ACME', 'OTHER']``), and ``(sequence)``
+    for a creator that is a sequence (not ``[]``), in the elements' keyword and the blocks."""
+    ds = make_ct(private=False)
+    ds.add_new(0x00290010, "LO", ["ACME", "OTHER"])
+    ds.add_new(0x00291001, "LO", "x")
+    ds.add_new(0x00310010, "SQ", Sequence([Dataset()]))
+    ds.add_new(0x00311001, "LO", "y")
+    path = write_dicom(tmp_path / "in" / "one.dcm", ds)
+    report = json.loads(invoke("explain", path, "--json").stdout)
+    blocks = {b["path"]: b["creator"] for b in report["private_blocks"]}
+    assert blocks == {"(0029,0010)": "ACME\\OTHER", "(0031,0010)": "(sequence)"}
+    keywords = {e["path"]: e["keyword"] for e in report["elements"]}
+    assert keywords["(0029,1001)"] == "[ACME\\OTHER]"
+    assert keywords["(0031,1001)"] == "[(sequence)]"
+    text = invoke("explain", path).stdout
+    assert "['" not in text and "[[" not in text
+    assert "ACME\\OTHER" in text and "(sequence)" in text
