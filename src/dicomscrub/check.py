@@ -42,7 +42,7 @@ from pydicom.multival import MultiValue
 
 from dicomscrub import embedded
 from dicomscrub.actions import Action, Effect, resolve
-from dicomscrub.discover import ALREADY_WALKED, discover
+from dicomscrub.discover import ALREADY_WALKED, discover, name_text
 from dicomscrub.identity import (
     CLEANED,
     MIN_BINARY_RUN,
@@ -1335,13 +1335,20 @@ def report_dict(report: CheckReport) -> dict[str, object]:
 
 
 def report_json(report: CheckReport) -> str:
-    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
+    """The report as JSON: names as they are (JSON escapes their controls), a byte of a name that
+    is not UTF-8 as JSON's ``\\udcNN``, as ``--summary-json`` writes it (the lone surrogate
+    Python reads it as cannot be written as UTF-8)."""
+    text = json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def report_csv(report: CheckReport) -> str:
+    """The findings as CSV, each field as the audit writes text read from a file or a file
+    system (see :func:`~dicomscrub.discover.name_text`): one line per finding, and nothing a
+    terminal would act on."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for f in report.findings:
-        writer.writerow((f.file, f.location, f.problem.value, f.kind, f.detail))
+        writer.writerow(map(name_text, (f.file, f.location, f.problem.value, f.kind, f.detail)))
     return buffer.getvalue()

@@ -643,8 +643,8 @@ def _print_check(report: CheckReport) -> None:
         table = Table(show_header=True, header_style="bold", title="dicomscrub check")
         for column in ("file", "location", "problem", "kind", "detail"):
             table.add_column(column, overflow="fold")
-        for f in report.findings:
-            table.add_row(f.file, f.location, f.problem.value, f.kind, f.detail)
+        for f in report.findings:  # (names and creators as the audit shows them: escaped)
+            table.add_row(*map(name_text, (f.file, f.location, f.problem.value, f.kind, f.detail)))
         console.print(table, markup=False)
     searched = ""
     if report.inputs_searched or report.inputs_skipped:
@@ -668,7 +668,7 @@ def _print_check(report: CheckReport) -> None:
         markup=False,
     )
     for name, reason in report.inputs_skipped:
-        console.print(f"  input not searched: {name}: {reason}", markup=False)
+        console.print(f"  input not searched: {name_text(name)}: {name_text(reason)}", markup=False)
 
 
 def _existing_file(ctx: click.Context, param: click.Parameter, value: Path) -> Path:

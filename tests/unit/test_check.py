@@ -8,6 +8,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -443,3 +445,73 @@ def test_check_against_is_not_fooled_by_a_scrub_that_fails_to_change_a_value(
         f["location"] == "(0010,0010)" and f["kind"].startswith("PatientName")
         for f in findings(report, "identifying-value")
     )
+
+
+# ---- names read from the file system ------------------------------------------------------------
+
+
+@pytest.fixture
+def odd_names(
+    tmp_path: Path, make_ct: Callable[..., Dataset], write_dicom: Callable[..., Path]
+) -> tuple[Path, Path]:
+    """An output tree whose files are named with a newline, an escape sequence and bytes that
+    are not UTF-8 (not DICOM: each is a finding), and an input tree with one such name too."""
+    out = os.fsencode(tmp_path / "out")
+    os.makedirs(out + b"/sub")
+    for name in (b"bad\nname\x1b[31m.txt", b"caf\xe9\xff.txt"):
+        with open(out + b"/sub/" + name, "wb") as fh:
+            fh.write(b"not DICOM")
+    against = tmp_path / "in"
+    write_dicom(against / "ok.dcm", make_ct())
+    with open(os.fsencode(against) + b"/in\x1b\xfe.txt", "wb") as fh:
+        fh.write(b"not DICOM")
+    return tmp_path / "out", against
+
+
+ESCAPED = {"sub/bad\\x0aname\\x1b[31m.txt", "sub/caf\\xe9\\xff.txt"}
+
+
+def test_check_shows_controls_and_bytes_of_file_names_as_the_audit_does(
+    odd_names: tuple[Path, Path],
+) -> None:
+    """The table and the CSV named files as they are: a newline broke a CSV row and a table
+    cell, an escape sequence went to the terminal, a byte that is not UTF-8 went out raw."""
+    out, against = odd_names
+    as_csv = invoke("check", out, "--against", against, "--csv")
+    table = invoke("check", out, "--against", against)
+    assert as_csv.exit_code == table.exit_code == 1, table.output
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert {row["file"] for row in rows} == ESCAPED
+    assert len(as_csv.stdout.splitlines()) == len(rows) + 1  # one line per finding
+    text = table.stdout.replace(" ", "")  # (cells may be padded)
+    assert all(name.replace(" ", "") in text for name in ESCAPED)
+    assert "inputnotsearched:in\\x1b\\xfe.txt:notDICOM" in text
+    for shown in (as_csv.stdout, table.stdout):
+        assert not any(c in "\x1b\ufffd" or 0xDC80 <= ord(c) <= 0xDCFF for c in shown)
+
+
+@pytest.mark.parametrize("fmt", ["--json", "--csv", None])
+def test_check_writes_odd_file_names_to_a_strict_utf_8_output(
+    odd_names: tuple[Path, Path], fmt: str | None
+) -> None:
+    """Standard output that takes UTF-8 only (PYTHONIOENCODING=utf-8): a byte of a name that is
+    not UTF-8 stopped the report with a traceback. In JSON it is ``\\udcNN``, as
+    ``--summary-json`` writes it: read back, the names are the files' own."""
+    out, against = odd_names
+    done = subprocess.run(
+        [sys.executable, "-m", "dicomscrub", "check", out, "--against", against]
+        + ([fmt] if fmt else []),
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"},
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert b"Traceback" not in done.stderr
+    text = done.stdout.decode("utf-8")  # (strict: all of it UTF-8)
+    if fmt == "--json":
+        report = json.loads(text)
+        assert {os.fsencode(f["file"]) for f in report["findings"]} == {
+            b"sub/bad\nname\x1b[31m.txt",
+            b"sub/caf\xe9\xff.txt",
+        }
+        assert os.fsencode(report["inputs_skipped"][0]["input"]) == b"in\x1b\xfe.txt"
