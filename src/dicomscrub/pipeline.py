@@ -114,6 +114,10 @@ DUMMY_BY_VR: dict[str, str] = {
 }
 MIN_TOKEN = 3
 """Identifying tokens shorter than this are not scrubbed from cleaned text (too many false hits)."""
+_SHORT_DATE = re.compile(r"[0-9]{1,2}([-./])[0-9]{1,2}\1[0-9]{2}")
+"""A date with a two-digit year as Clean removes it (7.3.61, 07/03/61, 3-7-61): short enough to
+be part of a version number (1.7.3.61) or another run of numbers joined by its separator, where
+it is no date and stays."""
 
 STRUCTURAL_UID_KEYWORDS = frozenset(
     {
@@ -1328,7 +1332,9 @@ class Scrubber:
         a space in it standing for any run of white space (two spaces, a tab: Li  Na), also
         where it is written in full-width letters and digits (ＤＯＥ ＪＡＮＥ, as Japanese,
         Chinese and Korean systems type them: matched as the ASCII they stand for) or with
-        marks on its letters (MÜLLER for a token MULLER, as the leak check finds it)."""
+        marks on its letters (MÜLLER for a token MULLER, as the leak check finds it); a date
+        with a two-digit year not inside a longer run of numbers joined by its separator
+        (7.3.61 stays in the version number 1.7.3.61: see :data:`_SHORT_DATE`)."""
         composed = text if text.isascii() else unicodedata.normalize("NFC", text)
         out = composed  # (Mu\u0308ller, decomposed as macOS writes it, matched as Müller)
         narrow = out.translate(NARROW)  # (one character for one: the places are the same)
@@ -1337,6 +1343,10 @@ class Scrubber:
         for token in tokens:
             body = re.escape(token).replace("\\ ", r"\s+")
             pattern = rf"(?<![0-9A-Za-z]){body}(?![0-9A-Za-z])"
+            short = _SHORT_DATE.fullmatch(token)
+            if short is not None:  # (7.3.61, but not in 1.7.3.61 or 7.3.61.2: see _SHORT_DATE)
+                sep = re.escape(short[1])
+                pattern = rf"(?<![0-9]{sep}){pattern}(?!{sep}[0-9])"
             if plain == out:
                 out = narrow = plain = re.sub(pattern, "", out, flags=re.IGNORECASE)
                 continue

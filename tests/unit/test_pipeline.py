@@ -534,6 +534,57 @@ def test_c_on_text_removes_a_date_with_a_foreign_month_name_or_a_two_digit_year(
     assert ds.SeriesDescription == "study of axial"
 
 
+_SHORT_YEAR_FORMS = (
+    *("07/03/61", "03/07/61", "07.03.61", "03.07.61", "07-03-61", "03-07-61"),
+    *("7/3/61", "3/7/61", "7.3.61", "3.7.61", "7-3-61", "3-7-61"),
+)
+"""1961-03-07 with a two-digit year, day first and month first, with each separator, with and
+without its leading zeros (the README: Clean removes them)."""
+
+
+@pytest.mark.parametrize("written", _SHORT_YEAR_FORMS)
+def test_c_on_text_removes_every_form_of_a_date_with_a_two_digit_year(
+    make_ct: BuildCT, key: Key, written: str
+) -> None:
+    ds = make_ct()
+    ds.PatientBirthDate = "19610307"
+    ds.StudyDescription = f"born {written} CT"
+    ds.ImageComments = f"dob {written}, seen"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.StudyDescription == "born CT"
+    assert ds.ImageComments == "dob , seen"
+
+
+@pytest.mark.parametrize("written", ["5.3.24", "05-03-24", "3/5/24", "03.05.24", "3-5-24"])
+def test_c_on_text_removes_a_shifted_date_with_a_two_digit_year(
+    make_ct: BuildCT, key: Key, written: str
+) -> None:
+    ds = make_ct()  # Study Date 20240305, shifted under Modified Dates
+    ds.SeriesDescription = f"study of {written} axial"
+    scrub(ds, with_options("clean-descriptors", "retain-long-modified-dates"), key)
+    assert ds.SeriesDescription == "study of axial"
+    assert ds.StudyDate != "20240305"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        *("17-03-611", "107.3.61", "7.3.610", "07/03/611", "a7-3-61", "3-7-61b", "13.7.61"),
+        *("v1.7.3.61", "7.3.61.2", "2-7-3-61", "3/7/61/4", "1.03.07.61", "07.03.61.9"),
+    ],
+)
+def test_c_on_text_leaves_a_two_digit_year_date_inside_a_longer_number(
+    make_ct: BuildCT, key: Key, written: str
+) -> None:
+    """Only a whole date is removed: not its digits inside a longer number, nor inside a run of
+    numbers joined by its own separator (a version number such as 1.7.3.61)."""
+    ds = make_ct()
+    ds.PatientBirthDate = "19610307"
+    ds.StudyDescription = f"CT {written} axial"
+    scrub(ds, with_options("clean-descriptors"), key)
+    assert ds.StudyDescription == f"CT {written} axial"
+
+
 @pytest.mark.parametrize("written", ["Jurgen Muller-Ludenscheid", "MUELLER-LUEDENSCHEID"])
 def test_c_on_text_removes_a_name_written_without_its_accents(
     make_ct: BuildCT, key: Key, written: str

@@ -472,9 +472,11 @@ def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
     """A date YYYYMMDD as people and programs also write it: YYYY-MM-DD, YYYY.MM.DD, YYYY/MM/DD
     (folder names, ISO 8601), and, for a date the calendar has, DD/MM/YYYY, DD.MM.YYYY,
     DD-MM-YYYY, MM/DD/YYYY, MM-DD-YYYY, MM.DD.YYYY, the same without leading zeros (15.3.2024,
-    3/15/2024, 2024-3-15, 2024/3/15), with a two-digit year (15/03/24, 03/15/24, 15.03.24) when
-    ``short_years`` (the Clean options remove them; the leak check does not search them: every
-    word of such a form is two digits, which most outputs hold, so each file would pay for them),
+    3/15/2024, 2024-3-15, 2024/3/15), day first and month first with a two-digit year, with
+    each of the three separators, with and without leading zeros (15/03/24, 03-15-24, 15.3.24,
+    3/15/24; not year first, 24.3.15, a version's form) when ``short_years`` (the Clean options
+    remove them; the leak check does not search them: every word of such a form is one or two
+    digits, which most outputs hold, so each file would pay for them),
     with the month's English name or its first three letters, also with a dot (15 Mar 2024,
     15 March 2024, 15 March, 2024, March 15, 2024, Mar. 15, 2024, Sept 15 2024, 15-Mar-2024,
     15MAR2024, 2024-Mar-15) and an ordinal day (15th March 2024, March 15th, 2024) (a report's
@@ -509,8 +511,9 @@ def spellings(day: str, short_years: bool = False) -> tuple[str, ...]:
     roman = _ROMAN[int(month) - 1]  # (15.III.1975, as Polish, Czech and Hungarian write it)
     for n in dict.fromkeys((d, date)):
         out += [f"{n}.{roman}.{year}", f"{n} {roman} {year}", f"{year}.{roman}.{n}"]
-    if short_years:  # as forms and letters write it: 15/03/24, 03/15/24, 15.03.24
-        out += [f"{date}/{month}/{yy}", f"{month}/{date}/{yy}", f"{date}.{month}.{yy}"]
+    if short_years:  # as forms and letters write it: 15/03/24, 03-15-24, 15.3.24, 3/15/24
+        for first, second in ((date, month), (month, date), (d, m), (m, d)):
+            out += [f"{first}{sep}{second}{sep}{yy}" for sep in "/.-"]
     full = _MONTHS[int(month) - 1]
     nth = d + _ordinal(int(d))
     short = (full[:3], f"{full[:3]}.", *(("Sept", "Sept.") if full == "September" else ()))
