@@ -445,7 +445,11 @@ def _rejected_by_run(path: Path, profile: CompiledProfile) -> str:
 
 
 def render_json(explanation: Explanation) -> str:
-    return json.dumps(asdict(explanation), indent=2, ensure_ascii=False) + "\n"
+    """The explanation as JSON: a byte of the file's name that is not UTF-8 as JSON's ``\\udcNN``
+    (as ``--summary-json`` and ``check --json`` write it: the lone surrogate Python reads it as
+    cannot be written as UTF-8)."""
+    text = json.dumps(asdict(explanation), indent=2, ensure_ascii=False) + "\n"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
@@ -462,7 +466,7 @@ def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 def render_text(explanation: Explanation) -> str:
     """A plain, aligned table (stable, so a golden file can pin it)."""
     lines = [
-        f"{explanation.file}: profile {' + '.join(explanation.profile)}",
+        f"{name_text(explanation.file)}: profile {' + '.join(explanation.profile)}",
         "values are shown only for kept elements",
     ]
     if explanation.rejected:

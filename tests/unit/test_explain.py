@@ -259,3 +259,29 @@ def test_explain_shows_a_creator_of_several_values_or_of_a_sequence_as_its_text(
     text = invoke("explain", path).stdout
     assert "['" not in text and "[[" not in text
     assert "ACME\\OTHER" in text and "(sequence)" in text
+
+
+@pytest.mark.parametrize("fmt", [None, "--json"], ids=["text", "json"])
+def test_a_file_name_with_controls_or_bytes_that_are_not_utf8_is_shown_escaped(
+    tmp_path: Path, make_ct: BuildCT, write_dicom: WriteDicom, fmt: str | None
+) -> None:
+    """The file's own name heads the text as the audit shows names (\\xNN); in JSON a byte that
+    is not UTF-8 is ``\\udcNN`` (read back, the name is the file's own). Standard output that
+    takes UTF-8 only stopped on such a name with a traceback."""
+    made = write_dicom(tmp_path / "in" / "one.dcm", make_ct())
+    name = os.fsencode(tmp_path / "in") + b"/bad\x1b[31m\xff.dcm"
+    os.rename(made, name)
+    done = subprocess.run(
+        [sys.executable, "-m", "dicomscrub", "explain", name] + ([fmt] if fmt else []),
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr
+    text = done.stdout.decode("utf-8")  # (strict: all of it UTF-8)
+    if fmt == "--json":
+        assert os.fsencode(json.loads(text)["file"]) == os.path.basename(name)
+    else:
+        assert "\x1b" not in text
+        assert text.splitlines()[0].startswith("bad\\x1b[31m\\xff.dcm: profile")
