@@ -8,19 +8,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.filewriter import dcmwrite
 from pydicom.sequence import Sequence
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+from pydicom.uid import CTImageStorage
 
-from corpus import KEY_TEXT, make_tree
+from corpus import KEY_TEXT, PATIENT_ID, PATIENT_NAME, make_tree, part10_bytes
 from dicomscrub.profile.loader import load_profile
 from dicomscrub.profile.model import CompiledProfile
 from dicomscrub.pseudonym import Key
 
-# The identifying values of the synthetic CT data set (tests read them from the data set).
-PATIENT_NAME = "DOE^JANE"
-PATIENT_ID = "MRN0012345"
+# The identifying values of the synthetic CT data set (tests read them from the data set;
+# PATIENT_NAME and PATIENT_ID are in corpus, for test modules to import).
 STUDY_UID = "1.2.826.0.1.3680043.8.498.11"
 SERIES_UID = "1.2.826.0.1.3680043.8.498.12"
 FRAME_OF_REFERENCE_UID = "1.2.826.0.1.3680043.8.498.13"
@@ -100,18 +99,6 @@ def make_ct() -> Callable[..., Dataset]:
 @pytest.fixture
 def ct() -> Dataset:
     return _build_ct()
-
-
-def part10_bytes(ds: Dataset) -> bytes:
-    """``ds`` as a Part 10 file: preamble, DICM, File Meta, Explicit VR Little Endian."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 def raw_bytes(ds: Dataset, *, implicit_vr: bool) -> bytes:

@@ -4,13 +4,14 @@ of fictional patients (import with ``from corpus import ...``)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 import pydicom
-from pydicom.dataset import Dataset
-from pydicom.uid import UID
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 KEY_TEXT = "k" * 32  # the text of the `key` fixture's secret, for key files
@@ -84,3 +85,20 @@ def refuse_listing(monkeypatch: Any, name: str) -> None:
         return real(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
+
+
+# The identifying values of conftest's synthetic CT data set.
+PATIENT_NAME = "DOE^JANE"
+PATIENT_ID = "MRN0012345"
+
+
+def part10_bytes(ds: Dataset) -> bytes:
+    """``ds`` as a Part 10 file: preamble, DICM, File Meta, Explicit VR Little Endian."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from pydicom.dataset import Dataset
 
-from conftest import PATIENT_ID, PATIENT_NAME, part10_bytes
+from corpus import PATIENT_ID, PATIENT_NAME, part10_bytes
 from dicomscrub.cli import cli
 
 BuildCT = Callable[..., Dataset]
