@@ -384,6 +384,14 @@ def decodes(vr: str, length: int) -> bool:
     return size is None or length % size == 0
 
 
+def _number(vr: str, text: str) -> int | float:
+    """A profile's value (text, checked against the VR by the loader) as the number a binary VR
+    holds: hexadecimal for AT (a tag, ``00181063``), a float for FL and FD."""
+    if vr == "AT":
+        return int(text.strip(), 16)
+    return float(text) if vr in ("FL", "FD") else int(text)
+
+
 def _check_fits(elem: DataElement, values: list[str], path: str, what: str) -> None:
     """Raise :class:`~dicomscrub.damage.DamagedValue` when ``values``, which a rule gives the
     standard attribute ``elem`` (``what``), cannot be written with the VR its file gives it. The
@@ -1231,8 +1239,14 @@ class Scrubber:
                 elem.value = self.pseudo.uid(f"dummy:{format_tag(elem.tag)}")
             return
         if rule is not None and rule.value is not None and vr not in BYTES_VRS:
-            _check_fits(elem, rule.value.split("\\"), path, "the profile's dummy value")
-            elem.value = rule.value.split("\\") if "\\" in rule.value else rule.value
+            texts = rule.value.split("\\")
+            _check_fits(elem, texts, path, "the profile's dummy value")
+            try:
+                values = [_number(vr, t) for t in texts] if vr in NUMBER_VRS else texts
+            except ValueError:  # (a private element's rule: its VR is the file's alone)
+                where = path or format_tag(elem.tag)
+                raise wrong_vr(elem, where, None, "the profile's dummy value") from None
+            elem.value = values if len(values) > 1 else values[0]
             return
         count = _vm_min(elem.tag)
         if vr in DUMMY_BY_VR:

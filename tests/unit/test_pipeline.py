@@ -219,6 +219,27 @@ def test_d_with_value_writes_that_value(key: Key) -> None:
     assert ds.PatientName == "RESEARCH^SUBJECT"
 
 
+@pytest.mark.parametrize(
+    ("keyword", "vr", "old", "value", "written"),
+    [
+        ("Rows", "US", 512, "2", 2),
+        ("DiffusionBValue", "FD", 1000.0, "0.5", 0.5),
+        ("FrameIncrementPointer", "AT", 0x00181063, "00181065", 0x00181065),
+        ("ReferencedFrameNumbers", "US", [1, 2], "3\\4", [3, 4]),
+    ],
+)
+def test_d_with_a_value_for_a_binary_number_writes_that_number(
+    key: Key, keyword: str, vr: str, old: object, value: str, written: object
+) -> None:
+    """A profile's value is text (numbers too: ``value: "2"``); a binary number VR gets it as
+    a number (an AT as hexadecimal, as the profile checks it). Given as text, pydicom failed to
+    encode every file ('cannot read or write')."""
+    ds = single(keyword, old, vr)
+    scrub(ds, layer(rule(keyword, "D", value=value)), key)
+    back = roundtrip(ds)[keyword]
+    assert (list(back.value) if isinstance(written, list) else back.value) == written
+
+
 def test_d_with_backslash_value_writes_several_values(key: Key) -> None:
     ds = single("OtherPatientIDs", "OLD1")
     scrub(ds, layer(rule("OtherPatientIDs", "D", value="SUBJ1\\SUBJ2")), key)
@@ -1335,3 +1356,17 @@ def test_a_profile_that_removes_pixel_representation_still_reads_what_it_decides
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     assert dcmread(io.BytesIO(buffer.getvalue())).get_item(0x00280106).value == read
+
+
+def test_d_with_a_value_that_is_no_number_for_a_private_number_names_the_element(
+    key: Key,
+) -> None:
+    """A private element's VR is known from the file alone, so the loader cannot check a rule's
+    value against it: a value that is no number for a private US is the file's problem, said
+    by tag path (never pydicom's text with the value)."""
+    from dicomscrub.damage import DamagedValue
+
+    ds = Dataset()
+    ds.private_block(0x0019, "ACME", create=True).add_new(0x01, "US", 7)
+    with pytest.raises(DamagedValue, match=r"^\(0019,1001\) is written with VR US: the profile"):
+        scrub(ds, layer(rule("(0019,xx01)", "D", value="seven", creator="ACME")), key)
