@@ -28,7 +28,6 @@ import csv
 import enum
 import io
 import itertools
-import json
 import os
 import re
 import weakref
@@ -42,7 +41,7 @@ from pydicom.multival import MultiValue
 
 from dicomscrub import embedded
 from dicomscrub.actions import Action, Effect, resolve
-from dicomscrub.discover import ALREADY_WALKED, discover, name_text
+from dicomscrub.discover import ALREADY_WALKED, discover, json_text, name_text
 from dicomscrub.identity import (
     CLEANED,
     MIN_BINARY_RUN,
@@ -1335,11 +1334,8 @@ def report_dict(report: CheckReport) -> dict[str, object]:
 
 
 def report_json(report: CheckReport) -> str:
-    """The report as JSON: names as they are (JSON escapes their controls), a byte of a name that
-    is not UTF-8 as JSON's ``\\udcNN``, as ``--summary-json`` writes it (the lone surrogate
-    Python reads it as cannot be written as UTF-8)."""
-    text = json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """The report as JSON (see :func:`~dicomscrub.discover.json_text`)."""
+    return json_text(report_dict(report))
 
 
 def report_csv(report: CheckReport) -> str:

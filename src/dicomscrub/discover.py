@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import enum
+import json
 import os
 import struct
 from dataclasses import dataclass
@@ -39,6 +40,14 @@ def name_text(name: str) -> str:
         return name
     text = name.encode("utf-8", NAME_BYTES).decode("utf-8")
     return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+def json_text(doc: object) -> str:
+    """``doc`` as indented JSON for a report on standard output: text as it is (JSON escapes its
+    controls), a byte of a name that is not UTF-8 as JSON's ``\\udcNN``, as ``--summary-json``
+    writes it (the lone surrogate Python reads it as cannot be written as UTF-8)."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _escaped(c: str) -> str:

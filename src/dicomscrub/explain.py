@@ -12,7 +12,6 @@ check included), so that a file ``run`` rejects is said to be rejected, with ``r
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import tempfile
@@ -27,7 +26,7 @@ from dicomscrub.actions import Effect
 from dicomscrub.check import SET_AFTER_RULES, redact
 from dicomscrub.damage import DamagedValue
 from dicomscrub.dictionary import keyword_for, vr_of
-from dicomscrub.discover import name_text
+from dicomscrub.discover import json_text, name_text
 from dicomscrub.identity import NAMING, Matcher, Original, candidates, snapshot
 from dicomscrub.pipeline import Basis, Decision, PrivateRecord, Scrubber
 from dicomscrub.private import (
@@ -445,11 +444,8 @@ def _rejected_by_run(path: Path, profile: CompiledProfile) -> str:
 
 
 def render_json(explanation: Explanation) -> str:
-    """The explanation as JSON: a byte of the file's name that is not UTF-8 as JSON's ``\\udcNN``
-    (as ``--summary-json`` and ``check --json`` write it: the lone surrogate Python reads it as
-    cannot be written as UTF-8)."""
-    text = json.dumps(asdict(explanation), indent=2, ensure_ascii=False) + "\n"
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """The explanation as JSON (see :func:`~dicomscrub.discover.json_text`)."""
+    return json_text(asdict(explanation))
 
 
 def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
