@@ -27,22 +27,10 @@ from dicomscrub.dictionary import keyword_for
 from dicomscrub.structure import Damaged
 from dicomscrub.tags import format_tag, is_private_group
 
-VALUE_SIZE = {
-    "AT": 4,
-    "FD": 8,
-    "FL": 4,
-    "OD": 8,
-    "OF": 4,
-    "OL": 4,
-    "OV": 8,
-    "OW": 2,
-    "SL": 4,
-    "SS": 2,
-    "SV": 8,
-    "UL": 4,
-    "US": 2,
-    "UV": 8,
-}
+NUMBER_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "SV": 8, "UV": 8}
+"""The size of one binary number of each VR: pydicom's decoding fails (BytesLengthException) when
+the length is not a multiple of it."""
+VALUE_SIZE = {**NUMBER_SIZE, "AT": 4, "OD": 8, "OF": 4, "OL": 4, "OV": 8, "OW": 2}
 """The size of one value of each binary VR: a value's length is a multiple of it."""
 
 

@@ -35,7 +35,7 @@ from pydicom.valuerep import PersonName
 from pydicom.values import converters
 
 from dicomscrub.actions import Action, Effect, on_vr, resolve
-from dicomscrub.damage import wrong_vr
+from dicomscrub.damage import NUMBER_SIZE, wrong_vr
 from dicomscrub.dictionary import ensure_registered, has, keyword_for, value_of, vm_of, vr_of
 from dicomscrub.encode import write_elements
 from dicomscrub.private import (
@@ -367,9 +367,7 @@ _ITEM, _ITEM_END, _SEQ_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0DD
 _UNDEFINED = 0xFFFFFFFF
 
 
-_FIXED_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "SV": 8, "UV": 8}
-"""Binary VRs whose decoding fails (BytesLengthException) when the length is not a multiple."""
-_NUMERIC_VRS = frozenset({*_FIXED_SIZE, "IS", "DS"})
+_NUMERIC_VRS = frozenset({*NUMBER_SIZE, "IS", "DS"})
 """The VRs PS3.15 E.3.10 advises are safe to keep in a private element (IS and DS checked to hold
 numbers)."""
 
@@ -380,7 +378,7 @@ def decodes(vr: str, length: int) -> bool:
     values for binary numbers."""
     if len(vr) != 2 or vr not in converters:
         return False
-    size = _FIXED_SIZE.get(vr)
+    size = NUMBER_SIZE.get(vr)
     return size is None or length % size == 0
 
 
@@ -497,7 +495,7 @@ def _of_vr(vr: str, data: bytes) -> bool:
     """Could ``data`` be the value of an element of ``vr``? For the VRs whose values have a
     form: binary numbers a whole number of them, number and code strings their characters, a
     sequence its items; any bytes for text."""
-    size = _FIXED_SIZE.get(vr) or (4 if vr in ("AT", "OL", "OF") else 0) or (8 if vr == "OD" else 0)
+    size = NUMBER_SIZE.get(vr) or (4 if vr in ("AT", "OL", "OF") else 0) or (8 if vr == "OD" else 0)
     if size:
         return len(data) % size == 0
     if vr == "SQ":
@@ -1665,7 +1663,7 @@ class Scrubber:
             data = bytes(raw.value or b"")
         else:
             values = _values(raw)
-            if check in _FIXED_SIZE or check in BYTES_VRS or check == "SQ":
+            if check in NUMBER_SIZE or check in BYTES_VRS or check == "SQ":
                 return ""  # (decoded as a number, bytes or items: of its VR)
             data = "\\".join(str(v) for v in values).encode("latin-1", "replace")
         if not _of_vr(check, data):
@@ -1903,7 +1901,7 @@ def _value_count(elem: Any, vr: str | None) -> int | None:
     if not isinstance(elem, RawDataElement) and not isinstance(elem.value, bytes):
         return int(elem.VM)
     data = bytes(elem.value or b"")
-    size = 4 if vr == "AT" else _FIXED_SIZE.get(vr)
+    size = 4 if vr == "AT" else NUMBER_SIZE.get(vr)
     if size:
         return len(data) // size
     text = data.rstrip(b" \0")
